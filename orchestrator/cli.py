@@ -1,0 +1,272 @@
+"""The three commands of spec/cli.md: flags, exit codes, JSON documents.
+
+Exit codes: 0 converged / in sync / nothing left; 1 error (one line on stderr, no traceback);
+2 with --plan: changes pending.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+
+from orchestrator.errors import UserError
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+LOG_FORMAT_ENV = "VIDEO_PIPELINE_LOG_FORMAT"
+
+
+class Parser(argparse.ArgumentParser):
+    # argparse exits 2 on a usage error, which the contract reserves for "changes pending".
+    def error(self, message: str):
+        raise UserError(f"{self.prog}: {message}")
+
+
+def build_parser(command: str) -> Parser:
+    p = Parser(prog=f"bin/{command}", description=DESCRIPTIONS[command])
+    p.add_argument("--env", required=True, help="environment name: lowercase DNS label, at most 20 characters")
+    if command == "reconcile":
+        p.add_argument("--plan", action="store_true", help="show what would change; make no mutating AWS call")
+        p.add_argument("--config", metavar="FILE", help="TOML file with per-environment settings")
+        p.add_argument("--sandbox", action="store_true", help="run against an embedded moto server on loopback")
+    if command == "teardown":
+        p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--json", action="store_true", help="print exactly one JSON document on stdout")
+    p.add_argument("--state-dir", metavar="DIR", help="where state lives (default: $VIDEO_PIPELINE_STATE_DIR or ~/.local/state/video-pipeline-infra)")
+    p.add_argument("--region", help="AWS region (default: $AWS_REGION or $AWS_DEFAULT_REGION)")
+    p.add_argument("--parallelism", type=int, default=16, metavar="N", help="resources worked on at once (default 16)")
+    p.add_argument(
+        "--log-format", choices=("console", "json"), default=os.environ.get(LOG_FORMAT_ENV, "console"),
+        help=f"stderr log format (default: ${LOG_FORMAT_ENV} or console)",
+    )
+    return p
+
+
+DESCRIPTIONS = {
+    "reconcile": "Converge an environment of the video pipeline stack to its desired state.",
+    "teardown": "Delete everything an environment owns, found by state and by ownership tags.",
+}
+
+
+def main(command: str, argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser(command).parse_args(argv)
+        from orchestrator.names import validate_env
+
+        validate_env(args.env)
+        if args.parallelism < 1:
+            raise UserError(f"bin/{command}: --parallelism must be at least 1")
+        if command == "reconcile":
+            from orchestrator.config import load_config
+
+            args.cfg = load_config(args.config, args.env)
+        from orchestrator import logs
+
+        logs.configure(args.log_format)
+        if command == "reconcile" and args.sandbox:
+            return run_sandbox(args)
+        return COMMANDS[command](args)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - every error ends as one line, never a traceback
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def one_line(exc: BaseException) -> str:
+    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError
+
+    if isinstance(exc, NoCredentialsError):
+        return "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+    if isinstance(exc, NoRegionError):
+        return "no AWS region: pass --region or set AWS_REGION"
+    if isinstance(exc, EndpointConnectionError):
+        return f"cannot reach AWS: {exc}"
+    if isinstance(exc, ClientError) and exc.operation_name == "GetCallerIdentity":
+        return f"AWS rejected the credentials: {exc.response['Error'].get('Message', exc)}"
+    message = getattr(exc, "user_message", None) or f"{type(exc).__name__}: {exc}"
+    return " ".join(str(message).split())
+
+
+@dataclass
+class Session:
+    """What a command works with once its input is checked: AWS, the locked state, the stack."""
+
+    args: argparse.Namespace
+    aws: object
+    backend: object
+    doc: object
+    nodes: dict
+
+
+def open_session(args, *, choose_zones: bool):
+    from orchestrator.azs import AZ_COUNT, choose_azs
+    from orchestrator.config import EnvConfig
+    from orchestrator.stack import stack_nodes
+    from resources.aws import Aws
+    from state import LocalStateBackend, default_state_dir
+
+    region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        raise UserError("no AWS region: pass --region or set AWS_REGION")
+    aws = Aws(region)
+    account = aws.account_id()  # also proves the credentials before anything else happens
+    backend = LocalStateBackend(args.state_dir or default_state_dir(), args.env, region, account)
+    return aws, backend, region, account, AZ_COUNT, choose_azs, stack_nodes, getattr(args, "cfg", None) or EnvConfig()
+
+
+def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
+    """One pass; returns the exit code and the JSON document (also rendered unless quiet)."""
+    from orchestrator import graph as graphs
+    from orchestrator.executor import walk
+    from orchestrator.reconciler import Reconciler
+    from orchestrator.report import change_entries, changes_of, render_changes, render_outputs
+    from orchestrator.spec import resolve
+    from orchestrator.stack import stack_outputs
+    from resources.clock import REAL_CLOCK
+
+    plan = args.plan if plan is None else plan
+    aws, backend, region, account, _, choose_azs, stack_nodes, cfg = open_session(args, choose_zones=True)
+    with backend.locked():
+        doc = backend.load()
+        _note_previous_holder(backend)
+        azs = choose_azs(aws.client("ec2"), recorded=doc.azs, env=args.env, region=region)
+        nodes = {n.key: n for n in stack_nodes(args.env, cfg, azs)}
+        graph = {k: n.depends_on for k, n in nodes.items()}
+        graphs.validate(graph)
+        if not plan:
+            doc.account = account
+            doc.azs = azs
+            backend.save(doc)
+        rec = Reconciler(aws, env=args.env, state=doc, save=lambda: backend.save(doc), clock=REAL_CLOCK, plan=plan)
+        weights = graphs.critical_path_weights(graph, {k: n.handler.expected_seconds for k, n in nodes.items()})
+        outcomes = walk(graph, lambda k: rec.reconcile(nodes[k]), max_workers=args.parallelism, priority=weights)
+        results = [outcomes[k].value for k in nodes if outcomes[k].status == "ok"]  # stack order
+        failures = {k: o for k, o in outcomes.items() if o.status != "ok"}
+        outputs = {k: (resolve(ref, rec.outputs) if ref else None) for k, ref in stack_outputs().items()}
+        if not plan and not failures:
+            doc.outputs = outputs
+            backend.save(doc)
+    pending = bool(changes_of(results)) or bool(failures)
+    document = {
+        "env": args.env,
+        "region": region,
+        "plan": plan,
+        "changes": change_entries(results),
+        "outputs": outputs,
+        "failed": [{"resource": k, "status": o.status, "reason": o.reason} for k, o in sorted(failures.items())],
+        "aws_calls": aws.calls.summary(),
+    }
+    if not args.json:
+        print(render_changes(results, past=not plan))
+        if not plan:
+            print("\nOutputs:\n" + render_outputs(outputs))
+    for key, outcome in sorted(failures.items()):
+        print(f"error: {key}: {outcome.reason}", file=sys.stderr)
+    if failures:
+        return EXIT_ERROR, document
+    return (EXIT_CHANGES if plan and pending else EXIT_OK), document
+
+
+def reconcile(args) -> int:
+    code, document = run_reconcile(args)
+    if args.json:
+        from orchestrator.report import dump
+
+        print(dump(document))
+    return code
+
+
+def teardown(args) -> int:
+    from orchestrator import graph as graphs
+    from orchestrator.executor import walk
+    from orchestrator.reconciler import Reconciler
+    from orchestrator.report import dump
+    from resources.clock import REAL_CLOCK
+
+    aws, backend, region, account, az_count, _, stack_nodes, cfg = open_session(args, choose_zones=False)
+    if not args.yes:
+        confirm_teardown(args.env, region)
+    with backend.locked():
+        doc = backend.load()
+        _note_previous_holder(backend)
+        # Names and tags do not depend on the AZs: teardown finds everything without them.
+        azs = doc.azs or [f"{region}-az{i}" for i in range(1, az_count + 1)]
+        nodes = {n.key: n for n in stack_nodes(args.env, cfg, azs)}
+        reverse = graphs.reverse({k: n.depends_on for k, n in nodes.items()})
+        rec = Reconciler(aws, env=args.env, state=doc, save=lambda: backend.save(doc), clock=REAL_CLOCK)
+        outcomes = walk(reverse, lambda k: rec.teardown(nodes[k]), max_workers=args.parallelism)
+        failures = {k: o for k, o in outcomes.items() if o.status != "ok"}
+        if not failures:
+            doc.azs = []
+            doc.outputs = {}
+            backend.save(doc)
+    deleted = sorted(
+        ({"resource": o.value.key, "kind": o.value.kind, "name": o.value.name, "id": o.value.id}
+         for o in outcomes.values() if o.status == "ok" and o.value.action == "delete"),
+        key=lambda e: e["resource"],
+    )
+    for key, outcome in sorted(failures.items()):
+        print(f"error: {key}: {outcome.reason}", file=sys.stderr)
+    if args.json:
+        print(dump({"env": args.env, "region": region, "deleted": deleted,
+                    "failed": [{"resource": k, "reason": o.reason} for k, o in sorted(failures.items())],
+                    "aws_calls": aws.calls.summary()}))
+    else:
+        for entry in deleted:
+            print(f"- deleted {entry['kind']} {entry['name']} ({entry['id']})")
+        print(f"{len(deleted)} deleted." if deleted else "Nothing of the environment was left to delete.")
+    return EXIT_ERROR if failures else EXIT_OK
+
+
+def confirm_teardown(env: str, region: str) -> None:
+    if not sys.stdin.isatty():
+        raise UserError("refusing to tear down without --yes: no terminal to confirm on")
+    answer = input(f"Delete everything environment '{env}' owns in {region}? Type the environment name to confirm: ")
+    if answer.strip() != env:
+        raise UserError("teardown cancelled: the confirmation did not match")
+
+
+def _note_previous_holder(backend) -> None:
+    holder = getattr(backend, "previous_holder", None)
+    if holder:
+        import structlog
+
+        structlog.get_logger().warning("previous_run_interrupted", pid=holder.get("pid"), started_at=holder.get("started_at"))
+
+
+def run_sandbox(args) -> int:
+    try:
+        from sandbox.server import embedded_server, sandbox_environment
+    except ImportError:
+        raise UserError("--sandbox needs moto: pip install -e '.[sandbox]'") from None
+    region = args.region or "us-east-1"
+    with embedded_server() as endpoint, sandbox_environment(endpoint, region), tempfile.TemporaryDirectory() as tmp:
+        args.region = region
+        args.state_dir = args.state_dir or tmp
+        quiet_json = args.json
+        passes = {}
+        for title, plan in (("plan", True), ("apply", False), ("second pass (must change nothing)", True)):
+            if not quiet_json:
+                print(f"\n=== sandbox: {title} against {endpoint}")
+            code, document = run_reconcile(args, plan=plan)
+            passes[title.split(" ")[0]] = document
+            if code == EXIT_ERROR:
+                return EXIT_ERROR
+        second = passes["second"]
+        if args.json:
+            from orchestrator.report import dump
+
+            print(dump({**passes["apply"], "sandbox": {"endpoint": endpoint, "plan": passes["plan"]["changes"],
+                                                       "second_pass_changes": second["changes"]}}))
+        else:
+            from orchestrator.report import render_outputs
+
+            print(f"\n=== sandbox: outputs (AWS calls: apply {passes['apply']['aws_calls']}, second pass {second['aws_calls']})")
+            print(render_outputs(passes["apply"]["outputs"]))
+        return EXIT_OK if not second["changes"] else EXIT_ERROR
+
+
+COMMANDS = {"reconcile": reconcile, "teardown": teardown}

@@ -1,0 +1,70 @@
+"""Rendering for people (a plan one can scan) and for machines (one JSON document)."""
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+from orchestrator.reconciler import NodeResult
+from orchestrator.spec import UNKNOWN
+
+SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-"}
+CHANGING = frozenset(SYMBOLS)
+
+
+def _show(value: Any) -> str:
+    if value is UNKNOWN:
+        return "(known after apply)"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=_show, sort_keys=True)
+    return "null" if value is None else str(value)
+
+
+def changes_of(results: Iterable[NodeResult]) -> list[NodeResult]:
+    return [r for r in results if r.action in CHANGING]
+
+
+def render_changes(results: Iterable[NodeResult], *, past: bool) -> str:
+    verbs = {"create": "created" if past else "create", "update": "updated" if past else "update",
+             "replace": "must be replaced", "delete": "deleted" if past else "delete"}
+    lines = []
+    for r in changes_of(results):
+        ident = f" ({r.id})" if r.id else ""
+        lines.append(f"{SYMBOLS[r.action]} {verbs[r.action]} {r.kind} {r.name}{ident}")
+        if r.action in ("update", "replace"):
+            for d in r.changes:
+                mark = "  (forces replacement)" if d.replace else ""
+                lines.append(f"    {d.field}: {_show(d.actual)} → {_show(d.expected)}{mark}")
+    counts = {a: sum(1 for r in results if r.action == a) for a in ("create", "update", "replace", "delete")}
+    summary = ", ".join(f"{n} to {a}" if not past else f"{n} {verbs[a]}" for a, n in counts.items() if n)
+    lines.append(summary.capitalize() + "." if summary else "No changes. The environment matches the desired state.")
+    return "\n".join(lines)
+
+
+def change_entries(results: Iterable[NodeResult]) -> list[dict]:
+    return [
+        {
+            "action": r.action,
+            "resource": r.key,
+            "kind": r.kind,
+            "name": r.name,
+            "id": r.id,
+            "changes": [
+                {"field": d.field, "old": _jsonable(d.actual), "new": _jsonable(d.expected), "replace": d.replace}
+                for d in r.changes
+            ],
+        }
+        for r in changes_of(results)
+    ]
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=_show))
+
+
+def render_outputs(outputs: dict[str, Any]) -> str:
+    width = max(map(len, outputs)) if outputs else 0
+    return "\n".join(f"{k.ljust(width)}  {_show(v)}" for k, v in outputs.items())
+
+
+def dump(doc: dict) -> str:
+    return json.dumps(doc, indent=2, sort_keys=False, default=_show)

@@ -1,0 +1,97 @@
+"""One factory for every boto3 client the orchestrator uses.
+
+Credentials come from the standard chain only; the region from ``--region`` or the
+environment; ``AWS_ENDPOINT_URL`` is honoured by botocore itself, so an emulator needs no code
+here. Every client retries throttling and 5xx in botocore's ``standard`` mode (the default
+``legacy`` mode does not retry ``LimitExceededException`` nor API Gateway's
+``TooManyRequestsException``, see aws-notes B-RETRY-1).
+"""
+from __future__ import annotations
+
+import collections
+import threading
+from dataclasses import dataclass, field
+
+import boto3
+import botocore.config
+from botocore.exceptions import ClientError
+
+READ_PREFIXES = ("Describe", "Get", "List")
+
+# Enough attempts to ride out a burst of RequestLimitExceeded on a busy account; standard mode
+# backs off exponentially with jitter up to 20 s between attempts.
+DEFAULT_MAX_ATTEMPTS = 10
+
+
+def is_mutating(operation: str) -> bool:
+    return not operation.startswith(READ_PREFIXES)
+
+
+@dataclass
+class CallLog:
+    """Counts every API operation issued (before retries), for the run summary and tests."""
+
+    counts: collections.Counter = field(default_factory=collections.Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, service: str, operation: str) -> None:
+        with self._lock:
+            self.counts[(service, operation)] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def mutating(self) -> int:
+        return sum(n for (_, op), n in self.counts.items() if is_mutating(op))
+
+    def summary(self) -> dict:
+        return {"total": self.total, "mutating": self.mutating}
+
+
+class Aws:
+    """Thread-safe client cache: boto3 sessions are not thread-safe, clients are."""
+
+    def __init__(self, region: str, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS, session=None):
+        self.region = region
+        self.session = session or boto3.session.Session(region_name=region)
+        self.config = botocore.config.Config(
+            region_name=region,
+            retries={"mode": "standard", "max_attempts": max_attempts},
+            user_agent_appid="video-pipeline-infra",
+        )
+        self.calls = CallLog()
+        self._clients: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def client(self, service: str):
+        with self._lock:
+            client = self._clients.get(service)
+            if client is None:
+                client = self.session.client(service, config=self.config)
+                client.meta.events.register("before-call", self._count)
+                self._clients[service] = client
+            return client
+
+    def _count(self, model, **_kwargs) -> None:
+        self.calls.record(model.service_model.service_name, model.name)
+
+    def account_id(self) -> str:
+        return self.client("sts").get_caller_identity()["Account"]
+
+
+def error_code(exc: BaseException) -> str | None:
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code")
+    return None
+
+
+def ignore_codes(codes: set[str] | frozenset[str], fn, *args, **kwargs):
+    """Call fn; an error whose code is in ``codes`` (a not-found on delete) counts as done."""
+    try:
+        return fn(*args, **kwargs)
+    except ClientError as exc:
+        if error_code(exc) in codes:
+            return None
+        raise

@@ -1,0 +1,178 @@
+"""The one handler contract every AWS resource kind implements.
+
+A handler is stateless policy plus AWS calls: it knows nothing of the graph or the state store.
+The reconciler calls, for one node:
+
+    find(spec)        -> Observed | None    by recorded id, else by ownership tags / unique name
+    diff(spec, obs)   -> [FieldDiff]        pure: desired against observed, [] means no call
+    create(spec, tok) -> id                 does not wait; tags go in the create call itself
+    update(spec, obs, diffs)                in place; only the fields that differ
+    delete(obs)                             does not wait; not-found counts as done
+    refresh(id)       -> Status             the status function the waiter polls
+    outputs(obs)      -> dict               what dependents may read
+
+``spec`` is the node's desired state with every reference already resolved: a dict with at
+least ``name`` and ``tags``; every other key is compared with the same key of
+``Observed.attrs`` by the default ``diff``.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from resources.aws import Aws, error_code
+from resources.clock import REAL_CLOCK, Clock
+
+MANAGED_BY = "video-pipeline-infra"
+
+
+class Status(enum.Enum):
+    READY = "ready"
+    PENDING = "pending"
+    FAILED = "failed"
+    GONE = "gone"
+
+
+@dataclass(frozen=True)
+class Refresh:
+    status: Status
+    detail: str = ""
+
+
+@dataclass
+class Observed:
+    id: str
+    attrs: dict[str, Any]
+    tags: dict[str, str]
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class FieldDiff:
+    field: str
+    expected: Any
+    actual: Any
+    replace: bool = False
+
+
+class ResourceError(Exception):
+    """A handler's one-line explanation of why a resource cannot converge."""
+
+    @property
+    def user_message(self) -> str:
+        return str(self)
+
+
+def ownership_tags(name: str, env: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    # User default tags first so they can never override the ownership record.
+    return {**(extra or {}), "Name": name, "Environment": env, "ManagedBy": MANAGED_BY}
+
+
+def tag_dict(tag_list: list[dict] | None) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in tag_list or []}
+
+
+def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+
+
+def owned_by(tags: dict[str, str], spec: dict) -> bool:
+    """True when the resource carries this node's ownership record (Name, Environment, ManagedBy)."""
+    want = spec["tags"]
+    return all(tags.get(k) == want.get(k) for k in ("Name", "Environment", "ManagedBy"))
+
+
+def tags_diff(desired: dict[str, str], actual: dict[str, str]) -> list[FieldDiff]:
+    # Only the keys we set are ours: tags added by people or other tools (cost allocation,
+    # AWS Backup) are left alone rather than fought over on every run.
+    return [
+        FieldDiff(f"tags.{k}", v, actual.get(k))
+        for k, v in sorted(desired.items())
+        if actual.get(k) != v
+    ]
+
+
+class Handler:
+    kind: ClassVar[str]
+    service: ClassVar[str]
+    # Typical seconds from create call to ready on AWS (aws-timings.md); drives longest-pole-first.
+    expected_seconds: ClassVar[float] = 1.0
+    create_timeout: ClassVar[float] = 5 * 60
+    delete_timeout: ClassVar[float] = 5 * 60
+    # First poll early, then back off up to this ceiling (about 5 % of a typical duration).
+    poll_ceiling: ClassVar[float] = 15.0
+    # Attributes AWS cannot change in place.
+    replace_fields: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, aws: Aws, *, env: str, clock: Clock = REAL_CLOCK):
+        self.aws = aws
+        self.env = env
+        self.clock = clock
+
+    @property
+    def client(self):
+        return self.aws.client(self.service)
+
+    # -- verbs -------------------------------------------------------------------------------
+    def desired(self, spec: dict) -> dict:
+        """The resolved spec in the same normal form as ``Observed.attrs`` (sets sorted, …)."""
+        return spec
+
+    def find(self, spec: dict, recorded_id: str | None) -> Observed | None:
+        if recorded_id:
+            found = self.get(recorded_id)
+            if found is not None:
+                return found
+        matches = self.find_by_tags(spec)
+        if len(matches) > 1:
+            ids = ", ".join(sorted(m.id for m in matches))
+            raise ResourceError(f"{self.kind} {spec['name']}: {len(matches)} live resources carry its tags ({ids})")
+        return matches[0] if matches else None
+
+    def get(self, resource_id: str) -> Observed | None:
+        raise NotImplementedError
+
+    def find_by_tags(self, spec: dict) -> list[Observed]:
+        raise NotImplementedError
+
+    def diff(self, spec: dict, obs: Observed) -> list[FieldDiff]:
+        diffs = [
+            FieldDiff(k, v, obs.attrs.get(k), replace=k in self.replace_fields)
+            for k, v in spec.items()
+            if k not in ("name", "tags") and obs.attrs.get(k) != v
+        ]
+        return diffs + tags_diff(spec["tags"], obs.tags)
+
+    def create(self, spec: dict, token: str) -> str:
+        raise NotImplementedError
+
+    def update(self, spec: dict, obs: Observed, diffs: list[FieldDiff]) -> None:
+        fields = {d.field for d in diffs}
+        tag_fields = {f for f in fields if f.startswith("tags.")}
+        if tag_fields:
+            self.set_tags(obs, {f[5:]: spec["tags"][f[5:]] for f in tag_fields})
+        rest = [d for d in diffs if d.field not in tag_fields]
+        if rest:
+            self.update_fields(spec, obs, rest)
+
+    def update_fields(self, spec: dict, obs: Observed, diffs: list[FieldDiff]) -> None:
+        raise ResourceError(
+            f"{self.kind} {spec['name']}: cannot update {', '.join(d.field for d in diffs)} in place"
+        )
+
+    def set_tags(self, obs: Observed, tags: dict[str, str]) -> None:
+        raise NotImplementedError
+
+    def delete(self, obs: Observed) -> None:
+        raise NotImplementedError
+
+    def refresh(self, resource_id: str) -> Refresh:
+        return Refresh(Status.READY if self.get(resource_id) else Status.GONE)
+
+    def outputs(self, obs: Observed) -> dict[str, Any]:
+        return {"id": obs.id}
+
+
+def is_not_found(exc: BaseException, codes: set[str] | frozenset[str]) -> bool:
+    return error_code(exc) in codes

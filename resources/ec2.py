@@ -1,0 +1,43 @@
+"""What every EC2 network handler shares: tags in the create call, tag filters, not-found codes."""
+from __future__ import annotations
+
+from typing import Callable, ClassVar
+
+from botocore.exceptions import ClientError
+
+from resources.aws import error_code
+from resources.base import Handler, Observed, owned_by, tag_list
+from resources.consistency import EC2_NEW_RESOURCE
+
+OWNERSHIP_KEYS = ("Name", "Environment", "ManagedBy")
+
+
+def ownership_filters(spec: dict) -> list[dict]:
+    return [{"Name": f"tag:{k}", "Values": [spec["tags"][k]]} for k in OWNERSHIP_KEYS]
+
+
+def describe_one(call: Callable[..., dict], key: str, not_found: str, **kwargs) -> dict | None:
+    """A describe by id that maps AWS's not-found error (and an empty answer) to None."""
+    try:
+        items = call(**kwargs)[key]
+    except ClientError as exc:
+        if error_code(exc) == not_found:
+            return None
+        raise
+    return items[0] if items else None
+
+
+class Ec2Handler(Handler):
+    service = "ec2"
+    resource_type: ClassVar[str]  # the TagSpecifications ResourceType
+
+    def tag_specifications(self, spec: dict) -> list[dict]:
+        return [{"ResourceType": self.resource_type, "Tags": tag_list(spec["tags"])}]
+
+    def set_tags(self, obs: Observed, tags: dict[str, str]) -> None:
+        EC2_NEW_RESOURCE.call(self.clock, self.client.create_tags, Resources=[obs.id], Tags=tag_list(tags))
+
+    def owned(self, observed: list[Observed], spec: dict) -> list[Observed]:
+        # Some describe calls ignore tag filters in emulators and a filter typo would match
+        # everything: the ownership record is always checked here as well.
+        return [o for o in observed if owned_by(o.tags, spec)]

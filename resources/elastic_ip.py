@@ -1,0 +1,46 @@
+"""Elastic IP for a NAT gateway."""
+from __future__ import annotations
+
+from resources.aws import ignore_codes
+from resources.base import Observed, tag_dict
+from resources.consistency import DEPENDENCIES_DRAIN
+from resources.ec2 import Ec2Handler, describe_one, ownership_filters
+
+NOT_FOUND = "InvalidAllocationID.NotFound"
+
+
+def find_address_by_id(ec2, allocation_id: str) -> dict | None:
+    return describe_one(ec2.describe_addresses, "Addresses", NOT_FOUND, AllocationIds=[allocation_id])
+
+
+def observe_address(address: dict) -> Observed:
+    attrs = {"domain": address.get("Domain")}
+    return Observed(address["AllocationId"], attrs, tag_dict(address.get("Tags")), address)
+
+
+class ElasticIp(Ec2Handler):
+    kind = "elastic_ip"
+    resource_type = "elastic-ip"
+    expected_seconds = 1
+    poll_ceiling = 2
+
+    def get(self, resource_id):
+        address = find_address_by_id(self.client, resource_id)
+        return observe_address(address) if address else None
+
+    def find_by_tags(self, spec):
+        addresses = self.client.describe_addresses(Filters=ownership_filters(spec))["Addresses"]
+        return self.owned([observe_address(a) for a in addresses], spec)
+
+    def create(self, spec, token):
+        # AllocateAddress has no idempotency token: find-by-tags before create prevents a second EIP.
+        address = self.client.allocate_address(Domain="vpc", TagSpecifications=self.tag_specifications(spec))
+        return address["AllocationId"]
+
+    def delete(self, obs):
+        # The NAT that held it is deleted and waited for first (graph order); its disassociation
+        # can still lag, answered with InvalidIPAddress.InUse.
+        DEPENDENCIES_DRAIN.call(self.clock, ignore_codes, {NOT_FOUND}, self.client.release_address, AllocationId=obs.id)
+
+    def outputs(self, obs):
+        return {"id": obs.id, "public_ip": obs.raw.get("PublicIp")}

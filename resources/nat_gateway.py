@@ -1,0 +1,79 @@
+"""NAT gateway, one per AZ, each with its own Elastic IP (high availability)."""
+from __future__ import annotations
+
+from resources.base import Observed, Refresh, Status, tag_dict
+from resources.ec2 import Ec2Handler, describe_one
+
+# AWS answers NatGatewayNotFound for an unknown id; moto answers an empty list (aws-notes A-11).
+NOT_FOUND = "NatGatewayNotFound"
+# Failed NATs stay listed for about an hour and deleted ones too: neither is a live resource.
+LIVE_STATES = ("pending", "available")
+
+
+def find_nat_gateway_by_id(ec2, nat_id: str) -> dict | None:
+    return describe_one(ec2.describe_nat_gateways, "NatGateways", NOT_FOUND, NatGatewayIds=[nat_id])
+
+
+def nat_gateway_status(ec2, nat_id: str) -> Refresh:
+    nat = find_nat_gateway_by_id(ec2, nat_id)
+    if nat is None or nat["State"] == "deleted":
+        return Refresh(Status.GONE)
+    state = nat["State"]
+    if state == "available":
+        return Refresh(Status.READY, state)
+    if state == "failed":
+        # e.g. Gateway.NotAttached when the IGW was not attached yet (B-EC2-3).
+        return Refresh(Status.FAILED, f"{nat.get('FailureCode')}: {nat.get('FailureMessage')}")
+    return Refresh(Status.PENDING, state)
+
+
+def observe_nat_gateway(nat: dict) -> Observed:
+    addresses = nat.get("NatGatewayAddresses") or [{}]
+    attrs = {
+        "subnet_id": nat["SubnetId"],
+        "allocation_id": addresses[0].get("AllocationId"),
+        "connectivity_type": nat.get("ConnectivityType", "public"),
+    }
+    return Observed(nat["NatGatewayId"], attrs, tag_dict(nat.get("Tags")), nat)
+
+
+class NatGateway(Ec2Handler):
+    kind = "nat_gateway"
+    resource_type = "natgateway"
+    expected_seconds = 105
+    create_timeout = 10 * 60  # Terraform's default; typical is 85-125 s
+    delete_timeout = 30 * 60
+    poll_ceiling = 10
+    replace_fields = frozenset({"subnet_id", "allocation_id", "connectivity_type"})
+
+    def get(self, resource_id):
+        nat = find_nat_gateway_by_id(self.client, resource_id)
+        return observe_nat_gateway(nat) if nat and nat["State"] in LIVE_STATES else None
+
+    def find_by_tags(self, spec):
+        # describe_nat_gateways ignores tag filters in moto (aws-notes A-6) and the subnet of a
+        # lost state is unknown, so filter by state server-side and by tags client-side.
+        pages = self.client.get_paginator("describe_nat_gateways").paginate(
+            Filters=[{"Name": "state", "Values": list(LIVE_STATES)}]
+        )
+        nats = [n for page in pages for n in page["NatGateways"] if n["State"] in LIVE_STATES]
+        return self.owned([observe_nat_gateway(n) for n in nats], spec)
+
+    def create(self, spec, token):
+        # ClientToken makes a retried create return the same NAT instead of a second one
+        # (botocore would otherwise fill in a random token).
+        nat = self.client.create_nat_gateway(
+            SubnetId=spec["subnet_id"],
+            AllocationId=spec["allocation_id"],
+            ConnectivityType=spec["connectivity_type"],
+            ClientToken=token,
+            TagSpecifications=self.tag_specifications(spec),
+        )
+        return nat["NatGateway"]["NatGatewayId"]
+
+    def delete(self, obs):
+        # Only ever called with a NAT that was just found: moto crashes on an unknown id (A-7).
+        self.client.delete_nat_gateway(NatGatewayId=obs.id)
+
+    def refresh(self, resource_id):
+        return nat_gateway_status(self.client, resource_id)

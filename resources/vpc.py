@@ -1,0 +1,71 @@
+"""VPC with DNS support and DNS hostnames on (both needed for EFS and interface endpoints)."""
+from __future__ import annotations
+
+from resources.aws import ignore_codes
+from resources.base import Observed, Refresh, Status, tag_dict
+from resources.consistency import DEPENDENCIES_DRAIN, EC2_NEW_RESOURCE
+from resources.ec2 import Ec2Handler, describe_one, ownership_filters
+
+NOT_FOUND = "InvalidVpcID.NotFound"
+
+
+def find_vpc_by_id(ec2, vpc_id: str) -> dict | None:
+    return describe_one(ec2.describe_vpcs, "Vpcs", NOT_FOUND, VpcIds=[vpc_id])
+
+
+def vpc_status(ec2, vpc_id: str) -> Refresh:
+    vpc = find_vpc_by_id(ec2, vpc_id)
+    if vpc is None:
+        return Refresh(Status.GONE)
+    return Refresh(Status.READY if vpc["State"] == "available" else Status.PENDING, vpc["State"])
+
+
+class Vpc(Ec2Handler):
+    kind = "vpc"
+    resource_type = "vpc"
+    expected_seconds = 5
+    poll_ceiling = 2
+    replace_fields = frozenset({"cidr_block"})
+
+    def _observe(self, vpc: dict) -> Observed:
+        attrs = {"cidr_block": vpc["CidrBlock"]}
+        for field, attribute in (("enable_dns_support", "enableDnsSupport"), ("enable_dns_hostnames", "enableDnsHostnames")):
+            answer = self.client.describe_vpc_attribute(VpcId=vpc["VpcId"], Attribute=attribute)
+            attrs[field] = answer[attribute[0].upper() + attribute[1:]]["Value"]
+        return Observed(vpc["VpcId"], attrs, tag_dict(vpc.get("Tags")), vpc)
+
+    def get(self, resource_id):
+        vpc = find_vpc_by_id(self.client, resource_id)
+        return self._observe(vpc) if vpc else None
+
+    def find_by_tags(self, spec):
+        vpcs = self.client.describe_vpcs(Filters=ownership_filters(spec))["Vpcs"]
+        return self.owned([self._observe(v) for v in vpcs], spec)
+
+    def create(self, spec, token):
+        # CreateVpc has no idempotency token (aws-notes A-1): the reconciler's find-by-tags
+        # before create is what keeps a retried run from making a second VPC.
+        vpc = self.client.create_vpc(CidrBlock=spec["cidr_block"], TagSpecifications=self.tag_specifications(spec))
+        return vpc["Vpc"]["VpcId"]
+
+    def update_fields(self, spec, obs, diffs):
+        for d in diffs:
+            if d.field in ("enable_dns_support", "enable_dns_hostnames"):
+                # One attribute per ModifyVpcAttribute call is an API rule.
+                name = "EnableDnsSupport" if d.field == "enable_dns_support" else "EnableDnsHostnames"
+                EC2_NEW_RESOURCE.call(
+                    self.clock, self.client.modify_vpc_attribute, VpcId=obs.id, **{name: {"Value": d.expected}}
+                )
+            else:
+                super().update_fields(spec, obs, [d])
+
+    def delete(self, obs):
+        # DependencyViolation while ENIs of RDS, Redis, EFS or Fargate tasks still drain.
+        DEPENDENCIES_DRAIN.call(self.clock, ignore_codes, {NOT_FOUND}, self.client.delete_vpc, VpcId=obs.id)
+
+    def refresh(self, resource_id):
+        return vpc_status(self.client, resource_id)
+
+    def outputs(self, obs):
+        return {"id": obs.id, "cidr_block": obs.attrs["cidr_block"]}
+

@@ -1,0 +1,195 @@
+"""The versioned JSON state document of one environment in one region."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from .errors import CorruptStateError, ForeignStateError, SchemaVersionError
+
+SCHEMA_VERSION = 1
+
+# Field names whose values are secrets. `value` is deliberately absent: it names
+# plenty of harmless things (tags, parameters).
+_SECRET_FIELDS = frozenset(
+    {"password", "masteruserpassword", "secret_string", "secretstring",
+     "auth_token", "authtoken", "api_key_value"}
+)
+
+
+def _refuse_secrets(value: Any, path: str) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}"
+            if str(key).lower() in _SECRET_FIELDS:
+                raise ValueError(f"refusing to store {where!r} in state: it looks like a secret")
+            _refuse_secrets(item, where)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _refuse_secrets(item, f"{path}[{index}]")
+
+
+def _json_copy(value: Any, what: str) -> Any:
+    # A round trip through JSON both deep-copies and fails early, in the caller's
+    # thread, on values that could not be saved later.
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} is not JSON-serializable: {exc}") from None
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+            int: "an integer", float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _corrupt(problem: str) -> CorruptStateError:
+    return CorruptStateError(f"state file is corrupt: {problem}")
+
+
+# Required keys: what each must hold, and the test for it.
+_SHAPE = {
+    "env": ("a string", lambda v: isinstance(v, str)),
+    "region": ("a string", lambda v: isinstance(v, str)),
+    "account": ("a string or null", lambda v: v is None or isinstance(v, str)),
+    "azs": ("an array of strings", lambda v: isinstance(v, list) and all(isinstance(az, str) for az in v)),
+    "resources": ("an object of objects",
+                  lambda v: isinstance(v, dict) and all(isinstance(r, dict) for r in v.values())),
+    "outputs": ("an object", lambda v: isinstance(v, dict)),
+}
+
+
+def _check_shape(data: dict) -> None:
+    for key, (expected, ok) in _SHAPE.items():
+        if key not in data:
+            raise _corrupt(f"missing key {key!r}")
+        if not ok(data[key]):
+            raise _corrupt(f"{key!r} must be {expected}")
+
+
+class StateDocument:
+    """Thread-safe holder of the state dict; every getter returns a copy."""
+
+    def __init__(self, data: dict) -> None:
+        self._data = data
+        # Re-entrant so a method may call another guarded one.
+        self._lock = threading.RLock()
+
+    @classmethod
+    def new(cls, env: str, region: str, account: str | None = None) -> StateDocument:
+        return cls({"schema_version": SCHEMA_VERSION, "env": env, "region": region,
+                    "account": account, "azs": [], "resources": {}, "outputs": {}})
+
+    @classmethod
+    def from_json(cls, text: str, *, env: str, region: str, account: str | None = None) -> StateDocument:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise _corrupt(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        if not isinstance(data, dict):
+            raise _corrupt(f"expected an object, found {_type_name(data)}")
+        if "schema_version" not in data:
+            raise _corrupt("missing key 'schema_version'")
+        version = data["schema_version"]
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise _corrupt(f"'schema_version' must be an integer, found {_type_name(version)}")
+        if version != SCHEMA_VERSION:
+            hint = "; it was written by a newer version of this tool" if version > SCHEMA_VERSION else ""
+            raise SchemaVersionError(
+                f"state file has schema version {version}, this tool supports only version {SCHEMA_VERSION}{hint}")
+        _check_shape(data)
+        if (data["env"], data["region"]) != (env, region):
+            raise ForeignStateError(
+                f"state file belongs to env {data['env']!r} in region {data['region']!r}, "
+                f"not env {env!r} in {region!r}")
+        if account is not None and data["account"] is not None and data["account"] != account:
+            raise ForeignStateError(
+                f"state file belongs to account {data['account']!r}, not account {account!r}")
+        if data["account"] is None:
+            # Learn the account the first time it is known, so later runs can check it.
+            data["account"] = account
+        return cls(data)
+
+    @property
+    def schema_version(self) -> int:
+        return self._data["schema_version"]
+
+    @property
+    def env(self) -> str:
+        return self._data["env"]
+
+    @property
+    def region(self) -> str:
+        return self._data["region"]
+
+    @property
+    def account(self) -> str | None:
+        with self._lock:
+            return self._data["account"]
+
+    @account.setter
+    def account(self, account: str | None) -> None:
+        if account is not None and not isinstance(account, str):
+            raise TypeError("account must be a string or None")
+        with self._lock:
+            self._data["account"] = account
+
+    @property
+    def azs(self) -> list[str]:
+        with self._lock:
+            return list(self._data["azs"])
+
+    @azs.setter
+    def azs(self, azs: list[str]) -> None:
+        if isinstance(azs, str) or not all(isinstance(az, str) for az in azs):
+            raise TypeError("azs must be a sequence of strings")
+        with self._lock:
+            self._data["azs"] = list(azs)
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        with self._lock:
+            return _json_copy(self._data["outputs"], "outputs")
+
+    @outputs.setter
+    def outputs(self, outputs: dict[str, Any]) -> None:
+        if not isinstance(outputs, dict):
+            raise TypeError("outputs must be a dict")
+        _refuse_secrets(outputs, "outputs")
+        outputs = _json_copy(outputs, "outputs")
+        with self._lock:
+            self._data["outputs"] = outputs
+
+    @property
+    def resources(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return _json_copy(self._data["resources"], "resources")
+
+    def resource(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            entry = self._data["resources"].get(key)
+            return None if entry is None else _json_copy(entry, key)
+
+    def set_resource(self, key: str, **fields: Any) -> None:
+        """Merge fields into the entry of `key`, creating it; a field set to None is removed."""
+        _refuse_secrets(fields, key)
+        fields = _json_copy(fields, f"resource {key!r}")
+        with self._lock:
+            entry = self._data["resources"].setdefault(key, {})
+            for name, value in fields.items():
+                if value is None:
+                    entry.pop(name, None)
+                else:
+                    entry[name] = value
+
+    def remove_resource(self, key: str) -> None:
+        with self._lock:
+            self._data["resources"].pop(key, None)
+
+    def to_json(self) -> str:
+        with self._lock:
+            return json.dumps(self._data, sort_keys=True, indent=2) + "\n"
+
+    def __repr__(self) -> str:
+        return f"StateDocument(env={self.env!r}, region={self.region!r}, resources={len(self.resources)})"

@@ -1,0 +1,190 @@
+"""State backends: the interface the engine uses, and the local-file implementation."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import socket
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from .document import StateDocument
+from .errors import CorruptStateError, LockHeldError, StateError
+
+STATE_DIR_ENV = "VIDEO_PIPELINE_STATE_DIR"
+
+# env and region become file names: keep them to one harmless path component.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+def default_state_dir() -> Path:
+    if explicit := os.environ.get(STATE_DIR_ENV):
+        return Path(explicit).expanduser()
+    if xdg := os.environ.get("XDG_STATE_HOME"):
+        return Path(xdg) / "video-pipeline-infra"
+    return Path.home() / ".local" / "state" / "video-pipeline-infra"
+
+
+@runtime_checkable
+class StateBackend(Protocol):
+    location: str
+
+    def lock(self) -> None: ...
+    def unlock(self) -> None: ...
+    def load(self) -> StateDocument: ...
+    def save(self, doc: StateDocument) -> bool: ...
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    # The temp file lives in the target directory so os.replace is a same-filesystem
+    # rename: readers and crashes see the old or the new file, never a partial one.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _read_holder(fd: int) -> dict | None:
+    try:
+        holder = json.loads(os.pread(fd, 64 * 1024, 0).decode())
+    except ValueError:  # empty, or caught half-written by its holder
+        return None
+    return holder if isinstance(holder, dict) else None
+
+
+class LocalStateBackend:
+    """State in `{state_dir}/{env}.{region}.json`, guarded by an flock on `{env}.{region}.lock`."""
+
+    def __init__(self, state_dir: str | os.PathLike, env: str, region: str,
+                 account: str | None = None) -> None:
+        for what, name in (("env", env), ("region", region)):
+            if not _NAME.fullmatch(name):
+                raise ValueError(f"invalid {what} name {name!r}")
+        self.state_dir = Path(state_dir)
+        self.env, self.region, self.account = env, region, account
+        self.path = self.state_dir / f"{env}.{region}.json"
+        self.backup_path = self.state_dir / f"{env}.{region}.json.bak"
+        self.lock_path = self.state_dir / f"{env}.{region}.lock"
+        self.location = str(self.path)
+        self.previous_holder: dict | None = None
+        self._lock_fd: int | None = None
+        self._save_lock = threading.Lock()
+
+    # -- locking --------------------------------------------------------------
+
+    def lock(self) -> None:
+        if self._lock_fd is not None:
+            raise StateError(f"state lock {self.lock_path} is already held by this backend")
+        if not self.state_dir.is_dir():
+            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.state_dir.chmod(0o700)  # mkdir's mode is masked by the umask
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            # flock, unlike a pid file, dies with its process: a killed run never
+            # leaves behind a lock that blocks the next one.
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise LockHeldError(self._held_message(holder), holder) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        # Holder info still present means the last holder died without unlock().
+        self.previous_holder = _read_holder(fd)
+        info = {"pid": os.getpid(), "host": socket.gethostname(),
+                "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "command": " ".join(sys.argv)}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        os.fsync(fd)
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is None:
+            return
+        # Empty the file rather than delete it: unlinking a flocked file lets a
+        # newcomer lock a fresh inode while a waiter still holds the old one.
+        try:
+            os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)  # closing the descriptor releases the flock
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[LocalStateBackend]:
+        self.lock()
+        try:
+            yield self
+        finally:
+            self.unlock()
+
+    @property
+    def is_locked(self) -> bool:
+        return self._lock_fd is not None
+
+    def _held_message(self, holder: dict | None) -> str:
+        where = f"state for env {self.env!r} in {self.region!r}"
+        if holder is None:
+            return f"{where} is locked by another process; another run is in progress"
+        return (f"{where} is locked by pid {holder.get('pid', '?')} on host {holder.get('host', '?')} "
+                f"since {holder.get('started_at', '?')}; another run is in progress")
+
+    # -- reading and writing --------------------------------------------------
+
+    def load(self) -> StateDocument:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return StateDocument.new(self.env, self.region, account=self.account)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise CorruptStateError("state file is corrupt: not UTF-8 text") from None
+        return StateDocument.from_json(text, env=self.env, region=self.region, account=self.account)
+
+    def save(self, doc: StateDocument) -> bool:
+        """Write `doc` atomically if it differs from the file; True if written."""
+        if (doc.env, doc.region) != (self.env, self.region):
+            raise StateError(f"cannot save state of env {doc.env!r} in {doc.region!r} "
+                             f"to {self.location}")
+        with self._save_lock:
+            if self._lock_fd is None:
+                raise StateError(f"refusing to write {self.location} without holding its lock")
+            # Serialized under the lock: a snapshot taken before it could be older
+            # than one another thread has already written.
+            new = doc.to_json().encode()
+            try:
+                old = self.path.read_bytes()
+            except FileNotFoundError:
+                old = None
+            if old == new:
+                return False
+            if old is not None:
+                _write_atomic(self.backup_path, old)
+            _write_atomic(self.path, new)
+            return True
