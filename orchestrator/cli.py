@@ -9,7 +9,6 @@ import argparse
 import os
 import sys
 import tempfile
-from dataclasses import dataclass
 
 from orchestrator.errors import UserError
 
@@ -90,21 +89,8 @@ def one_line(exc: BaseException) -> str:
     return " ".join(str(message).split())
 
 
-@dataclass
-class Session:
-    """What a command works with once its input is checked: AWS, the locked state, the stack."""
-
-    args: argparse.Namespace
-    aws: object
-    backend: object
-    doc: object
-    nodes: dict
-
-
-def open_session(args, *, choose_zones: bool):
-    from orchestrator.azs import AZ_COUNT, choose_azs
-    from orchestrator.config import EnvConfig
-    from orchestrator.stack import stack_nodes
+def open_backend(args):
+    """Region, credentials and the environment's state backend; nothing is changed yet."""
     from resources.aws import Aws
     from state import LocalStateBackend, default_state_dir
 
@@ -112,62 +98,43 @@ def open_session(args, *, choose_zones: bool):
     if not region:
         raise UserError("no AWS region: pass --region or set AWS_REGION")
     aws = Aws(region)
-    account = aws.account_id()  # also proves the credentials before anything else happens
-    backend = LocalStateBackend(args.state_dir or default_state_dir(), args.env, region, account)
-    return aws, backend, region, account, AZ_COUNT, choose_azs, stack_nodes, getattr(args, "cfg", None) or EnvConfig()
+    account = aws.account_id()  # proves the credentials before anything else happens
+    return aws, LocalStateBackend(args.state_dir or default_state_dir(), args.env, region, account)
 
 
 def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
-    """One pass; returns the exit code and the JSON document (also rendered unless quiet)."""
-    from orchestrator import graph as graphs
-    from orchestrator.executor import walk
-    from orchestrator.reconciler import Reconciler
+    """One pass; prints the human rendering unless --json; returns the exit code and JSON document."""
     from orchestrator.report import change_entries, changes_of, render_changes, render_outputs
-    from orchestrator.spec import resolve
-    from orchestrator.stack import stack_outputs
-    from resources.clock import REAL_CLOCK
+    from orchestrator.run import reconcile_stack
 
     plan = args.plan if plan is None else plan
-    aws, backend, region, account, _, choose_azs, stack_nodes, cfg = open_session(args, choose_zones=True)
+    aws, backend = open_backend(args)
     with backend.locked():
         doc = backend.load()
         _note_previous_holder(backend)
-        azs = choose_azs(aws.client("ec2"), recorded=doc.azs, env=args.env, region=region)
-        nodes = {n.key: n for n in stack_nodes(args.env, cfg, azs)}
-        graph = {k: n.depends_on for k, n in nodes.items()}
-        graphs.validate(graph)
         if not plan:
-            doc.account = account
-            doc.azs = azs
-            backend.save(doc)
-        rec = Reconciler(aws, env=args.env, state=doc, save=lambda: backend.save(doc), clock=REAL_CLOCK, plan=plan)
-        weights = graphs.critical_path_weights(graph, {k: n.handler.expected_seconds for k, n in nodes.items()})
-        outcomes = walk(graph, lambda k: rec.reconcile(nodes[k]), max_workers=args.parallelism, priority=weights)
-        results = [outcomes[k].value for k in nodes if outcomes[k].status == "ok"]  # stack order
-        failures = {k: o for k, o in outcomes.items() if o.status != "ok"}
-        outputs = {k: (resolve(ref, rec.outputs) if ref else None) for k, ref in stack_outputs().items()}
-        if not plan and not failures:
-            doc.outputs = outputs
-            backend.save(doc)
-    pending = bool(changes_of(results)) or bool(failures)
+            doc.account = doc.account or backend.account
+        run = reconcile_stack(
+            aws, env=args.env, doc=doc, save=lambda: backend.save(doc), cfg=args.cfg, plan=plan,
+            parallelism=args.parallelism,
+        )
     document = {
         "env": args.env,
-        "region": region,
+        "region": aws.region,
         "plan": plan,
-        "changes": change_entries(results),
-        "outputs": outputs,
-        "failed": [{"resource": k, "status": o.status, "reason": o.reason} for k, o in sorted(failures.items())],
+        "changes": change_entries(run.results),
+        "outputs": run.outputs,
+        "failed": [{"resource": k, "status": o.status, "reason": o.reason} for k, o in run.failures.items()],
         "aws_calls": aws.calls.summary(),
     }
     if not args.json:
-        print(render_changes(results, past=not plan))
-        if not plan:
-            print("\nOutputs:\n" + render_outputs(outputs))
-    for key, outcome in sorted(failures.items()):
-        print(f"error: {key}: {outcome.reason}", file=sys.stderr)
-    if failures:
+        print(render_changes(run.results, past=not plan))
+        if not plan and run.ok:
+            print("\nOutputs:\n" + render_outputs(run.outputs))
+    _print_failures(run)
+    if not run.ok:
         return EXIT_ERROR, document
-    return (EXIT_CHANGES if plan and pending else EXIT_OK), document
+    return (EXIT_CHANGES if plan and changes_of(run.results) else EXIT_OK), document
 
 
 def reconcile(args) -> int:
@@ -180,45 +147,34 @@ def reconcile(args) -> int:
 
 
 def teardown(args) -> int:
-    from orchestrator import graph as graphs
-    from orchestrator.executor import walk
-    from orchestrator.reconciler import Reconciler
     from orchestrator.report import dump
-    from resources.clock import REAL_CLOCK
+    from orchestrator.run import teardown_stack
 
-    aws, backend, region, account, az_count, _, stack_nodes, cfg = open_session(args, choose_zones=False)
+    aws, backend = open_backend(args)
     if not args.yes:
-        confirm_teardown(args.env, region)
+        confirm_teardown(args.env, aws.region)
     with backend.locked():
         doc = backend.load()
         _note_previous_holder(backend)
-        # Names and tags do not depend on the AZs: teardown finds everything without them.
-        azs = doc.azs or [f"{region}-az{i}" for i in range(1, az_count + 1)]
-        nodes = {n.key: n for n in stack_nodes(args.env, cfg, azs)}
-        reverse = graphs.reverse({k: n.depends_on for k, n in nodes.items()})
-        rec = Reconciler(aws, env=args.env, state=doc, save=lambda: backend.save(doc), clock=REAL_CLOCK)
-        outcomes = walk(reverse, lambda k: rec.teardown(nodes[k]), max_workers=args.parallelism)
-        failures = {k: o for k, o in outcomes.items() if o.status != "ok"}
-        if not failures:
-            doc.azs = []
-            doc.outputs = {}
-            backend.save(doc)
-    deleted = sorted(
-        ({"resource": o.value.key, "kind": o.value.kind, "name": o.value.name, "id": o.value.id}
-         for o in outcomes.values() if o.status == "ok" and o.value.action == "delete"),
-        key=lambda e: e["resource"],
-    )
-    for key, outcome in sorted(failures.items()):
-        print(f"error: {key}: {outcome.reason}", file=sys.stderr)
+        run = teardown_stack(aws, env=args.env, doc=doc, save=lambda: backend.save(doc), parallelism=args.parallelism)
+    deleted = [
+        {"resource": r.key, "kind": r.kind, "name": r.name, "id": r.id} for r in run.results if r.action == "delete"
+    ]
+    _print_failures(run)
     if args.json:
-        print(dump({"env": args.env, "region": region, "deleted": deleted,
-                    "failed": [{"resource": k, "reason": o.reason} for k, o in sorted(failures.items())],
+        print(dump({"env": args.env, "region": aws.region, "deleted": deleted,
+                    "failed": [{"resource": k, "status": o.status, "reason": o.reason} for k, o in run.failures.items()],
                     "aws_calls": aws.calls.summary()}))
     else:
         for entry in deleted:
             print(f"- deleted {entry['kind']} {entry['name']} ({entry['id']})")
         print(f"{len(deleted)} deleted." if deleted else "Nothing of the environment was left to delete.")
-    return EXIT_ERROR if failures else EXIT_OK
+    return EXIT_OK if run.ok else EXIT_ERROR
+
+
+def _print_failures(run) -> None:
+    for key, outcome in run.failures.items():
+        print(f"error: {key}: {outcome.reason}", file=sys.stderr)
 
 
 def confirm_teardown(env: str, region: str) -> None:

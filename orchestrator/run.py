@@ -1,0 +1,72 @@
+"""A whole pass over the stack: build the graph, walk it, collect results. No I/O but AWS."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from orchestrator import graph as graphs
+from orchestrator.azs import AZ_COUNT, choose_azs
+from orchestrator.config import EnvConfig
+from orchestrator.executor import Outcome, walk
+from orchestrator.reconciler import NodeResult, Reconciler
+from orchestrator.spec import Node, resolve
+from orchestrator.stack import stack_nodes, stack_outputs
+from resources.clock import REAL_CLOCK, Clock
+
+
+@dataclass
+class RunResult:
+    results: list[NodeResult]
+    failures: dict[str, Outcome]
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def _failures(outcomes: dict[str, Outcome]) -> dict[str, Outcome]:
+    return {k: o for k, o in sorted(outcomes.items()) if o.status != "ok"}
+
+
+def reconcile_stack(
+    aws, *, env: str, doc, save: Callable[[], Any], cfg: EnvConfig | None = None, plan: bool = False,
+    clock: Clock = REAL_CLOCK, parallelism: int = 16, nodes: list[Node] | None = None,
+) -> RunResult:
+    cfg = cfg or EnvConfig()
+    azs = choose_azs(aws.client("ec2"), recorded=doc.azs, env=env, region=aws.region)
+    by_key = {n.key: n for n in (nodes or stack_nodes(env, cfg, azs))}
+    graph = {k: n.depends_on for k, n in by_key.items()}
+    graphs.validate(graph)
+    if not plan:
+        doc.azs = azs
+        save()
+    rec = Reconciler(aws, env=env, state=doc, save=save, clock=clock, plan=plan)
+    weights = graphs.critical_path_weights(graph, {k: n.handler.expected_seconds for k, n in by_key.items()})
+    outcomes = walk(graph, lambda k: rec.reconcile(by_key[k]), max_workers=parallelism, priority=weights)
+    results = [outcomes[k].value for k in by_key if outcomes[k].status == "ok"]  # stack order
+    outputs = {k: (resolve(ref, rec.outputs) if ref else None) for k, ref in stack_outputs().items()}
+    failures = _failures(outcomes)
+    if not plan and not failures:
+        doc.outputs = outputs
+        save()
+    return RunResult(results, failures, outputs)
+
+
+def teardown_stack(
+    aws, *, env: str, doc, save: Callable[[], Any], clock: Clock = REAL_CLOCK, parallelism: int = 16,
+    nodes: list[Node] | None = None,
+) -> RunResult:
+    # Names and tags do not depend on the AZs, so teardown finds everything without them.
+    azs = doc.azs or [f"{aws.region}-az{i}" for i in range(1, AZ_COUNT + 1)]
+    by_key = {n.key: n for n in (nodes or stack_nodes(env, EnvConfig(), azs))}
+    reverse = graphs.reverse({k: n.depends_on for k, n in by_key.items()})
+    rec = Reconciler(aws, env=env, state=doc, save=save, clock=clock)
+    outcomes = walk(reverse, lambda k: rec.teardown(by_key[k]), max_workers=parallelism)
+    results = [outcomes[k].value for k in reversed(list(by_key)) if outcomes[k].status == "ok"]
+    failures = _failures(outcomes)
+    if not failures:
+        doc.azs = []
+        doc.outputs = {}
+        save()
+    return RunResult(results, failures)
