@@ -50,7 +50,7 @@ DESCRIPTIONS = {
 
 def main(command: str, argv: list[str] | None = None) -> int:
     try:
-        args = build_parser(command).parse_args(argv)
+        args = build_parser(command).parse_args(_env_value_attached(sys.argv[1:] if argv is None else argv))
         from orchestrator.names import validate_env
 
         validate_env(args.env)
@@ -72,6 +72,19 @@ def main(command: str, argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - every error ends as one line, never a traceback
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _env_value_attached(argv: list[str]) -> list[str]:
+    # "--env -dev" would otherwise read as an unknown flag; the name check gives the better answer.
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] == "--env" and i + 1 < len(argv):
+            out.append(f"--env={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
 
 
 def one_line(exc: BaseException) -> str:

@@ -42,7 +42,7 @@ def embedded_server(host: str = "127.0.0.1") -> Iterator[str]:
 @contextlib.contextmanager
 def sandbox_environment(endpoint: str, region: str) -> Iterator[None]:
     """Point the standard AWS environment at the sandbox, and restore it afterwards."""
-    changes = {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": region, "AWS_DEFAULT_REGION": region}
+    changes = {**FAKE_CREDENTIALS, "AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": region, "AWS_DEFAULT_REGION": region}
     removed = ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
     saved = {k: os.environ.get(k) for k in [*changes, *removed]}
     os.environ.update(changes)

@@ -25,6 +25,8 @@ def _no_real_aws(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    # Without credentials botocore would ask the instance metadata service: never in a test.
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
 @pytest.fixture

@@ -1,0 +1,122 @@
+"""A moto server subprocess on loopback that records every request it answers.
+
+End-to-end tests run the real bin/ commands against it and count the AWS operations from the
+server's own recording (moto's recorder), independently of the orchestrator's counters.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+READ_PREFIXES = ("Describe", "Get", "List")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Call:
+    service: str
+    operation: str
+
+    @property
+    def mutating(self) -> bool:
+        return not self.operation.startswith(READ_PREFIXES)
+
+
+def _operation(entry: dict) -> Call:
+    headers = {k.lower(): v for k, v in entry["headers"].items()}
+    service = headers.get("authorization", "").split("/")[3:4] or ["?"]
+    target = headers.get("x-amz-target")
+    if target:
+        return Call(service[0], target.rsplit(".", 1)[-1])
+    body = entry.get("body") or ""
+    if entry.get("body_encoded"):
+        body = base64.b64decode(body).decode("utf-8", "replace")
+    action = urllib.parse.parse_qs(body).get("Action")
+    if action:
+        return Call(service[0], action[0])
+    # REST protocols (API Gateway, EFS): the method says whether it mutates.
+    method = entry["method"].upper()
+    return Call(service[0], ("Get" if method in ("GET", "HEAD") else method.title()) + ":" + entry["url"])
+
+
+class MotoServer:
+    def __init__(self, workdir: Path, extra_env: dict[str, str] | None = None):
+        self.port = _free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.recording = workdir / "moto-recording.jsonl"
+        env = {
+            **os.environ,
+            "MOTO_ENABLE_RECORDING": "true",
+            "MOTO_RECORDER_FILEPATH": str(self.recording),
+            "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
+            **(extra_env or {}),
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=workdir,
+        )
+        self._wait_listening()
+
+    def _wait_listening(self, timeout: float = 30.0) -> None:
+        # werkzeug announces "Running on http://127.0.0.1:PORT" once it listens: block on that
+        # line (read by a thread that keeps draining stderr) rather than polling with sleeps.
+        lines: queue.Queue[str] = queue.Queue()
+
+        def drain() -> None:
+            for line in self.proc.stderr:
+                lines.put(line)
+            lines.put("")
+
+        threading.Thread(target=drain, daemon=True).start()
+        seen = []
+        while True:
+            try:
+                line = lines.get(timeout=timeout)
+            except queue.Empty:
+                break
+            seen.append(line)
+            if not line or "Running on" in line:
+                break
+        if not seen or "Running on" not in seen[-1]:
+            raise RuntimeError(f"moto server did not start: {''.join(seen)[-2000:]}")
+
+    def _post(self, path: str) -> None:
+        urllib.request.urlopen(urllib.request.Request(self.endpoint + path, method="POST"), timeout=30).read()
+
+    def reset(self) -> None:
+        self._post("/moto-api/reset")
+        self.clear_recording()
+
+    def clear_recording(self) -> None:
+        self._post("/moto-api/recorder/reset-recording")
+
+    def calls(self) -> list[Call]:
+        if not self.recording.exists():
+            return []
+        lines = self.recording.read_text().splitlines()
+        return [_operation(json.loads(line)) for line in lines if line.strip()]
+
+    def mutating_calls(self) -> list[Call]:
+        return [c for c in self.calls() if c.mutating]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
