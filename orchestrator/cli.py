@@ -233,7 +233,11 @@ def run_sandbox(args) -> int:
         else:
             from orchestrator.report import render_outputs
 
-            print(f"\n=== sandbox: outputs (AWS calls: apply {passes['apply']['aws_calls']}, second pass {second['aws_calls']})")
+            calls = {k: passes[k]["aws_calls"] for k in ("apply", "second")}
+            print(
+                f"\n=== sandbox: outputs (AWS calls: apply {calls['apply']['total']} with {calls['apply']['mutating']} "
+                f"mutating; second pass {calls['second']['total']} with {calls['second']['mutating']} mutating)"
+            )
             print(render_outputs(passes["apply"]["outputs"]))
         return EXIT_OK if not second["changes"] else EXIT_ERROR
 

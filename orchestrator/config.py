@@ -70,6 +70,8 @@ def validate_config(values: dict, where: str = "config") -> EnvConfig:
 
 def _check_cidr(value, where: str) -> None:
     try:
+        if not isinstance(value, str):
+            raise TypeError
         net = ipaddress.IPv4Network(value, strict=True)
     except (ValueError, TypeError):
         raise UserError(f"{where}: vpc_cidr {value!r} is not an IPv4 network such as 10.0.0.0/16") from None
