@@ -19,6 +19,16 @@ class Ref:
     attr: str = "id"
 
 
+@dataclass(frozen=True)
+class Join:
+    """A string built from literals and refs, e.g. a secret ARN with a JSON key suffix."""
+
+    parts: tuple
+
+    def __init__(self, *parts):
+        object.__setattr__(self, "parts", parts)
+
+
 class _Unknown:
     """A value only known once a dependency exists (a plan before the first apply)."""
 
@@ -55,6 +65,8 @@ class Node:
 def refs_in(value: Any):
     if isinstance(value, Ref):
         yield value.node
+    elif isinstance(value, Join):
+        yield from refs_in(list(value.parts))
     elif isinstance(value, dict):
         for v in value.values():
             yield from refs_in(v)
@@ -67,6 +79,9 @@ def resolve(value: Any, outputs: Mapping[str, Mapping[str, Any]]) -> Any:
     if isinstance(value, Ref):
         node_outputs = outputs.get(value.node)
         return UNKNOWN if not node_outputs else node_outputs.get(value.attr, UNKNOWN)
+    if isinstance(value, Join):
+        parts = [resolve(p, outputs) for p in value.parts]
+        return UNKNOWN if any(p is UNKNOWN for p in parts) else "".join(map(str, parts))
     if isinstance(value, dict):
         return {k: resolve(v, outputs) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -104,6 +104,9 @@ class Handler:
     poll_ceiling: ClassVar[float] = 15.0
     # Attributes AWS cannot change in place.
     replace_fields: ClassVar[frozenset[str]] = frozenset()
+    # Spec fields used when creating or deleting only (a final-snapshot choice, where to read a
+    # token from, a name kept for lookups): AWS does not report them, so the diff skips them.
+    create_only: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, aws: Aws, *, env: str, clock: Clock = REAL_CLOCK):
         self.aws = aws
@@ -140,7 +143,7 @@ class Handler:
         diffs = [
             FieldDiff(k, v, obs.attrs.get(k), replace=k in self.replace_fields)
             for k, v in spec.items()
-            if k not in ("name", "tags") and obs.attrs.get(k) != v
+            if k not in ("name", "tags") and k not in self.create_only and obs.attrs.get(k) != v
         ]
         return diffs + tags_diff(spec["tags"], obs.tags)
 

@@ -27,6 +27,10 @@ def embedded_server(host: str = "127.0.0.1") -> Iterator[str]:
         os.environ.setdefault(key, value)
     from moto.server import ThreadedMotoServer
 
+    from sandbox.fidelity import apply
+
+    apply()
+
     # werkzeug logs every request to stderr; the run's own log is what a person wants to read.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 

@@ -10,6 +10,10 @@ from moto import mock_aws
 
 from resources.aws import Aws
 from resources.clock import FakeClock
+from sandbox import fidelity
+
+# Tests meet the same moto as --sandbox: with the documented AWS behaviours moto lacks restored.
+fidelity.apply()
 
 REGION = "us-east-1"
 

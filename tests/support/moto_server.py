@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 READ_PREFIXES = ("Describe", "Get", "List")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _free_port() -> int:
@@ -67,8 +68,8 @@ class MotoServer:
             **(extra_env or {}),
         }
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=workdir,
+            [sys.executable, "-m", "sandbox.serve", "-H", "127.0.0.1", "-p", str(self.port)],
+            env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=workdir,
         )
         self._wait_listening()
 

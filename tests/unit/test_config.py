@@ -11,7 +11,15 @@ def write(tmp_path, text):
 
 
 def test_no_file_gives_the_seed_defaults():
-    assert load_config(None, "dev") == EnvConfig(vpc_cidr="10.0.0.0/16", tags={})
+    cfg = load_config(None, "dev")
+    assert cfg == EnvConfig()
+    assert (cfg.db_instance_class, cfg.redis_node_type, cfg.redis_num_nodes) == ("db.t3.medium", "cache.t3.micro", 2)
+    assert cfg.deletion_protection is False
+
+
+@pytest.mark.parametrize("env,protected", [("prod", True), ("production", True), ("prod-eu", True), ("dev", False), ("product", False)])
+def test_production_like_environments_are_protected_by_default(env, protected):
+    assert load_config(None, env).deletion_protection is protected
 
 
 def test_environment_table_overrides_defaults_and_tags_merge(tmp_path):
@@ -26,8 +34,10 @@ vpc_cidr = "10.1.0.0/16"
 [environments.prod.tags]
 Team = "platform"
 """)
-    assert load_config(path, "prod") == EnvConfig("10.1.0.0/16", {"CostCenter": "video", "Team": "platform"})
-    assert load_config(path, "dev") == EnvConfig("10.0.0.0/16", {"CostCenter": "video", "Team": "media"})
+    prod = load_config(path, "prod")
+    assert (prod.vpc_cidr, prod.tags) == ("10.1.0.0/16", {"CostCenter": "video", "Team": "platform"})
+    dev = load_config(path, "dev")
+    assert (dev.vpc_cidr, dev.tags) == ("10.0.0.0/16", {"CostCenter": "video", "Team": "media"})
 
 
 @pytest.mark.parametrize(
@@ -35,7 +45,18 @@ Team = "platform"
     [
         ('[defaults]\nvpc_cidr = "10.0.0.0/8"', "prefix length"),
         ('[defaults]\nvpc_cidr = "10.0.0.1/16"', "not an IPv4 network"),
-        ('[defaults]\nvpc_cidr = 5', "not an IPv4 network"),
+        ('[defaults]\nvpc_cidr = 5', "vpc_cidr must be a string"),
+        ('[defaults]\napi_cpu = 256\napi_memory = 4096', "api_memory = 4096 is not allowed (allowed: 512, 1024, 2048)"),
+        ('[defaults]\nworker_cpu = 300', "worker_cpu = 300 is not allowed"),
+        ('[defaults]\nlog_retention_days = 31', "log_retention_days = 31 is not allowed (allowed: 1, 3, 5, 7, 14, 30"),
+        ('[defaults]\nredis_num_nodes = 1', "redis_num_nodes = 1 is not allowed (from 2 to 6)"),
+        ('[defaults]\nredis_engine_version = "3.2.4"', "Redis OSS 5.0.6 or later"),
+        ('[defaults]\ndb_instance_class = "m5.large"', "an RDS class such as db.t3.medium"),
+        ('[defaults]\ndb_backup_retention_days = 0', "from 1 to 35"),
+        ('[defaults]\ndb_monitoring_interval = 2', "allowed: 0, 1, 5, 10, 15, 30, 60"),
+        ('[defaults]\ndeletion_protection = "yes"', "deletion_protection must be true or false"),
+        ('[defaults]\napi_desired_count = true', "api_desired_count must be an integer"),
+        ('[environments.dev]\napi_image = "bad image"', "a container image reference"),
         ('[defaults]\nvcp_cidr = "10.0.0.0/16"', "unknown key 'vcp_cidr'"),
         ('[default]\nvpc_cidr = "10.0.0.0/16"', "unknown table 'default'"),
         ('[defaults.tags]\nName = "x"', "tags.Name is set by the tool"),

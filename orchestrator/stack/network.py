@@ -1,20 +1,17 @@
-"""The stack as data: every node, its name, tags, desired spec and references (spec/stack.md)."""
+"""Network layer: VPC, subnets per AZ and tier, internet gateway, NAT gateways, route tables."""
 from __future__ import annotations
 
 import ipaddress
 
 from orchestrator.config import EnvConfig
 from orchestrator.spec import Node, Ref
-from resources.base import ownership_tags
+from orchestrator.stack.common import TIERS, spec_factory
 from resources.elastic_ip import ElasticIp
 from resources.internet_gateway import InternetGateway
 from resources.nat_gateway import NatGateway
 from resources.route_table import RouteTable
 from resources.subnet import Subnet
 from resources.vpc import Vpc
-
-TIERS = ("public", "private", "isolated")
-OUTPUT_KEYS = ("VpcId", "EcsClusterName", "RdsEndpoint", "RedisEndpoint", "EfsFileSystemId", "ApiEndpoint", "DbSecretArn")
 
 
 def subnet_cidrs(vpc_cidr: str, az_count: int) -> dict[tuple[str, int], str]:
@@ -29,8 +26,7 @@ def subnet_cidrs(vpc_cidr: str, az_count: int) -> dict[tuple[str, int], str]:
 
 
 def network_nodes(env: str, cfg: EnvConfig, azs: list[str]) -> list[Node]:
-    def spec(name: str, **fields) -> dict:
-        return {"name": name, "tags": ownership_tags(name, env, cfg.tags), **fields}
+    spec = spec_factory(env, cfg)
 
     n = range(1, len(azs) + 1)
     cidrs = subnet_cidrs(cfg.vpc_cidr, len(azs))
@@ -91,13 +87,3 @@ def network_nodes(env: str, cfg: EnvConfig, azs: list[str]) -> list[Node]:
     )
     return nodes
 
-
-def stack_nodes(env: str, cfg: EnvConfig, azs: list[str]) -> list[Node]:
-    return network_nodes(env, cfg, azs)
-
-
-def stack_outputs() -> dict[str, Ref | None]:
-    """The stack's outputs; a key whose resource the stack does not build yet is None."""
-    refs: dict[str, Ref | None] = dict.fromkeys(OUTPUT_KEYS)
-    refs["VpcId"] = Ref("vpc")
-    return refs

@@ -1,0 +1,47 @@
+"""The stack as data (spec/stack.md): every node, its name, tags, desired spec and references.
+
+Each part of the stack is a module of node builders; a node's dependencies are the refs in its
+spec, so the graph cannot forget an edge.
+"""
+from __future__ import annotations
+
+from orchestrator.config import EnvConfig
+from orchestrator.spec import Node, Ref
+from orchestrator.stack.network import network_nodes, subnet_cidrs
+
+OUTPUT_KEYS = ("VpcId", "EcsClusterName", "RdsEndpoint", "RedisEndpoint", "EfsFileSystemId", "ApiEndpoint", "DbSecretArn")
+
+
+def full_stack_nodes(env: str, cfg: EnvConfig, azs: list[str]) -> list[Node]:
+    from orchestrator.stack import api, compute, data, security
+
+    n = len(azs)
+    return [
+        *network_nodes(env, cfg, azs),
+        *security.security_group_nodes(env, cfg),
+        *security.secret_nodes(env, cfg),
+        *security.log_group_nodes(env, cfg),
+        *security.iam_nodes(env, cfg),
+        *data.rds_nodes(env, cfg, n),
+        *data.redis_nodes(env, cfg, n),
+        *data.efs_nodes(env, cfg, n),
+        *compute.cluster_nodes(env, cfg),
+        *compute.load_balancer_nodes(env, cfg, n),
+        *compute.task_definition_nodes(env, cfg),
+        *compute.service_nodes(env, cfg, n),
+        *api.api_nodes(env, cfg),
+    ]
+
+
+def stack_nodes(env: str, cfg: EnvConfig, azs: list[str]) -> list[Node]:
+    return network_nodes(env, cfg, azs)
+
+
+def stack_outputs() -> dict[str, Ref | None]:
+    """The stack's outputs; a key whose resource the stack does not build yet is None."""
+    refs: dict[str, Ref | None] = dict.fromkeys(OUTPUT_KEYS)
+    refs["VpcId"] = Ref("vpc")
+    return refs
+
+
+__all__ = ["OUTPUT_KEYS", "full_stack_nodes", "network_nodes", "stack_nodes", "stack_outputs", "subnet_cidrs"]

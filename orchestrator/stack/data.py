@@ -1,0 +1,108 @@
+"""Data layer: RDS PostgreSQL, ElastiCache Redis and EFS, each in its own security group."""
+from __future__ import annotations
+
+from orchestrator.config import EnvConfig
+from orchestrator.spec import Node, Ref
+from orchestrator.stack.common import spec_factory, tier_subnets
+
+DB_PORT = 5432
+REDIS_PORT = 6379
+
+
+def rds_nodes(env: str, cfg: EnvConfig, az_count: int) -> list[Node]:
+    from resources.rds import DbInstance, DbSubnetGroup
+
+    spec = spec_factory(env, cfg)
+    return [
+        # B-RDS-7: the subnets must cover at least two AZs; the isolated tier has no route out.
+        Node("rds.subnet_group", DbSubnetGroup, spec(
+            f"rds-subnet-group-{env}", description=f"Isolated subnets of {env} for RDS",
+            subnet_ids=tier_subnets("isolated", az_count),
+        )),
+        Node("rds.instance", DbInstance, spec(
+            f"rds-postgresql-{env}",
+            engine="postgres",
+            engine_version=cfg.db_engine_version,
+            instance_class=cfg.db_instance_class,
+            allocated_storage=cfg.db_allocated_storage,
+            storage_type="gp3",
+            storage_encrypted=True,
+            multi_az=True,
+            publicly_accessible=False,
+            port=DB_PORT,
+            db_name="videometadata",
+            master_username="videoadmin",
+            # RDS generates the password and keeps it in a Secrets Manager secret it owns: the
+            # value never passes through this process, a log, the plan or the state file.
+            manage_master_user_password=True,
+            backup_retention_days=cfg.db_backup_retention_days,
+            deletion_protection=cfg.deletion_protection,
+            monitoring_interval=cfg.db_monitoring_interval,
+            final_snapshot=cfg.db_final_snapshot,
+            subnet_group=Ref("rds.subnet_group", "name"),
+            security_group_ids=[Ref("sg.rds")],
+        )),
+    ]
+
+
+def redis_nodes(env: str, cfg: EnvConfig, az_count: int) -> list[Node]:
+    from resources.elasticache import CacheSubnetGroup, ReplicationGroup
+
+    spec = spec_factory(env, cfg)
+    return [
+        Node("redis.subnet_group", CacheSubnetGroup, spec(
+            f"redis-subnet-group-{env}", description=f"Isolated subnets of {env} for Redis",
+            subnet_ids=tier_subnets("isolated", az_count),
+        )),
+        Node("redis.replication_group", ReplicationGroup, spec(
+            f"redis-{env}",
+            description=f"Video metadata cache of {env}",
+            engine="redis",
+            engine_version=cfg.redis_engine_version,
+            node_type=cfg.redis_node_type,
+            num_cache_clusters=cfg.redis_num_nodes,
+            automatic_failover=True,
+            multi_az=True,
+            at_rest_encryption=True,
+            transit_encryption=True,
+            port=REDIS_PORT,
+            # The token is read from this secret inside the handler at create time only.
+            auth_token_secret_arn=Ref("secret.redis_auth", "arn"),
+            subnet_group=Ref("redis.subnet_group", "name"),
+            security_group_ids=[Ref("sg.redis")],
+        )),
+    ]
+
+
+def efs_nodes(env: str, cfg: EnvConfig, az_count: int) -> list[Node]:
+    from resources.efs import AccessPoint, FileSystem, MountTargets
+
+    spec = spec_factory(env, cfg)
+    return [
+        Node("efs.file_system", FileSystem, spec(
+            f"efs-{env}",
+            # B-EFS-2: the idempotency key of CreateFileSystem; deterministic so a retried or
+            # killed run finds the same file system.
+            creation_token=f"video-pipeline-infra-efs-{env}",
+            encrypted=True,
+            performance_mode="generalPurpose",
+            throughput_mode="bursting",
+            # B-EFS-3: one transition per policy object.
+            lifecycle_policies=[{"TransitionToIA": "AFTER_14_DAYS"}, {"TransitionToPrimaryStorageClass": "AFTER_1_ACCESS"}],
+        )),
+        # Mount targets carry no tags: one per AZ (B-EFS-1), found by file system and subnet.
+        Node("efs.mount_targets", MountTargets, spec(
+            f"efs-mount-targets-{env}",
+            creation_token=f"video-pipeline-infra-efs-{env}",
+            file_system_id=Ref("efs.file_system"),
+            subnet_ids=tier_subnets("private", az_count),
+            security_group_ids=[Ref("sg.efs")],
+        )),
+        Node("efs.access_point", AccessPoint, spec(
+            f"efs-ap-{env}",
+            file_system_id=Ref("efs.file_system"),
+            posix_user={"Uid": 1000, "Gid": 1000},
+            root_directory={"Path": "/video-processing",
+                            "CreationInfo": {"OwnerUid": 1000, "OwnerGid": 1000, "Permissions": "750"}},
+        )),
+    ]

@@ -1,0 +1,24 @@
+"""``python -m sandbox.serve -H 127.0.0.1 -p PORT``: moto's server with the fidelity layer applied.
+
+The end-to-end tests run this as their moto server subprocess, so the real bin/ commands meet the
+same AWS behaviour as ``--sandbox``.
+"""
+from __future__ import annotations
+
+import os
+
+from sandbox.fidelity import apply
+from sandbox.server import SERVER_ENVIRONMENT
+
+
+def main() -> None:
+    for key, value in SERVER_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
+    apply()
+    from moto.server import main as moto_main
+
+    moto_main()
+
+
+if __name__ == "__main__":
+    main()
