@@ -31,6 +31,7 @@ def build_parser(command: str) -> Parser:
         p.add_argument("--sandbox", action="store_true", help="run against an embedded moto server on loopback")
     if command == "teardown":
         p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        p.add_argument("--config", metavar="FILE", help="TOML file with per-environment settings (deletion_protection)")
     p.add_argument("--json", action="store_true", help="print exactly one JSON document on stdout")
     p.add_argument("--state-dir", metavar="DIR", help="where state lives (default: $VIDEO_PIPELINE_STATE_DIR or ~/.local/state/video-pipeline-infra)")
     p.add_argument("--region", help="AWS region (default: $AWS_REGION or $AWS_DEFAULT_REGION)")
@@ -56,10 +57,9 @@ def main(command: str, argv: list[str] | None = None) -> int:
         validate_env(args.env)
         if args.parallelism < 1:
             raise UserError(f"bin/{command}: --parallelism must be at least 1")
-        if command == "reconcile":
-            from orchestrator.config import load_config
+        from orchestrator.config import load_config
 
-            args.cfg = load_config(args.config, args.env)
+        args.cfg = load_config(args.config, args.env)
         from orchestrator import logs
 
         logs.configure(args.log_format)
@@ -163,6 +163,11 @@ def teardown(args) -> int:
     from orchestrator.report import dump
     from orchestrator.run import teardown_stack
 
+    if args.cfg.deletion_protection:
+        raise UserError(
+            f"refusing to tear down {args.env}: deletion_protection is on for it "
+            "(set deletion_protection = false for it in --config, run bin/reconcile, then tear down)"
+        )
     aws, backend = open_backend(args)
     if not args.yes:
         confirm_teardown(args.env, aws.region)

@@ -7,11 +7,16 @@ from typing import Any, Callable
 from orchestrator import graph as graphs
 from orchestrator.azs import AZ_COUNT, choose_azs
 from orchestrator.config import EnvConfig
+from orchestrator.errors import UserError
 from orchestrator.executor import Outcome, walk
 from orchestrator.reconciler import NodeResult, Reconciler
 from orchestrator.spec import Node, resolve
 from orchestrator.stack import stack_nodes, stack_outputs
 from resources.clock import REAL_CLOCK, Clock
+
+
+class TeardownRefused(UserError):
+    pass
 
 
 @dataclass
@@ -62,6 +67,10 @@ def teardown_stack(
     by_key = {n.key: n for n in (nodes or stack_nodes(env, EnvConfig(), azs))}
     reverse = graphs.reverse({k: n.depends_on for k, n in by_key.items()})
     rec = Reconciler(aws, env=env, state=doc, save=save, clock=clock)
+    for node in by_key.values():
+        reason = rec.handler(node).teardown_guard(resolve(node.spec, {}))
+        if reason:
+            raise TeardownRefused(f"refusing to tear down {env}: {reason}")
     outcomes = walk(reverse, lambda k: rec.teardown(by_key[k]), max_workers=parallelism)
     results = [outcomes[k].value for k in reversed(list(by_key)) if outcomes[k].status == "ok"]
     failures = _failures(outcomes)

@@ -170,6 +170,14 @@ class Handler:
     def delete(self, obs: Observed) -> None:
         raise NotImplementedError
 
+    def teardown_guard(self, spec: dict) -> str | None:
+        """Why this resource must not be deleted now (deletion protection on), else None.
+
+        Checked for every node before teardown deletes anything, so a protected environment is
+        refused whole instead of being torn down around its database.
+        """
+        return None
+
     def refresh(self, resource_id: str) -> Refresh:
         return Refresh(Status.READY if self.get(resource_id) else Status.GONE)
 

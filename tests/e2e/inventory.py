@@ -27,3 +27,63 @@ def network_inventory(ec2, env: str) -> dict[str, list[dict]]:
 
 def counts(inventory: dict[str, list]) -> dict[str, int]:
     return {kind: len(items) for kind, items in inventory.items()}
+
+
+def _tag_map(tags) -> dict:
+    """AWS spells tags three ways: [{Key, Value}], [{key, value}] and {k: v}."""
+    if isinstance(tags, dict):
+        return tags
+    return {(t.get("Key") or t.get("key")): (t.get("Value") if "Value" in t else t.get("value")) for t in tags or []}
+
+
+def _ours(tags, env: str) -> bool:
+    tags = _tag_map(tags)
+    return tags.get("Environment") == env and tags.get("ManagedBy") == "video-pipeline-infra"
+
+
+def full_inventory(client, env: str) -> dict[str, list[str]]:
+    """Every live resource of the environment, found by its ownership tags or its name."""
+    ec2, rds, elasticache = client("ec2"), client("rds"), client("elasticache")
+    inv = {kind: [r.get("VpcId") or r.get("SubnetId") or r.get("InternetGatewayId") or r.get("AllocationId")
+                  or r.get("NatGatewayId") or r.get("RouteTableId") for r in items]
+           for kind, items in network_inventory(ec2, env).items()}
+    inv["security_group"] = [g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"] if _ours(g.get("Tags"), env)]
+    sm = client("secretsmanager")
+    inv["secret"] = [s["Name"] for s in sm.list_secrets(IncludePlannedDeletion=False)["SecretList"] if _ours(s.get("Tags"), env)]
+    inv["db_instance"] = [d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]
+                          if _ours(d.get("TagList"), env)]
+    inv["db_subnet_group"] = [g["DBSubnetGroupName"] for g in rds.describe_db_subnet_groups()["DBSubnetGroups"]
+                              if _ours(rds.list_tags_for_resource(ResourceName=g["DBSubnetGroupArn"])["TagList"], env)]
+    inv["replication_group"] = [g["ReplicationGroupId"] for g in elasticache.describe_replication_groups()["ReplicationGroups"]
+                                if g["Status"] != "deleting" and g["ReplicationGroupId"] == f"redis-{env}"]
+    inv["cache_subnet_group"] = [g["CacheSubnetGroupName"] for g in elasticache.describe_cache_subnet_groups()["CacheSubnetGroups"]
+                                 if g["CacheSubnetGroupName"] == f"redis-subnet-group-{env}"]
+    efs = client("efs")
+    inv["file_system"] = [f["FileSystemId"] for f in efs.describe_file_systems()["FileSystems"] if _ours(f.get("Tags"), env)]
+    inv["access_point"] = [a["AccessPointId"] for a in efs.describe_access_points()["AccessPoints"] if _ours(a.get("Tags"), env)]
+    inv["mount_target"] = [m["MountTargetId"] for fs in inv["file_system"]
+                           for m in efs.describe_mount_targets(FileSystemId=fs)["MountTargets"]]
+    iam = client("iam")
+    inv["iam_role"] = [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].endswith(f"-{env}")
+                       and _ours(iam.list_role_tags(RoleName=r["RoleName"])["Tags"], env)]
+    logs = client("logs")
+    inv["log_group"] = [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix=f"/ecs/video-processing-{env}/")["logGroups"]]
+    ecs = client("ecs")
+    clusters = ecs.describe_clusters(clusters=[f"video-processing-{env}"])["clusters"]
+    inv["ecs_cluster"] = [c["clusterName"] for c in clusters if c["status"] == "ACTIVE"]
+    inv["ecs_service"] = [s["serviceName"] for c in inv["ecs_cluster"]
+                          for s in ecs.describe_services(cluster=c, services=[f"metadata-api-{env}", f"video-worker-{env}"])["services"]
+                          if s["status"] == "ACTIVE"]
+    inv["task_definition"] = [arn for fam in (f"metadata-api-{env}", f"video-worker-{env}")
+                              for arn in ecs.list_task_definitions(familyPrefix=fam, status="ACTIVE")["taskDefinitionArns"]]
+    elb = client("elbv2")
+    inv["load_balancer"] = [lb["LoadBalancerName"] for lb in elb.describe_load_balancers()["LoadBalancers"]
+                            if lb["LoadBalancerName"] == f"api-nlb-{env}"]
+    inv["target_group"] = [tg["TargetGroupName"] for tg in elb.describe_target_groups()["TargetGroups"]
+                           if tg["TargetGroupName"] == f"api-tg-{env}"]
+    apigw = client("apigateway")
+    inv["rest_api"] = [a["id"] for a in apigw.get_rest_apis()["items"] if _ours(a.get("tags"), env)]
+    inv["api_key"] = [k["id"] for k in apigw.get_api_keys()["items"] if _ours(k.get("tags"), env)]
+    inv["usage_plan"] = [p["id"] for p in apigw.get_usage_plans()["items"] if _ours(p.get("tags"), env)]
+    inv["vpc_link"] = [v["id"] for v in apigw.get_vpc_links()["items"] if _ours(v.get("tags"), env)]
+    return inv

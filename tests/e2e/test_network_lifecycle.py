@@ -165,3 +165,16 @@ def test_corrupt_state_is_refused_and_left_untouched(cli, server, state_dir):
     assert len(result.stderr.strip().splitlines()) == 1 and "corrupt" in result.stderr
     assert path.read_bytes() == b"{not json"
     assert server.mutating_calls() == []
+
+
+def test_a_production_like_environment_refuses_teardown_before_any_aws_call(cli, server):
+    result = cli("teardown", "--env", "prod", "--yes")
+    assert result.code == 1
+    assert result.stderr.strip().startswith("error: refusing to tear down prod: deletion_protection is on")
+    assert server.calls() == []
+
+
+def test_config_can_lift_the_protection(cli, tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text("[environments.prod]\ndeletion_protection = false\n")
+    assert cli("teardown", "--env", "prod", "--yes", "--config", str(config)).code == 0
