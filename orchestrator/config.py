@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.errors import UserError
+from resources.ecs import FARGATE_MEMORY, fargate_memory_choices
 
 RESERVED_TAG_KEYS = ("Name", "Environment", "ManagedBy")
 TAG_KEY = re.compile(r"[\w .:/=+\-@]{1,128}", re.UNICODE)
@@ -32,21 +33,6 @@ PRODUCTION_LIKE = re.compile(r"(prod|production|prd)(-.*)?")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 # RDS Enhanced Monitoring intervals (0 = off).
 MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
-
-
-def fargate_memory_choices(cpu: int) -> tuple[int, ...]:
-    """B-ECS-2: the memory sizes (MiB) Fargate accepts for a task's CPU units."""
-    gib = 1024
-    table = {
-        256: (512, 1024, 2048),
-        512: tuple(range(1 * gib, 4 * gib + 1, gib)),
-        1024: tuple(range(2 * gib, 8 * gib + 1, gib)),
-        2048: tuple(range(4 * gib, 16 * gib + 1, gib)),
-        4096: tuple(range(8 * gib, 30 * gib + 1, gib)),
-        8192: tuple(range(16 * gib, 60 * gib + 1, 4 * gib)),
-        16384: tuple(range(32 * gib, 120 * gib + 1, 8 * gib)),
-    }
-    return table.get(cpu, ())
 
 
 @dataclass(frozen=True)
@@ -168,7 +154,7 @@ def _check_values(cfg: EnvConfig, where: str) -> None:
         image = getattr(cfg, f"{role}_image")
         _matches(where, f"{role}_image", image, r"[a-z0-9][\w.\-/:@]{0,254}", "a container image reference")
         cpu, memory = getattr(cfg, f"{role}_cpu"), getattr(cfg, f"{role}_memory")
-        _one_of(where, f"{role}_cpu", cpu, (256, 512, 1024, 2048, 4096, 8192, 16384))
+        _one_of(where, f"{role}_cpu", cpu, tuple(FARGATE_MEMORY))
         _one_of(where, f"{role}_memory", memory, fargate_memory_choices(cpu))
         _between(where, f"{role}_desired_count", getattr(cfg, f"{role}_desired_count"), 0, 100)
     if not all(isinstance(part, str) for part in cfg.worker_command):

@@ -34,10 +34,15 @@ class NodeResult:
     outputs: dict[str, Any] = field(default_factory=dict)
 
 
-def idempotency_token(account: str | None, region: str, env: str, key: str, attempt: int) -> str:
-    # Deterministic: a run killed after the create call but before the id was recorded
-    # sends the same token again, and AWS returns the resource it already made.
-    return str(uuid.uuid5(TOKEN_NAMESPACE, f"{account}/{region}/{env}/{key}/{attempt}"))
+def idempotency_token(account: str | None, region: str, env: str, key: str, attempt: int, spec: dict) -> str:
+    """Deterministic: a run killed after the create call but before the id was recorded sends
+    the same token again, and AWS returns the resource it already made (B-EC2-2).
+
+    The resolved spec is part of it: after a teardown the same node is created in a new VPC or
+    subnet, and EC2 remembers tokens for a while, answering IdempotentParameterMismatch to an
+    old token with new parameters.
+    """
+    return str(uuid.uuid5(TOKEN_NAMESPACE, f"{account}/{region}/{env}/{key}/{attempt}/{spec_hash(spec)}"))
 
 
 class Reconciler:
@@ -79,6 +84,15 @@ class Reconciler:
             obs = self._create(node, h, spec, entry, log)
             result.changes = []  # the create carried them
         else:
+            if not self.plan and h.pending(obs):
+                # Created or changed by an earlier run that did not wait for it: attributes and
+                # endpoints are final only once it is ready (an RDS instance has no Endpoint
+                # while creating, A-13), and AWS refuses a modify while one is in progress.
+                wait_for(
+                    lambda: h.refresh(obs.id), Status.READY, what=f"{h.kind} {node.name} ({obs.id})",
+                    timeout=h.create_timeout, ceiling=h.poll_ceiling, clock=self.clock,
+                )
+                obs = h.get(obs.id) or obs
             diffs = h.diff(spec, obs)
             if diffs:
                 replace = [d for d in diffs if d.replace]
@@ -113,7 +127,7 @@ class Reconciler:
             # A recorded intent means the last create may have happened without its answer
             # reaching us: same token again. Otherwise this is a new attempt with a new token.
             attempt += 1
-            intent = {"token": idempotency_token(self.state.account, self.aws.region, self.env, node.key, attempt)}
+            intent = {"token": idempotency_token(self.state.account, self.aws.region, self.env, node.key, attempt, spec)}
         self._record(node, intent=intent, attempt=attempt)
         new_id = h.create(spec, intent["token"])
         self._record(node, id=new_id)
@@ -163,7 +177,7 @@ class Reconciler:
         for obs in found.values():
             if self.plan:
                 continue
-            h.delete(obs)
+            h.delete(obs, spec)
             wait_for(
                 lambda: h.refresh(obs.id), Status.GONE, what=f"{h.kind} {node.name} ({obs.id})",
                 timeout=h.delete_timeout, ceiling=h.poll_ceiling, clock=self.clock,

@@ -10,7 +10,7 @@ from orchestrator.config import EnvConfig
 from orchestrator.errors import UserError
 from orchestrator.executor import Outcome, walk
 from orchestrator.reconciler import NodeResult, Reconciler
-from orchestrator.spec import Node, resolve
+from orchestrator.spec import UNKNOWN, Node, resolve
 from orchestrator.stack import stack_nodes, stack_outputs
 from resources.clock import REAL_CLOCK, Clock
 
@@ -50,7 +50,9 @@ def reconcile_stack(
     weights = graphs.critical_path_weights(graph, {k: n.handler.expected_seconds for k, n in by_key.items()})
     outcomes = walk(graph, lambda k: rec.reconcile(by_key[k]), max_workers=parallelism, priority=weights)
     results = [outcomes[k].value for k in by_key if outcomes[k].status == "ok"]  # stack order
-    outputs = {k: (resolve(ref, rec.outputs) if ref else None) for k, ref in stack_outputs().items()}
+    resolved = {k: (resolve(ref, rec.outputs) if ref else None) for k, ref in stack_outputs().items()}
+    # A run over part of the stack (tests) leaves the outputs of absent nodes unknown: null.
+    outputs = {k: (None if v is UNKNOWN else v) for k, v in resolved.items()}
     failures = _failures(outcomes)
     if not plan and not failures:
         doc.outputs = outputs
@@ -65,7 +67,8 @@ def teardown_stack(
     # Names and tags do not depend on the AZs, so teardown finds everything without them.
     azs = doc.azs or [f"{aws.region}-az{i}" for i in range(1, AZ_COUNT + 1)]
     by_key = {n.key: n for n in (nodes or stack_nodes(env, EnvConfig(), azs))}
-    reverse = graphs.reverse({k: n.depends_on for k, n in by_key.items()})
+    # Only the nodes of this run: a partial node list (tests) names dependencies outside it.
+    reverse = graphs.reverse({k: n.depends_on & by_key.keys() for k, n in by_key.items()})
     rec = Reconciler(aws, env=env, state=doc, save=save, clock=clock)
     for node in by_key.values():
         reason = rec.handler(node).teardown_guard(resolve(node.spec, {}))

@@ -7,7 +7,7 @@ The reconciler calls, for one node:
     diff(spec, obs)   -> [FieldDiff]        pure: desired against observed, [] means no call
     create(spec, tok) -> id                 does not wait; tags go in the create call itself
     update(spec, obs, diffs)                in place; only the fields that differ
-    delete(obs)                             does not wait; not-found counts as done
+    delete(obs, spec)                       does not wait; not-found counts as done
     refresh(id)       -> Status             the status function the waiter polls
     outputs(obs)      -> dict               what dependents may read
 
@@ -167,8 +167,15 @@ class Handler:
     def set_tags(self, obs: Observed, tags: dict[str, str]) -> None:
         raise NotImplementedError
 
-    def delete(self, obs: Observed) -> None:
+    def delete(self, obs: Observed, spec: dict | None = None) -> None:
+        """``spec`` has every Ref UNKNOWN (teardown needs no dependency); it carries the
+        create_only choices used at delete, such as taking a final snapshot."""
         raise NotImplementedError
+
+    def pending(self, obs: Observed) -> bool:
+        """True when ``obs`` is still being created or changed, read from ``obs`` with no call:
+        the reconciler waits for it to be ready before diffing it."""
+        return False
 
     def teardown_guard(self, spec: dict) -> str | None:
         """Why this resource must not be deleted now (deletion protection on), else None.

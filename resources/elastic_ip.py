@@ -37,7 +37,7 @@ class ElasticIp(Ec2Handler):
         address = self.client.allocate_address(Domain="vpc", TagSpecifications=self.tag_specifications(spec))
         return address["AllocationId"]
 
-    def delete(self, obs):
+    def delete(self, obs, spec=None):
         # The NAT that held it is deleted and waited for first (graph order); its disassociation
         # can still lag, answered with InvalidIPAddress.InUse.
         DEPENDENCIES_DRAIN.call(self.clock, ignore_codes, {NOT_FOUND}, self.client.release_address, AllocationId=obs.id)

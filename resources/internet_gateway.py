@@ -64,7 +64,7 @@ class InternetGateway(Ec2Handler):
             VpcId=vpc_id,
         )
 
-    def delete(self, obs):
+    def delete(self, obs, spec=None):
         if obs.attrs["vpc_id"]:
             self._detach(obs.id, obs.attrs["vpc_id"])
         DEPENDENCIES_DRAIN.call(

@@ -71,7 +71,7 @@ class NatGateway(Ec2Handler):
         )
         return nat["NatGateway"]["NatGatewayId"]
 
-    def delete(self, obs):
+    def delete(self, obs, spec=None):
         # Only ever called with a NAT that was just found: moto crashes on an unknown id.
         self.client.delete_nat_gateway(NatGatewayId=obs.id)
 

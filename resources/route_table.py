@@ -105,12 +105,9 @@ class RouteTable(Ec2Handler):
                 for a in t.get("Associations", [])
                 if a.get("SubnetId") == subnet_id
             ]
-            if held:
-                self.client.replace_route_table_association(AssociationId=held[0], RouteTableId=obs.id)
-            else:
-                EC2_NEW_RESOURCE.call(
-                    self.clock, self.client.associate_route_table, RouteTableId=obs.id, SubnetId=subnet_id
-                )
+            if held and self._replace_association(held[0], obs.id):
+                continue
+            EC2_NEW_RESOURCE.call(self.clock, self.client.associate_route_table, RouteTableId=obs.id, SubnetId=subnet_id)
         for assoc in obs.raw.get("Associations", []):
             if assoc.get("SubnetId") in have - want and not assoc.get("Main"):
                 ignore_codes(
@@ -119,7 +116,18 @@ class RouteTable(Ec2Handler):
                     AssociationId=assoc["RouteTableAssociationId"],
                 )
 
-    def delete(self, obs):
+    def _replace_association(self, association_id: str, rt_id: str) -> bool:
+        """Move a subnet's association here; False when the other table let go of it meanwhile
+        (InvalidAssociationID.NotFound: tables are reconciled in parallel)."""
+        answer = ignore_codes(
+            {ASSOCIATION_NOT_FOUND},
+            self.client.replace_route_table_association,
+            AssociationId=association_id,
+            RouteTableId=rt_id,
+        )
+        return answer is not None
+
+    def delete(self, obs, spec=None):
         for assoc in obs.raw.get("Associations", []):
             if not assoc.get("Main"):
                 ignore_codes(

@@ -54,7 +54,7 @@ class Subnet(Ec2Handler):
         )
         return subnet["Subnet"]["SubnetId"]
 
-    def delete(self, obs):
+    def delete(self, obs, spec=None):
         # DependencyViolation until every ENI in the subnet (NAT, RDS, Redis, EFS, tasks) is gone.
         DEPENDENCIES_DRAIN.call(self.clock, ignore_codes, {NOT_FOUND}, self.client.delete_subnet, SubnetId=obs.id)
 

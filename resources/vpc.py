@@ -59,7 +59,7 @@ class Vpc(Ec2Handler):
             else:
                 super().update_fields(spec, obs, [d])
 
-    def delete(self, obs):
+    def delete(self, obs, spec=None):
         # DependencyViolation while ENIs of RDS, Redis, EFS or Fargate tasks still drain.
         DEPENDENCIES_DRAIN.call(self.clock, ignore_codes, {NOT_FOUND}, self.client.delete_vpc, VpcId=obs.id)
 

@@ -21,8 +21,9 @@ def security_group_nodes(env: str, cfg: EnvConfig) -> list[Node]:
         return Node(key, _sg(), spec(name, vpc_id=Ref("vpc"), description=description, ingress=ingress, egress=egress))
 
     return [
-        # NLB security groups filter what reaches the load balancer: only the VPC (the API
-        # Gateway VPC link's PrivateLink traffic arrives through it), only the API port.
+        # NLB security groups filter what reaches the load balancer: only the VPC, only the API
+        # port. API Gateway's VPC link arrives through PrivateLink, which the NLB handler exempts
+        # from inbound rules (EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic=off).
         group("sg.nlb", f"nlb-sg-{env}", "Internal NLB in front of the metadata service",
               [tcp(cfg.api_port, vpc_cidr, "API Gateway VPC link and VPC clients")],
               [tcp(cfg.api_port, vpc_cidr, "to the metadata service tasks")]),

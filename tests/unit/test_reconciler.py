@@ -222,7 +222,7 @@ def test_teardown_deletes_recorded_and_tagged_leftovers_and_forgets_the_entry(mo
     CLOUD.items["r-7"] = {"zone": "a", "size": 3, "parent": None, "tags": {"Name": "w-dev"}}  # a crashed run's leftover
     deleted = []
 
-    def delete(self, obs):
+    def delete(self, obs, spec=None):
         deleted.append(obs.id)
         CLOUD.items.pop(obs.id)
 

@@ -1,0 +1,341 @@
+"""ElastiCache Redis: the cache subnet group, and the replication group (primary plus replicas
+across AZs, automatic failover, Multi-AZ, encryption at rest and in transit, AUTH token).
+
+The AUTH token is read from its secret inside ``create`` and handed to CreateReplicationGroup;
+it is never kept, logged, observed or returned.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+from resources.aws import ignore_codes
+from resources.base import Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
+from resources.consistency import consistency
+from resources.rds import describe_first, name_taken_is_explained, require_two_azs, version_matches
+
+SUBNET_GROUP_NOT_FOUND = "CacheSubnetGroupNotFoundFault"
+GROUP_NOT_FOUND = "ReplicationGroupNotFoundFault"
+CLUSTER_NOT_FOUND = "CacheClusterNotFound"
+
+# DeleteCacheSubnetGroup answers CacheSubnetGroupInUse while the nodes of a replication group in
+# it are still being deleted (minutes, B-EC-6).
+SUBNET_GROUP_RELEASED = consistency(
+    "cache-subnet-group-released", {"CacheSubnetGroupInUse"}, timeout=45 * 60, first_delay=5.0, max_delay=30.0
+)
+# One operation at a time: a modify, a replica count change or a delete while the group is
+# creating or modifying answers InvalidReplicationGroupState (A-18).
+GROUP_BUSY = consistency(
+    "replication-group-busy", {"InvalidReplicationGroupState"}, timeout=60 * 60, first_delay=5.0, max_delay=30.0
+)
+
+# B-EC-1: 1-40 letters, digits or hyphens, a letter first, no trailing hyphen, no "--".
+GROUP_ID = re.compile(r"[A-Za-z](-?[A-Za-z0-9])*")
+# B-EC-4: 16-128 printable ASCII; of the specials only ! & # $ ^ < > - are allowed.
+AUTH_TOKEN = re.compile(r"[A-Za-z0-9!&#$^<>\-]{16,128}")
+
+
+# -- cache subnet group -------------------------------------------------------------------------
+
+def find_cache_subnet_group_by_name(ec, name: str) -> dict | None:
+    return describe_first(ec.describe_cache_subnet_groups, "CacheSubnetGroups", SUBNET_GROUP_NOT_FOUND, CacheSubnetGroupName=name)
+
+
+class CacheSubnetGroup(Handler):
+    kind = "cache_subnet_group"
+    service = "elasticache"
+    expected_seconds = 2
+    poll_ceiling = 2
+
+    def desired(self, spec):
+        return {**spec, "subnet_ids": sorted(spec["subnet_ids"], key=str)}
+
+    def _observe(self, group: dict) -> Observed:
+        attrs = {
+            "description": group["CacheSubnetGroupDescription"],
+            "subnet_ids": sorted(s["SubnetIdentifier"] for s in group.get("Subnets", [])),
+        }
+        tags = self.client.list_tags_for_resource(ResourceName=group["ARN"])["TagList"]
+        return Observed(group["CacheSubnetGroupName"], attrs, tag_dict(tags), group)
+
+    def get(self, resource_id):
+        group = find_cache_subnet_group_by_name(self.client, resource_id)
+        return self._observe(group) if group else None
+
+    def find_by_tags(self, spec):
+        # Names are unique per account and region, stored lower-case.
+        obs = self.get(spec["name"].lower())
+        return [obs] if obs and owned_by(obs.tags, spec) else []
+
+    def create(self, spec, token):
+        # ElastiCache itself accepts a single-AZ group, but a Multi-AZ replication group needs its
+        # nodes in two AZs (B-EC-2, B-EC-3): the same rule as for RDS, checked before the call.
+        require_two_azs(self.aws, self.clock, f"{self.kind} {spec['name']}", spec["subnet_ids"])
+        with name_taken_is_explained(self.kind, spec["name"], {"CacheSubnetGroupAlreadyExists"}):
+            group = self.client.create_cache_subnet_group(
+                CacheSubnetGroupName=spec["name"],
+                CacheSubnetGroupDescription=spec["description"],
+                SubnetIds=spec["subnet_ids"],
+                Tags=tag_list(spec["tags"]),
+            )
+        return group["CacheSubnetGroup"]["CacheSubnetGroupName"]
+
+    def update_fields(self, spec, obs, diffs):
+        require_two_azs(self.aws, self.clock, f"{self.kind} {spec['name']}", spec["subnet_ids"])
+        self.client.modify_cache_subnet_group(
+            CacheSubnetGroupName=obs.id, CacheSubnetGroupDescription=spec["description"], SubnetIds=spec["subnet_ids"]
+        )
+
+    def set_tags(self, obs, tags):
+        self.client.add_tags_to_resource(ResourceName=obs.raw["ARN"], Tags=tag_list(tags))
+
+    def delete(self, obs, spec=None):
+        SUBNET_GROUP_RELEASED.call(
+            self.clock, ignore_codes, {SUBNET_GROUP_NOT_FOUND}, self.client.delete_cache_subnet_group,
+            CacheSubnetGroupName=obs.id,
+        )
+
+    def refresh(self, resource_id):
+        found = find_cache_subnet_group_by_name(self.client, resource_id)
+        return Refresh(Status.READY if found else Status.GONE)
+
+    def outputs(self, obs):
+        return {"id": obs.id, "name": obs.id}
+
+
+# -- replication group --------------------------------------------------------------------------
+
+def find_replication_group_by_id(ec, group_id: str) -> dict | None:
+    return describe_first(ec.describe_replication_groups, "ReplicationGroups", GROUP_NOT_FOUND, ReplicationGroupId=group_id)
+
+
+def status_of(group: dict) -> Refresh:
+    status = group["Status"]
+    if status == "available":
+        return Refresh(Status.READY, status)
+    if status == "create-failed":
+        return Refresh(Status.FAILED, status)
+    # creating, modifying, snapshotting, deleting
+    return Refresh(Status.PENDING, status)
+
+
+def replication_group_status(ec, group_id: str) -> Refresh:
+    group = find_replication_group_by_id(ec, group_id)
+    return Refresh(Status.GONE) if group is None else status_of(group)
+
+
+def transit_encryption_supported(engine: str, version: str) -> bool:
+    """B-EC-5: Redis OSS 3.2.6, or 4.0.10 and later; Valkey 7.2 and later."""
+    parts = [int(p) if p.isdigit() else 99 for p in version.split(".")]  # "6.x": any 6
+    parts += [0] * (3 - len(parts))
+    if engine == "valkey":
+        return parts[:2] >= [7, 2]
+    return parts[:3] == [3, 2, 6] or parts[:3] >= [4, 0, 10]
+
+
+def primary_endpoint(group: dict) -> dict:
+    node_groups = group.get("NodeGroups") or [{}]
+    return node_groups[0].get("PrimaryEndpoint") or {}
+
+
+# spec key → ModifyReplicationGroup parameter (num_cache_clusters has calls of its own).
+MODIFIABLE = {
+    "description": "ReplicationGroupDescription",
+    "engine_version": "EngineVersion",
+    "node_type": "CacheNodeType",
+    "automatic_failover": "AutomaticFailoverEnabled",
+    "multi_az": "MultiAZEnabled",
+    "security_group_ids": "SecurityGroupIds",
+    "num_cache_clusters": None,
+}
+
+
+def not_older(desired: str, observed: str) -> bool:
+    """Compared at the precision of the spec: "7.2" is not older than "7.1.0", "6.x" is."""
+    def key(v: str) -> list[int]:
+        return [int(p) if p.isdigit() else 99 for p in v.split(".")]
+
+    return key(desired) >= key(observed)[: len(desired.split("."))]
+
+
+class ReplicationGroup(Handler):
+    kind = "replication_group"
+    service = "elasticache"
+    expected_seconds = 480  # aws-timings 4.2
+    create_timeout = 60 * 60  # Terraform's default
+    delete_timeout = 45 * 60
+    poll_ceiling = 20
+    # engine: Redis OSS to Valkey is a one-way upgrade of its own, not a drift to fix.
+    # at_rest_encryption, subnet_group, port: set at creation only (no ModifyReplicationGroup
+    #   parameter for them).
+    # transit_encryption: turning it on in place is a two-step migration (TransitEncryptionMode
+    #   preferred, every client on TLS, then required); off would drop the AUTH token (B-EC-4).
+    replace_fields = frozenset({"engine", "at_rest_encryption", "transit_encryption", "subnet_group", "port"})
+    create_only = frozenset({"auth_token_secret_arn"})
+
+    def desired(self, spec):
+        name, what = spec["name"], f"{self.kind} {spec['name']}"
+        if not (GROUP_ID.fullmatch(name) and len(name) <= 40):
+            raise ResourceError(f"{what}: ids are 1-40 letters, digits and single hyphens, a letter first (B-EC-1)")
+        n = spec["num_cache_clusters"]
+        if not 1 <= n <= 6:
+            raise ResourceError(f"{what}: num_cache_clusters = {n}; a group has 1 primary and up to 5 replicas (B-EC-2)")
+        if spec["automatic_failover"] and n < 2:
+            raise ResourceError(f"{what}: automatic failover needs at least 2 cache clusters, got {n} (B-EC-2)")
+        if spec["multi_az"] and not spec["automatic_failover"]:
+            raise ResourceError(f"{what}: Multi-AZ requires automatic failover (B-EC-3)")
+        if spec.get("auth_token_secret_arn") is not None and not spec["transit_encryption"]:
+            raise ResourceError(f"{what}: an AUTH token is only accepted with in-transit encryption (B-EC-4)")
+        if spec["transit_encryption"] and not transit_encryption_supported(spec["engine"], spec["engine_version"]):
+            raise ResourceError(
+                f"{what}: in-transit encryption needs Redis OSS 4.0.10 or later (or Valkey 7.2), "
+                f"not {spec['engine']} {spec['engine_version']} (B-EC-5)"
+            )
+        return {**spec, "security_group_ids": sorted(spec["security_group_ids"], key=str)}
+
+    def _observe(self, group: dict) -> Observed:
+        # The group itself does not report engine version, security groups nor subnet group;
+        # its members do, and they are all alike: read the first one (one call).
+        member = self._member(group)
+        pending = member.get("PendingModifiedValues") or {}
+        attrs = {
+            "description": group["Description"],
+            "engine": group.get("Engine") or member.get("Engine"),
+            # A change applied but not finished yet is what the group is converging to.
+            "engine_version": pending.get("EngineVersion") or member.get("EngineVersion"),
+            "node_type": pending.get("CacheNodeType") or group.get("CacheNodeType"),
+            "num_cache_clusters": len(group.get("MemberClusters", [])),
+            "automatic_failover": group.get("AutomaticFailover") in ("enabled", "enabling"),
+            "multi_az": group.get("MultiAZ") == "enabled",
+            "at_rest_encryption": group.get("AtRestEncryptionEnabled", False),
+            "transit_encryption": group.get("TransitEncryptionEnabled", False),
+            "port": primary_endpoint(group).get("Port"),
+            "subnet_group": member.get("CacheSubnetGroupName"),
+            "security_group_ids": sorted(g["SecurityGroupId"] for g in member.get("SecurityGroups", [])),
+        }
+        tags = self.client.list_tags_for_resource(ResourceName=group["ARN"])["TagList"]
+        return Observed(group["ReplicationGroupId"], attrs, tag_dict(tags), group)
+
+    def _member(self, group: dict) -> dict:
+        members = group.get("MemberClusters") or []
+        if not members:
+            return {}
+        found = describe_first(
+            self.client.describe_cache_clusters, "CacheClusters", CLUSTER_NOT_FOUND, CacheClusterId=members[0]
+        )
+        return found or {}
+
+    def find(self, spec, recorded_id):
+        obs = super().find(spec, recorded_id)
+        if obs is not None and status_of(obs.raw).status is Status.FAILED:
+            # Listed (so teardown can delete it) but not convergeable: say so instead of "unchanged".
+            raise ResourceError(
+                f"{self.kind} {spec['name']} ({obs.id}) is {obs.raw['Status']}: tear the environment down and reconcile again"
+            )
+        return obs
+
+    def get(self, resource_id):
+        group = find_replication_group_by_id(self.client, resource_id)
+        # A group being deleted is gone as far as reconciling goes.
+        return self._observe(group) if group and group["Status"] != "deleting" else None
+
+    def find_by_tags(self, spec):
+        # Group ids are unique per account and region, stored lower-case (B-EC-1).
+        obs = self.get(spec["name"].lower())
+        return [obs] if obs and owned_by(obs.tags, spec) else []
+
+    def diff(self, spec, obs):
+        if version_matches(spec.get("engine_version"), obs.attrs["engine_version"]):
+            obs = Observed(obs.id, {**obs.attrs, "engine_version": spec["engine_version"]}, obs.tags, obs.raw)
+        return super().diff(spec, obs)
+
+    def create(self, spec, token):
+        # CreateReplicationGroup has no idempotency token (aws-notes headline 3): find-by-id first.
+        arguments = dict(
+            ReplicationGroupId=spec["name"],
+            ReplicationGroupDescription=spec["description"],
+            Engine=spec["engine"],
+            EngineVersion=spec["engine_version"],
+            CacheNodeType=spec["node_type"],
+            NumCacheClusters=spec["num_cache_clusters"],
+            AutomaticFailoverEnabled=spec["automatic_failover"],
+            MultiAZEnabled=spec["multi_az"],
+            AtRestEncryptionEnabled=spec["at_rest_encryption"],
+            TransitEncryptionEnabled=spec["transit_encryption"],
+            Port=spec["port"],
+            CacheSubnetGroupName=spec["subnet_group"],
+            SecurityGroupIds=spec["security_group_ids"],
+            Tags=tag_list(spec["tags"]),
+        )
+        with name_taken_is_explained(self.kind, spec["name"], {"ReplicationGroupAlreadyExists"}):
+            if spec.get("auth_token_secret_arn") is None:
+                group = self.client.create_replication_group(**arguments)
+            else:
+                group = self.client.create_replication_group(
+                    **arguments, AuthToken=self._auth_token(spec["name"], spec["auth_token_secret_arn"])
+                )
+        return group["ReplicationGroup"]["ReplicationGroupId"]
+
+    def _auth_token(self, name: str, secret_arn: str) -> str:
+        """The token from the secret's JSON key ``auth_token``. Messages name the secret, never the value."""
+        what = f"{self.kind} {name}: the AUTH token secret {secret_arn}"
+        answer = self.aws.client("secretsmanager").get_secret_value(SecretId=secret_arn)
+        try:
+            token = json.loads(answer.get("SecretString") or "")["auth_token"]
+        except (ValueError, KeyError, TypeError):
+            raise ResourceError(f"{what} is not a JSON document with an auth_token key") from None
+        if not isinstance(token, str) or not AUTH_TOKEN.fullmatch(token):
+            raise ResourceError(f"{what} does not hold 16-128 letters, digits or ! & # $ ^ < > - (B-EC-4)")
+        return token
+
+    def update_fields(self, spec, obs, diffs):
+        fixed = [d for d in diffs if d.field not in MODIFIABLE]
+        if fixed:
+            super().update_fields(spec, obs, fixed)
+        changes = {}
+        for d in diffs:
+            if d.field == "engine_version" and not not_older(d.expected, obs.attrs["engine_version"]):
+                raise ResourceError(f"{self.kind} {spec['name']}: cannot downgrade {d.actual} to {d.expected}")
+            if d.field != "num_cache_clusters":
+                changes[MODIFIABLE[d.field]] = d.expected
+        count = next((d for d in diffs if d.field == "num_cache_clusters"), None)
+        # More nodes first, so failover and Multi-AZ always have the nodes they need (B-EC-2);
+        # fewer nodes last, after failover was turned off if the new count needs that.
+        if count and count.expected > count.actual:
+            self._replicas(self.client.increase_replica_count, obs.id, count.expected)
+        if changes:
+            GROUP_BUSY.call(
+                self.clock, self.client.modify_replication_group,
+                ReplicationGroupId=obs.id, ApplyImmediately=True, **changes,
+            )
+        if count and count.expected < count.actual:
+            self._replicas(self.client.decrease_replica_count, obs.id, count.expected)
+
+    def _replicas(self, call, group_id: str, clusters: int) -> None:
+        # Cluster mode disabled: one node group, so the count is primary + NewReplicaCount.
+        GROUP_BUSY.call(self.clock, call, ReplicationGroupId=group_id, NewReplicaCount=clusters - 1, ApplyImmediately=True)
+
+    def set_tags(self, obs, tags):
+        self.client.add_tags_to_resource(ResourceName=obs.raw["ARN"], Tags=tag_list(tags))
+
+    def delete(self, obs, spec=None):
+        GROUP_BUSY.call(
+            self.clock, ignore_codes, {GROUP_NOT_FOUND}, self.client.delete_replication_group,
+            ReplicationGroupId=obs.id,
+        )
+
+    def pending(self, obs):
+        return status_of(obs.raw).status is Status.PENDING
+
+    def refresh(self, resource_id):
+        return replication_group_status(self.client, resource_id)
+
+    def outputs(self, obs):
+        out = {"id": obs.id}
+        endpoint = primary_endpoint(obs.raw)
+        # No endpoint while creating: dependents get an address only once it is real. A
+        # modification in progress keeps the endpoint, so it stays an output then.
+        if endpoint and obs.raw.get("Status") != "creating":
+            out.update(address=endpoint["Address"], port=endpoint["Port"])
+        return out
+

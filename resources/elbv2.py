@@ -1,0 +1,326 @@
+"""The internal Network Load Balancer in front of the metadata service, and its target group.
+
+Names are unique per account and region for both, and literal in the spec, so a lost state and
+a teardown find them by name; the ownership tags are then checked with DescribeTags (ELBv2
+returns tags only through that separate call).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from botocore.exceptions import ClientError
+
+from resources.aws import error_code, ignore_codes
+from resources.base import FieldDiff, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
+from resources.consistency import consistency
+from resources.ec2 import describe_one
+
+TG_NOT_FOUND = "TargetGroupNotFound"
+LB_NOT_FOUND = "LoadBalancerNotFound"
+LISTENER_NOT_FOUND = "ListenerNotFound"
+ENFORCE_PRIVATE_LINK = "EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic"
+
+# DeleteTargetGroup answers ResourceInUse while a listener or rule still forwards to the group;
+# the listeners go with their load balancer, which teardown deletes first, but the release is
+# not instantaneous on AWS.
+TARGET_GROUP_RELEASED = consistency(
+    "elbv2-target-group-released", {"ResourceInUse"}, timeout=5 * 60, first_delay=2.0, max_delay=15.0
+)
+
+
+class ElbHandler(Handler):
+    service = "elbv2"
+
+    def tags_of(self, arn: str) -> dict[str, str]:
+        [description] = self.client.describe_tags(ResourceArns=[arn])["TagDescriptions"]
+        return tag_dict(description["Tags"])
+
+    def set_tags(self, obs, tags):
+        self.client.add_tags(ResourceArns=[obs.id], Tags=tag_list(tags))
+
+    def by_name(self, spec: dict, call, key: str, not_found: str) -> list[dict]:
+        """The resources of this name (none when the name is free); ownership is checked by the caller."""
+        try:
+            items = call(Names=[spec["name"]])[key]
+        except ClientError as exc:
+            if error_code(exc) == not_found:
+                return []
+            raise
+        return items
+
+    def refuse_taken_name(self, spec: dict, exc: ClientError) -> ResourceError:
+        # find_by_tags found nothing of ours under this name, so whoever holds it is not us.
+        return ResourceError(
+            f"{self.kind} {spec['name']}: the name is taken by a resource without this environment's tags "
+            f"({error_code(exc)}); rename or delete it"
+        )
+
+
+# -- target group --------------------------------------------------------------------------
+
+def find_target_group_by_arn(elb, arn: str) -> dict | None:
+    return describe_one(elb.describe_target_groups, "TargetGroups", TG_NOT_FOUND, TargetGroupArns=[arn])
+
+
+class TargetGroup(ElbHandler):
+    kind = "elbv2_target_group"
+    expected_seconds = 1
+    poll_ceiling = 2
+    replace_fields = frozenset({"vpc_id", "protocol", "port", "target_type"})
+
+    def _observe(self, tg: dict, tags: dict[str, str]) -> Observed:
+        attrs = {
+            "vpc_id": tg["VpcId"],
+            "protocol": tg["Protocol"],
+            "port": tg["Port"],
+            "target_type": tg["TargetType"],
+            "health_check": {
+                "protocol": tg["HealthCheckProtocol"],
+                "interval_seconds": tg["HealthCheckIntervalSeconds"],
+                "healthy_threshold": tg["HealthyThresholdCount"],
+                "unhealthy_threshold": tg["UnhealthyThresholdCount"],
+            },
+        }
+        return Observed(tg["TargetGroupArn"], attrs, tags, tg)
+
+    def get(self, resource_id):
+        # Two reads: the default diff compares tags too, and ELBv2 has them only in DescribeTags.
+        tg = find_target_group_by_arn(self.client, resource_id)
+        return self._observe(tg, self.tags_of(resource_id)) if tg else None
+
+    def find_by_tags(self, spec):
+        found = [self._observe(tg, self.tags_of(tg["TargetGroupArn"]))
+                 for tg in self.by_name(spec, self.client.describe_target_groups, "TargetGroups", TG_NOT_FOUND)]
+        return [obs for obs in found if owned_by(obs.tags, spec)]
+
+    def create(self, spec, token):
+        # CreateTargetGroup has no token: the name is the idempotency key (the same name and
+        # settings return the same group on AWS).
+        hc = spec["health_check"]
+        try:
+            tg = self.client.create_target_group(
+                Name=spec["name"],
+                Protocol=spec["protocol"],
+                Port=spec["port"],
+                VpcId=spec["vpc_id"],
+                TargetType=spec["target_type"],
+                HealthCheckProtocol=hc["protocol"],
+                HealthCheckIntervalSeconds=hc["interval_seconds"],
+                HealthyThresholdCount=hc["healthy_threshold"],
+                UnhealthyThresholdCount=hc["unhealthy_threshold"],
+                Tags=tag_list(spec["tags"]),
+            )
+        except ClientError as exc:
+            if error_code(exc) == "DuplicateTargetGroupName":
+                raise self.refuse_taken_name(spec, exc) from exc
+            raise
+        return tg["TargetGroups"][0]["TargetGroupArn"]
+
+    def update_fields(self, spec, obs, diffs):
+        for d in diffs:
+            if d.field == "health_check":
+                hc = d.expected
+                self.client.modify_target_group(
+                    TargetGroupArn=obs.id,
+                    HealthCheckProtocol=hc["protocol"],
+                    HealthCheckIntervalSeconds=hc["interval_seconds"],
+                    HealthyThresholdCount=hc["healthy_threshold"],
+                    UnhealthyThresholdCount=hc["unhealthy_threshold"],
+                )
+            else:
+                super().update_fields(spec, obs, [d])
+
+    def delete(self, obs, spec=None):
+        TARGET_GROUP_RELEASED.call(
+            self.clock, ignore_codes, {TG_NOT_FOUND}, self.client.delete_target_group, TargetGroupArn=obs.id
+        )
+
+    def refresh(self, resource_id):
+        # Target groups have no lifecycle state: they exist or not.
+        return Refresh(Status.READY if find_target_group_by_arn(self.client, resource_id) else Status.GONE)
+
+    def outputs(self, obs):
+        return {"id": obs.id, "arn": obs.id, "name": obs.raw["TargetGroupName"]}
+
+
+# -- load balancer -------------------------------------------------------------------------
+
+def find_load_balancer_by_arn(elb, arn: str) -> dict | None:
+    return describe_one(elb.describe_load_balancers, "LoadBalancers", LB_NOT_FOUND, LoadBalancerArns=[arn])
+
+
+def load_balancer_status(elb, arn: str) -> Refresh:
+    lb = find_load_balancer_by_arn(elb, arn)
+    if lb is None:
+        return Refresh(Status.GONE)
+    state = lb["State"]
+    code = state["Code"]
+    if code == "failed":
+        return Refresh(Status.FAILED, f"failed: {state.get('Reason', '')}")
+    if code == "provisioning":
+        return Refresh(Status.PENDING, code)
+    # active_impaired still routes traffic (an AZ is impaired on AWS's side): nothing to wait for.
+    return Refresh(Status.READY, code)
+
+
+def forward_target(listener: dict) -> str | None:
+    """The one target group a listener's forward action sends to, else None (so the diff shows it)."""
+    actions = listener.get("DefaultActions") or []
+    if len(actions) != 1 or actions[0]["Type"] != "forward":
+        return None
+    action = actions[0]
+    if action.get("TargetGroupArn"):
+        return action["TargetGroupArn"]
+    groups = action.get("ForwardConfig", {}).get("TargetGroups", [])
+    return groups[0]["TargetGroupArn"] if len(groups) == 1 else None
+
+
+def normal_listeners(listeners: list[dict]) -> list[dict]:
+    return sorted(listeners, key=lambda listener: listener["port"])
+
+
+SECURITY_FIELDS = ("security_group_ids", "private_link_inbound_rules")
+
+
+def forward(target_group_arn: str) -> list[dict]:
+    return [{"Type": "forward", "TargetGroupArn": target_group_arn}]
+
+
+class LoadBalancer(ElbHandler):
+    kind = "elbv2_load_balancer"
+    # NLB provisioning: 2m22s, 2m37s, 2m41s in public Terraform apply logs (aws_lb "Creation
+    # complete after"); not in aws-timings.md yet.
+    expected_seconds = 150
+    create_timeout = 20 * 60
+    delete_timeout = 10 * 60
+    poll_ceiling = 10
+    replace_fields = frozenset({"scheme", "type"})
+
+    def desired(self, spec):
+        return {
+            **spec,
+            "subnet_ids": sorted(spec["subnet_ids"], key=str),
+            "security_group_ids": sorted(spec["security_group_ids"], key=str),
+            "listeners": normal_listeners(spec["listeners"]),
+        }
+
+    def _observe(self, lb: dict, tags: dict[str, str]) -> Observed:
+        arn = lb["LoadBalancerArn"]
+        pages = self.client.get_paginator("describe_listeners").paginate(LoadBalancerArn=arn)
+        listeners = [listener for page in pages for listener in page["Listeners"]]
+        attrs = {
+            "scheme": lb["Scheme"],
+            "type": lb["Type"],
+            "subnet_ids": sorted(z["SubnetId"] for z in lb.get("AvailabilityZones", [])),
+            "security_group_ids": sorted(lb.get("SecurityGroups") or []),
+            "listeners": normal_listeners([
+                {"port": listener["Port"], "protocol": listener["Protocol"], "target_group_arn": forward_target(listener)}
+                for listener in listeners
+            ]),
+        }
+        return Observed(arn, attrs, tags, {**lb, "Listeners": listeners})
+
+    def get(self, resource_id):
+        # Three reads: the load balancer, its tags (DescribeTags only) and its listeners.
+        lb = find_load_balancer_by_arn(self.client, resource_id)
+        return self._observe(lb, self.tags_of(resource_id)) if lb else None
+
+    def find_by_tags(self, spec):
+        lbs = self.by_name(spec, self.client.describe_load_balancers, "LoadBalancers", LB_NOT_FOUND)
+        tagged = [(lb, self.tags_of(lb["LoadBalancerArn"])) for lb in lbs]
+        return [self._observe(lb, tags) for lb, tags in tagged if owned_by(tags, spec)]
+
+    def diff(self, spec, obs):
+        diffs = []
+        for d in super().diff(spec, obs):
+            if d.field == "security_group_ids" and spec["type"] == "network" and not d.actual:
+                # An NLB created without security groups can never be given any (ELB guide,
+                # "Update the security groups for your Network Load Balancer").
+                d = dataclasses.replace(d, replace=True)
+            diffs.append(d)
+        code = obs.raw["State"]["Code"]
+        if code == "failed":
+            # A failed load balancer keeps its name: it can only be torn down and made again.
+            diffs.append(FieldDiff("state", "active", code, replace=True))
+        enforce = obs.raw.get(ENFORCE_PRIVATE_LINK)
+        # AWS reports the setting only for load balancers that have security groups; where it
+        # is not reported there is nothing to turn off.
+        if spec["type"] == "network" and spec["security_group_ids"] and enforce not in (None, "off"):
+            diffs.append(FieldDiff("private_link_inbound_rules", "off", enforce))
+        return diffs
+
+    def create(self, spec, token):
+        # CreateLoadBalancer has no token: the name is the idempotency key on AWS. Listeners
+        # and the PrivateLink setting follow through update_fields once it is active.
+        # Security groups now or never: an NLB created without them cannot be given any.
+        groups = {"SecurityGroups": spec["security_group_ids"]} if spec["security_group_ids"] else {}
+        try:
+            lb = self.client.create_load_balancer(
+                Name=spec["name"],
+                Type=spec["type"],
+                Scheme=spec["scheme"],
+                Subnets=spec["subnet_ids"],
+                IpAddressType="ipv4",
+                Tags=tag_list(spec["tags"]),
+                **groups,
+            )
+        except ClientError as exc:
+            if error_code(exc) == "DuplicateLoadBalancerName":
+                raise self.refuse_taken_name(spec, exc) from exc
+            raise
+        return lb["LoadBalancers"][0]["LoadBalancerArn"]
+
+    def update_fields(self, spec, obs, diffs):
+        fields = {d.field for d in diffs}
+        other = [d for d in diffs if d.field not in ("subnet_ids", "listeners", *SECURITY_FIELDS)]
+        if other:
+            super().update_fields(spec, obs, other)
+        if "subnet_ids" in fields:
+            self.client.set_subnets(LoadBalancerArn=obs.id, Subnets=spec["subnet_ids"])
+        if fields & set(SECURITY_FIELDS):
+            # One call sets both the groups and the PrivateLink setting.
+            self._set_security_groups(spec, obs)
+        if "listeners" in fields:
+            self._converge_listeners(obs, spec["listeners"])
+
+    def _set_security_groups(self, spec: dict, obs: Observed) -> None:
+        extra = {}
+        if spec["type"] == "network":
+            # API Gateway's REST VPC link reaches this NLB through PrivateLink. With inbound rules
+            # enforced on PrivateLink traffic (the default), the rules are judged against the
+            # client's own private address rather than the endpoint's (ELB guide, "Update the
+            # security groups for your Network Load Balancer", Considerations): API Gateway's
+            # addresses are not ours to name, and nlb-sg admits only the VPC CIDR, so the API
+            # would be refused. Off: PrivateLink traffic, which only the VPC link's endpoint
+            # service (made and used by API Gateway) carries, skips the inbound rules; traffic
+            # from inside the VPC is still held to nlb-sg.
+            extra[ENFORCE_PRIVATE_LINK] = "off"
+        self.client.set_security_groups(LoadBalancerArn=obs.id, SecurityGroups=spec["security_group_ids"], **extra)
+
+    def _converge_listeners(self, obs: Observed, expected: list[dict]) -> None:
+        want = {listener["port"]: listener for listener in expected}
+        have = {listener["Port"]: listener for listener in obs.raw["Listeners"]}
+        for port, listener in sorted(want.items()):
+            current = have.get(port)
+            if current is None:
+                self.client.create_listener(
+                    LoadBalancerArn=obs.id, Port=port, Protocol=listener["protocol"],
+                    DefaultActions=forward(listener["target_group_arn"]),
+                )
+            elif current["Protocol"] != listener["protocol"] or forward_target(current) != listener["target_group_arn"]:
+                self.client.modify_listener(
+                    ListenerArn=current["ListenerArn"], Protocol=listener["protocol"],
+                    DefaultActions=forward(listener["target_group_arn"]),
+                )
+        for port in sorted(set(have) - set(want)):
+            ignore_codes({LISTENER_NOT_FOUND}, self.client.delete_listener, ListenerArn=have[port]["ListenerArn"])
+
+    def delete(self, obs, spec=None):
+        # Its listeners go with it; deleting a load balancer that is already gone succeeds.
+        self.client.delete_load_balancer(LoadBalancerArn=obs.id)
+
+    def refresh(self, resource_id):
+        return load_balancer_status(self.client, resource_id)
+
+    def outputs(self, obs):
+        return {"id": obs.id, "arn": obs.id, "dns_name": obs.raw["DNSName"], "name": obs.raw["LoadBalancerName"]}

@@ -1,0 +1,152 @@
+"""ElastiCache in moto 5.2.5, made to follow the AWS documentation where the stack's lifecycle needs it.
+
+Three gaps (aws-notes A-16, A-18): CreateReplicationGroup ignores NumCacheClusters and lists no
+member clusters; DeleteReplicationGroup leaves the group "deleting" forever; DeleteCacheSubnetGroup
+is not implemented. Each patch wraps moto's own method (or adds the missing one) and keeps moto's
+models and serialisation.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+
+from moto.elasticache.exceptions import CacheSubnetGroupNotFound, ElastiCacheException
+from moto.elasticache.models import ElastiCacheBackend, ReplicationGroup
+from moto.elasticache.responses import ElastiCacheResponse
+from moto.core.responses import EmptyResult
+
+_PATCHED = "_video_pipeline_fidelity"
+
+
+class CacheSubnetGroupInUse(ElastiCacheException):
+    code = "CacheSubnetGroupInUse"
+
+    def __init__(self, name: str):
+        super().__init__(f"Cache subnet group {name} is currently in use by a cache cluster.")
+
+
+def _patch(cls, name: str, build) -> None:
+    original = getattr(cls, name, None)
+    if getattr(original, _PATCHED, False):
+        return
+    patched = build(original)
+    setattr(patched, _PATCHED, True)
+    setattr(cls, name, patched)
+
+
+# -- (a) NumCacheClusters ---------------------------------------------------------------------
+
+def _subnet_group_azs(backend: ElastiCacheBackend, name: str | None) -> list[str]:
+    group = backend.cache_subnet_groups.get(name or "")
+    # moto keeps each subnet's AZ as a string when the subnet exists in its EC2 backend.
+    azs = [s.get("subnet_availability_zone") for s in (group.subnets if group else [])]
+    return sorted({az for az in azs if isinstance(az, str)})
+
+
+def _register_members(backend: ElastiCacheBackend, group: ReplicationGroup, security_group_ids: list[str]) -> None:
+    """Each member is a cache cluster of its own, listed by DescribeCacheClusters with the
+    group's node type, engine, subnet group and security groups."""
+    defaults = dict.fromkeys(p for p in inspect.signature(ElastiCacheBackend.create_cache_cluster).parameters if p != "self")
+    for node_group in group.node_groups:
+        for member in node_group["node_group_members"]:
+            cluster = backend.create_cache_cluster(**{
+                **defaults,
+                "cache_cluster_id": member["cache_cluster_id"],
+                "replication_group_id": group.replication_group_id,
+                "preferred_availability_zone": member.get("preferred_availability_zone"),
+                "cache_node_type": group.cache_node_type,
+                "engine": group.engine,
+                "engine_version": group.engine_version,
+                "cache_subnet_group_name": group.cache_subnet_group_name,
+                "security_group_ids": security_group_ids,
+                "transit_encryption_enabled": group.transit_encryption_enabled,
+                "port": group.port,
+            })
+            # moto's cache clusters never report these two (its model has no such attributes).
+            cluster.security_groups = [{"SecurityGroupId": g, "Status": "active"} for g in security_group_ids]
+            cluster.at_rest_encryption_enabled = group.at_rest_encryption_enabled
+            cluster.auth_token_enabled = group.auth_token_enabled
+
+
+def _create_replication_group(original):
+    @functools.wraps(original)
+    def create_replication_group(self: ElastiCacheBackend, **kwargs):
+        """AWS CreateReplicationGroup, cluster mode disabled: "NumCacheClusters: The number of
+        clusters this replication group initially has" (API reference; 2-6 with automatic
+        failover, B-EC-2). The members are <id>-001 (primary) … <id>-00N (replicas), placed in
+        PreferredCacheClusterAZs or spread over the cache subnet group's AZs, and each is a cache
+        cluster listed by DescribeCacheClusters (aws-notes A-16). moto only honours
+        ReplicasPerNodeGroup, so NumCacheClusters is translated to it."""
+        count = kwargs.get("num_cache_clusters")
+        if count and not kwargs.get("replicas_per_node_group") and kwargs.get("cluster_mode") != "enabled":
+            kwargs["replicas_per_node_group"] = count - 1
+            if not kwargs.get("preferred_cache_cluster_azs"):
+                azs = _subnet_group_azs(self, kwargs.get("cache_subnet_group_name"))
+                if azs:
+                    kwargs["preferred_cache_cluster_azs"] = [azs[i % len(azs)] for i in range(count)]
+        group = original(self, **kwargs)
+        if group.cluster_mode != "enabled":
+            _register_members(self, group, kwargs.get("security_group_ids") or [])
+        return group
+
+    return create_replication_group
+
+
+# -- (b) DeleteReplicationGroup ends ------------------------------------------------------------
+
+def _delete_replication_group(original):
+    @functools.wraps(original)
+    def delete_replication_group(self: ElastiCacheBackend, replication_group_id: str, retain_primary_cluster=None):
+        """AWS DeleteReplicationGroup: the response says "deleting", and once the deletion is done
+        the group is gone: DescribeReplicationGroups answers ReplicationGroupNotFoundFault and the
+        id can be used again (aws-notes A-18, B-EC-6; the ReplicationGroupDeleted waiter in
+        botocore's waiters-2.json succeeds on that error). The end state is reached at once, as
+        moto does for every other delete. The member clusters go with it, except the primary
+        with RetainPrimaryCluster."""
+        group = self.replication_groups.get(replication_group_id)
+        members = [m for g in (group.node_groups if group else []) for m in g["node_group_members"]]
+        primary = next((m["cache_cluster_id"] for m in members if m.get("current_role") == "primary"), None)
+        answer = original(self, replication_group_id, retain_primary_cluster)
+        del self.replication_groups[replication_group_id]
+        self.tagging_service.delete_all_tags_for_resource(answer.arn)
+        for member in members:
+            if not (retain_primary_cluster and member["cache_cluster_id"] == primary):
+                self.cache_clusters.pop(member["cache_cluster_id"], None)
+        return answer
+
+    return delete_replication_group
+
+
+# -- (c) DeleteCacheSubnetGroup -------------------------------------------------------------------
+
+def _backend_delete_cache_subnet_group(_missing):
+    def delete_cache_subnet_group(self: ElastiCacheBackend, cache_subnet_group_name: str):
+        """AWS DeleteCacheSubnetGroup: deletes the group; CacheSubnetGroupNotFoundFault for an
+        unknown name; CacheSubnetGroupInUse while a replication group or cache cluster uses it
+        (API reference, Errors). moto 5.2.5 raises NotImplementedError (aws-notes A-18)."""
+        group = self.cache_subnet_groups.get(cache_subnet_group_name)
+        if group is None:
+            raise CacheSubnetGroupNotFound(cache_subnet_group_name)
+        users = [*self.replication_groups.values(), *self.cache_clusters.values()]
+        if any(u.cache_subnet_group_name == cache_subnet_group_name for u in users):
+            raise CacheSubnetGroupInUse(cache_subnet_group_name)
+        del self.cache_subnet_groups[cache_subnet_group_name]
+        self.tagging_service.delete_all_tags_for_resource(group.arn)
+        return group
+
+    return delete_cache_subnet_group
+
+
+def _response_delete_cache_subnet_group(_missing):
+    def delete_cache_subnet_group(self: ElastiCacheResponse):
+        self.elasticache_backend.delete_cache_subnet_group(self._get_param("CacheSubnetGroupName"))
+        return EmptyResult()
+
+    return delete_cache_subnet_group
+
+
+def apply() -> None:
+    _patch(ElastiCacheBackend, "create_replication_group", _create_replication_group)
+    _patch(ElastiCacheBackend, "delete_replication_group", _delete_replication_group)
+    _patch(ElastiCacheBackend, "delete_cache_subnet_group", _backend_delete_cache_subnet_group)
+    _patch(ElastiCacheResponse, "delete_cache_subnet_group", _response_delete_cache_subnet_group)
