@@ -28,8 +28,27 @@ def describe_one(call: Callable[..., dict], key: str, not_found: str, **kwargs) 
 
 
 class Ec2Handler(Handler):
+    """An EC2 resource kind described by one Describe* call: get by id and find by tags are
+    the same for all of them, only the names differ."""
+
     service = "ec2"
     resource_type: ClassVar[str]  # the TagSpecifications ResourceType
+    describe: ClassVar[str]  # e.g. "describe_subnets"
+    items_key: ClassVar[str]  # e.g. "Subnets"
+    ids_param: ClassVar[str]  # e.g. "SubnetIds"
+    not_found: ClassVar[str]  # e.g. "InvalidSubnetID.NotFound"
+
+    def observe(self, item: dict) -> Observed:
+        raise NotImplementedError
+
+    def get(self, resource_id):
+        call = getattr(self.client, self.describe)
+        item = describe_one(call, self.items_key, self.not_found, **{self.ids_param: [resource_id]})
+        return self.observe(item) if item else None
+
+    def find_by_tags(self, spec):
+        items = getattr(self.client, self.describe)(Filters=ownership_filters(spec))[self.items_key]
+        return self.owned([self.observe(i) for i in items], spec)
 
     def tag_specifications(self, spec: dict) -> list[dict]:
         return [{"ResourceType": self.resource_type, "Tags": tag_list(spec["tags"])}]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from resources.aws import ignore_codes
 from resources.base import Observed, tag_dict
 from resources.consistency import DEPENDENCIES_DRAIN
-from resources.ec2 import Ec2Handler, describe_one, ownership_filters
+from resources.ec2 import Ec2Handler, describe_one
 
 NOT_FOUND = "InvalidAllocationID.NotFound"
 
@@ -21,16 +21,12 @@ def observe_address(address: dict) -> Observed:
 class ElasticIp(Ec2Handler):
     kind = "elastic_ip"
     resource_type = "elastic-ip"
+    describe, items_key, ids_param, not_found = "describe_addresses", "Addresses", "AllocationIds", NOT_FOUND
     expected_seconds = 1
     poll_ceiling = 2
 
-    def get(self, resource_id):
-        address = find_address_by_id(self.client, resource_id)
-        return observe_address(address) if address else None
-
-    def find_by_tags(self, spec):
-        addresses = self.client.describe_addresses(Filters=ownership_filters(spec))["Addresses"]
-        return self.owned([observe_address(a) for a in addresses], spec)
+    def observe(self, item):
+        return observe_address(item)
 
     def create(self, spec, token):
         # AllocateAddress has no idempotency token: find-by-tags before create prevents a second EIP.

@@ -4,7 +4,7 @@ from __future__ import annotations
 from resources.aws import ignore_codes
 from resources.base import Observed, tag_dict
 from resources.consistency import DEPENDENCIES_DRAIN, EC2_NEW_RESOURCE
-from resources.ec2 import Ec2Handler, describe_one, ownership_filters
+from resources.ec2 import Ec2Handler, describe_one
 
 NOT_FOUND = "InvalidInternetGatewayID.NotFound"
 NOT_ATTACHED = "Gateway.NotAttached"
@@ -23,16 +23,13 @@ def observe_internet_gateway(igw: dict) -> Observed:
 class InternetGateway(Ec2Handler):
     kind = "internet_gateway"
     resource_type = "internet-gateway"
+    describe, items_key, ids_param = "describe_internet_gateways", "InternetGateways", "InternetGatewayIds"
+    not_found = NOT_FOUND
     expected_seconds = 1
     poll_ceiling = 2
 
-    def get(self, resource_id):
-        igw = find_internet_gateway_by_id(self.client, resource_id)
-        return observe_internet_gateway(igw) if igw else None
-
-    def find_by_tags(self, spec):
-        igws = self.client.describe_internet_gateways(Filters=ownership_filters(spec))["InternetGateways"]
-        return self.owned([observe_internet_gateway(i) for i in igws], spec)
+    def observe(self, item):
+        return observe_internet_gateway(item)
 
     def create(self, spec, token):
         # No idempotency token; the attachment is converged by update_fields after the

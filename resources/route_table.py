@@ -9,7 +9,7 @@ from __future__ import annotations
 from resources.aws import ignore_codes
 from resources.base import Observed, Refresh, Status, tag_dict
 from resources.consistency import DEPENDENCIES_DRAIN, EC2_NEW_RESOURCE
-from resources.ec2 import Ec2Handler, describe_one, ownership_filters
+from resources.ec2 import Ec2Handler, describe_one
 
 NOT_FOUND = "InvalidRouteTableID.NotFound"
 ROUTE_NOT_FOUND = "InvalidRoute.NotFound"
@@ -47,21 +47,17 @@ def target_argument(target: str) -> dict:
 class RouteTable(Ec2Handler):
     kind = "route_table"
     resource_type = "route-table"
+    describe, items_key, ids_param, not_found = "describe_route_tables", "RouteTables", "RouteTableIds", NOT_FOUND
     expected_seconds = 1
     poll_ceiling = 2
     replace_fields = frozenset({"vpc_id"})
 
+    def observe(self, item):
+        return observe_route_table(item)
+
     def desired(self, spec):
         routes = sorted(spec["routes"], key=lambda r: r["destination"])
         return {**spec, "routes": routes, "subnet_ids": sorted(spec["subnet_ids"], key=str)}
-
-    def get(self, resource_id):
-        rt = find_route_table_by_id(self.client, resource_id)
-        return observe_route_table(rt) if rt else None
-
-    def find_by_tags(self, spec):
-        tables = self.client.describe_route_tables(Filters=ownership_filters(spec))["RouteTables"]
-        return self.owned([observe_route_table(t) for t in tables], spec)
 
     def create(self, spec, token):
         # Routes and associations follow through update_fields once the table is visible.

@@ -4,7 +4,7 @@ from __future__ import annotations
 from resources.aws import ignore_codes
 from resources.base import Observed, Refresh, Status, tag_dict
 from resources.consistency import DEPENDENCIES_DRAIN
-from resources.ec2 import Ec2Handler, describe_one, ownership_filters
+from resources.ec2 import Ec2Handler, describe_one
 
 NOT_FOUND = "InvalidSubnetID.NotFound"
 
@@ -32,17 +32,13 @@ def observe_subnet(subnet: dict) -> Observed:
 class Subnet(Ec2Handler):
     kind = "subnet"
     resource_type = "subnet"
+    describe, items_key, ids_param, not_found = "describe_subnets", "Subnets", "SubnetIds", NOT_FOUND
     expected_seconds = 1
     poll_ceiling = 2
     replace_fields = frozenset({"vpc_id", "cidr_block", "availability_zone"})
 
-    def get(self, resource_id):
-        subnet = find_subnet_by_id(self.client, resource_id)
-        return observe_subnet(subnet) if subnet else None
-
-    def find_by_tags(self, spec):
-        subnets = self.client.describe_subnets(Filters=ownership_filters(spec))["Subnets"]
-        return self.owned([observe_subnet(s) for s in subnets], spec)
+    def observe(self, item):
+        return observe_subnet(item)
 
     def create(self, spec, token):
         # CreateSubnet has no idempotency token: find-by-tags before create prevents duplicates.

@@ -4,7 +4,7 @@ from __future__ import annotations
 from resources.aws import ignore_codes
 from resources.base import Observed, Refresh, Status, tag_dict
 from resources.consistency import DEPENDENCIES_DRAIN, EC2_NEW_RESOURCE
-from resources.ec2 import Ec2Handler, describe_one, ownership_filters
+from resources.ec2 import Ec2Handler, describe_one
 
 NOT_FOUND = "InvalidVpcID.NotFound"
 
@@ -23,24 +23,17 @@ def vpc_status(ec2, vpc_id: str) -> Refresh:
 class Vpc(Ec2Handler):
     kind = "vpc"
     resource_type = "vpc"
+    describe, items_key, ids_param, not_found = "describe_vpcs", "Vpcs", "VpcIds", NOT_FOUND
     expected_seconds = 5
     poll_ceiling = 2
     replace_fields = frozenset({"cidr_block"})
 
-    def _observe(self, vpc: dict) -> Observed:
+    def observe(self, vpc: dict) -> Observed:
         attrs = {"cidr_block": vpc["CidrBlock"]}
         for field, attribute in (("enable_dns_support", "enableDnsSupport"), ("enable_dns_hostnames", "enableDnsHostnames")):
             answer = self.client.describe_vpc_attribute(VpcId=vpc["VpcId"], Attribute=attribute)
             attrs[field] = answer[attribute[0].upper() + attribute[1:]]["Value"]
         return Observed(vpc["VpcId"], attrs, tag_dict(vpc.get("Tags")), vpc)
-
-    def get(self, resource_id):
-        vpc = find_vpc_by_id(self.client, resource_id)
-        return self._observe(vpc) if vpc else None
-
-    def find_by_tags(self, spec):
-        vpcs = self.client.describe_vpcs(Filters=ownership_filters(spec))["Vpcs"]
-        return self.owned([self._observe(v) for v in vpcs], spec)
 
     def create(self, spec, token):
         # CreateVpc has no idempotency token (aws-notes A-1): the reconciler's find-by-tags

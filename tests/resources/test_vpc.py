@@ -1,7 +1,6 @@
 """VPC handler on moto: the standard case list, read back with the test's own client."""
 from __future__ import annotations
 
-from orchestrator.spec import Node
 from orchestrator.stack import stack_nodes
 from orchestrator.config import EnvConfig
 from tests.support.memory_state import MemoryState
