@@ -12,7 +12,7 @@ from orchestrator.stack.network import network_nodes, subnet_cidrs
 OUTPUT_KEYS = ("VpcId", "EcsClusterName", "RdsEndpoint", "RedisEndpoint", "EfsFileSystemId", "ApiEndpoint", "DbSecretArn")
 
 
-def full_stack_nodes(env: str, cfg: EnvConfig, azs: list[str]) -> list[Node]:
+def stack_nodes(env: str, cfg: EnvConfig, azs: list[str]) -> list[Node]:
     from orchestrator.stack import api, compute, data, security
 
     n = len(azs)
@@ -33,15 +33,17 @@ def full_stack_nodes(env: str, cfg: EnvConfig, azs: list[str]) -> list[Node]:
     ]
 
 
-def stack_nodes(env: str, cfg: EnvConfig, azs: list[str]) -> list[Node]:
-    return network_nodes(env, cfg, azs)
+def stack_outputs() -> dict[str, Ref]:
+    """The seven outputs of spec/stack.md, each read from the node that owns it."""
+    return {
+        "VpcId": Ref("vpc"),
+        "EcsClusterName": Ref("ecs.cluster", "name"),
+        "RdsEndpoint": Ref("rds.instance", "address"),
+        "RedisEndpoint": Ref("redis.replication_group", "address"),
+        "EfsFileSystemId": Ref("efs.file_system"),
+        "ApiEndpoint": Ref("apigw.stage", "invoke_url"),
+        "DbSecretArn": Ref("rds.instance", "secret_arn"),
+    }
 
 
-def stack_outputs() -> dict[str, Ref | None]:
-    """The stack's outputs; a key whose resource the stack does not build yet is None."""
-    refs: dict[str, Ref | None] = dict.fromkeys(OUTPUT_KEYS)
-    refs["VpcId"] = Ref("vpc")
-    return refs
-
-
-__all__ = ["OUTPUT_KEYS", "full_stack_nodes", "network_nodes", "stack_nodes", "stack_outputs", "subnet_cidrs"]
+__all__ = ["OUTPUT_KEYS", "network_nodes", "stack_nodes", "stack_outputs", "subnet_cidrs"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 from orchestrator.config import EnvConfig
 from orchestrator.spec import Join, Node, Ref
 from orchestrator.stack.common import spec_factory
+from resources.apigateway import ApiKey, RestApi, Stage, UsagePlan, VpcLink
 
 
 def _method(path: str, verb: str, port: int, with_id: bool) -> dict:
@@ -24,7 +25,6 @@ def _method(path: str, verb: str, port: int, with_id: bool) -> dict:
 
 
 def api_nodes(env: str, cfg: EnvConfig) -> list[Node]:
-    from resources.apigateway import ApiKey, RestApi, Stage, UsagePlan, VpcLink
 
     spec = spec_factory(env, cfg)
     port = cfg.api_port

@@ -5,6 +5,8 @@ from orchestrator.config import EnvConfig
 from orchestrator.spec import Join, Node, Ref
 from orchestrator.stack.common import spec_factory, tier_subnets
 from orchestrator.stack.data import DB_PORT, REDIS_PORT
+from resources.ecs import Cluster, Service, TaskDefinition
+from resources.elbv2 import LoadBalancer, TargetGroup
 
 EFS_VOLUME = "video-processing"
 API_CONTAINER = "metadata-api"
@@ -42,7 +44,6 @@ def _container(name: str, image: str, log_key: str) -> dict:
 
 
 def task_definition_nodes(env: str, cfg: EnvConfig) -> list[Node]:
-    from resources.ecs import TaskDefinition
 
     spec = spec_factory(env, cfg)
     api = {**_container(API_CONTAINER, cfg.api_image, "api"),
@@ -81,15 +82,12 @@ def task_definition_nodes(env: str, cfg: EnvConfig) -> list[Node]:
 
 
 def cluster_nodes(env: str, cfg: EnvConfig) -> list[Node]:
-    from resources.ecs import Cluster
 
     spec = spec_factory(env, cfg)
     return [Node("ecs.cluster", Cluster, spec(f"video-processing-{env}", container_insights="enabled"))]
 
 
 def load_balancer_nodes(env: str, cfg: EnvConfig, az_count: int) -> list[Node]:
-    from resources.elbv2 import LoadBalancer, TargetGroup
-
     spec = spec_factory(env, cfg)
     return [
         Node("elb.target_group", TargetGroup, spec(
@@ -105,7 +103,6 @@ def load_balancer_nodes(env: str, cfg: EnvConfig, az_count: int) -> list[Node]:
 
 
 def service_nodes(env: str, cfg: EnvConfig, az_count: int) -> list[Node]:
-    from resources.ecs import Service
 
     spec = spec_factory(env, cfg)
     nats = tuple(f"nat.{i}" for i in range(1, az_count + 1))

@@ -4,13 +4,15 @@ from __future__ import annotations
 from orchestrator.config import EnvConfig
 from orchestrator.spec import Node, Ref
 from orchestrator.stack.common import spec_factory, tier_subnets
+from resources.efs import AccessPoint, FileSystem, MountTargets
+from resources.elasticache import CacheSubnetGroup, ReplicationGroup
+from resources.rds import DbInstance, DbSubnetGroup
 
 DB_PORT = 5432
 REDIS_PORT = 6379
 
 
 def rds_nodes(env: str, cfg: EnvConfig, az_count: int) -> list[Node]:
-    from resources.rds import DbInstance, DbSubnetGroup
 
     spec = spec_factory(env, cfg)
     return [
@@ -46,7 +48,6 @@ def rds_nodes(env: str, cfg: EnvConfig, az_count: int) -> list[Node]:
 
 
 def redis_nodes(env: str, cfg: EnvConfig, az_count: int) -> list[Node]:
-    from resources.elasticache import CacheSubnetGroup, ReplicationGroup
 
     spec = spec_factory(env, cfg)
     return [
@@ -75,7 +76,6 @@ def redis_nodes(env: str, cfg: EnvConfig, az_count: int) -> list[Node]:
 
 
 def efs_nodes(env: str, cfg: EnvConfig, az_count: int) -> list[Node]:
-    from resources.efs import AccessPoint, FileSystem, MountTargets
 
     spec = spec_factory(env, cfg)
     return [

@@ -4,6 +4,10 @@ from __future__ import annotations
 from orchestrator.config import EnvConfig
 from orchestrator.spec import Join, Node, Ref
 from orchestrator.stack.common import spec_factory
+from resources.iam_role import IamRole
+from resources.log_group import LogGroup
+from resources.secret import ApiKeySecret, GeneratedSecret
+from resources.security_group import SecurityGroup
 
 ALL_TRAFFIC = {"protocol": "-1", "from_port": -1, "to_port": -1}
 
@@ -18,7 +22,7 @@ def security_group_nodes(env: str, cfg: EnvConfig) -> list[Node]:
     vpc_cidr = cfg.vpc_cidr
 
     def group(key: str, name: str, description: str, ingress: list, egress: list) -> Node:
-        return Node(key, _sg(), spec(name, vpc_id=Ref("vpc"), description=description, ingress=ingress, egress=egress))
+        return Node(key, SecurityGroup, spec(name, vpc_id=Ref("vpc"), description=description, ingress=ingress, egress=egress))
 
     return [
         # NLB security groups filter what reaches the load balancer: only the VPC, only the API
@@ -45,7 +49,6 @@ def log_group_name(env: str, service: str) -> str:
 
 
 def log_group_nodes(env: str, cfg: EnvConfig) -> list[Node]:
-    from resources.log_group import LogGroup
 
     spec = spec_factory(env, cfg)
     return [
@@ -55,7 +58,6 @@ def log_group_nodes(env: str, cfg: EnvConfig) -> list[Node]:
 
 
 def secret_nodes(env: str, cfg: EnvConfig) -> list[Node]:
-    from resources.secret import ApiKeySecret, GeneratedSecret
 
     spec = spec_factory(env, cfg)
     return [
@@ -78,7 +80,6 @@ ECS_TRUST = {
 
 
 def iam_nodes(env: str, cfg: EnvConfig) -> list[Node]:
-    from resources.iam_role import IamRole
 
     spec = spec_factory(env, cfg)
     log_streams = [Join(Ref(f"logs.{s}", "arn"), ":log-stream:*") for s in ("api", "worker")]
@@ -116,8 +117,3 @@ def iam_nodes(env: str, cfg: EnvConfig) -> list[Node]:
         )),
     ]
 
-
-def _sg():
-    from resources.security_group import SecurityGroup
-
-    return SecurityGroup

@@ -3,8 +3,13 @@ from __future__ import annotations
 
 import pytest
 
+from orchestrator.config import EnvConfig
+from orchestrator.stack import stack_nodes
 from tests.e2e.inventory import counts, network_inventory
 
+NODES = len(stack_nodes("dev", EnvConfig(), ["us-east-1a", "us-east-1b"]))
+# Tag-after-create calls of every service: resources must carry their tags from the create call.
+TAGGING_CALLS = {"CreateTags", "TagResource", "AddTagsToResource", "AddTags", "TagRole", "TagLogGroup"}
 FULL_NETWORK = {"vpc": 1, "subnet": 6, "internet_gateway": 1, "elastic_ip": 2, "nat_gateway": 2, "route_table": 4}
 NOTHING = dict.fromkeys(FULL_NETWORK, 0)
 
@@ -14,7 +19,7 @@ def test_reconcile_creates_the_network_layer(cli, reader, server):
     assert result.code == 0, result.stderr
     doc = result.json
     assert doc["env"] == "dev" and doc["region"] == "us-east-1"
-    assert len(doc["changes"]) == 16 and {c["action"] for c in doc["changes"]} == {"create"}
+    assert len(doc["changes"]) == NODES and {c["action"] for c in doc["changes"]} == {"create"}
     ec2 = reader("ec2")
     inv = network_inventory(ec2, "dev")
     assert counts(inv) == FULL_NETWORK
@@ -31,12 +36,14 @@ def test_reconcile_creates_the_network_layer(cli, reader, server):
     # Every NAT sits in a public subnet, one per AZ.
     public = {s["SubnetId"]: s["AvailabilityZone"] for s in inv["subnet"] if "public" in str(s["Tags"])}
     assert sorted(public[n["SubnetId"]] for n in inv["nat_gateway"]) == sorted(by_az)
-    # Mutating calls only create: every tag was set in the create call itself.
-    ops = {c.operation for c in server.mutating_calls()}
-    assert "CreateTags" not in ops
-    assert ops <= {"CreateVpc", "ModifyVpcAttribute", "CreateSubnet", "CreateInternetGateway",
-                   "AttachInternetGateway", "AllocateAddress", "CreateNatGateway", "CreateRouteTable",
-                   "CreateRoute", "AssociateRouteTable"}
+    # Every tag was set in the create call itself, in every service.
+    calls = server.mutating_calls()
+    assert not {c.operation for c in calls} & TAGGING_CALLS
+    assert {c.operation for c in calls if c.service == "ec2"} <= {
+        "CreateVpc", "ModifyVpcAttribute", "CreateSubnet", "CreateInternetGateway", "AttachInternetGateway",
+        "AllocateAddress", "CreateNatGateway", "CreateRouteTable", "CreateRoute", "AssociateRouteTable",
+        "CreateSecurityGroup", "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress",
+        "RevokeSecurityGroupEgress", "ModifySecurityGroupRules"}
 
 
 def test_second_run_and_plan_make_no_mutating_call(cli, server):
@@ -57,13 +64,13 @@ def test_second_run_and_plan_make_no_mutating_call(cli, server):
 def test_plan_of_a_new_environment_exits_2_and_changes_nothing(cli, reader, server, state_dir):
     plan = cli("reconcile", "--env", "stage", "--plan", "--json")
     assert plan.code == 2, plan.stderr
-    assert len(plan.json["changes"]) == 16
+    assert len(plan.json["changes"]) == NODES
     assert server.mutating_calls() == []
     assert counts(network_inventory(reader("ec2"), "stage")) == NOTHING
     assert not (state_dir / "stage.us-east-1.json").exists()
     human = cli("reconcile", "--env", "stage", "--plan")
     assert human.code == 2
-    assert "+ create vpc vpc-stage" in human.stdout and "16 to create." in human.stdout
+    assert "+ create vpc vpc-stage" in human.stdout and f"{NODES} to create." in human.stdout
 
 
 def test_teardown_leaves_nothing_and_a_second_teardown_exits_0(cli, reader):
@@ -71,7 +78,7 @@ def test_teardown_leaves_nothing_and_a_second_teardown_exits_0(cli, reader):
     assert cli("reconcile", "--env", "other").code == 0
     down = cli("teardown", "--env", "dev", "--yes", "--json")
     assert down.code == 0, down.stderr
-    assert len(down.json["deleted"]) == 16
+    assert len(down.json["deleted"]) == NODES
     ec2 = reader("ec2")
     assert counts(network_inventory(ec2, "dev")) == NOTHING
     # Another environment in the same account and region is untouched.

@@ -7,6 +7,8 @@ import pty
 import subprocess
 import sys
 
+from orchestrator.config import EnvConfig
+from orchestrator.stack import stack_nodes
 from tests.e2e.conftest import ROOT
 from tests.e2e.inventory import counts, network_inventory
 
@@ -48,6 +50,6 @@ def test_json_log_format_writes_one_json_object_per_stderr_line(cli):
     assert result.code == 0
     events = [json.loads(line) for line in result.stderr.splitlines()]
     created = [e for e in events if e["event"] == "resource_created"]
-    assert len(created) == 16
+    assert len(created) == len(stack_nodes("dev", EnvConfig(), ["us-east-1a", "us-east-1b"]))
     assert all({"kind", "name", "id", "action", "duration_s", "timestamp", "level"} <= set(e) for e in created)
     json.loads(result.stdout)  # and stdout is still exactly one document

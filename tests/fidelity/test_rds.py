@@ -1,3 +1,5 @@
+import json
+
 import boto3
 
 
@@ -11,3 +13,17 @@ def test_modify_db_subnet_group_keeps_the_group(moto_aws):
     rds.modify_db_subnet_group(DBSubnetGroupName="g", SubnetIds=subnets[1:])
     [group] = rds.describe_db_subnet_groups(DBSubnetGroupName="g")["DBSubnetGroups"]
     assert sorted(s["SubnetIdentifier"] for s in group["Subnets"]) == sorted(subnets[1:])
+
+
+def test_the_managed_master_secret_holds_a_generated_password_and_the_real_user(moto_aws):
+    rds = boto3.client("rds", region_name="us-east-1")
+    sm = boto3.client("secretsmanager", region_name="us-east-1")
+    values = []
+    for name in ("one", "two"):
+        db = rds.create_db_instance(DBInstanceIdentifier=name, Engine="postgres", DBInstanceClass="db.t3.medium",
+                                    AllocatedStorage=20, MasterUsername="videoadmin", ManageMasterUserPassword=True)
+        secret = json.loads(sm.get_secret_value(SecretId=db["DBInstance"]["MasterUserSecret"]["SecretArn"])["SecretString"])
+        values.append(secret)
+    assert [v["username"] for v in values] == ["videoadmin", "videoadmin"]
+    assert values[0]["password"] != values[1]["password"] and len(values[0]["password"]) == 32
+    assert all(c not in values[0]["password"] for c in '/@" ')  # B-RDS-2

@@ -1,14 +1,14 @@
 """VPC handler on moto: the standard case list, read back with the test's own client."""
 from __future__ import annotations
 
-from orchestrator.stack import stack_nodes
+from orchestrator.stack import network_nodes
 from orchestrator.config import EnvConfig
 from tests.support.memory_state import MemoryState
 from tests.support.stack import actions, converge, destroy
 
 
 def vpc_nodes():
-    return [n for n in stack_nodes("dev", EnvConfig(), ["us-east-1a", "us-east-1b"]) if n.key == "vpc"]
+    return [n for n in network_nodes("dev", EnvConfig(), ["us-east-1a", "us-east-1b"]) if n.key == "vpc"]
 
 
 def owned_vpcs(ec2):

@@ -1,0 +1,187 @@
+"""IAM role with its trust policy, inline policies and attached managed policies.
+
+A role name is unique in the account, so the name is the id. Policies are compared in one
+canonical form: IAM answers URL-encoded JSON text (boto3 decodes it, an emulator may not) and
+keeps "Action": "x" and "Action": ["x"] apart although they mean the same.
+"""
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+
+from botocore.exceptions import ClientError
+
+from resources.aws import error_code, ignore_codes
+from resources.base import MANAGED_BY, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
+
+NOT_FOUND = "NoSuchEntity"
+ALREADY_EXISTS = "EntityAlreadyExists"
+# B-IAM-1: 1-64 of [\w+=,.@-] (ASCII word characters); moto checks neither (aws-notes A-24).
+ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
+# Elements that take one value or a list of values with the same meaning.
+LIST_ELEMENTS = ("Action", "NotAction", "Resource", "NotResource")
+
+
+def _values(value) -> list:
+    # key=str: in a plan, a resource ARN not created yet is an UNKNOWN placeholder.
+    return sorted(value, key=str) if isinstance(value, list) else [value]
+
+
+def canonical_statement(statement: dict) -> dict:
+    out = dict(statement)
+    for key in LIST_ELEMENTS:
+        if key in out:
+            out[key] = _values(out[key])
+    for key in ("Principal", "NotPrincipal"):
+        if isinstance(out.get(key), dict):  # "Principal": "*" stays as it is
+            out[key] = {kind: _values(ids) for kind, ids in out[key].items()}
+    if "Condition" in out:
+        out["Condition"] = {op: {k: _values(v) for k, v in tests.items()} for op, tests in out["Condition"].items()}
+    return out
+
+
+def canonical_policy(document) -> dict:
+    if isinstance(document, str):
+        document = json.loads(urllib.parse.unquote(document))
+    statements = document.get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    return {**document, "Statement": [canonical_statement(s) for s in statements]}
+
+
+def policy_text(document: dict) -> str:
+    return json.dumps(document, separators=(",", ":"))
+
+
+def find_role_by_name(iam, name: str) -> dict | None:
+    try:
+        return iam.get_role(RoleName=name)["Role"]
+    except ClientError as exc:
+        if error_code(exc) == NOT_FOUND:
+            return None
+        raise
+
+
+def role_status(iam, name: str) -> Refresh:
+    return Refresh(Status.READY if find_role_by_name(iam, name) else Status.GONE)
+
+
+def same_name(a: str | None, b: str) -> bool:
+    # B-IAM-1: role names are not distinguished by case.
+    return a is not None and a.lower() == b.lower()
+
+
+class IamRole(Handler):
+    kind = "iam_role"
+    service = "iam"
+    poll_ceiling = 1
+
+    def desired(self, spec):
+        if not ROLE_NAME.fullmatch(spec["name"]):
+            raise ResourceError(f"IAM role name {spec['name']!r}: 1-64 letters, digits and _+=,.@- (B-IAM-1)")
+        return {
+            **spec,
+            "description": spec["description"] or "",
+            "assume_role_policy": canonical_policy(spec["assume_role_policy"]),
+            "inline_policies": {k: canonical_policy(v) for k, v in spec["inline_policies"].items()},
+            "managed_policy_arns": sorted(spec["managed_policy_arns"], key=str),
+        }
+
+    def _observe(self, role: dict) -> Observed:
+        name = role["RoleName"]
+        inline_names = [
+            n for page in self.client.get_paginator("list_role_policies").paginate(RoleName=name) for n in page["PolicyNames"]
+        ]
+        inline = {
+            n: canonical_policy(self.client.get_role_policy(RoleName=name, PolicyName=n)["PolicyDocument"])
+            for n in inline_names
+        }
+        attached = [
+            p["PolicyArn"]
+            for page in self.client.get_paginator("list_attached_role_policies").paginate(RoleName=name)
+            for p in page["AttachedPolicies"]
+        ]
+        attrs = {
+            "description": role.get("Description") or "",
+            "assume_role_policy": canonical_policy(role["AssumeRolePolicyDocument"]),
+            "inline_policies": inline,
+            "managed_policy_arns": sorted(attached),
+        }
+        return Observed(name, attrs, tag_dict(role.get("Tags")), role)
+
+    def get(self, resource_id):
+        role = find_role_by_name(self.client, resource_id)
+        return self._observe(role) if role else None
+
+    def find(self, spec, recorded_id):
+        # One GetRole: the name is the identity. A role of that name is ours if the state
+        # recorded it or it carries our ownership tags; anything else is someone else's role.
+        role = find_role_by_name(self.client, spec["name"])
+        if role is None:
+            return None
+        if same_name(recorded_id, role["RoleName"]) or owned_by(tag_dict(role.get("Tags")), spec):
+            return self._observe(role)
+        raise ResourceError(f"IAM role {spec['name']} exists but is not managed by {MANAGED_BY}")
+
+    def find_by_tags(self, spec):
+        # Teardown: never a role that does not carry our ownership record.
+        role = find_role_by_name(self.client, spec["name"])
+        return [self._observe(role)] if role and owned_by(tag_dict(role.get("Tags")), spec) else []
+
+    def create(self, spec, token):
+        # CreateRole has no idempotency token; the name is the key. Inline and managed
+        # policies follow through update_fields.
+        described = {"Description": spec["description"]} if spec["description"] else {}
+        try:
+            self.client.create_role(
+                RoleName=spec["name"],
+                AssumeRolePolicyDocument=policy_text(spec["assume_role_policy"]),
+                Tags=tag_list(spec["tags"]),
+                **described,
+            )
+        except ClientError as exc:
+            if error_code(exc) == ALREADY_EXISTS:  # e.g. the same name in another case
+                raise ResourceError(f"IAM role {spec['name']} exists but is not managed by {MANAGED_BY}") from None
+            raise
+        return spec["name"]
+
+    def update_fields(self, spec, obs, diffs):
+        name = obs.id
+        for d in diffs:
+            if d.field == "assume_role_policy":
+                self.client.update_assume_role_policy(RoleName=name, PolicyDocument=policy_text(d.expected))
+            elif d.field == "description":
+                self.client.update_role(RoleName=name, Description=d.expected)
+            elif d.field == "inline_policies":
+                have = d.actual or {}
+                for policy, document in sorted(d.expected.items()):
+                    if have.get(policy) != document:
+                        self.client.put_role_policy(RoleName=name, PolicyName=policy, PolicyDocument=policy_text(document))
+                for policy in sorted(set(have) - set(d.expected)):
+                    ignore_codes({NOT_FOUND}, self.client.delete_role_policy, RoleName=name, PolicyName=policy)
+            elif d.field == "managed_policy_arns":
+                want, have = set(d.expected), set(d.actual or [])
+                for arn in sorted(want - have):
+                    self.client.attach_role_policy(RoleName=name, PolicyArn=arn)
+                for arn in sorted(have - want):
+                    ignore_codes({NOT_FOUND}, self.client.detach_role_policy, RoleName=name, PolicyArn=arn)
+            else:
+                super().update_fields(spec, obs, [d])
+
+    def set_tags(self, obs, tags):
+        self.client.tag_role(RoleName=obs.id, Tags=tag_list(tags))
+
+    def delete(self, obs, spec=None):
+        # DeleteRole answers DeleteConflict while policies are still attached or embedded.
+        for policy in obs.attrs["inline_policies"]:
+            ignore_codes({NOT_FOUND}, self.client.delete_role_policy, RoleName=obs.id, PolicyName=policy)
+        for arn in obs.attrs["managed_policy_arns"]:
+            ignore_codes({NOT_FOUND}, self.client.detach_role_policy, RoleName=obs.id, PolicyArn=arn)
+        ignore_codes({NOT_FOUND}, self.client.delete_role, RoleName=obs.id)
+
+    def refresh(self, resource_id):
+        return role_status(self.client, resource_id)
+
+    def outputs(self, obs):
+        return {"id": obs.id, "name": obs.id, "arn": obs.raw["Arn"]}

@@ -1,0 +1,92 @@
+"""CloudWatch Logs log group, one per ECS service, with a retention period.
+
+A log group's name is unique in the account and region, so the name is its id. Log groups have
+no tag filter on describe: ownership is read with ListTagsForResource.
+"""
+from __future__ import annotations
+
+import re
+
+from botocore.exceptions import ClientError
+
+from resources.aws import error_code, ignore_codes
+from resources.base import MANAGED_BY, Handler, Observed, Refresh, ResourceError, Status, owned_by
+
+NOT_FOUND = "ResourceNotFoundException"
+ALREADY_EXISTS = "ResourceAlreadyExistsException"
+# B-LOG-1: moto accepts any name (aws-notes A-25), AWS only these.
+LOG_GROUP_NAME = re.compile(r"[.\-_/#A-Za-z0-9]{1,512}")
+
+
+def find_log_group_by_name(logs, name: str) -> dict | None:
+    # The prefix also matches longer names ("/x/api" and "/x/api-2"): keep the exact one.
+    pages = logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=name)
+    return next((g for page in pages for g in page["logGroups"] if g["logGroupName"] == name), None)
+
+
+def log_group_status(logs, name: str) -> Refresh:
+    return Refresh(Status.READY if find_log_group_by_name(logs, name) else Status.GONE)
+
+
+def log_group_arn(group: dict) -> str:
+    # "arn" ends with ":*" (it names the streams too); tagging and IAM policies that append
+    # ":log-stream:*" want the log group's own ARN.
+    return group.get("logGroupArn") or group["arn"].removesuffix(":*")
+
+
+class LogGroup(Handler):
+    kind = "log_group"
+    service = "logs"
+    poll_ceiling = 1
+
+    def desired(self, spec):
+        if not LOG_GROUP_NAME.fullmatch(spec["name"]):
+            raise ResourceError(f"log group name {spec['name']!r}: 1-512 letters, digits and . - _ / # (B-LOG-1)")
+        return spec
+
+    def _observe(self, group: dict) -> Observed:
+        arn = log_group_arn(group)
+        tags = self.client.list_tags_for_resource(resourceArn=arn)["tags"]
+        return Observed(group["logGroupName"], {"retention_days": group.get("retentionInDays")}, tags, group)
+
+    def get(self, resource_id):
+        group = find_log_group_by_name(self.client, resource_id)
+        return self._observe(group) if group else None
+
+    def find_by_tags(self, spec):
+        found = self.get(spec["name"])
+        return [found] if found and owned_by(found.tags, spec) else []
+
+    def create(self, spec, token):
+        # CreateLogGroup has no idempotency token; the name is the key. Retention follows
+        # through update_fields (the create call cannot set it).
+        try:
+            self.client.create_log_group(logGroupName=spec["name"], tags=spec["tags"])
+        except ClientError as exc:
+            if error_code(exc) == ALREADY_EXISTS:
+                raise ResourceError(
+                    f"log group {spec['name']} exists but is not managed by {MANAGED_BY} (no ownership tags)"
+                ) from None
+            raise
+        return spec["name"]
+
+    def update_fields(self, spec, obs, diffs):
+        for d in diffs:
+            if d.field == "retention_days" and d.expected is not None:
+                self.client.put_retention_policy(logGroupName=obs.id, retentionInDays=d.expected)
+            elif d.field == "retention_days":
+                self.client.delete_retention_policy(logGroupName=obs.id)
+            else:
+                super().update_fields(spec, obs, [d])
+
+    def set_tags(self, obs, tags):
+        self.client.tag_resource(resourceArn=log_group_arn(obs.raw), tags=tags)
+
+    def delete(self, obs, spec=None):
+        ignore_codes({NOT_FOUND}, self.client.delete_log_group, logGroupName=obs.id)
+
+    def refresh(self, resource_id):
+        return log_group_status(self.client, resource_id)
+
+    def outputs(self, obs):
+        return {"id": obs.id, "name": obs.id, "arn": log_group_arn(obs.raw), "region": self.aws.region}

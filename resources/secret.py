@@ -1,0 +1,232 @@
+"""Secrets Manager secrets: a value generated inside the create call, and a copy of an API key.
+
+The secret values are the most sensitive data the tool touches: they exist only inside the call
+that writes or compares them, and never reach a log line, an exception, ``Observed`` or the
+outputs (which are written to the state file).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import string
+
+from botocore.exceptions import ClientError
+
+from resources.aws import error_code, ignore_codes
+from resources.base import MANAGED_BY, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
+from resources.consistency import consistency
+
+NOT_FOUND = "ResourceNotFoundException"
+# The name is held by a secret scheduled for deletion (AWS keeps it 7-30 days): AWS answers
+# InvalidRequestException, moto ResourceExistsException (aws-notes A-23).
+NAME_TAKEN = ("ResourceExistsException", "InvalidRequestException")
+# B-SM-2: a force delete is asynchronous; "if you delete a secret and then immediately create a
+# secret with the same name, use appropriate back off and retry logic".
+SECRET_NAME_RELEASED = consistency("secret-name-released", NAME_TAKEN, timeout=120)
+# B-SM-1: ASCII letters, digits and /_+=.@-, 1-512 characters.
+SECRET_NAME = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
+ALPHABETS = {"alphanumeric": string.ascii_letters + string.digits}
+# Which API key's value an ApiKeySecret holds: the key id, never the value.
+API_KEY_TAG = "ApiKeyId"
+
+
+def find_secret(sm, secret_id: str) -> dict | None:
+    """describe_secret by name or ARN; a secret scheduled for deletion is returned too."""
+    try:
+        found = sm.describe_secret(SecretId=secret_id)
+    except ClientError as exc:
+        if error_code(exc) == NOT_FOUND:
+            return None
+        raise
+    found.pop("ResponseMetadata", None)
+    return found
+
+
+def find_live_secret(sm, secret_id: str) -> dict | None:
+    found = find_secret(sm, secret_id)
+    return found if found and not found.get("DeletedDate") else None
+
+
+def secret_status(sm, secret_id: str) -> Refresh:
+    return Refresh(Status.READY if find_live_secret(sm, secret_id) else Status.GONE)
+
+
+def find_secret_by_name(sm, name: str, *, include_deleted: bool = False) -> dict | None:
+    """By exact name through ListSecrets: a name ending in a hyphen and six characters (any
+    six-letter environment) can read as a partial ARN to DescribeSecret (B-SM-1), a filter
+    cannot. The name filter matches prefixes, so the exact name is checked here."""
+    pages = sm.get_paginator("list_secrets").paginate(
+        Filters=[{"Key": "name", "Values": [name]}], IncludePlannedDeletion=include_deleted
+    )
+    return next((s for page in pages for s in page["SecretList"] if s["Name"] == name), None)
+
+
+def validate_secret_name(name: str) -> None:
+    if not SECRET_NAME.fullmatch(name):
+        raise ResourceError(f"secret name {name!r}: 1-512 ASCII letters, digits and /_+=.@- (B-SM-1)")
+
+
+def same_secret(a: str, b: str) -> bool:
+    """Constant-time comparison through digests: neither value is kept or shown."""
+    return hmac.compare_digest(hashlib.sha256(a.encode()).digest(), hashlib.sha256(b.encode()).digest())
+
+
+class _Secret(Handler):
+    service = "secretsmanager"
+    poll_ceiling = 1
+
+    def desired(self, spec):
+        validate_secret_name(spec["name"])
+        return {**spec, "description": spec["description"] or ""}
+
+    def _observe(self, secret: dict) -> Observed:
+        return Observed(secret["ARN"], {"description": secret.get("Description") or ""}, tag_dict(secret.get("Tags")), secret)
+
+    def get(self, resource_id):
+        secret = find_live_secret(self.client, resource_id)
+        return self._observe(secret) if secret else None
+
+    def find_by_tags(self, spec):
+        # The name is unique among live secrets; ownership is still checked.
+        secret = find_secret_by_name(self.client, spec["name"])
+        return [self._observe(secret)] if secret and owned_by(tag_dict(secret.get("Tags")), spec) else []
+
+    def _create(self, spec: dict, token: str, secret_string: str, tags: dict[str, str]) -> str:
+        # ClientRequestToken makes a retried create idempotent (botocore would fill a random
+        # one, B-SM-3); the reconciler's find by name before create covers a lost answer.
+        described = {"Description": spec["description"]} if spec["description"] else {}
+        request = dict(Name=spec["name"], SecretString=secret_string, ClientRequestToken=token, Tags=tag_list(tags), **described)
+        try:
+            return self.client.create_secret(**request)["ARN"]
+        except ClientError as exc:
+            if error_code(exc) not in NAME_TAKEN:
+                raise
+        held = self._release_name(spec)
+        return held or SECRET_NAME_RELEASED.call(self.clock, self.client.create_secret, **request)["ARN"]
+
+    def _release_name(self, spec: dict) -> str | None:
+        """Free a name held by our secret scheduled for deletion; a live one of ours is adopted."""
+        held = find_secret_by_name(self.client, spec["name"], include_deleted=True)
+        if held is None:  # a force delete was finishing
+            return None
+        if not owned_by(tag_dict(held.get("Tags")), spec):
+            raise ResourceError(f"secret {spec['name']} exists but is not managed by {MANAGED_BY}")
+        if not held.get("DeletedDate"):
+            return held["ARN"]
+        # Restoring would bring back an old value: the desired state is a fresh secret.
+        self.client.delete_secret(SecretId=held["ARN"], ForceDeleteWithoutRecovery=True)
+        return None
+
+    def update_fields(self, spec, obs, diffs):
+        for d in diffs:
+            if d.field == "description":
+                # Without SecretString, UpdateSecret changes metadata only: no new version.
+                self.client.update_secret(SecretId=obs.id, Description=d.expected)
+            else:
+                super().update_fields(spec, obs, [d])
+
+    def set_tags(self, obs, tags):
+        self.client.tag_resource(SecretId=obs.id, Tags=tag_list(tags))
+
+    def delete(self, obs, spec=None):
+        # No recovery window, so the same name can be created again at once (stack.md
+        # "Teardown"); force-deleting a missing secret is not an error on AWS either (B-SM-2).
+        ignore_codes({NOT_FOUND}, self.client.delete_secret, SecretId=obs.id, ForceDeleteWithoutRecovery=True)
+
+    def refresh(self, resource_id):
+        return secret_status(self.client, resource_id)
+
+    def outputs(self, obs):
+        return {"id": obs.id, "arn": obs.id, "name": obs.raw["Name"]}
+
+
+class GeneratedSecret(_Secret):
+    """A random value made inside the create call (a Redis AUTH token): AWS is its only copy.
+
+    The value is never read back: a secret that exists is the desired state; its value is
+    whatever the create made (or a rotation put there since).
+    """
+
+    kind = "generated_secret"
+    create_only = frozenset({"json_key", "length", "alphabet"})
+
+    def desired(self, spec):
+        if spec["alphabet"] not in ALPHABETS:
+            raise ResourceError(f"secret {spec['name']}: alphabet {spec['alphabet']!r} is not one of {', '.join(ALPHABETS)}")
+        if not isinstance(spec["length"], int) or spec["length"] < 1:
+            raise ResourceError(f"secret {spec['name']}: length must be a positive integer")
+        return super().desired(spec)
+
+    def create(self, spec, token):
+        alphabet = ALPHABETS[spec["alphabet"]]
+        value = "".join(secrets.choice(alphabet) for _ in range(spec["length"]))
+        return self._create(spec, token, json.dumps({spec["json_key"]: value}), spec["tags"])
+
+
+class ApiKeySecret(_Secret):
+    """The value of an API Gateway API key, under one JSON key, for the clients of the API.
+
+    ``api_key_id`` in attrs is the id of the API key whose value the secret holds now (or None):
+    found by comparing digests of both values in memory, so the diff sees a value changed by
+    hand, or a new key, without either value ever leaving the comparison.
+    """
+
+    kind = "api_key_secret"
+
+    @property
+    def apigateway(self):
+        return self.aws.client("apigateway")
+
+    def _api_key_value(self, key_id: str) -> str | None:
+        try:
+            return self.apigateway.get_api_key(apiKey=key_id, includeValue=True)["value"]
+        except ClientError as exc:
+            if error_code(exc) == "NotFoundException":
+                return None
+            raise
+
+    def _observe(self, secret: dict) -> Observed:
+        obs = super()._observe(secret)
+        obs.attrs.update(self._held_key(secret["ARN"], obs.tags.get(API_KEY_TAG)))
+        return obs
+
+    def _held_key(self, arn: str, key_id: str | None) -> dict:
+        """{json_key, api_key_id}: the secret's one JSON key, and the API key whose value it holds."""
+        try:
+            text = self.client.get_secret_value(SecretId=arn)["SecretString"]
+        except ClientError as exc:
+            if error_code(exc) == NOT_FOUND:  # no AWSCURRENT version: nothing held
+                return {"json_key": None, "api_key_id": None}
+            raise
+        try:
+            document = json.loads(text)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict) or len(document) != 1:
+            return {"json_key": None, "api_key_id": None}
+        [(json_key, held)] = document.items()
+        key_value = self._api_key_value(key_id) if key_id else None
+        holds = isinstance(held, str) and key_value is not None and same_secret(held, key_value)
+        return {"json_key": json_key, "api_key_id": key_id if holds else None}
+
+    def _secret_string(self, spec: dict) -> str:
+        value = self._api_key_value(spec["api_key_id"])
+        if value is None:
+            raise ResourceError(f"secret {spec['name']}: API key {spec['api_key_id']} does not exist")
+        return json.dumps({spec["json_key"]: value})
+
+    def create(self, spec, token):
+        tags = {**spec["tags"], API_KEY_TAG: spec["api_key_id"]}
+        return self._create(spec, token, self._secret_string(spec), tags)
+
+    def update_fields(self, spec, obs, diffs):
+        rest = [d for d in diffs if d.field not in ("json_key", "api_key_id")]
+        if len(rest) < len(diffs):
+            # A new version becomes AWSCURRENT; the tag says which key it mirrors.
+            self.client.put_secret_value(SecretId=obs.id, SecretString=self._secret_string(spec))
+            self.client.tag_resource(SecretId=obs.id, Tags=tag_list({API_KEY_TAG: spec["api_key_id"]}))
+        if rest:
+            super().update_fields(spec, obs, rest)

@@ -1,0 +1,150 @@
+"""Log group handler on moto: one log group per ECS service with retention, read back with the test's own client."""
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from orchestrator.config import EnvConfig
+from orchestrator.run import reconcile_stack
+from orchestrator.stack.security import log_group_nodes
+from resources.base import ResourceError
+from resources.log_group import LogGroup
+from tests.conftest import REGION
+from tests.resources.network import changed_fields, ownership, recorded_id
+from tests.support.memory_state import MemoryState
+from tests.support.stack import actions, converge, destroy
+
+GROUPS = {"logs.api": "/ecs/video-processing-dev/metadata-api", "logs.worker": "/ecs/video-processing-dev/video-worker"}
+
+
+@pytest.fixture
+def logs(moto_aws):
+    return boto3.client("logs", region_name=REGION)
+
+
+def nodes():
+    return log_group_nodes("dev", EnvConfig())
+
+
+def converged(aws, clock):
+    state = MemoryState()
+    converge(aws, state, nodes=nodes(), clock=clock)
+    return state
+
+
+def log_group(logs, name: str) -> dict | None:
+    found = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+    return next((g for g in found if g["logGroupName"] == name), None)
+
+
+def group_tags(logs, name: str) -> dict[str, str]:
+    return logs.list_tags_for_resource(resourceArn=log_group(logs, name)["logGroupArn"])["tags"]
+
+
+def test_create_with_retention_and_tags_then_second_run_changes_nothing(aws, logs, clock):
+    state = MemoryState()
+    run = converge(aws, state, nodes=nodes(), clock=clock)
+    assert actions(run) == dict.fromkeys(GROUPS, "create")
+    for key, name in GROUPS.items():
+        group = log_group(logs, name)
+        assert group["retentionInDays"] == 30
+        assert group_tags(logs, name) == ownership(name)
+        assert recorded_id(state, key) == name
+        outputs = state.doc.resource(key)["outputs"]
+        # The log group's own ARN: the execution role's policy appends ":log-stream:*" to it.
+        assert outputs == {"id": name, "name": name, "arn": group["arn"].removesuffix(":*"), "region": REGION}
+        assert not outputs["arn"].endswith(":*")
+
+    before_mutating = aws.calls.mutating
+    before_describes = aws.calls.counts[("logs", "DescribeLogGroups")]
+    again = converge(aws, state, nodes=nodes(), clock=clock)
+    assert set(actions(again).values()) == {"unchanged"}
+    assert aws.calls.mutating == before_mutating
+    # Found by recorded name: one describe per log group.
+    assert aws.calls.counts[("logs", "DescribeLogGroups")] - before_describes == len(GROUPS)
+
+
+@pytest.mark.parametrize("by_hand", ["changed", "removed"])
+def test_retention_changed_by_hand_is_restored(aws, logs, clock, by_hand):
+    state = converged(aws, clock)
+    name = GROUPS["logs.worker"]
+    if by_hand == "changed":
+        logs.put_retention_policy(logGroupName=name, retentionInDays=1)
+    else:
+        logs.delete_retention_policy(logGroupName=name)
+
+    plan = converge(aws, state, nodes=nodes(), plan=True, clock=clock)
+    assert changed_fields(plan) == {"logs.worker": {"retention_days"}}
+    [change] = [r for r in plan.results if r.key == "logs.worker"][0].changes
+    assert (change.expected, change.actual) == (30, 1 if by_hand == "changed" else None)
+    run = converge(aws, state, nodes=nodes(), clock=clock)
+    assert actions(run) == {"logs.api": "unchanged", "logs.worker": "update"}
+    assert log_group(logs, name)["retentionInDays"] == 30
+
+
+def test_tag_removed_by_hand_is_restored(aws, logs, clock):
+    state = converged(aws, clock)
+    name = GROUPS["logs.api"]
+    logs.untag_resource(resourceArn=log_group(logs, name)["logGroupArn"], tagKeys=["Environment"])
+    plan = converge(aws, state, nodes=nodes(), plan=True, clock=clock)
+    assert changed_fields(plan) == {"logs.api": {"tags.Environment"}}
+    converge(aws, state, nodes=nodes(), clock=clock)
+    assert group_tags(logs, name) == ownership(name)
+
+
+def test_deleted_behind_our_back_is_recreated(aws, logs, clock):
+    state = converged(aws, clock)
+    logs.delete_log_group(logGroupName=GROUPS["logs.api"])
+    run = converge(aws, state, nodes=nodes(), clock=clock)
+    assert actions(run) == {"logs.api": "create", "logs.worker": "unchanged"}
+    assert log_group(logs, GROUPS["logs.api"])["retentionInDays"] == 30
+    assert group_tags(logs, GROUPS["logs.api"]) == ownership(GROUPS["logs.api"])
+
+
+def test_adopted_by_tags_after_state_loss(aws, logs, clock):
+    state = converged(aws, clock)
+    state.lose()
+    before = aws.calls.mutating
+    run = converge(aws, state, nodes=nodes(), clock=clock)
+    assert set(actions(run).values()) == {"unchanged"}
+    assert aws.calls.mutating == before
+    assert {k: recorded_id(state, k) for k in GROUPS} == GROUPS
+
+
+def test_a_log_group_of_the_same_name_without_our_tags_is_not_adopted(aws, logs, clock):
+    name = GROUPS["logs.api"]
+    logs.create_log_group(logGroupName=name, tags={"Team": "someone-else"})
+    state = MemoryState()
+    run = reconcile_stack(aws, env="dev", doc=state.doc, save=state.save, clock=clock.as_clock(), nodes=nodes())
+    assert set(run.failures) == {"logs.api"}
+    assert "exists but is not managed by video-pipeline-infra" in run.failures["logs.api"].reason
+    assert group_tags(logs, name) == {"Team": "someone-else"}
+    # Teardown leaves it alone too.
+    destroy(aws, state, nodes=nodes(), clock=clock)
+    assert log_group(logs, name) is not None
+
+
+def test_delete_and_delete_when_already_gone(aws, logs, clock):
+    state = converged(aws, clock)
+    run = destroy(aws, state, nodes=nodes(), clock=clock)
+    assert set(actions(run).values()) == {"delete"}
+    assert all(log_group(logs, name) is None for name in GROUPS.values())
+    assert all(state.doc.resource(k) is None for k in GROUPS)
+    again = destroy(aws, state, nodes=nodes(), clock=clock)
+    assert set(actions(again).values()) == {"absent"}
+
+
+def test_a_longer_name_with_the_same_prefix_is_not_mistaken_for_ours(aws, logs, clock):
+    logs.create_log_group(logGroupName=GROUPS["logs.api"] + "-old", tags=ownership(GROUPS["logs.api"]))
+    state = converged(aws, clock)
+    assert log_group(logs, GROUPS["logs.api"]) is not None
+    assert recorded_id(state, "logs.api") == GROUPS["logs.api"]
+
+
+@pytest.mark.parametrize("name", ["/ecs/video processing", "x" * 513, "", "/ecs/vidéo"])
+def test_names_aws_refuses_are_refused_before_any_call(aws, name):
+    spec = {**nodes()[0].spec, "name": name}
+    before = aws.calls.total
+    with pytest.raises(ResourceError, match="B-LOG-1"):
+        LogGroup(aws, env="dev").desired(spec)
+    assert aws.calls.total == before
