@@ -9,14 +9,12 @@ retries give up after a few attempts, though, so the slow operations are also pa
 """
 from __future__ import annotations
 
-import threading
 from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
 from resources.aws import error_code
 from resources.base import Handler, Observed, owned_by
-from resources.clock import Clock
 from resources.consistency import consistency
 
 NOT_FOUND = "NotFoundException"
@@ -34,33 +32,6 @@ CONCURRENT_MODIFICATION = consistency(
 )
 
 
-class Pace:
-    """At most one call per ``interval`` seconds, shared by every handler instance and thread.
-
-    Time comes from the caller's injected clock. A clock that reads earlier than the last call
-    is another clock (a new FakeClock in a test), so the last call is forgotten rather than
-    waited for.
-    """
-
-    def __init__(self, operation: str, interval: float):
-        self.operation = operation
-        self.interval = interval
-        self._last: float | None = None
-        self._lock = threading.Lock()
-
-    def wait(self, clock: Clock) -> None:
-        with self._lock:
-            now = clock.now()
-            if self._last is not None and self._last <= now < self._last + self.interval:
-                clock.sleep(self._last + self.interval - now)
-                now = clock.now()
-            self._last = now
-
-
-CREATE_REST_API = Pace("CreateRestApi", 3.0)
-CREATE_DEPLOYMENT = Pace("CreateDeployment", 5.0)
-DELETE_REST_API = Pace("DeleteRestApi", 30.0)
-UPDATE_USAGE_PLAN = Pace("UpdateUsagePlan", 20.0)
 
 
 def get_or_none(call, **kwargs) -> dict | None:

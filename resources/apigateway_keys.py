@@ -7,9 +7,15 @@ reduced to ids at once. Nothing of it reaches attrs, outputs, logs or ``Observed
 from __future__ import annotations
 
 from resources.apigateway_common import (
-    CONCURRENT_MODIFICATION, NOT_FOUND, UPDATE_USAGE_PLAN, ApiGatewayHandler, get_or_none, list_all, named_and_owned,
+    CONCURRENT_MODIFICATION,
+    NOT_FOUND,
+    ApiGatewayHandler,
+    get_or_none,
+    list_all,
+    named_and_owned,
     patch,
 )
+from resources.pacing import UPDATE_USAGE_PLAN
 from resources.aws import ignore_codes
 from resources.base import Observed, Refresh, Status
 

@@ -12,9 +12,15 @@ import hashlib
 import json
 
 from resources.apigateway_common import (
-    CONCURRENT_MODIFICATION, CREATE_REST_API, DELETE_REST_API, NOT_FOUND, ApiGatewayHandler, find_rest_apis,
-    get_or_none, list_all, patch,
+    CONCURRENT_MODIFICATION,
+    NOT_FOUND,
+    ApiGatewayHandler,
+    find_rest_apis,
+    get_or_none,
+    list_all,
+    patch,
 )
+from resources.pacing import CREATE_REST_API, DELETE_REST_API
 from resources.aws import ignore_codes
 from resources.base import FieldDiff, Observed, Refresh, Status
 

@@ -10,8 +10,14 @@ from __future__ import annotations
 import re
 
 from resources.apigateway_common import (
-    CONCURRENT_MODIFICATION, CREATE_DEPLOYMENT, NOT_FOUND, ApiGatewayHandler, find_rest_apis, get_or_none, patch,
+    CONCURRENT_MODIFICATION,
+    NOT_FOUND,
+    ApiGatewayHandler,
+    find_rest_apis,
+    get_or_none,
+    patch,
 )
+from resources.pacing import CREATE_DEPLOYMENT
 from resources.aws import ignore_codes
 from resources.base import Observed, Refresh, ResourceError, Status, owned_by
 

@@ -9,7 +9,6 @@ teardown deregisters and deletes them all.
 from __future__ import annotations
 
 import re
-import threading
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -25,7 +24,7 @@ from resources.base import (
     owned_by,
     tags_diff,
 )
-from resources.clock import Clock
+from resources.pacing import REGISTER_TASK_DEFINITION
 from resources.consistency import consistency
 
 # B-ECS-1 (cluster) and the RegisterTaskDefinition family rule: letters, digits, - and _.
@@ -274,32 +273,10 @@ def efs_volume_problem(volume: dict) -> str | None:
     return None
 
 
-class Pacer:
-    """At most one call per ``interval`` seconds, across threads, on the injected clock."""
-
-    def __init__(self, interval: float):
-        self.interval = interval
-        self._next: float | None = None
-        self._lock = threading.Lock()
-
-    def wait(self, clock: Clock) -> None:
-        with self._lock:
-            now = clock.now()
-            slot = now if self._next is None else max(now, self._next)
-            self._next = slot + self.interval
-        if slot > now:
-            clock.sleep(slot - now)
-
-
 class TaskDefinition(EcsHandler):
     kind = "ecs_task_definition"
     expected_seconds = 1
     poll_ceiling = 2
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # RegisterTaskDefinition is throttled to 1 per second sustained (aws-timings 2).
-        self.register_pacer = Pacer(1.0)
 
     def desired(self, spec):
         name = spec["name"]
@@ -347,7 +324,7 @@ class TaskDefinition(EcsHandler):
 
     def _register(self, spec: dict) -> str:
         kwargs = {api_key: spec[key] for key, api_key in TASK_DEFINITION_FIELDS.items() if spec.get(key) is not None}
-        self.register_pacer.wait(self.clock)
+        REGISTER_TASK_DEFINITION.wait(self.clock)
         answer = self.client.register_task_definition(family=spec["name"], tags=ecs_tags(spec["tags"]), **kwargs)
         return answer["taskDefinition"]["taskDefinitionArn"]
 

@@ -13,7 +13,8 @@ from botocore.stub import Stubber
 
 from orchestrator.waiting import wait_for
 from resources.apigateway import Stage, UsagePlan, VpcLink
-from resources.apigateway_common import Pace, patch_value
+from resources.apigateway_common import patch_value
+from resources.pacing import Pace
 from resources.apigateway_rest_api import RouteConverger, normal_routes, observe_routes
 from resources.apigateway_vpc_link import vpc_link_status
 from resources.aws import Aws
