@@ -29,6 +29,10 @@ def build_parser(command: str) -> Parser:
         p.add_argument("--plan", action="store_true", help="show what would change; make no mutating AWS call")
         p.add_argument("--config", metavar="FILE", help="TOML file with per-environment settings")
         p.add_argument("--sandbox", action="store_true", help="run against an embedded moto server on loopback")
+    if command == "drift":
+        p.add_argument("--config", metavar="FILE", help="TOML file with per-environment settings")
+        p.add_argument("--notify-command", metavar="CMD", help="on drift, run CMD (shell) with the JSON report on stdin")
+        p.add_argument("--notify-webhook", metavar="URL", help="on drift, POST the JSON report to URL")
     if command == "teardown":
         p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
         p.add_argument("--config", metavar="FILE", help="TOML file with per-environment settings (deletion_protection)")
@@ -44,6 +48,7 @@ def build_parser(command: str) -> Parser:
 
 
 DESCRIPTIONS = {
+    "drift": "Compare live AWS with the desired state of an environment; change nothing.",
     "reconcile": "Converge an environment of the video pipeline stack to its desired state.",
     "teardown": "Delete everything an environment owns, found by state and by ownership tags.",
 }
@@ -247,4 +252,27 @@ def run_sandbox(args) -> int:
         return EXIT_OK if not second["changes"] else EXIT_ERROR
 
 
-COMMANDS = {"reconcile": reconcile, "teardown": teardown}
+def drift(args) -> int:
+    from orchestrator.drift import drift_stack
+    from orchestrator.notify import notify
+    from orchestrator.report import dump, render_drift
+
+    aws, backend = open_backend(args)
+    # Read-only: no lock (a scheduled check must not block a reconcile) and no state write;
+    # the state file is replaced atomically, so a concurrent reader sees a whole document.
+    doc = backend.load()
+    report = drift_stack(aws, env=args.env, doc=doc, cfg=args.cfg, parallelism=args.parallelism)
+    document = {
+        "env": args.env, "region": aws.region, "in_sync": report.in_sync, "drifted": report.drifted,
+        "missing": report.missing, "unmanaged": report.unmanaged, "unchecked": report.unchecked,
+        "aws_calls": aws.calls.summary(),
+    }
+    print(render_drift(document), file=sys.stderr)
+    if args.json:
+        print(dump(document))
+    if not report.in_sync:
+        notify(document, command=args.notify_command, webhook=args.notify_webhook)
+    return EXIT_OK if report.in_sync else EXIT_CHANGES
+
+
+COMMANDS = {"reconcile": reconcile, "teardown": teardown, "drift": drift}

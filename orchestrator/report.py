@@ -68,3 +68,20 @@ def render_outputs(outputs: dict[str, Any]) -> str:
 
 def dump(doc: dict) -> str:
     return json.dumps(doc, indent=2, sort_keys=False, default=_show)
+
+
+def render_drift(doc: dict) -> str:
+    if doc["in_sync"]:
+        return f"In sync: {doc['env']} in {doc['region']} matches the desired state."
+    lines = [f"Drift in {doc['env']} ({doc['region']}):"]
+    for d in doc["drifted"]:
+        lines.append(f"  ~ {d['kind']} {d['name']} ({d['id']}): {d['attribute']}: {_show(d['actual'])} → expected {_show(d['expected'])}")
+    for m in doc["missing"]:
+        lines.append(f"  - missing {m['kind']} {m['name']}" + (f" (was {m['id']})" if m["id"] else ""))
+    for u in doc["unmanaged"]:
+        lines.append(f"  ? unmanaged {u['kind']} {u['id']}")
+    for c in doc["unchecked"]:
+        lines.append(f"  ! could not check {c['resource']}: {c['reason']}")
+    counts = {k: len(doc[k]) for k in ("drifted", "missing", "unmanaged", "unchecked")}
+    lines.append(", ".join(f"{n} {k}" for k, n in counts.items() if n) + ".")
+    return "\n".join(lines)

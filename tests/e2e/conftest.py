@@ -46,19 +46,18 @@ def state_dir(tmp_path) -> Path:
     return tmp_path / "state"
 
 
-@pytest.fixture
-def cli(server, state_dir, tmp_path):
+def make_cli(server, state_dir: Path, workdir: Path):
     """Run a real bin/ command against the moto server, as a user would."""
     base_env = {
         "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path / "home"),
+        "HOME": str(workdir / "home"),
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_REGION": REGION,
         "AWS_ENDPOINT_URL": server.endpoint,
         "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+        "AWS_CONFIG_FILE": str(workdir / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(workdir / "no-aws-credentials"),
         "VIDEO_PIPELINE_STATE_DIR": str(state_dir),
     }
 
@@ -68,17 +67,36 @@ def cli(server, state_dir, tmp_path):
             full_env.pop(key, None)
         proc = subprocess.run(
             [sys.executable, str(ROOT / "bin" / command), *args],
-            env=full_env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+            env=full_env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300, cwd=workdir,
         )
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
     return run
 
 
+def make_reader(server):
+    """The test's own boto3 session against the server, to read resources back."""
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+    return lambda service: session.client(service, endpoint_url=server.endpoint)
+
+
+@pytest.fixture
+def cli(server, state_dir, tmp_path):
+    return make_cli(server, state_dir, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def cli_factory(tmp_path_factory):
+    """For a module whose tests share one environment (and one state directory)."""
+    workdir = tmp_path_factory.mktemp("module")
+    return lambda server: make_cli(server, workdir / "state", workdir)
+
+
+@pytest.fixture
+def reader_factory():
+    return make_reader
+
+
 @pytest.fixture
 def reader(server):
-    """The test's own boto3 session against the server, to read resources back."""
-    session = boto3.session.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
-    )
-    return lambda service: session.client(service, endpoint_url=server.endpoint)
+    return make_reader(server)

@@ -1,0 +1,200 @@
+"""bin/drift against a moto server: changes made behind the tool's back are named, then repaired.
+
+One environment is reconciled once for the module; every scenario breaks something with the
+test's own client, expects `bin/drift` to exit 2 naming the AWS identifier and attribute, runs
+`bin/reconcile`, and expects `bin/drift` to exit 0 again.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Callable
+
+import pytest
+
+ENV = "drifty"
+
+
+@pytest.fixture(scope="module")
+def env_up(moto_server, tmp_path_factory):
+    moto_server.reset()
+    return True
+
+
+@pytest.fixture
+def drift_cli(env_up, moto_server, cli_factory):
+    return cli_factory(moto_server)
+
+
+def _vpc(ec2):
+    return ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [f"vpc-{ENV}"]}])["Vpcs"][0]["VpcId"]
+
+
+def _sg(ec2, name):
+    return ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [name]}])["SecurityGroups"][0]["GroupId"]
+
+
+def _rt(ec2, name):
+    return ec2.describe_route_tables(Filters=[{"Name": "tag:Name", "Values": [name]}])["RouteTables"][0]["RouteTableId"]
+
+
+def _subnet(ec2, name):
+    return ec2.describe_subnets(Filters=[{"Name": "tag:Name", "Values": [name]}])["Subnets"][0]["SubnetId"]
+
+
+@dataclass
+class Scenario:
+    name: str
+    service: str
+    act: Callable  # (client) -> the AWS identifier the report must name
+    attribute: str  # the attribute, or "missing"
+
+
+def open_ssh(c):
+    sg = _sg(c("ec2"), f"rds-sg-{ENV}")
+    c("ec2").authorize_security_group_ingress(GroupId=sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    return sg
+
+
+def dns_off(c):
+    vpc = _vpc(c("ec2"))
+    c("ec2").modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": False})
+    return vpc
+
+
+def drop_default_route(c):
+    rt = _rt(c("ec2"), f"private-rt-1-{ENV}")
+    c("ec2").delete_route(RouteTableId=rt, DestinationCidrBlock="0.0.0.0/0")
+    return rt
+
+
+def rename_subnet(c):
+    subnet = _subnet(c("ec2"), f"isolated-subnet-2-{ENV}")
+    c("ec2").create_tags(Resources=[subnet], Tags=[{"Key": "Name", "Value": "renamed-by-hand"}])
+    return subnet
+
+
+def shorter_backups(c):
+    c("rds").modify_db_instance(DBInstanceIdentifier=f"rds-postgresql-{ENV}", BackupRetentionPeriod=1, ApplyImmediately=True)
+    return f"rds-postgresql-{ENV}"
+
+
+def redis_tag(c):
+    arn = c("elasticache").describe_replication_groups(ReplicationGroupId=f"redis-{ENV}")["ReplicationGroups"][0]["ARN"]
+    c("elasticache").add_tags_to_resource(ResourceName=arn, Tags=[{"Key": "Environment", "Value": "other"}])
+    return f"redis-{ENV}"
+
+
+def efs_lifecycle(c):
+    fs = [f for f in c("efs").describe_file_systems()["FileSystems"] if f.get("Name") == f"efs-{ENV}"][0]["FileSystemId"]
+    c("efs").put_lifecycle_configuration(FileSystemId=fs, LifecyclePolicies=[])
+    return fs
+
+
+def log_retention(c):
+    name = f"/ecs/video-processing-{ENV}/metadata-api"
+    c("logs").put_retention_policy(logGroupName=name, retentionInDays=1)
+    return name
+
+
+def scale_service(c):
+    c("ecs").update_service(cluster=f"video-processing-{ENV}", service=f"video-worker-{ENV}", desiredCount=5)
+    return f"video-worker-{ENV}"
+
+
+def insights_off(c):
+    c("ecs").update_cluster(cluster=f"video-processing-{ENV}", settings=[{"name": "containerInsights", "value": "disabled"}])
+    return f"video-processing-{ENV}"
+
+
+def throttle(c):
+    plan = [p for p in c("apigateway").get_usage_plans()["items"] if p["name"] == f"usage-plan-{ENV}"][0]
+    c("apigateway").update_usage_plan(usagePlanId=plan["id"], patchOperations=[
+        {"op": "replace", "path": "/throttle/rateLimit", "value": "5000"}])
+    return plan["id"]
+
+
+def widen_policy(c):
+    role = f"ecs-task-role-{ENV}"
+    doc = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+    c("iam").put_role_policy(RoleName=role, PolicyName="tasks", PolicyDocument=json.dumps(doc))
+    return role
+
+
+def delete_secret(c):
+    arn = c("secretsmanager").describe_secret(SecretId=f"api-keys-{ENV}")["ARN"]
+    c("secretsmanager").delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+    return arn
+
+
+SCENARIOS = [
+    Scenario("ssh open on the database group", "ec2", open_ssh, "ingress"),
+    Scenario("DNS hostnames off", "ec2", dns_off, "enable_dns_hostnames"),
+    Scenario("private default route deleted", "ec2", drop_default_route, "routes"),
+    Scenario("subnet renamed", "ec2", rename_subnet, "tags.Name"),
+    Scenario("RDS backups shortened", "rds", shorter_backups, "backup_retention_days"),
+    Scenario("Redis ownership tag changed", "elasticache", redis_tag, "tags.Environment"),
+    Scenario("EFS lifecycle removed", "efs", efs_lifecycle, "lifecycle_policies"),
+    Scenario("log retention shortened", "logs", log_retention, "retention_days"),
+    Scenario("worker scaled by hand", "ecs", scale_service, "desired_count"),
+    Scenario("Container Insights off", "ecs", insights_off, "container_insights"),
+    Scenario("usage plan throttle raised", "apigateway", throttle, "throttle"),
+    Scenario("task role widened", "iam", widen_policy, "inline_policies"),
+    Scenario("API key secret deleted", "secretsmanager", delete_secret, "missing"),
+]
+
+
+def test_a_fresh_environment_is_in_sync_and_the_check_changes_nothing(drift_cli, moto_server):
+    created = drift_cli("reconcile", "--env", ENV)
+    assert created.code == 0, created.stderr
+    moto_server.clear_recording()
+    result = drift_cli("drift", "--env", ENV, "--json")
+    assert result.code == 0, result.stderr + result.stdout
+    doc = json.loads(result.stdout)
+    assert doc["in_sync"] is True and doc["drifted"] == doc["missing"] == doc["unmanaged"] == []
+    assert moto_server.calls() and moto_server.mutating_calls() == []
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+def test_drift_is_named_then_repaired(drift_cli, reader_factory, moto_server, scenario):
+    client = reader_factory(moto_server)
+    ident = scenario.act(client)
+    found = drift_cli("drift", "--env", ENV, "--json")
+    assert found.code == 2, found.stderr
+    doc = json.loads(found.stdout)
+    assert doc["in_sync"] is False
+    if scenario.attribute == "missing":
+        assert any(m["id"] == ident for m in doc["missing"]), doc
+    else:
+        hits = [d for d in doc["drifted"] if d["attribute"] == scenario.attribute]
+        assert hits, doc["drifted"]
+        assert any(d["id"] == ident or str(d["id"]).endswith(ident) for d in hits), (ident, hits)
+    assert "Drift in" in found.stderr
+    repaired = drift_cli("reconcile", "--env", ENV)
+    assert repaired.code == 0, repaired.stderr
+    again = drift_cli("drift", "--env", ENV, "--json")
+    assert again.code == 0, again.stdout
+
+
+def test_unmanaged_resources_in_the_vpc_are_reported(drift_cli, reader_factory, moto_server):
+    ec2 = reader_factory(moto_server)("ec2")
+    vpc = _vpc(ec2)
+    stray = ec2.create_security_group(GroupName="hand-made", Description="not ours", VpcId=vpc)["GroupId"]
+    result = drift_cli("drift", "--env", ENV, "--json")
+    assert result.code == 2
+    assert {"kind": "security_group", "id": stray} in json.loads(result.stdout)["unmanaged"]
+    ec2.delete_security_group(GroupId=stray)
+    assert drift_cli("drift", "--env", ENV).code == 0
+
+
+def test_drift_notifies_a_command_with_the_report(drift_cli, reader_factory, moto_server, tmp_path):
+    dns_off(reader_factory(moto_server))
+    sink = tmp_path / "report.json"
+    result = drift_cli("drift", "--env", ENV, "--notify-command", f"cat > {sink}")
+    assert result.code == 2
+    assert json.loads(sink.read_text())["drifted"][0]["attribute"] == "enable_dns_hostnames"
+    assert drift_cli("reconcile", "--env", ENV).code == 0
+    quiet = tmp_path / "quiet.json"
+    assert drift_cli("drift", "--env", ENV, "--notify-command", f"cat > {quiet}").code == 0
+    assert not quiet.exists()

@@ -1,0 +1,87 @@
+"""The scheduling examples in examples/schedule run bin/drift as written and fail on drift."""
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import shlex
+import subprocess
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import ROOT
+
+EXAMPLES = ROOT / "examples" / "schedule"
+ENV = "sched"
+
+
+@pytest.fixture
+def environment(cli, server, state_dir, tmp_path):
+    assert cli("reconcile", "--env", ENV).code == 0
+    return {
+        "PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": server.endpoint,
+        "AWS_EC2_METADATA_DISABLED": "true", "VIDEO_PIPELINE_STATE_DIR": str(state_dir),
+    }
+
+
+def localise(command: str, tmp_path) -> str:
+    return (command.replace("/opt/video-pipeline-infra", str(ROOT))
+            .replace("/var/lib/video-pipeline-infra", str(tmp_path)).replace("/var/log", str(tmp_path)))
+
+
+def break_dns(reader):
+    ec2 = reader("ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [f"vpc-{ENV}"]}])["Vpcs"][0]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": False})
+
+
+def test_cron_line_keeps_the_report_and_speaks_only_on_drift(environment, reader, tmp_path):
+    line = [l for l in (EXAMPLES / "drift.cron").read_text().splitlines() if l and not l.startswith("#") and "=" not in l.split()[0]][0]
+    fields = line.split(None, 5)
+    assert fields[:5] == ["*/30", "*", "*", "*", "*"]
+    command = localise(fields[5], tmp_path).replace("--env prod", f"--env {ENV}")
+    run = lambda: subprocess.run(["sh", "-c", command], env=environment, capture_output=True, text=True, timeout=300)  # noqa: E731
+    quiet = run()
+    assert (quiet.returncode, quiet.stdout) == (0, "")
+    assert json.loads((tmp_path / "drift-prod.json").read_text())["in_sync"] is True
+    break_dns(reader)
+    loud = run()
+    assert "drift check exited 2" in loud.stdout
+    assert json.loads((tmp_path / "drift-prod.json").read_text())["in_sync"] is False
+
+
+def test_systemd_unit_runs_drift_and_fails_on_drift(environment, reader, tmp_path):
+    unit = configparser.ConfigParser(interpolation=None, strict=False)
+    unit.read(EXAMPLES / "video-pipeline-drift@.service")
+    assert unit["Service"]["Type"] == "oneshot"
+    argv = [a.replace("%i", ENV) for a in shlex.split(localise(unit["Service"]["ExecStart"], tmp_path))]
+    # The example notifies syslog through logger; here a file sink shows what it was given.
+    argv[argv.index("--notify-command") + 1] = f"cat > {tmp_path / 'notified.json'}"
+    assert subprocess.run(argv, env=environment, capture_output=True, timeout=300).returncode == 0
+    break_dns(reader)
+    failed = subprocess.run(argv, env=environment, capture_output=True, text=True, timeout=300)
+    assert failed.returncode == 2
+    assert json.loads(failed.stdout)["in_sync"] is False
+    assert json.loads((tmp_path / "notified.json").read_text())["drifted"]
+    timer = configparser.ConfigParser(interpolation=None)
+    timer.read(EXAMPLES / "video-pipeline-drift@.timer")
+    assert timer["Timer"]["OnCalendar"] == "*:0/30" and timer["Install"]["WantedBy"] == "timers.target"
+
+
+def test_github_workflow_step_fails_the_job_on_drift(environment, reader, tmp_path):
+    workflow = yaml.safe_load((EXAMPLES / "github-drift.yml").read_text())
+    triggers = workflow[True] if True in workflow else workflow["on"]  # YAML 1.1 reads "on" as true
+    assert len(triggers["schedule"][0]["cron"].split()) == 5
+    job = workflow["jobs"]["drift"]
+    [step] = [s for s in job["steps"] if s.get("name") == "drift"]
+    command = step["run"].replace("bin/drift", str(ROOT / "bin" / "drift"))  # the checkout is ROOT
+    env = {**job["env"], **environment, "DRIFT_ENV": ENV}  # the test region and endpoint win
+    # GitHub runs `run:` steps as `bash -e {0}`: a non-zero exit fails the job.
+    ok = subprocess.run(["bash", "-e", "-c", command], env=env, cwd=tmp_path, capture_output=True, timeout=300)
+    assert ok.returncode == 0 and json.loads((tmp_path / "drift.json").read_text())["in_sync"]
+    break_dns(reader)
+    failed = subprocess.run(["bash", "-e", "-c", command], env=env, cwd=tmp_path, capture_output=True, timeout=300)
+    assert failed.returncode == 2
+    assert [s for s in job["steps"] if s.get("if") == "always()"], "the report is kept even when the check fails"
