@@ -272,7 +272,10 @@ def drift(args) -> int:
         print(dump(document))
     if not report.in_sync:
         notify(document, command=args.notify_command, webhook=args.notify_webhook)
-    return EXIT_OK if report.in_sync else EXIT_CHANGES
+    if report.drifted or report.missing or report.unmanaged:
+        return EXIT_CHANGES
+    # Only unreadable resources: the check itself failed; never reported as in sync.
+    return EXIT_ERROR if report.unchecked else EXIT_OK
 
 
 COMMANDS = {"reconcile": reconcile, "teardown": teardown, "drift": drift}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import threading
+from typing import Callable
 from dataclasses import dataclass, field
 
 import boto3
@@ -95,3 +96,14 @@ def ignore_codes(codes: set[str] | frozenset[str], fn, *args, **kwargs):
         if error_code(exc) in codes:
             return None
         raise
+
+
+def describe_one(call: Callable[..., dict], key: str, not_found: str, **kwargs) -> dict | None:
+    """A describe by id or name that maps AWS's not-found error (and an empty answer) to None."""
+    try:
+        items = call(**kwargs)[key]
+    except ClientError as exc:
+        if error_code(exc) == not_found:
+            return None
+        raise
+    return items[0] if items else None

@@ -1,11 +1,9 @@
 """What every EC2 network handler shares: tags in the create call, tag filters, not-found codes."""
 from __future__ import annotations
 
-from typing import Callable, ClassVar
+from typing import ClassVar
 
-from botocore.exceptions import ClientError
-
-from resources.aws import error_code
+from resources.aws import describe_one
 from resources.base import Handler, Observed, owned_by, tag_list
 from resources.consistency import EC2_NEW_RESOURCE
 
@@ -14,17 +12,6 @@ OWNERSHIP_KEYS = ("Name", "Environment", "ManagedBy")
 
 def ownership_filters(spec: dict) -> list[dict]:
     return [{"Name": f"tag:{k}", "Values": [spec["tags"][k]]} for k in OWNERSHIP_KEYS]
-
-
-def describe_one(call: Callable[..., dict], key: str, not_found: str, **kwargs) -> dict | None:
-    """A describe by id that maps AWS's not-found error (and an empty answer) to None."""
-    try:
-        items = call(**kwargs)[key]
-    except ClientError as exc:
-        if error_code(exc) == not_found:
-            return None
-        raise
-    return items[0] if items else None
 
 
 class Ec2Handler(Handler):

@@ -10,10 +10,9 @@ import json
 
 from botocore.exceptions import ClientError
 
-from resources.aws import error_code, ignore_codes
+from resources.aws import describe_one, error_code, ignore_codes
 from resources.base import FieldDiff, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
 from resources.consistency import consistency
-from resources.ec2 import describe_one
 
 FS_NOT_FOUND = "FileSystemNotFound"
 MOUNT_TARGET_NOT_FOUND = "MountTargetNotFound"

@@ -12,7 +12,9 @@ import re
 from resources.aws import ignore_codes
 from resources.base import Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
 from resources.consistency import consistency
-from resources.rds import describe_first, name_taken_is_explained, require_two_azs, version_matches
+from resources.aws import describe_one
+from resources.rds import version_matches
+from resources.subnet_group import SubnetGroupHandler, name_taken_is_explained
 
 SUBNET_GROUP_NOT_FOUND = "CacheSubnetGroupNotFoundFault"
 GROUP_NOT_FOUND = "ReplicationGroupNotFoundFault"
@@ -37,67 +39,14 @@ AUTH_TOKEN = re.compile(r"[A-Za-z0-9!&#$^<>\-]{16,128}")
 
 # -- cache subnet group -------------------------------------------------------------------------
 
-def find_cache_subnet_group_by_name(ec, name: str) -> dict | None:
-    return describe_first(ec.describe_cache_subnet_groups, "CacheSubnetGroups", SUBNET_GROUP_NOT_FOUND, CacheSubnetGroupName=name)
-
-
-class CacheSubnetGroup(Handler):
+class CacheSubnetGroup(SubnetGroupHandler):
+    # ElastiCache itself accepts a single-AZ group, but a Multi-AZ replication group needs its
+    # nodes in two AZs (B-EC-2, B-EC-3): the base class checks the same rule as for RDS.
     kind = "cache_subnet_group"
     service = "elasticache"
-    expected_seconds = 2
-    poll_ceiling = 2
-
-    def desired(self, spec):
-        return {**spec, "subnet_ids": sorted(spec["subnet_ids"], key=str)}
-
-    def _observe(self, group: dict) -> Observed:
-        attrs = {
-            "description": group["CacheSubnetGroupDescription"],
-            "subnet_ids": sorted(s["SubnetIdentifier"] for s in group.get("Subnets", [])),
-        }
-        tags = self.client.list_tags_for_resource(ResourceName=group["ARN"])["TagList"]
-        return Observed(group["CacheSubnetGroupName"], attrs, tag_dict(tags), group)
-
-    def get(self, resource_id):
-        group = find_cache_subnet_group_by_name(self.client, resource_id)
-        return self._observe(group) if group else None
-
-    def find_by_tags(self, spec):
-        # Names are unique per account and region, stored lower-case.
-        obs = self.get(spec["name"].lower())
-        return [obs] if obs and owned_by(obs.tags, spec) else []
-
-    def create(self, spec, token):
-        # ElastiCache itself accepts a single-AZ group, but a Multi-AZ replication group needs its
-        # nodes in two AZs (B-EC-2, B-EC-3): the same rule as for RDS, checked before the call.
-        require_two_azs(self.aws, self.clock, f"{self.kind} {spec['name']}", spec["subnet_ids"])
-        with name_taken_is_explained(self.kind, spec["name"], {"CacheSubnetGroupAlreadyExists"}):
-            group = self.client.create_cache_subnet_group(
-                CacheSubnetGroupName=spec["name"],
-                CacheSubnetGroupDescription=spec["description"],
-                SubnetIds=spec["subnet_ids"],
-                Tags=tag_list(spec["tags"]),
-            )
-        return group["CacheSubnetGroup"]["CacheSubnetGroupName"]
-
-    def update_fields(self, spec, obs, diffs):
-        require_two_azs(self.aws, self.clock, f"{self.kind} {spec['name']}", spec["subnet_ids"])
-        self.client.modify_cache_subnet_group(
-            CacheSubnetGroupName=obs.id, CacheSubnetGroupDescription=spec["description"], SubnetIds=spec["subnet_ids"]
-        )
-
-    def set_tags(self, obs, tags):
-        self.client.add_tags_to_resource(ResourceName=obs.raw["ARN"], Tags=tag_list(tags))
-
-    def delete(self, obs, spec=None):
-        SUBNET_GROUP_RELEASED.call(
-            self.clock, ignore_codes, {SUBNET_GROUP_NOT_FOUND}, self.client.delete_cache_subnet_group,
-            CacheSubnetGroupName=obs.id,
-        )
-
-    def refresh(self, resource_id):
-        found = find_cache_subnet_group_by_name(self.client, resource_id)
-        return Refresh(Status.READY if found else Status.GONE)
+    noun, api, arn_key = "CacheSubnetGroup", "cache_subnet_group", "ARN"
+    not_found, already_exists = SUBNET_GROUP_NOT_FOUND, "CacheSubnetGroupAlreadyExists"
+    released = SUBNET_GROUP_RELEASED
 
     def outputs(self, obs):
         return {"id": obs.id, "name": obs.id}
@@ -106,7 +55,7 @@ class CacheSubnetGroup(Handler):
 # -- replication group --------------------------------------------------------------------------
 
 def find_replication_group_by_id(ec, group_id: str) -> dict | None:
-    return describe_first(ec.describe_replication_groups, "ReplicationGroups", GROUP_NOT_FOUND, ReplicationGroupId=group_id)
+    return describe_one(ec.describe_replication_groups, "ReplicationGroups", GROUP_NOT_FOUND, ReplicationGroupId=group_id)
 
 
 def status_of(group: dict) -> Refresh:
@@ -220,7 +169,7 @@ class ReplicationGroup(Handler):
         members = group.get("MemberClusters") or []
         if not members:
             return {}
-        found = describe_first(
+        found = describe_one(
             self.client.describe_cache_clusters, "CacheClusters", CLUSTER_NOT_FOUND, CacheClusterId=members[0]
         )
         return found or {}

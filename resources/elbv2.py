@@ -10,10 +10,9 @@ import dataclasses
 
 from botocore.exceptions import ClientError
 
-from resources.aws import error_code, ignore_codes
+from resources.aws import describe_one, error_code, ignore_codes
 from resources.base import FieldDiff, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
 from resources.consistency import consistency
-from resources.ec2 import describe_one
 
 TG_NOT_FOUND = "TargetGroupNotFound"
 LB_NOT_FOUND = "LoadBalancerNotFound"

@@ -1,10 +1,10 @@
 """Internet gateway and its attachment to the VPC, reconciled as one resource."""
 from __future__ import annotations
 
-from resources.aws import ignore_codes
+from resources.aws import describe_one, ignore_codes
 from resources.base import Observed, tag_dict
 from resources.consistency import DEPENDENCIES_DRAIN, EC2_NEW_RESOURCE
-from resources.ec2 import Ec2Handler, describe_one
+from resources.ec2 import Ec2Handler
 
 NOT_FOUND = "InvalidInternetGatewayID.NotFound"
 NOT_ATTACHED = "Gateway.NotAttached"

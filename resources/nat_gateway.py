@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from resources.base import Observed, Refresh, Status, tag_dict
-from resources.ec2 import Ec2Handler, describe_one
+from resources.aws import describe_one
+from resources.ec2 import Ec2Handler
 
 # AWS answers NatGatewayNotFound for an unknown id; moto answers an empty list (aws-notes A-11).
 NOT_FOUND = "NatGatewayNotFound"

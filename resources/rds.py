@@ -6,16 +6,14 @@ only the secret's ARN is an output.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import re
 from datetime import datetime, timezone
 
-from botocore.exceptions import ClientError
-
-from resources.aws import error_code, ignore_codes
+from resources.aws import describe_one, ignore_codes
 from resources.base import FieldDiff, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
-from resources.consistency import EC2_NEW_RESOURCE, consistency
+from resources.consistency import consistency
+from resources.subnet_group import SubnetGroupHandler, name_taken_is_explained
 
 SUBNET_GROUP_NOT_FOUND = "DBSubnetGroupNotFoundFault"
 INSTANCE_NOT_FOUND = "DBInstanceNotFound"
@@ -41,20 +39,6 @@ MASTER_USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,15}")
 
 # -- helpers shared with the ElastiCache handlers ---------------------------------------------
 
-def require_two_azs(aws, clock, what: str, subnet_ids: list[str]) -> None:
-    """B-RDS-7: a DB subnet group must cover at least two AZs (DBSubnetGroupDoesNotCoverEnoughAZs).
-
-    moto does not check it (aws-notes A-12), so the rule is enforced here, before the call.
-    """
-    subnets = EC2_NEW_RESOURCE.call(clock, aws.client("ec2").describe_subnets, SubnetIds=list(subnet_ids))["Subnets"]
-    azs = sorted({s["AvailabilityZone"] for s in subnets})
-    if len(azs) < 2:
-        raise ResourceError(
-            f"{what}: its subnets cover {len(azs)} Availability Zone(s) ({', '.join(azs) or 'none'}); "
-            "AWS requires at least two (DBSubnetGroupDoesNotCoverEnoughAZs)"
-        )
-
-
 def version_matches(desired, observed) -> bool:
     """A spec version is a prefix of the engine's full version: "17" matches "17.4", "7.1" matches
     "7.1.0", "6.x" matches "6.2.6". AWS picks (and auto-upgrades) the minor of a major it was given,
@@ -70,105 +54,20 @@ def major(version: str) -> int:
     return int(version.split(".")[0])
 
 
-def describe_first(call, key: str, not_found: str, **kwargs) -> dict | None:
-    """A describe by name that maps AWS's not-found error to None."""
-    try:
-        items = call(**kwargs)[key]
-    except ClientError as exc:
-        if error_code(exc) == not_found:
-            return None
-        raise
-    return items[0] if items else None
-
-
-@contextlib.contextmanager
-def name_taken_is_explained(kind: str, name: str, codes: set[str]):
-    """Create by unique name: a name that exists but failed the ownership check (or is still
-    being deleted) is reported in one line instead of a bare AlreadyExists code."""
-    try:
-        yield
-    except ClientError as exc:
-        if error_code(exc) in codes:
-            raise ResourceError(
-                f"{kind} {name} already exists without this environment's ownership tags, or is still being "
-                "deleted; delete or tag it by hand, or wait"
-            ) from exc
-        raise
-
-
 # -- DB subnet group ----------------------------------------------------------------------------
 
-def find_db_subnet_group_by_name(rds, name: str) -> dict | None:
-    return describe_first(rds.describe_db_subnet_groups, "DBSubnetGroups", SUBNET_GROUP_NOT_FOUND, DBSubnetGroupName=name)
-
-
-class DbSubnetGroup(Handler):
+class DbSubnetGroup(SubnetGroupHandler):
     kind = "db_subnet_group"
     service = "rds"
-    expected_seconds = 2
-    poll_ceiling = 2
-
-    def desired(self, spec):
-        return {**spec, "subnet_ids": sorted(spec["subnet_ids"], key=str)}
-
-    def _observe(self, group: dict) -> Observed:
-        attrs = {
-            "description": group["DBSubnetGroupDescription"],
-            "subnet_ids": sorted(s["SubnetIdentifier"] for s in group.get("Subnets", [])),
-        }
-        tags = self.client.list_tags_for_resource(ResourceName=group["DBSubnetGroupArn"])["TagList"]
-        return Observed(group["DBSubnetGroupName"], attrs, tag_dict(tags), group)
-
-    def get(self, resource_id):
-        group = find_db_subnet_group_by_name(self.client, resource_id)
-        return self._observe(group) if group else None
-
-    def find_by_tags(self, spec):
-        # Names are unique per account and region (stored lower-case): the name is the lookup.
-        obs = self.get(spec["name"].lower())
-        return [obs] if obs and owned_by(obs.tags, spec) else []
-
-    def create(self, spec, token):
-        # CreateDBSubnetGroup has no idempotency token: the name is unique, find-by-name first.
-        require_two_azs(self.aws, self.clock, f"{self.kind} {spec['name']}", spec["subnet_ids"])
-        with name_taken_is_explained(self.kind, spec["name"], {"DBSubnetGroupAlreadyExists"}):
-            group = self.client.create_db_subnet_group(
-                DBSubnetGroupName=spec["name"],
-                DBSubnetGroupDescription=spec["description"],
-                SubnetIds=spec["subnet_ids"],
-                Tags=tag_list(spec["tags"]),
-            )
-        return group["DBSubnetGroup"]["DBSubnetGroupName"]
-
-    def update_fields(self, spec, obs, diffs):
-        # One call sets both: ModifyDBSubnetGroup requires the full subnet list every time.
-        require_two_azs(self.aws, self.clock, f"{self.kind} {spec['name']}", spec["subnet_ids"])
-        self.client.modify_db_subnet_group(
-            DBSubnetGroupName=obs.id, DBSubnetGroupDescription=spec["description"], SubnetIds=spec["subnet_ids"]
-        )
-
-    def set_tags(self, obs, tags):
-        self.client.add_tags_to_resource(ResourceName=obs.raw["DBSubnetGroupArn"], Tags=tag_list(tags))
-
-    def delete(self, obs, spec=None):
-        SUBNET_GROUP_RELEASED.call(
-            self.clock, ignore_codes, {SUBNET_GROUP_NOT_FOUND}, self.client.delete_db_subnet_group,
-            DBSubnetGroupName=obs.id,
-        )
-
-    def refresh(self, resource_id):
-        # Status "Complete" as soon as it exists; one describe, no tag read.
-        group = find_db_subnet_group_by_name(self.client, resource_id)
-        return Refresh(Status.READY if group else Status.GONE, group["SubnetGroupStatus"] if group else "")
-
-    def outputs(self, obs):
-        return {"id": obs.id, "name": obs.id}
+    noun, api, arn_key = "DBSubnetGroup", "db_subnet_group", "DBSubnetGroupArn"
+    not_found, already_exists = SUBNET_GROUP_NOT_FOUND, "DBSubnetGroupAlreadyExists"
+    released = SUBNET_GROUP_RELEASED
 
 
 # -- DB instance --------------------------------------------------------------------------------
 
 def find_db_instance_by_id(rds, identifier: str) -> dict | None:
-    return describe_first(rds.describe_db_instances, "DBInstances", INSTANCE_NOT_FOUND, DBInstanceIdentifier=identifier)
+    return describe_one(rds.describe_db_instances, "DBInstances", INSTANCE_NOT_FOUND, DBInstanceIdentifier=identifier)
 
 
 def db_instance_status(rds, identifier: str) -> Refresh:

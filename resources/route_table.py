@@ -6,10 +6,10 @@ own: the diff sees a route added by hand (revoked), a route pointing at a replac
 """
 from __future__ import annotations
 
-from resources.aws import ignore_codes
+from resources.aws import describe_one, ignore_codes
 from resources.base import Observed, Refresh, Status, tag_dict
 from resources.consistency import DEPENDENCIES_DRAIN, EC2_NEW_RESOURCE
-from resources.ec2 import Ec2Handler, describe_one
+from resources.ec2 import Ec2Handler
 
 NOT_FOUND = "InvalidRouteTableID.NotFound"
 ROUTE_NOT_FOUND = "InvalidRoute.NotFound"

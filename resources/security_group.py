@@ -11,10 +11,10 @@ import re
 
 from botocore.exceptions import ClientError
 
-from resources.aws import error_code, ignore_codes
+from resources.aws import describe_one, error_code, ignore_codes
 from resources.base import MANAGED_BY, Observed, Refresh, ResourceError, Status, tag_dict
 from resources.consistency import DEPENDENCIES_DRAIN, EC2_NEW_RESOURCE
-from resources.ec2 import Ec2Handler, describe_one
+from resources.ec2 import Ec2Handler
 
 NOT_FOUND = "InvalidGroup.NotFound"
 RULE_NOT_FOUND = "InvalidPermission.NotFound"

@@ -1,10 +1,10 @@
 """Subnets: public, private (egress through NAT) and isolated, one of each per AZ."""
 from __future__ import annotations
 
-from resources.aws import ignore_codes
+from resources.aws import describe_one, ignore_codes
 from resources.base import Observed, Refresh, Status, tag_dict
 from resources.consistency import DEPENDENCIES_DRAIN
-from resources.ec2 import Ec2Handler, describe_one
+from resources.ec2 import Ec2Handler
 
 NOT_FOUND = "InvalidSubnetID.NotFound"
 
