@@ -1,0 +1,245 @@
+"""Fargate service: private subnets, no public IP, circuit breaker, steady state waited for."""
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from resources.aws import error_code, ignore_codes
+from resources.base import (
+    Observed,
+    Refresh,
+    ResourceError,
+    Status,
+    owned_by,
+)
+from resources.ecs_common import (
+    CLUSTER_NOT_FOUND,
+    EcsHandler,
+    IAM_NOT_READY,
+    IAM_PROPAGATION,
+    NOT_IDEMPOTENT,
+    ROLE_NOT_ASSUMABLE,
+    SERVICE_GONE,
+    SERVICE_LINKED_ROLE_MISSING,
+    ecs_tag_dict,
+    ecs_tags,
+    error_message,
+)
+
+
+def service_location(service_arn: str) -> tuple[str, str]:
+    """(cluster, service) from a long-format ARN: arn:aws:ecs:region:account:service/cluster/name."""
+    parts = service_arn.split(":", 5)[-1].split("/")
+    if len(parts) != 3:
+        raise ResourceError(f"ECS service ARN {service_arn} is not in the long format (service/cluster/name)")
+    return parts[1], parts[2]
+
+
+def find_service(ecs, cluster: str, name_or_arn: str) -> dict | None:
+    """The service in any status (ACTIVE, DRAINING, INACTIVE), or None when missing."""
+    try:
+        answer = ecs.describe_services(cluster=cluster, services=[name_or_arn], include=["TAGS"])
+    except ClientError as exc:
+        if error_code(exc) == CLUSTER_NOT_FOUND:
+            return None
+        raise
+    return answer["services"][0] if answer["services"] else None
+
+
+def service_status(ecs, service_arn: str) -> Refresh:
+    service = find_service(ecs, *service_location(service_arn))
+    status = service["status"] if service else "MISSING"
+    if status in ("MISSING", "INACTIVE"):
+        return Refresh(Status.GONE, status)
+    if status != "ACTIVE":
+        return Refresh(Status.PENDING, status.lower())
+    deployments = service.get("deployments") or []
+    failed = [d for d in deployments if d.get("rolloutState") == "FAILED"]
+    if failed:
+        # The deployment circuit breaker stopped the rollout (and rolls back when configured).
+        return Refresh(Status.FAILED, failed[0].get("rolloutStateReason") or "deployment failed")
+    running, desired = service.get("runningCount", 0), service.get("desiredCount", 0)
+    # The services_stable rule (A-34): one deployment left and every desired task running.
+    if len(deployments) == 1 and deployments[0].get("status") == "PRIMARY" and running == desired:
+        return Refresh(Status.READY, "steady")
+    return Refresh(Status.PENDING, f"{running}/{desired} tasks running, {len(deployments)} deployments")
+
+
+# What UpdateService can change in place (loadBalancers and propagateTags included nowadays).
+UPDATABLE = frozenset({
+    "task_definition", "desired_count", "subnet_ids", "security_group_ids", "assign_public_ip",
+    "circuit_breaker", "load_balancers", "propagate_tags",
+})
+LOAD_BALANCER_KEYS = ("targetGroupArn", "loadBalancerName", "containerName", "containerPort")
+
+
+def normal_load_balancers(lbs: list[dict] | None) -> list[dict]:
+    kept = [{k: lb[k] for k in LOAD_BALANCER_KEYS if lb.get(k) is not None} for lb in lbs or []]
+    return sorted(kept, key=lambda lb: [str(lb.get(k)) for k in LOAD_BALANCER_KEYS])
+
+
+def observe_service(service: dict) -> Observed:
+    vpc = (service.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {}
+    breaker = (service.get("deploymentConfiguration") or {}).get("deploymentCircuitBreaker") or {}
+    attrs = {
+        "cluster": service["clusterArn"],
+        "task_definition": service.get("taskDefinition"),
+        "desired_count": service.get("desiredCount"),
+        "launch_type": service.get("launchType"),
+        "subnet_ids": sorted(vpc.get("subnets") or []),
+        "security_group_ids": sorted(vpc.get("securityGroups") or []),
+        "assign_public_ip": vpc.get("assignPublicIp", "DISABLED"),
+        "load_balancers": normal_load_balancers(service.get("loadBalancers")),
+        "circuit_breaker": {"enable": bool(breaker.get("enable")), "rollback": bool(breaker.get("rollback"))},
+        "propagate_tags": service.get("propagateTags") or "NONE",
+    }
+    return Observed(service["serviceArn"], attrs, ecs_tag_dict(service.get("tags")), service)
+
+
+class Service(EcsHandler):
+    kind = "ecs_service"
+    expected_seconds = 75
+    create_timeout = 20 * 60  # Terraform's default; steady state typically 60-120 s
+    delete_timeout = 20 * 60  # DRAINING has been seen to last more than 5 minutes
+    poll_ceiling = 10
+    replace_fields = frozenset({"cluster", "launch_type"})
+    create_only = frozenset({"cluster_name"})
+
+    def desired(self, spec):
+        breaker = spec["circuit_breaker"]
+        return {
+            **spec,
+            "subnet_ids": sorted(spec["subnet_ids"], key=str),
+            "security_group_ids": sorted(spec["security_group_ids"], key=str),
+            "load_balancers": normal_load_balancers(spec["load_balancers"]),
+            "circuit_breaker": {"enable": bool(breaker["enable"]), "rollback": bool(breaker["rollback"])},
+        }
+
+    def _live(self, cluster: str, name_or_arn: str) -> Observed | None:
+        # B-ECS-3: DRAINING and INACTIVE services are on their way out, not live.
+        service = find_service(self.client, cluster, name_or_arn)
+        return observe_service(service) if service and service["status"] == "ACTIVE" else None
+
+    def get(self, resource_id):
+        return self._live(service_location(resource_id)[0], resource_id)
+
+    def find_by_tags(self, spec):
+        # cluster_name is a literal, so this works in teardown where the cluster ARN is unknown.
+        found = self._live(spec["cluster_name"], spec["name"])
+        return [found] if found and owned_by(found.tags, spec) else []
+
+    @staticmethod
+    def _network(spec: dict) -> dict:
+        # Always with securityGroups: without them the VPC's default group applies (and moto
+        # crashes, A-28).
+        return {"awsvpcConfiguration": {
+            "subnets": spec["subnet_ids"],
+            "securityGroups": spec["security_group_ids"],
+            "assignPublicIp": spec["assign_public_ip"],
+        }}
+
+    @staticmethod
+    def _deployment(spec: dict) -> dict:
+        return {
+            "deploymentCircuitBreaker": dict(spec["circuit_breaker"]),
+            "maximumPercent": 200,
+            "minimumHealthyPercent": 100,
+        }
+
+    def create(self, spec, token):
+        try:
+            answer = self._call_when_roles_ready(
+                self.client.create_service,
+                cluster=spec["cluster"],
+                serviceName=spec["name"],
+                taskDefinition=spec["task_definition"],
+                desiredCount=spec["desired_count"],
+                launchType=spec["launch_type"],
+                # B-ECS-5: the same token after a lost answer returns the same service.
+                clientToken=token,
+                networkConfiguration=self._network(spec),
+                deploymentConfiguration=self._deployment(spec),
+                loadBalancers=spec["load_balancers"],
+                tags=ecs_tags(spec["tags"]),
+                propagateTags=spec["propagate_tags"],
+                enableECSManagedTags=True,
+            )
+        except ClientError as exc:
+            if NOT_IDEMPOTENT not in error_message(exc).lower():
+                raise
+            # B-ECS-3: the name is taken by a live service; if it is ours, carry on with it.
+            found = self.find_by_tags(spec)
+            if not found:
+                raise ResourceError(
+                    f"ECS service {spec['name']}: the name is taken by a service that is not ours or still DRAINING "
+                    f"({error_message(exc)}); retry once it is INACTIVE"
+                ) from exc
+            return found[0].id
+        return answer["service"]["serviceArn"]
+
+    def update_fields(self, spec, obs, diffs):
+        fields = {d.field for d in diffs}
+        if fields - UPDATABLE:
+            super().update_fields(spec, obs, [d for d in diffs if d.field not in UPDATABLE])
+        kwargs: dict[str, Any] = {}
+        if "task_definition" in fields:
+            kwargs["taskDefinition"] = spec["task_definition"]
+        if "desired_count" in fields:
+            kwargs["desiredCount"] = spec["desired_count"]
+        if fields & {"subnet_ids", "security_group_ids", "assign_public_ip"}:
+            kwargs["networkConfiguration"] = self._network(spec)
+        if "circuit_breaker" in fields:
+            kwargs["deploymentConfiguration"] = self._deployment(spec)
+        if "load_balancers" in fields:
+            kwargs["loadBalancers"] = spec["load_balancers"]
+        if "propagate_tags" in fields:
+            kwargs["propagateTags"] = spec["propagate_tags"]
+        cluster = service_location(obs.id)[0]
+        self._call_when_roles_ready(self.client.update_service, cluster=cluster, service=obs.id, **kwargs)
+
+    def _call_when_roles_ready(self, fn, **kwargs):
+        """Call CreateService / UpdateService, waiting out IAM propagation (B-IAM-2, B-IAM-3)."""
+        linked_role = {"created": False}
+
+        def attempt():
+            try:
+                return fn(**kwargs)
+            except ClientError as exc:
+                message = error_message(exc).lower()
+                if error_code(exc) != "InvalidParameterException" or not any(p in message for p in IAM_NOT_READY):
+                    raise
+                if SERVICE_LINKED_ROLE_MISSING in message and not linked_role["created"]:
+                    self._create_service_linked_role()
+                    linked_role["created"] = True
+                raise ClientError(
+                    {"Error": {"Code": ROLE_NOT_ASSUMABLE, "Message": error_message(exc)}}, exc.operation_name
+                ) from exc
+
+        try:
+            return IAM_PROPAGATION.call(self.clock, attempt)
+        except ClientError as exc:
+            if error_code(exc) == ROLE_NOT_ASSUMABLE and isinstance(exc.__cause__, ClientError):
+                raise exc.__cause__ from None
+            raise
+
+    def _create_service_linked_role(self) -> None:
+        # B-IAM-3: a fresh account has no AWSServiceRoleForECS until something creates it.
+        try:
+            self.aws.client("iam").create_service_linked_role(AWSServiceName="ecs.amazonaws.com")
+        except ClientError as exc:
+            if not (error_code(exc) == "InvalidInput" and "has been taken" in error_message(exc)):
+                raise
+
+    def delete(self, obs, spec=None):
+        cluster = service_location(obs.id)[0]
+        # B-ECS-3: scale to zero first so the tasks stop, then delete (force covers a service
+        # whose scale-down has not been processed yet).
+        ignore_codes(SERVICE_GONE, self.client.update_service, cluster=cluster, service=obs.id, desiredCount=0)
+        ignore_codes(SERVICE_GONE, self.client.delete_service, cluster=cluster, service=obs.id, force=True)
+
+    def refresh(self, resource_id):
+        return service_status(self.client, resource_id)
+
+    def outputs(self, obs):
+        return {"id": obs.id, "arn": obs.id, "name": obs.raw["serviceName"]}
