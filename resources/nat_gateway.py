@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from resources.base import Observed, Refresh, Status, tag_dict
 from resources.aws import describe_one
-from resources.ec2 import Ec2Handler
+from resources.ec2 import Ec2Handler, ownership_filters
 
 # AWS answers NatGatewayNotFound for an unknown id; moto answers an empty list (aws-notes A-11).
 NOT_FOUND = "NatGatewayNotFound"
@@ -52,10 +52,10 @@ class NatGateway(Ec2Handler):
         return observe_nat_gateway(nat) if nat and nat["State"] in LIVE_STATES else None
 
     def find_by_tags(self, spec):
-        # describe_nat_gateways ignores tag filters in moto (aws-notes A-6) and the subnet of a
-        # lost state is unknown, so filter by state server-side and by tags client-side.
+        # AWS narrows by the tag filters; moto ignores them (aws-notes A-6), and the subnet of a
+        # lost state is unknown, so ownership is checked client-side as well.
         pages = self.client.get_paginator("describe_nat_gateways").paginate(
-            Filters=[{"Name": "state", "Values": list(LIVE_STATES)}]
+            Filters=[{"Name": "state", "Values": list(LIVE_STATES)}, *ownership_filters(spec)]
         )
         nats = [n for page in pages for n in page["NatGateways"] if n["State"] in LIVE_STATES]
         return self.owned([observe_nat_gateway(n) for n in nats], spec)

@@ -191,10 +191,12 @@ def test_failed_and_deleted_nats_carrying_our_tags_are_not_adopted(stubbed, fake
         nat_answer("available", nat_id="nat-0000000000000000c", tags={**OURS, "Name": "nat-gateway-2-dev"}),
         nat_answer("pending", nat_id="nat-0000000000000000d"),
     ]
-    # The server-side state filter is asked for, but not trusted (moto ignores some filters).
+    # The server-side state and tag filters are asked for, but not trusted (moto ignores the
+    # tag filters, aws-notes A-6).
+    tag_filters = [{"Name": f"tag:{k}", "Values": [OURS[k]]} for k in ("Name", "Environment", "ManagedBy")]
     stubber.add_response(
         "describe_nat_gateways", {"NatGateways": listed},
-        {"Filters": [{"Name": "state", "Values": ["pending", "available"]}]},
+        {"Filters": [{"Name": "state", "Values": ["pending", "available"]}, *tag_filters]},
     )
     handler = NatGateway(aws, env="dev", clock=fake.as_clock())
     found = handler.find_by_tags({"name": "nat-gateway-1-dev", "tags": OURS})
