@@ -54,3 +54,9 @@ def ec2(moto_aws):
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def fake(clock) -> FakeClock:
+    """The same fake clock, under the name the Stubber tests use."""
+    return clock

@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-from botocore.stub import Stubber
 
 from orchestrator.waiting import wait_for
 from resources.apigateway import Stage, UsagePlan, VpcLink
@@ -17,9 +16,9 @@ from resources.apigateway_common import patch_value
 from resources.pacing import Pace
 from resources.apigateway_rest_api import RouteConverger, normal_routes, observe_routes
 from resources.apigateway_vpc_link import vpc_link_status
-from resources.aws import Aws
 from resources.base import Observed, ResourceError, Status
 from resources.clock import FakeClock
+from tests.support.stubs import stubbed_aws
 
 LINK_ID = "abc123"
 OURS = {"Name": "vpc-link-dev", "Environment": "dev", "ManagedBy": "video-pipeline-infra"}
@@ -36,17 +35,8 @@ SPEC_METHOD = {
 
 
 @pytest.fixture
-def fake() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def stubbed():
-    aws = Aws("us-east-1")
-    stubber = Stubber(aws.client("apigateway"))
-    with stubber:
-        yield aws, stubber
-    stubber.assert_no_pending_responses()
+    yield from stubbed_aws("apigateway")
 
 
 def link_answer(status: str, **extra) -> dict:

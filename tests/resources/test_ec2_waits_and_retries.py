@@ -11,7 +11,6 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from orchestrator.waiting import VISIBILITY_GRACE, WaitTimeout, wait_for
-from resources.aws import Aws
 from resources.base import FieldDiff, Observed, ResourceError, Status
 from resources.clock import FakeClock
 from resources.elastic_ip import ElasticIp
@@ -19,6 +18,7 @@ from resources.internet_gateway import InternetGateway
 from resources.nat_gateway import NatGateway
 from resources.subnet import Subnet
 from resources.vpc import Vpc
+from tests.support.stubs import stubbed_aws
 
 NAT_ID = "nat-0123456789abcdef0"
 OURS = {"Name": "nat-gateway-1-dev", "Environment": "dev", "ManagedBy": "video-pipeline-infra"}
@@ -38,18 +38,8 @@ def nat_answer(state: str, *, nat_id: str = NAT_ID, tags: dict | None = None, **
 
 
 @pytest.fixture
-def fake() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def stubbed():
-    """An Aws factory whose ec2 client (the very object handlers use) answers from a Stubber."""
-    aws = Aws("us-east-1")
-    stubber = Stubber(aws.client("ec2"))
-    with stubber:
-        yield aws, stubber
-    stubber.assert_no_pending_responses()
+    yield from stubbed_aws("ec2")
 
 
 def describe_nat(stubber: Stubber, *states: str) -> None:

@@ -11,7 +11,6 @@ import dataclasses
 
 import boto3
 import pytest
-from botocore.stub import Stubber
 
 from orchestrator.config import EnvConfig
 from orchestrator.run import reconcile_stack
@@ -19,12 +18,11 @@ from orchestrator.spec import resolve
 from orchestrator.stack.data import efs_nodes
 from orchestrator.stack.network import network_nodes
 from orchestrator.waiting import wait_for
-from resources.aws import Aws
 from resources.base import FieldDiff, Observed, Status
-from resources.clock import FakeClock
 from resources.efs import AccessPoint, FileSystem, MountTargets, lifecycle_status
 from tests.conftest import REGION
 from tests.resources.network import changed_fields, ownership, recorded_id, recorded_ids, tags
+from tests.support.stubs import stubbed_aws
 from tests.support.memory_state import MemoryState
 from tests.support.stack import actions, converge, destroy
 
@@ -314,17 +312,8 @@ SG = "sg-0a0a0a0a0a0a0a0a0"
 
 
 @pytest.fixture
-def fake() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def stubbed():
-    aws = Aws(REGION)
-    stubber = Stubber(aws.client("efs"))
-    with stubber:
-        yield aws, stubber
-    stubber.assert_no_pending_responses()
+    yield from stubbed_aws("efs")
 
 
 def fs_answer(state: str) -> dict:

@@ -11,19 +11,18 @@ import dataclasses
 
 import boto3
 import pytest
-from botocore.stub import Stubber
 
 from orchestrator.config import EnvConfig
 from orchestrator.run import reconcile_stack
 from orchestrator.stack.compute import load_balancer_nodes
 from orchestrator.stack.network import network_nodes
 from orchestrator.waiting import wait_for
-from resources.aws import Aws
 from resources.base import Observed, ResourceError, Status
 from resources.clock import FakeClock
 from resources.elbv2 import ENFORCE_PRIVATE_LINK, LoadBalancer, TargetGroup
 from tests.conftest import REGION
 from tests.resources.network import changed_fields, ownership, recorded_id, recorded_ids, tags
+from tests.support.stubs import stubbed_aws
 from tests.support.memory_state import MemoryState
 from tests.support.stack import actions, converge, destroy
 
@@ -255,17 +254,8 @@ SG = "sg-0a0a0a0a0a0a0a0a0"
 
 
 @pytest.fixture
-def fake() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def stubbed():
-    aws = Aws(REGION)
-    stubber = Stubber(aws.client("elbv2"))
-    with stubber:
-        yield aws, stubber
-    stubber.assert_no_pending_responses()
+    yield from stubbed_aws("elbv2")
 
 
 def lb_answer(code: str, **extra) -> dict:
