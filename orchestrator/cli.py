@@ -14,6 +14,9 @@ from orchestrator.errors import UserError
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 LOG_FORMAT_ENV = "VIDEO_PIPELINE_LOG_FORMAT"
+# The services the stack's handlers call, roughly in the order a walk first needs them.
+STACK_SERVICES = ("sts", "ec2", "secretsmanager", "iam", "logs", "rds", "elasticache", "efs", "elbv2", "ecs",
+                  "apigateway", "resourcegroupstaggingapi")
 
 
 class Parser(argparse.ArgumentParser):
@@ -36,6 +39,12 @@ def build_parser(command: str) -> Parser:
     if command == "teardown":
         p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
         p.add_argument("--config", metavar="FILE", help="TOML file with per-environment settings (deletion_protection)")
+    if command in ("reconcile", "teardown"):
+        p.add_argument(
+            "--break-lock", nargs="?", const="", default=None, metavar="PID@HOST",
+            help="take over the state lock when its recorded holder is gone: a dead pid on this host, "
+                 "or the holder named PID@HOST on another host",
+        )
     p.add_argument("--json", action="store_true", help="print exactly one JSON document on stdout")
     p.add_argument("--state-dir", metavar="DIR", help="where state lives (default: $VIDEO_PIPELINE_STATE_DIR or ~/.local/state/video-pipeline-infra)")
     p.add_argument("--region", help="AWS region (default: $AWS_REGION or $AWS_DEFAULT_REGION)")
@@ -116,31 +125,35 @@ def open_backend(args):
     if not region:
         raise UserError("no AWS region: pass --region or set AWS_REGION")
     aws = Aws(region)
+    aws.prewarm(STACK_SERVICES)
     account = aws.account_id()  # proves the credentials before anything else happens
     return aws, LocalStateBackend(args.state_dir or default_state_dir(), args.env, region, account)
 
 
 def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
     """One pass; prints the human rendering unless --json; returns the exit code and JSON document."""
-    from orchestrator.report import change_entries, changes_of, render_changes, render_outputs
+    from orchestrator.report import change_entries, changes_of, duplicate_entries, render_changes, render_outputs
     from orchestrator.run import reconcile_stack
 
     plan = args.plan if plan is None else plan
     aws, backend = open_backend(args)
-    with backend.locked():
+    with backend.locked(break_lock=args.break_lock):
         doc = backend.load()
         _note_previous_holder(backend)
         if not plan:
             doc.account = doc.account or backend.account
-        run = reconcile_stack(
-            aws, env=args.env, doc=doc, save=lambda: backend.save(doc), cfg=args.cfg, plan=plan,
-            parallelism=args.parallelism,
-        )
+        words = ("plan", "reading", "read") if plan else ("reconcile", "working", "ready")
+        with _progress(args, *words) as observer:
+            run = reconcile_stack(
+                aws, env=args.env, doc=doc, save=lambda: backend.save(doc), cfg=args.cfg, plan=plan,
+                parallelism=args.parallelism, observer=observer,
+            )
     document = {
         "env": args.env,
         "region": aws.region,
         "plan": plan,
         "changes": change_entries(run.results),
+        "duplicates_removed": duplicate_entries(run.results),
         "outputs": run.outputs,
         "failed": [{"resource": k, "status": o.status, "reason": o.reason} for k, o in run.failures.items()],
         "aws_calls": aws.calls.summary(),
@@ -176,10 +189,14 @@ def teardown(args) -> int:
     aws, backend = open_backend(args)
     if not args.yes:
         confirm_teardown(args.env, aws.region)
-    with backend.locked():
+    with backend.locked(break_lock=args.break_lock):
         doc = backend.load()
         _note_previous_holder(backend)
-        run = teardown_stack(aws, env=args.env, doc=doc, save=lambda: backend.save(doc), parallelism=args.parallelism)
+        with _progress(args, "teardown", "deleting", "gone") as observer:
+            run = teardown_stack(
+                aws, env=args.env, doc=doc, save=lambda: backend.save(doc), parallelism=args.parallelism,
+                observer=observer,
+            )
     deleted = [
         {"resource": r.key, "kind": r.kind, "name": r.name, "id": r.id} for r in run.results if r.action == "delete"
     ]
@@ -193,6 +210,14 @@ def teardown(args) -> int:
             print(f"- deleted {entry['kind']} {entry['name']} ({entry['id']})")
         print(f"{len(deleted)} deleted." if deleted else "Nothing of the environment was left to delete.")
     return EXIT_OK if run.ok else EXIT_ERROR
+
+
+def _progress(args, verb: str, active: str, done: str):
+    """On a terminal, a live view of the walk on stderr (orchestrator.progress); else nothing."""
+    from orchestrator.progress import Words, live_progress, wanted
+
+    words = Words(f"{verb} {args.env}", active, done)
+    return live_progress(sys.stderr, words, enabled=wanted(sys.stderr, args.log_format))
 
 
 def _print_failures(run) -> None:
@@ -209,11 +234,15 @@ def confirm_teardown(env: str, region: str) -> None:
 
 
 def _note_previous_holder(backend) -> None:
-    holder = getattr(backend, "previous_holder", None)
-    if holder:
-        import structlog
+    import structlog
 
-        structlog.get_logger().warning("previous_run_interrupted", pid=holder.get("pid"), started_at=holder.get("started_at"))
+    for event, holder in (("previous_run_interrupted", getattr(backend, "previous_holder", None)),
+                          ("state_lock_broken", getattr(backend, "broken_holder", None))):
+        if holder:
+            structlog.get_logger().warning(
+                event, pid=holder.get("pid"), host=holder.get("host"), started_at=holder.get("started_at"),
+                command=holder.get("command"),
+            )
 
 
 def run_sandbox(args) -> int:
@@ -261,7 +290,8 @@ def drift(args) -> int:
     # Read-only: no lock (a scheduled check must not block a reconcile) and no state write;
     # the state file is replaced atomically, so a concurrent reader sees a whole document.
     doc = backend.load()
-    report = drift_stack(aws, env=args.env, doc=doc, cfg=args.cfg, parallelism=args.parallelism)
+    with _progress(args, "drift", "reading", "read") as observer:
+        report = drift_stack(aws, env=args.env, doc=doc, cfg=args.cfg, parallelism=args.parallelism, observer=observer)
     document = {
         "env": args.env, "region": aws.region, "in_sync": report.in_sync, "drifted": report.drifted,
         "missing": report.missing, "unmanaged": report.unmanaged, "unchecked": report.unchecked,

@@ -12,6 +12,7 @@ from typing import Any
 from orchestrator.run import reconcile_stack
 from orchestrator.spec import UNKNOWN
 from resources.inventory import tagged_resources, vpc_members
+from resources.shared_reads import SharedReads
 
 
 def _plain(value: Any) -> Any:
@@ -30,8 +31,12 @@ class DriftReport:
         return not (self.drifted or self.missing or self.unmanaged or self.unchecked)
 
 
-def drift_stack(aws, *, env: str, doc, cfg=None, parallelism: int = 16) -> DriftReport:
-    run = reconcile_stack(aws, env=env, doc=doc, save=lambda: None, cfg=cfg, plan=True, parallelism=parallelism)
+def drift_stack(aws, *, env: str, doc, cfg=None, parallelism: int = 16, observer=None) -> DriftReport:
+    shared = SharedReads()
+    run = reconcile_stack(
+        aws, env=env, doc=doc, save=lambda: None, cfg=cfg, plan=True, parallelism=parallelism, shared=shared,
+        observer=observer,
+    )
     report = DriftReport()
     for r in run.results:
         if r.action == "create":
@@ -45,13 +50,13 @@ def drift_stack(aws, *, env: str, doc, cfg=None, parallelism: int = 16) -> Drift
     for key, outcome in run.failures.items():
         report.unchecked.append({"resource": key, "reason": outcome.reason})
     managed = {r.id for r in run.results if r.id} | {e.get("id") for e in doc.resources.values() if e.get("id")}
-    report.unmanaged = _unmanaged(aws, env, run, managed)
+    report.unmanaged = _unmanaged(aws, env, run, managed, shared)
     return report
 
 
-def _unmanaged(aws, env: str, run, managed: set[str]) -> list[dict]:
+def _unmanaged(aws, env: str, run, managed: set[str], shared: SharedReads) -> list[dict]:
     vpc = next((r.id for r in run.results if r.key == "vpc" and r.id), None)
-    found = vpc_members(aws.client("ec2"), vpc) if vpc else []
+    found = vpc_members(aws.client("ec2"), vpc, shared) if vpc else []
     found += tagged_resources(aws.client("resourcegroupstaggingapi"), env)
 
     families = {m.rsplit(":", 1)[0] for m in managed if m and ":task-definition/" in m}

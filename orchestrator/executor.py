@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from graphlib import CycleError, TopologicalSorter
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -17,6 +17,19 @@ from orchestrator.graph import GraphError, descendants
 log = structlog.get_logger(__name__)
 
 OnEvent = Callable[[str, str, "Outcome | None"], None]
+
+
+class WalkObserver(Protocol):
+    """Watches a walk (the live progress view on a terminal).
+
+    ``begin`` gets every node of the walk (key -> resource name) before anything starts; then the
+    observer is the walk's ``on_event``: ("start", None) from the worker thread about to run the
+    node, ("end", outcome) once it is over.
+    """
+
+    def begin(self, names: Mapping[str, str]) -> None: ...
+
+    def __call__(self, key: str, event: str, outcome: Outcome | None) -> None: ...
 
 
 @dataclass(frozen=True)

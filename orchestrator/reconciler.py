@@ -16,8 +16,10 @@ import structlog
 from orchestrator.spec import UNKNOWN, Node, has_unknown, resolve, spec_hash
 from orchestrator.waiting import wait_for
 from resources.aws import Aws
-from resources.base import FieldDiff, Handler, Observed, ResourceError, Status
+from resources import retries
+from resources.base import FieldDiff, Handler, Observed, ResourceError, Status, owned_by
 from resources.clock import Clock
+from resources.shared_reads import SharedReads
 
 EVENTS = {"create": "resource_created", "update": "resource_updated", "unchanged": "resource_unchanged"}
 TOKEN_NAMESPACE = uuid.UUID("6f1d3b52-9a51-4c5e-9f55-7c1a9e0d2b10")
@@ -32,6 +34,9 @@ class NodeResult:
     id: str | None = None
     changes: list[FieldDiff] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    # Copies of this resource made by a create whose answer was lost, found by their ownership
+    # tags and deleted in this run (the kept one is ``id``).
+    duplicates_removed: list[str] = field(default_factory=list)
 
 
 def idempotency_token(account: str | None, region: str, env: str, key: str, attempt: int, spec: dict) -> str:
@@ -46,7 +51,10 @@ def idempotency_token(account: str | None, region: str, env: str, key: str, atte
 
 
 class Reconciler:
-    def __init__(self, aws: Aws, *, env: str, state, save: Callable[[], None], clock: Clock, plan: bool = False):
+    def __init__(
+        self, aws: Aws, *, env: str, state, save: Callable[[], None], clock: Clock, plan: bool = False,
+        shared: SharedReads | None = None,
+    ):
         self.aws = aws
         self.env = env
         self.state = state
@@ -55,11 +63,19 @@ class Reconciler:
         self.plan = plan
         self.outputs: dict[str, dict[str, Any]] = {}
         self._handlers: dict[type, Handler] = {}
+        self.shared = shared or SharedReads()
+        retries.install_on(aws)
 
     def handler(self, node: Node) -> Handler:
         h = self._handlers.get(node.handler)
         if h is None:
-            h = self._handlers[node.handler] = node.handler(self.aws, env=self.env, clock=self.clock)
+            h = node.handler(self.aws, env=self.env, clock=self.clock)
+            if hasattr(self.aws, "session"):
+                # The service's client may predate install_on (the AZ choice made the EC2 one).
+                retries.install(self.aws.client(h.service).meta.events)
+            h.shared = self.shared
+            # Published only once complete: other threads pick it up at once.
+            h = self._handlers.setdefault(node.handler, h)
         return h
 
     def _record(self, node: Node, **fields) -> None:
@@ -74,14 +90,17 @@ class Reconciler:
         log = structlog.get_logger().bind(kind=h.kind, name=node.name)
         spec = h.desired(resolve(node.spec, self.outputs))
         entry = self.state.resource(node.key) or {}
-        obs = h.find(spec, entry.get("id"))
         result = NodeResult(node.key, h.kind, node.name, "unchanged")
+        if entry.get("intent") and not self.plan:
+            obs = self._resume(node, h, spec, entry, log, result)
+        else:
+            obs = h.find(spec, entry.get("id"))
         if obs is None:
             result.action = "create"
             result.changes = [FieldDiff(k, v, None) for k, v in spec.items() if k != "name"]
             if self.plan:
                 return result
-            obs = self._create(node, h, spec, entry, log)
+            obs = self._create(node, h, spec, entry, log, result)
             result.changes = []  # the create carried them
         else:
             if not self.plan and h.pending(obs):
@@ -118,7 +137,41 @@ class Reconciler:
         )
         return result
 
-    def _create(self, node: Node, h: Handler, spec: dict, entry: dict, log) -> Observed:
+    def _resume(self, node: Node, h: Handler, spec: dict, entry: dict, log, result: NodeResult) -> Observed | None:
+        """Find after a run that stopped between a create and its end (its intent is still
+        recorded): that create may have left copies, so every resource carrying the node's
+        ownership record is looked at. The recorded one is kept, else exactly one is adopted;
+        the others are deleted."""
+        recorded = h.get(entry["id"]) if entry.get("id") else None
+        tagged = [o for o in h.find_by_tags(spec) if owned_by(o.tags, spec)]
+        # Any copy will do when none was recorded: all were made from this spec and token.
+        kept = recorded or min(tagged, key=lambda o: o.id, default=None)
+        if kept is not None:
+            self._remove_duplicates(node, h, spec, kept.id, tagged, log, result)
+        return kept
+
+    def _remove_duplicates(
+        self, node: Node, h: Handler, spec: dict, kept: str, tagged: list[Observed], log, result: NodeResult,
+    ) -> None:
+        extra = [o for o in tagged if o.id != kept and owned_by(o.tags, spec)]
+        for obs in extra:
+            h.delete(obs, spec)
+            wait_for(
+                lambda: h.refresh(obs.id), Status.GONE, what=f"duplicate {h.kind} {node.name} ({obs.id})",
+                timeout=h.delete_timeout, ceiling=h.poll_ceiling, clock=self.clock,
+            )
+        if extra:
+            result.duplicates_removed.extend(sorted(o.id for o in extra))
+            log.warning("duplicate_removed", id=kept, removed=result.duplicates_removed)
+
+    def _adopt_after_retry(self, h: Handler, spec: dict) -> Observed | None:
+        """The retry of a create was refused because its first attempt had made the resource
+        (InvalidGroup.Duplicate, DBSubnetGroupAlreadyExists, ResourceAlreadyExistsException,
+        EntityAlreadyExists): ours if it carries the node's ownership record."""
+        tagged = [o for o in h.find_by_tags(spec) if owned_by(o.tags, spec)]
+        return min(tagged, key=lambda o: o.id, default=None)
+
+    def _create(self, node: Node, h: Handler, spec: dict, entry: dict, log, result: NodeResult) -> Observed:
         if has_unknown(spec):
             raise ResourceError(f"{h.kind} {node.name}: a dependency's output is missing")
         intent = entry.get("intent")
@@ -129,7 +182,15 @@ class Reconciler:
             attempt += 1
             intent = {"token": idempotency_token(self.state.account, self.aws.region, self.env, node.key, attempt, spec)}
         self._record(node, intent=intent, attempt=attempt)
-        new_id = h.create(spec, intent["token"])
+        with retries.watch() as retried:
+            try:
+                new_id = h.create(spec, intent["token"])
+            except Exception:
+                adopted = self._adopt_after_retry(h, spec) if retried else None
+                if adopted is None:
+                    raise
+                log.warning("create_retry_adopted", id=adopted.id, retried=retried.describe())
+                new_id = adopted.id
         self._record(node, id=new_id)
         log.info("resource_create_called", id=new_id)
         what = f"{h.kind} {node.name} ({new_id})"
@@ -143,6 +204,12 @@ class Reconciler:
         obs = h.get(new_id)
         if obs is None:
             raise ResourceError(f"{what} is ready but cannot be read back")
+        if retried:
+            # A create answered after a retry may have made a second resource on the attempt
+            # whose answer was lost: the ownership tags find it. Compared by the id as read
+            # back, the form find_by_tags reports too (a create may answer a name or an ARN).
+            log.warning("create_retried", id=obs.id, retried=retried.describe())
+            self._remove_duplicates(node, h, spec, obs.id, h.find_by_tags(spec), log, result)
         diffs = h.diff(spec, obs)
         return self._update(h, spec, obs, diffs, node) if diffs else obs
 

@@ -34,6 +34,9 @@ def render_changes(results: Iterable[NodeResult], *, past: bool) -> str:
             for d in r.changes:
                 mark = "  (forces replacement)" if d.replace else ""
                 lines.append(f"    {d.field}: {_show(d.actual)} → {_show(d.expected)}{mark}")
+    for r in results:
+        if r.duplicates_removed:
+            lines.append(f"x removed duplicate {r.kind} {r.name}: {', '.join(r.duplicates_removed)} (kept {r.id})")
     counts = {a: sum(1 for r in results if r.action == a) for a in ("create", "update", "replace", "delete")}
     summary = ", ".join(f"{n} to {a}" if not past else f"{n} {verbs[a]}" for a, n in counts.items() if n)
     lines.append(summary.capitalize() + "." if summary else "No changes. The environment matches the desired state.")
@@ -52,8 +55,19 @@ def change_entries(results: Iterable[NodeResult]) -> list[dict]:
                 {"field": d.field, "old": _jsonable(d.actual), "new": _jsonable(d.expected), "replace": d.replace}
                 for d in r.changes
             ],
+            "duplicates_removed": list(r.duplicates_removed),
         }
         for r in changes_of(results)
+    ]
+
+
+def duplicate_entries(results: Iterable[NodeResult]) -> list[dict]:
+    """Every resource whose copies (a create retried after its answer was lost) were deleted,
+    changed or not otherwise."""
+    return [
+        {"resource": r.key, "kind": r.kind, "name": r.name, "id": r.id, "removed": list(r.duplicates_removed)}
+        for r in results
+        if r.duplicates_removed
     ]
 
 

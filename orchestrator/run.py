@@ -8,11 +8,12 @@ from orchestrator import graph as graphs
 from orchestrator.azs import AZ_COUNT, choose_azs
 from orchestrator.config import EnvConfig
 from orchestrator.errors import UserError
-from orchestrator.executor import Outcome, walk
+from orchestrator.executor import Outcome, WalkObserver, walk
 from orchestrator.reconciler import NodeResult, Reconciler
 from orchestrator.spec import UNKNOWN, Node, resolve
 from orchestrator.stack import stack_nodes, stack_outputs
 from resources.clock import REAL_CLOCK, Clock
+from resources.shared_reads import SharedReads
 
 
 class TeardownRefused(UserError):
@@ -37,6 +38,7 @@ def _failures(outcomes: dict[str, Outcome]) -> dict[str, Outcome]:
 def reconcile_stack(
     aws, *, env: str, doc, save: Callable[[], Any], cfg: EnvConfig | None = None, plan: bool = False,
     clock: Clock = REAL_CLOCK, parallelism: int = 16, nodes: list[Node] | None = None,
+    shared: SharedReads | None = None, observer: WalkObserver | None = None,
 ) -> RunResult:
     cfg = cfg or EnvConfig()
     azs = choose_azs(aws.client("ec2"), recorded=doc.azs, env=env, region=aws.region)
@@ -46,9 +48,13 @@ def reconcile_stack(
     if not plan:
         doc.azs = azs
         save()
-    rec = Reconciler(aws, env=env, state=doc, save=save, clock=clock, plan=plan)
+    rec = Reconciler(aws, env=env, state=doc, save=save, clock=clock, plan=plan, shared=shared)
     weights = graphs.critical_path_weights(graph, {k: n.handler.expected_seconds for k, n in by_key.items()})
-    outcomes = walk(graph, lambda k: rec.reconcile(by_key[k]), max_workers=parallelism, priority=weights)
+    if observer is not None:
+        observer.begin({k: n.name for k, n in by_key.items()})
+    outcomes = walk(
+        graph, lambda k: rec.reconcile(by_key[k]), max_workers=parallelism, priority=weights, on_event=observer
+    )
     results = [outcomes[k].value for k in by_key if outcomes[k].status == "ok"]  # stack order
     resolved = {k: (resolve(ref, rec.outputs) if ref else None) for k, ref in stack_outputs().items()}
     # A run over part of the stack (tests) leaves the outputs of absent nodes unknown: null.
@@ -62,7 +68,7 @@ def reconcile_stack(
 
 def teardown_stack(
     aws, *, env: str, doc, save: Callable[[], Any], clock: Clock = REAL_CLOCK, parallelism: int = 16,
-    nodes: list[Node] | None = None,
+    nodes: list[Node] | None = None, observer: WalkObserver | None = None,
 ) -> RunResult:
     # Names and tags do not depend on the AZs, so teardown finds everything without them.
     azs = doc.azs or [f"{aws.region}-az{i}" for i in range(1, AZ_COUNT + 1)]
@@ -74,7 +80,12 @@ def teardown_stack(
         reason = rec.handler(node).teardown_guard(resolve(node.spec, {}))
         if reason:
             raise TeardownRefused(f"refusing to tear down {env}: {reason}")
-    outcomes = walk(reverse, lambda k: rec.teardown(by_key[k]), max_workers=parallelism)
+    if observer is not None:
+        observer.begin({k: n.name for k, n in by_key.items()})
+    weights = graphs.critical_path_weights(reverse, {k: n.handler.expected_delete_seconds for k, n in by_key.items()})
+    outcomes = walk(
+        reverse, lambda k: rec.teardown(by_key[k]), max_workers=parallelism, priority=weights, on_event=observer
+    )
     results = [outcomes[k].value for k in reversed(list(by_key)) if outcomes[k].status == "ok"]
     failures = _failures(outcomes)
     if not failures:

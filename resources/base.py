@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 from resources.aws import Aws, error_code
 from resources.clock import REAL_CLOCK, Clock
+from resources.shared_reads import SharedReads
 
 MANAGED_BY = "video-pipeline-infra"
 
@@ -98,6 +99,8 @@ class Handler:
     service: ClassVar[str]
     # Typical seconds from create call to ready on AWS (aws-timings.md); drives longest-pole-first.
     expected_seconds: ClassVar[float] = 1.0
+    # The same for a delete to gone (aws-timings §1.3): drives teardown's longest pole first.
+    expected_delete_seconds: ClassVar[float] = 1.0
     create_timeout: ClassVar[float] = 5 * 60
     delete_timeout: ClassVar[float] = 5 * 60
     # First poll early, then back off up to this ceiling (about 5 % of a typical duration).
@@ -107,6 +110,8 @@ class Handler:
     # Spec fields used when creating or deleting only (a final-snapshot choice, where to read a
     # token from, a name kept for lookups): AWS does not report them, so the diff skips them.
     create_only: ClassVar[frozenset[str]] = frozenset()
+    # Set by the reconciler for one walk: lookups answered from one listing per kind.
+    shared: SharedReads | None = None
 
     def __init__(self, aws: Aws, *, env: str, clock: Clock = REAL_CLOCK):
         self.aws = aws
@@ -127,7 +132,9 @@ class Handler:
             found = self.get(recorded_id)
             if found is not None:
                 return found
-        matches = self.find_by_tags(spec)
+        return self.single(spec, self.find_by_tags(spec))
+
+    def single(self, spec: dict, matches: list[Observed]) -> Observed | None:
         if len(matches) > 1:
             ids = ", ".join(sorted(m.id for m in matches))
             raise ResourceError(f"{self.kind} {spec['name']}: {len(matches)} live resources carry its tags ({ids})")

@@ -4,14 +4,29 @@ from __future__ import annotations
 from typing import ClassVar
 
 from resources.aws import describe_one
-from resources.base import Handler, Observed, owned_by, tag_list
+from resources.base import MANAGED_BY, Handler, Observed, owned_by, tag_dict, tag_list
 from resources.consistency import EC2_NEW_RESOURCE
+from resources.shared_reads import listing
 
 OWNERSHIP_KEYS = ("Name", "Environment", "ManagedBy")
 
 
 def ownership_filters(spec: dict) -> list[dict]:
     return [{"Name": f"tag:{k}", "Values": [spec["tags"][k]]} for k in OWNERSHIP_KEYS]
+
+
+def environment_filters(env: str) -> list[dict]:
+    return [{"Name": "tag:Environment", "Values": [env]}, {"Name": "tag:ManagedBy", "Values": [MANAGED_BY]}]
+
+
+def vpc_filters(vpc_id: str) -> list[dict]:
+    return [{"Name": "vpc-id", "Values": [vpc_id]}]
+
+
+def in_vpc_filters(handler: "Ec2Handler", spec: dict) -> list[dict]:
+    # A plan for a new environment has no VPC id yet (UNKNOWN): list by ownership instead.
+    vpc = spec.get("vpc_id")
+    return vpc_filters(vpc) if isinstance(vpc, str) else environment_filters(handler.env)
 
 
 class Ec2Handler(Handler):
@@ -23,7 +38,33 @@ class Ec2Handler(Handler):
     describe: ClassVar[str]  # e.g. "describe_subnets"
     items_key: ClassVar[str]  # e.g. "Subnets"
     ids_param: ClassVar[str]  # e.g. "SubnetIds"
+    id_key: ClassVar[str]  # e.g. "SubnetId"
     not_found: ClassVar[str]  # e.g. "InvalidSubnetID.NotFound"
+    def listing_filters(self, spec: dict) -> list[dict]:
+        """What one listing of this kind covers: everything the environment owns; kinds that
+        live in the VPC list the VPC instead, which the drift check's unmanaged search reuses."""
+        return environment_filters(self.env)
+
+    def live(self, item: dict) -> bool:
+        return True
+
+    def observe_listed(self, item: dict, filters: list[dict]) -> Observed:
+        return self.observe(item)
+
+    def find(self, spec, recorded_id):
+        if self.shared is None:
+            return super().find(spec, recorded_id)
+        filters = self.listing_filters(spec)
+        items = [i for i in listing(self.shared, self.client, self.describe, self.items_key, filters) if self.live(i)]
+        listed = next((i for i in items if recorded_id and i[self.id_key] == recorded_id), None)
+        if listed is not None:
+            return self.observe_listed(listed, filters)
+        # Not listed: deleted, or its tags changed behind our back. Ask for it by id.
+        found = self.get(recorded_id) if recorded_id else None
+        if found is not None:
+            return found
+        mine = [i for i in items if owned_by(tag_dict(i.get("Tags")), spec)]
+        return self.single(spec, [self.observe_listed(i, filters) for i in mine])
 
     def observe(self, item: dict) -> Observed:
         raise NotImplementedError

@@ -100,6 +100,7 @@ def observe_service(service: dict) -> Observed:
 class Service(EcsHandler):
     kind = "ecs_service"
     expected_seconds = 75
+    expected_delete_seconds = 90  # drain to INACTIVE, 1-2 min (est.), aws-timings §1.3
     create_timeout = 20 * 60  # Terraform's default; steady state typically 60-120 s
     delete_timeout = 20 * 60  # DRAINING has been seen to last more than 5 minutes
     poll_ceiling = 10

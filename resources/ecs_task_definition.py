@@ -172,7 +172,25 @@ class TaskDefinition(EcsHandler):
         kwargs = {api_key: spec[key] for key, api_key in TASK_DEFINITION_FIELDS.items() if spec.get(key) is not None}
         REGISTER_TASK_DEFINITION.wait(self.clock)
         answer = self.client.register_task_definition(family=spec["name"], tags=ecs_tags(spec["tags"]), **kwargs)
-        return answer["taskDefinition"]["taskDefinitionArn"]
+        kept = answer["taskDefinition"]
+        retries = answer.get("ResponseMetadata", {}).get("RetryAttempts") or 0
+        if retries:
+            self._deregister_lost_copies(spec, kept, retries)
+        return kept["taskDefinitionArn"]
+
+    def _deregister_lost_copies(self, spec: dict, kept: dict, retries: int) -> None:
+        """botocore retried the registration (a 5xx, a dropped connection): an attempt whose
+        answer was lost may have registered the same revision already, and RegisterTaskDefinition
+        has no idempotency token. Such copies are the revisions just below the answered one with
+        the very same content; they are deregistered so the family keeps one ACTIVE copy."""
+        family, revision = kept["family"], kept["revision"]
+        for arn in active_revisions(self.client, family):
+            number = int(arn.rsplit(":", 1)[-1])
+            if not revision - retries <= number < revision:
+                continue
+            copy = self.client.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+            if all(subset_equal(spec[key], copy.get(api_key)) for key, api_key in TASK_DEFINITION_FIELDS.items() if key in spec):
+                ignore_codes({TASK_DEFINITION_NOT_FOUND}, self.client.deregister_task_definition, taskDefinition=arn)
 
     def update(self, spec, obs, diffs):
         # A revision is immutable: any field difference is a new revision, which carries the

@@ -16,6 +16,7 @@ from resources.consistency import consistency
 
 FS_NOT_FOUND = "FileSystemNotFound"
 MOUNT_TARGET_NOT_FOUND = "MountTargetNotFound"
+MOUNT_TARGET_CONFLICT = "MountTargetConflict"
 ACCESS_POINT_NOT_FOUND = "AccessPointNotFound"
 # LifeCycleState of file systems, mount targets and access points alike.
 NOT_LIVE = ("deleting", "deleted")
@@ -215,6 +216,7 @@ class MountTargets(Handler):
     kind = "efs_mount_targets"
     service = "efs"
     expected_seconds = 80
+    expected_delete_seconds = 60  # ~1 min (est.), aws-timings §1.3
     create_timeout = 30 * 60  # Terraform's default: >10 min has been seen (aws-timings 1.1)
     delete_timeout = 10 * 60
     poll_ceiling = 10
@@ -270,9 +272,20 @@ class MountTargets(Handler):
         return fs_id
 
     def _create_one(self, fs_id: str, subnet_id: str, groups: list[str]) -> None:
-        FILE_SYSTEM_AVAILABLE.call(
-            self.clock, self.client.create_mount_target, FileSystemId=fs_id, SubnetId=subnet_id, SecurityGroups=groups
-        )
+        try:
+            FILE_SYSTEM_AVAILABLE.call(
+                self.clock, self.client.create_mount_target, FileSystemId=fs_id, SubnetId=subnet_id, SecurityGroups=groups
+            )
+        except ClientError as exc:
+            # MountTargetConflict: the AZ already holds a mount target of this file system. When
+            # it sits in this very subnet, an earlier attempt made it (botocore retried a call
+            # whose answer was lost, or a killed run made it): the mount target wanted exists.
+            # The security groups are converged by update_fields like any other drift.
+            if error_code(exc) != MOUNT_TARGET_CONFLICT or not any(
+                mt["SubnetId"] == subnet_id and mt["LifeCycleState"] not in NOT_LIVE
+                for mt in find_mount_targets(self.client, fs_id) or []
+            ):
+                raise
 
     def update_fields(self, spec, obs, diffs):
         other = [d for d in diffs if d.field not in SET_FIELDS]

@@ -22,6 +22,7 @@ class ElasticIp(Ec2Handler):
     kind = "elastic_ip"
     resource_type = "elastic-ip"
     describe, items_key, ids_param, not_found = "describe_addresses", "Addresses", "AllocationIds", NOT_FOUND
+    id_key = "AllocationId"
     expected_seconds = 1
     poll_ceiling = 2
 

@@ -111,6 +111,7 @@ class ReplicationGroup(Handler):
     kind = "replication_group"
     service = "elasticache"
     expected_seconds = 480  # aws-timings 4.2
+    expected_delete_seconds = 390  # 5-8 min (est.), aws-timings §1.3
     create_timeout = 60 * 60  # Terraform's default
     delete_timeout = 45 * 60
     poll_ceiling = 20

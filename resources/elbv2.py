@@ -47,12 +47,21 @@ class ElbHandler(Handler):
             raise
         return items
 
-    def refuse_taken_name(self, spec: dict, exc: ClientError) -> ResourceError:
+    def refuse_taken_name(self, spec: dict, exc: ClientError | None = None) -> ResourceError:
         # find_by_tags found nothing of ours under this name, so whoever holds it is not us.
+        why = f" ({error_code(exc)})" if exc is not None else ""
         return ResourceError(
-            f"{self.kind} {spec['name']}: the name is taken by a resource without this environment's tags "
-            f"({error_code(exc)}); rename or delete it"
+            f"{self.kind} {spec['name']}: the name is taken by a resource without this environment's tags"
+            f"{why}; rename or delete it"
         )
+
+    def require_free_name(self, spec: dict, call, key: str, not_found: str) -> None:
+        """Create is called only when nothing of ours holds the name. CreateTargetGroup and
+        CreateLoadBalancer are idempotent on AWS (the same name and settings answer the existing
+        resource, which is also what makes a retried create safe), so a holder must be refused
+        before the call, or its ARN would come back as ours."""
+        if self.by_name(spec, call, key, not_found):
+            raise self.refuse_taken_name(spec)
 
 
 # -- target group --------------------------------------------------------------------------
@@ -96,6 +105,7 @@ class TargetGroup(ElbHandler):
         # CreateTargetGroup has no token: the name is the idempotency key (the same name and
         # settings return the same group on AWS).
         hc = spec["health_check"]
+        self.require_free_name(spec, self.client.describe_target_groups, "TargetGroups", TG_NOT_FOUND)
         try:
             tg = self.client.create_target_group(
                 Name=spec["name"],
@@ -253,6 +263,7 @@ class LoadBalancer(ElbHandler):
         # and the PrivateLink setting follow through update_fields once it is active.
         # Security groups now or never: an NLB created without them cannot be given any.
         groups = {"SecurityGroups": spec["security_group_ids"]} if spec["security_group_ids"] else {}
+        self.require_free_name(spec, self.client.describe_load_balancers, "LoadBalancers", LB_NOT_FOUND)
         try:
             lb = self.client.create_load_balancer(
                 Name=spec["name"],

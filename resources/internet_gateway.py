@@ -1,13 +1,14 @@
 """Internet gateway and its attachment to the VPC, reconciled as one resource."""
 from __future__ import annotations
 
-from resources.aws import describe_one, ignore_codes
+from resources.aws import describe_one, done_if_landed, ignore_codes
 from resources.base import Observed, tag_dict
 from resources.consistency import DEPENDENCIES_DRAIN, EC2_NEW_RESOURCE
 from resources.ec2 import Ec2Handler
 
 NOT_FOUND = "InvalidInternetGatewayID.NotFound"
 NOT_ATTACHED = "Gateway.NotAttached"
+ALREADY_ATTACHED = "Resource.AlreadyAssociated"
 
 
 def find_internet_gateway_by_id(ec2, igw_id: str) -> dict | None:
@@ -24,12 +25,26 @@ class InternetGateway(Ec2Handler):
     kind = "internet_gateway"
     resource_type = "internet-gateway"
     describe, items_key, ids_param = "describe_internet_gateways", "InternetGateways", "InternetGatewayIds"
+    id_key = "InternetGatewayId"
     not_found = NOT_FOUND
     expected_seconds = 1
     poll_ceiling = 2
 
     def observe(self, item):
         return observe_internet_gateway(item)
+
+    def listing_filters(self, spec):
+        # The VPC's gateways, which the drift check's search for unmanaged members reuses.
+        vpc = spec.get("vpc_id")
+        return [{"Name": "attachment.vpc-id", "Values": [vpc]}] if isinstance(vpc, str) else super().listing_filters(spec)
+
+    def find(self, spec, recorded_id):
+        found = super().find(spec, recorded_id)
+        if found is None and self.shared is not None:
+            # A gateway of ours left detached (a run killed between create and attach) is
+            # outside the VPC's listing: look for it by its tags before creating another.
+            found = self.single(spec, self.find_by_tags(spec))
+        return found
 
     def create(self, spec, token):
         # No idempotency token; the attachment is converged by update_fields after the
@@ -46,8 +61,11 @@ class InternetGateway(Ec2Handler):
             if d.expected:
                 # A VPC holds one IGW; AWS refuses a second (moto accepts it, aws-notes A-4), so
                 # the attachment is checked by the diff before this call is ever made.
+                # A retried attach whose first attempt landed is answered Resource.AlreadyAssociated.
+                landed = lambda vpc=d.expected: (self.get(obs.id) or obs).attrs.get("vpc_id") == vpc  # noqa: E731
                 EC2_NEW_RESOURCE.call(
-                    self.clock, self.client.attach_internet_gateway, InternetGatewayId=obs.id, VpcId=d.expected
+                    self.clock, done_if_landed, {ALREADY_ATTACHED}, landed,
+                    self.client.attach_internet_gateway, InternetGatewayId=obs.id, VpcId=d.expected,
                 )
 
     def _detach(self, igw_id: str, vpc_id: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from resources.base import MANAGED_BY
+from resources.shared_reads import SharedReads, listing
 
 
 @dataclass(frozen=True)
@@ -38,17 +39,21 @@ def _aws_owned(kind: str, item: dict) -> bool:
     return False
 
 
-def vpc_members(ec2, vpc_id: str) -> list[Found]:
+def vpc_members(ec2, vpc_id: str, shared: SharedReads | None = None) -> list[Found]:
+    """With the walk's ``shared`` reads, the listings the handlers already made are reused."""
     found = []
     for kind, call, key, id_key, filter_name in VPC_MEMBERS:
-        items = getattr(ec2, call)(Filters=[{"Name": filter_name, "Values": [vpc_id]}])[key]
+        items = listing(shared, ec2, call, key, [{"Name": filter_name, "Values": [vpc_id]}])
         found += [Found(kind, i[id_key]) for i in items if not _aws_owned(kind, i)]
     return found
 
 
 def tagged_resources(tagging, env: str) -> list[Found]:
     pages = tagging.get_paginator("get_resources").paginate(
-        TagFilters=[{"Key": "Environment", "Values": [env]}, {"Key": "ManagedBy", "Values": [MANAGED_BY]}]
+        TagFilters=[{"Key": "Environment", "Values": [env]}, {"Key": "ManagedBy", "Values": [MANAGED_BY]}],
+        # The API's maximums (100 resources, 500 tags a page): one page for a whole environment.
+        ResourcesPerPage=100,
+        TagsPerPage=500,
     )
     arns = [m["ResourceARN"] for page in pages for m in page["ResourceTagMappingList"]]
     # Automated RDS snapshots ("rds:" names) are the instance's own backups, tags copied.

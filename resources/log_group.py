@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from resources.aws import error_code, ignore_codes
 from resources.base import MANAGED_BY, Handler, Observed, Refresh, ResourceError, Status, owned_by
+from resources.shared_reads import describe_all
 
 NOT_FOUND = "ResourceNotFoundException"
 ALREADY_EXISTS = "ResourceAlreadyExistsException"
@@ -52,6 +53,20 @@ class LogGroup(Handler):
     def get(self, resource_id):
         group = find_log_group_by_name(self.client, resource_id)
         return self._observe(group) if group else None
+
+    def find(self, spec, recorded_id):
+        if self.shared is None:
+            return super().find(spec, recorded_id)
+        # The environment's groups share a path (/ecs/video-processing-dev/): one listing of
+        # it answers them all. The name is the id, so a recorded id is the name.
+        prefix = spec["name"].rsplit("/", 1)[0] + "/" if "/" in spec["name"] else spec["name"]
+        groups = self.shared.once(
+            ("describe_log_groups", prefix),
+            lambda: describe_all(self.client, "describe_log_groups", "logGroups", logGroupNamePrefix=prefix),
+        )
+        group = next((g for g in groups if g["logGroupName"] == spec["name"]), None)
+        obs = self._observe(group) if group else None
+        return obs if obs and (recorded_id or owned_by(obs.tags, spec)) else None
 
     def find_by_tags(self, spec):
         found = self.get(spec["name"])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from resources.base import Observed, Refresh, Status, tag_dict
 from resources.aws import describe_one
-from resources.ec2 import Ec2Handler, ownership_filters
+from resources.ec2 import Ec2Handler, in_vpc_filters, ownership_filters
 
 # AWS answers NatGatewayNotFound for an unknown id; moto answers an empty list (aws-notes A-11).
 NOT_FOUND = "NatGatewayNotFound"
@@ -31,6 +31,7 @@ def nat_gateway_status(ec2, nat_id: str) -> Refresh:
 def observe_nat_gateway(nat: dict) -> Observed:
     addresses = nat.get("NatGatewayAddresses") or [{}]
     attrs = {
+        "vpc_id": nat.get("VpcId"),
         "subnet_id": nat["SubnetId"],
         "allocation_id": addresses[0].get("AllocationId"),
         "connectivity_type": nat.get("ConnectivityType", "public"),
@@ -41,15 +42,28 @@ def observe_nat_gateway(nat: dict) -> Observed:
 class NatGateway(Ec2Handler):
     kind = "nat_gateway"
     resource_type = "natgateway"
+    describe, items_key, id_key = "describe_nat_gateways", "NatGateways", "NatGatewayId"
     expected_seconds = 105
+    expected_delete_seconds = 60  # aws-timings §1.3, n=6
     create_timeout = 10 * 60  # Terraform's default; typical is 85-125 s
     delete_timeout = 30 * 60
     poll_ceiling = 10
-    replace_fields = frozenset({"subnet_id", "allocation_id", "connectivity_type"})
+    replace_fields = frozenset({"vpc_id", "subnet_id", "allocation_id", "connectivity_type"})
 
     def get(self, resource_id):
         nat = find_nat_gateway_by_id(self.client, resource_id)
         return observe_nat_gateway(nat) if nat and nat["State"] in LIVE_STATES else None
+
+    def listing_filters(self, spec):
+        # A NAT never leaves its subnet's VPC: the VPC's listing holds every NAT of ours,
+        # and the drift check's search for unmanaged NATs in the VPC reuses it.
+        return in_vpc_filters(self, spec)
+
+    def live(self, item):
+        return item["State"] in LIVE_STATES
+
+    def observe(self, item):
+        return observe_nat_gateway(item)
 
     def find_by_tags(self, spec):
         # AWS narrows by the tag filters; moto ignores them (aws-notes A-6), and the subnet of a

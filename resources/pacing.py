@@ -13,29 +13,41 @@ from resources.clock import Clock
 
 
 class Pace:
-    """At most one call per ``interval`` seconds, shared by every handler instance and thread.
+    """AWS's token bucket on our side: ``burst`` calls at once, then one per ``interval`` seconds,
+    shared by every handler instance and thread.
 
     The wait happens under the lock, so callers queue in order. Time comes from the caller's
-    injected clock: a clock that reads earlier than the last call is another clock (a new
-    FakeClock in a test), so the last call is forgotten rather than waited for.
+    injected clock: another clock (a test's FakeClock), or one that reads earlier than the last
+    call, starts the bucket full again rather than waiting on a past that is not its own.
     """
 
-    def __init__(self, operation: str, interval: float):
+    def __init__(self, operation: str, interval: float, burst: int = 1):
         self.operation = operation
         self.interval = interval
+        self.burst = burst
+        self._tokens = float(burst)
         self._last: float | None = None
+        self._clock: Clock | None = None
         self._lock = threading.Lock()
 
     def wait(self, clock: Clock) -> None:
         with self._lock:
             now = clock.now()
-            if self._last is not None and self._last <= now < self._last + self.interval:
-                clock.sleep(self._last + self.interval - now)
+            if clock is not self._clock or self._last is None or now < self._last:
+                self._clock = clock
+                self._tokens = float(self.burst)
+            else:
+                self._tokens = min(self.burst, self._tokens + (now - self._last) / self.interval)
+            if self._tokens < 1:
+                clock.sleep((1 - self._tokens) * self.interval)
                 now = clock.now()
+                self._tokens = 1.0
+            self._tokens -= 1
             self._last = now
 
 
-REGISTER_TASK_DEFINITION = Pace("RegisterTaskDefinition", 1.0)
+# ECS: a bucket of 20 refilled at 1/s (aws-timings §2): a stack's few definitions go at once.
+REGISTER_TASK_DEFINITION = Pace("RegisterTaskDefinition", 1.0, burst=20)
 CREATE_REST_API = Pace("CreateRestApi", 3.0)
 CREATE_DEPLOYMENT = Pace("CreateDeployment", 5.0)
 DELETE_REST_API = Pace("DeleteRestApi", 30.0)

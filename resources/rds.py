@@ -146,6 +146,7 @@ class DbInstance(Handler):
     kind = "db_instance"
     service = "rds"
     expected_seconds = 840  # Multi-AZ db.t3.medium, aws-timings 4.2
+    expected_delete_seconds = 330  # 4-7 min without a final snapshot, aws-timings §1.3
     create_timeout = 40 * 60  # Terraform's default
     delete_timeout = 60 * 60
     poll_ceiling = 30

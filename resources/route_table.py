@@ -6,14 +6,18 @@ own: the diff sees a route added by hand (revoked), a route pointing at a replac
 """
 from __future__ import annotations
 
-from resources.aws import describe_one, ignore_codes
+from botocore.exceptions import ClientError
+
+from resources.aws import describe_one, done_if_landed, error_code, ignore_codes
 from resources.base import Observed, Refresh, Status, tag_dict
 from resources.consistency import DEPENDENCIES_DRAIN, EC2_NEW_RESOURCE
-from resources.ec2 import Ec2Handler
+from resources.ec2 import Ec2Handler, in_vpc_filters
 
 NOT_FOUND = "InvalidRouteTableID.NotFound"
 ROUTE_NOT_FOUND = "InvalidRoute.NotFound"
 ASSOCIATION_NOT_FOUND = "InvalidAssociationID.NotFound"
+ROUTE_EXISTS = "RouteAlreadyExists"
+ALREADY_ASSOCIATED = "Resource.AlreadyAssociated"
 TARGET_KEYS = ("GatewayId", "NatGatewayId", "TransitGatewayId", "VpcPeeringConnectionId", "NetworkInterfaceId")
 
 
@@ -48,12 +52,16 @@ class RouteTable(Ec2Handler):
     kind = "route_table"
     resource_type = "route-table"
     describe, items_key, ids_param, not_found = "describe_route_tables", "RouteTables", "RouteTableIds", NOT_FOUND
+    id_key = "RouteTableId"
     expected_seconds = 1
     poll_ceiling = 2
     replace_fields = frozenset({"vpc_id"})
 
     def observe(self, item):
         return observe_route_table(item)
+
+    def listing_filters(self, spec):
+        return in_vpc_filters(self, spec)
 
     def desired(self, spec):
         routes = sorted(spec["routes"], key=lambda r: r["destination"])
@@ -81,7 +89,13 @@ class RouteTable(Ec2Handler):
         call = lambda fn, **kw: EC2_NEW_RESOURCE.call(self.clock, fn, RouteTableId=rt_id, **kw)  # noqa: E731
         for dest, target in sorted(want.items()):
             if dest not in have:
-                call(self.client.create_route, DestinationCidrBlock=dest, **target_argument(target))
+                try:
+                    call(self.client.create_route, DestinationCidrBlock=dest, **target_argument(target))
+                except ClientError as exc:
+                    # A retried CreateRoute whose first attempt landed: set the target either way.
+                    if error_code(exc) != ROUTE_EXISTS:
+                        raise
+                    call(self.client.replace_route, DestinationCidrBlock=dest, **target_argument(target))
             elif have[dest] != target:
                 # A route to a deleted NAT is a blackhole until replaced.
                 call(self.client.replace_route, DestinationCidrBlock=dest, **target_argument(target))
@@ -103,7 +117,10 @@ class RouteTable(Ec2Handler):
             ]
             if held and self._replace_association(held[0], obs.id):
                 continue
-            EC2_NEW_RESOURCE.call(self.clock, self.client.associate_route_table, RouteTableId=obs.id, SubnetId=subnet_id)
+            EC2_NEW_RESOURCE.call(
+                self.clock, done_if_landed, {ALREADY_ASSOCIATED}, lambda s=subnet_id: self._holds(obs.id, s),
+                self.client.associate_route_table, RouteTableId=obs.id, SubnetId=subnet_id,
+            )
         for assoc in obs.raw.get("Associations", []):
             if assoc.get("SubnetId") in have - want and not assoc.get("Main"):
                 ignore_codes(
@@ -111,6 +128,12 @@ class RouteTable(Ec2Handler):
                     self.client.disassociate_route_table,
                     AssociationId=assoc["RouteTableAssociationId"],
                 )
+
+    def _holds(self, rt_id: str, subnet_id: str) -> bool:
+        current = self.client.describe_route_tables(
+            Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}]
+        )["RouteTables"]
+        return [t["RouteTableId"] for t in current] == [rt_id]
 
     def _replace_association(self, association_id: str, rt_id: str) -> bool:
         """Move a subnet's association here; False when the other table let go of it meanwhile

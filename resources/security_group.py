@@ -7,17 +7,20 @@ DescribeSecurityGroupRules shows a rule added by hand (revoked), a rule removed 
 """
 from __future__ import annotations
 
+import json
 import re
 
 from botocore.exceptions import ClientError
 
-from resources.aws import describe_one, error_code, ignore_codes
+from resources.aws import describe_one, done_if_landed, error_code, ignore_codes
 from resources.base import MANAGED_BY, Observed, Refresh, ResourceError, Status, tag_dict
 from resources.consistency import DEPENDENCIES_DRAIN, EC2_NEW_RESOURCE
-from resources.ec2 import Ec2Handler
+from resources.ec2 import Ec2Handler, in_vpc_filters
+from resources.shared_reads import chunks, describe_all, listing
 
 NOT_FOUND = "InvalidGroup.NotFound"
 RULE_NOT_FOUND = "InvalidPermission.NotFound"
+RULE_DUPLICATE = "InvalidPermission.Duplicate"
 DUPLICATE = "InvalidGroup.Duplicate"
 # B-SG-1: names and descriptions up to 255 characters of this set; a name cannot start with
 # "sg-" (it would read as a group id). moto checks none of it (aws-notes A-9).
@@ -33,11 +36,13 @@ def security_group_status(ec2, group_id: str) -> Refresh:
     return Refresh(Status.READY if find_security_group_by_id(ec2, group_id) else Status.GONE)
 
 
+def rules_of_groups(ec2, group_ids: list[str]) -> list[dict]:
+    return describe_all(ec2, "describe_security_group_rules", "SecurityGroupRules",
+                        Filters=[{"Name": "group-id", "Values": group_ids}])
+
+
 def security_group_rules(ec2, group_id: str) -> list[dict]:
-    pages = ec2.get_paginator("describe_security_group_rules").paginate(
-        Filters=[{"Name": "group-id", "Values": [group_id]}]
-    )
-    return [r for page in pages for r in page["SecurityGroupRules"]]
+    return rules_of_groups(ec2, [group_id])
 
 
 def rule_key(rule: dict) -> tuple:
@@ -113,6 +118,7 @@ class SecurityGroup(Ec2Handler):
     kind = "security_group"
     resource_type = "security-group"
     describe, items_key, ids_param, not_found = "describe_security_groups", "SecurityGroups", "GroupIds", NOT_FOUND
+    id_key = "GroupId"
     expected_seconds = 2
     poll_ceiling = 2
     # AWS cannot change a group's VPC or its description: only a new group can.
@@ -131,6 +137,20 @@ class SecurityGroup(Ec2Handler):
 
     def observe(self, group: dict) -> Observed:
         return observe_security_group(group, security_group_rules(self.client, group["GroupId"]))
+
+    def listing_filters(self, spec):
+        return in_vpc_filters(self, spec)
+
+    def observe_listed(self, group, filters):
+        # The rules of every listed group in one read too, instead of one read per group.
+        def fetch() -> list[dict]:
+            groups = listing(self.shared, self.client, self.describe, self.items_key, filters)
+            ids = sorted(g["GroupId"] for g in groups)
+            return [r for part in chunks(ids) for r in rules_of_groups(self.client, part)]
+
+        key = ("describe_security_group_rules", json.dumps(filters, sort_keys=True))
+        rules = self.shared.once(key, fetch)
+        return observe_security_group(group, [r for r in rules if r["GroupId"] == group["GroupId"]])
 
     def create(self, spec, token):
         # CreateSecurityGroup has no idempotency token (B-EC2-2): find-by-tags before create is
@@ -169,7 +189,14 @@ class SecurityGroup(Ec2Handler):
         # moment with neither. A just-created source group may not be visible yet (B-EC2-1).
         missing = [ip_permission(r) for k, r in sorted(want.items()) if k not in have]
         if missing:
-            EC2_NEW_RESOURCE.call(self.clock, authorize, GroupId=obs.id, IpPermissions=missing)
+            # A retried authorize whose first attempt landed is answered InvalidPermission.Duplicate.
+            def landed() -> bool:
+                now = {rule_key(observe_rule(r)) for r in security_group_rules(self.client, obs.id) if r["IsEgress"] is egress}
+                return all(k in now for k in want if k not in have)
+
+            EC2_NEW_RESOURCE.call(
+                self.clock, done_if_landed, {RULE_DUPLICATE}, landed, authorize, GroupId=obs.id, IpPermissions=missing
+            )
         # A description is fixed in place: revoke + authorize would drop the rule for a moment.
         relabel = [
             {

@@ -4,7 +4,7 @@ from __future__ import annotations
 from resources.aws import describe_one, ignore_codes
 from resources.base import Observed, Refresh, Status, tag_dict
 from resources.consistency import DEPENDENCIES_DRAIN
-from resources.ec2 import Ec2Handler
+from resources.ec2 import Ec2Handler, in_vpc_filters
 
 NOT_FOUND = "InvalidSubnetID.NotFound"
 
@@ -33,12 +33,16 @@ class Subnet(Ec2Handler):
     kind = "subnet"
     resource_type = "subnet"
     describe, items_key, ids_param, not_found = "describe_subnets", "Subnets", "SubnetIds", NOT_FOUND
+    id_key = "SubnetId"
     expected_seconds = 1
     poll_ceiling = 2
     replace_fields = frozenset({"vpc_id", "cidr_block", "availability_zone"})
 
     def observe(self, item):
         return observe_subnet(item)
+
+    def listing_filters(self, spec):
+        return in_vpc_filters(self, spec)
 
     def create(self, spec, token):
         # CreateSubnet has no idempotency token: find-by-tags before create prevents duplicates.

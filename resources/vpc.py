@@ -24,6 +24,7 @@ class Vpc(Ec2Handler):
     kind = "vpc"
     resource_type = "vpc"
     describe, items_key, ids_param, not_found = "describe_vpcs", "Vpcs", "VpcIds", NOT_FOUND
+    id_key = "VpcId"
     expected_seconds = 5
     poll_ceiling = 2
     replace_fields = frozenset({"cidr_block"})

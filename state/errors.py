@@ -6,6 +6,11 @@ from __future__ import annotations
 class StateError(Exception):
     """Base class for every state problem."""
 
+    @property
+    def user_message(self) -> str:
+        # The message is the whole answer: no exception class name in front of it.
+        return str(self)
+
 
 class CorruptStateError(StateError):
     """The state file is not a valid state document."""

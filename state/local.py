@@ -37,7 +37,7 @@ def default_state_dir() -> Path:
 class StateBackend(Protocol):
     location: str
 
-    def lock(self) -> None: ...
+    def lock(self, *, break_lock: str | None = None) -> None: ...
     def unlock(self) -> None: ...
     def load(self) -> StateDocument: ...
     def save(self, doc: StateDocument) -> bool: ...
@@ -76,6 +76,18 @@ def _read_holder(fd: int) -> dict | None:
     return holder if isinstance(holder, dict) else None
 
 
+def _pid_alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return True  # unknown: assume a live run rather than break its lock
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
 class LocalStateBackend:
     """State in `{state_dir}/{env}.{region}.json`, guarded by an flock on `{env}.{region}.lock`."""
 
@@ -91,12 +103,21 @@ class LocalStateBackend:
         self.lock_path = self.state_dir / f"{env}.{region}.lock"
         self.location = str(self.path)
         self.previous_holder: dict | None = None
+        self.broken_holder: dict | None = None
         self._lock_fd: int | None = None
         self._save_lock = threading.Lock()
 
     # -- locking --------------------------------------------------------------
 
-    def lock(self) -> None:
+    def lock(self, *, break_lock: str | None = None) -> None:
+        """Take the exclusive lock for this environment and region, or raise LockHeldError.
+
+        ``break_lock`` (None: never) takes over a lock whose flock is still held although its
+        recorded holder is gone: a dead pid on this host (any value, "" included), or exactly
+        the holder the user named as ``PID@HOST`` for a run on another host, which cannot be
+        checked from here. A stuck flock with a dead holder happens when a child process of the
+        killed run inherited the descriptor, or on a network filesystem that lost track of it.
+        """
         if self._lock_fd is not None:
             raise StateError(f"state lock {self.lock_path} is already held by this backend")
         if not self.state_dir.is_dir():
@@ -109,13 +130,22 @@ class LocalStateBackend:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _read_holder(fd)
-            os.close(fd)
-            raise LockHeldError(self._held_message(holder), holder) from None
+            refusal = self._refuse_break(holder, break_lock)
+            if refusal is not None:
+                os.close(fd)
+                raise LockHeldError(self._held_message(holder, refusal), holder) from None
+            try:
+                fd = self._take_over(fd, holder)
+            except BaseException:
+                os.close(fd)
+                raise
+            self.broken_holder, self.previous_holder = holder, None
         except BaseException:
             os.close(fd)
             raise
-        # Holder info still present means the last holder died without unlock().
-        self.previous_holder = _read_holder(fd)
+        else:
+            # Holder info still present means the last holder died without unlock().
+            self.previous_holder = _read_holder(fd)
         info = {"pid": os.getpid(), "host": socket.gethostname(),
                 "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "command": " ".join(sys.argv)}
@@ -136,8 +166,8 @@ class LocalStateBackend:
             os.close(fd)  # closing the descriptor releases the flock
 
     @contextlib.contextmanager
-    def locked(self) -> Iterator[LocalStateBackend]:
-        self.lock()
+    def locked(self, *, break_lock: str | None = None) -> Iterator[LocalStateBackend]:
+        self.lock(break_lock=break_lock)
         try:
             yield self
         finally:
@@ -147,12 +177,51 @@ class LocalStateBackend:
     def is_locked(self) -> bool:
         return self._lock_fd is not None
 
-    def _held_message(self, holder: dict | None) -> str:
+    def _refuse_break(self, holder: dict | None, break_lock: str | None) -> str | None:
+        """None when the held lock may be taken over, else why not (the end of the message)."""
+        if holder is None:
+            return "another run is in progress" if break_lock is None else (
+                "another run is in progress; the lock file names no holder, so it is not broken")
+        pid, host = holder.get("pid"), holder.get("host")
+        if host == socket.gethostname():
+            if _pid_alive(pid):
+                return "another run is in progress" if break_lock is None else (
+                    f"another run is in progress; pid {pid} is alive on this host, so its lock is not broken")
+            if break_lock is None:
+                return f"pid {pid} is no longer running: rerun with --break-lock to take the lock over"
+            return None
+        if break_lock == f"{pid}@{host}":
+            return None
+        if break_lock is None:
+            return "another run is in progress"
+        return (f"another run may be in progress; pid {pid} runs on another host and cannot be checked "
+                f"from here: if that run is gone, rerun with --break-lock {pid}@{host}")
+
+    def _take_over(self, old_fd: int, holder: dict | None) -> int:
+        """Replace the stuck lock file with a fresh one locked by us (rename: there is never a
+        moment without a lock file), unless another run replaced it first."""
+        fd, tmp = tempfile.mkstemp(dir=self.state_dir, prefix=f".{self.lock_path.name}.", suffix=".tmp")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new inode: nobody else has it
+            old, now = os.fstat(old_fd), os.stat(self.lock_path)
+            if (old.st_dev, old.st_ino) != (now.st_dev, now.st_ino):
+                raise LockHeldError(self._held_message(holder, "another run broke the lock first"), holder)
+            os.replace(tmp, self.lock_path)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        os.close(old_fd)  # releases nothing of ours: the stuck flock is someone else's
+        _fsync_dir(self.state_dir)
+        return fd
+
+    def _held_message(self, holder: dict | None, why: str = "another run is in progress") -> str:
         where = f"state for env {self.env!r} in {self.region!r}"
         if holder is None:
-            return f"{where} is locked by another process; another run is in progress"
+            return f"{where} is locked by another process; {why}"
         return (f"{where} is locked by pid {holder.get('pid', '?')} on host {holder.get('host', '?')} "
-                f"since {holder.get('started_at', '?')}; another run is in progress")
+                f"since {holder.get('started_at', '?')}; {why}")
 
     # -- reading and writing --------------------------------------------------
 

@@ -49,7 +49,10 @@ def network_nodes(env: str, cfg: EnvConfig, azs: list[str]) -> list[Node]:
             Node(
                 f"nat.{i}",
                 NatGateway,
-                spec(f"nat-gateway-{i}-{env}", subnet_id=Ref(f"subnet.public.{i}"), allocation_id=Ref(f"eip.{i}"), connectivity_type="public"),
+                spec(
+                    f"nat-gateway-{i}-{env}", vpc_id=Ref("vpc"), subnet_id=Ref(f"subnet.public.{i}"),
+                    allocation_id=Ref(f"eip.{i}"), connectivity_type="public",
+                ),
                 after=("igw",),
             )
         )

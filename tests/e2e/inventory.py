@@ -41,12 +41,17 @@ def _ours(tags, env: str) -> bool:
     return tags.get("Environment") == env and tags.get("ManagedBy") == "video-pipeline-infra"
 
 
+NETWORK_ID_KEYS = {
+    "vpc": "VpcId", "subnet": "SubnetId", "internet_gateway": "InternetGatewayId", "elastic_ip": "AllocationId",
+    "nat_gateway": "NatGatewayId", "route_table": "RouteTableId",
+}
+
+
 def full_inventory(client, env: str) -> dict[str, list[str]]:
     """Every live resource of the environment, found by its ownership tags or its name."""
     ec2, rds, elasticache = client("ec2"), client("rds"), client("elasticache")
-    inv = {kind: [r.get("VpcId") or r.get("SubnetId") or r.get("InternetGatewayId") or r.get("AllocationId")
-                  or r.get("NatGatewayId") or r.get("RouteTableId") for r in items]
-           for kind, items in network_inventory(ec2, env).items()}
+    # A subnet, NAT gateway or route table also carries its VpcId: read each kind's own id key.
+    inv = {kind: [r[NETWORK_ID_KEYS[kind]] for r in items] for kind, items in network_inventory(ec2, env).items()}
     inv["security_group"] = [g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"] if _ours(g.get("Tags"), env)]
     sm = client("secretsmanager")
     inv["secret"] = [s["Name"] for s in sm.list_secrets(IncludePlannedDeletion=False)["SecretList"] if _ours(s.get("Tags"), env)]

@@ -6,6 +6,7 @@ test's own client, expects `bin/drift` to exit 2 naming the AWS identifier and a
 """
 from __future__ import annotations
 
+import collections
 import json
 from dataclasses import dataclass
 from typing import Callable
@@ -153,7 +154,16 @@ def test_a_fresh_environment_is_in_sync_and_the_check_changes_nothing(drift_cli,
     assert result.code == 0, result.stderr + result.stdout
     doc = json.loads(result.stdout)
     assert doc["in_sync"] is True and doc["drifted"] == doc["missing"] == doc["unmanaged"] == []
-    assert moto_server.calls() and moto_server.mutating_calls() == []
+    calls = moto_server.calls()
+    assert calls and moto_server.mutating_calls() == []
+    # Batched reads: one filtered listing per EC2 kind, shared with the unmanaged search, and
+    # the whole 46-node stack checked within the 60-call budget (issue 6).
+    ec2 = collections.Counter(c.operation for c in calls if c.service == "ec2")
+    for kind in ("DescribeSubnets", "DescribeSecurityGroups", "DescribeSecurityGroupRules", "DescribeRouteTables",
+                 "DescribeNatGateways", "DescribeInternetGateways", "DescribeAddresses"):
+        assert ec2[kind] == 1, (kind, ec2)
+    assert len(calls) <= 60, collections.Counter(f"{c.service}:{c.operation}" for c in calls)
+    assert doc["aws_calls"]["total"] == len(calls)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])

@@ -209,3 +209,20 @@ def test_pace_is_shared_by_threads(fake):
         t.join()
     # Five calls at once: the first goes, each of the others waits its full turn.
     assert fake.sleeps == [3.0] * 4 and fake.now() == 12.0
+
+
+def test_pace_allows_its_burst_then_refills_at_its_rate(fake):
+    # ECS RegisterTaskDefinition: a bucket of 20 refilled at one per second (aws-timings §2).
+    pace = Pace("RegisterTaskDefinition", 1.0, burst=3)
+    clock = fake.as_clock()
+    for _ in range(3):
+        pace.wait(clock)
+    assert fake.sleeps == []
+    pace.wait(clock)
+    assert fake.sleeps == [1.0]
+    fake.t += 2.5  # two and a half tokens back
+    pace.wait(clock)
+    pace.wait(clock)
+    assert fake.sleeps == [1.0]
+    pace.wait(clock)
+    assert fake.sleeps == [1.0, 0.5]

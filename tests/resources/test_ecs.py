@@ -25,6 +25,7 @@ from orchestrator.stack.security import ECS_TRUST, log_group_name
 from resources.aws import Aws
 from resources.base import Observed, ResourceError, Status, ownership_tags
 from resources.ecs import Cluster, Service, TaskDefinition, fargate_memory_choices, subset_equal
+from resources.ecs_task_definition import TASK_DEFINITION_FIELDS
 from tests.support.memory_state import MemoryState
 from tests.support.stack import actions, converge, destroy
 
@@ -387,10 +388,11 @@ def test_subset_equal_ignores_what_aws_adds_and_reorders_but_sees_real_changes()
     assert not subset_equal([], [{"name": "extra"}])
 
 
-def test_register_task_definition_is_paced_to_one_per_second(aws, clock):
+def test_register_task_definition_is_paced_to_the_ecs_bucket(aws, clock):
+    # ECS: a burst of 20 RegisterTaskDefinition calls, then one per second (aws-timings §2).
     handler = TaskDefinition(aws, env="dev", clock=clock.as_clock())
     stub = Stubber(aws.client("ecs"))
-    for revision in (1, 2):
+    for revision in range(1, 23):
         stub.add_response("register_task_definition", {"taskDefinition": {
             "taskDefinitionArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/video-worker-dev:{revision}"}})
     spec = worker_spec(execution_role_arn="arn:aws:iam::123456789012:role/x", task_role_arn="arn:aws:iam::123456789012:role/y")
@@ -398,12 +400,41 @@ def test_register_task_definition_is_paced_to_one_per_second(aws, clock):
                              ("redis.replication_group", "address"): "redis", ("secret.redis_auth", "arn"): REDIS_SECRET,
                              ("logs.worker", "name"): "g", ("logs.worker", "region"): REGION})
     with stub:
-        handler.create(spec, "token")
+        for _ in range(20):
+            handler.create(spec, "token")
         assert clock.sleeps == []
         clock.t += 0.2
         handler.create(spec, "token")
-    assert clock.sleeps == [pytest.approx(0.8)]
-    assert clock.now() == pytest.approx(1.0)
+        handler.create(spec, "token")
+    assert clock.sleeps == [pytest.approx(0.8), pytest.approx(1.0)]
+    assert clock.now() == pytest.approx(2.0)
+
+
+def test_copies_registered_by_attempts_whose_answer_was_lost_are_deregistered(aws, clock):
+    """botocore retried RegisterTaskDefinition twice: revision 2 is a copy made by a lost
+    attempt; revision 1, with another image, is an older revision and stays ACTIVE."""
+    handler = TaskDefinition(aws, env="dev", clock=clock.as_clock())
+    spec = worker_spec(execution_role_arn="arn:aws:iam::123456789012:role/x", task_role_arn="arn:aws:iam::123456789012:role/y")
+    spec = substitute(spec, {("rds.instance", "address"): "db", ("rds.instance", "secret_arn"): DB_SECRET,
+                             ("redis.replication_group", "address"): "redis", ("secret.redis_auth", "arn"): REDIS_SECRET,
+                             ("logs.worker", "name"): "g", ("logs.worker", "region"): REGION})
+    arn = lambda n: f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/video-worker-dev:{n}"  # noqa: E731
+    content = {api: spec[key] for key, api in TASK_DEFINITION_FIELDS.items() if spec.get(key) is not None}
+    older = {**content, "containerDefinitions": [{**content["containerDefinitions"][0], "image": "busybox:1"}]}
+    stub = Stubber(aws.client("ecs"))
+    stub.add_response("register_task_definition", {
+        "taskDefinition": {**content, "taskDefinitionArn": arn(3), "family": "video-worker-dev", "revision": 3},
+        "ResponseMetadata": {"RetryAttempts": 2}})
+    stub.add_response("list_task_definitions", {"taskDefinitionArns": [arn(1), arn(2), arn(3)]},
+                      {"familyPrefix": "video-worker-dev", "status": "ACTIVE"})
+    stub.add_response("describe_task_definition", {"taskDefinition": {**older, "taskDefinitionArn": arn(1)}},
+                      {"taskDefinition": arn(1)})
+    stub.add_response("describe_task_definition", {"taskDefinition": {**content, "taskDefinitionArn": arn(2)}},
+                      {"taskDefinition": arn(2)})
+    stub.add_response("deregister_task_definition", {"taskDefinition": {"taskDefinitionArn": arn(2)}}, {"taskDefinition": arn(2)})
+    with stub:
+        assert handler.create(spec, "token") == arn(3)
+    stub.assert_no_pending_responses()
 
 
 # -- Stubber: what moto cannot show ----------------------------------------------------------------

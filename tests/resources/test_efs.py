@@ -11,6 +11,7 @@ import dataclasses
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from orchestrator.config import EnvConfig
 from orchestrator.run import reconcile_stack
@@ -354,6 +355,32 @@ def test_mount_target_creation_waits_for_the_file_system_to_be_available(stubbed
             "subnet_ids": [SUBNET], "security_group_ids": [SG]}
     assert handler.create(spec, "token") == FS_ID
     assert fake.sleeps == [1.0, 2.0]
+
+
+def mount_target_spec(subnets: list[str]) -> dict:
+    return {"name": "efs-mount-targets-dev", "tags": {}, "creation_token": TOKEN, "file_system_id": FS_ID,
+            "subnet_ids": subnets, "security_group_ids": [SG]}
+
+
+def test_mount_target_made_by_an_attempt_whose_answer_was_lost_counts_as_created(stubbed, fake):
+    aws, stubber = stubbed
+    # botocore retried a CreateMountTarget whose first answer was lost: the retry is refused.
+    stubber.add_client_error("create_mount_target", "MountTargetConflict", http_status_code=409,
+                             expected_params={"FileSystemId": FS_ID, "SubnetId": SUBNET, "SecurityGroups": [SG]})
+    stubber.add_response("describe_mount_targets", {"MountTargets": [mt_answer("creating")]}, {"FileSystemId": FS_ID})
+    handler = MountTargets(aws, env="dev", clock=fake.as_clock())
+    assert handler.create(mount_target_spec([SUBNET]), "token") == FS_ID
+    stubber.assert_no_pending_responses()
+
+
+def test_mount_target_conflict_with_another_subnet_of_the_az_is_an_error(stubbed, fake):
+    aws, stubber = stubbed
+    stubber.add_client_error("create_mount_target", "MountTargetConflict", http_status_code=409)
+    stubber.add_response("describe_mount_targets", {"MountTargets": [mt_answer("available", subnet=SUBNET_B)]},
+                         {"FileSystemId": FS_ID})
+    handler = MountTargets(aws, env="dev", clock=fake.as_clock())
+    with pytest.raises(ClientError, match="MountTargetConflict"):
+        handler.create(mount_target_spec([SUBNET]), "token")
 
 
 def test_mount_targets_creating_are_pending_then_ready_and_gone_once_deleted(stubbed, fake):

@@ -302,3 +302,83 @@ def test_default_state_dir_home(monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path))
     assert default_state_dir() == tmp_path / ".local" / "state" / "video-pipeline-infra"
 
+
+
+# -- a stuck lock whose holder is gone, and --break-lock ------------------------------------------
+def _holder_in_file(b):
+    return json.loads(b.lock_path.read_text())
+
+
+def test_a_stuck_lock_of_a_killed_run_is_named_and_broken_only_on_request(tmp_path):
+    from tests.support.lock_holder import LockHolder
+
+    with LockHolder(tmp_path, keeper=True) as holder:
+        holder.kill()  # SIGKILL; its keeper child still holds the flock
+        b = LocalStateBackend(tmp_path, "dev", "us-east-1")
+        with pytest.raises(LockHeldError) as refused:
+            b.lock()
+        assert str(refused.value).endswith(
+            f"locked by pid {holder.pid} on host {socket.gethostname()} since "
+            f"{refused.value.holder['started_at']}; pid {holder.pid} is no longer running: "
+            "rerun with --break-lock to take the lock over")
+        assert _holder_in_file(b)["pid"] == holder.pid  # a refusal changes nothing
+        b.lock(break_lock="")
+        try:
+            assert b.broken_holder["pid"] == holder.pid and b.previous_holder is None
+            assert _holder_in_file(b)["pid"] == os.getpid()
+            # The lock is really ours: another backend is refused while we hold it.
+            with pytest.raises(LockHeldError, match=f"locked by pid {os.getpid()} "):
+                LocalStateBackend(tmp_path, "dev", "us-east-1").lock(break_lock="")
+            b.save(b.load())
+        finally:
+            b.unlock()
+        assert _leftovers(tmp_path) == []
+        # Released normally afterwards, although the keeper still holds the old, replaced file.
+        with LocalStateBackend(tmp_path, "dev", "us-east-1").locked() as again:
+            assert again.previous_holder is None and again.broken_holder is None
+
+
+def test_break_lock_refuses_a_live_holder_on_this_host(tmp_path):
+    from tests.support.lock_holder import LockHolder
+
+    with LockHolder(tmp_path) as holder:
+        b = LocalStateBackend(tmp_path, "dev", "us-east-1")
+        before = b.lock_path.read_bytes()
+        with pytest.raises(LockHeldError) as refused:
+            b.lock(break_lock="")
+        assert str(refused.value).endswith(
+            f"another run is in progress; pid {holder.pid} is alive on this host, so its lock is not broken")
+        assert b.lock_path.read_bytes() == before
+        with pytest.raises(LockHeldError):  # the same answer for a PID@HOST that names it
+            b.lock(break_lock=f"{holder.pid}@{socket.gethostname()}")
+        assert not b.is_locked
+
+
+def test_a_holder_on_another_host_is_broken_only_when_named_exactly(tmp_path):
+    from tests.support.lock_holder import LockHolder
+
+    with LockHolder(tmp_path, host="build-7") as holder:
+        b = LocalStateBackend(tmp_path, "dev", "us-east-1")
+        with pytest.raises(LockHeldError) as plain:
+            b.lock()
+        assert str(plain.value).endswith("; another run is in progress")
+        for word in ("", f"{holder.pid}@build-8", f"{holder.pid + 1}@build-7"):
+            with pytest.raises(LockHeldError) as refused:
+                b.lock(break_lock=word)
+            assert str(refused.value).endswith(
+                f"pid {holder.pid} runs on another host and cannot be checked from here: "
+                f"if that run is gone, rerun with --break-lock {holder.pid}@build-7")
+        assert _holder_in_file(b)["host"] == "build-7"
+        b.lock(break_lock=f"{holder.pid}@build-7")
+        try:
+            assert b.broken_holder["host"] == "build-7"
+            assert _holder_in_file(b)["pid"] == os.getpid()
+        finally:
+            b.unlock()
+
+
+def test_break_lock_on_a_free_lock_just_locks(tmp_path):
+    b = LocalStateBackend(tmp_path, "dev", "us-east-1")
+    with b.locked(break_lock=""):
+        assert b.broken_holder is None
+        assert _holder_in_file(b)["pid"] == os.getpid()

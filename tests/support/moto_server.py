@@ -38,21 +38,29 @@ class Call:
         return not self.operation.startswith(READ_PREFIXES)
 
 
-def _operation(entry: dict) -> Call:
-    headers = {k.lower(): v for k, v in entry["headers"].items()}
+def classify(method: str, url: str, headers, body: bytes | str | None) -> Call:
+    """The AWS operation of one HTTP request, as botocore sent it (live or recorded)."""
+    headers = {k.lower(): v for k, v in dict(headers).items()}
+    # SigV4's credential scope names the signing service: Credential=KEY/DATE/REGION/SERVICE/...
     service = headers.get("authorization", "").split("/")[3:4] or ["?"]
     target = headers.get("x-amz-target")
     if target:
         return Call(service[0], target.rsplit(".", 1)[-1])
-    body = entry.get("body") or ""
-    if entry.get("body_encoded"):
-        body = base64.b64decode(body).decode("utf-8", "replace")
-    action = urllib.parse.parse_qs(body).get("Action")
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    action = urllib.parse.parse_qs(body or "").get("Action")
     if action:
         return Call(service[0], action[0])
     # REST protocols (API Gateway, EFS): the method says whether it mutates.
-    method = entry["method"].upper()
-    return Call(service[0], ("Get" if method in ("GET", "HEAD") else method.title()) + ":" + entry["url"])
+    method = method.upper()
+    return Call(service[0], ("Get" if method in ("GET", "HEAD") else method.title()) + ":" + url)
+
+
+def _operation(entry: dict) -> Call:
+    body = entry.get("body") or ""
+    if entry.get("body_encoded"):
+        body = base64.b64decode(body)
+    return classify(entry["method"], entry["url"], entry["headers"], body)
 
 
 class MotoServer:

@@ -7,6 +7,9 @@ import pytest
 
 from orchestrator.reconciler import Reconciler
 from orchestrator.spec import Node, Ref
+from botocore.exceptions import ClientError
+
+from resources import retries
 from resources.base import Handler, Observed, Refresh, ResourceError, Status
 from resources.clock import FakeClock
 from tests.support.memory_state import MemoryState
@@ -78,9 +81,15 @@ class Widget(Handler):
     def set_tags(self, obs, tags):
         self.cloud.items[obs.id]["tags"].update(tags)
 
+    def delete(self, obs, spec=None):
+        self.cloud.calls.append("delete")
+        self.cloud.items.pop(obs.id, None)
+
     def refresh(self, resource_id):
         self.cloud.calls.append("refresh")
         self.on_refresh(resource_id)
+        if resource_id not in self.cloud.items:
+            return Refresh(Status.GONE)
         return Refresh(self.cloud.status, "failure: out of capacity" if self.cloud.status is Status.FAILED else "")
 
     on_create = staticmethod(lambda spec, token: None)
@@ -231,3 +240,178 @@ def test_teardown_deletes_recorded_and_tagged_leftovers_and_forgets_the_entry(mo
     result = reconciler(state).teardown(node())
     assert sorted(deleted) == ["r-1", "r-7"] and result.action == "delete"
     assert state.doc.resource("w") is None
+
+
+# -- lost create answers -------------------------------------------------------------------------
+def copy_of(name="w-dev", rid="r-0", env="dev"):
+    """What a create attempt whose answer was lost left behind: the same ownership tags."""
+    CLOUD.items[rid] = {"zone": "a", "size": 0, "parent": None, "tags": {"Name": name, "Environment": env}}
+    return rid
+
+
+def retried_after_a_lost_answer(spec, token):
+    # The first attempt reached the cloud and made a resource; botocore retried and the retry
+    # made another one (the API has no idempotency token), as RetryAttempts=1 says.
+    copy_of()
+    retries.note("fake", "CreateWidget", 1)
+
+
+def test_a_create_retried_after_a_lost_answer_deletes_the_copy_and_says_so():
+    state = MemoryState()
+    Widget.on_create = staticmethod(retried_after_a_lost_answer)
+    result = reconciler(state).reconcile(node())
+    assert result.action == "create" and result.id == "r-1"
+    assert result.duplicates_removed == ["r-0"]
+    assert list(CLOUD.items) == ["r-1"]
+    assert state.doc.resource("w")["id"] == "r-1"
+    # Deleted and waited for until gone, before the resource was converged.
+    assert CLOUD.calls.index("delete") < CLOUD.calls.index("update")
+
+
+def test_a_create_not_retried_makes_no_extra_lookup():
+    state = MemoryState()
+    result = reconciler(state).reconcile(node())
+    assert result.duplicates_removed == []
+    assert CLOUD.calls.count("find") == 1  # the find before the create, nothing after it
+
+
+def test_a_retried_create_keeps_resources_of_other_owners():
+    state = MemoryState()
+
+    def create(spec, token):
+        copy_of(rid="r-0", env="other")  # same Name, another environment's ownership record
+        retries.note("fake", "CreateWidget", 2)
+
+    Widget.on_create = staticmethod(create)
+    result = reconciler(state).reconcile(node())
+    assert result.duplicates_removed == []
+    assert sorted(CLOUD.items) == ["r-0", "r-1"]
+
+
+def duplicate_error(code):
+    return ClientError({"Error": {"Code": code, "Message": "already exists"}}, "CreateWidget")
+
+
+def test_a_retry_refused_as_a_duplicate_adopts_what_the_first_attempt_made():
+    state = MemoryState()
+
+    def create(spec, token):
+        copy_of(rid="r-0")
+        retries.note("fake", "CreateWidget", 1)
+        raise duplicate_error("InvalidGroup.Duplicate")
+
+    Widget.on_create = staticmethod(create)
+    result = reconciler(state).reconcile(node())
+    assert result.action == "create" and result.id == "r-0"
+    assert result.duplicates_removed == []
+    assert list(CLOUD.items) == ["r-0"] and CLOUD.items["r-0"]["size"] == 3
+    assert state.doc.resource("w")["id"] == "r-0" and "intent" not in state.doc.resource("w")
+
+
+@pytest.mark.parametrize("retried, env", [(False, "dev"), (True, "other")])
+def test_a_duplicate_error_is_not_swallowed_without_a_retry_or_without_our_tags(retried, env):
+    state = MemoryState()
+
+    def create(spec, token):
+        copy_of(rid="r-0", env=env)
+        if retried:
+            retries.note("fake", "CreateWidget", 1)
+        raise duplicate_error("DBSubnetGroupAlreadyExists")
+
+    Widget.on_create = staticmethod(create)
+    with pytest.raises(ClientError, match="DBSubnetGroupAlreadyExists"):
+        reconciler(state).reconcile(node())
+
+
+def test_read_retries_do_not_trigger_the_sweep():
+    state = MemoryState()
+    Widget.on_create = staticmethod(lambda spec, token: retries.note("fake", "DescribeWidgets", 3))
+    reconciler(state).reconcile(node())
+    assert CLOUD.calls.count("find") == 1
+
+
+def test_a_run_stopped_after_its_create_removes_the_copies_on_the_next_run():
+    state = MemoryState()
+
+    def killed(rid):
+        raise RuntimeError("killed while waiting")
+
+    Widget.on_refresh = staticmethod(killed)
+    with pytest.raises(RuntimeError):
+        reconciler(state).reconcile(node())
+    entry = state.doc.resource("w")
+    assert entry["id"] == "r-1" and entry["intent"]
+    copy_of(rid="r-9")  # what the create's lost first attempt left, unseen by that run
+    Widget.on_refresh = staticmethod(lambda rid: None)
+    result = reconciler(state).reconcile(node())
+    assert result.id == "r-1" and result.duplicates_removed == ["r-9"]
+    assert list(CLOUD.items) == ["r-1"]
+    assert "create" not in CLOUD.calls[CLOUD.calls.index("delete"):]
+    assert "intent" not in state.doc.resource("w")
+    # The run after that does not look for copies again.
+    CLOUD.calls.clear()
+    reconciler(state).reconcile(node())
+    assert CLOUD.calls == ["get"]
+
+
+def test_an_interrupted_create_without_a_recorded_id_adopts_exactly_one_copy():
+    state = MemoryState()
+    Widget.lose_response = True  # r-1 is made, the answer never arrives
+    with pytest.raises(ConnectionError):
+        reconciler(state).reconcile(node())
+    copy_of(rid="r-2")
+    Widget.lose_response = False
+    CLOUD.calls.clear()
+    result = reconciler(state).reconcile(node())
+    assert "create" not in CLOUD.calls
+    assert result.id == "r-1" and result.duplicates_removed == ["r-2"]
+    assert list(CLOUD.items) == ["r-1"]
+
+
+def test_a_plan_never_deletes_copies():
+    state = MemoryState()
+    Widget.lose_response = True
+    with pytest.raises(ConnectionError):
+        reconciler(state).reconcile(node())
+    copy_of(rid="r-2")
+    Widget.lose_response = False
+    with pytest.raises(ResourceError, match="2 live resources carry its tags"):
+        reconciler(state, plan=True).reconcile(node())
+    assert sorted(CLOUD.items) == ["r-1", "r-2"]
+
+
+class SlowToDelete(Widget):
+    kind = "slow_widget"
+    expected_delete_seconds = 400  # an RDS instance's few minutes
+
+
+def test_teardown_starts_the_longest_delete_first(fresh_cloud):
+    # Two independent chains: a fast pair listed first, then a slow delete. One worker, so
+    # the order of deletes is the walk's order: the slow pole must not wait behind the pair.
+    from orchestrator.run import teardown_stack
+
+    nodes = [
+        Node("child", Widget, {"name": "child-dev", "tags": {"Name": "child-dev"}, "zone": "a", "size": 1,
+                               "parent": Ref("parent")}),
+        Node("parent", Widget, {"name": "parent-dev", "tags": {"Name": "parent-dev"}, "zone": "a", "size": 1}),
+        Node("slow", SlowToDelete, {"name": "slow-dev", "tags": {"Name": "slow-dev"}, "zone": "a", "size": 1}),
+    ]
+    for i, n in enumerate(nodes, 1):
+        fresh_cloud.items[f"r-{i}"] = {"zone": "a", "size": 1, "parent": None, "tags": dict(n.spec["tags"])}
+    deleted = []
+    real_delete = Widget.delete
+
+    def delete(self, obs, spec=None):
+        deleted.append(fresh_cloud.items[obs.id]["tags"]["Name"])
+        real_delete(self, obs, spec)
+
+    Widget.delete = delete
+    try:
+        state = MemoryState()
+        run = teardown_stack(FakeAws(), env="dev", doc=state.doc, save=state.save,
+                             clock=FakeClock().as_clock(), parallelism=1, nodes=nodes)
+    finally:
+        Widget.delete = real_delete
+    assert run.ok, run.failures
+    assert deleted == ["slow-dev", "child-dev", "parent-dev"]
+    assert fresh_cloud.items == {}

@@ -1,0 +1,61 @@
+"""Reads shared by the nodes of one walk: one filtered describe per kind instead of one per node.
+
+Six subnets, five security groups and four route tables each asked DescribeX for their own id:
+a no-op reconcile or a drift check spent most of its calls there. Here the first node of a kind
+to look itself up fetches the whole filtered listing (the VPC's subnets, the environment's NAT
+gateways) and every other node of that kind is answered from it, concurrent askers waiting for
+the one fetch. The drift check's search for unmanaged VPC members reuses the same listings.
+
+Only lookups at the start of a node's step use it: every read after a create or an update (the
+waiters, the read-back) goes to AWS, so nothing acts on a listing older than its own change.
+A listing lives for one walk, and a failed fetch is not kept (the next asker tries again).
+"""
+from __future__ import annotations
+
+import json
+import threading
+from concurrent.futures import Future
+from typing import Any, Callable, Hashable
+
+# EC2 caps the values of one filter at 200.
+MAX_FILTER_VALUES = 200
+
+
+class SharedReads:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._results: dict[Hashable, Future] = {}
+
+    def once(self, key: Hashable, fetch: Callable[[], Any]) -> Any:
+        with self._lock:
+            future = self._results.get(key)
+            owner = future is None
+            if owner:
+                future = self._results[key] = Future()
+        if owner:
+            try:
+                future.set_result(fetch())
+            except BaseException as exc:
+                with self._lock:
+                    del self._results[key]
+                future.set_exception(exc)
+        return future.result()
+
+
+def describe_all(client, operation: str, items_key: str, **params) -> list[dict]:
+    if client.can_paginate(operation):
+        pages = client.get_paginator(operation).paginate(**params)
+        return [item for page in pages for item in page[items_key]]
+    return getattr(client, operation)(**params)[items_key]
+
+
+def listing(shared: SharedReads | None, client, operation: str, items_key: str, filters: list[dict]) -> list[dict]:
+    """Every item ``operation`` returns for ``filters``, fetched once per walk when ``shared``."""
+    fetch = lambda: describe_all(client, operation, items_key, Filters=filters)  # noqa: E731
+    if shared is None:
+        return fetch()
+    return shared.once((operation, json.dumps(filters, sort_keys=True)), fetch)
+
+
+def chunks(values: list, size: int = MAX_FILTER_VALUES) -> list[list]:
+    return [values[i:i + size] for i in range(0, len(values), size)]

@@ -1,0 +1,118 @@
+"""What the fault tests check after a crash or a storm: one of each resource, every one of them
+recorded in the state, nothing left in the account after teardown.
+
+Everything is read with the test's own clients straight from moto, never through the proxy and
+never through the tool's state (the state is only compared against).
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+from tests.e2e.inventory import counts, full_inventory
+from tests.e2e.test_full_stack import FULL_STACK
+from tests.support.commands import REGION, command_environment, command_line
+
+ENV = "dev"
+
+
+def start(command: str, *args: str, endpoint: str, state_dir: Path, workdir: Path) -> subprocess.Popen:
+    """A bin/ command as a process of its own, so the proxy can SIGKILL it mid-call."""
+    return subprocess.Popen(
+        command_line(command, *args), env=command_environment(endpoint, state_dir, workdir),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=workdir,
+    )
+
+
+def state_file(state_dir: Path) -> Path:
+    return state_dir / f"{ENV}.{REGION}.json"
+
+
+def _recorded(inventory_id: str, state_ids: set[str]) -> bool:
+    """The state keeps ARNs where the inventory shows names (ECS, ELBv2, Secrets Manager)."""
+    for sid in state_ids:
+        if sid == inventory_id or inventory_id in re.split(r"[:/]", sid):
+            return True
+        # secret ARNs end in NAME-xxxxxx
+        if sid.startswith("arn:aws:secretsmanager:") and sid.rsplit(":", 1)[-1].rsplit("-", 1)[0] == inventory_id:
+            return True
+    return False
+
+
+def unrecorded(inventory: dict[str, list[str]], state_dir: Path) -> dict[str, list[str]]:
+    """Live resources of the environment whose id the state does not hold (orphans of a crash).
+
+    Mount targets are recorded through their file system, the state's id for them."""
+    state = json.loads(state_file(state_dir).read_text())
+    state_ids = {r["id"] for r in state["resources"].values() if r.get("id")}
+    missing = {kind: [i for i in ids if not _recorded(i, state_ids)] for kind, ids in inventory.items() if kind != "mount_target"}
+    return {kind: ids for kind, ids in missing.items() if ids}
+
+
+def account_counts(client) -> dict[str, int]:
+    """Everything of the stack's kinds in the whole account, tagged or not, moto's defaults aside:
+    a resource created without (or before) its tags is a leak the ownership-tag inventory misses."""
+    ec2 = client("ec2")
+    default_vpcs = {v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if v["IsDefault"]}
+    apigw, efs, elb = client("apigateway"), client("efs"), client("elbv2")
+    ecs, rds, cache = client("ecs"), client("rds"), client("elasticache")
+    secrets = client("secretsmanager").list_secrets(IncludePlannedDeletion=False)["SecretList"]
+    return {
+        "vpc": sum(not v["IsDefault"] for v in ec2.describe_vpcs()["Vpcs"]),
+        "subnet": sum(s["VpcId"] not in default_vpcs for s in ec2.describe_subnets()["Subnets"]),
+        "internet_gateway": sum(not any(a.get("VpcId") in default_vpcs for a in g.get("Attachments", []))
+                                for g in ec2.describe_internet_gateways()["InternetGateways"]),
+        "elastic_ip": len(ec2.describe_addresses()["Addresses"]),
+        "nat_gateway": sum(n["State"] not in ("deleted", "deleting", "failed") for n in ec2.describe_nat_gateways()["NatGateways"]),
+        "route_table": sum(r["VpcId"] not in default_vpcs and not any(a.get("Main") for a in r.get("Associations", []))
+                           for r in ec2.describe_route_tables()["RouteTables"]),
+        "security_group": sum(g["GroupName"] != "default" for g in ec2.describe_security_groups()["SecurityGroups"]),
+        "secret": sum(not s["Name"].startswith("rds!") for s in secrets),
+        # the master password RDS manages for the instance (ManageMasterUserPassword), gone with it
+        "rds_managed_secret": sum(s["Name"].startswith("rds!") for s in secrets),
+        "db_instance": len(rds.describe_db_instances()["DBInstances"]),
+        "db_subnet_group": len(rds.describe_db_subnet_groups()["DBSubnetGroups"]),
+        "replication_group": sum(g["Status"] != "deleting" for g in cache.describe_replication_groups()["ReplicationGroups"]),
+        "cache_subnet_group": sum(g["CacheSubnetGroupName"] != "default" for g in cache.describe_cache_subnet_groups()["CacheSubnetGroups"]),
+        "file_system": len(efs.describe_file_systems()["FileSystems"]),
+        "access_point": len(efs.describe_access_points()["AccessPoints"]),
+        "mount_target": sum(len(efs.describe_mount_targets(FileSystemId=f["FileSystemId"])["MountTargets"])
+                            for f in efs.describe_file_systems()["FileSystems"]),
+        "iam_role": sum(not r["Path"].startswith("/aws-service-role/") for r in client("iam").list_roles()["Roles"]),
+        "log_group": len(client("logs").describe_log_groups()["logGroups"]),
+        "ecs_cluster": sum(c["status"] == "ACTIVE" for c in ecs.describe_clusters(clusters=ecs.list_clusters()["clusterArns"])["clusters"]),
+        # a deleted service stays listed, INACTIVE, for a while (as in AWS)
+        "ecs_service": sum(s["status"] == "ACTIVE" for c in ecs.list_clusters()["clusterArns"]
+                           for arns in [ecs.list_services(cluster=c)["serviceArns"]] if arns
+                           for s in ecs.describe_services(cluster=c, services=arns)["services"]),
+        "task_definition": len(ecs.list_task_definitions(status="ACTIVE")["taskDefinitionArns"]),
+        "load_balancer": len(elb.describe_load_balancers()["LoadBalancers"]),
+        "target_group": len(elb.describe_target_groups()["TargetGroups"]),
+        "rest_api": len(apigw.get_rest_apis()["items"]),
+        "api_key": len(apigw.get_api_keys()["items"]),
+        "usage_plan": len(apigw.get_usage_plans()["items"]),
+        "vpc_link": len(apigw.get_vpc_links()["items"]),
+    }
+
+
+def assert_one_of_each(reader, state_dir: Path, context: str) -> None:
+    """The whole stack exactly once, every resource in the state, nothing else in the account."""
+    inventory = full_inventory(reader, ENV)
+    found = counts(inventory)
+    wrong = {kind: (n, FULL_STACK.get(kind)) for kind, n in found.items() if n != FULL_STACK.get(kind)}
+    assert wrong == {}, f"{context}: duplicates or missing resources by ownership tags, (found, expected): {wrong}"
+    orphans = unrecorded(inventory, state_dir)
+    assert orphans == {}, f"{context}: live resources the state does not know: {orphans}"
+    account = account_counts(reader)
+    expected = {**FULL_STACK, "rds_managed_secret": 1}
+    beyond = {kind: (n, expected.get(kind)) for kind, n in account.items() if n != expected.get(kind)}
+    assert beyond == {}, f"{context}: the account holds other counts than the environment, (found, expected): {beyond}"
+
+
+def assert_nothing_left(reader, context: str) -> None:
+    left = {kind: ids for kind, ids in full_inventory(reader, ENV).items() if ids}
+    assert left == {}, f"{context}: teardown left the environment's resources: {left}"
+    anywhere = {kind: n for kind, n in account_counts(reader).items() if n}
+    assert anywhere == {}, f"{context}: teardown left resources in the account: {anywhere}"

@@ -1,0 +1,27 @@
+"""The commands build every service's client ahead of the walk, off its critical path."""
+from __future__ import annotations
+
+from orchestrator.cli import STACK_SERVICES
+from orchestrator.config import EnvConfig
+from orchestrator.stack import stack_nodes
+
+
+def test_every_service_the_stack_calls_is_prewarmed():
+    services = {n.handler.service for n in stack_nodes("dev", EnvConfig(), ["us-east-1a", "us-east-1b"])}
+    # ApiKeySecret also reads API Gateway; the drift check's sweep uses the tagging API.
+    assert services | {"apigateway", "resourcegroupstaggingapi"} <= set(STACK_SERVICES)
+
+
+def test_prewarm_builds_the_clients_on_another_thread_in_order(aws):
+    built = []
+    real = aws.session.client
+
+    def client(service, **kwargs):
+        built.append(service)
+        return real(service, **kwargs)
+
+    aws.session.client = client
+    aws.prewarm(("ecs", "rds")).join(timeout=30)
+    assert built == ["ecs", "rds"]
+    assert aws.client("rds") is aws.client("rds")
+    assert built == ["ecs", "rds"]  # cached: not built again

@@ -1,0 +1,79 @@
+"""One fetch per listing per walk, however many nodes ask at once; failures are not kept."""
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from resources.shared_reads import SharedReads, chunks, listing
+
+
+def test_concurrent_askers_share_one_fetch():
+    shared = SharedReads()
+    release = threading.Event()
+    fetches = []
+
+    def fetch():
+        fetches.append(1)
+        release.wait(timeout=10)  # every other asker arrives while this fetch is in flight
+        return ["subnet-1", "subnet-2"]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        futures = [pool.submit(shared.once, "subnets", fetch) for _ in range(6)]
+        release.set()
+        answers = [f.result(timeout=10) for f in futures]
+    assert fetches == [1]
+    assert answers == [["subnet-1", "subnet-2"]] * 6
+
+
+def test_different_keys_fetch_separately():
+    shared = SharedReads()
+    assert shared.once("a", lambda: 1) == 1
+    assert shared.once("b", lambda: 2) == 2
+    assert shared.once("a", lambda: 3) == 1
+
+
+def test_a_failed_fetch_is_not_kept():
+    shared = SharedReads()
+
+    def throttled():
+        raise RuntimeError("RequestLimitExceeded")
+
+    with pytest.raises(RuntimeError):
+        shared.once("k", throttled)
+    assert shared.once("k", lambda: "second try") == "second try"
+
+
+class FakeEc2:
+    def __init__(self):
+        self.calls = []
+
+    def can_paginate(self, operation):
+        return False
+
+    def describe_subnets(self, **params):
+        self.calls.append(params)
+        return {"Subnets": [{"SubnetId": "subnet-1"}]}
+
+
+def test_listing_is_keyed_by_operation_and_filters():
+    ec2, shared = FakeEc2(), SharedReads()
+    vpc_a = [{"Name": "vpc-id", "Values": ["vpc-a"]}]
+    vpc_b = [{"Name": "vpc-id", "Values": ["vpc-b"]}]
+    for _ in range(3):
+        listing(shared, ec2, "describe_subnets", "Subnets", vpc_a)
+    listing(shared, ec2, "describe_subnets", "Subnets", vpc_b)
+    assert ec2.calls == [{"Filters": vpc_a}, {"Filters": vpc_b}]
+
+
+def test_without_shared_reads_every_listing_asks_aws():
+    ec2 = FakeEc2()
+    for _ in range(2):
+        listing(None, ec2, "describe_subnets", "Subnets", [])
+    assert len(ec2.calls) == 2
+
+
+def test_filter_values_are_cut_at_ec2s_limit():
+    assert [len(c) for c in chunks(list(range(450)))] == [200, 200, 50]
+    assert chunks([]) == []
