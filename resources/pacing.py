@@ -33,7 +33,8 @@ class Pace:
     def wait(self, clock: Clock) -> None:
         with self._lock:
             now = clock.now()
-            if clock is not self._clock or self._last is None or now < self._last:
+            # Clocks are equal when they read the same source (two as_clock() of one FakeClock).
+            if clock != self._clock or self._last is None or now < self._last:
                 self._clock = clock
                 self._tokens = float(self.burst)
             else:
