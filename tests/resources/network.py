@@ -6,7 +6,7 @@ as well as in the filter: moto's describe_nat_gateways ignores tag filters (aws-
 from __future__ import annotations
 
 from orchestrator.config import EnvConfig
-from orchestrator.stack import network_nodes
+from orchestrator.stack import stack_nodes
 
 AZS = ["us-east-1a", "us-east-1b"]
 MANAGED_BY = "video-pipeline-infra"
@@ -14,7 +14,7 @@ MANAGED_BY = "video-pipeline-infra"
 
 def nodes(*keys: str):
     """The named stack nodes plus everything they depend on (refs and ``after``), in stack order."""
-    every = {n.key: n for n in network_nodes("dev", EnvConfig(), AZS)}
+    every = {n.key: n for n in stack_nodes("dev", EnvConfig(), AZS)}
     wanted: set[str] = set()
     todo = list(keys)
     while todo:

@@ -13,25 +13,11 @@ import pytest
 from botocore.exceptions import ConnectionClosedError
 from botocore.retries import standard
 
-from orchestrator.config import EnvConfig
-from orchestrator.stack import stack_nodes
+from tests.resources.network import nodes
 from tests.support.memory_state import MemoryState
 from tests.support.stack import converge
 
-AZS = ["us-east-1a", "us-east-1b"]
 REGION = "us-east-1"
-
-
-def with_dependencies(*keys: str):
-    every = {n.key: n for n in stack_nodes("dev", EnvConfig(), AZS)}
-    wanted: set[str] = set()
-    todo = list(keys)
-    while todo:
-        key = todo.pop()
-        if key not in wanted:
-            wanted.add(key)
-            todo.extend(every[key].depends_on)
-    return [n for n in every.values() if n.key in wanted]
 
 
 class LoseFirstAnswer:
@@ -97,7 +83,7 @@ CASES = [
 def test_a_lost_create_answer_leaves_exactly_one_resource(aws, clock, key, service, operation, retry_meets, read):
     lost = LoseFirstAnswer(aws, service, operation)
     state = MemoryState()
-    run = converge(aws, state, nodes=with_dependencies(key), clock=clock)
+    run = converge(aws, state, nodes=nodes(key), clock=clock)
     assert lost.sent == 2, "the create must have been sent twice (first answer lost, then retried)"
     result = next(r for r in run.results if r.key == key)
     live = _ids(read, result.name)
@@ -111,6 +97,6 @@ def test_a_lost_create_answer_leaves_exactly_one_resource(aws, clock, key, servi
         # The retry was refused as a duplicate: the first attempt's resource was adopted.
         assert result.duplicates_removed == []
     # Nothing else of the run was touched by the sweep, and a second run changes nothing.
-    again = converge(aws, state, nodes=with_dependencies(key), clock=clock)
+    again = converge(aws, state, nodes=nodes(key), clock=clock)
     assert {r.action for r in again.results} == {"unchanged"}
     assert _ids(read, result.name) == [result.id]
