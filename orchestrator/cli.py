@@ -30,15 +30,15 @@ def build_parser(command: str) -> Parser:
     p.add_argument("--env", required=True, help="environment name: lowercase DNS label, at most 20 characters")
     if command == "reconcile":
         p.add_argument("--plan", action="store_true", help="show what would change; make no mutating AWS call")
-        p.add_argument("--config", metavar="FILE", help="TOML file with per-environment settings")
+        p.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
         p.add_argument("--sandbox", action="store_true", help="run against an embedded moto server on loopback")
     if command == "drift":
-        p.add_argument("--config", metavar="FILE", help="TOML file with per-environment settings")
+        p.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
         p.add_argument("--notify-command", metavar="CMD", help="on drift, run CMD (shell) with the JSON report on stdin")
         p.add_argument("--notify-webhook", metavar="URL", help="on drift, POST the JSON report to URL")
     if command == "teardown":
         p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-        p.add_argument("--config", metavar="FILE", help="TOML file with per-environment settings (deletion_protection)")
+        p.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
     if command in ("reconcile", "teardown"):
         p.add_argument(
             "--break-lock", nargs="?", const="", default=None, metavar="PID@HOST",
@@ -56,6 +56,9 @@ def build_parser(command: str) -> Parser:
     return p
 
 
+CONFIG_HELP = ("TOML file with per-environment settings: what the environment should become "
+               "(default: the configuration it was last reconciled with, kept in its state)")
+
 DESCRIPTIONS = {
     "drift": "Compare live AWS with the desired state of an environment; change nothing.",
     "reconcile": "Converge an environment of the video pipeline stack to its desired state.",
@@ -71,9 +74,10 @@ def main(command: str, argv: list[str] | None = None) -> int:
         validate_env(args.env)
         if args.parallelism < 1:
             raise UserError(f"bin/{command}: --parallelism must be at least 1")
-        from orchestrator.config import load_config
+        from orchestrator.config import ChosenConfig, load_config
 
-        args.cfg = load_config(args.config, args.env)
+        # Checked here, before any AWS call; without --config the state says (choose_config).
+        args.given = ChosenConfig(load_config(args.config, args.env), "file", args.config) if args.config else None
         from orchestrator import logs
 
         logs.configure(args.log_format)
@@ -84,7 +88,9 @@ def main(command: str, argv: list[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 - every error ends as one line, never a traceback
-        print(f"error: {one_line(exc)}", file=sys.stderr)
+        # A configuration with several bad values: one line for each.
+        for line in getattr(exc, "lines", None) or [one_line(exc)]:
+            print(f"error: {' '.join(str(line).split())}", file=sys.stderr)
         return EXIT_ERROR
 
 
@@ -130,8 +136,35 @@ def open_backend(args):
     return aws, LocalStateBackend(args.state_dir or default_state_dir(), args.env, region, account)
 
 
+def _config(args, doc):
+    """The configuration this run uses (--config, else the state's), said in one log line."""
+    import structlog
+
+    from orchestrator.config import choose_config
+
+    chosen = choose_config(args.given, doc, args.env)
+    log = structlog.get_logger()
+    fields = {"origin": chosen.origin, "source": chosen.source, "hash": chosen.hash}
+    if chosen.origin == "pending":
+        log.warning("config_of_failed_run", **fields,
+                    detail="the last reconcile failed while applying this configuration; this run continues it")
+    elif chosen.origin == "defaults" and doc.resources:
+        log.warning("config_not_recorded", **fields,
+                    detail="no configuration is recorded in this environment's state; this run uses the defaults "
+                           "(pass --config FILE to say what the environment should be)")
+    else:
+        # The JSON documents carry it too; stderr stays quiet for the usual case.
+        log.debug("config_used", **fields)
+    return chosen
+
+
+def _config_entry(chosen) -> dict:
+    return {"origin": chosen.origin, "source": chosen.source, "hash": chosen.hash}
+
+
 def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
     """One pass; prints the human rendering unless --json; returns the exit code and JSON document."""
+    from orchestrator.config import remember_config, retired_tag_keys
     from orchestrator.report import change_entries, changes_of, duplicate_entries, render_changes, render_outputs
     from orchestrator.run import reconcile_stack
 
@@ -140,28 +173,34 @@ def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
     with backend.locked(break_lock=args.break_lock):
         doc = backend.load()
         _note_previous_holder(backend)
+        chosen = _config(args, doc)
         if not plan:
             doc.account = doc.account or backend.account
         words = ("plan", "reading", "read") if plan else ("reconcile", "working", "ready")
         with _progress(args, *words) as observer:
             run = reconcile_stack(
-                aws, env=args.env, doc=doc, save=lambda: backend.save(doc), cfg=args.cfg, plan=plan,
-                parallelism=args.parallelism, observer=observer,
+                aws, env=args.env, doc=doc, save=lambda: backend.save(doc), cfg=chosen.cfg, plan=plan,
+                parallelism=args.parallelism, observer=observer, retired_tags=retired_tag_keys(doc, chosen.cfg),
             )
+        if not plan:
+            remember_config(doc, chosen, succeeded=run.ok)
+            backend.save(doc)
     document = {
         "env": args.env,
         "region": aws.region,
         "plan": plan,
+        "config": _config_entry(chosen),
         "changes": change_entries(run.results),
         "duplicates_removed": duplicate_entries(run.results),
         "outputs": run.outputs,
-        "failed": [{"resource": k, "status": o.status, "reason": o.reason} for k, o in run.failures.items()],
+        "failed": _failure_entries(run),
         "aws_calls": aws.calls.summary(),
     }
     if not args.json:
-        print(render_changes(run.results, past=not plan))
-        if not plan and run.ok:
-            print("\nOutputs:\n" + render_outputs(run.outputs))
+        print(render_changes(run.results, past=not plan, failed=not run.ok))
+        title = "Outputs" if run.ok else "Last known outputs"
+        if not plan or not run.ok:
+            print(f"\n{title}:\n" + render_outputs(run.outputs))
     _print_failures(run)
     if not run.ok:
         return EXIT_ERROR, document
@@ -179,36 +218,32 @@ def reconcile(args) -> int:
 
 def teardown(args) -> int:
     from orchestrator.report import dump
-    from orchestrator.run import teardown_stack
+    from orchestrator.run import prepare_teardown
 
-    if args.cfg.deletion_protection:
-        raise UserError(
-            f"refusing to tear down {args.env}: deletion_protection is on for it "
-            "(set deletion_protection = false for it in --config, run bin/reconcile, then tear down)"
-        )
     aws, backend = open_backend(args)
-    if not args.yes:
-        confirm_teardown(args.env, aws.region)
     with backend.locked(break_lock=args.break_lock):
         doc = backend.load()
         _note_previous_holder(backend)
+        chosen = _config(args, doc)
+        # Refused (configuration or live deletion protection) before the question is asked.
+        prepared = prepare_teardown(aws, env=args.env, doc=doc, save=lambda: backend.save(doc), cfg=chosen.cfg)
+        if not args.yes:
+            confirm_teardown(args.env, aws.region)
         with _progress(args, "teardown", "deleting", "gone") as observer:
-            run = teardown_stack(
-                aws, env=args.env, doc=doc, save=lambda: backend.save(doc), parallelism=args.parallelism,
-                observer=observer,
-            )
+            run = prepared.run(parallelism=args.parallelism, observer=observer)
     deleted = [
         {"resource": r.key, "kind": r.kind, "name": r.name, "id": r.id} for r in run.results if r.action == "delete"
     ]
     _print_failures(run)
     if args.json:
-        print(dump({"env": args.env, "region": aws.region, "deleted": deleted,
-                    "failed": [{"resource": k, "status": o.status, "reason": o.reason} for k, o in run.failures.items()],
-                    "aws_calls": aws.calls.summary()}))
+        print(dump({"env": args.env, "region": aws.region, "config": _config_entry(chosen), "deleted": deleted,
+                    "failed": _failure_entries(run), "aws_calls": aws.calls.summary()}))
     else:
         for entry in deleted:
             print(f"- deleted {entry['kind']} {entry['name']} ({entry['id']})")
         print(f"{len(deleted)} deleted." if deleted else "Nothing of the environment was left to delete.")
+        if not run.ok:
+            print("The teardown failed: part of the environment is left (see the errors); run it again.")
     return EXIT_OK if run.ok else EXIT_ERROR
 
 
@@ -220,9 +255,30 @@ def _progress(args, verb: str, active: str, done: str):
     return live_progress(sys.stderr, words, enabled=wanted(sys.stderr, args.log_format))
 
 
+def _root_first(run):
+    """Failures in the order a reader needs them: what failed, then what was not attempted."""
+    causes = {k: o for k, o in run.failures.items() if o.status == "failed"}
+    others = {k: o for k, o in run.failures.items() if o.status != "failed"}
+    return causes, others
+
+
+def _failure_entries(run) -> list[dict]:
+    causes, others = _root_first(run)
+    return [{"resource": k, "status": o.status, "reason": o.reason} for k, o in {**causes, **others}.items()]
+
+
 def _print_failures(run) -> None:
-    for key, outcome in run.failures.items():
+    causes, others = _root_first(run)
+    for key, outcome in causes.items():
         print(f"error: {key}: {outcome.reason}", file=sys.stderr)
+    blocked = sorted(k for k, o in others.items() if o.status == "dependency_failed")
+    if blocked:
+        print(f"error: {len(blocked)} resource(s) not attempted because a dependency failed: {', '.join(blocked)}",
+              file=sys.stderr)
+    interrupted = sorted(k for k, o in others.items() if o.status != "dependency_failed")
+    if interrupted:
+        print(f"error: {len(interrupted)} resource(s) not attempted, the run was interrupted: {', '.join(interrupted)}",
+              file=sys.stderr)
 
 
 def confirm_teardown(env: str, region: str) -> None:
@@ -286,14 +342,19 @@ def drift(args) -> int:
     from orchestrator.notify import notify
     from orchestrator.report import dump, render_drift
 
+    from orchestrator.config import retired_tag_keys
+
     aws, backend = open_backend(args)
     # Read-only: no lock (a scheduled check must not block a reconcile) and no state write;
     # the state file is replaced atomically, so a concurrent reader sees a whole document.
     doc = backend.load()
+    chosen = _config(args, doc)
     with _progress(args, "drift", "reading", "read") as observer:
-        report = drift_stack(aws, env=args.env, doc=doc, cfg=args.cfg, parallelism=args.parallelism, observer=observer)
+        report = drift_stack(aws, env=args.env, doc=doc, cfg=chosen.cfg, parallelism=args.parallelism, observer=observer,
+                             retired_tags=retired_tag_keys(doc, chosen.cfg))
     document = {
-        "env": args.env, "region": aws.region, "in_sync": report.in_sync, "drifted": report.drifted,
+        "env": args.env, "region": aws.region, "config": _config_entry(chosen), "in_sync": report.in_sync,
+        "drifted": report.drifted,
         "missing": report.missing, "unmanaged": report.unmanaged, "unchecked": report.unchecked,
         "aws_calls": aws.calls.summary(),
     }

@@ -14,7 +14,9 @@ one is reported as one line naming the key and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import ipaddress
+import json
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -97,92 +99,182 @@ def load_config(path: str | None, env: str) -> EnvConfig:
 
 
 def validate_config(values: dict, where: str = "config") -> EnvConfig:
+    """Every problem at once, one line each (ConfigError.lines), before any AWS call."""
+    problems: list[str] = []
     fields = {f.name: f for f in dataclasses.fields(EnvConfig)}
+    known = {}
     for key, value in values.items():
         if key not in fields:
-            raise UserError(f"{where}: unknown key '{key}' (allowed: {', '.join(sorted(fields))})")
-        _check_type(where, key, value, type(getattr(EnvConfig(), key)))
-    cfg = EnvConfig(**values)
-    _check_cidr(cfg.vpc_cidr, where)
-    _check_tags(cfg.tags, where)
-    _check_values(cfg, where)
+            problems.append(f"{where}: unknown key '{key}' (allowed: {', '.join(sorted(fields))})")
+        elif _type_ok(value, type(getattr(EnvConfig(), key))):
+            known[key] = value
+        else:
+            problems.append(f"{where}: {key} must be {_TYPE_NAMES[type(getattr(EnvConfig(), key))]}, got {value!r}")
+    cfg = EnvConfig(**known)
+    for check in (_check_cidr, _check_tags, _check_values):
+        problems += check(cfg, where, {k for k in values if k not in known})
+    if problems:
+        raise ConfigError(problems)
     return cfg
 
 
-def _check_type(where: str, key: str, value, expected: type) -> None:
-    ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+class ConfigError(UserError):
+    """All the configuration's problems, one line each."""
+
+    def __init__(self, lines: list[str]):
+        super().__init__("; ".join(lines))
+        self.lines = lines
+
+
+def _type_ok(value, expected: type) -> bool:
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        ok = True
-    if not ok:
-        raise UserError(f"{where}: {key} must be {_TYPE_NAMES[expected]}, got {value!r}")
+        return True
+    return isinstance(value, expected) and not (expected is int and isinstance(value, bool))
 
 
 _TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", float: "a number", dict: "a table",
                list: "a list of strings"}
 
 
-def _one_of(where: str, key: str, value, allowed) -> None:
-    if value not in allowed:
-        shown = ", ".join(map(str, allowed))
-        raise UserError(f"{where}: {key} = {value!r} is not allowed (allowed: {shown})")
+def _check_values(cfg: EnvConfig, where: str, mistyped: set[str]) -> list[str]:
+    problems: list[str] = []
 
+    def check(key: str, ok: bool, allowed: str, value=None) -> None:
+        # A key of the wrong type has its line already; its default is what is checked here.
+        if not ok and key not in mistyped:
+            shown = getattr(cfg, key) if value is None else value
+            problems.append(f"{where}: {key} = {shown!r} is not allowed ({allowed})")
 
-def _matches(where: str, key: str, value: str, pattern: str, what: str) -> None:
-    if not re.fullmatch(pattern, value):
-        raise UserError(f"{where}: {key} = {value!r} is not allowed ({what})")
+    def one_of(key: str, allowed, note: str = "") -> None:
+        check(key, getattr(cfg, key) in allowed, "allowed: " + ", ".join(map(str, allowed)) + note)
 
+    def matches(key: str, pattern: str, what: str) -> None:
+        check(key, bool(re.fullmatch(pattern, getattr(cfg, key))), what)
 
-def _between(where: str, key: str, value, low, high) -> None:
-    if not low <= value <= high:
-        raise UserError(f"{where}: {key} = {value!r} is not allowed (from {low} to {high})")
+    def between(key: str, low, high) -> None:
+        check(key, low <= getattr(cfg, key) <= high, f"from {low} to {high}")
 
-
-def _check_values(cfg: EnvConfig, where: str) -> None:
-    _matches(where, "db_instance_class", cfg.db_instance_class, r"db\.[a-z0-9]+\.[a-z0-9]+", "an RDS class such as db.t3.medium")
-    _matches(where, "db_engine_version", cfg.db_engine_version, r"1[1-9](\.\d+)?", "a PostgreSQL major version such as 17, or 17.4")
-    _between(where, "db_allocated_storage", cfg.db_allocated_storage, 20, 65536)
+    matches("db_instance_class", r"db\.[a-z0-9]+\.[a-z0-9]+", "an RDS class such as db.t3.medium")
+    matches("db_engine_version", r"1[1-9](\.\d+)?", "a PostgreSQL major version such as 17, or 17.4")
+    between("db_allocated_storage", 20, 65536)
     # Multi-AZ with backups retained: 0 would turn automated backups off.
-    _between(where, "db_backup_retention_days", cfg.db_backup_retention_days, 1, 35)
-    _one_of(where, "db_monitoring_interval", cfg.db_monitoring_interval, MONITORING_INTERVALS)
-    _matches(where, "redis_node_type", cfg.redis_node_type, r"cache\.[a-z0-9]+\.[a-z0-9]+", "an ElastiCache node type such as cache.t3.micro")
+    between("db_backup_retention_days", 1, 35)
+    if cfg.db_monitoring_interval in MONITORING_INTERVALS:
+        # AWS requires a MonitoringRoleArn with any interval above 0 (InvalidParameterCombination)
+        # and the stack creates no monitoring role yet: the handler would refuse it mid-walk.
+        one_of("db_monitoring_interval", (0,), "; Enhanced Monitoring needs an RDS monitoring role, which this stack does not create yet")
+    else:
+        one_of("db_monitoring_interval", MONITORING_INTERVALS)
+    matches("redis_node_type", r"cache\.[a-z0-9]+\.[a-z0-9]+", "an ElastiCache node type such as cache.t3.micro")
     # B-EC-5: in-transit encryption needs Redis OSS 4.0.10 or later; 5, 6 and 7 are current.
-    _matches(where, "redis_engine_version", cfg.redis_engine_version, r"[5-7](\.\d+){0,2}|6\.x", "Redis OSS 5.0.6 or later, e.g. 7.1")
+    matches("redis_engine_version", r"[5-7](\.\d+){0,2}|6\.x", "Redis OSS 5.0.6 or later, e.g. 7.1")
     # B-EC-2: automatic failover needs 2 to 6 nodes.
-    _between(where, "redis_num_nodes", cfg.redis_num_nodes, 2, 6)
-    _one_of(where, "log_retention_days", cfg.log_retention_days, LOG_RETENTION_DAYS)
+    between("redis_num_nodes", 2, 6)
+    one_of("log_retention_days", LOG_RETENTION_DAYS)
     for role in ("api", "worker"):
-        image = getattr(cfg, f"{role}_image")
-        _matches(where, f"{role}_image", image, r"[a-z0-9][\w.\-/:@]{0,254}", "a container image reference")
-        cpu, memory = getattr(cfg, f"{role}_cpu"), getattr(cfg, f"{role}_memory")
-        _one_of(where, f"{role}_cpu", cpu, tuple(FARGATE_MEMORY))
-        _one_of(where, f"{role}_memory", memory, fargate_memory_choices(cpu))
-        _between(where, f"{role}_desired_count", getattr(cfg, f"{role}_desired_count"), 0, 100)
-    if not all(isinstance(part, str) for part in cfg.worker_command):
-        raise UserError(f"{where}: worker_command must be a list of strings")
-    _between(where, "api_port", cfg.api_port, 1, 65535)
-    _between(where, "api_throttle_rate", cfg.api_throttle_rate, 0.001, 10000.0)
-    _between(where, "api_throttle_burst", cfg.api_throttle_burst, 1, 5000)
+        matches(f"{role}_image", r"[a-z0-9][\w.\-/:@]{0,254}", "a container image reference")
+        cpu = getattr(cfg, f"{role}_cpu")
+        one_of(f"{role}_cpu", tuple(FARGATE_MEMORY))
+        if cpu in FARGATE_MEMORY:
+            one_of(f"{role}_memory", fargate_memory_choices(cpu))
+        between(f"{role}_desired_count", 0, 100)
+    check("worker_command", all(isinstance(part, str) for part in cfg.worker_command), "a list of strings")
+    between("api_port", 1, 65535)
+    between("api_throttle_rate", 0.001, 10000.0)
+    between("api_throttle_burst", 1, 5000)
+    return problems
 
 
-def _check_cidr(value, where: str) -> None:
+def _check_cidr(cfg: EnvConfig, where: str, mistyped: set[str]) -> list[str]:
+    value = cfg.vpc_cidr
+    if "vpc_cidr" in mistyped:
+        return []
     try:
-        if not isinstance(value, str):
-            raise TypeError
         net = ipaddress.IPv4Network(value, strict=True)
-    except (ValueError, TypeError):
-        raise UserError(f"{where}: vpc_cidr {value!r} is not an IPv4 network such as 10.0.0.0/16") from None
+    except ValueError:
+        return [f"{where}: vpc_cidr {value!r} is not an IPv4 network such as 10.0.0.0/16"]
     # AWS allows /16 to /28 for a VPC; six subnets of prefix+4 must still be at least /28.
     if not 16 <= net.prefixlen <= 24:
-        raise UserError(f"{where}: vpc_cidr {value!r} must have a prefix length from /16 to /24")
+        return [f"{where}: vpc_cidr {value!r} must have a prefix length from /16 to /24"]
+    return []
 
 
-def _check_tags(tags, where: str) -> None:
-    for key, value in tags.items():
+def _check_tags(cfg: EnvConfig, where: str, mistyped: set[str]) -> list[str]:
+    problems = []
+    for key, value in cfg.tags.items():
         if key in RESERVED_TAG_KEYS:
-            raise UserError(f"{where}: tags.{key} is set by the tool and cannot be overridden")
-        if key.lower().startswith("aws:"):
-            raise UserError(f"{where}: tags.{key}: the aws: prefix is reserved by AWS")
-        if not TAG_KEY.fullmatch(key):
-            raise UserError(f"{where}: tags.{key}: keys are 1-128 letters, digits, spaces and _ . : / = + - @")
-        if not isinstance(value, str) or not TAG_VALUE.fullmatch(value):
-            raise UserError(f"{where}: tags.{key}: values are strings of 0-256 letters, digits, spaces and _ . : / = + - @")
+            problems.append(f"{where}: tags.{key} is set by the tool and cannot be overridden")
+        elif key.lower().startswith("aws:"):
+            problems.append(f"{where}: tags.{key}: the aws: prefix is reserved by AWS")
+        elif not TAG_KEY.fullmatch(key):
+            problems.append(f"{where}: tags.{key}: keys are 1-128 letters, digits, spaces and _ . : / = + - @")
+        elif not isinstance(value, str) or not TAG_VALUE.fullmatch(value):
+            problems.append(f"{where}: tags.{key}: values are strings of 0-256 letters, digits, spaces and _ . : / = + - @")
+    return problems
+
+
+# -- the configuration an environment remembers (spec/cli.md) ---------------------------------
+
+@dataclass(frozen=True)
+class ChosenConfig:
+    """The configuration a run uses, and where it came from."""
+
+    cfg: EnvConfig
+    # "file": --config; "recorded": the last successful reconcile's; "pending": the one a failed
+    # reconcile was applying; "defaults": nothing given, nothing recorded.
+    origin: str
+    # The file the values were first read from, or "defaults".
+    source: str
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.cfg)
+
+    @property
+    def hash(self) -> str:
+        return config_hash(self.values)
+
+    def record(self) -> dict[str, Any]:
+        """What the state keeps: values only (EnvConfig holds no secret), their hash, the source."""
+        return {"values": self.values, "hash": self.hash, "source": self.source}
+
+
+def config_hash(values: dict[str, Any]) -> str:
+    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def choose_config(given: ChosenConfig | None, doc, env: str) -> ChosenConfig:
+    """--config when given; else what the environment was being moved to by a reconcile that
+    failed (so a forgotten flag does not revert what it already changed); else the last
+    successful reconcile's; else the defaults."""
+    if given is not None:
+        return given
+    for origin, record in (("pending", doc.pending_config), ("recorded", doc.config)):
+        if record:
+            cfg = validate_config(record["values"], where=f"the configuration recorded in the state of {env}")
+            return ChosenConfig(cfg, origin, record.get("source", "unknown"))
+    return ChosenConfig(load_config(None, env), "defaults", "defaults")
+
+
+def retired_tag_keys(doc, cfg: EnvConfig) -> frozenset[str]:
+    """Tag keys the tool set with an earlier configuration and no longer wants."""
+    earlier = set()
+    for record in (doc.config, doc.pending_config):
+        if record:
+            earlier |= set(record["values"].get("tags") or {})
+    return frozenset(earlier - set(cfg.tags))
+
+
+def remember_config(doc, chosen: ChosenConfig, *, succeeded: bool) -> None:
+    """After a reconcile (not a plan): a success records its configuration, a failure keeps the
+    one it was applying as pending, so that no later run without --config reverts what the
+    failed run already changed. Unchanged records are left as they are (no state write)."""
+    record = chosen.record()
+    applied = (doc.config or {}).get("hash") == record["hash"]
+    if succeeded:
+        if not applied:
+            doc.config = record
+        doc.pending_config = None
+    elif not applied:
+        doc.pending_config = record

@@ -31,11 +31,13 @@ class DriftReport:
         return not (self.drifted or self.missing or self.unmanaged or self.unchecked)
 
 
-def drift_stack(aws, *, env: str, doc, cfg=None, parallelism: int = 16, observer=None) -> DriftReport:
+def drift_stack(
+    aws, *, env: str, doc, cfg=None, parallelism: int = 16, observer=None, retired_tags: frozenset[str] = frozenset(),
+) -> DriftReport:
     shared = SharedReads()
     run = reconcile_stack(
         aws, env=env, doc=doc, save=lambda: None, cfg=cfg, plan=True, parallelism=parallelism, shared=shared,
-        observer=observer,
+        observer=observer, retired_tags=retired_tags,
     )
     report = DriftReport()
     for r in run.results:

@@ -53,7 +53,7 @@ def idempotency_token(account: str | None, region: str, env: str, key: str, atte
 class Reconciler:
     def __init__(
         self, aws: Aws, *, env: str, state, save: Callable[[], None], clock: Clock, plan: bool = False,
-        shared: SharedReads | None = None,
+        shared: SharedReads | None = None, retired_tags: frozenset[str] = frozenset(),
     ):
         self.aws = aws
         self.env = env
@@ -64,6 +64,8 @@ class Reconciler:
         self.outputs: dict[str, dict[str, Any]] = {}
         self._handlers: dict[type, Handler] = {}
         self.shared = shared or SharedReads()
+        # Tag keys an earlier configuration had the tool set and the current one does not want.
+        self.retired_tags = retired_tags
         retries.install_on(aws)
 
     def handler(self, node: Node) -> Handler:
@@ -112,7 +114,7 @@ class Reconciler:
                     timeout=h.create_timeout, ceiling=h.poll_ceiling, clock=self.clock,
                 )
                 obs = h.get(obs.id) or obs
-            diffs = h.diff(spec, obs)
+            diffs = h.diff(spec, obs) + retired_tag_diffs(self.retired_tags, spec, obs)
             if diffs:
                 replace = [d for d in diffs if d.replace]
                 result.action = "replace" if replace else "update"
@@ -225,21 +227,36 @@ class Reconciler:
         return fresh
 
     # -- teardown ----------------------------------------------------------------------------
-    def teardown(self, node: Node) -> NodeResult:
-        """Delete every live resource of this node: the recorded id and anything carrying its tags."""
-        started = time.monotonic()
+    def live(self, node: Node) -> dict[str, Observed]:
+        """Every live resource of this node: the recorded id and anything carrying its tags.
+        Tags need no references, so this works with no state and no dependency outputs."""
         h = self.handler(node)
-        log = structlog.get_logger().bind(kind=h.kind, name=node.name)
-        # Tags need no references, so teardown works with no state and no dependency outputs.
-        spec = resolve(node.spec, {})
         entry = self.state.resource(node.key) or {}
         found: dict[str, Observed] = {}
         if entry.get("id"):
             obs = h.get(entry["id"])
             if obs is not None:
                 found[obs.id] = obs
-        for obs in h.find_by_tags(spec):
+        for obs in h.find_by_tags(resolve(node.spec, {})):
             found.setdefault(obs.id, obs)
+        return found
+
+    def protections(self, node: Node) -> list[str]:
+        """Why AWS would refuse to delete this node's resources now (deletion protection on),
+        read live; only for kinds that have such a switch."""
+        h = self.handler(node)
+        if not h.has_protection:
+            return []
+        return [f"{h.kind} {node.name} ({obs.id}): {reason}"
+                for obs in self.live(node).values() if (reason := h.protection(obs))]
+
+    def teardown(self, node: Node) -> NodeResult:
+        """Delete every live resource of this node: the recorded id and anything carrying its tags."""
+        started = time.monotonic()
+        h = self.handler(node)
+        log = structlog.get_logger().bind(kind=h.kind, name=node.name)
+        spec = resolve(node.spec, {})
+        found = self.live(node)
         result = NodeResult(node.key, h.kind, node.name, "delete" if found else "absent")
         for obs in found.values():
             if self.plan:
@@ -255,6 +272,12 @@ class Reconciler:
             self.state.remove_resource(node.key)
             self.save()
         return result
+
+
+def retired_tag_diffs(retired: frozenset[str], spec: dict, obs: Observed) -> list[FieldDiff]:
+    """A tag the tool set earlier and no longer wants, still on the resource: to be removed
+    (expected None). Keys set by anyone else are never in ``retired``."""
+    return [FieldDiff(f"tags.{k}", None, obs.tags[k]) for k in sorted(retired) if k in obs.tags and k not in spec["tags"]]
 
 
 __all__ = ["Reconciler", "NodeResult", "UNKNOWN", "idempotency_token"]

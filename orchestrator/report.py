@@ -23,7 +23,8 @@ def changes_of(results: Iterable[NodeResult]) -> list[NodeResult]:
     return [r for r in results if r.action in CHANGING]
 
 
-def render_changes(results: Iterable[NodeResult], *, past: bool) -> str:
+def render_changes(results: Iterable[NodeResult], *, past: bool, failed: bool = False) -> str:
+    """``failed``: the run did not finish; it never says the environment matches."""
     verbs = {"create": "created" if past else "create", "update": "updated" if past else "update",
              "replace": "must be replaced", "delete": "deleted" if past else "delete"}
     lines = []
@@ -39,7 +40,11 @@ def render_changes(results: Iterable[NodeResult], *, past: bool) -> str:
             lines.append(f"x removed duplicate {r.kind} {r.name}: {', '.join(r.duplicates_removed)} (kept {r.id})")
     counts = {a: sum(1 for r in results if r.action == a) for a in ("create", "update", "replace", "delete")}
     summary = ", ".join(f"{n} to {a}" if not past else f"{n} {verbs[a]}" for a, n in counts.items() if n)
-    lines.append(summary.capitalize() + "." if summary else "No changes. The environment matches the desired state.")
+    if failed:
+        done = f"{summary.capitalize()} before it stopped. " if summary else ""
+        lines.append(done + "The run failed: the environment does not match the desired state (errors on stderr).")
+    else:
+        lines.append(summary.capitalize() + "." if summary else "No changes. The environment matches the desired state.")
     return "\n".join(lines)
 
 

@@ -6,12 +6,13 @@ from typing import Any, Callable
 
 from orchestrator import graph as graphs
 from orchestrator.azs import AZ_COUNT, choose_azs
-from orchestrator.config import EnvConfig
+from orchestrator.config import ConfigError, EnvConfig
 from orchestrator.errors import UserError
 from orchestrator.executor import Outcome, WalkObserver, walk
 from orchestrator.reconciler import NodeResult, Reconciler
 from orchestrator.spec import UNKNOWN, Node, resolve
 from orchestrator.stack import stack_nodes, stack_outputs
+from resources.base import ResourceError
 from resources.clock import REAL_CLOCK, Clock
 from resources.shared_reads import SharedReads
 
@@ -35,12 +36,34 @@ def _failures(outcomes: dict[str, Outcome]) -> dict[str, Outcome]:
     return {k: o for k, o in sorted(outcomes.items()) if o.status != "ok"}
 
 
+def _placeholder_azs(region: str) -> list[str]:
+    # Names and tags do not depend on the AZs, nor does any rule a handler checks.
+    return [f"{region}-az{i}" for i in range(1, AZ_COUNT + 1)]
+
+
+def check_specs(rec: Reconciler, nodes: list[Node]) -> None:
+    """Every rule a handler applies to its spec, for every node, before the first AWS call: a
+    value AWS or the handler would refuse stops the run here, not 40 resources into it. All
+    problems at once, one line each."""
+    problems = []
+    for node in nodes:
+        try:
+            rec.handler(node).desired(resolve(node.spec, {}))
+        except ResourceError as exc:
+            problems.append(exc.user_message)
+    if problems:
+        raise ConfigError(problems)
+
+
 def reconcile_stack(
     aws, *, env: str, doc, save: Callable[[], Any], cfg: EnvConfig | None = None, plan: bool = False,
     clock: Clock = REAL_CLOCK, parallelism: int = 16, nodes: list[Node] | None = None,
     shared: SharedReads | None = None, observer: WalkObserver | None = None,
+    retired_tags: frozenset[str] = frozenset(),
 ) -> RunResult:
     cfg = cfg or EnvConfig()
+    rec = Reconciler(aws, env=env, state=doc, save=save, clock=clock, plan=plan, shared=shared, retired_tags=retired_tags)
+    check_specs(rec, nodes or stack_nodes(env, cfg, doc.azs or _placeholder_azs(aws.region)))
     azs = choose_azs(aws.client("ec2"), recorded=doc.azs, env=env, region=aws.region)
     by_key = {n.key: n for n in (nodes or stack_nodes(env, cfg, azs))}
     graph = {k: n.depends_on for k, n in by_key.items()}
@@ -48,7 +71,6 @@ def reconcile_stack(
     if not plan:
         doc.azs = azs
         save()
-    rec = Reconciler(aws, env=env, state=doc, save=save, clock=clock, plan=plan, shared=shared)
     weights = graphs.critical_path_weights(graph, {k: n.handler.expected_seconds for k, n in by_key.items()})
     if observer is not None:
         observer.begin({k: n.name for k, n in by_key.items()})
@@ -57,39 +79,74 @@ def reconcile_stack(
     )
     results = [outcomes[k].value for k in by_key if outcomes[k].status == "ok"]  # stack order
     resolved = {k: (resolve(ref, rec.outputs) if ref else None) for k, ref in stack_outputs().items()}
-    # A run over part of the stack (tests) leaves the outputs of absent nodes unknown: null.
-    outputs = {k: (None if v is UNKNOWN else v) for k, v in resolved.items()}
     failures = _failures(outcomes)
+    # An output this run could not read (its node failed, or a run over part of the stack in
+    # tests) is the last one known, else null.
+    known = doc.outputs
+    outputs = {k: (known.get(k) if v is UNKNOWN else v) for k, v in resolved.items()}
     if not plan and not failures:
         doc.outputs = outputs
         save()
     return RunResult(results, failures, outputs)
 
 
-def teardown_stack(
-    aws, *, env: str, doc, save: Callable[[], Any], clock: Clock = REAL_CLOCK, parallelism: int = 16,
-    nodes: list[Node] | None = None, observer: WalkObserver | None = None,
-) -> RunResult:
+@dataclass
+class Teardown:
+    """A teardown nothing refuses: every live deletion protection has been read and found off."""
+
+    rec: Reconciler
+    by_key: dict[str, Node]
+    doc: Any
+    save: Callable[[], Any]
+
+    def run(self, *, parallelism: int = 16, observer: WalkObserver | None = None) -> RunResult:
+        by_key = self.by_key
+        # Only the nodes of this run: a partial node list (tests) names dependencies outside it.
+        reverse = graphs.reverse({k: n.depends_on & by_key.keys() for k, n in by_key.items()})
+        if observer is not None:
+            observer.begin({k: n.name for k, n in by_key.items()})
+        weights = graphs.critical_path_weights(reverse, {k: n.handler.expected_delete_seconds for k, n in by_key.items()})
+        outcomes = walk(
+            reverse, lambda k: self.rec.teardown(by_key[k]), max_workers=parallelism, priority=weights, on_event=observer
+        )
+        results = [outcomes[k].value for k in reversed(list(by_key)) if outcomes[k].status == "ok"]
+        failures = _failures(outcomes)
+        if not failures:
+            self.doc.azs = []
+            self.doc.outputs = {}
+            self.save()
+        return RunResult(results, failures)
+
+
+def prepare_teardown(
+    aws, *, env: str, doc, save: Callable[[], Any], cfg: EnvConfig | None = None, clock: Clock = REAL_CLOCK,
+    nodes: list[Node] | None = None,
+) -> Teardown:
+    """Refuses a protected environment before anything is deleted. ``cfg`` carries the
+    delete-time choices (the final snapshot) and the configured deletion protection."""
+    cfg = cfg or EnvConfig()
+    if cfg.deletion_protection:
+        raise TeardownRefused(
+            f"refusing to tear down {env}: deletion_protection is on in its configuration "
+            "(set deletion_protection = false, run bin/reconcile, then tear down); nothing was deleted"
+        )
     # Names and tags do not depend on the AZs, so teardown finds everything without them.
-    azs = doc.azs or [f"{aws.region}-az{i}" for i in range(1, AZ_COUNT + 1)]
-    by_key = {n.key: n for n in (nodes or stack_nodes(env, EnvConfig(), azs))}
-    # Only the nodes of this run: a partial node list (tests) names dependencies outside it.
-    reverse = graphs.reverse({k: n.depends_on & by_key.keys() for k, n in by_key.items()})
+    by_key = {n.key: n for n in (nodes or stack_nodes(env, cfg, doc.azs or _placeholder_azs(aws.region)))}
     rec = Reconciler(aws, env=env, state=doc, save=save, clock=clock)
-    for node in by_key.values():
-        reason = rec.handler(node).teardown_guard(resolve(node.spec, {}))
-        if reason:
-            raise TeardownRefused(f"refusing to tear down {env}: {reason}")
-    if observer is not None:
-        observer.begin({k: n.name for k, n in by_key.items()})
-    weights = graphs.critical_path_weights(reverse, {k: n.handler.expected_delete_seconds for k, n in by_key.items()})
-    outcomes = walk(
-        reverse, lambda k: rec.teardown(by_key[k]), max_workers=parallelism, priority=weights, on_event=observer
-    )
-    results = [outcomes[k].value for k in reversed(list(by_key)) if outcomes[k].status == "ok"]
-    failures = _failures(outcomes)
-    if not failures:
-        doc.azs = []
-        doc.outputs = {}
-        save()
-    return RunResult(results, failures)
+    # Protection as AWS has it now, whatever the configuration says: one protected resource
+    # refuses the whole teardown before anything is deleted (B-RDS-6).
+    protected = [reason for node in by_key.values() for reason in rec.protections(node)]
+    if protected:
+        raise TeardownRefused(
+            f"refusing to tear down {env}: {'; '.join(protected)} (turn it off with deletion_protection = false "
+            "and bin/reconcile, then tear down); nothing was deleted"
+        )
+    return Teardown(rec, by_key, doc, save)
+
+
+def teardown_stack(
+    aws, *, env: str, doc, save: Callable[[], Any], cfg: EnvConfig | None = None, clock: Clock = REAL_CLOCK,
+    parallelism: int = 16, nodes: list[Node] | None = None, observer: WalkObserver | None = None,
+) -> RunResult:
+    prepared = prepare_teardown(aws, env=env, doc=doc, save=save, cfg=cfg, clock=clock, nodes=nodes)
+    return prepared.run(parallelism=parallelism, observer=observer)

@@ -89,3 +89,6 @@ class ApiGatewayHandler(Handler):
 
     def set_tags(self, obs: Observed, tags: dict[str, str]) -> None:
         self.client.tag_resource(resourceArn=self.arn(obs.id), tags=tags)
+
+    def unset_tags(self, obs: Observed, keys: list[str]) -> None:
+        self.client.untag_resource(resourceArn=self.arn(obs.id), tagKeys=keys)

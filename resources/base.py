@@ -160,8 +160,13 @@ class Handler:
     def update(self, spec: dict, obs: Observed, diffs: list[FieldDiff]) -> None:
         fields = {d.field for d in diffs}
         tag_fields = {f for f in fields if f.startswith("tags.")}
-        if tag_fields:
-            self.set_tags(obs, {f[5:]: spec["tags"][f[5:]] for f in tag_fields})
+        wanted = {f[5:] for f in tag_fields if f[5:] in spec["tags"]}
+        if wanted:
+            self.set_tags(obs, {k: spec["tags"][k] for k in wanted})
+        # A tag key an earlier configuration set and the current one dropped.
+        retired = sorted(f[5:] for f in tag_fields if f[5:] not in spec["tags"])
+        if retired:
+            self.unset_tags(obs, retired)
         rest = [d for d in diffs if d.field not in tag_fields]
         if rest:
             self.update_fields(spec, obs, rest)
@@ -174,6 +179,9 @@ class Handler:
     def set_tags(self, obs: Observed, tags: dict[str, str]) -> None:
         raise NotImplementedError
 
+    def unset_tags(self, obs: Observed, keys: list[str]) -> None:
+        raise NotImplementedError
+
     def delete(self, obs: Observed, spec: dict | None = None) -> None:
         """``spec`` has every Ref UNKNOWN (teardown needs no dependency); it carries the
         create_only choices used at delete, such as taking a final snapshot."""
@@ -184,12 +192,14 @@ class Handler:
         the reconciler waits for it to be ready before diffing it."""
         return False
 
-    def teardown_guard(self, spec: dict) -> str | None:
-        """Why this resource must not be deleted now (deletion protection on), else None.
+    # Kinds with a deletion-protection switch set ``has_protection`` and read it in ``protection``.
+    has_protection: ClassVar[bool] = False
 
-        Checked for every node before teardown deletes anything, so a protected environment is
-        refused whole instead of being torn down around its database.
-        """
+    def protection(self, obs: Observed) -> str | None:
+        """Why AWS would refuse to delete ``obs`` now (its deletion protection is on), read from
+        AWS (``obs`` or one more read), else None. Teardown asks it of every such resource before
+        deleting anything, so a protected environment is refused whole, never torn down around
+        its database."""
         return None
 
     def refresh(self, resource_id: str) -> Refresh:

@@ -84,6 +84,10 @@ class Ec2Handler(Handler):
     def set_tags(self, obs: Observed, tags: dict[str, str]) -> None:
         EC2_NEW_RESOURCE.call(self.clock, self.client.create_tags, Resources=[obs.id], Tags=tag_list(tags))
 
+    def unset_tags(self, obs: Observed, keys: list[str]) -> None:
+        # Only the keys: DeleteTags with a Value would spare a tag whose value someone changed.
+        self.client.delete_tags(Resources=[obs.id], Tags=[{"Key": k} for k in keys])
+
     def owned(self, observed: list[Observed], spec: dict) -> list[Observed]:
         # Some describe calls ignore tag filters in emulators and a filter typo would match
         # everything: the ownership record is always checked here as well.

@@ -85,3 +85,6 @@ class EcsHandler(Handler):
 
     def set_tags(self, obs: Observed, tags: dict[str, str]) -> None:
         self.client.tag_resource(resourceArn=obs.id, tags=ecs_tags(tags))
+
+    def unset_tags(self, obs: Observed, keys: list[str]) -> None:
+        self.client.untag_resource(resourceArn=obs.id, tagKeys=keys)

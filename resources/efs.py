@@ -57,6 +57,9 @@ class EfsHandler(Handler):
     def set_tags(self, obs, tags):
         self.client.tag_resource(ResourceId=obs.id, Tags=tag_list(tags))
 
+    def unset_tags(self, obs, keys):
+        self.client.untag_resource(ResourceId=obs.id, TagKeys=keys)
+
 
 # -- file system ---------------------------------------------------------------------------
 

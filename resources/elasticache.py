@@ -268,6 +268,9 @@ class ReplicationGroup(Handler):
     def set_tags(self, obs, tags):
         self.client.add_tags_to_resource(ResourceName=obs.raw["ARN"], Tags=tag_list(tags))
 
+    def unset_tags(self, obs, keys):
+        self.client.remove_tags_from_resource(ResourceName=obs.raw["ARN"], TagKeys=keys)
+
     def delete(self, obs, spec=None):
         GROUP_BUSY.call(
             self.clock, ignore_codes, {GROUP_NOT_FOUND}, self.client.delete_replication_group,

@@ -37,6 +37,9 @@ class ElbHandler(Handler):
     def set_tags(self, obs, tags):
         self.client.add_tags(ResourceArns=[obs.id], Tags=tag_list(tags))
 
+    def unset_tags(self, obs, keys):
+        self.client.remove_tags(ResourceArns=[obs.id], TagKeys=keys)
+
     def by_name(self, spec: dict, call, key: str, not_found: str) -> list[dict]:
         """The resources of this name (none when the name is free); ownership is checked by the caller."""
         try:
@@ -324,6 +327,16 @@ class LoadBalancer(ElbHandler):
                 )
         for port in sorted(set(have) - set(want)):
             ignore_codes({LISTENER_NOT_FOUND}, self.client.delete_listener, ListenerArn=have[port]["ListenerArn"])
+
+    # The stack never turns it on, but anyone may (console, another tool): DeleteLoadBalancer
+    # then answers OperationNotPermitted, and teardown must not have deleted the rest by then.
+    has_protection = True
+
+    def protection(self, obs):
+        attributes = self.client.describe_load_balancer_attributes(LoadBalancerArn=obs.id)["Attributes"]
+        if any(a["Key"] == "deletion_protection.enabled" and a["Value"] == "true" for a in attributes):
+            return "deletion protection is on (load balancer attribute deletion_protection.enabled)"
+        return None
 
     def delete(self, obs, spec=None):
         # Its listeners go with it; deleting a load balancer that is already gone succeeds.

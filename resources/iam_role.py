@@ -172,6 +172,9 @@ class IamRole(Handler):
     def set_tags(self, obs, tags):
         self.client.tag_role(RoleName=obs.id, Tags=tag_list(tags))
 
+    def unset_tags(self, obs, keys):
+        self.client.untag_role(RoleName=obs.id, TagKeys=keys)
+
     def delete(self, obs, spec=None):
         # DeleteRole answers DeleteConflict while policies are still attached or embedded.
         for policy in obs.attrs["inline_policies"]:

@@ -97,6 +97,9 @@ class LogGroup(Handler):
     def set_tags(self, obs, tags):
         self.client.tag_resource(resourceArn=log_group_arn(obs.raw), tags=tags)
 
+    def unset_tags(self, obs, keys):
+        self.client.untag_resource(resourceArn=log_group_arn(obs.raw), tagKeys=keys)
+
     def delete(self, obs, spec=None):
         ignore_codes({NOT_FOUND}, self.client.delete_log_group, logGroupName=obs.id)
 

@@ -263,9 +263,14 @@ class DbInstance(Handler):
     def set_tags(self, obs, tags):
         self.client.add_tags_to_resource(ResourceName=obs.raw["DBInstanceArn"], Tags=tag_list(tags))
 
-    def teardown_guard(self, spec):
-        if spec.get("deletion_protection") is True:
-            return f"{self.kind} {spec['name']} has deletion protection on (deletion_protection in the configuration)"
+    def unset_tags(self, obs, keys):
+        self.client.remove_tags_from_resource(ResourceName=obs.raw["DBInstanceArn"], TagKeys=keys)
+
+    has_protection = True
+
+    def protection(self, obs):
+        if obs.attrs["deletion_protection"]:
+            return "deletion protection is on"
         return None
 
     def delete(self, obs, spec=None):

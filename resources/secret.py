@@ -131,6 +131,9 @@ class _Secret(Handler):
     def set_tags(self, obs, tags):
         self.client.tag_resource(SecretId=obs.id, Tags=tag_list(tags))
 
+    def unset_tags(self, obs, keys):
+        self.client.untag_resource(SecretId=obs.id, TagKeys=keys)
+
     def delete(self, obs, spec=None):
         # No recovery window, so the same name can be created again at once (stack.md
         # "Teardown"); force-deleting a missing secret is not an error on AWS either (B-SM-2).

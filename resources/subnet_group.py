@@ -105,6 +105,9 @@ class SubnetGroupHandler(Handler):
     def set_tags(self, obs, tags):
         self.client.add_tags_to_resource(ResourceName=obs.raw[self.arn_key], Tags=tag_list(tags))
 
+    def unset_tags(self, obs, keys):
+        self.client.remove_tags_from_resource(ResourceName=obs.raw[self.arn_key], TagKeys=keys)
+
     def delete(self, obs, spec=None):
         self.released.call(self.clock, ignore_codes, {self.not_found}, self._call("delete"), **{f"{self.noun}Name": obs.id})
 

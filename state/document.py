@@ -8,7 +8,11 @@ from typing import Any
 
 from .errors import CorruptStateError, ForeignStateError, SchemaVersionError
 
-SCHEMA_VERSION = 1
+# 2: the environment's configuration is recorded (config, pending_config). A version-1 file
+# is read as one with no configuration recorded and written back as version 2, which older
+# tools refuse: they would judge the environment against their defaults.
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 # Field names whose values are secrets. `value` is deliberately absent: it names
 # plenty of harmless things (tags, parameters).
@@ -60,6 +64,14 @@ _SHAPE = {
 }
 
 
+_CONFIG_KEYS = ("config", "pending_config")
+
+
+def _config_record_ok(record) -> bool:
+    return (isinstance(record, dict) and isinstance(record.get("values"), dict)
+            and isinstance(record.get("hash"), str) and isinstance(record.get("source"), str))
+
+
 def _check_shape(data: dict) -> None:
     for key, (expected, ok) in _SHAPE.items():
         if key not in data:
@@ -94,11 +106,15 @@ class StateDocument:
         version = data["schema_version"]
         if not isinstance(version, int) or isinstance(version, bool):
             raise _corrupt(f"'schema_version' must be an integer, found {_type_name(version)}")
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_VERSIONS:
             hint = "; it was written by a newer version of this tool" if version > SCHEMA_VERSION else ""
             raise SchemaVersionError(
-                f"state file has schema version {version}, this tool supports only version {SCHEMA_VERSION}{hint}")
+                f"state file has schema version {version}, this tool reads versions {READABLE_VERSIONS[0]} to {SCHEMA_VERSION}{hint}")
         _check_shape(data)
+        for key in _CONFIG_KEYS:
+            if data.get(key) is not None and not _config_record_ok(data[key]):
+                raise _corrupt(f"{key!r} must be an object with 'values' (an object), 'hash' and 'source' (strings)")
+        data["schema_version"] = SCHEMA_VERSION
         if (data["env"], data["region"]) != (env, region):
             raise ForeignStateError(
                 f"state file belongs to env {data['env']!r} in region {data['region']!r}, "
@@ -160,6 +176,37 @@ class StateDocument:
         outputs = _json_copy(outputs, "outputs")
         with self._lock:
             self._data["outputs"] = outputs
+
+    @property
+    def config(self) -> dict[str, Any] | None:
+        """The configuration of the last successful reconcile: {values, hash, source}."""
+        with self._lock:
+            return _json_copy(self._data.get("config"), "config")
+
+    @config.setter
+    def config(self, record: dict[str, Any] | None) -> None:
+        self._set_config("config", record)
+
+    @property
+    def pending_config(self) -> dict[str, Any] | None:
+        """The configuration a reconcile that failed was applying, until one succeeds."""
+        with self._lock:
+            return _json_copy(self._data.get("pending_config"), "pending_config")
+
+    @pending_config.setter
+    def pending_config(self, record: dict[str, Any] | None) -> None:
+        self._set_config("pending_config", record)
+
+    def _set_config(self, key: str, record: dict[str, Any] | None) -> None:
+        if record is not None and not _config_record_ok(record):
+            raise TypeError(f"{key} must be a dict with values, hash and source")
+        _refuse_secrets(record, key)
+        record = _json_copy(record, key)
+        with self._lock:
+            if record is None:
+                self._data.pop(key, None)
+            else:
+                self._data[key] = record
 
     @property
     def resources(self) -> dict[str, dict[str, Any]]:

@@ -1,18 +1,35 @@
-"""API Gateway: a private integration's VPC link is kept and returned, as AWS does.
+"""API Gateway, as AWS documents it where moto 5.2.5 differs.
 
-moto 5.2.5 drops PutIntegration's ``connectionId`` (the VPC link of a ``connectionType``
-``VPC_LINK`` integration) and never returns it from GetIntegration, GetMethod or
-GetResources(embed=methods). AWS stores it and returns it in every Integration (API reference,
-Integration.connectionId). Without it a private integration can never be seen as converged.
+1. A private integration's VPC link is kept and returned. moto drops PutIntegration's
+   ``connectionId`` (the VPC link of a ``connectionType`` ``VPC_LINK`` integration) and never
+   returns it from GetIntegration, GetMethod or GetResources(embed=methods). AWS stores it and
+   returns it in every Integration (API reference, Integration.connectionId). Without it a
+   private integration can never be seen as converged.
+2. Tags of every taggable resource, not only stages. AWS's TagResource, UntagResource and
+   GetTags take the ARN of a REST API, API key, usage plan, VPC link or stage (API reference,
+   TagResource: resourceArn; "Tagging your API Gateway resources"). moto routes only stage
+   ARNs: for the others the request matches no route and the answer is a 404 page, so a tag
+   key the tool no longer wants could never be removed from them.
 """
 from __future__ import annotations
 
 import json
+import re
+from urllib.parse import unquote
 
-from moto.apigateway import models, responses
+from moto.apigateway import exceptions, models, responses, urls
+
+# arn:aws:apigateway:REGION::/restapis/ID, /apikeys/ID, /usageplans/ID, /vpclinks/ID
+TAGGABLE_ARN = re.compile(r"arn:[^:]+:apigateway:[^:]+::/(restapis|apikeys|usageplans|vpclinks)/([^/]+)")
+BACKEND_MAPS = {"restapis": "apis", "apikeys": "keys", "usageplans": "usage_plans", "vpclinks": "vpc_links"}
 
 
 def apply() -> None:
+    _keep_connection_id()
+    _tags_of_every_resource()
+
+
+def _keep_connection_id() -> None:
     put_integration = responses.APIGatewayResponse.put_integration
     to_json = models.Integration.to_json
 
@@ -30,3 +47,44 @@ def apply() -> None:
 
     responses.APIGatewayResponse.put_integration = put_integration_keeping_connection_id
     models.Integration.to_json = to_json_with_connection_id
+
+
+def _tags_of_every_resource() -> None:
+    urls.url_paths.setdefault(
+        "{0}/tags/arn:(?P<partition>[^/]+):apigateway:(?P<region_name>[^/]+)::/(?P<kind>restapis|apikeys|usageplans|vpclinks)/(?P<resource_id>[^/]+)$",
+        responses.APIGatewayResponse.dispatch,
+    )
+    originals = {name: getattr(responses.APIGatewayResponse, name) for name in ("get_tags", "tag_resource", "untag_resource")}
+
+    def target(self):
+        """The model object a non-stage ARN names, else None (stages keep moto's own code)."""
+        match = TAGGABLE_ARN.fullmatch(unquote(self.path.split("/tags/", 1)[1]))
+        if not match:
+            return None
+        found = getattr(self.backend, BACKEND_MAPS[match[1]]).get(match[2])
+        if found is None:
+            raise exceptions.NotFoundException(f"Invalid resource identifier specified: {match[2]}")
+        return found
+
+    def get_tags(self):
+        obj = target(self)
+        return originals["get_tags"](self) if obj is None else json.dumps({"tags": obj.tags or {}})
+
+    def tag_resource(self):
+        obj = target(self)
+        if obj is None:
+            return originals["tag_resource"](self)
+        obj.tags = {**(obj.tags or {}), **(self._get_param("tags") or {})}
+        return json.dumps({})
+
+    def untag_resource(self):
+        obj = target(self)
+        if obj is None:
+            return originals["untag_resource"](self)
+        keys = self.querystring.get("tagKeys") or []
+        obj.tags = {k: v for k, v in (obj.tags or {}).items() if k not in keys}
+        return json.dumps({})
+
+    responses.APIGatewayResponse.get_tags = get_tags
+    responses.APIGatewayResponse.tag_resource = tag_resource
+    responses.APIGatewayResponse.untag_resource = untag_resource

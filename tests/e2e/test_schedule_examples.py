@@ -16,9 +16,16 @@ EXAMPLES = ROOT / "examples" / "schedule"
 ENV = "sched"
 
 
+# Not the defaults: the cron and systemd examples run bin/drift without --config and must judge the environment
+# against the configuration it was reconciled with (kept in its state), not cry drift forever.
+CONFIG = "[defaults]\nlog_retention_days = 90\napi_desired_count = 3\n"
+
+
 @pytest.fixture
 def environment(cli, server, state_dir, tmp_path):
-    assert cli("reconcile", "--env", ENV).code == 0
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "video-pipeline.toml").write_text(CONFIG)
+    assert cli("reconcile", "--env", ENV, "--config", str(tmp_path / "config" / "video-pipeline.toml")).code == 0
     return {
         "PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": server.endpoint,
@@ -78,6 +85,8 @@ def test_github_workflow_step_fails_the_job_on_drift(environment, reader, tmp_pa
     [step] = [s for s in job["steps"] if s.get("name") == "drift"]
     command = step["run"].replace("bin/drift", str(ROOT / "bin" / "drift"))  # the checkout is ROOT
     env = {**job["env"], **environment, "DRIFT_ENV": ENV}  # the test region and endpoint win
+    # The checkout (here tmp_path) holds the configuration file the step names.
+    assert "--config config/video-pipeline.toml" in command
     # GitHub runs `run:` steps as `bash -e {0}`: a non-zero exit fails the job.
     ok = subprocess.run(["bash", "-e", "-c", command], env=env, cwd=tmp_path, capture_output=True, timeout=300)
     assert ok.returncode == 0 and json.loads((tmp_path / "drift.json").read_text())["in_sync"]

@@ -60,7 +60,7 @@ BAD_STATE = {
     "other account": (valid_doc(account="999999999999").encode(),
                       "state file belongs to account '999999999999', not account '123456789012'"),
     "newer schema": (valid_doc(schema_version=SCHEMA_VERSION + 1).encode(),
-                     f"state file has schema version {SCHEMA_VERSION + 1}, this tool supports only version"),
+                     f"state file has schema version {SCHEMA_VERSION + 1}, this tool reads versions 1 to"),
 }
 
 

@@ -173,18 +173,18 @@ def test_account_checked_only_when_both_sides_know_it():
     StateDocument.from_json(_doc_json(account=None), env="dev", region="us-east-1", account="1")
 
 
-@pytest.mark.parametrize("version", [2, 0])
+@pytest.mark.parametrize("version", [3, 0])
 def test_schema_version_mismatch(version):
     with pytest.raises(SchemaVersionError) as info:
         StateDocument.from_json(_doc_json(schema_version=version), env="dev", region="us-east-1")
     assert f"schema version {version}" in str(info.value)
-    assert f"supports only version {SCHEMA_VERSION}" in str(info.value)
+    assert f"reads versions 1 to {SCHEMA_VERSION}" in str(info.value)
     assert isinstance(info.value, StateError)
 
 
 def test_schema_version_checked_before_shape():
     # A newer tool may change the shape; the version is the useful message.
-    text = json.dumps({"schema_version": 2, "environment": "dev"})
+    text = json.dumps({"schema_version": SCHEMA_VERSION + 1, "environment": "dev"})
     with pytest.raises(SchemaVersionError, match="newer version"):
         StateDocument.from_json(text, env="dev", region="us-east-1")
 

@@ -165,7 +165,7 @@ def test_file_and_directory_modes(tmp_path):
     (b"[]", CorruptStateError),
     (b'{"schema_version": 1}', CorruptStateError),
     (b"\xff\xfe not utf-8", CorruptStateError),
-    (json.dumps({"schema_version": 2}).encode(), SchemaVersionError),
+    (json.dumps({"schema_version": 3}).encode(), SchemaVersionError),
     (StateDocument.new("prod", "us-east-1").to_json().encode(), ForeignStateError),
     (StateDocument.new("dev", "eu-west-1").to_json().encode(), ForeignStateError),
     (StateDocument.new("dev", "us-east-1", account="999999999999").to_json().encode(), ForeignStateError),
