@@ -177,25 +177,9 @@ class StateDocument:
         with self._lock:
             self._data["outputs"] = outputs
 
-    @property
-    def config(self) -> dict[str, Any] | None:
-        """The configuration of the last successful reconcile: {values, hash, source}."""
+    def _get_config(self, key: str) -> dict[str, Any] | None:
         with self._lock:
-            return _json_copy(self._data.get("config"), "config")
-
-    @config.setter
-    def config(self, record: dict[str, Any] | None) -> None:
-        self._set_config("config", record)
-
-    @property
-    def pending_config(self) -> dict[str, Any] | None:
-        """The configuration a reconcile that failed was applying, until one succeeds."""
-        with self._lock:
-            return _json_copy(self._data.get("pending_config"), "pending_config")
-
-    @pending_config.setter
-    def pending_config(self, record: dict[str, Any] | None) -> None:
-        self._set_config("pending_config", record)
+            return _json_copy(self._data.get(key), key)
 
     def _set_config(self, key: str, record: dict[str, Any] | None) -> None:
         if record is not None and not _config_record_ok(record):
@@ -207,6 +191,13 @@ class StateDocument:
                 self._data.pop(key, None)
             else:
                 self._data[key] = record
+
+    # The configuration of the last successful reconcile: {values, hash, source}.
+    config = property(lambda self: self._get_config("config"), lambda self, r: self._set_config("config", r))
+    # The configuration a reconcile that failed was applying, until one succeeds.
+    pending_config = property(
+        lambda self: self._get_config("pending_config"), lambda self, r: self._set_config("pending_config", r)
+    )
 
     @property
     def resources(self) -> dict[str, dict[str, Any]]:
