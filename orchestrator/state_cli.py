@@ -102,15 +102,19 @@ def init(args) -> tuple[dict, str]:
         raise UserError(f"bin/state init: {args.url!r} is not s3://BUCKET/PREFIX")
     region = _region(args)
     s3, bucket = _s3(region), location.bucket
-    created = True
     try:
+        # HeadBucket first: in us-east-1, CreateBucket on a bucket one already owns answers 200,
+        # so its answer cannot say whether the bucket was new. 403: the name is someone else's.
+        s3.head_bucket(Bucket=bucket)
+        created = False
+    except Exception as exc:
+        if _code(exc) not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+        created = True
+    if created:
         kwargs = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
         # BucketOwnerEnforced: ACLs off, the account owns every object (S3's default for new buckets).
         s3.create_bucket(Bucket=bucket, ObjectOwnership="BucketOwnerEnforced", **kwargs)
-    except Exception as exc:
-        if _code(exc) != "BucketAlreadyOwnedByYou":  # BucketAlreadyExists: someone else's name
-            raise
-        created = False
     s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
         "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
