@@ -296,8 +296,8 @@ class S3StateBackend:
 
     def _refuse_break(self, holder: dict | None, break_lock: str | None) -> str | None:
         """None when the unexpired lock may be broken, else why not (the end of the message)."""
-        expires = (holder or {}).get("expires_at", "?")
         if holder is None or holder.get("unreadable"):
+            expires = (holder or {}).get("expires_at", "?")
             return f"the lock object names no holder; it is taken over when its lease ends at {expires}"
         pid, host = holder.get("pid"), holder.get("host")
         if host == self.host:
@@ -306,13 +306,13 @@ class S3StateBackend:
                     f"another run is in progress; pid {pid} is alive on this host, so its lock is not broken")
             if break_lock is None:
                 return (f"pid {pid} is no longer running: rerun with --break-lock to take the lock over "
-                        f"(or it is taken over when its lease ends at {expires})")
+                        "(or wait until its lease ends)")
             return None
         if break_lock == f"{pid}@{host}":
             return None
         if break_lock is None:
-            return (f"another run is in progress; if it is gone, its lock is taken over when its lease ends at "
-                    f"{expires}, or rerun with --break-lock {pid}@{host}")
+            return (f"another run is in progress; if it is gone, its lock is taken over when its lease ends, "
+                    f"or rerun with --break-lock {pid}@{host}")
         return (f"another run may be in progress; pid {pid} runs on another host and cannot be checked "
                 f"from here: if that run is gone, rerun with --break-lock {pid}@{host}")
 
@@ -323,7 +323,7 @@ class S3StateBackend:
         who = f"{holder.get('user', '?')}, pid {holder.get('pid', '?')} on host {holder.get('host', '?')}"
         ci = f" ({holder['ci_run']})" if holder.get("ci_run") else ""
         return (f"{where} is locked by {who}{ci} running {holder.get('command', '?')!r} "
-                f"since {holder.get('started_at', '?')}; {why}")
+                f"since {holder.get('started_at', '?')}, lease until {holder.get('expires_at', '?')}; {why}")
 
     def renew(self) -> bool:
         """Extend the lease (one heartbeat); False when the lock is no longer ours (`lost`)."""

@@ -103,7 +103,7 @@ def test_a_second_run_is_refused_naming_the_holder(s3, wall):
         second.lock()
     message = str(info.value)
     assert "pid 4242 on host runner-a" in message and "'bin/reconcile --env dev'" in message
-    assert "lease ends at 2027-01-15T08:02:00+00:00" in message and "--break-lock 4242@runner-a" in message
+    assert "lease until 2027-01-15T08:02:00+00:00" in message and "--break-lock 4242@runner-a" in message
     assert info.value.holder["id"] == first.holder_id
     assert lock_body(s3)["id"] == first.holder_id  # untouched
     first.unlock()
@@ -354,3 +354,25 @@ def test_bucket_check_one_line_per_unmet_requirement(s3):
                                 "fix with bin/state init s3://half-bucket"]
     with pytest.raises(BucketRequirementsError, match="does not exist: create it with bin/state init s3://no-such-bucket"):
         check_bucket(s3, "no-such-bucket")
+
+
+def test_locked_runs_the_heartbeat_thread_and_stops_it(s3, wall):
+    b = S3StateBackend(s3, BUCKET, PREFIX, "dev", REGION, ACCOUNT, now=wall.now, host="runner-a")
+    with b.locked():
+        assert b._thread is not None and b._thread.is_alive() and b._thread.daemon
+    # unlock wakes the thread (no wait of 40 s) and joins it before deleting the lock
+    assert b._thread is None
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix=LOCK)
+
+
+def test_a_lock_object_naming_no_holder_waits_out_a_lease_from_its_last_write(s3):
+    import time
+
+    s3.put_object(Bucket=BUCKET, Key=LOCK, Body=b"not a holder")
+    wall = FakeClock(time.time())
+    with pytest.raises(LockHeldError, match="names no holder; it is taken over when its lease ends at "):
+        make(s3, wall).lock(break_lock="")
+    wall.t += LEASE_SECONDS + 1
+    b = make(s3, wall)
+    b.lock()
+    assert b.expired_holder == {"expires_at": b.expired_holder["expires_at"], "unreadable": True}
