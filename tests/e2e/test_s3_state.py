@@ -147,6 +147,7 @@ def test_a_bucket_missing_requirements_gets_one_line_each_and_no_stack_call(cli,
     assert {c.service for c in server.calls()} == {"sts", "s3"} and server.mutating_calls() == []
     fixed = cli("state", "init", "s3://bare-bucket/envs")
     assert fixed.code == 0 and "updated" in fixed.stdout
+    assert cli("state", "list", "--state", "s3://bare-bucket/envs").code == 0  # the check now passes
 
 
 @pytest.mark.parametrize("value", ["s3:/team-state/envs", "s3:team-state"])
