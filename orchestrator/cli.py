@@ -26,7 +26,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser(command: str) -> Parser:
-    p = Parser(prog=f"bin/{command}", description=DESCRIPTIONS[command])
+    # allow_abbrev=False: a flag is never guessed from a prefix (`--state-d` once became `--state-dir`).
+    p = Parser(prog=f"bin/{command}", description=DESCRIPTIONS[command], allow_abbrev=False)
     p.add_argument("--env", required=True, help="environment name: lowercase DNS label, at most 20 characters")
     if command == "reconcile":
         p.add_argument("--plan", action="store_true", help="show what would change; make no mutating AWS call")
@@ -46,7 +47,7 @@ def build_parser(command: str) -> Parser:
                  "or the holder named PID@HOST on another host",
         )
     p.add_argument("--json", action="store_true", help="print exactly one JSON document on stdout")
-    p.add_argument("--state-dir", metavar="DIR", help="where state lives (default: $VIDEO_PIPELINE_STATE_DIR or ~/.local/state/video-pipeline-infra)")
+    p.add_argument("--state", "--state-dir", dest="state", metavar="URL", help=STATE_HELP)
     p.add_argument("--region", help="AWS region (default: $AWS_REGION or $AWS_DEFAULT_REGION)")
     p.add_argument("--parallelism", type=int, default=16, metavar="N", help="resources worked on at once (default 16)")
     p.add_argument(
@@ -55,6 +56,9 @@ def build_parser(command: str) -> Parser:
     )
     return p
 
+
+STATE_HELP = ("where state lives: a directory or s3://BUCKET/PREFIX (default: $VIDEO_PIPELINE_STATE, else "
+              "$VIDEO_PIPELINE_STATE_DIR, else ~/.local/state/video-pipeline-infra); --state-dir DIR is an alias")
 
 CONFIG_HELP = ("TOML file with per-environment settings: what the environment should become "
                "(default: the configuration it was last reconciled with, kept in its state)")
@@ -67,6 +71,10 @@ DESCRIPTIONS = {
 
 
 def main(command: str, argv: list[str] | None = None) -> int:
+    if command == "state":
+        from orchestrator.state_cli import main as state_main
+
+        return state_main(argv)
     try:
         args = build_parser(command).parse_args(_env_value_attached(sys.argv[1:] if argv is None else argv))
         from orchestrator.names import validate_env
@@ -125,15 +133,32 @@ def one_line(exc: BaseException) -> str:
 def open_backend(args):
     """Region, credentials and the environment's state backend; nothing is changed yet."""
     from resources.aws import Aws
-    from state import LocalStateBackend, default_state_dir
+    from state import default_state_dir, resolve_location
 
+    location = resolve_location(args.state, default_state_dir())  # a bad URL: one line, no AWS call
     region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if not region:
         raise UserError("no AWS region: pass --region or set AWS_REGION")
     aws = Aws(region)
     aws.prewarm(STACK_SERVICES)
     account = aws.account_id()  # proves the credentials before anything else happens
-    return aws, LocalStateBackend(args.state_dir or default_state_dir(), args.env, region, account)
+    return aws, state_backend(location, args.env, region, account)
+
+
+def state_backend(location, env: str, region: str, account: str | None, *, check: bool = True):
+    """The backend of one environment at a StateLocation. For S3, the bucket is checked first (three
+    reads; one `error:` line per unmet requirement). Its client comes from a factory of its own, so
+    the JSON documents' `aws_calls` still count the stack's calls only."""
+    from state import LocalStateBackend, S3StateBackend, check_bucket
+
+    if not location.is_s3:
+        return LocalStateBackend(location.path, env, region, account)
+    from resources.aws import Aws
+
+    s3 = Aws(region).client("s3")
+    if check:
+        check_bucket(s3, location.bucket, location.prefix)
+    return S3StateBackend(s3, location.bucket, location.prefix, env, region, account)
 
 
 def _config(args, doc):
@@ -293,11 +318,14 @@ def _note_previous_holder(backend) -> None:
     import structlog
 
     for event, holder in (("previous_run_interrupted", getattr(backend, "previous_holder", None)),
-                          ("state_lock_broken", getattr(backend, "broken_holder", None))):
-        if holder:
+                          ("state_lock_broken", getattr(backend, "broken_holder", None)),
+                          # S3: a lock whose lease ran out (its run killed, its runner gone), taken over.
+                          ("state_lock_expired", getattr(backend, "expired_holder", None))):
+        if holder is not None:
+            extra = {k: holder[k] for k in ("user", "expires_at", "ci_run") if k in holder}
             structlog.get_logger().warning(
                 event, pid=holder.get("pid"), host=holder.get("host"), started_at=holder.get("started_at"),
-                command=holder.get("command"),
+                command=holder.get("command"), **extra,
             )
 
 
@@ -309,7 +337,7 @@ def run_sandbox(args) -> int:
     region = args.region or "us-east-1"
     with embedded_server() as endpoint, sandbox_environment(endpoint, region), tempfile.TemporaryDirectory() as tmp:
         args.region = region
-        args.state_dir = args.state_dir or tmp
+        args.state = args.state or tmp
         quiet_json = args.json
         passes = {}
         for title, plan in (("plan", True), ("apply", False), ("second pass (must change nothing)", True)):

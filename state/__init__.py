@@ -3,9 +3,14 @@
 from .document import SCHEMA_VERSION, StateDocument
 from .errors import CorruptStateError, ForeignStateError, LockHeldError, SchemaVersionError, StateError
 from .local import STATE_DIR_ENV, LocalStateBackend, StateBackend, default_state_dir
+from .location import STATE_ENV, StateLocation, StateLocationError, parse_location, resolve_location
+from .s3 import (
+    LEASE_SECONDS, BucketRequirementsError, LockLostError, S3StateBackend, StateConflictError, check_bucket,
+)
 
 __all__ = [
-    "SCHEMA_VERSION", "STATE_DIR_ENV", "CorruptStateError", "ForeignStateError", "LocalStateBackend",
-    "LockHeldError", "SchemaVersionError", "StateBackend", "StateDocument", "StateError",
-    "default_state_dir",
+    "LEASE_SECONDS", "SCHEMA_VERSION", "STATE_DIR_ENV", "STATE_ENV", "BucketRequirementsError", "CorruptStateError",
+    "ForeignStateError", "LocalStateBackend", "LockHeldError", "LockLostError", "S3StateBackend",
+    "SchemaVersionError", "StateBackend", "StateConflictError", "StateDocument", "StateError", "StateLocation",
+    "StateLocationError", "check_bucket", "default_state_dir", "parse_location", "resolve_location",
 ]

@@ -177,6 +177,23 @@ class LocalStateBackend:
     def is_locked(self) -> bool:
         return self._lock_fd is not None
 
+    @property
+    def exists(self) -> bool:
+        """Whether the environment has a state document here."""
+        return self.path.exists()
+
+    def read_lock_holder(self) -> dict | None:
+        """The holder recorded in the lock file (a run in progress, or one killed since), for
+        `bin/state show`; None when the file is empty. Reads without locking."""
+        try:
+            fd = os.open(self.lock_path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            return _read_holder(fd)
+        finally:
+            os.close(fd)
+
     def _refuse_break(self, holder: dict | None, break_lock: str | None) -> str | None:
         """None when the held lock may be taken over, else why not (the end of the message)."""
         if holder is None:
@@ -257,3 +274,12 @@ class LocalStateBackend:
                 _write_atomic(self.backup_path, old)
             _write_atomic(self.path, new)
             return True
+
+    def retire(self) -> None:
+        """After the state was moved elsewhere (under the lock): keep the file renamed
+        `ENV.REGION.json.moved`, so no run reads it again and nothing is lost."""
+        if self._lock_fd is None:
+            raise StateError(f"refusing to retire {self.location} without holding its lock")
+        if self.path.exists():
+            os.replace(self.path, self.path.with_name(self.path.name + ".moved"))
+            _fsync_dir(self.state_dir)

@@ -1,0 +1,476 @@
+"""State in S3 for a team or CI: `s3://BUCKET/PREFIX/ENV.REGION.json`, locked by a leased
+`ENV.REGION.lock` object. Same interface as the local backend; knows nothing of the engine.
+
+The lock is an object created with `If-None-Match: *` (S3 conditional writes: the PUT fails with
+412 PreconditionFailed when the key exists, and 409 ConditionalRequestConflict when a concurrent
+conditional write on the key is in flight). Its body names the holder and a lease; the run renews
+the lease (a PUT with `If-Match` on the lock's own ETag) every lease/3 while it works and deletes
+the lock at the end (a DELETE with `If-Match`: never someone else's lock). A lock whose lease has
+run out belongs to a run that is gone (killed, its runner lost): the next run takes it over with
+a PUT `If-Match` on that lock's ETag, so of two runs taking over at once only one wins.
+
+State writes are compare-and-swap: `If-Match` on the ETag this run read or last wrote
+(`If-None-Match: *` when there was no state), so a run that lost its lock, or anything else
+writing behind its back, can never overwrite a newer state: S3 answers 412 and nothing is
+written. The bucket's versioning keeps every earlier version (the S3 counterpart of `.bak`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import os
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+
+from .document import StateDocument
+from .errors import CorruptStateError, LockHeldError, StateError
+from .local import _NAME, _pid_alive
+
+LEASE_SECONDS = 120
+# Renewed three times per lease: two renewals can fail (a network blip) before it runs out.
+HEARTBEAT_DIVISOR = 3
+
+# S3's answers to a conditional request that does not hold.
+PRECONDITION_FAILED = "PreconditionFailed"        # 412: If-None-Match found the key / If-Match another ETag
+CONDITIONAL_CONFLICT = "ConditionalRequestConflict"  # 409: a concurrent conditional write on the key
+NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
+
+
+class StateConflictError(StateError):
+    """The state object changed since this run read it; nothing was written."""
+
+
+class LockLostError(StateError):
+    """This run no longer holds its lock (its lease ran out and another run took it over)."""
+
+
+class BucketRequirementsError(StateError):
+    """The state bucket misses requirements: one line each (`lines`, printed by the CLI)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("; ".join(lines))
+        self.lines = lines
+
+
+def _code(exc: BaseException) -> str | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code"))
+    return None
+
+
+def _is_client_error(exc: BaseException) -> bool:
+    return _code(exc) is not None
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
+
+
+def _parse_time(value: object) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user without a passwd entry
+        return str(os.getuid())
+
+
+def _ci_run() -> str | None:
+    """The CI run holding the lock, when there is one: the first thing a team wants to open."""
+    env = os.environ
+    if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
+        server = env.get("GITHUB_SERVER_URL", "https://github.com")
+        return f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+    return env.get("CI_JOB_URL") or None
+
+
+def check_bucket(s3, bucket: str, prefix: str = "") -> None:
+    """Raise BucketRequirementsError naming every requirement the bucket does not meet:
+    versioning (every earlier state version kept), all public access blocked, default
+    encryption. Three reads, no write."""
+    url = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+    fix = f"bin/state init {url}"
+    problems: list[str] = []
+    try:
+        versioning = s3.get_bucket_versioning(Bucket=bucket).get("Status")
+    except Exception as exc:
+        if _code(exc) == "NoSuchBucket":
+            raise BucketRequirementsError([f"state bucket {bucket} does not exist: create it with {fix}"]) from None
+        if not _is_client_error(exc):
+            raise
+        problems.append(f"state bucket {bucket}: cannot read its versioning ({_code(exc)})")
+        versioning = "?"
+    if versioning not in ("Enabled", "?"):
+        problems.append(f"state bucket {bucket}: versioning is not enabled (it keeps every earlier state version); "
+                        f"fix with {fix}")
+    try:
+        block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        open_settings = [k for k in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+                         if not block.get(k)]
+    except Exception as exc:
+        if _code(exc) != "NoSuchPublicAccessBlockConfiguration":
+            if not _is_client_error(exc):
+                raise
+            problems.append(f"state bucket {bucket}: cannot read its public access block ({_code(exc)})")
+            open_settings = None
+        else:
+            open_settings = ["all four settings"]
+    if open_settings:
+        problems.append(f"state bucket {bucket}: public access is not blocked ({', '.join(open_settings)} off); "
+                        f"fix with {fix}")
+    try:
+        rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"].get("Rules", [])
+        encrypted = any(r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for r in rules)
+    except Exception as exc:
+        if _code(exc) != "ServerSideEncryptionConfigurationNotFoundError":
+            if not _is_client_error(exc):
+                raise
+            problems.append(f"state bucket {bucket}: cannot read its default encryption ({_code(exc)})")
+            encrypted = True
+        else:
+            encrypted = False
+    if not encrypted:
+        problems.append(f"state bucket {bucket}: no default encryption is configured; fix with {fix}")
+    if problems:
+        raise BucketRequirementsError(problems)
+
+
+class S3StateBackend:
+    """State in `s3://{bucket}/{prefix}/{env}.{region}.json` under a leased lock object."""
+
+    def __init__(self, s3, bucket: str, prefix: str, env: str, region: str, account: str | None = None, *,
+                 now: Callable[[], float] = time.time, lease_seconds: float = LEASE_SECONDS,
+                 heartbeat: bool = True, command: str | None = None, host: str | None = None,
+                 pid: int | None = None) -> None:
+        for what, name in (("env", env), ("region", region)):
+            if not _NAME.fullmatch(name):
+                raise ValueError(f"invalid {what} name {name!r}")
+        self.s3, self.bucket, self.prefix = s3, bucket, prefix.strip("/")
+        self.env, self.region, self.account = env, region, account
+        base = f"{self.prefix}/" if self.prefix else ""
+        self.key = f"{base}{env}.{region}.json"
+        self.lock_key = f"{base}{env}.{region}.lock"
+        self.location = f"s3://{bucket}/{self.key}"
+        self.lock_location = f"s3://{bucket}/{self.lock_key}"
+        self.now = now
+        self.lease_seconds = lease_seconds
+        self.heartbeat_seconds = lease_seconds / HEARTBEAT_DIVISOR
+        self.heartbeat = heartbeat
+        self.command = command if command is not None else " ".join(sys.argv)
+        self.host = host or socket.gethostname()
+        self.pid = pid or os.getpid()
+        self.previous_holder: dict | None = None  # the flock's notion; an S3 lock never outlives its lease silently
+        self.broken_holder: dict | None = None    # taken over with --break-lock
+        self.expired_holder: dict | None = None   # taken over because its lease ran out
+        self.lost: dict | None = None             # set when a renewal finds the lock is no longer ours
+        self._holder: dict | None = None
+        self._lock_etag: str | None = None
+        self._renewed_at: float | None = None
+        self._etag: str | None = None        # of the state object as last read or written
+        self._bytes: bytes | None = None
+        self._save_lock = threading.Lock()
+        self._renew_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- locking --------------------------------------------------------------
+
+    @property
+    def is_locked(self) -> bool:
+        return self._lock_etag is not None
+
+    @property
+    def exists(self) -> bool:
+        """Whether the state object existed when last loaded (or has been written since)."""
+        return self._etag is not None
+
+    @property
+    def holder_id(self) -> str | None:
+        return None if self._holder is None else self._holder["id"]
+
+    def _body(self, renewed_at: float) -> bytes:
+        holder = {**self._holder, "renewed_at": _iso(renewed_at), "expires_at": _iso(renewed_at + self.lease_seconds)}
+        return json.dumps(holder, sort_keys=True).encode()
+
+    def lock(self, *, break_lock: str | None = None) -> None:
+        """Take the lock, or raise LockHeldError naming its holder.
+
+        A lock whose lease has run out is taken over (`expired_holder`). ``break_lock`` (None:
+        never) takes over a lock whose lease still runs: a dead pid on this host (any value, ""
+        included), or exactly the holder named ``PID@HOST``; a live pid on this host never.
+        """
+        if self._lock_etag is not None:
+            raise StateError(f"state lock {self.lock_location} is already held by this backend")
+        started = self.now()
+        self._holder = {"id": str(uuid.uuid4()), "pid": self.pid, "host": self.host, "user": _user(),
+                        "command": self.command, "started_at": _iso(started), "lease_seconds": self.lease_seconds}
+        if run := _ci_run():
+            self._holder["ci_run"] = run
+        self.previous_holder = self.broken_holder = self.expired_holder = self.lost = None
+        body = self._body(started)
+        for _ in range(3):
+            try:
+                answer = self.s3.put_object(Bucket=self.bucket, Key=self.lock_key, Body=body,
+                                            ContentType="application/json", IfNoneMatch="*")
+            except Exception as exc:
+                if _code(exc) not in (PRECONDITION_FAILED, CONDITIONAL_CONFLICT):
+                    raise
+            else:
+                return self._locked(answer["ETag"], started)
+            current = self._read_lock()
+            if current is None:
+                continue  # released between our PUT and our GET: try again
+            etag, raw, holder = current
+            if holder is not None and holder.get("id") == self.holder_id:
+                # Our own PUT landed and its answer was lost; botocore's retry met our lock.
+                return self._locked(etag, started)
+            self._take_over(etag, raw, holder, body, started, break_lock)
+            return None
+        raise LockHeldError(self._held_message(None, "the lock keeps changing hands; try again"))
+
+    def _locked(self, etag: str, renewed_at: float) -> None:
+        self._lock_etag, self._renewed_at = etag, renewed_at
+        if self.heartbeat:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._beat, name="state-lock-heartbeat", daemon=True)
+            self._thread.start()
+
+    def _read_lock(self) -> tuple[str, bytes, dict | None] | None:
+        try:
+            answer = self.s3.get_object(Bucket=self.bucket, Key=self.lock_key)
+        except Exception as exc:
+            if _code(exc) in NOT_FOUND:
+                return None
+            raise
+        raw = answer["Body"].read()
+        try:
+            holder = json.loads(raw.decode())
+        except ValueError:
+            holder = None
+        if not isinstance(holder, dict):
+            # Not a lock this tool wrote: its lease is counted from when it was written.
+            modified = answer.get("LastModified")
+            holder = None if modified is None else {
+                "expires_at": _iso(modified.timestamp() + self.lease_seconds), "unreadable": True}
+        return answer["ETag"], raw, holder
+
+    def _take_over(self, etag: str, raw: bytes, holder: dict | None, body: bytes, started: float,
+                   break_lock: str | None) -> None:
+        expires = _parse_time((holder or {}).get("expires_at"))
+        expired = expires is not None and self.now() >= expires
+        if not expired:
+            refusal = self._refuse_break(holder, break_lock)
+            if refusal is not None:
+                raise LockHeldError(self._held_message(holder, refusal), holder)
+        try:
+            # If-Match on the lock we judged: of two runs taking it over at once, one wins.
+            answer = self.s3.put_object(Bucket=self.bucket, Key=self.lock_key, Body=body,
+                                        ContentType="application/json", IfMatch=etag)
+        except Exception as exc:
+            if _code(exc) not in (PRECONDITION_FAILED, CONDITIONAL_CONFLICT) and _code(exc) not in NOT_FOUND:
+                raise
+            raise LockHeldError(self._held_message(holder, "another run took the lock over first"), holder) from None
+        if expired:
+            self.expired_holder = holder or {}
+        else:
+            self.broken_holder = holder or {}
+        self._locked(answer["ETag"], started)
+
+    def _refuse_break(self, holder: dict | None, break_lock: str | None) -> str | None:
+        """None when the unexpired lock may be broken, else why not (the end of the message)."""
+        if holder is None or holder.get("unreadable"):
+            expires = (holder or {}).get("expires_at", "?")
+            return f"the lock object names no holder; it is taken over when its lease ends at {expires}"
+        pid, host = holder.get("pid"), holder.get("host")
+        if host == self.host:
+            if _pid_alive(pid):
+                return "another run is in progress" if break_lock is None else (
+                    f"another run is in progress; pid {pid} is alive on this host, so its lock is not broken")
+            if break_lock is None:
+                return (f"pid {pid} is no longer running: rerun with --break-lock to take the lock over "
+                        "(or wait until its lease ends)")
+            return None
+        if break_lock == f"{pid}@{host}":
+            return None
+        if break_lock is None:
+            return (f"another run is in progress; if it is gone, its lock is taken over when its lease ends, "
+                    f"or rerun with --break-lock {pid}@{host}")
+        return (f"another run may be in progress; pid {pid} runs on another host and cannot be checked "
+                f"from here: if that run is gone, rerun with --break-lock {pid}@{host}")
+
+    def _held_message(self, holder: dict | None, why: str) -> str:
+        where = f"state for env {self.env!r} in {self.region!r} ({self.lock_location})"
+        if holder is None or holder.get("unreadable"):
+            return f"{where} is locked; {why}"
+        who = f"{holder.get('user', '?')}, pid {holder.get('pid', '?')} on host {holder.get('host', '?')}"
+        ci = f" ({holder['ci_run']})" if holder.get("ci_run") else ""
+        return (f"{where} is locked by {who}{ci} running {holder.get('command', '?')!r} "
+                f"since {holder.get('started_at', '?')}, lease until {holder.get('expires_at', '?')}; {why}")
+
+    def renew(self) -> bool:
+        """Extend the lease (one heartbeat); False when the lock is no longer ours (`lost`)."""
+        with self._renew_lock:
+            if self._lock_etag is None or self.lost is not None:
+                return False
+            renewed_at = self.now()
+            body = self._body(renewed_at)
+            try:
+                answer = self.s3.put_object(Bucket=self.bucket, Key=self.lock_key, Body=body,
+                                            ContentType="application/json", IfMatch=self._lock_etag)
+            except Exception as exc:
+                if _code(exc) not in (PRECONDITION_FAILED, CONDITIONAL_CONFLICT) and _code(exc) not in NOT_FOUND:
+                    raise
+                current = self._read_lock()
+                if current is not None and current[1] == body:
+                    self._lock_etag, self._renewed_at = current[0], renewed_at  # our retried PUT had landed
+                    return True
+                self.lost = (current[2] if current else None) or {}
+                return False
+            self._lock_etag, self._renewed_at = answer["ETag"], renewed_at
+            return True
+
+    def _beat(self) -> None:
+        import structlog
+
+        log = structlog.get_logger()
+        while not self._stop.wait(self.heartbeat_seconds):
+            try:
+                if not self.renew():
+                    log.error("state_lock_lost", location=self.lock_location, holder=self.lost,
+                              detail="another run took the lock over; this run writes no more state")
+                    return
+            except Exception as exc:  # noqa: BLE001 - a blip: the next beat tries again, saves check the lease
+                log.warning("state_lock_renewal_failed", location=self.lock_location, error=str(exc)[:200])
+
+    def unlock(self) -> None:
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join()
+        with self._renew_lock:
+            etag, self._lock_etag = self._lock_etag, None
+            if etag is None or self.lost is not None:
+                return  # never delete a lock that is someone else's now
+            try:
+                # If-Match: a lock that changed hands since our last renewal is not ours to delete.
+                self.s3.delete_object(Bucket=self.bucket, Key=self.lock_key, IfMatch=etag)
+            except Exception as exc:
+                if _code(exc) not in (PRECONDITION_FAILED, CONDITIONAL_CONFLICT) and _code(exc) not in NOT_FOUND:
+                    raise
+
+    @contextlib.contextmanager
+    def locked(self, *, break_lock: str | None = None) -> Iterator[S3StateBackend]:
+        self.lock(break_lock=break_lock)
+        try:
+            yield self
+        finally:
+            self.unlock()
+
+    def _check_still_ours(self) -> None:
+        if self._lock_etag is None:
+            raise StateError(f"refusing to write {self.location} without holding its lock")
+        if self.lost is not None:
+            raise LockLostError(
+                f"this run lost the state lock {self.lock_location} (another run took it over); "
+                f"nothing was written to {self.location}")
+        if self._renewed_at is not None and self.now() >= self._renewed_at + self.lease_seconds:
+            raise LockLostError(
+                f"this run's lease on {self.lock_location} ran out at {_iso(self._renewed_at + self.lease_seconds)} "
+                f"without being renewed; nothing was written to {self.location}")
+
+    # -- reading and writing --------------------------------------------------
+
+    def load(self) -> StateDocument:
+        try:
+            answer = self.s3.get_object(Bucket=self.bucket, Key=self.key)
+        except Exception as exc:
+            if _code(exc) in NOT_FOUND:
+                self._etag, self._bytes = None, None
+                return StateDocument.new(self.env, self.region, account=self.account)
+            raise
+        raw = answer["Body"].read()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise CorruptStateError(f"state {self.location} is corrupt: not UTF-8 text") from None
+        doc = StateDocument.from_json(text, env=self.env, region=self.region, account=self.account)
+        self._etag, self._bytes = answer["ETag"], raw
+        return doc
+
+    def save(self, doc: StateDocument) -> bool:
+        """Write `doc` if it differs from what this run read or last wrote; True if written.
+        Compare-and-swap: refused (StateConflictError) when the object changed meanwhile."""
+        if (doc.env, doc.region) != (self.env, self.region):
+            raise StateError(f"cannot save state of env {doc.env!r} in {doc.region!r} to {self.location}")
+        with self._save_lock:
+            new = doc.to_json().encode()
+            if new == self._bytes:
+                return False
+            self._check_still_ours()
+            condition = {"IfMatch": self._etag} if self._etag else {"IfNoneMatch": "*"}
+            try:
+                answer = self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=new,
+                                            ContentType="application/json", **condition)
+            except Exception as exc:
+                # 412 PreconditionFailed / 409 ConditionalRequestConflict: another writer; NoSuchKey:
+                # If-Match on an object deleted since. Unless it holds exactly what we wrote (our PUT
+                # landed, its answer was lost and botocore retried it), nothing is overwritten.
+                if _code(exc) not in (PRECONDITION_FAILED, CONDITIONAL_CONFLICT) and _code(exc) not in NOT_FOUND:
+                    raise
+                current = self._current()
+                if current is not None and current[1] == new:
+                    self._etag, self._bytes = current
+                    return True
+                raise StateConflictError(
+                    f"the state of env {self.env!r} in {self.region!r} changed since this run read it "
+                    f"({self.location}: S3 answered {_code(exc)}); nothing was overwritten") from None
+            self._etag, self._bytes = answer["ETag"], new
+            return True
+
+    def _current(self) -> tuple[str, bytes] | None:
+        try:
+            answer = self.s3.get_object(Bucket=self.bucket, Key=self.key)
+        except Exception as exc:
+            if _code(exc) in NOT_FOUND:
+                return None
+            raise
+        return answer["ETag"], answer["Body"].read()
+
+    def retire(self) -> None:
+        """Remove the state after it was moved elsewhere (under the lock). A delete in a versioned
+        bucket leaves a delete marker: the document stays readable as a noncurrent version."""
+        self._check_still_ours()
+        if self._etag is None:
+            return
+        try:
+            self.s3.delete_object(Bucket=self.bucket, Key=self.key, IfMatch=self._etag)
+        except Exception as exc:
+            if _code(exc) in (PRECONDITION_FAILED, CONDITIONAL_CONFLICT):
+                raise StateConflictError(
+                    f"the state at {self.location} changed since it was read; it was not removed") from None
+            if _code(exc) not in NOT_FOUND:
+                raise
+        self._etag, self._bytes = None, None
+
+    def read_lock_holder(self) -> dict | None:
+        """The current lock holder (for `bin/state show` / `list`), None when unlocked."""
+        current = self._read_lock()
+        return None if current is None else (current[2] or {})

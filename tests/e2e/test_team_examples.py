@@ -1,0 +1,110 @@
+"""The team examples in examples/teams, parsed and their commands run as written against the moto
+server, with the S3 state URL they name: the GitHub Actions workflow (reconcile on merge, drift
+on a schedule, a matrix of environments, a concurrency group per environment) and the Kubernetes
+CronJob of the drift check."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import ROOT
+from tests.e2e.test_full_stack import FULL_STACK
+from tests.e2e.inventory import counts, full_inventory
+from tests.e2e.test_schedule_examples import break_dns
+
+EXAMPLES = ROOT / "examples" / "teams"
+ENV = "sched"  # break_dns works on this environment
+
+
+@pytest.fixture
+def workflow():
+    return yaml.safe_load((EXAMPLES / "github-actions.yml").read_text())
+
+
+@pytest.fixture
+def cronjob():
+    return yaml.safe_load((EXAMPLES / "drift-cronjob.yaml").read_text())
+
+
+@pytest.fixture
+def runner_env(server, tmp_path):
+    """What a runner has: credentials and a region from the environment, no state of its own
+    (HOME is empty); the endpoint of the moto server stands for AWS."""
+    return {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path / "home"), "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL": server.endpoint,
+            "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": str(tmp_path / "none"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
+
+
+def step(job: dict, name: str, env_name: str) -> str:
+    [found] = [s for s in job["steps"] if s.get("name") == name]
+    return found["run"].replace("${{ matrix.env }}", env_name).replace("bin/", f"{ROOT}/bin/")
+
+
+def test_workflow_reconciles_on_merge_and_checks_drift_on_schedule_with_s3_state(workflow, runner_env, cli, reader, tmp_path):
+    triggers = workflow[True] if True in workflow else workflow["on"]  # YAML 1.1 reads "on" as true
+    assert triggers["push"]["branches"] == ["main"] and len(triggers["schedule"][0]["cron"].split()) == 5
+    state_url = workflow["env"]["VIDEO_PIPELINE_STATE"]
+    assert state_url.startswith("s3://")
+    reconcile, drift = workflow["jobs"]["reconcile"], workflow["jobs"]["drift"]
+    assert reconcile["if"] == "github.event_name == 'push'" and drift["if"] == "github.event_name != 'push'"
+    for job in (reconcile, drift):
+        assert job["strategy"]["matrix"]["env"] == ["dev", "staging", "prod"]
+        assert job["strategy"]["fail-fast"] is False
+    # One concurrency group per environment; a reconcile is never cancelled mid-walk.
+    assert reconcile["concurrency"] == {"group": "video-pipeline-${{ matrix.env }}", "cancel-in-progress": False}
+    assert drift["concurrency"]["group"] == "video-pipeline-drift-${{ matrix.env }}"
+
+    # The bucket, once, as the header says; then the steps as written, with the workflow's env.
+    assert cli("state", "init", state_url).code == 0
+    env = {**runner_env, **workflow["env"], "AWS_REGION": "us-east-1"}  # the test region wins
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "video-pipeline.toml").write_text("[defaults]\nlog_retention_days = 90\n")
+    merged = subprocess.run(["bash", "-e", "-c", step(reconcile, "reconcile", ENV)], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert merged.returncode == 0, merged.stderr[-3000:]
+    assert json.loads((tmp_path / "reconcile.json").read_text())["config"]["origin"] == "file"
+    assert counts(full_inventory(reader, ENV)) == FULL_STACK
+
+    # Another runner (nothing local) checks drift against the shared state, without --config.
+    other = tmp_path / "other-runner"
+    other.mkdir()
+    check = lambda: subprocess.run(["bash", "-e", "-c", step(drift, "drift", ENV)], env={**env, "HOME": str(other)},  # noqa: E731
+                                   cwd=other, capture_output=True, text=True, timeout=300)
+    quiet = check()
+    assert quiet.returncode == 0, quiet.stderr[-3000:]
+    report = json.loads((other / "drift.json").read_text())
+    assert report["in_sync"] is True and report["config"]["origin"] == "recorded"
+    break_dns(reader)
+    loud = check()
+    assert loud.returncode == 2 and json.loads((other / "drift.json").read_text())["in_sync"] is False
+    assert not (tmp_path / "home").exists() and not (other / ".local").exists()  # no local state anywhere
+
+
+def test_cronjob_runs_the_drift_check_with_s3_state(cronjob, runner_env, cli, reader, tmp_path):
+    assert (cronjob["apiVersion"], cronjob["kind"]) == ("batch/v1", "CronJob")
+    spec = cronjob["spec"]
+    assert spec["concurrencyPolicy"] == "Forbid" and len(spec["schedule"].split()) == 5
+    job = spec["jobTemplate"]["spec"]
+    assert job["backoffLimit"] == 0 and job["template"]["spec"]["restartPolicy"] == "Never"
+    [container] = job["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    argv = container["command"]
+    assert argv[:1] == ["bin/drift"] and argv[argv.index("--env") + 1] == "prod"
+    argv = [str(ROOT / argv[0]), *argv[1:]]
+    argv[argv.index("--env") + 1] = ENV
+
+    assert cli("state", "init", env["VIDEO_PIPELINE_STATE"]).code == 0
+    assert cli("reconcile", "--env", ENV, env={"VIDEO_PIPELINE_STATE": env["VIDEO_PIPELINE_STATE"]}).code == 0
+    pod_env = {**runner_env, **env, "AWS_REGION": "us-east-1"}
+    run = lambda: subprocess.run(argv, env=pod_env, cwd=tmp_path, capture_output=True, text=True, timeout=300)  # noqa: E731
+    ok = run()
+    assert ok.returncode == 0 and json.loads(ok.stdout)["in_sync"] is True, ok.stderr[-3000:]
+    assert json.loads(ok.stderr.splitlines()[0])["event"]  # logs as JSON lines: VIDEO_PIPELINE_LOG_FORMAT=json
+    break_dns(reader)
+    drifted = run()
+    assert drifted.returncode == 2 and json.loads(drifted.stdout)["drifted"]
