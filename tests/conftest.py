@@ -5,7 +5,9 @@ No test reaches a network other than loopback: credentials are fake, the endpoin
 from __future__ import annotations
 
 import boto3
+import botocore.loaders
 import pytest
+import structlog
 from moto import mock_aws
 
 from resources.aws import Aws
@@ -15,11 +17,35 @@ from sandbox import fidelity
 # Tests meet the same moto as --sandbox: with the documented AWS behaviours moto lacks restored.
 fidelity.apply()
 
+# Every test builds its own boto3 session (the orchestrator's Aws factory does, and so do the
+# tests' own clients), and every new session parses botocore's JSON service models again: about
+# 0.2 s a client. The models are the same files for the whole test process, so all loaders of
+# this process share one cache of what they parsed (botocore already shares it among the
+# clients of one session). Only the pytest process: the bin/ commands run as they always do.
+_BOTOCORE_MODELS: dict = {}
+_loader_init = botocore.loaders.Loader.__init__
+
+
+def _loader_with_shared_cache(self, *args, **kwargs):
+    _loader_init(self, *args, **kwargs)
+    self._cache = _BOTOCORE_MODELS
+
+
+botocore.loaders.Loader.__init__ = _loader_with_shared_cache
+
 REGION = "us-east-1"
+SERVER_LAYERS = ("e2e", "faults")
+
+
+def pytest_collection_modifyitems(items):
+    """Everything under tests/e2e and tests/faults runs against a moto server: mark it so."""
+    for item in items:
+        if item.path.parent.name in SERVER_LAYERS:
+            item.add_marker(pytest.mark.server)
 
 
 @pytest.fixture(autouse=True)
-def _no_real_aws(monkeypatch, tmp_path):
+def _no_real_aws(request, monkeypatch, tmp_path):
     for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -28,9 +54,25 @@ def _no_real_aws(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    # moto builds ~1,400 AWS managed policies at every reset (about 2 s) unless told not to; the
+    # stack attaches none, so only a test marked aws_managed_policies gets them.
+    wanted = request.node.get_closest_marker("aws_managed_policies") is not None
+    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true" if wanted else "false")
+    # moto builds ~13,000 default AMIs into every EC2 backend it creates (0.15 s a region, at each
+    # reset); the stack runs on Fargate and reads no image.
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     # Without credentials botocore would ask the instance metadata service: never in a test.
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture(autouse=True)
+def _structlog_config_restored():
+    """A test that runs ``orchestrator.cli.main`` in-process configures structlog to print to the
+    sys.stderr of that moment (pytest's capture, closed after the test): put the previous
+    configuration back so later tests in the same process do not log to a closed file."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ from typing import Callable
 import pytest
 
 ENV = "drifty"
+# The scenarios share one environment, in order: pytest-xdist (--dist loadscope) runs the whole
+# module on one worker.
 
 
 @pytest.fixture(scope="module")

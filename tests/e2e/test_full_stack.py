@@ -1,12 +1,20 @@
-"""The whole seed stack through the real bin/ commands, read back line by line of spec/stack.md."""
+"""The whole seed stack through the real bin/ commands, read back line by line of spec/stack.md.
+
+The tests that only read the stack (or run passes that must change nothing) share one stack,
+built once on a moto server of the module's own; the teardown test builds its own.
+"""
 from __future__ import annotations
 
+import functools
 import json
 import re
+from types import SimpleNamespace
 
 import pytest
 
 from tests.e2e.inventory import full_inventory
+from tests.support.commands import make_cli, make_reader
+from tests.support.moto_server import MotoServer
 
 ENV = "dev"
 FULL_STACK = {
@@ -23,11 +31,33 @@ def counts(inv):
     return {k: len(v) for k, v in inv.items()}
 
 
-@pytest.fixture
-def stack(cli):
+def create(cli):
     result = cli("reconcile", "--env", ENV, "--json", "--log-format", "json")
     assert result.code == 0, result.stderr
     return result
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """One stack for the module's read-only tests, on a server no other test resets."""
+    workdir = tmp_path_factory.mktemp("full-stack")
+    server = MotoServer(workdir)
+    try:
+        cli = make_cli(server, workdir / "state", workdir)
+        yield SimpleNamespace(server=server, cli=cli, state_dir=workdir / "state", stack=create(cli),
+                              reader=functools.cache(make_reader(server)))
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def stack(built):
+    return built.stack
+
+
+@pytest.fixture
+def reader(built):
+    return built.reader
 
 
 def test_reconcile_creates_the_whole_stack_and_prints_the_seven_outputs(stack, reader):
@@ -48,7 +78,8 @@ def test_reconcile_creates_the_whole_stack_and_prints_the_seven_outputs(stack, r
     assert {t["Key"]: t["Value"] for t in fs["Tags"]}["Name"] == f"efs-{ENV}"
 
 
-def test_second_reconcile_makes_no_mutating_call(stack, cli, server):
+def test_second_reconcile_makes_no_mutating_call(built):
+    cli, server = built.cli, built.server
     server.clear_recording()
     again = cli("reconcile", "--env", ENV, "--json")
     assert again.code == 0, again.stderr
@@ -60,7 +91,9 @@ def test_second_reconcile_makes_no_mutating_call(stack, cli, server):
     assert plan.code == 0 and server.mutating_calls() == []
 
 
-def test_teardown_leaves_nothing_and_reconcile_works_again(stack, cli, reader):
+def test_teardown_leaves_nothing_and_reconcile_works_again(cli, server):
+    create(cli)  # a stack of its own: the shared one stays for the tests that read it
+    reader = functools.cache(make_reader(server))
     down = cli("teardown", "--env", ENV, "--yes", "--json")
     assert down.code == 0, down.stderr
     left = {k: v for k, v in full_inventory(reader, ENV).items() if v}
@@ -71,7 +104,8 @@ def test_teardown_leaves_nothing_and_reconcile_works_again(stack, cli, reader):
     assert counts(full_inventory(reader, ENV)) == FULL_STACK
 
 
-def test_no_secret_value_in_state_stdout_stderr_or_logs(stack, cli, reader, state_dir):
+def test_no_secret_value_in_state_stdout_stderr_or_logs(built):
+    stack, cli, reader, state_dir = built.stack, built.cli, built.reader, built.state_dir
     sm = reader("secretsmanager")
     db_secret = json.loads(sm.get_secret_value(SecretId=stack.json["outputs"]["DbSecretArn"])["SecretString"])
     redis_token = json.loads(sm.get_secret_value(SecretId=f"redis-auth-{ENV}")["SecretString"])["auth_token"]

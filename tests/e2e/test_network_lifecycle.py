@@ -5,6 +5,7 @@ import pytest
 
 from orchestrator.config import EnvConfig
 from orchestrator.stack import stack_nodes
+from tests.e2e.conftest import via_bin_for
 from tests.e2e.inventory import counts, network_inventory
 
 NODES = len(stack_nodes("dev", EnvConfig(), ["us-east-1a", "us-east-1b"]))
@@ -129,10 +130,15 @@ def test_teardown_refuses_without_yes_and_without_a_terminal(cli, reader, server
     assert counts(network_inventory(reader("ec2"), "dev")) == FULL_NETWORK
 
 
-@pytest.mark.parametrize("env", ["Dev_1", "-dev", "prod;rm", "../etc", "", "a" * 64, "dev-", "de--v", "1dev"])
-@pytest.mark.parametrize("command", ["reconcile", "teardown"])
-def test_bad_environment_names_get_one_line_and_no_aws_call(cli, server, command, env):
-    result = cli(command, "--env", env, "--yes" if command == "teardown" else "--json")
+BAD_NAMES = {f"{command}-{env}": (command, env) for command in ("reconcile", "teardown")
+             for env in ["Dev_1", "-dev", "prod;rm", "../etc", "", "a" * 64, "dev-", "de--v", "1dev"]}
+
+
+# In-process (via "main") with the environment of a bin/ command; two through the real command.
+@pytest.mark.parametrize("via, command, env", via_bin_for({"reconcile-Dev_1", "teardown-../etc"}, BAD_NAMES))
+def test_bad_environment_names_get_one_line_and_no_aws_call(run, quiet_server, via, command, env):
+    server = quiet_server
+    result = run(via, command, "--env", env, "--yes" if command == "teardown" else "--json")
     assert result.code == 1
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()

@@ -2,6 +2,10 @@
 
 Every refusal is one line on stderr starting with ``error:``, exit 1, no traceback, no mutating
 AWS call, and the state file (and its ``.bak``) byte for byte as before.
+
+The bad-input cases run ``orchestrator.cli.main`` in-process (``via`` "main", milliseconds) with
+the environment a bin/ command gets, against the worker's moto server whose recording proves no
+request; a sample of each kind runs the real bin/ command as a subprocess (``via`` "bin").
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import sys
 import pytest
 
 from state import SCHEMA_VERSION, StateDocument
-from tests.e2e.conftest import REGION, ROOT
+from tests.e2e.conftest import REGION, ROOT, via_bin_for
 from tests.e2e.inventory import full_inventory
 from tests.e2e.test_full_stack import FULL_STACK
 from tests.support.lock_holder import LockHolder
@@ -64,13 +68,18 @@ BAD_STATE = {
 }
 
 
-@pytest.mark.parametrize("content, message", BAD_STATE.values(), ids=BAD_STATE.keys())
-@pytest.mark.parametrize("command", ["reconcile", "teardown", "drift"])
-def test_a_corrupt_or_foreign_state_file_is_refused_and_left_as_it_was(cli, server, state_dir, command, content, message):
+STATE_CASES = {f"{command}-{name}": (command, content, message)
+               for command in ("reconcile", "teardown", "drift") for name, (content, message) in BAD_STATE.items()}
+
+
+@pytest.mark.parametrize("via, command, content, message",
+                         via_bin_for({"reconcile-not json", "teardown-other account", "drift-newer schema"}, STATE_CASES))
+def test_a_corrupt_or_foreign_state_file_is_refused_and_left_as_it_was(run, quiet_server, state_dir, via, command, content, message):
+    server = quiet_server
     path, bak = state_files(state_dir, content)
     bak_before = bak.read_bytes()
     args = {"reconcile": (), "teardown": ("--yes",), "drift": ()}[command]
-    result = cli(command, "--env", "dev", *args)
+    result = run(via, command, "--env", "dev", *args)
     line = one_error_line(result)
     assert line.startswith("error: state file ") and message in line
     assert result.stdout == ""
@@ -186,32 +195,35 @@ BAD_CONFIG = {
 }
 
 
-@pytest.mark.parametrize("text, message", BAD_CONFIG.values(), ids=BAD_CONFIG.keys())
-def test_bad_configuration_values_are_refused_before_any_aws_call(cli, server, state_dir, tmp_path, text, message):
+@pytest.mark.parametrize("via, text, message", via_bin_for({"unknown key"}, BAD_CONFIG))
+def test_bad_configuration_values_are_refused_before_any_aws_call(run, quiet_server, state_dir, tmp_path, via, text, message):
+    server = quiet_server
     path, bak = state_files(state_dir, valid_doc())
     before = path.read_bytes()
     config = tmp_path / "settings.toml"
     config.write_text(text)
-    result = cli("reconcile", "--env", "dev", "--config", str(config), "--json")
+    result = run(via, "reconcile", "--env", "dev", "--config", str(config), "--json")
     assert message in one_error_line(result)
     assert result.stdout == ""
     assert server.calls() == []
     assert path.read_bytes() == before
 
 
-def test_a_missing_config_file_is_one_line(cli, server, tmp_path):
-    result = cli("teardown", "--env", "dev", "--yes", "--config", str(tmp_path / "absent.toml"))
+def test_a_missing_config_file_is_one_line(run, quiet_server, tmp_path):
+    server = quiet_server
+    result = run("bin", "teardown", "--env", "dev", "--yes", "--config", str(tmp_path / "absent.toml"))
     assert "cannot read config" in one_error_line(result)
     assert server.calls() == []
 
 
-@pytest.mark.parametrize("command", ["reconcile", "teardown", "drift"])
-def test_no_credentials_anywhere_is_one_line_and_no_call(cli, server, state_dir, tmp_path, command):
+@pytest.mark.parametrize("via, command", via_bin_for({"reconcile"}, {c: (c,) for c in ("reconcile", "teardown", "drift")}))
+def test_no_credentials_anywhere_is_one_line_and_no_call(run, quiet_server, state_dir, tmp_path, via, command):
+    server = quiet_server
     home = tmp_path / "empty-home"
     home.mkdir()
     path, _ = state_files(state_dir, valid_doc())
     before = path.read_bytes()
-    result = cli(command, "--env", "dev", *(("--yes",) if command == "teardown" else ()),
+    result = run(via, command, "--env", "dev", *(("--yes",) if command == "teardown" else ()),
                  env={"HOME": str(home)},
                  drop=("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"))
     assert one_error_line(result) == (
@@ -220,27 +232,31 @@ def test_no_credentials_anywhere_is_one_line_and_no_call(cli, server, state_dir,
     assert path.read_bytes() == before
 
 
-def test_a_profile_that_does_not_exist_is_one_line(cli, server, tmp_path):
+def test_a_profile_that_does_not_exist_is_one_line(run, quiet_server, tmp_path):
+    server = quiet_server
     home = tmp_path / "empty-home"
     home.mkdir()
-    result = cli("reconcile", "--env", "dev", env={"HOME": str(home), "AWS_PROFILE": "nope"},
+    result = run("bin", "reconcile", "--env", "dev", env={"HOME": str(home), "AWS_PROFILE": "nope"},
                  drop=("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"))
     assert "nope" in one_error_line(result)
     assert server.calls() == []
 
 
-@pytest.mark.parametrize("env", ["Dev", "-x", "a" * 21, "dev_1"])
-def test_bad_environment_names_for_drift_too(cli, server, env):
-    assert one_error_line(cli("drift", "--env", env)).startswith("error: invalid environment name")
-    assert server.calls() == []
+@pytest.mark.parametrize("via, env", via_bin_for({"Dev"}, {e: (e,) for e in ["Dev", "-x", "a" * 21, "dev_1"]}))
+def test_bad_environment_names_for_drift_too(run, quiet_server, via, env):
+    assert one_error_line(run(via, "drift", "--env", env)).startswith("error: invalid environment name")
+    assert quiet_server.calls() == []
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--parallelism", "0"), "--parallelism must be at least 1"),
-    (("--parallelism", "many"), "invalid int value"),
-    (("--log-format", "xml"), "invalid choice"),
-    (("--break-lock", "1@h", "--plan", "--json", "--bogus"), "unrecognized arguments: --bogus"),
-])
-def test_bad_flag_values_are_one_line(cli, server, args, message):
-    assert message in one_error_line(cli("reconcile", "--env", "dev", *args))
-    assert server.calls() == []
+BAD_FLAGS = {
+    "parallelism 0": (("--parallelism", "0"), "--parallelism must be at least 1"),
+    "parallelism many": (("--parallelism", "many"), "invalid int value"),
+    "log format": (("--log-format", "xml"), "invalid choice"),
+    "unknown flag": (("--break-lock", "1@h", "--plan", "--json", "--bogus"), "unrecognized arguments: --bogus"),
+}
+
+
+@pytest.mark.parametrize("via, args, message", via_bin_for({"unknown flag"}, BAD_FLAGS))
+def test_bad_flag_values_are_one_line(run, quiet_server, via, args, message):
+    assert message in one_error_line(run(via, "reconcile", "--env", "dev", *args))
+    assert quiet_server.calls() == []

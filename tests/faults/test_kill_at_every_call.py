@@ -3,10 +3,17 @@
 For each k the proxy lets the k-th mutating call of `bin/reconcile --env dev` execute in moto,
 then kills the command before the answer reaches it (AWS made the resource, the tool never saw
 its id). The next `bin/reconcile` must converge to exactly one of each resource, all recorded in
-the state, and `bin/teardown` must then leave nothing.
+the state, with nothing else in the whole account; for every k.
+
+`bin/teardown` must then leave nothing. Teardown after a crash is proved on a sample of k (see
+TEARDOWN_SAMPLE): the k right after the first create of each of the stack's 26 resource kinds,
+so each kind is torn down once after it was orphaned by a kill and adopted by the next run. The
+other k reset moto instead (the next test's `fresh`): their teardown re-proved the same thing.
 
 The killed run uses --parallelism 1 so that k names one call, the same on every run (a failure
-message says which); the recovery runs use the default parallelism.
+message says which, and the guard test checks the sample against the calls); the recovery runs
+use the default parallelism. The sweep is cut into classes of ~17 k so that pytest-xdist
+(--dist loadscope: one class, one worker) spreads it over the workers.
 """
 from __future__ import annotations
 
@@ -14,10 +21,43 @@ import signal
 
 import pytest
 
+from tests.e2e.test_full_stack import FULL_STACK
 from tests.faults.harness import ENV, assert_nothing_left, assert_one_of_each, start
 
 # Mutating AWS calls of a full create of env dev (measured by test_full_create_makes_...).
 N_MUTATING_CALLS = 85
+
+# k -> (the k-th mutating call of a full create at --parallelism 1, the resource kind it creates):
+# the first create of each kind in FULL_STACK, and the last call of the run.
+TEARDOWN_SAMPLE = {
+    1: ("ec2 CreateVpc", "vpc"),
+    3: ("ec2 CreateSecurityGroup", "security_group"),
+    10: ("ec2 CreateSubnet", "subnet"),
+    12: ("rds CreateDBSubnetGroup", "db_subnet_group"),
+    16: ("rds CreateDBInstance", "db_instance"),
+    17: ("elasticache CreateCacheSubnetGroup", "cache_subnet_group"),
+    21: ("secretsmanager CreateSecret", "secret"),
+    22: ("elasticache CreateReplicationGroup", "replication_group"),
+    23: ("elasticloadbalancing CreateTargetGroup", "target_group"),
+    26: ("elasticloadbalancing CreateLoadBalancer", "load_balancer"),
+    28: ("apigateway Post:/vpclinks", "vpc_link"),
+    29: ("ec2 AllocateAddress", "elastic_ip"),
+    31: ("ec2 CreateInternetGateway", "internet_gateway"),
+    35: ("ec2 CreateNatGateway", "nat_gateway"),
+    37: ("elasticfilesystem Post:/2015-02-01/file-systems", "file_system"),
+    42: ("elasticfilesystem Post:/2015-02-01/mount-targets", "mount_target"),
+    44: ("elasticfilesystem Post:/2015-02-01/access-points", "access_point"),
+    45: ("logs CreateLogGroup", "log_group"),
+    49: ("iam CreateRole", "iam_role"),
+    53: ("ecs CreateCluster", "ecs_cluster"),
+    54: ("ecs RegisterTaskDefinition", "task_definition"),
+    56: ("ec2 CreateRouteTable", "route_table"),
+    62: ("ecs CreateService", "ecs_service"),
+    64: ("apigateway Post:/restapis", "rest_api"),
+    75: ("apigateway Post:/apikeys", "api_key"),
+    76: ("apigateway Post:/usageplans", "usage_plan"),
+    85: ("secretsmanager CreateSecret", "secret"),
+}
 
 
 def killed_create(proxy, k: int, state_dir, workdir):
@@ -31,31 +71,82 @@ def killed_create(proxy, k: int, state_dir, workdir):
     return f"{killed.service} {killed.operation}"
 
 
+def call_name(call) -> str:
+    return f"{call.service} {call.operation}"
+
+
 def test_full_create_makes_the_expected_number_of_mutating_calls(cli, proxy, moto):
     result = cli("reconcile", "--env", ENV, "--parallelism", "1")
     assert result.code == 0, result.stderr
-    through_proxy = len(proxy.mutating_executed())
+    executed = proxy.mutating_executed()
+    through_proxy = len(executed)
     assert len(moto.mutating_calls()) == through_proxy
     assert through_proxy == N_MUTATING_CALLS, (
         f"a full create now makes {through_proxy} mutating calls, the kill-at-every-call test covers "
         f"{N_MUTATING_CALLS}: set N_MUTATING_CALLS = {through_proxy} in {__name__}")
+    # The teardown sample still kills right after the first create of every kind (REST calls are
+    # named by method and path, the path ending in ids: compared up to the ids).
+    names = [call_name(c) for c in executed]
+    wrong = {k: (names[k - 1], expected) for k, (expected, _) in TEARDOWN_SAMPLE.items()
+             if names[k - 1] != expected and not names[k - 1].startswith(expected + "/")}
+    assert wrong == {}, f"the k of TEARDOWN_SAMPLE no longer name these calls, (call, expected): {wrong}"
+    firsts = {expected: names.index(expected) + 1 for expected, _ in TEARDOWN_SAMPLE.values() if expected in names}
+    assert all(firsts.get(expected) == k for k, (expected, _) in TEARDOWN_SAMPLE.items() if k != N_MUTATING_CALLS), firsts
+    assert {kind for _, kind in TEARDOWN_SAMPLE.values()} == set(FULL_STACK)
 
 
-@pytest.mark.parametrize("k", range(1, N_MUTATING_CALLS + 1))
-def test_killed_after_call_k_then_reconcile_converges_and_teardown_leaves_nothing(
-    k, cli_direct, proxy, reader, state_dir, tmp_path,
-):
-    killed = killed_create(proxy, k, state_dir, tmp_path)
-    where = f"k={k} (killed right after {killed})"
+class _KillSweep:
+    """Kill after call k, converge, one of each; teardown leaves nothing (for k in the sample)."""
 
-    cli = cli_direct  # the runs after the crash need no fault
-    again = cli("reconcile", "--env", ENV)
-    assert again.code == 0, f"{where}: reconcile after the crash failed: {again.stderr[-3000:]}"
-    assert_one_of_each(reader, state_dir, where)
+    def test_killed_after_call_k_then_reconcile_converges(self, k, cli_direct, proxy, reader, state_dir, tmp_path):
+        killed = killed_create(proxy, k, state_dir, tmp_path)
+        where = f"k={k} (killed right after {killed})"
 
-    down = cli("teardown", "--env", ENV, "--yes")
-    assert down.code == 0, f"{where}: teardown failed: {down.stderr[-3000:]}"
-    assert_nothing_left(reader, where)
+        cli = cli_direct  # the runs after the crash need no fault
+        again = cli("reconcile", "--env", ENV)
+        assert again.code == 0, f"{where}: reconcile after the crash failed: {again.stderr[-3000:]}"
+        assert_one_of_each(reader, state_dir, where)
+
+        if k in TEARDOWN_SAMPLE:
+            down = cli("teardown", "--env", ENV, "--yes")
+            assert down.code == 0, f"{where}: teardown failed: {down.stderr[-3000:]}"
+            assert_nothing_left(reader, where)
+
+
+def _ks(first: int, last: int):
+    return pytest.mark.parametrize("k", range(first, min(last, N_MUTATING_CALLS) + 1))
+
+
+@_ks(1, 17)
+class TestKilledAfterCalls1To17(_KillSweep):
+    pass
+
+
+@_ks(18, 34)
+class TestKilledAfterCalls18To34(_KillSweep):
+    pass
+
+
+@_ks(35, 51)
+class TestKilledAfterCalls35To51(_KillSweep):
+    pass
+
+
+@_ks(52, 68)
+class TestKilledAfterCalls52To68(_KillSweep):
+    pass
+
+
+@_ks(69, N_MUTATING_CALLS)
+class TestKilledAfterCalls69ToTheLast(_KillSweep):
+    pass
+
+
+def test_the_classes_sweep_every_k_once():
+    swept = [k for cls in _KillSweep.__subclasses__() for mark in cls.pytestmark if mark.name == "parametrize"
+             for k in mark.args[1]]
+    assert sorted(swept) == list(range(1, N_MUTATING_CALLS + 1))
+    assert set(TEARDOWN_SAMPLE) <= set(swept)
 
 
 @pytest.mark.parametrize("k", [1, 17, 42, 70, N_MUTATING_CALLS])

@@ -103,6 +103,7 @@ def test_the_deployment_configuration_of_update_is_kept(clients):
     assert describe(ecs)["deploymentConfiguration"] == off
 
 
+@pytest.mark.server
 def test_the_moto_server_of_the_end_to_end_tests_applies_the_ecs_patches(tmp_path):
     server = MotoServer(tmp_path)
     try:

@@ -118,6 +118,7 @@ def test_delete_cache_subnet_group_refuses_while_in_use_then_deletes_then_not_fo
     assert code(caught) == "CacheSubnetGroupNotFoundFault"
 
 
+@pytest.mark.server
 def test_patches_are_active_in_a_moto_server_started_by_sandbox_serve(tmp_path):
     server = MotoServer(tmp_path)
     try:

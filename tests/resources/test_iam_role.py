@@ -134,6 +134,7 @@ def test_inline_policy_edited_by_hand_is_restored(aws, iam, clock):
     assert canonical_policy(inline(iam, name)["tasks"]) == canonical_policy(wanted)
 
 
+@pytest.mark.aws_managed_policies
 def test_policies_added_by_hand_are_removed(aws, iam, clock):
     state = converged(aws, clock)
     name = ROLES["iam.execution_role"]
@@ -202,6 +203,7 @@ def test_a_role_of_the_same_name_without_our_tags_is_not_adopted(aws, iam, clock
     assert role(iam, name)["RoleName"] == name
 
 
+@pytest.mark.aws_managed_policies
 def test_delete_detaches_and_deletes_policies_first_and_delete_when_already_gone(aws, iam, clock):
     state = converged(aws, clock)
     # DeleteRole answers DeleteConflict while a policy is still attached (moto enforces it).

@@ -4,6 +4,7 @@ from __future__ import annotations
 from orchestrator.cli import STACK_SERVICES
 from orchestrator.config import EnvConfig
 from orchestrator.stack import stack_nodes
+from resources.aws import Aws
 
 
 def test_every_service_the_stack_calls_is_prewarmed():
@@ -12,7 +13,8 @@ def test_every_service_the_stack_calls_is_prewarmed():
     assert services | {"apigateway", "resourcegroupstaggingapi"} <= set(STACK_SERVICES)
 
 
-def test_prewarm_builds_the_clients_on_another_thread_in_order(aws):
+def test_prewarm_builds_the_clients_on_another_thread_in_order():
+    aws = Aws("us-east-1")  # building a client makes no request: no moto needed
     built = []
     real = aws.session.client
 
