@@ -1,0 +1,143 @@
+"""The fidelity layer's clock: the "now" that day-2 states (deploying, modifying,
+storage-optimization, rolled back, failed) advance on, and the failures a test asks for.
+
+moto answers every change at once and never fails (aws-notes, table C). The clock-driven patches
+(``ecs_deployments``, ``rds_modify``, ...) record when an operation started and, each time a
+Describe* is answered, move the model to the state AWS would show at "now". Nothing runs in the
+background: moto's backends are not thread-safe (``serial.py``), so transitions are applied
+lazily on read, under the dispatch lock.
+
+Default: **instant**. Every operation reaches its end state within the call that started it, as
+moto and the layer always did, so the unit, handler and end-to-end suites and ``--sandbox`` see
+exactly what they saw before. A test takes the clock over::
+
+    from resources.clock import FakeClock
+    from sandbox.fidelity import clock
+
+    with clock.use(FakeClock()) as fake:
+        clock.fail("ecs-image", "nginx:broken")      # tasks of that image fail to start
+        ...UpdateService...
+        fake.sleep(clock.duration("ecs.deployment"))   # now the deployment has ended
+
+The moto server subprocess of the end-to-end tests exposes the same controls over HTTP
+(``control.py``: ``POST /fidelity/clock``, ``POST /fidelity/fail``).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+from typing import Iterator, Protocol
+
+# How long each operation takes on the controlled clock, in seconds: the typical values of
+# /work/shared/design/aws-timings.md (section 1.2 "Modify"), so a test that advances by them reads
+# like the real thing. A test may override them through ``use(durations=...)``.
+DURATIONS: dict[str, float] = {
+    # ECS service: "Steady state +60-120 s" after CreateService; UpdateService 2-6 min (est.).
+    "ecs.deployment": 120.0,
+    # RDS ModifyDBInstance: C-RDS-1, the status can still read "available" for seconds.
+    "rds.modify_pending": 5.0,
+    # RDS Multi-AZ class change, apply immediately: 10-20 min (est.).
+    "rds.modify": 900.0,
+    # RDS storage-optimization after a storage change: "hours (can exceed 24 h)" (C-RDS-2).
+    "rds.storage_optimization": 6 * 3600.0,
+    # ElastiCache ModifyReplicationGroup / replica count: 15-25 min (est.).
+    "elasticache.modify": 1200.0,
+    # API Gateway CreateVpcLink -> AVAILABLE: minutes (it creates the NLB's endpoint service).
+    "apigateway.vpc_link": 180.0,
+}
+
+
+class Source(Protocol):
+    def now(self) -> float: ...
+
+
+class ManualClock:
+    """A clock that only moves when told: the server's controlled clock (``control.py``)."""
+
+    def __init__(self, start: float = 0.0):
+        self.t = start
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds
+
+
+class _State:
+    def __init__(self) -> None:
+        self.source: Source | None = None  # None: instant
+        self.durations: dict[str, float] = dict(DURATIONS)
+        self.failures: dict[tuple[str, str], str | None] = {}
+
+
+_state = _State()
+_lock = threading.RLock()
+
+
+def controlled() -> bool:
+    """True when a test drives the clock; False in the default, instant mode."""
+    return _state.source is not None
+
+
+def now() -> float:
+    """The layer's "now" in seconds; 0.0 in instant mode, where only ``elapsed`` matters."""
+    return _state.source.now() if _state.source is not None else 0.0
+
+
+def elapsed(since: float) -> float:
+    """Seconds since ``since`` on the layer's clock; infinite in instant mode (all is done)."""
+    return math.inf if _state.source is None else _state.source.now() - since
+
+
+def duration(name: str) -> float:
+    return _state.durations[name]
+
+
+def set_source(source: Source | None, durations: dict[str, float] | None = None) -> None:
+    with _lock:
+        _state.source = source
+        _state.durations = {**DURATIONS, **(durations or {})}
+
+
+def fail(kind: str, key: str, reason: str | None = None) -> None:
+    """Mark something to fail: ``ecs-image`` / image, ``ecs-task-definition`` / family:revision,
+    ``vpc-link`` / name. ``reason`` replaces the layer's AWS-worded default reason."""
+    with _lock:
+        _state.failures[(kind, key)] = reason
+
+
+def failing(kind: str, key: str) -> tuple[bool, str | None]:
+    """Whether ``key`` of ``kind`` is marked to fail, and the reason given with the mark."""
+    if (kind, key) in _state.failures:
+        return True, _state.failures[(kind, key)]
+    return False, None
+
+
+def any_failure() -> bool:
+    return bool(_state.failures)
+
+
+def reset() -> None:
+    """Back to the default: instant clock, default durations, nothing failing."""
+    with _lock:
+        _state.source = None
+        _state.durations = dict(DURATIONS)
+        _state.failures.clear()
+
+
+@contextlib.contextmanager
+def use(source: Source | None = None, durations: dict[str, float] | None = None) -> Iterator[Source]:
+    """Drive the layer with ``source`` (a ``FakeClock``, a ``ManualClock``) for the ``with``
+    block, then go back to the instant clock with nothing marked to fail."""
+    source = source if source is not None else ManualClock()
+    set_source(source, durations)
+    try:
+        yield source
+    finally:
+        reset()
+
+
+def apply() -> None:
+    """Nothing to patch: the clock is read by the other modules of the layer."""
