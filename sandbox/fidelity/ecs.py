@@ -8,7 +8,8 @@ the steady state that ``services_stable`` and the orchestrator wait for. It also
 stack turns on can never be read back.
 
 These patches reproduce the end state AWS reaches when the tasks start (image pulled, container
-healthy); they do not model the minutes it takes or a failing task.
+healthy). The minutes it takes and failing tasks are ``ecs_deployments.py``'s, on the layer's
+clock, once a test takes the clock or marks something failing.
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from typing import Any
 from moto.core.utils import utcnow
 from moto.ecs import models, responses
 from moto.moto_api._internal import mock_random
+
+from sandbox.fidelity import ecs_deployments
 
 # DescribeServices on AWS for a REPLICA service created without a deploymentConfiguration.
 AWS_DEFAULT_DEPLOYMENT_CONFIGURATION = {
@@ -53,7 +56,10 @@ def _patch_service_init(original):
     def __init__(self, *args, **kwargs):
         """AWS: a new service's tasks start (CreateService); see ``tasks_started``."""
         original(self, *args, **kwargs)
-        tasks_started(self)
+        if ecs_deployments.modelled() and self.deployments and self.task_definition:
+            ecs_deployments.start(self._backend, self, previous=None)
+        else:
+            tasks_started(self)
 
     __init__.fidelity = True
     return __init__
@@ -65,7 +71,18 @@ def _patch_update_service(original):
         PRIMARY deployment, which replaces the old one once its tasks run; a new desired count
         is reached by the same deployment (ECS Developer Guide, "Rolling update deployments").
         """
+        forced = bool(service_properties.get("force_new_deployment"))
+        if ecs_deployments.modelled():
+            # The deployments as they are "now" are what this update replaces.
+            try:
+                current = self._get_service(service_properties.get("cluster", "default"), service_properties["service"].split("/")[-1])
+            except Exception:  # moto's own call below answers the error
+                current = None
+            if current is not None:
+                ecs_deployments.advance(self, current)
         service = original(self, service_properties)
+        if ecs_deployments.modelled() and service.deployments:
+            return _update_on_the_clock(self, service, forced)
         if service.deployments:
             primary = service.deployments[0]
             network = service.network_configuration or None
@@ -82,6 +99,21 @@ def _patch_update_service(original):
 
     update_service.fidelity = True
     return update_service
+
+
+def _update_on_the_clock(backend, service, forced: bool):
+    primary = service.deployments[0]
+    definition = backend.describe_task_definition(service.task_definition).arn
+    network = service.network_configuration or None
+    if forced or primary.get("taskDefinition") != definition or (primary.get("networkConfiguration") or None) != network:
+        ecs_deployments.new_deployment(service)
+        return service
+    # A new desired count only: the same deployment reaches it (at once when it had completed).
+    primary["desiredCount"] = service.desired_count
+    if primary.get("rolloutState") == "COMPLETED":
+        tasks_started(service)
+    ecs_deployments.advance(backend, service)
+    return service
 
 
 def _patch_create_service_response(original):

@@ -1,0 +1,121 @@
+"""ECS deployments on the layer's clock (sandbox/fidelity/ecs_deployments.py): aws-notes C-ECS-1,
+C-ECS-2, C-ECS-4 and A-28's deployment, in-process under mock_aws."""
+from __future__ import annotations
+
+import boto3
+import botocore.exceptions
+import pytest
+
+from sandbox.fidelity import clock
+from tests.fidelity.test_ecs import BREAKER_ON, REGION, describe, fargate_service
+
+DEPLOY = clock.DURATIONS["ecs.deployment"]
+
+
+@pytest.fixture
+def clients(moto_aws):
+    return boto3.client("ecs", region_name=REGION), boto3.client("ec2", region_name=REGION)
+
+
+def stable_at_once(ecs) -> bool:
+    try:
+        ecs.get_waiter("services_stable").wait(cluster="c", services=["app"], WaiterConfig={"Delay": 0, "MaxAttempts": 1})
+        return True
+    except botocore.exceptions.WaiterError:
+        return False
+
+
+def test_a_new_revision_is_a_deployment_in_progress_until_its_time_has_gone_by(clients, on_the_clock):
+    ecs, ec2 = clients
+    _, revisions = fargate_service(ecs, ec2, desired=4, deploymentConfiguration=BREAKER_ON)
+    on_the_clock.sleep(DEPLOY)
+    assert describe(ecs)["deployments"][0]["rolloutState"] == "COMPLETED"
+    ecs.update_service(cluster="c", service="app", taskDefinition=revisions[1])
+    on_the_clock.sleep(DEPLOY / 2)
+    service = describe(ecs)
+    new, old = service["deployments"]
+    assert (new["status"], new["rolloutState"], new["taskDefinition"]) == ("PRIMARY", "IN_PROGRESS", revisions[1])
+    assert (new["runningCount"], new["pendingCount"]) == (2, 2)
+    assert (old["status"], old["taskDefinition"], old["runningCount"]) == ("ACTIVE", revisions[0], 4)
+    assert not stable_at_once(ecs)
+    on_the_clock.sleep(DEPLOY / 2)
+    service = describe(ecs)
+    [primary] = service["deployments"]
+    assert (primary["id"], primary["rolloutState"], primary["runningCount"]) == (new["id"], "COMPLETED", 4)
+    assert service["events"][0]["message"] == "(service app) has reached a steady state."
+    assert stable_at_once(ecs)
+
+
+def test_a_deployment_goes_on_when_the_client_that_started_it_is_gone(clients, on_the_clock):
+    """C-ECS-4: the deployment lives in ECS, not in the run that started it."""
+    ecs, ec2 = clients
+    fargate_service(ecs, ec2, desired=2)
+    ecs.update_service(cluster="c", service="app", forceNewDeployment=True)
+    on_the_clock.sleep(DEPLOY - 1)
+    later_run = boto3.client("ecs", region_name=REGION)
+    assert [d["rolloutState"] for d in describe(later_run)["deployments"]] == ["IN_PROGRESS", "IN_PROGRESS"]
+    on_the_clock.sleep(1)
+    assert [d["rolloutState"] for d in describe(later_run)["deployments"]] == ["COMPLETED"]
+
+
+def test_a_failing_revision_trips_the_breaker_and_rolls_back_to_the_previous_one(clients, on_the_clock):
+    """C-ECS-1: FAILED with its reason, a PRIMARY rollback of the previous revision that completes,
+    service events and stopped tasks that say why."""
+    ecs, ec2 = clients
+    _, revisions = fargate_service(ecs, ec2, desired=2, deploymentConfiguration=BREAKER_ON,
+                                   propagateTags="SERVICE", tags=[{"key": "stack", "value": "video"}])
+    on_the_clock.sleep(DEPLOY)
+    clock.fail("ecs-image", "nginx:2")
+    ecs.update_service(cluster="c", service="app", taskDefinition=revisions[1])
+    on_the_clock.sleep(DEPLOY)
+    service = describe(ecs)
+    back, failed, old = service["deployments"]
+    assert (old["status"], old["rolloutState"], old["runningCount"]) == ("ACTIVE", "COMPLETED", 2)
+    assert (failed["status"], failed["rolloutState"], failed["taskDefinition"]) == ("ACTIVE", "FAILED", revisions[1])
+    assert failed["rolloutStateReason"] == "ECS deployment circuit breaker: tasks failed to start."
+    assert failed["failedTasks"] == 3  # max(3, min(200, desired / 2))
+    assert (back["status"], back["rolloutState"], back["taskDefinition"]) == ("PRIMARY", "IN_PROGRESS", revisions[0])
+    assert service["taskDefinition"] == revisions[0]
+    messages = [e["message"] for e in service["events"]]
+    assert f"(service app) (deployment {failed['id']}) deployment failed: tasks failed to start." in messages
+    assert f"(service app) (deployment {failed['id']}) rolling back to {revisions[0]}." in messages
+    stopped = ecs.list_tasks(cluster="c", desiredStatus="STOPPED")["taskArns"]
+    assert len(stopped) == 3
+    tasks = ecs.describe_tasks(cluster="c", tasks=stopped, include=["TAGS"])["tasks"]
+    assert {t["stoppedReason"] for t in tasks} == {
+        "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref nginx:2: not found"}
+    assert {t["startedBy"] for t in tasks} == {failed["id"]}
+    assert all(t["tags"] == [{"key": "stack", "value": "video"}] for t in tasks)
+    on_the_clock.sleep(DEPLOY)
+    [primary] = describe(ecs)["deployments"]
+    assert (primary["id"], primary["rolloutState"], primary["runningCount"]) == (back["id"], "COMPLETED", 2)
+    assert stable_at_once(ecs)  # the stock waiter calls a rolled-back service stable (C-ECS-1)
+
+
+def test_a_first_deployment_that_fails_has_nothing_to_roll_back_to_and_stays_failed(clients, on_the_clock):
+    """C-ECS-2."""
+    ecs, ec2 = clients
+    clock.fail("ecs-task-definition", "app:1", "Essential container in task exited")
+    fargate_service(ecs, ec2, desired=2, deploymentConfiguration=BREAKER_ON)
+    on_the_clock.sleep(DEPLOY * 10)
+    service = describe(ecs)
+    [primary] = service["deployments"]
+    assert (primary["rolloutState"], primary["runningCount"], service["runningCount"]) == ("FAILED", 0, 0)
+    tasks = ecs.describe_tasks(cluster="c", tasks=ecs.list_tasks(cluster="c", desiredStatus="STOPPED")["taskArns"])["tasks"]
+    assert {(t["lastStatus"], t["stoppedReason"], t["stopCode"]) for t in tasks} == {
+        ("STOPPED", "Essential container in task exited", "TaskFailedToStart")}
+    on_the_clock.sleep(DEPLOY * 10)
+    assert describe(ecs)["deployments"][0]["rolloutState"] == "FAILED"
+
+
+def test_the_instant_clock_completes_a_failing_deployment_and_its_rollback_at_once(clients):
+    """Without a controlled clock a marked failure still shows, its whole story already told."""
+    ecs, ec2 = clients
+    _, revisions = fargate_service(ecs, ec2, desired=2, deploymentConfiguration=BREAKER_ON)
+    try:
+        clock.fail("ecs-image", "nginx:2")
+        ecs.update_service(cluster="c", service="app", taskDefinition=revisions[1])
+        [primary] = describe(ecs)["deployments"]
+        assert (primary["taskDefinition"], primary["rolloutState"]) == (revisions[0], "COMPLETED")
+    finally:
+        clock.reset()
