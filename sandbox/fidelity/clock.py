@@ -137,7 +137,3 @@ def use(source: Source | None = None, durations: dict[str, float] | None = None)
         yield source
     finally:
         reset()
-
-
-def apply() -> None:
-    """Nothing to patch: the clock is read by the other modules of the layer."""
