@@ -46,26 +46,32 @@ def _subnet_group_azs(backend: ElastiCacheBackend, name: str | None) -> list[str
 def _register_members(backend: ElastiCacheBackend, group: ReplicationGroup, security_group_ids: list[str]) -> None:
     """Each member is a cache cluster of its own, listed by DescribeCacheClusters with the
     group's node type, engine, subnet group and security groups."""
-    defaults = dict.fromkeys(p for p in inspect.signature(ElastiCacheBackend.create_cache_cluster).parameters if p != "self")
     for node_group in group.node_groups:
         for member in node_group["node_group_members"]:
-            cluster = backend.create_cache_cluster(**{
-                **defaults,
-                "cache_cluster_id": member["cache_cluster_id"],
-                "replication_group_id": group.replication_group_id,
-                "preferred_availability_zone": member.get("preferred_availability_zone"),
-                "cache_node_type": group.cache_node_type,
-                "engine": group.engine,
-                "engine_version": group.engine_version,
-                "cache_subnet_group_name": group.cache_subnet_group_name,
-                "security_group_ids": security_group_ids,
-                "transit_encryption_enabled": group.transit_encryption_enabled,
-                "port": group.port,
-            })
-            # moto's cache clusters never report these two (its model has no such attributes).
-            cluster.security_groups = [{"SecurityGroupId": g, "Status": "active"} for g in security_group_ids]
-            cluster.at_rest_encryption_enabled = group.at_rest_encryption_enabled
-            cluster.auth_token_enabled = group.auth_token_enabled
+            register_member(backend, group, member, security_group_ids)
+
+
+def register_member(backend: ElastiCacheBackend, group: ReplicationGroup, member: dict, security_group_ids: list[str]) -> None:
+    """One member as the cache cluster DescribeCacheClusters lists (also used by
+    ``elasticache_modify`` for a replica added by IncreaseReplicaCount)."""
+    defaults = dict.fromkeys(p for p in inspect.signature(ElastiCacheBackend.create_cache_cluster).parameters if p != "self")
+    cluster = backend.create_cache_cluster(**{
+        **defaults,
+        "cache_cluster_id": member["cache_cluster_id"],
+        "replication_group_id": group.replication_group_id,
+        "preferred_availability_zone": member.get("preferred_availability_zone"),
+        "cache_node_type": group.cache_node_type,
+        "engine": group.engine,
+        "engine_version": group.engine_version,
+        "cache_subnet_group_name": group.cache_subnet_group_name,
+        "security_group_ids": security_group_ids,
+        "transit_encryption_enabled": group.transit_encryption_enabled,
+        "port": group.port,
+    })
+    # moto's cache clusters never report these two (its model has no such attributes).
+    cluster.security_groups = [{"SecurityGroupId": g, "Status": "active"} for g in security_group_ids]
+    cluster.at_rest_encryption_enabled = group.at_rest_encryption_enabled
+    cluster.auth_token_enabled = group.auth_token_enabled
 
 
 def _create_replication_group(original):
