@@ -30,7 +30,7 @@ import threading
 from typing import Iterator, Protocol
 
 # How long each operation takes on the controlled clock, in seconds: the typical values of
-# /work/shared/design/aws-timings.md (section 1.2 "Modify"), so a test that advances by them reads
+# aws-timings.md in the shared design notes (section 1.2 "Modify"), so a test that advances by them reads
 # like the real thing. A test may override them through ``use(durations=...)``.
 DURATIONS: dict[str, float] = {
     # ECS service: "Steady state +60-120 s" after CreateService; UpdateService 2-6 min (est.).
