@@ -14,14 +14,16 @@ from typing import Any, Callable
 import structlog
 
 from orchestrator.spec import UNKNOWN, Node, has_unknown, resolve, spec_hash
-from orchestrator.waiting import wait_for
+from orchestrator.waiting import WaitTimeout, wait_for
 from resources.aws import Aws
 from resources import retries
-from resources.base import FieldDiff, Handler, Observed, ResourceError, Status, owned_by
+from resources.base import FieldDiff, Handler, Observed, Refresh, ResourceError, Status, owned_by
 from resources.clock import Clock
 from resources.shared_reads import SharedReads
 
 EVENTS = {"create": "resource_created", "update": "resource_updated", "unchanged": "resource_unchanged"}
+# How long a change AWS accepted may take to show in a read before it counts as not applied.
+UPDATE_VISIBLE = 60.0
 TOKEN_NAMESPACE = uuid.UUID("6f1d3b52-9a51-4c5e-9f55-7c1a9e0d2b10")
 
 
@@ -216,15 +218,43 @@ class Reconciler:
         return self._update(h, spec, obs, diffs, node) if diffs else obs
 
     def _update(self, h: Handler, spec: dict, obs: Observed, diffs: list[FieldDiff], node: Node) -> Observed:
+        what = f"{h.kind} {node.name} ({obs.id})"
         h.update(spec, obs, diffs)
         wait_for(
-            lambda: h.refresh(obs.id), Status.READY, what=f"{h.kind} {node.name} ({obs.id})",
+            lambda: h.refresh(obs.id), Status.READY, what=what,
             timeout=h.create_timeout, ceiling=h.poll_ceiling, clock=self.clock,
         )
-        fresh = h.get(obs.id)
-        if fresh is None:
-            raise ResourceError(f"{h.kind} {node.name} ({obs.id}) disappeared during update")
-        return fresh
+        return self._read_back(h, spec, obs.id, {d.field for d in diffs}, what)
+
+    def _read_back(self, h: Handler, spec: dict, resource_id: str, changed: set[str], what: str) -> Observed:
+        """Re-read and re-diff the fields just changed: AWS can accept a change and not apply it
+        (a modification that fails and returns to "available", a value another writer puts
+        back), and that is a failure naming the field, never "updated". A read may lag the
+        write for a moment (eventual consistency, B-EC2-1), so the diff is given UPDATE_VISIBLE
+        seconds to clear; where it clears at once (always on moto) this is the one read that
+        hands back the updated resource."""
+        seen: dict[str, Any] = {}
+
+        def reread() -> Refresh:
+            fresh = h.get(resource_id)
+            seen["gone"] = fresh is None
+            if fresh is None:
+                return Refresh(Status.GONE)
+            left = [d for d in h.diff(spec, fresh) + retired_tag_diffs(self.retired_tags, spec, fresh) if d.field in changed]
+            seen.update(obs=fresh, left=left)
+            shown = "; ".join(f"{d.field} is {d.actual!r}, expected {d.expected!r}" for d in left)
+            return Refresh(Status.PENDING, shown) if left else Refresh(Status.READY)
+
+        try:
+            wait_for(reread, Status.READY, what=what, timeout=UPDATE_VISIBLE, ceiling=h.poll_ceiling, clock=self.clock)
+        except WaitTimeout:
+            if seen["gone"]:
+                raise ResourceError(f"{what} disappeared during update") from None
+            shown = ", ".join(f"{d.field} is {_short(d.actual)}, expected {_short(d.expected)}" for d in seen["left"])
+            raise ResourceError(f"{what}: the update did not take: {shown}") from None
+        except ResourceError:
+            raise ResourceError(f"{what} disappeared during update") from None
+        return seen["obs"]
 
     # -- teardown ----------------------------------------------------------------------------
     def live(self, node: Node) -> dict[str, Observed]:
@@ -272,6 +302,11 @@ class Reconciler:
             self.state.remove_resource(node.key)
             self.save()
         return result
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def retired_tag_diffs(retired: frozenset[str], spec: dict, obs: Observed) -> list[FieldDiff]:

@@ -415,3 +415,50 @@ def test_teardown_starts_the_longest_delete_first(fresh_cloud):
     assert run.ok, run.failures
     assert deleted == ["slow-dev", "child-dev", "parent-dev"]
     assert fresh_cloud.items == {}
+
+
+# -- an update is read back and compared ------------------------------------------------------
+
+def test_an_update_that_does_not_take_is_a_failure_naming_the_field(monkeypatch):
+    state = MemoryState()
+    clock = FakeClock()
+    reconciler(state, clock=clock).reconcile(node(size=3))
+    # AWS accepts the change and leaves the value as it was (a modification that failed and
+    # went back to available).
+    monkeypatch.setattr(Widget, "update_fields", lambda self, spec, obs, diffs: self.cloud.calls.append("update"))
+    with pytest.raises(ResourceError) as caught:
+        reconciler(state, clock=clock).reconcile(node(size=5))
+    assert "the update did not take: size is 3, expected 5" in str(caught.value)
+    assert CLOUD.items["r-1"]["size"] == 3
+
+
+def test_an_update_that_shows_late_is_waited_for_on_the_clock(monkeypatch):
+    state = MemoryState()
+    clock = FakeClock()
+    reconciler(state, clock=clock).reconcile(node(size=3))
+    pending = {}
+
+    def update_later(self, spec, obs, diffs):
+        pending.update({d.field: d.expected for d in diffs})
+
+    def get_applying_after_20s(self, resource_id, _get=Widget.get):
+        if pending and clock.now() >= 20:
+            self.cloud.items[resource_id].update(pending)
+        return _get(self, resource_id)
+
+    monkeypatch.setattr(Widget, "update_fields", update_later)
+    monkeypatch.setattr(Widget, "get", get_applying_after_20s)
+    result = reconciler(state, clock=clock).reconcile(node(size=5))
+    assert result.action == "update"
+    assert CLOUD.items["r-1"]["size"] == 5
+    assert 20 <= clock.now() < 60
+
+
+def test_a_field_that_changes_is_read_back_once_and_not_again():
+    state = MemoryState()
+    reconciler(state).reconcile(node(size=3))
+    CLOUD.calls.clear()
+    result = reconciler(state).reconcile(node(size=4))
+    assert result.action == "update"
+    # find, update, the wait's refresh, one read back: nothing more.
+    assert CLOUD.calls == ["get", "update", "refresh", "get"]
