@@ -22,8 +22,6 @@ from resources.clock import Clock
 from resources.shared_reads import SharedReads
 
 EVENTS = {"create": "resource_created", "update": "resource_updated", "unchanged": "resource_unchanged"}
-# How long a change AWS accepted may take to show in a read before it counts as not applied.
-UPDATE_VISIBLE = 60.0
 TOKEN_NAMESPACE = uuid.UUID("6f1d3b52-9a51-4c5e-9f55-7c1a9e0d2b10")
 
 
@@ -229,10 +227,9 @@ class Reconciler:
     def _read_back(self, h: Handler, spec: dict, resource_id: str, changed: set[str], what: str) -> Observed:
         """Re-read and re-diff the fields just changed: AWS can accept a change and not apply it
         (a modification that fails and returns to "available", a value another writer puts
-        back), and that is a failure naming the field, never "updated". A read may lag the
-        write for a moment (eventual consistency, B-EC2-1), so the diff is given UPDATE_VISIBLE
-        seconds to clear; where it clears at once (always on moto) this is the one read that
-        hands back the updated resource."""
+        back), and that is a failure naming the field, never "updated". Where a kind's reads may
+        lag its writes (EC2, B-EC2-1) the diff is given ``read_after_write_lag`` seconds to clear;
+        where it clears at once this is the one read that hands back the updated resource."""
         seen: dict[str, Any] = {}
 
         def reread() -> Refresh:
@@ -246,7 +243,7 @@ class Reconciler:
             return Refresh(Status.PENDING, shown) if left else Refresh(Status.READY)
 
         try:
-            wait_for(reread, Status.READY, what=what, timeout=UPDATE_VISIBLE, ceiling=h.poll_ceiling, clock=self.clock)
+            wait_for(reread, Status.READY, what=what, timeout=h.read_after_write_lag, ceiling=h.poll_ceiling, clock=self.clock)
         except WaitTimeout:
             if seen["gone"]:
                 raise ResourceError(f"{what} disappeared during update") from None

@@ -105,6 +105,10 @@ class Handler:
     delete_timeout: ClassVar[float] = 5 * 60
     # First poll early, then back off up to this ceiling (about 5 % of a typical duration).
     poll_ceiling: ClassVar[float] = 15.0
+    # How long a read may still show the old value after an update was accepted and the resource
+    # is ready again. 0: the read after the wait is authoritative, a value not changed then was
+    # not applied (an ECS deploy rolled back, a modification that returned to "available").
+    read_after_write_lag: ClassVar[float] = 0.0
     # Attributes AWS cannot change in place.
     replace_fields: ClassVar[frozenset[str]] = frozenset()
     # Spec fields used when creating or deleting only (a final-snapshot choice, where to read a

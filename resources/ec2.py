@@ -40,6 +40,9 @@ class Ec2Handler(Handler):
     ids_param: ClassVar[str]  # e.g. "SubnetIds"
     id_key: ClassVar[str]  # e.g. "SubnetId"
     not_found: ClassVar[str]  # e.g. "InvalidSubnetID.NotFound"
+    # The EC2 API is eventually consistent (B-EC2-1): a describe right after a modify can show
+    # the old value for a few seconds.
+    read_after_write_lag = 30.0
     def listing_filters(self, spec: dict) -> list[dict]:
         """What one listing of this kind covers: everything the environment owns; kinds that
         live in the VPC list the VPC instead, which the drift check's unmanaged search reuses."""
