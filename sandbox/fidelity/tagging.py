@@ -51,6 +51,7 @@ from moto.core.resource_tagging import (TaggableResourcesMixin, TaggedResource, 
 from moto.core.responses import BaseResponse
 from moto.elasticache.models import ElastiCacheBackend
 from moto.resourcegroupstaggingapi.models import ResourceGroupsTaggingAPIBackend, resourcegroupstaggingapi_backends
+from moto.utilities.utils import get_partition
 
 from sandbox.fidelity import clock, serial
 
@@ -116,14 +117,8 @@ def _stages(account: str, region: str) -> Iterator[TaggedResource]:
         for stage in api.stages.values():
             if stage.tags:
                 # "apigateway" filters it; AWS documents no finer type name for stages.
-                yield TaggedResource(arn=f"arn:{_partition(region)}:apigateway:{region}::/restapis/{api.id}/stages/{stage.name}",
+                yield TaggedResource(arn=f"arn:{get_partition(region)}:apigateway:{region}::/restapis/{api.id}/stages/{stage.name}",
                                      tags=dict(stage.tags), resource_type="apigateway:restapis/stages")
-
-
-def _partition(region: str) -> str:
-    from moto.utilities.utils import get_partition
-
-    return get_partition(region)
 
 
 def _with_group_tags(backend: ElastiCacheBackend, resource: TaggedResource) -> TaggedResource:
