@@ -45,6 +45,10 @@ DURATIONS: dict[str, float] = {
     "elasticache.modify": 1200.0,
     # API Gateway CreateVpcLink -> AVAILABLE: minutes (it creates the NLB's endpoint service).
     "apigateway.vpc_link": 180.0,
+    # The tagging index still lists a deleted resource (GetResources, C-TAG-1): AWS publishes no
+    # figure, only that changes "might not be immediately reflected"; an hour keeps a deleted
+    # resource visible to the drift check that follows a teardown. Only with ``tagging.faithful()``.
+    "tagging.deleted_listed": 3600.0,
 }
 
 
@@ -70,6 +74,8 @@ class _State:
         self.source: Source | None = None  # None: instant
         self.durations: dict[str, float] = dict(DURATIONS)
         self.failures: dict[tuple[str, str], str | None] = {}
+        # Behaviours off by default that a test switches on (``tagging.faithful()``).
+        self.switches: set[str] = set()
 
 
 _state = _State()
@@ -119,12 +125,23 @@ def any_failure() -> bool:
     return bool(_state.failures)
 
 
+def switch(name: str, on: bool) -> None:
+    """Turn a behaviour that is off by default on or off (``reset`` turns them all off)."""
+    with _lock:
+        (_state.switches.add if on else _state.switches.discard)(name)
+
+
+def switched(name: str) -> bool:
+    return name in _state.switches
+
+
 def reset() -> None:
-    """Back to the default: instant clock, default durations, nothing failing."""
+    """Back to the default: instant clock, default durations, nothing failing, no switch on."""
     with _lock:
         _state.source = None
         _state.durations = dict(DURATIONS)
         _state.failures.clear()
+        _state.switches.clear()
 
 
 @contextlib.contextmanager

@@ -10,8 +10,10 @@ moto sees the request:
   ``{"mode": "instant"}`` gives it back. Answers ``{"mode": ..., "now": ...}``.
 - ``POST /fidelity/fail`` with ``{"kind": "ecs-image", "key": "nginx:2", "reason": "..."}``:
   ``clock.fail``.
-- ``POST /fidelity/reset``: instant clock, nothing failing. moto's own ``POST /moto-api/reset``
-  does the same, so a test never inherits the previous one's clock.
+- ``POST /fidelity/tagging`` with ``{"faithful": true}`` (or ``false``): GetResources answers as
+  AWS does (``tagging.py``, aws-notes C-TAG-1), off by default. Answers ``{"faithful": ...}``.
+- ``POST /fidelity/reset``: instant clock, nothing failing, every switch off. moto's own
+  ``POST /moto-api/reset`` does the same, so a test never inherits the previous one's clock.
 
 Loopback only: a request from any other address is refused (403). ``--sandbox`` does not
 register it, so a person's sandbox never has a clock someone else can move.
@@ -22,7 +24,7 @@ import ipaddress
 import json
 from typing import Any, Callable
 
-from sandbox.fidelity import clock
+from sandbox.fidelity import clock, tagging
 
 PREFIX = "/fidelity/"
 
@@ -69,6 +71,10 @@ def handle(environ: dict, start_response: Callable) -> list[bytes]:
     if action == "fail":
         clock.fail(body["kind"], body["key"], body.get("reason"))
         return _answer(start_response, "200 OK", _state())
+    if action == "tagging":
+        if "faithful" in body:
+            tagging.switch(bool(body["faithful"]))
+        return _answer(start_response, "200 OK", {"faithful": tagging.on()})
     if action == "reset":
         clock.reset()
         return _answer(start_response, "200 OK", _state())
