@@ -301,7 +301,7 @@ class Reconciler:
         return result
 
 
-def _short(value: Any, limit: int = 120) -> str:
+def _short(value: Any, limit: int = 400) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

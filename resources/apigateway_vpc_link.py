@@ -15,8 +15,10 @@ def find_vpc_link_by_id(client, link_id: str) -> dict | None:
 
 def vpc_link_status(client, link_id: str) -> Refresh:
     link = find_vpc_link_by_id(client, link_id)
-    if link is None:
-        return Refresh(Status.GONE)
+    return Refresh(Status.GONE) if link is None else status_of(link)
+
+
+def status_of(link: dict) -> Refresh:
     status = link.get("status", "PENDING")
     if status == "AVAILABLE":
         return Refresh(Status.READY, status)
@@ -70,6 +72,9 @@ class VpcLink(ApiGatewayHandler):
 
     def delete(self, obs, spec=None):
         ignore_codes({NOT_FOUND}, self.client.delete_vpc_link, vpcLinkId=obs.id)
+
+    def status(self, raw):
+        return status_of(raw)
 
     def refresh(self, resource_id):
         return vpc_link_status(self.client, resource_id)

@@ -191,10 +191,16 @@ class Handler:
         create_only choices used at delete, such as taking a final snapshot."""
         raise NotImplementedError
 
+    def status(self, raw: dict) -> Refresh | None:
+        """Pure: the lifecycle state of a described resource (``Observed.raw``), no call. None for
+        a kind with no lifecycle (it exists, so it is ready)."""
+        return None
+
     def pending(self, obs: Observed) -> bool:
-        """True when ``obs`` is still being created or changed, read from ``obs`` with no call:
-        the reconciler waits for it to be ready before diffing it."""
-        return False
+        """True when ``obs`` is still being created or changed (its ``status``): the reconciler
+        waits for it to be ready before diffing it, for every kind that has a lifecycle."""
+        state = self.status(obs.raw)
+        return state is not None and state.status is Status.PENDING
 
     # Kinds with a deletion-protection switch set ``has_protection`` and read it in ``protection``.
     has_protection: ClassVar[bool] = False

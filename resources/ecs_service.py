@@ -48,7 +48,12 @@ def find_service(ecs, cluster: str, name_or_arn: str) -> dict | None:
 
 
 def service_status(ecs, service_arn: str) -> Refresh:
-    service = find_service(ecs, *service_location(service_arn))
+    return status_of(find_service(ecs, *service_location(service_arn)))
+
+
+def status_of(service: dict | None) -> Refresh:
+    """Pending while a deployment runs (aws-notes C-ECS-4: a run killed during a deploy leaves it
+    going, and the next one waits for it)."""
     status = service["status"] if service else "MISSING"
     if status in ("MISSING", "INACTIVE"):
         return Refresh(Status.GONE, status)
@@ -238,6 +243,9 @@ class Service(EcsHandler):
         # whose scale-down has not been processed yet).
         ignore_codes(SERVICE_GONE, self.client.update_service, cluster=cluster, service=obs.id, desiredCount=0)
         ignore_codes(SERVICE_GONE, self.client.delete_service, cluster=cluster, service=obs.id, force=True)
+
+    def status(self, raw):
+        return status_of(raw)
 
     def refresh(self, resource_id):
         return service_status(self.client, resource_id)

@@ -163,6 +163,9 @@ class FileSystem(EfsHandler):
             self.clock, ignore_codes, {FS_NOT_FOUND}, self.client.delete_file_system, FileSystemId=obs.id
         )
 
+    def status(self, raw):
+        return lifecycle_status(raw["LifeCycleState"])
+
     def refresh(self, resource_id):
         return file_system_status(self.client, resource_id)
 
@@ -184,7 +187,10 @@ def find_mount_targets(efs, fs_id: str) -> list[dict] | None:
 
 
 def mount_targets_status(efs, fs_id: str) -> Refresh:
-    targets = find_mount_targets(efs, fs_id)
+    return targets_status(find_mount_targets(efs, fs_id))
+
+
+def targets_status(targets: list[dict]) -> Refresh:
     if not targets:
         return Refresh(Status.GONE)
     states = sorted({mt["LifeCycleState"] for mt in targets})
@@ -312,6 +318,9 @@ class MountTargets(Handler):
         for mt in obs.raw["MountTargets"]:
             ignore_codes({MOUNT_TARGET_NOT_FOUND}, self.client.delete_mount_target, MountTargetId=mt["MountTargetId"])
 
+    def status(self, raw):
+        return targets_status(raw["MountTargets"])
+
     def refresh(self, resource_id):
         return mount_targets_status(self.client, resource_id)
 
@@ -369,6 +378,9 @@ class AccessPoint(EfsHandler):
 
     def delete(self, obs, spec=None):
         ignore_codes({ACCESS_POINT_NOT_FOUND}, self.client.delete_access_point, AccessPointId=obs.id)
+
+    def status(self, raw):
+        return lifecycle_status(raw["LifeCycleState"])
 
     def refresh(self, resource_id):
         ap = find_access_point_by_id(self.client, resource_id)

@@ -277,8 +277,8 @@ class ReplicationGroup(Handler):
             ReplicationGroupId=obs.id,
         )
 
-    def pending(self, obs):
-        return status_of(obs.raw).status is Status.PENDING
+    def status(self, raw):
+        return status_of(raw)
 
     def refresh(self, resource_id):
         return replication_group_status(self.client, resource_id)

@@ -163,8 +163,10 @@ def find_load_balancer_by_arn(elb, arn: str) -> dict | None:
 
 def load_balancer_status(elb, arn: str) -> Refresh:
     lb = find_load_balancer_by_arn(elb, arn)
-    if lb is None:
-        return Refresh(Status.GONE)
+    return Refresh(Status.GONE) if lb is None else lb_status_of(lb)
+
+
+def lb_status_of(lb: dict) -> Refresh:
     state = lb["State"]
     code = state["Code"]
     if code == "failed":
@@ -341,6 +343,9 @@ class LoadBalancer(ElbHandler):
     def delete(self, obs, spec=None):
         # Its listeners go with it; deleting a load balancer that is already gone succeeds.
         self.client.delete_load_balancer(LoadBalancerArn=obs.id)
+
+    def status(self, raw):
+        return lb_status_of(raw)
 
     def refresh(self, resource_id):
         return load_balancer_status(self.client, resource_id)

@@ -17,9 +17,13 @@ def find_nat_gateway_by_id(ec2, nat_id: str) -> dict | None:
 
 def nat_gateway_status(ec2, nat_id: str) -> Refresh:
     nat = find_nat_gateway_by_id(ec2, nat_id)
-    if nat is None or nat["State"] == "deleted":
-        return Refresh(Status.GONE)
+    return Refresh(Status.GONE) if nat is None else status_of(nat)
+
+
+def status_of(nat: dict) -> Refresh:
     state = nat["State"]
+    if state == "deleted":
+        return Refresh(Status.GONE)
     if state == "available":
         return Refresh(Status.READY, state)
     if state == "failed":
@@ -89,6 +93,9 @@ class NatGateway(Ec2Handler):
     def delete(self, obs, spec=None):
         # Only ever called with a NAT that was just found: moto crashes on an unknown id.
         self.client.delete_nat_gateway(NatGatewayId=obs.id)
+
+    def status(self, raw):
+        return status_of(raw)
 
     def refresh(self, resource_id):
         return nat_gateway_status(self.client, resource_id)

@@ -294,8 +294,8 @@ class DbInstance(Handler):
             DBInstanceIdentifier=obs.id, **options,
         )
 
-    def pending(self, obs):
-        return status_of(obs.raw).status is Status.PENDING
+    def status(self, raw):
+        return status_of(raw)
 
     def refresh(self, resource_id):
         return db_instance_status(self.client, resource_id)

@@ -17,7 +17,11 @@ def subnet_status(ec2, subnet_id: str) -> Refresh:
     subnet = find_subnet_by_id(ec2, subnet_id)
     if subnet is None:
         return Refresh(Status.GONE)
-    return Refresh(Status.READY if subnet["State"] == "available" else Status.PENDING, subnet["State"])
+    return state_of(subnet)
+
+
+def state_of(item: dict) -> Refresh:
+    return Refresh(Status.READY if item["State"] == "available" else Status.PENDING, item["State"])
 
 
 def observe_subnet(subnet: dict) -> Observed:
@@ -57,6 +61,9 @@ class Subnet(Ec2Handler):
     def delete(self, obs, spec=None):
         # DependencyViolation until every ENI in the subnet (NAT, RDS, Redis, EFS, tasks) is gone.
         DEPENDENCIES_DRAIN.call(self.clock, ignore_codes, {NOT_FOUND}, self.client.delete_subnet, SubnetId=obs.id)
+
+    def status(self, raw):
+        return state_of(raw)
 
     def refresh(self, resource_id):
         return subnet_status(self.client, resource_id)

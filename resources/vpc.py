@@ -17,7 +17,11 @@ def vpc_status(ec2, vpc_id: str) -> Refresh:
     vpc = find_vpc_by_id(ec2, vpc_id)
     if vpc is None:
         return Refresh(Status.GONE)
-    return Refresh(Status.READY if vpc["State"] == "available" else Status.PENDING, vpc["State"])
+    return state_of(vpc)
+
+
+def state_of(item: dict) -> Refresh:
+    return Refresh(Status.READY if item["State"] == "available" else Status.PENDING, item["State"])
 
 
 class Vpc(Ec2Handler):
@@ -56,6 +60,9 @@ class Vpc(Ec2Handler):
     def delete(self, obs, spec=None):
         # DependencyViolation while ENIs of RDS, Redis, EFS or Fargate tasks still drain.
         DEPENDENCIES_DRAIN.call(self.clock, ignore_codes, {NOT_FOUND}, self.client.delete_vpc, VpcId=obs.id)
+
+    def status(self, raw):
+        return state_of(raw)
 
     def refresh(self, resource_id):
         return vpc_status(self.client, resource_id)

@@ -7,10 +7,16 @@ a call with the same name and other settings fails with DuplicateLoadBalancerNam
 DuplicateTargetGroupName. This is what makes a create retried by botocore after a lost answer
 safe on AWS. moto makes a second load balancer with the same name, and refuses a repeated target
 group outright.
+
+CreateListener is idempotent in the same way (API reference, CreateListener: "If you attempt to
+create multiple listeners with the same settings, each call succeeds"); another listener on a
+port already taken fails with DuplicateListener. moto compares the port as given on the wire (a
+string) with the ports it holds (integers), so a repeated call makes a second listener on the
+same port, which AWS never has.
 """
 from __future__ import annotations
 
-from moto.elbv2.exceptions import DuplicateLoadBalancerName
+from moto.elbv2.exceptions import DuplicateListenerError, DuplicateLoadBalancerName
 from moto.elbv2.models import ELBv2Backend
 
 
@@ -42,5 +48,19 @@ def apply() -> None:
                 return tg
         return create_target_group(self, name, **kwargs)
 
+    create_listener = ELBv2Backend.create_listener
+
+    def idempotent_listener(self, load_balancer_arn, protocol, port, *args, **kwargs):
+        balancer = self.load_balancers.get(load_balancer_arn)
+        actions = kwargs.get("actions", args[2] if len(args) > 2 else None)
+        for listener in (balancer.listeners.values() if balancer else ()):
+            if str(listener.port) == str(port):
+                same = listener.protocol == (protocol or "").upper() and [a.data for a in listener.default_actions] == actions
+                if same:
+                    return listener
+                raise DuplicateListenerError()
+        return create_listener(self, load_balancer_arn, protocol, port, *args, **kwargs)
+
+    ELBv2Backend.create_listener = idempotent_listener
     ELBv2Backend.create_load_balancer = idempotent_load_balancer
     ELBv2Backend.create_target_group = idempotent_target_group

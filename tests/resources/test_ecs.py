@@ -589,3 +589,37 @@ def test_cluster_delete_waits_while_services_drain(clock):
         handler.delete(obs)
         stubber.assert_no_pending_responses()
     assert len(clock.sleeps) == 2
+
+
+# -- day 2 on the fidelity layer's clock (aws-notes C-ECS-1, C-ECS-4) -----------------------------
+
+def test_a_run_that_starts_during_a_deployment_waits_for_it(aws, ecs, clock, stack):
+    from sandbox.fidelity import clock as layer_clock
+
+    converge(aws, stack.state, nodes=stack.nodes(), clock=clock)
+    # The reconciler's clock drives the layer's: every poll it sleeps moves the deployment on.
+    with layer_clock.use(clock):
+        # A run killed during a deploy left it going (C-ECS-4).
+        ecs.update_service(cluster=CLUSTER, service="metadata-api-dev", forceNewDeployment=True)
+        assert describe_service(ecs, "metadata-api-dev")["deployments"][0]["rolloutState"] == "IN_PROGRESS"
+        started = clock.now()
+        run = converge(aws, stack.state, nodes=stack.nodes(), clock=clock)
+        assert ecs_actions(run) == dict.fromkeys(ECS_KEYS, "unchanged")
+        assert clock.now() - started >= layer_clock.duration("ecs.deployment")
+        assert describe_service(ecs, "metadata-api-dev")["deployments"][0]["rolloutState"] == "COMPLETED"
+
+
+def test_a_deployment_the_circuit_breaker_stops_fails_the_run_with_its_reason(aws, ecs, clock, stack):
+    from orchestrator.run import reconcile_stack
+    from sandbox.fidelity import clock as layer_clock
+
+    converge(aws, stack.state, nodes=stack.nodes(), clock=clock)
+    broken = EnvConfig(api_image="public.ecr.aws/nginx/nginx:broken")
+    with layer_clock.use(clock):
+        layer_clock.fail("ecs-image", broken.api_image)
+        run = reconcile_stack(aws, env="dev", doc=stack.state.doc, save=stack.state.save, clock=clock.as_clock(),
+                              nodes=stack.nodes(broken))
+    reason = run.failures["ecs.service.api"].reason
+    assert "metadata-api-dev" in reason and "failed" in reason, reason
+    # The breaker rolled the service back: the revision it runs is the one before.
+    assert describe_service(ecs, "metadata-api-dev")["taskDefinition"].endswith("metadata-api-dev:1")
