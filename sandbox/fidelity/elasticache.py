@@ -25,12 +25,13 @@ class CacheSubnetGroupInUse(ElastiCacheException):
         super().__init__(f"Cache subnet group {name} is currently in use by a cache cluster.")
 
 
-def _patch(cls, name: str, build) -> None:
+def _patch(cls, name: str, build, marker: str = _PATCHED) -> None:
+    """Replace ``cls.name`` by ``build(original)`` once; ``marker`` names the module that did."""
     original = getattr(cls, name, None)
-    if getattr(original, _PATCHED, False):
+    if getattr(original, marker, False):
         return
     patched = build(original)
-    setattr(patched, _PATCHED, True)
+    setattr(patched, marker, True)
     setattr(cls, name, patched)
 
 

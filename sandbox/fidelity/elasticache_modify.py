@@ -20,14 +20,14 @@ Reproduces aws-notes:
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from typing import Callable
 
 from moto.elasticache.exceptions import ElastiCacheException, InvalidParameterValueException
 from moto.elasticache.models import ElastiCacheBackend, ReplicationGroup
 from moto.elasticache.responses import ElastiCacheResponse
 
 from sandbox.fidelity import clock
-from sandbox.fidelity.elasticache import register_member
+from sandbox.fidelity.elasticache import _patch as patch_once, register_member
 
 _PATCHED = "_video_pipeline_fidelity_clock"
 
@@ -40,12 +40,7 @@ class InvalidReplicationGroupState(ElastiCacheException):
 
 
 def _patch(cls, name: str, build) -> None:
-    original = getattr(cls, name, None)
-    if getattr(original, _PATCHED, False):
-        return
-    patched = build(original)
-    setattr(patched, _PATCHED, True)
-    setattr(cls, name, patched)
+    patch_once(cls, name, build, marker=_PATCHED)
 
 
 def advance(group: ReplicationGroup) -> None:

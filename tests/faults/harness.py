@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 from pathlib import Path
 
@@ -18,12 +19,27 @@ from tests.support.commands import REGION, command_environment, command_line
 ENV = "dev"
 
 
-def start(command: str, *args: str, endpoint: str, state_dir: Path, workdir: Path) -> subprocess.Popen:
+def start(command: str, *args: str, endpoint: str, state_dir: Path, workdir: Path,
+          env: dict[str, str] | None = None) -> subprocess.Popen:
     """A bin/ command as a process of its own, so the proxy can SIGKILL it mid-call."""
     return subprocess.Popen(
-        command_line(command, *args), env=command_environment(endpoint, state_dir, workdir),
+        command_line(command, *args), env={**command_environment(endpoint, state_dir, workdir), **(env or {})},
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=workdir,
     )
+
+
+def killed_create(proxy, k: int, state_dir: Path, workdir: Path, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """`bin/reconcile` SIGKILLed right after its k-th mutating call (one worker, so k names the
+    same call on every run): its pid and that call."""
+    proc = start("reconcile", "--env", ENV, "--parallelism", "1", endpoint=proxy.endpoint, state_dir=state_dir,
+                 workdir=workdir, env=env)
+    proxy.kill_after(k, proc.pid)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGKILL, (
+        f"k={k}: the run ended with exit {proc.returncode} before its {k}th mutating call: {stderr[-1500:]}")
+    killed = proxy.killed_call
+    proxy.reset()
+    return proc.pid, f"{killed.service} {killed.operation}"
 
 
 def state_file(state_dir: Path) -> Path:

@@ -17,12 +17,11 @@ use the default parallelism. The sweep is cut into classes of ~17 k so that pyte
 """
 from __future__ import annotations
 
-import signal
 
 import pytest
 
 from tests.e2e.test_full_stack import FULL_STACK
-from tests.faults.harness import ENV, assert_nothing_left, assert_one_of_each, start
+from tests.faults.harness import ENV, assert_nothing_left, assert_one_of_each, killed_create
 
 # Mutating AWS calls of a full create of env dev (measured by test_full_create_makes_...).
 N_MUTATING_CALLS = 85
@@ -60,16 +59,6 @@ TEARDOWN_SAMPLE = {
 }
 
 
-def killed_create(proxy, k: int, state_dir, workdir):
-    proc = start("reconcile", "--env", ENV, "--parallelism", "1", endpoint=proxy.endpoint, state_dir=state_dir, workdir=workdir)
-    proxy.kill_after(k, proc.pid)
-    _, stderr = proc.communicate(timeout=300)
-    assert proc.returncode == -signal.SIGKILL, (
-        f"k={k}: the run ended with exit {proc.returncode} before its {k}th mutating call: {stderr[-1500:]}")
-    killed = proxy.killed_call
-    proxy.reset()
-    return f"{killed.service} {killed.operation}"
-
 
 def call_name(call) -> str:
     return f"{call.service} {call.operation}"
@@ -99,7 +88,7 @@ class _KillSweep:
     """Kill after call k, converge, one of each; teardown leaves nothing (for k in the sample)."""
 
     def test_killed_after_call_k_then_reconcile_converges(self, k, cli_direct, proxy, reader, state_dir, tmp_path):
-        killed = killed_create(proxy, k, state_dir, tmp_path)
+        _, killed = killed_create(proxy, k, state_dir, tmp_path)
         where = f"k={k} (killed right after {killed})"
 
         cli = cli_direct  # the runs after the crash need no fault
@@ -151,7 +140,7 @@ def test_the_classes_sweep_every_k_once():
 
 @pytest.mark.parametrize("k", [1, 17, 42, 70, N_MUTATING_CALLS])
 def test_teardown_without_state_removes_what_a_killed_run_left(k, cli_direct, proxy, reader, state_dir, tmp_path):
-    killed = killed_create(proxy, k, state_dir, tmp_path)
+    _, killed = killed_create(proxy, k, state_dir, tmp_path)
     removed = [p for p in state_dir.iterdir() if p.name.endswith((".json", ".json.bak"))]
     assert removed, "the killed run wrote no state"
     for path in removed:

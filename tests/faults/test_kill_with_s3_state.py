@@ -11,38 +11,24 @@ k=40, mid-walk.
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 
 import pytest
 
-from tests.faults.harness import ENV, _recorded, account_counts, assert_nothing_left
+from tests.faults.harness import ENV, _recorded, account_counts, assert_nothing_left, killed_create
 from tests.e2e.inventory import counts, full_inventory
 from tests.e2e.test_full_stack import FULL_STACK
-from tests.support.commands import REGION, command_environment, command_line
+from tests.support.commands import REGION
 
 BUCKET = "team-state"
 URL = f"s3://{BUCKET}/envs"
 STATE_KEY, LOCK_KEY = f"envs/{ENV}.{REGION}.json", f"envs/{ENV}.{REGION}.lock"
 
 
-def killed_create(proxy, k: int, state_dir, workdir) -> tuple[int, str]:
-    env = {**command_environment(proxy.endpoint, state_dir, workdir), "VIDEO_PIPELINE_STATE": URL}
-    proc = subprocess.Popen(command_line("reconcile", "--env", ENV, "--parallelism", "1"), env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=workdir)
-    proxy.kill_after(k, proc.pid)
-    _, stderr = proc.communicate(timeout=300)
-    assert proc.returncode == -signal.SIGKILL, (
-        f"k={k}: the run ended with exit {proc.returncode} before its {k}th mutating call: {stderr[-1500:]}")
-    killed = proxy.killed_call
-    proxy.reset()
-    return proc.pid, f"{killed.service} {killed.operation}"
-
 
 @pytest.mark.parametrize("k, call", [(1, f"s3 Put:/{BUCKET}/{LOCK_KEY}"), (2, f"s3 Put:/{BUCKET}/{STATE_KEY}"), (40, "")])
 def test_killed_after_call_k_with_s3_state_then_break_lock_converges(k, call, cli_direct, proxy, reader, state_dir, tmp_path):
     assert cli_direct("state", "init", URL).code == 0
-    pid, killed = killed_create(proxy, k, state_dir, tmp_path)
+    pid, killed = killed_create(proxy, k, state_dir, tmp_path, env={"VIDEO_PIPELINE_STATE": URL})
     where = f"k={k} (killed right after {killed})"
     assert killed.startswith(call), where
     s3 = reader("s3")
