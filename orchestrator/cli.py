@@ -169,7 +169,7 @@ def _config(args, doc):
 
     chosen = choose_config(args.given, doc, args.env)
     log = structlog.get_logger()
-    fields = {"origin": chosen.origin, "source": chosen.source, "hash": chosen.hash}
+    fields = chosen.entry()
     if chosen.origin == "pending":
         log.warning("config_of_failed_run", **fields,
                     detail="the last reconcile failed while applying this configuration; this run continues it")
@@ -181,10 +181,6 @@ def _config(args, doc):
         # The JSON documents carry it too; stderr stays quiet for the usual case.
         log.debug("config_used", **fields)
     return chosen
-
-
-def _config_entry(chosen) -> dict:
-    return {"origin": chosen.origin, "source": chosen.source, "hash": chosen.hash}
 
 
 def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
@@ -214,7 +210,7 @@ def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
         "env": args.env,
         "region": aws.region,
         "plan": plan,
-        "config": _config_entry(chosen),
+        "config": chosen.entry(),
         "changes": change_entries(run.results),
         "duplicates_removed": duplicate_entries(run.results),
         "outputs": run.outputs,
@@ -261,7 +257,7 @@ def teardown(args) -> int:
     ]
     _print_failures(run)
     if args.json:
-        print(dump({"env": args.env, "region": aws.region, "config": _config_entry(chosen), "deleted": deleted,
+        print(dump({"env": args.env, "region": aws.region, "config": chosen.entry(), "deleted": deleted,
                     "failed": _failure_entries(run), "aws_calls": aws.calls.summary()}))
     else:
         for entry in deleted:
@@ -381,7 +377,7 @@ def drift(args) -> int:
         report = drift_stack(aws, env=args.env, doc=doc, cfg=chosen.cfg, parallelism=args.parallelism, observer=observer,
                              retired_tags=retired_tag_keys(doc, chosen.cfg))
     document = {
-        "env": args.env, "region": aws.region, "config": _config_entry(chosen), "in_sync": report.in_sync,
+        "env": args.env, "region": aws.region, "config": chosen.entry(), "in_sync": report.in_sync,
         "drifted": report.drifted,
         "missing": report.missing, "unmanaged": report.unmanaged, "unchecked": report.unchecked,
         "aws_calls": aws.calls.summary(),

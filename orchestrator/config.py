@@ -238,6 +238,10 @@ class ChosenConfig:
         """What the state keeps: values only (EnvConfig holds no secret), their hash, the source."""
         return {"values": self.values, "hash": self.hash, "source": self.source}
 
+    def entry(self) -> dict[str, str]:
+        """What the JSON documents say of it."""
+        return {"origin": self.origin, "source": self.source, "hash": self.hash}
+
 
 def config_hash(values: dict[str, Any]) -> str:
     canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from tests.support.moto_server import MotoServer
 
 REGION = "us-east-1"
 BREAKER_ON = {
@@ -104,15 +103,11 @@ def test_the_deployment_configuration_of_update_is_kept(clients):
 
 
 @pytest.mark.server
-def test_the_moto_server_of_the_end_to_end_tests_applies_the_ecs_patches(tmp_path):
-    server = MotoServer(tmp_path)
-    try:
-        kwargs = {"region_name": REGION, "endpoint_url": server.endpoint}
-        ecs, ec2 = boto3.client("ecs", **kwargs), boto3.client("ec2", **kwargs)
-        fargate_service(ecs, ec2, desired=3, deploymentConfiguration=BREAKER_ON)
-        service = describe(ecs)
-        assert (service["runningCount"], service["desiredCount"]) == (3, 3)
-        assert [d["rolloutState"] for d in service["deployments"]] == ["COMPLETED"]
-        assert service["deploymentConfiguration"] == BREAKER_ON
-    finally:
-        server.stop()
+def test_the_moto_server_of_the_end_to_end_tests_applies_the_ecs_patches(server):
+    kwargs = {"region_name": REGION, "endpoint_url": server.endpoint}
+    ecs, ec2 = boto3.client("ecs", **kwargs), boto3.client("ec2", **kwargs)
+    fargate_service(ecs, ec2, desired=3, deploymentConfiguration=BREAKER_ON)
+    service = describe(ecs)
+    assert (service["runningCount"], service["desiredCount"]) == (3, 3)
+    assert [d["rolloutState"] for d in service["deployments"]] == ["COMPLETED"]
+    assert service["deploymentConfiguration"] == BREAKER_ON

@@ -6,7 +6,6 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.moto_server import MotoServer
 
 REGION = "us-east-1"
 
@@ -119,17 +118,13 @@ def test_delete_cache_subnet_group_refuses_while_in_use_then_deletes_then_not_fo
 
 
 @pytest.mark.server
-def test_patches_are_active_in_a_moto_server_started_by_sandbox_serve(tmp_path):
-    server = MotoServer(tmp_path)
-    try:
-        ec = boto3.client("elasticache", region_name=REGION, endpoint_url=server.endpoint)
-        ec.create_cache_subnet_group(CacheSubnetGroupName="cache-subnets", CacheSubnetGroupDescription="d", SubnetIds=["subnet-0a"])
-        assert create_group(ec)["MemberClusters"] == ["cache-a-001", "cache-a-002"]
-        ec.delete_replication_group(ReplicationGroupId="cache-a")
-        with pytest.raises(ClientError) as caught:
-            ec.describe_replication_groups(ReplicationGroupId="cache-a")
-        assert code(caught) == "ReplicationGroupNotFoundFault"
-        ec.delete_cache_subnet_group(CacheSubnetGroupName="cache-subnets")
-        assert ec.describe_cache_subnet_groups()["CacheSubnetGroups"] == []
-    finally:
-        server.stop()
+def test_patches_are_active_in_a_moto_server_started_by_sandbox_serve(server):
+    ec = boto3.client("elasticache", region_name=REGION, endpoint_url=server.endpoint)
+    ec.create_cache_subnet_group(CacheSubnetGroupName="cache-subnets", CacheSubnetGroupDescription="d", SubnetIds=["subnet-0a"])
+    assert create_group(ec)["MemberClusters"] == ["cache-a-001", "cache-a-002"]
+    ec.delete_replication_group(ReplicationGroupId="cache-a")
+    with pytest.raises(ClientError) as caught:
+        ec.describe_replication_groups(ReplicationGroupId="cache-a")
+    assert code(caught) == "ReplicationGroupNotFoundFault"
+    ec.delete_cache_subnet_group(CacheSubnetGroupName="cache-subnets")
+    assert ec.describe_cache_subnet_groups()["CacheSubnetGroups"] == []

@@ -10,7 +10,6 @@ from sandbox.fidelity import clock, tagging
 from tests.fidelity.test_clock_control import post
 from tests.fidelity.test_ecs import BREAKER_ON, fargate_service
 from tests.fidelity.test_elasticache import create_group
-from tests.support.moto_server import MotoServer
 
 REGION = "us-east-1"
 STACK = {"stack": "video"}
@@ -135,18 +134,14 @@ def test_the_clocks_reset_switches_it_off(moto_aws):
 
 
 @pytest.mark.server
-def test_the_server_switch_lists_children_until_motos_reset(tmp_path):
-    server = MotoServer(tmp_path)
-    try:
-        kwargs = {"region_name": REGION, "endpoint_url": server.endpoint}
-        tg, apigateway = boto3.client("resourcegroupstaggingapi", **kwargs), boto3.client("apigateway", **kwargs)
-        assert post(server, "/fidelity/tagging") == {"faithful": False}
-        api = staged_api(apigateway)
-        assert listed(tg) == {}
-        assert post(server, "/fidelity/tagging", {"faithful": True}) == {"faithful": True}
-        assert listed(tg) == {stage_arn(api): STACK}
-        # moto's reset (every end-to-end test starts with one) switches it off again.
-        server.reset()
-        assert post(server, "/fidelity/tagging") == {"faithful": False}
-    finally:
-        server.stop()
+def test_the_server_switch_lists_children_until_motos_reset(server):
+    kwargs = {"region_name": REGION, "endpoint_url": server.endpoint}
+    tg, apigateway = boto3.client("resourcegroupstaggingapi", **kwargs), boto3.client("apigateway", **kwargs)
+    assert post(server, "/fidelity/tagging") == {"faithful": False}
+    api = staged_api(apigateway)
+    assert listed(tg) == {}
+    assert post(server, "/fidelity/tagging", {"faithful": True}) == {"faithful": True}
+    assert listed(tg) == {stage_arn(api): STACK}
+    # moto's reset (every end-to-end test starts with one) switches it off again.
+    server.reset()
+    assert post(server, "/fidelity/tagging") == {"faithful": False}
