@@ -225,6 +225,13 @@ def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
     _print_failures(run)
     if not run.ok:
         return EXIT_ERROR, document
+    refused = [r for r in run.results if r.refusal]
+    if refused:
+        # spec/cli.md: a plan never promises what the apply will refuse (the apply refuses each
+        # of these at its node before any call that changes it).
+        for r in refused:
+            print(f"error: {r.key}: {r.refusal}", file=sys.stderr)
+        return EXIT_ERROR, document
     return (EXIT_CHANGES if plan and changes_of(run.results) else EXIT_OK), document
 
 

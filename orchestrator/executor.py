@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from orchestrator.errors import one_line
 from orchestrator.graph import GraphError, descendants
 
 log = structlog.get_logger(__name__)
@@ -107,7 +108,7 @@ def walk(
                     value = future.result()
                 except Exception as exc:
                     log.debug("node_failed", node=key, exc_info=exc)
-                    finish(key, Outcome("failed", _one_line(exc)))
+                    finish(key, Outcome("failed", one_line(exc)))
                     for child in sorted(descendants(graph, key) - outcomes.keys()):
                         finish(child, Outcome("dependency_failed", f"dependency failed: {key}"))
                 else:
@@ -117,9 +118,3 @@ def walk(
     for key in sorted(nodes - outcomes.keys()):
         finish(key, Outcome("skipped", "run interrupted"))
     return outcomes
-
-
-def _one_line(exc: Exception) -> str:
-    message = getattr(exc, "user_message", None) or f"{type(exc).__name__}: {exc}"
-    lines = str(message).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import structlog
 
+from orchestrator.errors import one_line
 from orchestrator.spec import UNKNOWN, Node, has_unknown, resolve, spec_hash
 from orchestrator.waiting import WaitTimeout, wait_for
 from resources.aws import Aws
 from resources import retries
-from resources.base import FieldDiff, Handler, Observed, Refresh, ResourceError, Status, owned_by
+from resources.base import (
+    Change, FieldDiff, Handler, Observed, Refresh, ResourceError, Status, owned_by, spec_problems,
+)
 from resources.clock import Clock
 from resources.shared_reads import SharedReads
 
@@ -37,6 +41,11 @@ class NodeResult:
     # Copies of this resource made by a create whose answer was lost, found by their ownership
     # tags and deleted in this run (the kept one is ``id``).
     duplicates_removed: list[str] = field(default_factory=list)
+    # Why AWS would refuse this change (an impossible change, a replacement, a failed resource
+    # kept for a person): a plan exits 1 with it, an apply raises it before the node's first call.
+    refusal: str | None = None
+    # The reason the last run failed at this node, kept in its state entry until it converges.
+    previous_failure: str | None = None
 
 
 def idempotency_token(account: str | None, region: str, env: str, key: str, attempt: int, spec: dict) -> str:
@@ -87,50 +96,57 @@ class Reconciler:
 
     # -- reconcile ---------------------------------------------------------------------------
     def reconcile(self, node: Node) -> NodeResult:
+        """One node; a failure is recorded in its state entry (reason and time) before it is
+        raised, so the next run and the drift check know of it until a run converges it."""
+        try:
+            result = self._reconcile(node)
+        except Exception as exc:
+            self._record(node, failure={"reason": one_line(exc), "at": _now_iso()})
+            raise
+        return result
+
+    def _reconcile(self, node: Node) -> NodeResult:
         started = time.monotonic()
         h = self.handler(node)
         log = structlog.get_logger().bind(kind=h.kind, name=node.name)
-        spec = h.desired(resolve(node.spec, self.outputs))
+        resolved = resolve(node.spec, self.outputs)
+        problems = spec_problems(h, resolved, has_unknown)
+        if problems:
+            raise ResourceError("; ".join(problems))
+        spec = h.desired(resolved)
         entry = self.state.resource(node.key) or {}
-        result = NodeResult(node.key, h.kind, node.name, "unchanged")
+        result = NodeResult(node.key, h.kind, node.name, "unchanged", previous_failure=(entry.get("failure") or {}).get("reason"))
+        if result.previous_failure:
+            log.warning("previous_run_failed_here", reason=result.previous_failure)
         if entry.get("intent") and not self.plan:
             obs = self._resume(node, h, spec, entry, log, result)
         else:
             obs = h.find(spec, entry.get("id"))
+        if obs is not None:
+            obs = self._settle(node, h, spec, obs, log, result)
         if obs is None:
-            result.action = "create"
-            result.changes = [FieldDiff(k, v, None) for k, v in spec.items() if k != "name"]
+            result.action = "create" if result.action == "unchanged" else result.action
+            result.changes = result.changes or [FieldDiff(k, v, None) for k, v in spec.items() if k != "name"]
             if self.plan:
                 return result
             obs = self._create(node, h, spec, entry, log, result)
             result.changes = []  # the create carried them
-        else:
-            if not self.plan and h.pending(obs):
-                # Created or changed by an earlier run that did not wait for it: attributes and
-                # endpoints are final only once it is ready (an RDS instance has no Endpoint
-                # while creating, A-13), and AWS refuses a modify while one is in progress.
-                wait_for(
-                    lambda: h.refresh(obs.id), Status.READY, what=f"{h.kind} {node.name} ({obs.id})",
-                    timeout=h.create_timeout, ceiling=h.poll_ceiling, clock=self.clock,
-                )
-                obs = h.get(obs.id) or obs
+        elif result.refusal is None:  # a failed resource kept for a person is not diffed
             diffs = h.diff(spec, obs) + retired_tag_diffs(self.retired_tags, spec, obs)
             if diffs:
-                replace = [d for d in diffs if d.replace]
-                result.action = "replace" if replace else "update"
+                result.action = "replace" if any(d.replace for d in diffs) else "update"
                 result.changes = diffs
-                if replace and not self.plan:
-                    shown = ", ".join(f"{d.field} {d.actual!r} → {d.expected!r}" for d in replace)
-                    raise ResourceError(
-                        f"{h.kind} {node.name} ({obs.id}) cannot change {shown} in place; "
-                        "tear the environment down or restore the previous value"
-                    )
+                refused = refusal(h, node, obs, diffs)
+                if refused:
+                    result.refusal = refused
+                    if not self.plan:
+                        raise ResourceError(refused)
                 if not self.plan:
                     obs = self._update(h, spec, obs, diffs, node)
         result.id = obs.id
         result.outputs = h.outputs(obs)
         self.outputs[node.key] = result.outputs
-        self._record(node, id=obs.id, spec_hash=spec_hash(spec), outputs=result.outputs, intent=None)
+        self._record(node, id=obs.id, spec_hash=spec_hash(spec), outputs=result.outputs, intent=None, failure=None)
         log.info(
             "resource_planned" if self.plan else EVENTS[result.action],
             id=obs.id,
@@ -139,13 +155,52 @@ class Reconciler:
         )
         return result
 
+    def _settle(self, node: Node, h: Handler, spec: dict, obs: Observed, log, result: NodeResult) -> Observed | None:
+        """A found resource in the state AWS reports: pending is waited for, failed follows the
+        kind's ``on_failed``. None: there is no live resource to reconcile (create one)."""
+        what = f"{h.kind} {node.name} ({obs.id})"
+        state = h.status(obs.raw)
+        if state.status is Status.PENDING and not self.plan:
+            # Created or changed by an earlier run that did not wait for it (C-ECS-4): attributes
+            # and endpoints are final only once it is ready (an RDS instance has no Endpoint
+            # while creating, A-13), and AWS refuses a modify while one is in progress.
+            wait_for(lambda: h.refresh(obs.id), Status.READY, what=what,
+                     timeout=h.update_timeout, ceiling=h.poll_ceiling, clock=self.clock)
+            obs = h.read(obs.id)
+            if obs is None:
+                raise ResourceError(f"{what} disappeared while waiting for it to become ready")
+            state = h.status(obs.raw)
+        if state.status is not Status.FAILED:
+            return obs
+        reason = f"{what} is failed ({state.detail or 'no reason given'})"
+        if h.on_failed != "replace":
+            # Listed (so teardown deletes it) but never "unchanged": a person decides.
+            result.refusal = f"{reason}: tear the environment down and reconcile again"
+            result.action = "replace"
+            result.changes = [FieldDiff("status", "ready", f"failed: {state.detail}", Change.IMPOSSIBLE)]
+            if self.plan:
+                return obs
+            raise ResourceError(result.refusal)
+        result.action = "replace"
+        result.changes = [FieldDiff("status", "ready", f"failed: {state.detail}", Change.REPLACE, "a new one replaces it")]
+        if self.plan:
+            return None
+        log.warning("failed_resource_replaced", id=obs.id, reason=state.detail)
+        self._delete_and_wait(h, obs, spec, what)
+        return None
+
+    def _delete_and_wait(self, h: Handler, obs: Observed, spec: dict | None, what: str) -> None:
+        h.remove(obs, spec)
+        wait_for(lambda: h.refresh(obs.id), Status.GONE, what=what,
+                 timeout=h.delete_timeout, ceiling=h.poll_ceiling, clock=self.clock)
+
     def _resume(self, node: Node, h: Handler, spec: dict, entry: dict, log, result: NodeResult) -> Observed | None:
         """Find after a run that stopped between a create and its end (its intent is still
         recorded): that create may have left copies, so every resource carrying the node's
         ownership record is looked at. The recorded one is kept, else exactly one is adopted;
         the others are deleted."""
-        recorded = h.get(entry["id"]) if entry.get("id") else None
-        tagged = [o for o in h.find_by_tags(spec) if owned_by(o.tags, spec)]
+        recorded = h.read(entry["id"]) if entry.get("id") else None
+        tagged = [o for o in h.list_owned(spec) if owned_by(o.tags, spec)]
         # Any copy will do when none was recorded: all were made from this spec and token.
         kept = recorded or min(tagged, key=lambda o: o.id, default=None)
         if kept is not None:
@@ -157,11 +212,7 @@ class Reconciler:
     ) -> None:
         extra = [o for o in tagged if o.id != kept and owned_by(o.tags, spec)]
         for obs in extra:
-            h.delete(obs, spec)
-            wait_for(
-                lambda: h.refresh(obs.id), Status.GONE, what=f"duplicate {h.kind} {node.name} ({obs.id})",
-                timeout=h.delete_timeout, ceiling=h.poll_ceiling, clock=self.clock,
-            )
+            self._delete_and_wait(h, obs, spec, f"duplicate {h.kind} {node.name} ({obs.id})")
         if extra:
             result.duplicates_removed.extend(sorted(o.id for o in extra))
             log.warning("duplicate_removed", id=kept, removed=result.duplicates_removed)
@@ -170,7 +221,7 @@ class Reconciler:
         """The retry of a create was refused because its first attempt had made the resource
         (InvalidGroup.Duplicate, DBSubnetGroupAlreadyExists, ResourceAlreadyExistsException,
         EntityAlreadyExists): ours if it carries the node's ownership record."""
-        tagged = [o for o in h.find_by_tags(spec) if owned_by(o.tags, spec)]
+        tagged = [o for o in h.list_owned(spec) if owned_by(o.tags, spec)]
         return min(tagged, key=lambda o: o.id, default=None)
 
     def _create(self, node: Node, h: Handler, spec: dict, entry: dict, log, result: NodeResult) -> Observed:
@@ -203,15 +254,15 @@ class Reconciler:
             # with a new token rather than being handed the failed one again.
             self._record(node, intent=None)
             raise
-        obs = h.get(new_id)
+        obs = h.read(new_id)
         if obs is None:
             raise ResourceError(f"{what} is ready but cannot be read back")
         if retried:
             # A create answered after a retry may have made a second resource on the attempt
             # whose answer was lost: the ownership tags find it. Compared by the id as read
-            # back, the form find_by_tags reports too (a create may answer a name or an ARN).
+            # back, the form list_owned reports too (a create may answer a name or an ARN).
             log.warning("create_retried", id=obs.id, retried=retried.describe())
-            self._remove_duplicates(node, h, spec, obs.id, h.find_by_tags(spec), log, result)
+            self._remove_duplicates(node, h, spec, obs.id, h.list_owned(spec), log, result)
         diffs = h.diff(spec, obs)
         return self._update(h, spec, obs, diffs, node) if diffs else obs
 
@@ -220,7 +271,7 @@ class Reconciler:
         h.update(spec, obs, diffs)
         wait_for(
             lambda: h.refresh(obs.id), Status.READY, what=what,
-            timeout=h.create_timeout, ceiling=h.poll_ceiling, clock=self.clock,
+            timeout=h.update_timeout, ceiling=h.poll_ceiling, clock=self.clock,
         )
         return self._read_back(h, spec, obs.id, {d.field for d in diffs}, what)
 
@@ -233,7 +284,7 @@ class Reconciler:
         seen: dict[str, Any] = {}
 
         def reread() -> Refresh:
-            fresh = h.get(resource_id)
+            fresh = h.read(resource_id)
             seen["gone"] = fresh is None
             if fresh is None:
                 return Refresh(Status.GONE)
@@ -261,10 +312,10 @@ class Reconciler:
         entry = self.state.resource(node.key) or {}
         found: dict[str, Observed] = {}
         if entry.get("id"):
-            obs = h.get(entry["id"])
+            obs = h.read(entry["id"])
             if obs is not None:
                 found[obs.id] = obs
-        for obs in h.find_by_tags(resolve(node.spec, {})):
+        for obs in h.list_owned(resolve(node.spec, {})):
             found.setdefault(obs.id, obs)
         return found
 
@@ -288,17 +339,33 @@ class Reconciler:
         for obs in found.values():
             if self.plan:
                 continue
-            h.delete(obs, spec)
-            wait_for(
-                lambda: h.refresh(obs.id), Status.GONE, what=f"{h.kind} {node.name} ({obs.id})",
-                timeout=h.delete_timeout, ceiling=h.poll_ceiling, clock=self.clock,
-            )
+            self._delete_and_wait(h, obs, spec, f"{h.kind} {node.name} ({obs.id})")
             log.info("resource_deleted", id=obs.id, action="delete", duration_s=round(time.monotonic() - started, 3))
         result.id = ", ".join(sorted(found)) or None
         if not self.plan:
             self.state.remove_resource(node.key)
             self.save()
         return result
+
+
+def refusal(h: Handler, node: Node, obs: Observed, diffs: list[FieldDiff]) -> str | None:
+    """The changes no apply can make: impossible ones (AWS refuses them), and replacements (a
+    new resource, a new id, the data of a stateful one lost), which this tool does not make."""
+    what = f"{h.kind} {node.name} ({obs.id})"
+    impossible = [d for d in diffs if d.change is Change.IMPOSSIBLE]
+    if impossible:
+        shown = "; ".join(f"{d.field} {_short(d.actual)} → {_short(d.expected)}: {d.why or 'AWS refuses it'}" for d in impossible)
+        return f"{what}: impossible change: {shown}; restore the previous value"
+    replace = [d for d in diffs if d.replace]
+    if replace:
+        shown = ", ".join(f"{d.field} {d.actual!r} → {d.expected!r}" for d in replace)
+        return (f"{what} cannot change {shown} in place; "
+                "tear the environment down or restore the previous value")
+    return None
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _short(value: Any, limit: int = 400) -> str:

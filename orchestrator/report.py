@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from orchestrator.reconciler import NodeResult
 from orchestrator.spec import UNKNOWN
+from resources.base import Change, FieldDiff
 
 SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-"}
 CHANGING = frozenset(SYMBOLS)
@@ -33,8 +34,7 @@ def render_changes(results: Iterable[NodeResult], *, past: bool, failed: bool = 
         lines.append(f"{SYMBOLS[r.action]} {verbs[r.action]} {r.kind} {r.name}{ident}")
         if r.action in ("update", "replace"):
             for d in r.changes:
-                mark = "  (forces replacement)" if d.replace else ""
-                lines.append(f"    {d.field}: {_show(d.actual)} → {_show(d.expected)}{mark}")
+                lines.append(f"    {d.field}: {_show(d.actual)} → {_show(d.expected)}{_mark(d)}")
     for r in results:
         if r.duplicates_removed:
             lines.append(f"x removed duplicate {r.kind} {r.name}: {', '.join(r.duplicates_removed)} (kept {r.id})")
@@ -48,6 +48,13 @@ def render_changes(results: Iterable[NodeResult], *, past: bool, failed: bool = 
     return "\n".join(lines)
 
 
+def _mark(d: FieldDiff) -> str:
+    if d.change is Change.IN_PLACE:
+        return ""
+    label = "forces replacement" if d.replace else d.change.value
+    return f"  ({label}{': ' + d.why if d.why else ''})"
+
+
 def change_entries(results: Iterable[NodeResult]) -> list[dict]:
     return [
         {
@@ -57,10 +64,12 @@ def change_entries(results: Iterable[NodeResult]) -> list[dict]:
             "name": r.name,
             "id": r.id,
             "changes": [
-                {"field": d.field, "old": _jsonable(d.actual), "new": _jsonable(d.expected), "replace": d.replace}
+                {"field": d.field, "old": _jsonable(d.actual), "new": _jsonable(d.expected), "replace": d.replace,
+                 "change": d.change.value, **({"why": d.why} if d.why else {})}
                 for d in r.changes
             ],
             "duplicates_removed": list(r.duplicates_removed),
+            **({"refused": r.refusal} if r.refusal else {}),
         }
         for r in changes_of(results)
     ]

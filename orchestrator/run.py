@@ -10,9 +10,9 @@ from orchestrator.config import ConfigError, EnvConfig
 from orchestrator.errors import UserError
 from orchestrator.executor import Outcome, WalkObserver, walk
 from orchestrator.reconciler import NodeResult, Reconciler
-from orchestrator.spec import UNKNOWN, Node, resolve
+from orchestrator.spec import UNKNOWN, Node, has_unknown, resolve
 from orchestrator.stack import stack_nodes, stack_outputs
-from resources.base import ResourceError
+from resources.base import ResourceError, spec_problems
 from resources.clock import REAL_CLOCK, Clock
 from resources.shared_reads import SharedReads
 
@@ -45,12 +45,7 @@ def check_specs(rec: Reconciler, nodes: list[Node]) -> None:
     """Every rule a handler applies to its spec, for every node, before the first AWS call: a
     value AWS or the handler would refuse stops the run here, not 40 resources into it. All
     problems at once, one line each."""
-    problems = []
-    for node in nodes:
-        try:
-            rec.handler(node).desired(resolve(node.spec, {}))
-        except ResourceError as exc:
-            problems.append(exc.user_message)
+    problems = [p for node in nodes for p in spec_problems(rec.handler(node), resolve(node.spec, {}), has_unknown)]
     if problems:
         raise ConfigError(problems)
 

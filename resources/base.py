@@ -1,19 +1,30 @@
-"""The one handler contract every AWS resource kind implements.
+"""The one handler contract every AWS resource kind implements, and the lifecycle the engine
+owns around it (aws-notes table C; architecture.md "The lifecycle belongs to the engine").
 
-A handler is stateless policy plus AWS calls: it knows nothing of the graph or the state store.
-The reconciler calls, for one node:
+A handler declares, and knows nothing of the graph or the state store:
 
-    find(spec)        -> Observed | None    by recorded id, else by ownership tags / unique name
-    diff(spec, obs)   -> [FieldDiff]        pure: desired against observed, [] means no call
-    create(spec, tok) -> id                 does not wait; tags go in the create call itself
-    update(spec, obs, diffs)                in place; only the fields that differ
-    delete(obs, spec)                       does not wait; not-found counts as done
-    refresh(id)       -> Status             the status function the waiter polls
-    outputs(obs)      -> dict               what dependents may read
+    fields                          the typed spec: every key, its type, how AWS changes it
+    validate(spec)  -> [problem]    AWS's value rules, run for every node before the first call
+    desired(spec)   -> spec         pure normal form (sets sorted …), the same as Observed.attrs
+    not_found                       the error codes that mean "no such resource"
+    describe(id)    -> raw | None   one read by id
+    observe(raw)    -> Observed     attributes in the spec's terms (may read tags)
+    list_owned(spec)-> [Observed]   every live resource carrying the node's ownership tags
+    status(raw)     -> Refresh      pure: ready / pending / failed (why) / deleting / gone
+    create(spec, token) -> id       does not wait; tags go in the create call itself
+    update_fields(spec, obs, diffs) in place; only the fields that differ
+    delete(obs, spec)               does not wait
+    outputs(obs)    -> dict         what dependents may read
+    create_timeout, update_timeout, delete_timeout, on_failed
 
-``spec`` is the node's desired state with every reference already resolved: a dict with at
-least ``name`` and ``tags``; every other key is compared with the same key of
-``Observed.attrs`` by the default ``diff``.
+The engine (this base class and orchestrator/reconciler.py) owns for every kind: not-found on
+read and delete (``read``, ``refresh``, ``remove``), pending (waits), failed (``on_failed``),
+the change class of each diff (``classify``), re-reading and re-diffing after an update,
+duplicate clean-up and the failure kept in state.
+
+``spec`` is the node's desired state with every reference already resolved: a dict with
+``name``, ``tags`` and exactly the keys of ``fields``; each is compared with the same key of
+``Observed.attrs`` by the default ``diff``, except create-only fields.
 """
 from __future__ import annotations
 
@@ -32,6 +43,9 @@ class Status(enum.Enum):
     READY = "ready"
     PENDING = "pending"
     FAILED = "failed"
+    # Still described but on its way out (an RDS instance "deleting", a NAT "deleting"): not a
+    # live resource to reconcile, not yet gone for a teardown that waits for it.
+    DELETING = "deleting"
     GONE = "gone"
 
 
@@ -49,12 +63,42 @@ class Observed:
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
+class Change(enum.Enum):
+    """How AWS applies a change of one field (the plan shows it; architecture.md)."""
+
+    IN_PLACE = "in place"
+    # Applied in place, with a restart, failover or reconnect (aws-notes C-RDS-4, C-EC-1).
+    DOWNTIME = "in place with downtime"
+    # AWS has no in-place change: a new resource (and a new id) is the only way.
+    REPLACE = "replacement"
+    # AWS refuses it outright (a downgrade, a storage shrink, C-RDS-2/3): no plan can apply it.
+    IMPOSSIBLE = "impossible"
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key of a handler's typed spec."""
+
+    type: type | tuple[type, ...]
+    change: Change = Change.IN_PLACE
+    # Used when creating or deleting only (a final-snapshot choice, where to read a token from, a
+    # name kept for lookups): AWS does not report it, so the diff skips it.
+    create_only: bool = False
+    # Why a change is not a plain in-place one, shown in the plan.
+    why: str = ""
+
+
 @dataclass(frozen=True)
 class FieldDiff:
     field: str
     expected: Any
     actual: Any
-    replace: bool = False
+    change: Change = Change.IN_PLACE
+    why: str = ""
+
+    @property
+    def replace(self) -> bool:
+        return self.change is Change.REPLACE
 
 
 class ResourceError(Exception):
@@ -97,11 +141,17 @@ def tags_diff(desired: dict[str, str], actual: dict[str, str]) -> list[FieldDiff
 class Handler:
     kind: ClassVar[str]
     service: ClassVar[str]
+    # The typed spec (besides ``name`` and ``tags``): every key a node of this kind gives.
+    fields: ClassVar[dict[str, Field]] = {}
+    # AWS's error codes for "no such resource" on a read or delete by id of this kind.
+    not_found: ClassVar[frozenset[str]] = frozenset()
     # Typical seconds from create call to ready on AWS (aws-timings.md); drives longest-pole-first.
     expected_seconds: ClassVar[float] = 1.0
     # The same for a delete to gone (aws-timings §1.3): drives teardown's longest pole first.
     expected_delete_seconds: ClassVar[float] = 1.0
     create_timeout: ClassVar[float] = 5 * 60
+    # An update waits for the resource to be ready again (a modification, a deployment).
+    update_timeout: ClassVar[float] = 5 * 60
     delete_timeout: ClassVar[float] = 5 * 60
     # First poll early, then back off up to this ceiling (about 5 % of a typical duration).
     poll_ceiling: ClassVar[float] = 15.0
@@ -109,11 +159,11 @@ class Handler:
     # is ready again. 0: the read after the wait is authoritative, a value not changed then was
     # not applied (an ECS deploy rolled back, a modification that returned to "available").
     read_after_write_lag: ClassVar[float] = 0.0
-    # Attributes AWS cannot change in place.
-    replace_fields: ClassVar[frozenset[str]] = frozenset()
-    # Spec fields used when creating or deleting only (a final-snapshot choice, where to read a
-    # token from, a name kept for lookups): AWS does not report them, so the diff skips them.
-    create_only: ClassVar[frozenset[str]] = frozenset()
+    # What a run does with a resource AWS reports failed: "stop" (it holds data or cannot be
+    # told apart from a half-made one: say so, keep it for a person to look at) or "replace"
+    # (stateless, and AWS leaves failed ones behind: a NAT gateway "failed", a VPC link FAILED,
+    # aws-notes B-EC2-3 and C-VPCL-1: delete it and create a new one).
+    on_failed: ClassVar[str] = "stop"
     # Set by the reconciler for one walk: lookups answered from one listing per kind.
     shared: SharedReads | None = None
 
@@ -126,17 +176,76 @@ class Handler:
     def client(self):
         return self.aws.client(self.service)
 
-    # -- verbs -------------------------------------------------------------------------------
+    # -- the typed spec ----------------------------------------------------------------------
+    def validate(self, spec: dict) -> list[str]:
+        """AWS's rules for the values of a resolved spec (a value still UNKNOWN is skipped), one
+        problem per line, without the "kind name: " prefix. No call."""
+        return []
+
     def desired(self, spec: dict) -> dict:
-        """The resolved spec in the same normal form as ``Observed.attrs`` (sets sorted, …)."""
+        """The resolved spec in the same normal form as ``Observed.attrs`` (sets sorted, …). Pure."""
         return spec
+
+    def classify(self, diff: FieldDiff, obs: Observed) -> FieldDiff:
+        """The change class of one field's diff; a kind whose class depends on the values (a
+        storage shrink is impossible, a growth in place) refines it here."""
+        declared = self.fields.get(diff.field)
+        if declared is None:
+            return diff
+        return FieldDiff(diff.field, diff.expected, diff.actual, declared.change, declared.why)
+
+    # -- reads: the handler's side -----------------------------------------------------------
+    def describe(self, resource_id: str) -> dict | None:
+        """One read by id: the raw description, None when AWS lists nothing. A not-found error
+        code of ``not_found`` may be raised: the engine's ``read`` and ``refresh`` map it."""
+        raise NotImplementedError
+
+    def observe(self, raw: dict) -> Observed:
+        raise NotImplementedError
+
+    def list_owned(self, spec: dict) -> list[Observed]:
+        """Every live resource carrying this node's ownership tags (or its unique name)."""
+        raise NotImplementedError
+
+    def status(self, raw: dict) -> Refresh:
+        """Pure: the lifecycle state of a described resource. A kind with no lifecycle exists,
+        so it is ready."""
+        return Refresh(Status.READY)
+
+    # -- reads: the engine's side ------------------------------------------------------------
+    def read(self, resource_id: str) -> Observed | None:
+        """The live resource with this id, else None (not found, deleting or deleted)."""
+        raw = self._describe(resource_id)
+        if raw is None or self.status(raw).status in (Status.DELETING, Status.GONE):
+            return None
+        return self.observe(raw)
+
+    def refresh(self, resource_id: str) -> Refresh:
+        """What the waiter polls: one describe, no tag read."""
+        raw = self._describe(resource_id)
+        return Refresh(Status.GONE) if raw is None else self.status(raw)
+
+    def _describe(self, resource_id: str) -> dict | None:
+        try:
+            return self.describe(resource_id)
+        except Exception as exc:
+            if error_code(exc) in self.not_found:
+                return None
+            raise
 
     def find(self, spec: dict, recorded_id: str | None) -> Observed | None:
         if recorded_id:
-            found = self.get(recorded_id)
+            found = self.read(recorded_id)
             if found is not None:
                 return found
-        return self.single(spec, self.find_by_tags(spec))
+        return self.single(spec, self.adoptable(self.list_owned(spec)))
+
+    def adoptable(self, owned: list[Observed]) -> list[Observed]:
+        """A failed resource of a kind a run replaces is never adopted: AWS leaves it listed for
+        a while (a NAT "failed", B-EC2-3), and the new one is created beside it."""
+        if self.on_failed != "replace":
+            return owned
+        return [o for o in owned if self.status(o.raw).status is not Status.FAILED]
 
     def single(self, spec: dict, matches: list[Observed]) -> Observed | None:
         if len(matches) > 1:
@@ -144,20 +253,25 @@ class Handler:
             raise ResourceError(f"{self.kind} {spec['name']}: {len(matches)} live resources carry its tags ({ids})")
         return matches[0] if matches else None
 
-    def get(self, resource_id: str) -> Observed | None:
-        raise NotImplementedError
+    def pending(self, obs: Observed) -> bool:
+        """True when ``obs`` is still being created or changed: the reconciler waits for it to
+        be ready before diffing it, for every kind that has a lifecycle."""
+        return self.status(obs.raw).status is Status.PENDING
 
-    def find_by_tags(self, spec: dict) -> list[Observed]:
-        raise NotImplementedError
-
+    # -- diff --------------------------------------------------------------------------------
     def diff(self, spec: dict, obs: Observed) -> list[FieldDiff]:
         diffs = [
-            FieldDiff(k, v, obs.attrs.get(k), replace=k in self.replace_fields)
+            self.classify(FieldDiff(k, v, obs.attrs.get(k)), obs)
             for k, v in spec.items()
-            if k not in ("name", "tags") and k not in self.create_only and obs.attrs.get(k) != v
+            if k not in ("name", "tags") and not self._create_only(k) and obs.attrs.get(k) != v
         ]
         return diffs + tags_diff(spec["tags"], obs.tags)
 
+    def _create_only(self, key: str) -> bool:
+        declared = self.fields.get(key)
+        return declared is not None and declared.create_only
+
+    # -- writes ------------------------------------------------------------------------------
     def create(self, spec: dict, token: str) -> str:
         raise NotImplementedError
 
@@ -188,19 +302,21 @@ class Handler:
 
     def delete(self, obs: Observed, spec: dict | None = None) -> None:
         """``spec`` has every Ref UNKNOWN (teardown needs no dependency); it carries the
-        create_only choices used at delete, such as taking a final snapshot."""
+        create_only choices used at delete, such as taking a final snapshot. A not-found error
+        code of ``not_found`` may be raised: the engine's ``remove`` counts it as done."""
         raise NotImplementedError
 
-    def status(self, raw: dict) -> Refresh | None:
-        """Pure: the lifecycle state of a described resource (``Observed.raw``), no call. None for
-        a kind with no lifecycle (it exists, so it is ready)."""
-        return None
-
-    def pending(self, obs: Observed) -> bool:
-        """True when ``obs`` is still being created or changed (its ``status``): the reconciler
-        waits for it to be ready before diffing it, for every kind that has a lifecycle."""
-        state = self.status(obs.raw)
-        return state is not None and state.status is Status.PENDING
+    def remove(self, obs: Observed, spec: dict | None = None) -> None:
+        """Delete; already gone counts as done. Refused while AWS would refuse it for its
+        deletion protection (InvalidParameterCombination, B-RDS-6), in one line."""
+        reason = self.protection(obs) if self.has_protection else None
+        if reason:
+            raise ResourceError(f"{self.kind} {obs.id}: {reason}: set deletion_protection = false and reconcile first")
+        try:
+            self.delete(obs, spec)
+        except Exception as exc:
+            if error_code(exc) not in self.not_found:
+                raise
 
     # Kinds with a deletion-protection switch set ``has_protection`` and read it in ``protection``.
     has_protection: ClassVar[bool] = False
@@ -212,12 +328,30 @@ class Handler:
         its database."""
         return None
 
-    def refresh(self, resource_id: str) -> Refresh:
-        return Refresh(Status.READY if self.get(resource_id) else Status.GONE)
-
     def outputs(self, obs: Observed) -> dict[str, Any]:
         return {"id": obs.id}
 
 
-def is_not_found(exc: BaseException, codes: set[str] | frozenset[str]) -> bool:
-    return error_code(exc) in codes
+def spec_problems(handler: Handler, spec: dict, is_unknown) -> list[str]:
+    """Every problem of a node's spec against its kind's typed spec and rules, each prefixed
+    with the node: the keys (none missing, none unknown), their types, then ``validate``."""
+    what = f"{handler.kind} {spec.get('name')}"
+    problems = []
+    given = set(spec) - {"name", "tags"}
+    declared = set(handler.fields)
+    problems += [f"{what}: unknown field {k!r}" for k in sorted(given - declared)]
+    problems += [f"{what}: field {k!r} is missing" for k in sorted(declared - given)]
+    for key in sorted(given & declared):
+        value, want = spec[key], handler.fields[key].type
+        # bool is an int to isinstance, never to AWS.
+        wrong = not isinstance(value, want) or (isinstance(value, bool) and bool not in _types(want))
+        if not is_unknown(value) and wrong:
+            names = " or ".join(t.__name__ for t in _types(want))
+            problems.append(f"{what}: field {key!r} must be {names}, got {type(value).__name__}")
+    if not problems:
+        problems += [f"{what}: {p}" for p in handler.validate(spec)]
+    return problems
+
+
+def _types(want: type | tuple[type, ...]) -> tuple[type, ...]:
+    return want if isinstance(want, tuple) else (want,)

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from resources.aws import describe_one
-from resources.base import MANAGED_BY, Handler, Observed, owned_by, tag_dict, tag_list
+from resources.base import MANAGED_BY, Handler, Observed, Status, owned_by, tag_dict, tag_list
 from resources.consistency import EC2_NEW_RESOURCE
 from resources.shared_reads import listing
 
@@ -30,16 +29,15 @@ def in_vpc_filters(handler: "Ec2Handler", spec: dict) -> list[dict]:
 
 
 class Ec2Handler(Handler):
-    """An EC2 resource kind described by one Describe* call: get by id and find by tags are
+    """An EC2 resource kind described by one Describe* call: read by id and list-owned are
     the same for all of them, only the names differ."""
 
     service = "ec2"
     resource_type: ClassVar[str]  # the TagSpecifications ResourceType
-    describe: ClassVar[str]  # e.g. "describe_subnets"
+    describe_call: ClassVar[str]  # e.g. "describe_subnets"
     items_key: ClassVar[str]  # e.g. "Subnets"
     ids_param: ClassVar[str]  # e.g. "SubnetIds"
     id_key: ClassVar[str]  # e.g. "SubnetId"
-    not_found: ClassVar[str]  # e.g. "InvalidSubnetID.NotFound"
     # The EC2 API is eventually consistent (B-EC2-1): a describe right after a modify can show
     # the old value for a few seconds.
     read_after_write_lag = 30.0
@@ -49,7 +47,8 @@ class Ec2Handler(Handler):
         return environment_filters(self.env)
 
     def live(self, item: dict) -> bool:
-        return True
+        # Deleted NATs stay listed for about an hour (B-EC2-3).
+        return self.status(item).status not in (Status.DELETING, Status.GONE)
 
     def observe_listed(self, item: dict, filters: list[dict]) -> Observed:
         return self.observe(item)
@@ -58,28 +57,27 @@ class Ec2Handler(Handler):
         if self.shared is None:
             return super().find(spec, recorded_id)
         filters = self.listing_filters(spec)
-        items = [i for i in listing(self.shared, self.client, self.describe, self.items_key, filters) if self.live(i)]
+        items = [i for i in listing(self.shared, self.client, self.describe_call, self.items_key, filters) if self.live(i)]
         listed = next((i for i in items if recorded_id and i[self.id_key] == recorded_id), None)
         if listed is not None:
             return self.observe_listed(listed, filters)
         # Not listed: deleted, or its tags changed behind our back. Ask for it by id.
-        found = self.get(recorded_id) if recorded_id else None
+        found = self.read(recorded_id) if recorded_id else None
         if found is not None:
             return found
         mine = [i for i in items if owned_by(tag_dict(i.get("Tags")), spec)]
-        return self.single(spec, [self.observe_listed(i, filters) for i in mine])
+        return self.single(spec, self.adoptable([self.observe_listed(i, filters) for i in mine]))
 
     def observe(self, item: dict) -> Observed:
         raise NotImplementedError
 
-    def get(self, resource_id):
-        call = getattr(self.client, self.describe)
-        item = describe_one(call, self.items_key, self.not_found, **{self.ids_param: [resource_id]})
-        return self.observe(item) if item else None
+    def describe(self, resource_id):
+        items = getattr(self.client, self.describe_call)(**{self.ids_param: [resource_id]})[self.items_key]
+        return items[0] if items else None
 
-    def find_by_tags(self, spec):
-        items = getattr(self.client, self.describe)(Filters=ownership_filters(spec))[self.items_key]
-        return self.owned([self.observe(i) for i in items], spec)
+    def list_owned(self, spec):
+        items = getattr(self.client, self.describe_call)(Filters=ownership_filters(spec))[self.items_key]
+        return self.owned([self.observe(i) for i in items if self.live(i)], spec)
 
     def tag_specifications(self, spec: dict) -> list[dict]:
         return [{"ResourceType": self.resource_type, "Tags": tag_list(spec["tags"])}]

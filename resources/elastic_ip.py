@@ -1,16 +1,11 @@
 """Elastic IP for a NAT gateway."""
 from __future__ import annotations
 
-from resources.aws import describe_one, ignore_codes
-from resources.base import Observed, tag_dict
+from resources.base import Change, Field, Observed, tag_dict
 from resources.consistency import DEPENDENCIES_DRAIN
 from resources.ec2 import Ec2Handler
 
 NOT_FOUND = "InvalidAllocationID.NotFound"
-
-
-def find_address_by_id(ec2, allocation_id: str) -> dict | None:
-    return describe_one(ec2.describe_addresses, "Addresses", NOT_FOUND, AllocationIds=[allocation_id])
 
 
 def observe_address(address: dict) -> Observed:
@@ -21,7 +16,8 @@ def observe_address(address: dict) -> Observed:
 class ElasticIp(Ec2Handler):
     kind = "elastic_ip"
     resource_type = "elastic-ip"
-    describe, items_key, ids_param, not_found = "describe_addresses", "Addresses", "AllocationIds", NOT_FOUND
+    describe_call, items_key, ids_param, not_found = "describe_addresses", "Addresses", "AllocationIds", frozenset({NOT_FOUND})
+    fields = {"domain": Field(str, Change.REPLACE, why="an address's domain is fixed")}
     id_key = "AllocationId"
     expected_seconds = 1
     poll_ceiling = 2
@@ -37,7 +33,7 @@ class ElasticIp(Ec2Handler):
     def delete(self, obs, spec=None):
         # The NAT that held it is deleted and waited for first (graph order); its disassociation
         # can still lag, answered with InvalidIPAddress.InUse.
-        DEPENDENCIES_DRAIN.call(self.clock, ignore_codes, {NOT_FOUND}, self.client.release_address, AllocationId=obs.id)
+        DEPENDENCIES_DRAIN.call(self.clock, self.client.release_address, AllocationId=obs.id)
 
     def outputs(self, obs):
         return {"id": obs.id, "public_ip": obs.raw.get("PublicIp")}

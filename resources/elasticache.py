@@ -9,16 +9,15 @@ from __future__ import annotations
 import json
 import re
 
-from resources.aws import ignore_codes
-from resources.base import Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
+import dataclasses
+
+from resources.base import Change, Field, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
 from resources.consistency import consistency
-from resources.aws import describe_one
 from resources.rds import version_matches
 from resources.subnet_group import SubnetGroupHandler, name_taken_is_explained
 
 SUBNET_GROUP_NOT_FOUND = "CacheSubnetGroupNotFoundFault"
 GROUP_NOT_FOUND = "ReplicationGroupNotFoundFault"
-CLUSTER_NOT_FOUND = "CacheClusterNotFound"
 
 # DeleteCacheSubnetGroup answers CacheSubnetGroupInUse while the nodes of a replication group in
 # it are still being deleted (minutes, B-EC-6).
@@ -45,7 +44,7 @@ class CacheSubnetGroup(SubnetGroupHandler):
     kind = "cache_subnet_group"
     service = "elasticache"
     noun, api, arn_key = "CacheSubnetGroup", "cache_subnet_group", "ARN"
-    not_found, already_exists = SUBNET_GROUP_NOT_FOUND, "CacheSubnetGroupAlreadyExists"
+    not_found, already_exists = frozenset({SUBNET_GROUP_NOT_FOUND}), "CacheSubnetGroupAlreadyExists"
     released = SUBNET_GROUP_RELEASED
 
     def outputs(self, obs):
@@ -54,23 +53,16 @@ class CacheSubnetGroup(SubnetGroupHandler):
 
 # -- replication group --------------------------------------------------------------------------
 
-def find_replication_group_by_id(ec, group_id: str) -> dict | None:
-    return describe_one(ec.describe_replication_groups, "ReplicationGroups", GROUP_NOT_FOUND, ReplicationGroupId=group_id)
-
-
 def status_of(group: dict) -> Refresh:
     status = group["Status"]
     if status == "available":
         return Refresh(Status.READY, status)
     if status == "create-failed":
         return Refresh(Status.FAILED, status)
-    # creating, modifying, snapshotting, deleting
+    if status == "deleting":
+        return Refresh(Status.DELETING, status)
+    # creating, modifying, snapshotting
     return Refresh(Status.PENDING, status)
-
-
-def replication_group_status(ec, group_id: str) -> Refresh:
-    group = find_replication_group_by_id(ec, group_id)
-    return Refresh(Status.GONE) if group is None else status_of(group)
 
 
 def transit_encryption_supported(engine: str, version: str) -> bool:
@@ -115,35 +107,64 @@ class ReplicationGroup(Handler):
     create_timeout = 60 * 60  # Terraform's default
     delete_timeout = 45 * 60
     poll_ceiling = 20
-    # engine: Redis OSS to Valkey is a one-way upgrade of its own, not a drift to fix.
-    # at_rest_encryption, subnet_group, port: set at creation only (no ModifyReplicationGroup
-    #   parameter for them).
-    # transit_encryption: turning it on in place is a two-step migration (TransitEncryptionMode
-    #   preferred, every client on TLS, then required); off would drop the AUTH token (B-EC-4).
-    replace_fields = frozenset({"engine", "at_rest_encryption", "transit_encryption", "subnet_group", "port"})
-    create_only = frozenset({"auth_token_secret_arn"})
+    not_found = frozenset({GROUP_NOT_FOUND})
+    update_timeout = 60 * 60
+    fields = {
+        "description": Field(str),
+        # Redis OSS to Valkey is a one-way upgrade of its own, not a drift to fix.
+        "engine": Field(str, Change.REPLACE, why="another engine is a one-way upgrade of its own"),
+        # Downgrades are refused (classify).
+        "engine_version": Field(str),
+        # C-EC-1: each node is replaced in turn, the primary by a failover.
+        "node_type": Field(str, Change.DOWNTIME, why="nodes are replaced one by one, the primary by a failover"),
+        "num_cache_clusters": Field(int),
+        "automatic_failover": Field(bool),
+        "multi_az": Field(bool),
+        # Set at creation only: no ModifyReplicationGroup parameter for them.
+        "at_rest_encryption": Field(bool, Change.REPLACE, why="set at creation only"),
+        # Turning it on in place is a two-step migration (TransitEncryptionMode preferred, every
+        # client on TLS, then required); off would drop the AUTH token (B-EC-4).
+        "transit_encryption": Field(bool, Change.REPLACE, why="an in-place switch needs every client migrated first"),
+        "port": Field(int, Change.REPLACE, why="set at creation only"),
+        "auth_token_secret_arn": Field((str, type(None)), create_only=True),
+        "subnet_group": Field(str, Change.REPLACE, why="set at creation only"),
+        "security_group_ids": Field(list),
+    }
 
-    def desired(self, spec):
-        name, what = spec["name"], f"{self.kind} {spec['name']}"
+    def validate(self, spec):
+        name, problems = spec["name"], []
         if not (GROUP_ID.fullmatch(name) and len(name) <= 40):
-            raise ResourceError(f"{what}: ids are 1-40 letters, digits and single hyphens, a letter first (B-EC-1)")
+            problems.append("ids are 1-40 letters, digits and single hyphens, a letter first (B-EC-1)")
         n = spec["num_cache_clusters"]
         if not 1 <= n <= 6:
-            raise ResourceError(f"{what}: num_cache_clusters = {n}; a group has 1 primary and up to 5 replicas (B-EC-2)")
+            problems.append(f"num_cache_clusters = {n}; a group has 1 primary and up to 5 replicas (B-EC-2)")
         if spec["automatic_failover"] and n < 2:
-            raise ResourceError(f"{what}: automatic failover needs at least 2 cache clusters, got {n} (B-EC-2)")
+            problems.append(f"automatic failover needs at least 2 cache clusters, got {n} (B-EC-2)")
         if spec["multi_az"] and not spec["automatic_failover"]:
-            raise ResourceError(f"{what}: Multi-AZ requires automatic failover (B-EC-3)")
+            problems.append("Multi-AZ requires automatic failover (B-EC-3)")
         if spec.get("auth_token_secret_arn") is not None and not spec["transit_encryption"]:
-            raise ResourceError(f"{what}: an AUTH token is only accepted with in-transit encryption (B-EC-4)")
+            problems.append("an AUTH token is only accepted with in-transit encryption (B-EC-4)")
         if spec["transit_encryption"] and not transit_encryption_supported(spec["engine"], spec["engine_version"]):
-            raise ResourceError(
-                f"{what}: in-transit encryption needs Redis OSS 4.0.10 or later (or Valkey 7.2), "
+            problems.append(
+                f"in-transit encryption needs Redis OSS 4.0.10 or later (or Valkey 7.2), "
                 f"not {spec['engine']} {spec['engine_version']} (B-EC-5)"
             )
+        return problems
+
+    def desired(self, spec):
         return {**spec, "security_group_ids": sorted(spec["security_group_ids"], key=str)}
 
-    def _observe(self, group: dict) -> Observed:
+    def classify(self, diff, obs):
+        diff = super().classify(diff, obs)
+        if diff.field == "engine_version" and not not_older(diff.expected, obs.attrs["engine_version"]):
+            return dataclasses.replace(diff, change=Change.IMPOSSIBLE, why="ElastiCache engines cannot be downgraded")
+        return diff
+
+    def describe(self, resource_id):
+        found = self.client.describe_replication_groups(ReplicationGroupId=resource_id)["ReplicationGroups"]
+        return found[0] if found else None
+
+    def observe(self, group: dict) -> Observed:
         # The group itself does not report engine version, security groups nor subnet group;
         # its members do, and they are all alike: read the first one (one call).
         member = self._member(group)
@@ -170,28 +191,15 @@ class ReplicationGroup(Handler):
         members = group.get("MemberClusters") or []
         if not members:
             return {}
-        found = describe_one(
-            self.client.describe_cache_clusters, "CacheClusters", CLUSTER_NOT_FOUND, CacheClusterId=members[0]
-        )
-        return found or {}
+        try:
+            found = self.client.describe_cache_clusters(CacheClusterId=members[0])["CacheClusters"]
+        except self.client.exceptions.CacheClusterNotFoundFault:
+            return {}  # a member being replaced (C-EC-1); the next read sees its successor
+        return found[0] if found else {}
 
-    def find(self, spec, recorded_id):
-        obs = super().find(spec, recorded_id)
-        if obs is not None and status_of(obs.raw).status is Status.FAILED:
-            # Listed (so teardown can delete it) but not convergeable: say so instead of "unchanged".
-            raise ResourceError(
-                f"{self.kind} {spec['name']} ({obs.id}) is {obs.raw['Status']}: tear the environment down and reconcile again"
-            )
-        return obs
-
-    def get(self, resource_id):
-        group = find_replication_group_by_id(self.client, resource_id)
-        # A group being deleted is gone as far as reconciling goes.
-        return self._observe(group) if group and group["Status"] != "deleting" else None
-
-    def find_by_tags(self, spec):
+    def list_owned(self, spec):
         # Group ids are unique per account and region, stored lower-case (B-EC-1).
-        obs = self.get(spec["name"].lower())
+        obs = self.read(spec["name"].lower())
         return [obs] if obs and owned_by(obs.tags, spec) else []
 
     def diff(self, spec, obs):
@@ -244,8 +252,6 @@ class ReplicationGroup(Handler):
             super().update_fields(spec, obs, fixed)
         changes = {}
         for d in diffs:
-            if d.field == "engine_version" and not not_older(d.expected, obs.attrs["engine_version"]):
-                raise ResourceError(f"{self.kind} {spec['name']}: cannot downgrade {d.actual} to {d.expected}")
             if d.field != "num_cache_clusters":
                 changes[MODIFIABLE[d.field]] = d.expected
         count = next((d for d in diffs if d.field == "num_cache_clusters"), None)
@@ -272,16 +278,10 @@ class ReplicationGroup(Handler):
         self.client.remove_tags_from_resource(ResourceName=obs.raw["ARN"], TagKeys=keys)
 
     def delete(self, obs, spec=None):
-        GROUP_BUSY.call(
-            self.clock, ignore_codes, {GROUP_NOT_FOUND}, self.client.delete_replication_group,
-            ReplicationGroupId=obs.id,
-        )
+        GROUP_BUSY.call(self.clock, self.client.delete_replication_group, ReplicationGroupId=obs.id)
 
     def status(self, raw):
         return status_of(raw)
-
-    def refresh(self, resource_id):
-        return replication_group_status(self.client, resource_id)
 
     def outputs(self, obs):
         out = {"id": obs.id}

@@ -1,18 +1,14 @@
 """Internet gateway and its attachment to the VPC, reconciled as one resource."""
 from __future__ import annotations
 
-from resources.aws import describe_one, done_if_landed, ignore_codes
-from resources.base import Observed, tag_dict
+from resources.aws import done_if_landed, ignore_codes
+from resources.base import Field, Observed, tag_dict
 from resources.consistency import DEPENDENCIES_DRAIN, EC2_NEW_RESOURCE
 from resources.ec2 import Ec2Handler
 
 NOT_FOUND = "InvalidInternetGatewayID.NotFound"
 NOT_ATTACHED = "Gateway.NotAttached"
 ALREADY_ATTACHED = "Resource.AlreadyAssociated"
-
-
-def find_internet_gateway_by_id(ec2, igw_id: str) -> dict | None:
-    return describe_one(ec2.describe_internet_gateways, "InternetGateways", NOT_FOUND, InternetGatewayIds=[igw_id])
 
 
 def observe_internet_gateway(igw: dict) -> Observed:
@@ -24,9 +20,11 @@ def observe_internet_gateway(igw: dict) -> Observed:
 class InternetGateway(Ec2Handler):
     kind = "internet_gateway"
     resource_type = "internet-gateway"
-    describe, items_key, ids_param = "describe_internet_gateways", "InternetGateways", "InternetGatewayIds"
+    describe_call, items_key, ids_param = "describe_internet_gateways", "InternetGateways", "InternetGatewayIds"
     id_key = "InternetGatewayId"
-    not_found = NOT_FOUND
+    not_found = frozenset({NOT_FOUND})
+    # The attachment is part of the gateway: detach and attach in place.
+    fields = {"vpc_id": Field((str, type(None)))}
     expected_seconds = 1
     poll_ceiling = 2
 
@@ -43,7 +41,7 @@ class InternetGateway(Ec2Handler):
         if found is None and self.shared is not None:
             # A gateway of ours left detached (a run killed between create and attach) is
             # outside the VPC's listing: look for it by its tags before creating another.
-            found = self.single(spec, self.find_by_tags(spec))
+            found = self.single(spec, self.list_owned(spec))
         return found
 
     def create(self, spec, token):
@@ -62,14 +60,15 @@ class InternetGateway(Ec2Handler):
                 # A VPC holds one IGW; AWS refuses a second (moto accepts it, aws-notes A-4), so
                 # the attachment is checked by the diff before this call is ever made.
                 # A retried attach whose first attempt landed is answered Resource.AlreadyAssociated.
-                landed = lambda vpc=d.expected: (self.get(obs.id) or obs).attrs.get("vpc_id") == vpc  # noqa: E731
+                landed = lambda vpc=d.expected: (self.read(obs.id) or obs).attrs.get("vpc_id") == vpc  # noqa: E731
                 EC2_NEW_RESOURCE.call(
                     self.clock, done_if_landed, {ALREADY_ATTACHED}, landed,
                     self.client.attach_internet_gateway, InternetGatewayId=obs.id, VpcId=d.expected,
                 )
 
     def _detach(self, igw_id: str, vpc_id: str) -> None:
-        # DependencyViolation ("has some mapped public address(es)") until the NATs' EIPs are released.
+        # DependencyViolation ("has some mapped public address(es)") until the NATs' EIPs are
+        # released. Already detached (or gone) is what this call is for.
         DEPENDENCIES_DRAIN.call(
             self.clock,
             ignore_codes,
@@ -82,6 +81,4 @@ class InternetGateway(Ec2Handler):
     def delete(self, obs, spec=None):
         if obs.attrs["vpc_id"]:
             self._detach(obs.id, obs.attrs["vpc_id"])
-        DEPENDENCIES_DRAIN.call(
-            self.clock, ignore_codes, {NOT_FOUND}, self.client.delete_internet_gateway, InternetGatewayId=obs.id
-        )
+        DEPENDENCIES_DRAIN.call(self.clock, self.client.delete_internet_gateway, InternetGatewayId=obs.id)

@@ -1,29 +1,21 @@
 """NAT gateway, one per AZ, each with its own Elastic IP (high availability)."""
 from __future__ import annotations
 
-from resources.base import Observed, Refresh, Status, tag_dict
-from resources.aws import describe_one
+from resources.base import Change, Field, Observed, Refresh, Status, tag_dict
 from resources.ec2 import Ec2Handler, in_vpc_filters, ownership_filters
 
 # AWS answers NatGatewayNotFound for an unknown id; moto answers an empty list (aws-notes A-11).
 NOT_FOUND = "NatGatewayNotFound"
-# Failed NATs stay listed for about an hour and deleted ones too: neither is a live resource.
-LIVE_STATES = ("pending", "available")
-
-
-def find_nat_gateway_by_id(ec2, nat_id: str) -> dict | None:
-    return describe_one(ec2.describe_nat_gateways, "NatGateways", NOT_FOUND, NatGatewayIds=[nat_id])
-
-
-def nat_gateway_status(ec2, nat_id: str) -> Refresh:
-    nat = find_nat_gateway_by_id(ec2, nat_id)
-    return Refresh(Status.GONE) if nat is None else status_of(nat)
+# Deleted NATs stay listed for about an hour (B-EC2-3); "deleted" is asked not to be listed.
+LISTED_STATES = ("pending", "available", "failed", "deleting")
 
 
 def status_of(nat: dict) -> Refresh:
     state = nat["State"]
     if state == "deleted":
         return Refresh(Status.GONE)
+    if state == "deleting":
+        return Refresh(Status.DELETING, state)
     if state == "available":
         return Refresh(Status.READY, state)
     if state == "failed":
@@ -46,36 +38,38 @@ def observe_nat_gateway(nat: dict) -> Observed:
 class NatGateway(Ec2Handler):
     kind = "nat_gateway"
     resource_type = "natgateway"
-    describe, items_key, id_key = "describe_nat_gateways", "NatGateways", "NatGatewayId"
+    describe_call, items_key, ids_param, id_key = "describe_nat_gateways", "NatGateways", "NatGatewayIds", "NatGatewayId"
+    not_found = frozenset({NOT_FOUND})
+    # A NAT that failed (Gateway.NotAttached, B-EC2-3) holds nothing: a new one replaces it, and
+    # AWS removes the failed one itself after about an hour.
+    on_failed = "replace"
     expected_seconds = 105
     expected_delete_seconds = 60  # aws-timings §1.3, n=6
     create_timeout = 10 * 60  # Terraform's default; typical is 85-125 s
     delete_timeout = 30 * 60
     poll_ceiling = 10
-    replace_fields = frozenset({"vpc_id", "subnet_id", "allocation_id", "connectivity_type"})
-
-    def get(self, resource_id):
-        nat = find_nat_gateway_by_id(self.client, resource_id)
-        return observe_nat_gateway(nat) if nat and nat["State"] in LIVE_STATES else None
+    fields = {
+        "vpc_id": Field(str, Change.REPLACE, why="a NAT gateway never moves"),
+        "subnet_id": Field(str, Change.REPLACE, why="a NAT gateway never moves"),
+        "allocation_id": Field(str, Change.REPLACE, why="a NAT gateway keeps its primary address"),
+        "connectivity_type": Field(str, Change.REPLACE, why="set at creation only"),
+    }
 
     def listing_filters(self, spec):
         # A NAT never leaves its subnet's VPC: the VPC's listing holds every NAT of ours,
         # and the drift check's search for unmanaged NATs in the VPC reuses it.
         return in_vpc_filters(self, spec)
 
-    def live(self, item):
-        return item["State"] in LIVE_STATES
-
     def observe(self, item):
         return observe_nat_gateway(item)
 
-    def find_by_tags(self, spec):
+    def list_owned(self, spec):
         # AWS narrows by the tag filters; moto ignores them (aws-notes A-6), and the subnet of a
         # lost state is unknown, so ownership is checked client-side as well.
         pages = self.client.get_paginator("describe_nat_gateways").paginate(
-            Filters=[{"Name": "state", "Values": list(LIVE_STATES)}, *ownership_filters(spec)]
+            Filters=[{"Name": "state", "Values": list(LISTED_STATES)}, *ownership_filters(spec)]
         )
-        nats = [n for page in pages for n in page["NatGateways"] if n["State"] in LIVE_STATES]
+        nats = [n for page in pages for n in page["NatGateways"] if self.live(n)]
         return self.owned([observe_nat_gateway(n) for n in nats], spec)
 
     def create(self, spec, token):
@@ -96,6 +90,3 @@ class NatGateway(Ec2Handler):
 
     def status(self, raw):
         return status_of(raw)
-
-    def refresh(self, resource_id):
-        return nat_gateway_status(self.client, resource_id)

@@ -10,8 +10,9 @@ import dataclasses
 import re
 from datetime import datetime, timezone
 
-from resources.aws import describe_one, ignore_codes
-from resources.base import FieldDiff, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
+from resources.base import (
+    Change, Field, FieldDiff, Handler, Observed, Refresh, Status, owned_by, tag_dict, tag_list,
+)
 from resources.consistency import consistency
 from resources.subnet_group import SubnetGroupHandler, name_taken_is_explained
 
@@ -60,20 +61,11 @@ class DbSubnetGroup(SubnetGroupHandler):
     kind = "db_subnet_group"
     service = "rds"
     noun, api, arn_key = "DBSubnetGroup", "db_subnet_group", "DBSubnetGroupArn"
-    not_found, already_exists = SUBNET_GROUP_NOT_FOUND, "DBSubnetGroupAlreadyExists"
+    not_found, already_exists = frozenset({SUBNET_GROUP_NOT_FOUND}), "DBSubnetGroupAlreadyExists"
     released = SUBNET_GROUP_RELEASED
 
 
 # -- DB instance --------------------------------------------------------------------------------
-
-def find_db_instance_by_id(rds, identifier: str) -> dict | None:
-    return describe_one(rds.describe_db_instances, "DBInstances", INSTANCE_NOT_FOUND, DBInstanceIdentifier=identifier)
-
-
-def db_instance_status(rds, identifier: str) -> Refresh:
-    db = find_db_instance_by_id(rds, identifier)
-    return Refresh(Status.GONE) if db is None else status_of(db)
-
 
 def status_of(db: dict) -> Refresh:
     status = db["DBInstanceStatus"]
@@ -81,6 +73,8 @@ def status_of(db: dict) -> Refresh:
         return Refresh(Status.READY, status)
     if status in FAILED_STATES or status.startswith("incompatible-"):
         return Refresh(Status.FAILED, status)
+    if status == "deleting":
+        return Refresh(Status.DELETING, status)
     # creating, backing-up, modifying, configuring-enhanced-monitoring, upgrading, deleting, …
     return Refresh(Status.PENDING, status)
 
@@ -150,49 +144,78 @@ class DbInstance(Handler):
     create_timeout = 40 * 60  # Terraform's default
     delete_timeout = 60 * 60
     poll_ceiling = 30
-    # engine: another engine is another database; there is no in-place switch.
-    # db_name, master_username: set at creation only, ModifyDBInstance has no such parameters.
-    # storage_encrypted: encryption is chosen at creation (else snapshot, encrypted copy, restore).
-    # subnet_group: ModifyDBInstance takes a DBSubnetGroupName only to move a single-AZ instance
-    #   to another VPC; a Multi-AZ instance cannot change its group in place.
-    replace_fields = frozenset({"engine", "db_name", "master_username", "storage_encrypted", "subnet_group"})
-    create_only = frozenset({"final_snapshot"})
+    not_found = frozenset({INSTANCE_NOT_FOUND})
+    update_timeout = 40 * 60
+    fields = {
+        # Another engine is another database; there is no in-place switch.
+        "engine": Field(str, Change.REPLACE, why="another engine is another database"),
+        # Downgrades are refused (classify, C-RDS-3).
+        "engine_version": Field(str),
+        # C-RDS-4: a Multi-AZ instance fails over to the standby (about a minute of errors); a
+        # single-AZ one restarts.
+        "instance_class": Field(str, Change.DOWNTIME, why="a failover (Multi-AZ) or a restart"),
+        # Grows only, by at least 10 % (classify, C-RDS-2).
+        "allocated_storage": Field(int),
+        "storage_type": Field(str),
+        # Encryption is chosen at creation (else snapshot, encrypted copy, restore).
+        "storage_encrypted": Field(bool, Change.REPLACE, why="encryption is chosen at creation"),
+        "multi_az": Field(bool, Change.DOWNTIME, why="the standby is created or removed; I/O pauses"),
+        "publicly_accessible": Field(bool),
+        "port": Field(int, Change.DOWNTIME, why="the instance restarts on the new port"),
+        # Set at creation only: ModifyDBInstance has no such parameters.
+        "db_name": Field(str, Change.REPLACE, why="set at creation only"),
+        "master_username": Field(str, Change.REPLACE, why="set at creation only"),
+        "manage_master_user_password": Field(bool),
+        "backup_retention_days": Field(int),
+        "deletion_protection": Field(bool),
+        "monitoring_interval": Field(int),
+        "final_snapshot": Field(bool, create_only=True),
+        # ModifyDBInstance takes a DBSubnetGroupName only to move a single-AZ instance to another
+        # VPC; a Multi-AZ instance cannot change its group in place.
+        "subnet_group": Field(str, Change.REPLACE, why="a Multi-AZ instance cannot move to another subnet group"),
+        "security_group_ids": Field(list),
+    }
 
-    def desired(self, spec):
-        name = spec["name"]
+    def validate(self, spec):
+        name, problems = spec["name"], []
         if not (IDENTIFIER.fullmatch(name) and len(name) <= 63):
-            raise ResourceError(f"{self.kind} {name}: identifiers are 1-63 lower-case letters, digits and single hyphens, a letter first (B-RDS-1)")
+            problems.append("identifiers are 1-63 lower-case letters, digits and single hyphens, a letter first (B-RDS-1)")
         if not MASTER_USERNAME.fullmatch(spec["master_username"]):
-            raise ResourceError(f"{self.kind} {name}: master_username must be 1-16 letters, digits or _, a letter first (B-RDS-4)")
+            problems.append("master_username must be 1-16 letters, digits or _, a letter first (B-RDS-4)")
         if spec["manage_master_user_password"] is not True:
             # B-RDS-3: the alternative is a password of our own, which this stack never handles.
-            raise ResourceError(f"{self.kind} {name}: only RDS-managed master passwords are supported")
+            problems.append("only RDS-managed master passwords are supported")
         if spec["monitoring_interval"]:
             # AWS requires a MonitoringRoleArn with any interval above 0 (InvalidParameterCombination).
-            raise ResourceError(
-                f"{self.kind} {name}: Enhanced Monitoring (monitoring_interval = {spec['monitoring_interval']}) "
+            problems.append(
+                f"Enhanced Monitoring (monitoring_interval = {spec['monitoring_interval']}) "
                 "needs the RDS monitoring IAM role, which this stack does not create yet; set it to 0"
             )
+        return problems
+
+    def desired(self, spec):
         return {**spec, "security_group_ids": sorted(spec["security_group_ids"], key=str)}
 
-    def find(self, spec, recorded_id):
-        obs = super().find(spec, recorded_id)
-        if obs is not None and status_of(obs.raw).status is Status.FAILED:
-            # Listed (so teardown can delete it) but not convergeable: say so instead of "unchanged".
-            raise ResourceError(
-                f"{self.kind} {spec['name']} ({obs.id}) is {obs.raw['DBInstanceStatus']}: tear the environment down "
-                "and reconcile again"
+    def classify(self, diff, obs):
+        diff = super().classify(diff, obs)
+        if diff.field == "allocated_storage" and diff.expected < obs.attrs["allocated_storage"]:
+            return dataclasses.replace(diff, change=Change.IMPOSSIBLE, why="RDS storage can only grow (C-RDS-2)")
+        if diff.field == "engine_version" and major(diff.expected) < major(obs.attrs["engine_version"]):
+            return dataclasses.replace(
+                diff, change=Change.IMPOSSIBLE, why=f"cannot downgrade PostgreSQL {obs.attrs['engine_version']} (C-RDS-3)"
             )
-        return obs
+        return diff
 
-    def get(self, resource_id):
-        db = find_db_instance_by_id(self.client, resource_id)
-        # An instance being deleted is gone as far as reconciling goes.
-        return observe_db_instance(db) if db and db["DBInstanceStatus"] != "deleting" else None
+    def describe(self, resource_id):
+        found = self.client.describe_db_instances(DBInstanceIdentifier=resource_id)["DBInstances"]
+        return found[0] if found else None
 
-    def find_by_tags(self, spec):
+    def observe(self, raw):
+        return observe_db_instance(raw)
+
+    def list_owned(self, spec):
         # Identifiers are unique per account and region (stored lower-case, B-RDS-1).
-        obs = self.get(spec["name"].lower())
+        obs = self.read(spec["name"].lower())
         return [obs] if obs and owned_by(obs.tags, spec) else []
 
     def diff(self, spec, obs):
@@ -242,7 +265,6 @@ class DbInstance(Handler):
         fixed = [d for d in diffs if d.field not in MODIFY_PARAMETERS]
         if fixed:
             super().update_fields(spec, obs, fixed)
-        self._refuse_impossible(spec, obs, diffs)
         changes = {MODIFY_PARAMETERS[d.field]: d.expected for d in diffs}
         if "EngineVersion" in changes and major(changes["EngineVersion"]) != major(obs.attrs["engine_version"]):
             changes["AllowMajorVersionUpgrade"] = True
@@ -250,15 +272,6 @@ class DbInstance(Handler):
         INSTANCE_BUSY.call(
             self.clock, self.client.modify_db_instance, DBInstanceIdentifier=obs.id, ApplyImmediately=True, **changes
         )
-
-    def _refuse_impossible(self, spec: dict, obs: Observed, diffs: list[FieldDiff]) -> None:
-        for d in diffs:
-            if d.field == "allocated_storage" and d.expected < obs.attrs["allocated_storage"]:
-                raise ResourceError(f"{self.kind} {spec['name']}: RDS storage can only grow ({d.actual} → {d.expected} GiB)")
-            if d.field == "engine_version" and major(d.expected) < major(obs.attrs["engine_version"]):
-                raise ResourceError(
-                    f"{self.kind} {spec['name']}: cannot downgrade PostgreSQL {obs.attrs['engine_version']} to {d.expected}"
-                )
 
     def set_tags(self, obs, tags):
         self.client.add_tags_to_resource(ResourceName=obs.raw["DBInstanceArn"], Tags=tag_list(tags))
@@ -276,11 +289,6 @@ class DbInstance(Handler):
     def delete(self, obs, spec=None):
         """``spec`` carries the final-snapshot choice; without it a final snapshot is taken, the
         side that loses no data."""
-        if obs.attrs["deletion_protection"]:
-            # AWS refuses with InvalidParameterCombination (B-RDS-6); the config must turn it off first.
-            raise ResourceError(
-                f"{self.kind} {obs.id} has deletion protection on: set deletion_protection = false and reconcile first"
-            )
         # B-RDS-5: a failed instance can only be deleted with SkipFinalSnapshot.
         final_snapshot = (spec or {}).get("final_snapshot", True) and status_of(obs.raw).status is not Status.FAILED
         if final_snapshot:
@@ -289,16 +297,10 @@ class DbInstance(Handler):
             options = {"FinalDBSnapshotIdentifier": f"{obs.id}-final-{stamp}"}
         else:
             options = {"SkipFinalSnapshot": True, "DeleteAutomatedBackups": True}
-        INSTANCE_BUSY.call(
-            self.clock, ignore_codes, {INSTANCE_NOT_FOUND}, self.client.delete_db_instance,
-            DBInstanceIdentifier=obs.id, **options,
-        )
+        INSTANCE_BUSY.call(self.clock, self.client.delete_db_instance, DBInstanceIdentifier=obs.id, **options)
 
     def status(self, raw):
         return status_of(raw)
-
-    def refresh(self, resource_id):
-        return db_instance_status(self.client, resource_id)
 
     def outputs(self, obs):
         out = {"id": obs.id, "secret_arn": (obs.raw.get("MasterUserSecret") or {}).get("SecretArn")}

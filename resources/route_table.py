@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
-from resources.aws import describe_one, done_if_landed, error_code, ignore_codes
-from resources.base import Observed, Refresh, Status, tag_dict
+from resources.aws import done_if_landed, error_code, ignore_codes
+from resources.base import Change, Field, Observed, tag_dict
 from resources.consistency import DEPENDENCIES_DRAIN, EC2_NEW_RESOURCE
 from resources.ec2 import Ec2Handler, in_vpc_filters
 
@@ -19,10 +19,6 @@ ASSOCIATION_NOT_FOUND = "InvalidAssociationID.NotFound"
 ROUTE_EXISTS = "RouteAlreadyExists"
 ALREADY_ASSOCIATED = "Resource.AlreadyAssociated"
 TARGET_KEYS = ("GatewayId", "NatGatewayId", "TransitGatewayId", "VpcPeeringConnectionId", "NetworkInterfaceId")
-
-
-def find_route_table_by_id(ec2, rt_id: str) -> dict | None:
-    return describe_one(ec2.describe_route_tables, "RouteTables", NOT_FOUND, RouteTableIds=[rt_id])
 
 
 def route_target(route: dict) -> str | None:
@@ -51,11 +47,16 @@ def target_argument(target: str) -> dict:
 class RouteTable(Ec2Handler):
     kind = "route_table"
     resource_type = "route-table"
-    describe, items_key, ids_param, not_found = "describe_route_tables", "RouteTables", "RouteTableIds", NOT_FOUND
+    describe_call, items_key, ids_param = "describe_route_tables", "RouteTables", "RouteTableIds"
+    not_found = frozenset({NOT_FOUND})
     id_key = "RouteTableId"
     expected_seconds = 1
     poll_ceiling = 2
-    replace_fields = frozenset({"vpc_id"})
+    fields = {
+        "vpc_id": Field(str, Change.REPLACE, why="a route table never leaves its VPC"),
+        "routes": Field(list),
+        "subnet_ids": Field(list),
+    }
 
     def observe(self, item):
         return observe_route_table(item)
@@ -154,9 +155,4 @@ class RouteTable(Ec2Handler):
                     self.client.disassociate_route_table,
                     AssociationId=assoc["RouteTableAssociationId"],
                 )
-        DEPENDENCIES_DRAIN.call(
-            self.clock, ignore_codes, {NOT_FOUND}, self.client.delete_route_table, RouteTableId=obs.id
-        )
-
-    def refresh(self, resource_id):
-        return Refresh(Status.READY if find_route_table_by_id(self.client, resource_id) else Status.GONE)
+        DEPENDENCIES_DRAIN.call(self.clock, self.client.delete_route_table, RouteTableId=obs.id)

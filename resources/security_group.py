@@ -12,8 +12,8 @@ import re
 
 from botocore.exceptions import ClientError
 
-from resources.aws import describe_one, done_if_landed, error_code, ignore_codes
-from resources.base import MANAGED_BY, Observed, Refresh, ResourceError, Status, tag_dict
+from resources.aws import done_if_landed, error_code, ignore_codes
+from resources.base import MANAGED_BY, Change, Field, Observed, ResourceError, tag_dict
 from resources.consistency import DEPENDENCIES_DRAIN, EC2_NEW_RESOURCE
 from resources.ec2 import Ec2Handler, in_vpc_filters
 from resources.shared_reads import chunks, describe_all, listing
@@ -26,14 +26,6 @@ DUPLICATE = "InvalidGroup.Duplicate"
 # "sg-" (it would read as a group id). moto checks none of it (aws-notes A-9).
 SG_TEXT = re.compile(r"[a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*]{1,255}")
 DIRECTIONS = ("ingress", "egress")
-
-
-def find_security_group_by_id(ec2, group_id: str) -> dict | None:
-    return describe_one(ec2.describe_security_groups, "SecurityGroups", NOT_FOUND, GroupIds=[group_id])
-
-
-def security_group_status(ec2, group_id: str) -> Refresh:
-    return Refresh(Status.READY if find_security_group_by_id(ec2, group_id) else Status.GONE)
 
 
 def rules_of_groups(ec2, group_ids: list[str]) -> list[dict]:
@@ -107,28 +99,35 @@ def ip_permission(rule: dict) -> dict:
     return perm
 
 
-def validate_sg_text(what: str, value: str) -> None:
+def sg_text_problem(what: str, value: str) -> str | None:
     if not isinstance(value, str) or not SG_TEXT.fullmatch(value):
-        raise ResourceError(
-            f"security group {what} {value!r}: 1-255 characters of letters, digits, spaces and ._-:/()#,@[]+=&;{{}}!$* (B-SG-1)"
-        )
+        return f"{what} {value!r}: 1-255 characters of letters, digits, spaces and ._-:/()#,@[]+=&;{{}}!$* (B-SG-1)"
+    return None
 
 
 class SecurityGroup(Ec2Handler):
     kind = "security_group"
     resource_type = "security-group"
-    describe, items_key, ids_param, not_found = "describe_security_groups", "SecurityGroups", "GroupIds", NOT_FOUND
+    describe_call, items_key, ids_param = "describe_security_groups", "SecurityGroups", "GroupIds"
+    not_found = frozenset({NOT_FOUND})
     id_key = "GroupId"
     expected_seconds = 2
     poll_ceiling = 2
     # AWS cannot change a group's VPC or its description: only a new group can.
-    replace_fields = frozenset({"vpc_id", "description"})
+    fields = {
+        "vpc_id": Field(str, Change.REPLACE, why="a security group never leaves its VPC"),
+        "description": Field(str, Change.REPLACE, why="a security group's description is fixed"),
+        "ingress": Field(list),
+        "egress": Field(list),
+    }
+
+    def validate(self, spec):
+        problems = [sg_text_problem("name", spec["name"]), sg_text_problem("description", spec["description"])]
+        if spec["name"].startswith("sg-"):
+            problems.append(f"name {spec['name']!r} cannot start with 'sg-' (B-SG-1)")
+        return [p for p in problems if p]
 
     def desired(self, spec):
-        validate_sg_text("name", spec["name"])
-        if spec["name"].startswith("sg-"):
-            raise ResourceError(f"security group name {spec['name']!r} cannot start with 'sg-' (B-SG-1)")
-        validate_sg_text("description", spec["description"])
         out = {**spec}
         for direction in DIRECTIONS:
             rules = (normal_rule(**r) for r in spec[direction])
@@ -144,7 +143,7 @@ class SecurityGroup(Ec2Handler):
     def observe_listed(self, group, filters):
         # The rules of every listed group in one read too, instead of one read per group.
         def fetch() -> list[dict]:
-            groups = listing(self.shared, self.client, self.describe, self.items_key, filters)
+            groups = listing(self.shared, self.client, self.describe_call, self.items_key, filters)
             ids = sorted(g["GroupId"] for g in groups)
             return [r for part in chunks(ids) for r in rules_of_groups(self.client, part)]
 
@@ -219,9 +218,4 @@ class SecurityGroup(Ec2Handler):
         # A group referenced by another group's rule answers DependencyViolation on AWS (moto
         # deletes it anyway, A-9): the reversed graph deletes the referencing groups first. ENIs
         # of RDS, Redis, EFS mount targets and Fargate tasks linger for minutes after those go.
-        DEPENDENCIES_DRAIN.call(
-            self.clock, ignore_codes, {NOT_FOUND}, self.client.delete_security_group, GroupId=obs.id
-        )
-
-    def refresh(self, resource_id):
-        return security_group_status(self.client, resource_id)
+        DEPENDENCIES_DRAIN.call(self.clock, self.client.delete_security_group, GroupId=obs.id)

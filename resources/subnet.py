@@ -1,23 +1,11 @@
 """Subnets: public, private (egress through NAT) and isolated, one of each per AZ."""
 from __future__ import annotations
 
-from resources.aws import describe_one, ignore_codes
-from resources.base import Observed, Refresh, Status, tag_dict
+from resources.base import Change, Field, Observed, Refresh, Status, tag_dict
 from resources.consistency import DEPENDENCIES_DRAIN
 from resources.ec2 import Ec2Handler, in_vpc_filters
 
 NOT_FOUND = "InvalidSubnetID.NotFound"
-
-
-def find_subnet_by_id(ec2, subnet_id: str) -> dict | None:
-    return describe_one(ec2.describe_subnets, "Subnets", NOT_FOUND, SubnetIds=[subnet_id])
-
-
-def subnet_status(ec2, subnet_id: str) -> Refresh:
-    subnet = find_subnet_by_id(ec2, subnet_id)
-    if subnet is None:
-        return Refresh(Status.GONE)
-    return state_of(subnet)
 
 
 def state_of(item: dict) -> Refresh:
@@ -36,11 +24,15 @@ def observe_subnet(subnet: dict) -> Observed:
 class Subnet(Ec2Handler):
     kind = "subnet"
     resource_type = "subnet"
-    describe, items_key, ids_param, not_found = "describe_subnets", "Subnets", "SubnetIds", NOT_FOUND
+    describe_call, items_key, ids_param, not_found = "describe_subnets", "Subnets", "SubnetIds", frozenset({NOT_FOUND})
     id_key = "SubnetId"
     expected_seconds = 1
     poll_ceiling = 2
-    replace_fields = frozenset({"vpc_id", "cidr_block", "availability_zone"})
+    fields = {
+        "vpc_id": Field(str, Change.REPLACE, why="a subnet never leaves its VPC"),
+        "cidr_block": Field(str, Change.REPLACE, why="a subnet's CIDR block is fixed"),
+        "availability_zone": Field(str, Change.REPLACE, why="a subnet lives in one AZ"),
+    }
 
     def observe(self, item):
         return observe_subnet(item)
@@ -60,13 +52,10 @@ class Subnet(Ec2Handler):
 
     def delete(self, obs, spec=None):
         # DependencyViolation until every ENI in the subnet (NAT, RDS, Redis, EFS, tasks) is gone.
-        DEPENDENCIES_DRAIN.call(self.clock, ignore_codes, {NOT_FOUND}, self.client.delete_subnet, SubnetId=obs.id)
+        DEPENDENCIES_DRAIN.call(self.clock, self.client.delete_subnet, SubnetId=obs.id)
 
     def status(self, raw):
         return state_of(raw)
-
-    def refresh(self, resource_id):
-        return subnet_status(self.client, resource_id)
 
     def outputs(self, obs):
         return {"id": obs.id, "availability_zone": obs.attrs["availability_zone"]}

@@ -11,8 +11,8 @@ from typing import ClassVar
 
 from botocore.exceptions import ClientError
 
-from resources.aws import describe_one, error_code, ignore_codes
-from resources.base import Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
+from resources.aws import error_code
+from resources.base import Field, Handler, Observed, ResourceError, owned_by, tag_dict, tag_list
 from resources.consistency import EC2_NEW_RESOURCE, Consistency
 
 
@@ -52,7 +52,6 @@ class SubnetGroupHandler(Handler):
     noun: ClassVar[str]  # "DBSubnetGroup" / "CacheSubnetGroup": parameter and response keys
     api: ClassVar[str]  # "db_subnet_group" / "cache_subnet_group": boto3 method names
     arn_key: ClassVar[str]
-    not_found: ClassVar[str]
     already_exists: ClassVar[str]
     released: ClassVar[Consistency]  # retried while a database or cache still holds the group
 
@@ -60,13 +59,16 @@ class SubnetGroupHandler(Handler):
         """``_call("create")`` is create_db_subnet_group or create_cache_subnet_group."""
         return getattr(self.client, f"{verb}_{self.api}{suffix}")
 
-    def _find(self, name: str) -> dict | None:
-        return describe_one(self._call("describe", "s"), f"{self.noun}s", self.not_found, **{f"{self.noun}Name": name})
+    fields = {"description": Field(str), "subnet_ids": Field(list)}
+
+    def describe(self, resource_id):
+        found = self._call("describe", "s")(**{f"{self.noun}Name": resource_id})[f"{self.noun}s"]
+        return found[0] if found else None
 
     def desired(self, spec):
         return {**spec, "subnet_ids": sorted(spec["subnet_ids"], key=str)}
 
-    def _observe(self, group: dict) -> Observed:
+    def observe(self, group: dict) -> Observed:
         attrs = {
             "description": group[f"{self.noun}Description"],
             "subnet_ids": sorted(s["SubnetIdentifier"] for s in group.get("Subnets", [])),
@@ -74,13 +76,9 @@ class SubnetGroupHandler(Handler):
         tags = self.client.list_tags_for_resource(ResourceName=group[self.arn_key])["TagList"]
         return Observed(group[f"{self.noun}Name"], attrs, tag_dict(tags), group)
 
-    def get(self, resource_id):
-        group = self._find(resource_id)
-        return self._observe(group) if group else None
-
-    def find_by_tags(self, spec):
+    def list_owned(self, spec):
         # Names are unique per account and region (stored lower-case): the name is the lookup.
-        obs = self.get(spec["name"].lower())
+        obs = self.read(spec["name"].lower())
         return [obs] if obs and owned_by(obs.tags, spec) else []
 
     def create(self, spec, token):
@@ -109,11 +107,7 @@ class SubnetGroupHandler(Handler):
         self.client.remove_tags_from_resource(ResourceName=obs.raw[self.arn_key], TagKeys=keys)
 
     def delete(self, obs, spec=None):
-        self.released.call(self.clock, ignore_codes, {self.not_found}, self._call("delete"), **{f"{self.noun}Name": obs.id})
-
-    def refresh(self, resource_id):
-        # Usable as soon as it exists; one describe, no tag read.
-        return Refresh(Status.READY if self._find(resource_id) else Status.GONE)
+        self.released.call(self.clock, self._call("delete"), **{f"{self.noun}Name": obs.id})
 
     def outputs(self, obs):
         return {"id": obs.id, "name": obs.id}

@@ -1,23 +1,11 @@
 """VPC with DNS support and DNS hostnames on (both needed for EFS and interface endpoints)."""
 from __future__ import annotations
 
-from resources.aws import describe_one, ignore_codes
-from resources.base import Observed, Refresh, Status, tag_dict
+from resources.base import Change, Field, Observed, Refresh, Status, tag_dict
 from resources.consistency import DEPENDENCIES_DRAIN, EC2_NEW_RESOURCE
 from resources.ec2 import Ec2Handler
 
 NOT_FOUND = "InvalidVpcID.NotFound"
-
-
-def find_vpc_by_id(ec2, vpc_id: str) -> dict | None:
-    return describe_one(ec2.describe_vpcs, "Vpcs", NOT_FOUND, VpcIds=[vpc_id])
-
-
-def vpc_status(ec2, vpc_id: str) -> Refresh:
-    vpc = find_vpc_by_id(ec2, vpc_id)
-    if vpc is None:
-        return Refresh(Status.GONE)
-    return state_of(vpc)
 
 
 def state_of(item: dict) -> Refresh:
@@ -27,11 +15,16 @@ def state_of(item: dict) -> Refresh:
 class Vpc(Ec2Handler):
     kind = "vpc"
     resource_type = "vpc"
-    describe, items_key, ids_param, not_found = "describe_vpcs", "Vpcs", "VpcIds", NOT_FOUND
+    describe_call, items_key, ids_param, not_found = "describe_vpcs", "Vpcs", "VpcIds", frozenset({NOT_FOUND})
     id_key = "VpcId"
     expected_seconds = 5
     poll_ceiling = 2
-    replace_fields = frozenset({"cidr_block"})
+    fields = {
+        # A VPC's primary CIDR is fixed; everything in it (subnets, data services) goes with it.
+        "cidr_block": Field(str, Change.REPLACE, why="a VPC's primary CIDR block is fixed"),
+        "enable_dns_support": Field(bool),
+        "enable_dns_hostnames": Field(bool),
+    }
 
     def observe(self, vpc: dict) -> Observed:
         attrs = {"cidr_block": vpc["CidrBlock"]}
@@ -59,13 +52,10 @@ class Vpc(Ec2Handler):
 
     def delete(self, obs, spec=None):
         # DependencyViolation while ENIs of RDS, Redis, EFS or Fargate tasks still drain.
-        DEPENDENCIES_DRAIN.call(self.clock, ignore_codes, {NOT_FOUND}, self.client.delete_vpc, VpcId=obs.id)
+        DEPENDENCIES_DRAIN.call(self.clock, self.client.delete_vpc, VpcId=obs.id)
 
     def status(self, raw):
         return state_of(raw)
-
-    def refresh(self, resource_id):
-        return vpc_status(self.client, resource_id)
 
     def outputs(self, obs):
         return {"id": obs.id, "cidr_block": obs.attrs["cidr_block"]}
