@@ -25,7 +25,7 @@ from resources.base import (
 from resources.clock import Clock
 from resources.shared_reads import SharedReads
 
-EVENTS = {"create": "resource_created", "update": "resource_updated", "unchanged": "resource_unchanged"}
+EVENTS = {"create": "resource_created", "update": "resource_updated", "replace": "resource_replaced", "unchanged": "resource_unchanged"}
 TOKEN_NAMESPACE = uuid.UUID("6f1d3b52-9a51-4c5e-9f55-7c1a9e0d2b10")
 
 

@@ -167,10 +167,14 @@ def test_deleted_nat_counts_as_gone_for_a_delete_wait(stubbed, fake):
 
 # -- failed and deleted NATs are not live ----------------------------------------------------
 
-def test_failed_nat_recorded_in_state_is_not_found_by_id(stubbed, fake):
+def test_a_failed_nat_recorded_in_state_is_read_as_failed_and_replaced_by_the_engine(stubbed, fake):
+    # B-EC2-3: a NAT "failed" (Gateway.NotAttached) holds nothing; the engine deletes it and
+    # creates a new one (on_failed = "replace") instead of adopting it.
     aws, stubber = stubbed
     describe_nat(stubber, "failed")
-    assert NatGateway(aws, env="dev", clock=fake.as_clock()).get(NAT_ID) is None
+    handler = NatGateway(aws, env="dev", clock=fake.as_clock())
+    found = handler.read(NAT_ID)
+    assert handler.status(found.raw).status is Status.FAILED and handler.on_failed == "replace"
 
 
 def test_failed_and_deleted_nats_carrying_our_tags_are_not_adopted(stubbed, fake):
@@ -178,19 +182,22 @@ def test_failed_and_deleted_nats_carrying_our_tags_are_not_adopted(stubbed, fake
     listed = [
         nat_answer("failed", nat_id="nat-0000000000000000a", FailureCode="Gateway.NotAttached"),
         nat_answer("deleted", nat_id="nat-0000000000000000b"),
+        nat_answer("deleting", nat_id="nat-0000000000000000e"),
         nat_answer("available", nat_id="nat-0000000000000000c", tags={**OURS, "Name": "nat-gateway-2-dev"}),
         nat_answer("pending", nat_id="nat-0000000000000000d"),
     ]
     # The server-side state and tag filters are asked for, but not trusted (moto ignores the
-    # tag filters, aws-notes A-6).
+    # tag filters, aws-notes A-6). Failed ones are listed, so that teardown deletes them.
     tag_filters = [{"Name": f"tag:{k}", "Values": [OURS[k]]} for k in ("Name", "Environment", "ManagedBy")]
-    stubber.add_response(
-        "describe_nat_gateways", {"NatGateways": listed},
-        {"Filters": [{"Name": "state", "Values": ["pending", "available"]}, *tag_filters]},
-    )
+    for _ in range(2):
+        stubber.add_response(
+            "describe_nat_gateways", {"NatGateways": listed},
+            {"Filters": [{"Name": "state", "Values": ["pending", "available", "failed", "deleting"]}, *tag_filters]},
+        )
     handler = NatGateway(aws, env="dev", clock=fake.as_clock())
-    found = handler.find_by_tags({"name": "nat-gateway-1-dev", "tags": OURS})
-    assert [o.id for o in found] == ["nat-0000000000000000d"]
+    spec = {"name": "nat-gateway-1-dev", "tags": OURS}
+    assert [o.id for o in handler.list_owned(spec)] == ["nat-0000000000000000a", "nat-0000000000000000d"]
+    assert handler.find(spec, None).id == "nat-0000000000000000d"
 
 
 # -- EC2_NEW_RESOURCE: not found just after create ------------------------------------------
@@ -261,7 +268,7 @@ def test_subnet_delete_waits_out_dependency_violations(stubbed, fake):
 def test_subnet_already_gone_counts_as_deleted(stubbed, fake):
     aws, stubber = stubbed
     stubber.add_client_error("delete_subnet", "InvalidSubnetID.NotFound", expected_params={"SubnetId": SUBNET_ID})
-    delete_subnet(aws, fake)
+    Subnet(aws, env="dev", clock=fake.as_clock()).remove(Observed(SUBNET_ID, {}, {}))
     assert fake.sleeps == []
 
 

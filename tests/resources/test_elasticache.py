@@ -18,7 +18,7 @@ from orchestrator.config import EnvConfig
 from orchestrator.stack.data import redis_nodes
 from orchestrator.waiting import wait_for
 from resources.aws import Aws
-from resources.base import FieldDiff, Observed, ResourceError, Status
+from resources.base import Change, FieldDiff, Observed, ResourceError, Status
 from resources.elasticache import CacheSubnetGroup, ReplicationGroup
 from tests.resources.data_stack import NETWORK, converge_network, network, ownership, tags, with_spec
 from tests.support.memory_state import MemoryState
@@ -113,7 +113,7 @@ def test_the_auth_token_reaches_aws_and_nothing_else(aws, stack, clock):
     assert sent == [TOKEN]
     assert logs and TOKEN not in repr(logs)
     handler = ReplicationGroup(aws, env="dev", clock=clock.as_clock())
-    obs = handler.get(NAME)
+    obs = handler.read(NAME)
     assert TOKEN not in repr(obs) and TOKEN not in repr(handler.outputs(obs))
     assert TOKEN not in repr(run.results) and TOKEN not in repr(plan.results)
     assert TOKEN not in state.doc.to_json()
@@ -200,9 +200,14 @@ def rg_spec(**changes) -> dict:
     ({"transit_encryption": False}, "B-EC-4"),
     ({"engine_version": "4.0.9"}, "B-EC-5"),
 ])
-def test_aws_rules_moto_does_not_enforce_are_refused_in_desired(changes, rule):
-    with pytest.raises(ResourceError, match=rule):
-        ReplicationGroup(Aws(REGION), env="dev").desired(rg_spec(**changes))
+def test_aws_rules_moto_does_not_enforce_are_refused_by_validate(changes, rule):
+    problems = ReplicationGroup(Aws(REGION), env="dev").validate(rg_spec(**changes))
+    assert any(rule in p for p in problems), problems
+
+
+def test_validate_accepts_the_stack_at_its_edges():
+    handler = ReplicationGroup(Aws(REGION), env="dev")
+    assert handler.validate(rg_spec()) == [] and handler.validate(rg_spec(name="r" * 40)) == []
 
 
 def test_desired_sorts_security_groups_and_accepts_the_stack():
@@ -327,8 +332,10 @@ def test_a_busy_group_is_modified_once_it_accepts_and_a_downgrade_is_refused(stu
     stubber.add_response("modify_replication_group", {}, params)
     handler.update_fields(rg_spec(), Observed(NAME, {"engine_version": "7.1.0"}, {}), [FieldDiff("engine_version", "7.2", "7.1.0")])
     assert clock.sleeps == [5.0]
-    with pytest.raises(ResourceError, match="cannot downgrade"):
-        handler.update_fields(rg_spec(), Observed(NAME, {"engine_version": "7.1.0"}, {}), [FieldDiff("engine_version", "6.x", "7.1.0")])
+    downgrade = handler.classify(FieldDiff("engine_version", "6.x", "7.1.0"), Observed(NAME, {"engine_version": "7.1.0"}, {}))
+    assert downgrade.change is Change.IMPOSSIBLE and "downgraded" in downgrade.why
+    node_type = handler.classify(FieldDiff("node_type", "cache.t3.small", "cache.t3.micro"), Observed(NAME, {}, {}))
+    assert node_type.change is Change.DOWNTIME
 
 
 def test_cache_subnet_group_update_sends_description_and_all_subnets(aws, stack, clock):

@@ -18,7 +18,7 @@ from orchestrator.run import TeardownRefused, reconcile_stack
 from orchestrator.stack.data import rds_nodes
 from orchestrator.waiting import wait_for
 from resources.aws import Aws
-from resources.base import FieldDiff, Observed, ResourceError, Status
+from resources.base import Change, FieldDiff, Observed, Refresh, ResourceError, Status
 from resources.rds import DbInstance, DbSubnetGroup
 from tests.resources.data_stack import NETWORK, converge_network, network, ownership, tags, with_spec
 from tests.support.memory_state import MemoryState
@@ -177,10 +177,10 @@ def test_deletion_protection_refuses_teardown_before_anything_is_deleted(aws, rd
     with pytest.raises(TeardownRefused) as caught:
         destroy(aws, state, nodes=nodes(protected), clock=clock)
     assert NAME in str(caught.value)
-    # The handler refuses too, from what AWS says, whatever the configuration says now.
+    # The engine's delete refuses too, from what AWS says, whatever the configuration says now.
     handler = DbInstance(aws, env="dev", clock=clock.as_clock())
     with pytest.raises(ResourceError, match="deletion protection"):
-        handler.delete(handler.get(NAME), {"final_snapshot": False})
+        handler.remove(handler.read(NAME), {"final_snapshot": False})
     assert instance(rds)["DBInstanceStatus"] == "available"
 
 
@@ -188,13 +188,13 @@ def test_final_snapshot_is_taken_only_when_configured(aws, rds, stack, clock):
     state, nodes = stack
     converge(aws, state, nodes=nodes(), clock=clock)
     handler = DbInstance(aws, env="dev", clock=clock.as_clock())
-    handler.delete(handler.get(NAME), {"final_snapshot": True})
+    handler.delete(handler.read(NAME), {"final_snapshot": True})
     [snapshot] = rds.describe_db_snapshots(DBInstanceIdentifier=NAME)["DBSnapshots"]
     assert re.fullmatch(rf"{NAME}-final-\d{{8}}-\d{{6}}", snapshot["DBSnapshotIdentifier"])
     assert handler.refresh(NAME).status is Status.GONE
 
     converge(aws, state, nodes=nodes(), clock=clock)
-    handler.delete(handler.get(NAME), {"final_snapshot": False})
+    handler.delete(handler.read(NAME), {"final_snapshot": False})
     assert len(rds.describe_db_snapshots(DBInstanceIdentifier=NAME)["DBSnapshots"]) == 1
 
 
@@ -217,9 +217,9 @@ def test_subnets_in_one_az_are_refused_before_any_call(aws, rds, stack, clock):
 
 def test_enhanced_monitoring_asks_for_the_monitoring_role():
     aws = Aws(REGION)
-    with pytest.raises(ResourceError, match="monitoring IAM role"):
-        DbInstance(aws, env="dev").desired(spec(monitoring_interval=60))
-    assert DbInstance(aws, env="dev").desired(spec(monitoring_interval=0))["monitoring_interval"] == 0
+    [problem] = DbInstance(aws, env="dev").validate(spec(monitoring_interval=60))
+    assert "monitoring IAM role" in problem
+    assert DbInstance(aws, env="dev").validate(spec(monitoring_interval=0)) == []
 
 
 # -- Stubber: what moto cannot show -------------------------------------------------------------
@@ -271,7 +271,7 @@ def wait_ready(handler: DbInstance, clock):
 def test_creating_then_backing_up_then_available_and_no_address_before(stubbed, clock):
     handler, stubber = stubbed
     describe(stubber, db_answer("creating", endpoint=False))
-    creating = handler.get(NAME)
+    creating = handler.read(NAME)
     assert "address" not in handler.outputs(creating) and creating.attrs["port"] is None
 
     describe(stubber, db_answer("creating", endpoint=False), db_answer("backing-up", endpoint=False), db_answer("available"))
@@ -279,7 +279,7 @@ def test_creating_then_backing_up_then_available_and_no_address_before(stubbed, 
     assert clock.sleeps == [1.0, 1.5]
 
     describe(stubber, db_answer("available"))
-    outputs = handler.outputs(handler.get(NAME))
+    outputs = handler.outputs(handler.read(NAME))
     assert outputs == {"id": NAME, "address": f"{NAME}.c0a.us-east-1.rds.amazonaws.com", "port": 5432, "secret_arn": SECRET_ARN}
 
 
@@ -290,9 +290,10 @@ def test_failed_instance_fails_the_wait_and_is_not_reconciled(stubbed, clock):
         wait_ready(handler, clock)
     assert clock.now() < 10  # failed is final: no polling until the 40 min timeout
 
+    # Found (so teardown deletes it), reported failed: the engine's "stop" policy refuses it.
     describe(stubber, db_answer("failed", endpoint=False))
-    with pytest.raises(ResourceError, match="is failed"):
-        handler.find(spec(), NAME)
+    found = handler.find(spec(), NAME)
+    assert handler.status(found.raw) == Refresh(Status.FAILED, "failed") and handler.on_failed == "stop"
 
 
 def test_deleting_is_pending_then_not_found_is_gone(stubbed, clock):
@@ -308,19 +309,19 @@ def test_deleting_is_pending_then_not_found_is_gone(stubbed, clock):
 def test_a_modification_already_pending_with_the_desired_value_is_not_a_diff(stubbed):
     handler, stubber = stubbed
     describe(stubber, db_answer("modifying", DBInstanceClass="db.t3.small", PendingModifiedValues={"DBInstanceClass": "db.t3.medium"}))
-    obs = handler.get(NAME)
+    obs = handler.read(NAME)
     assert handler.diff(handler.desired(spec()), obs) == []
 
     describe(stubber, db_answer("modifying", PendingModifiedValues={"DBInstanceClass": "db.t3.small"}))
-    [d] = handler.diff(handler.desired(spec()), handler.get(NAME))
+    [d] = handler.diff(handler.desired(spec()), handler.read(NAME))
     assert (d.field, d.expected, d.actual) == ("instance_class", "db.t3.medium", "db.t3.small")
 
 
 def test_a_major_version_in_the_spec_matches_the_minor_rds_chose(stubbed):
     handler, stubber = stubbed
     describe(stubber, db_answer("available"), db_answer("available"))
-    assert handler.diff(handler.desired(spec(engine_version="17")), handler.get(NAME)) == []
-    [d] = handler.diff(handler.desired(spec(engine_version="17.5")), handler.get(NAME))
+    assert handler.diff(handler.desired(spec(engine_version="17")), handler.read(NAME)) == []
+    [d] = handler.diff(handler.desired(spec(engine_version="17.5")), handler.read(NAME))
     assert (d.field, d.expected, d.actual) == ("engine_version", "17.5", "17.4")
 
 
@@ -331,8 +332,18 @@ def test_a_major_upgrade_allows_it_and_a_downgrade_is_refused(stubbed):
         "DBInstanceIdentifier": NAME, "ApplyImmediately": True, "EngineVersion": "17", "AllowMajorVersionUpgrade": True})
     handler.update_fields(spec(), obs, [FieldDiff("engine_version", "17", "16.4")])
     newer = Observed(NAME, {"engine_version": "18.1", "allocated_storage": 20}, {})
-    with pytest.raises(ResourceError, match="cannot downgrade"):
-        handler.update_fields(spec(), newer, [FieldDiff("engine_version", "17", "18.1")])
+    downgrade = handler.classify(FieldDiff("engine_version", "17", "18.1"), newer)
+    assert downgrade.change is Change.IMPOSSIBLE and "cannot downgrade" in downgrade.why
+    assert handler.classify(FieldDiff("engine_version", "17.6", "17.4"), obs).change is Change.IN_PLACE
+
+
+def test_storage_only_grows_and_a_class_change_is_a_failover(stubbed):
+    handler, _ = stubbed
+    obs = Observed(NAME, {"engine_version": "17.4", "allocated_storage": 50}, {})
+    assert handler.classify(FieldDiff("allocated_storage", 40, 50), obs).change is Change.IMPOSSIBLE
+    assert handler.classify(FieldDiff("allocated_storage", 60, 50), obs).change is Change.IN_PLACE
+    assert handler.classify(FieldDiff("instance_class", "db.t3.large", "db.t3.medium"), obs).change is Change.DOWNTIME
+    assert handler.classify(FieldDiff("storage_encrypted", True, False), obs).change is Change.REPLACE
 
 
 def test_final_snapshot_sends_its_identifier_and_not_skip(stubbed):
@@ -383,6 +394,7 @@ def test_subnet_group_delete_waits_for_the_instance_to_leave_it(clock):
             stubber.add_client_error("delete_db_subnet_group", "InvalidDBSubnetGroupStateFault", expected_params={"DBSubnetGroupName": GROUP})
         stubber.add_client_error("delete_db_subnet_group", "DBSubnetGroupNotFoundFault", http_status_code=404,
                                  expected_params={"DBSubnetGroupName": GROUP})
-        DbSubnetGroup(aws, env="dev", clock=clock.as_clock()).delete(Observed(GROUP, {}, {}))
+        # Already gone by the third attempt: the engine's delete counts DBSubnetGroupNotFoundFault as done.
+        DbSubnetGroup(aws, env="dev", clock=clock.as_clock()).remove(Observed(GROUP, {}, {}))
         stubber.assert_no_pending_responses()
     assert clock.sleeps == [5.0, 10.0]

@@ -14,7 +14,8 @@ from orchestrator.config import EnvConfig
 from orchestrator.run import reconcile_stack
 from orchestrator.stack.network import network_nodes
 from orchestrator.stack.security import security_group_nodes
-from resources.base import Observed, ResourceError
+from orchestrator.spec import has_unknown, resolve
+from resources.base import Observed, ResourceError, spec_problems
 from resources.security_group import SecurityGroup
 from tests.resources.network import AZS, changed_fields, owned_vpc, ownership, recorded_id, recorded_ids, tags
 from tests.support.memory_state import MemoryState
@@ -252,6 +253,6 @@ def test_a_group_of_the_same_name_without_our_tags_is_not_adopted(aws, ec2, cloc
 def test_names_aws_refuses_are_refused_before_any_call(aws, name):
     spec = {**security_group_nodes("dev", EnvConfig())[0].spec, "name": name}
     before = aws.calls.total
-    with pytest.raises(ResourceError, match="B-SG-1"):
-        SecurityGroup(aws, env="dev").desired(spec)
+    problems = spec_problems(SecurityGroup(aws, env="dev"), resolve(spec, {}), has_unknown)
+    assert problems and all("B-SG-1" in p for p in problems)
     assert aws.calls.total == before

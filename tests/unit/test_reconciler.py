@@ -10,7 +10,7 @@ from orchestrator.spec import Node, Ref
 from botocore.exceptions import ClientError
 
 from resources import retries
-from resources.base import Handler, Observed, Refresh, ResourceError, Status
+from resources.base import Change, Field, FieldDiff, Handler, Observed, Refresh, ResourceError, Status
 from resources.clock import FakeClock
 from tests.support.memory_state import MemoryState
 
@@ -37,28 +37,47 @@ CLOUD = Cloud()
 class Widget(Handler):
     kind = "widget"
     service = "fake"
-    replace_fields = frozenset({"zone"})
+    fields = {
+        "zone": Field(str, Change.REPLACE),
+        "size": Field(int),
+        "parent": Field((str, type(None))),
+    }
+    not_found = frozenset({"WidgetNotFound"})
     poll_ceiling = 5
 
     def __init__(self, aws, *, env, clock):
         super().__init__(aws, env=env, clock=clock)
         self.cloud = CLOUD
+        self._polling = False
 
-    def _obs(self, rid):
-        item = self.cloud.items[rid]
-        return Observed(rid, {k: v for k, v in item.items() if k != "tags"}, dict(item["tags"]))
-
-    def get(self, resource_id):
-        self.cloud.calls.append("get")
+    def describe(self, resource_id):
+        if not self._polling:
+            self.cloud.calls.append("get")
         if resource_id in self.cloud.items and self.cloud.visible:
-            return self._obs(resource_id)
+            return {**self.cloud.items[resource_id], "id": resource_id}
         return None
 
-    def find_by_tags(self, spec):
+    def observe(self, raw):
+        return Observed(raw["id"], {k: v for k, v in raw.items() if k not in ("tags", "id")}, dict(raw["tags"]), raw)
+
+    def status(self, raw):
+        return Refresh(self.cloud.status, "failure: out of capacity" if self.cloud.status is Status.FAILED else "")
+
+    def refresh(self, resource_id):
+        # The engine's refresh, counted and hooked for the tests.
+        self.cloud.calls.append("refresh")
+        self.on_refresh(resource_id)
+        self._polling = True
+        try:
+            return super().refresh(resource_id)
+        finally:
+            self._polling = False
+
+    def list_owned(self, spec):
         self.cloud.calls.append("find")
         if not self.cloud.visible:
             return []
-        return [self._obs(r) for r, i in self.cloud.items.items() if i["tags"].get("Name") == spec["name"]]
+        return [self.observe({**i, "id": r}) for r, i in self.cloud.items.items() if i["tags"].get("Name") == spec["name"]]
 
     def create(self, spec, token):
         self.cloud.calls.append("create")
@@ -83,14 +102,9 @@ class Widget(Handler):
 
     def delete(self, obs, spec=None):
         self.cloud.calls.append("delete")
-        self.cloud.items.pop(obs.id, None)
-
-    def refresh(self, resource_id):
-        self.cloud.calls.append("refresh")
-        self.on_refresh(resource_id)
-        if resource_id not in self.cloud.items:
-            return Refresh(Status.GONE)
-        return Refresh(self.cloud.status, "failure: out of capacity" if self.cloud.status is Status.FAILED else "")
+        if obs.id not in self.cloud.items:
+            raise ClientError({"Error": {"Code": "WidgetNotFound", "Message": obs.id}}, "DeleteWidget")
+        self.cloud.items.pop(obs.id)
 
     on_create = staticmethod(lambda spec, token: None)
     on_refresh = staticmethod(lambda rid: None)
@@ -107,8 +121,8 @@ def fresh_cloud(monkeypatch):
     return CLOUD
 
 
-def node(name="w-dev", zone="a", size=3, **extra):
-    return Node("w", Widget, {"name": name, "tags": {"Name": name, "Environment": "dev"}, "zone": zone, "size": size, **extra})
+def node(name="w-dev", zone="a", size=3, parent=None):
+    return Node("w", Widget, {"name": name, "tags": {"Name": name, "Environment": "dev"}, "zone": zone, "size": size, "parent": parent})
 
 
 def reconciler(state, plan=False, clock=None):
@@ -443,13 +457,13 @@ def test_an_update_that_shows_late_is_waited_for_on_the_clock(monkeypatch):
     def update_later(self, spec, obs, diffs):
         pending.update({d.field: d.expected for d in diffs})
 
-    def get_applying_after_20s(self, resource_id, _get=Widget.get):
+    def describe_applying_after_20s(self, resource_id, _describe=Widget.describe):
         if pending and clock.now() >= 20:
             self.cloud.items[resource_id].update(pending)
-        return _get(self, resource_id)
+        return _describe(self, resource_id)
 
     monkeypatch.setattr(Widget, "update_fields", update_later)
-    monkeypatch.setattr(Widget, "get", get_applying_after_20s)
+    monkeypatch.setattr(Widget, "describe", describe_applying_after_20s)
     result = reconciler(state, clock=clock).reconcile(node(size=5))
     assert result.action == "update"
     assert CLOUD.items["r-1"]["size"] == 5
@@ -464,3 +478,126 @@ def test_a_field_that_changes_is_read_back_once_and_not_again():
     assert result.action == "update"
     # find, update, the wait's refresh, one read back: nothing more.
     assert CLOUD.calls == ["get", "update", "refresh", "get"]
+
+
+# -- the lifecycle the engine owns (issue 12) ------------------------------------------------------
+
+def test_a_spec_that_breaks_its_typed_fields_is_refused_before_any_call():
+    state = MemoryState()
+    bad = Node("w", Widget, {"name": "w-dev", "tags": {"Name": "w-dev"}, "zone": 3, "size": True, "colour": "red"})
+    with pytest.raises(ResourceError) as caught:
+        reconciler(state).reconcile(bad)
+    message = caught.value.user_message
+    assert "unknown field 'colour'" in message and "field 'parent' is missing" in message
+    assert CLOUD.calls == [] and state.saves[-1:] and "failure" in state.doc.resource("w")
+    good_keys = Node("w", Widget, {"name": "w-dev", "tags": {"Name": "w-dev"}, "zone": 3, "size": True, "parent": None})
+    with pytest.raises(ResourceError) as caught:
+        reconciler(state).reconcile(good_keys)
+    # A bool is an int to isinstance, never to AWS.
+    assert "field 'size' must be int, got bool" in caught.value.user_message
+    assert "field 'zone' must be str, got int" in caught.value.user_message
+    assert CLOUD.calls == []
+
+
+def test_a_failure_is_kept_in_state_seen_by_the_next_run_and_cleared_once_converged():
+    state = MemoryState()
+    CLOUD.status = Status.FAILED
+    with pytest.raises(ResourceError):
+        reconciler(state).reconcile(node())
+    failure = state.doc.resource("w")["failure"]
+    assert "failure: out of capacity" in failure["reason"] and failure["at"]
+    CLOUD.status = Status.READY
+    del CLOUD.items["r-1"]
+    result = reconciler(state).reconcile(node())
+    assert result.previous_failure == failure["reason"]
+    assert "failure" not in state.doc.resource("w")
+    assert reconciler(state).reconcile(node()).previous_failure is None
+
+
+def test_a_failed_resource_of_a_kind_that_stops_is_refused_by_plan_and_apply_without_a_call():
+    state = MemoryState()
+    reconciler(state).reconcile(node())
+    CLOUD.status = Status.FAILED
+    CLOUD.calls.clear()
+    planned = reconciler(state, plan=True).reconcile(node(size=9))
+    assert planned.refusal and "is failed (failure: out of capacity)" in planned.refusal
+    assert [(d.field, d.change) for d in planned.changes] == [("status", Change.IMPOSSIBLE)]
+    with pytest.raises(ResourceError, match="is failed"):
+        reconciler(state).reconcile(node(size=9))
+    assert not {"update", "delete", "create"} & set(CLOUD.calls)
+    assert CLOUD.items["r-1"]["size"] == 3
+    assert "is failed" in state.doc.resource("w")["failure"]["reason"]
+
+
+def test_a_failed_resource_of_a_kind_that_replaces_is_deleted_and_created_anew(monkeypatch):
+    monkeypatch.setattr(Widget, "on_failed", "replace")
+    state = MemoryState()
+    reconciler(state).reconcile(node())
+    CLOUD.status = Status.FAILED
+    planned = reconciler(state, plan=True).reconcile(node())
+    assert planned.action == "replace" and planned.refusal is None
+    assert [(d.field, d.change) for d in planned.changes] == [("status", Change.REPLACE)]
+
+    def recover(spec, token):
+        CLOUD.status = Status.READY  # the new one comes up
+
+    Widget.on_create = staticmethod(recover)
+    CLOUD.calls.clear()
+    result = reconciler(state).reconcile(node())
+    assert CLOUD.calls.index("delete") < CLOUD.calls.index("create")
+    assert result.id == "r-2" and list(CLOUD.items) == ["r-2"]
+    assert state.doc.resource("w")["attempt"] == 2
+
+
+def test_a_failed_copy_of_a_kind_that_replaces_is_not_adopted(monkeypatch):
+    monkeypatch.setattr(Widget, "on_failed", "replace")
+    handler = Widget(FakeAws(), env="dev", clock=FakeClock().as_clock())
+    copy_of()
+    CLOUD.status = Status.FAILED
+    spec = node().spec
+    assert handler.find(spec, None) is None
+    CLOUD.status = Status.READY
+    assert handler.find(spec, None).id == "r-0"
+
+
+def test_an_impossible_change_is_refused_by_plan_and_apply_before_any_mutating_call(monkeypatch):
+    def classify(self, diff, obs):
+        diff = Handler.classify(self, diff, obs)
+        if diff.field == "size" and diff.expected < obs.attrs["size"]:
+            return FieldDiff(diff.field, diff.expected, diff.actual, Change.IMPOSSIBLE, "widgets only grow")
+        return diff
+
+    monkeypatch.setattr(Widget, "classify", classify)
+    state = MemoryState()
+    reconciler(state).reconcile(node(size=5))
+    planned = reconciler(state, plan=True).reconcile(node(size=4))
+    assert planned.refusal == "widget w-dev (r-1): impossible change: size 5 → 4: widgets only grow; restore the previous value"
+    CLOUD.calls.clear()
+    with pytest.raises(ResourceError, match="impossible change"):
+        reconciler(state).reconcile(node(size=4))
+    assert "update" not in CLOUD.calls and CLOUD.items["r-1"]["size"] == 5
+
+
+def test_a_resource_being_deleted_is_not_live_and_a_delete_of_a_gone_one_is_done(monkeypatch):
+    state = MemoryState()
+    reconciler(state).reconcile(node())
+    CLOUD.status = Status.DELETING
+    handler = Widget(FakeAws(), env="dev", clock=FakeClock().as_clock())
+    assert handler.read("r-1") is None
+    assert handler.refresh("r-1").status is Status.DELETING
+    CLOUD.status = Status.READY
+    obs = handler.read("r-1")
+    del CLOUD.items["r-1"]
+    handler.remove(obs)  # WidgetNotFound: already gone counts as done
+    assert handler.refresh("r-1").status is Status.GONE
+
+
+def test_a_protected_resource_is_not_removed(monkeypatch):
+    monkeypatch.setattr(Widget, "has_protection", True)
+    monkeypatch.setattr(Widget, "protection", lambda self, obs: "deletion protection is on")
+    state = MemoryState()
+    reconciler(state).reconcile(node())
+    handler = Widget(FakeAws(), env="dev", clock=FakeClock().as_clock())
+    with pytest.raises(ResourceError, match="widget r-1: deletion protection is on: set deletion_protection = false"):
+        handler.remove(handler.read("r-1"))
+    assert "r-1" in CLOUD.items
