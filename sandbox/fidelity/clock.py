@@ -35,6 +35,9 @@ from typing import Iterator, Protocol
 DURATIONS: dict[str, float] = {
     # ECS service: "Steady state +60-120 s" after CreateService; UpdateService 2-6 min (est.).
     "ecs.deployment": 120.0,
+    # ECS: one batch of a deployment's tasks launched and failed (C-ECS-3); aws-timings.md §1.2
+    # UpdateService row: "new task start (~1 min)".
+    "ecs.task_start": 60.0,
     # RDS ModifyDBInstance: C-RDS-1, the status can still read "available" for seconds.
     "rds.modify_pending": 5.0,
     # RDS Multi-AZ class change, apply immediately: 10-20 min (est.).
