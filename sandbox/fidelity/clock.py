@@ -44,6 +44,9 @@ DURATIONS: dict[str, float] = {
     "rds.modify": 900.0,
     # RDS storage-optimization after a storage change: "hours (can exceed 24 h)" (C-RDS-2).
     "rds.storage_optimization": 6 * 3600.0,
+    # RDS: no further storage change "for either six (6) hours or until storage optimization has
+    # completed on the instance, whichever is longer" (RDS user guide; C-RDS-2).
+    "rds.storage_cooldown": 6 * 3600.0,
     # ElastiCache ModifyReplicationGroup / replica count: 15-25 min (est.).
     "elasticache.modify": 1200.0,
     # API Gateway CreateVpcLink -> AVAILABLE: minutes (it creates the NLB's endpoint service).
