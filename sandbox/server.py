@@ -21,15 +21,21 @@ SERVER_ENVIRONMENT = {
 
 
 @contextlib.contextmanager
-def embedded_server(host: str = "127.0.0.1") -> Iterator[str]:
-    """Start moto in this process on a free loopback port; yield its endpoint URL."""
+def embedded_server(host: str = "127.0.0.1", speed: float | None = None) -> Iterator[str]:
+    """Start moto in this process on a free loopback port; yield its endpoint URL.
+
+    ``speed`` (``--sandbox-speed``): the fidelity layer's clock runs on the wall clock that many
+    times faster, and creates, deployments and modifications take AWS's durations divided by it
+    (``clock.use_speed``). None: everything is instant, as moto is."""
     for key, value in SERVER_ENVIRONMENT.items():
         os.environ.setdefault(key, value)
     from moto.server import ThreadedMotoServer
 
-    from sandbox.fidelity import apply
+    from sandbox.fidelity import apply, clock
 
     apply()
+    if speed is not None:
+        clock.use_speed(speed)
 
     # werkzeug logs every request to stderr; the run's own log is what a person wants to read.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -41,6 +47,8 @@ def embedded_server(host: str = "127.0.0.1") -> Iterator[str]:
         yield f"http://{bound_host}:{port}"
     finally:
         server.stop()
+        if speed is not None:
+            clock.reset()
 
 
 @contextlib.contextmanager

@@ -35,16 +35,30 @@ from typing import Iterator, Protocol
 DURATIONS: dict[str, float] = {
     # ECS service: "Steady state +60-120 s" after CreateService; UpdateService 2-6 min (est.).
     "ecs.deployment": 120.0,
+    # ECS: one batch of a deployment's tasks launched and failed (C-ECS-3); aws-timings.md §1.2
+    # UpdateService row: "new task start (~1 min)".
+    "ecs.task_start": 60.0,
     # RDS ModifyDBInstance: C-RDS-1, the status can still read "available" for seconds.
     "rds.modify_pending": 5.0,
     # RDS Multi-AZ class change, apply immediately: 10-20 min (est.).
     "rds.modify": 900.0,
     # RDS storage-optimization after a storage change: "hours (can exceed 24 h)" (C-RDS-2).
     "rds.storage_optimization": 6 * 3600.0,
+    # RDS: no further storage change "for either six (6) hours or until storage optimization has
+    # completed on the instance, whichever is longer" (RDS user guide; C-RDS-2).
+    "rds.storage_cooldown": 6 * 3600.0,
     # ElastiCache ModifyReplicationGroup / replica count: 15-25 min (est.).
     "elasticache.modify": 1200.0,
     # API Gateway CreateVpcLink -> AVAILABLE: minutes (it creates the NLB's endpoint service).
     "apigateway.vpc_link": 180.0,
+    # Creates that are pending on AWS (``creates.py``, only with its switch on): aws-timings.md
+    # §1.1 typical figures. RDS PostgreSQL Multi-AZ CreateDBInstance -> available: ~14 min.
+    "rds.create": 840.0,
+    # ElastiCache Redis replication group (2 nodes, failover, encryption) -> available: ~7-9 min
+    # (§4.2 A p50 480 s).
+    "elasticache.create": 480.0,
+    # CreateNatGateway -> available: ~105 s (1m25s-2m05s, n=9).
+    "ec2.nat_gateway": 105.0,
     # The tagging index still lists a deleted resource (GetResources, C-TAG-1): AWS publishes no
     # figure, only that changes "might not be immediately reflected"; an hour keeps a deleted
     # resource visible to the drift check that follows a teardown. Only with ``tagging.faithful()``.
@@ -67,6 +81,24 @@ class ManualClock:
 
     def sleep(self, seconds: float) -> None:
         self.t += seconds
+
+
+class ScaledClock:
+    """A real clock running ``speed`` times faster: ``--sandbox-speed`` (``use_speed``). The
+    layer's durations stay AWS's own; a 14 min RDS create takes 14 s of wall time at speed 60.
+    ``wall`` is injected so a test can drive it with a ``FakeClock``'s ``now``."""
+
+    def __init__(self, speed: float, wall=None):
+        if not speed > 0:
+            raise ValueError("the speed must be a positive number")
+        import time
+
+        self.speed = float(speed)
+        self._wall = wall or time.monotonic
+        self._start = self._wall()
+
+    def now(self) -> float:
+        return (self._wall() - self._start) * self.speed
 
 
 class _State:
@@ -142,6 +174,16 @@ def reset() -> None:
         _state.durations = dict(DURATIONS)
         _state.failures.clear()
         _state.switches.clear()
+
+
+def use_speed(speed: float, wall=None) -> ScaledClock:
+    """The sandbox at AWS's pace, ``speed`` times faster: the layer's clock runs on the wall clock
+    scaled by ``speed`` and creates are pending for their AWS durations (``creates.py``). Stays on
+    until ``reset``."""
+    source = ScaledClock(speed, wall)
+    set_source(source)
+    switch("pending-creates", True)
+    return source
 
 
 @contextlib.contextmanager

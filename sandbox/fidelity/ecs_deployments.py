@@ -15,13 +15,28 @@ Reproduces aws-notes C-ECS-1, C-ECS-2, C-ECS-4 and the deployment part of A-28:
 A deployment takes ``clock.duration("ecs.deployment")`` (aws-timings.md: steady state +60-120 s).
 Its tasks start in proportion to the time gone by (running/pending move). A deployment whose
 task definition (``ecs-task-definition`` / ``family:revision``) or one of whose images
-(``ecs-image`` / image) is marked failing (``clock.fail``) starts tasks that stop; after the
-same duration the circuit breaker trips, having counted max(3, min(200, desired/2)) failed tasks
-(C-ECS-3's threshold, ECS guide "deployment circuit breaker"). Those tasks are listed by
-ListTasks(desiredStatus=STOPPED) with their ``stoppedReason`` and the service's tags when
-``propagateTags`` is SERVICE. The service's ``events`` say what happened, newest first.
+(``ecs-image`` / image) is marked failing (``clock.fail``) starts tasks that stop:
 
-Without the breaker AWS keeps launching tasks that fail: the deployment stays IN_PROGRESS.
+- C-ECS-3: "The breaker trips after max(3, min(200, desired/2)) failed tasks, which can take many
+  minutes". ECS API reference, ServiceDeploymentCircuitBreaker.threshold: "The deployment circuit
+  breaker has a minimum threshold of 3 and a maximum threshold of 200. and uses the values in the
+  following formula to determine the deployment failure. 0.5 * desired task count" (rounded up
+  here: the reference does not say how a half is rounded). The scheduler launches a batch of
+  tasks per ``clock.duration("ecs.task_start")`` (aws-timings.md §1.2: "new task start (~1 min)"):
+  as many as ``maximumPercent`` leaves room for beside the tasks still running, at least one.
+  Each batch's tasks fail at the end of its period; ``failedTasks`` counts them up and the
+  deployment turns FAILED only when the count reaches the threshold. So a service of desired 1
+  (threshold 3, one task a batch) fails after three periods, one of desired 10 (threshold 5, ten
+  tasks a batch) after the first; while a batch is starting its tasks are ``pendingCount``, never
+  ``runningCount``.
+- The failed tasks are listed by ListTasks(desiredStatus=STOPPED) with their ``stoppedReason``,
+  ``stopCode`` TaskFailedToStart and the service's tags when ``propagateTags`` is SERVICE; the
+  service's ``events`` say "has started N tasks" per batch and "has stopped 1 running tasks" per
+  failure, newest first.
+
+Without the breaker AWS keeps launching tasks that fail: the deployment stays IN_PROGRESS and
+``failedTasks`` keeps counting (the stopped tasks kept for ListTasks are capped, see
+``MAX_STOPPED_TASKS``).
 
 With the instant clock and nothing marked failing, ``ecs.py``'s immediate COMPLETED is used
 unchanged. Running tasks are not modelled (ListTasks of a healthy service stays empty, as moto).
@@ -45,12 +60,35 @@ DEFAULT_REASONS = {
 }
 
 
+# ECS keeps a stopped task listed "for at least one hour" (ECS guide); a deployment failing
+# without the breaker for hours would otherwise pile up thousands of task objects in moto.
+MAX_STOPPED_TASKS = 100
+
+
 @dataclass
 class Rollout:
     started: float
     failure: str | None  # the stoppedReason of its tasks, None when they start
     previous: str | None  # task definition of the last COMPLETED deployment
     settled: bool = False
+    batch: int = 1  # tasks launched per task-start period (C-ECS-3)
+    batches: int = 0  # batches launched so far
+    failed: int = 0  # failedTasks so far
+
+
+def threshold(desired: int) -> int:
+    """C-ECS-3: max(3, min(200, 0.5 * desired)); ECS API reference,
+    ServiceDeploymentCircuitBreaker.threshold."""
+    return max(3, min(200, math.ceil(desired / 2)))
+
+
+def batch_size(service: Any, desired: int, still_running: int) -> int:
+    """Tasks the scheduler launches at once for a new deployment: ``maximumPercent`` of desired,
+    less the tasks of older deployments still running (ECS guide, "Rolling update
+    deployments"), at least one, at most desired."""
+    maximum = (getattr(service, "deployment_configuration", None) or {}).get("maximumPercent") or 200
+    room = math.floor(desired * maximum / 100) - still_running
+    return max(1, min(desired, room))
 
 
 def modelled() -> bool:
@@ -90,7 +128,9 @@ def start(backend: Any, service: Any, previous: str | None) -> None:
     primary.update(taskDefinition=definition.arn, rolloutState="IN_PROGRESS", runningCount=0,
                    pendingCount=service.desired_count, desiredCount=service.desired_count, failedTasks=0,
                    rolloutStateReason=f"ECS deployment {primary['id']} in progress.")
-    _rollouts(service)[primary["id"]] = Rollout(clock.now(), _failure(backend, definition.arn), previous)
+    still_running = sum(d.get("runningCount", 0) for d in service.deployments[1:])
+    _rollouts(service)[primary["id"]] = Rollout(clock.now(), _failure(backend, definition.arn), previous,
+                                                batch=batch_size(service, service.desired_count, still_running))
 
 
 def new_deployment(service: Any) -> None:
@@ -118,19 +158,56 @@ def advance(backend: Any, service: Any) -> None:
         rollout = _rollouts(service).get(primary["id"])
         if rollout is None or rollout.settled or primary.get("rolloutState") != "IN_PROGRESS":
             break
+        if rollout.failure is not None:
+            if not _failing(backend, service, primary, rollout):
+                break
+            continue  # tripped: the rollback deployment (if any) is now PRIMARY
         took = clock.duration("ecs.deployment")
         gone = clock.elapsed(rollout.started)
         desired = primary["desiredCount"]
         if gone < took:
-            running = 0 if rollout.failure else math.floor(desired * gone / took)
+            running = math.floor(desired * gone / took)
             primary.update(runningCount=running, pendingCount=desired - running, updatedAt=utcnow())
             break
-        if rollout.failure is None:
-            _completed(service, primary)
-        else:
-            _tripped(backend, service, primary, rollout, at=rollout.started + took)
+        _completed(service, primary)
     service.running_count = sum(d.get("runningCount", 0) for d in service.deployments)
     service.pending_count = sum(d.get("pendingCount", 0) for d in service.deployments)
+
+
+def _failing(backend: Any, service: Any, primary: dict, rollout: Rollout) -> bool:
+    """C-ECS-3: a batch of tasks fails per task-start period until the breaker's threshold is
+    reached. Returns True when the deployment tripped (FAILED) on the clock's "now"."""
+    desired = primary["desiredCount"]
+    limit = threshold(desired)
+    breaker = (getattr(service, "deployment_configuration", None) or {}).get("deploymentCircuitBreaker") or {}
+    period = clock.duration("ecs.task_start")
+    gone = clock.elapsed(rollout.started)
+    if math.isinf(gone):
+        # Instant clock: the whole story is told at once; without the breaker it is told up to the
+        # threshold, then the deployment is left going.
+        ended = math.ceil(limit / rollout.batch)
+    else:
+        ended = int(gone // period)
+    while rollout.batches < ended:
+        rollout.batches += 1
+        # A batch's tasks start one after another; the breaker trips on the threshold-th failure
+        # and no further task of that batch is launched.
+        failed = min(rollout.batch, limit - rollout.failed) if breaker.get("enable") else rollout.batch
+        launched = _stopped_tasks(backend, service, primary, failed, rollout.failure,
+                                  keep=max(0, MAX_STOPPED_TASKS - rollout.failed))
+        listed = "".join(f" (task {t.id})" for t in launched)
+        _event(service, f"has started {failed} tasks:{listed}.")
+        for task in launched:
+            _event(service, f"has stopped 1 running tasks: (task {task.id}).")
+        rollout.failed += failed
+        if breaker.get("enable") and rollout.failed >= limit:
+            _tripped(backend, service, primary, rollout, at=rollout.started + rollout.batches * period)
+            return True
+    if math.isinf(gone) and not breaker.get("enable"):
+        rollout.settled = True
+    # The batch being started: its tasks are PROVISIONING/PENDING, none RUNNING.
+    primary.update(failedTasks=rollout.failed, runningCount=0, pendingCount=min(desired, rollout.batch), updatedAt=utcnow())
+    return False
 
 
 def _completed(service: Any, primary: dict) -> None:
@@ -146,18 +223,8 @@ def _completed(service: Any, primary: dict) -> None:
 
 def _tripped(backend: Any, service: Any, primary: dict, rollout: Rollout, at: float) -> None:
     desired = primary["desiredCount"]
-    threshold = max(3, min(200, math.ceil(desired / 2)))
-    stopped = _stopped_tasks(backend, service, primary, threshold, rollout.failure)
-    _event(service, "has started {} tasks: {}.".format(len(stopped), " ".join(f"(task {t.id})" for t in stopped)))
-    for task in stopped:
-        _event(service, f"has stopped 1 running tasks: (task {task.id}).")
     breaker = (getattr(service, "deployment_configuration", None) or {}).get("deploymentCircuitBreaker") or {}
-    if not breaker.get("enable"):
-        # No breaker: ECS keeps replacing the failed tasks; the deployment never ends.
-        primary.update(failedTasks=threshold, runningCount=0, pendingCount=desired, updatedAt=utcnow())
-        rollout.settled = True
-        return
-    primary.update(rolloutState="FAILED", failedTasks=threshold, runningCount=0, pendingCount=0, updatedAt=utcnow(),
+    primary.update(rolloutState="FAILED", failedTasks=rollout.failed, runningCount=0, pendingCount=0, updatedAt=utcnow(),
                    rolloutStateReason="ECS deployment circuit breaker: tasks failed to start.")
     _event(service, f"(deployment {primary['id']}) deployment failed: tasks failed to start.")
     if not (breaker.get("rollback") and rollout.previous):
@@ -171,12 +238,14 @@ def _tripped(backend: Any, service: Any, primary: dict, rollout: Rollout, at: fl
     service.deployments = [back, *service.deployments]
     service.task_definition = rollout.previous
     _event(service, f"(deployment {primary['id']}) rolling back to {rollout.previous}.")
-    _rollouts(service)[back["id"]] = Rollout(at, _failure(backend, rollout.previous), None)
+    still_running = sum(d.get("runningCount", 0) for d in service.deployments[1:])
+    _rollouts(service)[back["id"]] = Rollout(at, _failure(backend, rollout.previous), None,
+                                             batch=batch_size(service, desired, still_running))
 
 
-def _stopped_tasks(backend: Any, service: Any, primary: dict, count: int, reason: str) -> list:
-    """The tasks the breaker counted: started, then stopped with ``reason`` (DescribeTasks,
-    ListTasks desiredStatus=STOPPED)."""
+def _stopped_tasks(backend: Any, service: Any, primary: dict, count: int, reason: str, keep: int) -> list:
+    """One batch of tasks: started, then stopped with ``reason`` (DescribeTasks, ListTasks
+    desiredStatus=STOPPED). Only the first ``keep`` are stored (``MAX_STOPPED_TASKS``)."""
     cluster = backend.clusters[service.cluster_name]
     definition = backend.describe_task_definition(primary["taskDefinition"])
     tags = service.tags if service.propagate_tags == "SERVICE" else []
@@ -187,7 +256,7 @@ def _stopped_tasks(backend: Any, service: Any, primary: dict, count: int, reason
     bare.network_mode = "bridge"
     subnets = ((service.network_configuration or {}).get("awsvpcConfiguration") or {}).get("subnets") or []
     tasks = []
-    for _ in range(count):
+    for _ in range(min(count, keep)):
         task = models.Task(cluster, bare, None, None, backend=backend, group=f"service:{service.name}",
                            launch_type=service.launch_type or "", started_by=primary["id"], tags=list(tags),
                            platform_version=service.platform_version)

@@ -9,10 +9,16 @@ Reproduces aws-notes:
   for ``rds.modify`` (aws-timings.md: a Multi-AZ class change takes 10-20 min), then the values
   are applied and PendingModifiedValues is empty.
 - C-RDS-2: "A storage change puts the instance in storage-optimization for hours (can exceed
-  24 h), fully usable; no other storage change for 6 h or until that ends" (RDS user guide,
-  "Modifying storage"). After the change is applied the instance reads ``storage-optimization``
-  for ``rds.storage_optimization``; another storage change meanwhile is refused with AWS's
-  InvalidParameterCombination.
+  24 h), fully usable; no other storage change for 6 h or until that ends; an increase must be
+  at least 10 %; storage never shrinks" (RDS user guide, "Increasing DB instance storage
+  capacity"). After the change is applied the instance reads ``storage-optimization`` for
+  ``rds.storage_optimization``; another storage change meanwhile, or within
+  ``rds.storage_cooldown`` (six hours) of the last one, is refused with AWS's
+  InvalidParameterCombination. A smaller AllocatedStorage is refused, and an increase of less
+  than 10 % is rounded up to 10 %, on every clock (``storage_rules``).
+- C-RDS-4: "A class change of a Multi-AZ instance is a failover (about a minute of errors); a
+  single-AZ one is downtime". While a class change is ``modifying`` RDS records the events of
+  either (DescribeEvents, ``_CLASS_CHANGE_EVENTS``); a storage change records its own two.
 - C-RDS-3: "With AutoMinorVersionUpgrade on, RDS moves the engine to a newer minor in the
   maintenance window." ``upgrade_minor`` is the maintenance window coming: the instance goes
   ``upgrading`` and ends on the newer minor of the same major.
@@ -22,12 +28,15 @@ Without ApplyImmediately the change waits for the maintenance window: it stays p
 """
 from __future__ import annotations
 
+import datetime
+import math
 from typing import Any
 
 from botocore import xform_name
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.utils import utcnow
 from moto.rds.exceptions import RDSClientError
-from moto.rds.models import RDSBackend, rds_backends
+from moto.rds.models import Event, RDSBackend, rds_backends
 
 from sandbox.fidelity import clock
 
@@ -35,6 +44,34 @@ from sandbox.fidelity import clock
 PENDING_FIELDS = ("DBInstanceClass", "AllocatedStorage", "EngineVersion", "MultiAZ", "Iops", "StorageType",
                   "StorageThroughput", "BackupRetentionPeriod", "MasterUserPassword", "Port", "CACertificateIdentifier")
 STORAGE_FIELDS = ("AllocatedStorage", "Iops", "StorageType", "StorageThroughput")
+# ModifyDBInstance, AllocatedStorage (API reference): "For RDS for Db2, MariaDB, RDS for MySQL,
+# RDS for Oracle, and RDS for PostgreSQL, the value supplied must be at least 10% greater than the
+# current value. Values that are not at least 10% greater than the existing value are rounded up
+# so that they are 10% greater than the current value."
+TEN_PERCENT_ENGINES = ("db2", "mariadb", "mysql", "oracle", "postgres")
+
+# C-RDS-4: what DescribeEvents lists during a class change, as (fraction of the ``modifying``
+# time, message, category). Messages and order as RDS records them (RDS user guide "Amazon RDS
+# event categories and event messages": RDS-EVENT-0012, -0014, -0004, -0006; the failover pair as
+# DescribeEvents words it in published Multi-AZ class-change and failover logs). Multi-AZ: the
+# standby is modified first, then a failover to it (observed at ~40 % of a 16 min change, over in
+# ~35 s; aws-timings.md: failover 60-120 s). Single-AZ: the instance is shut down and restarted on
+# the new class, down in between.
+_CLASS_CHANGE_EVENTS = {
+    True: ((0.0, "Applying modification to database instance class", "configuration change"),
+           (0.40, "Multi-AZ instance failover started", "failover"),
+           (0.41, "DB instance restarted", "availability"),
+           (0.44, "Multi-AZ instance failover completed", "failover"),
+           (1.0, "Finished applying modification to DB instance class", "configuration change")),
+    False: ((0.0, "Applying modification to database instance class", "configuration change"),
+            (0.2, "DB instance shutdown", "availability"),
+            (1.0, "Finished applying modification to DB instance class", "configuration change"),
+            (1.0, "DB instance restarted", "availability")),
+}
+# RDS-EVENT-0018 / RDS-EVENT-0017 (same event list; AWS re:Post "rds-autoscaling-low-free-storage"
+# quotes the second).
+_STORAGE_EVENTS = ((0.0, "Applying modification to allocated storage", "configuration change"),
+                   (1.0, "Finished applying modification to allocated storage", "configuration change"))
 
 
 def _current(db: Any, field: str) -> Any:
@@ -44,6 +81,25 @@ def _current(db: Any, field: str) -> Any:
 
 def _modification(db: Any) -> dict | None:
     return getattr(db, "_fidelity_modification", None)
+
+
+def _record_events(db: Any, change: dict, gone_modifying: float, took: float) -> None:
+    """C-RDS-4: the events of a class or storage change that have happened by now, once each,
+    dated when they happened on the layer's clock."""
+    schedule = []
+    if "DBInstanceClass" in change["values"]:
+        schedule += _CLASS_CHANGE_EVENTS[bool(_current(db, "MultiAZ"))]
+    if "AllocatedStorage" in change["values"]:
+        schedule += _STORAGE_EVENTS
+    for index, (at, message, category) in enumerate(schedule):
+        if index in change["events"] or gone_modifying < at * took:
+            continue
+        change["events"].add(index)
+        event = Event("DB_INSTANCE_CREATE", db)  # moto's model; its text replaced below
+        event.message, event.event_categories = message, [category]
+        # Dated on the layer's timeline from the moment the change was asked for.
+        event.date = change["asked"] + datetime.timedelta(seconds=clock.duration("rds.modify_pending") + at * took)
+        db.backend.events.append(event)
 
 
 def advance(db: Any) -> None:
@@ -59,6 +115,7 @@ def advance(db: Any) -> None:
         if gone < pending:
             db.status = "available"  # C-RDS-1: not yet "modifying"
             return
+        _record_events(db, change, gone - pending, modify)
         if gone < pending + modify:
             db.status = change["status"]
             return
@@ -66,6 +123,9 @@ def advance(db: Any) -> None:
             setattr(db, field, value)
         db.pending_modified_values = {}
         change["applied"] = True
+        if change["storage"]:
+            # C-RDS-2: the six hours before another storage change count from this one.
+            db._fidelity_storage_changed = change["started"] + pending + modify
     if change["storage"] and gone < pending + modify + clock.duration("rds.storage_optimization"):
         db.status = "storage-optimization"
         return
@@ -75,23 +135,55 @@ def advance(db: Any) -> None:
 
 def _start(db: Any, values: dict, immediately: bool, status: str = "modifying") -> None:
     db._fidelity_modification = {"started": clock.now(), "values": values, "immediately": immediately, "applied": False,
-                                 "status": status, "storage": any(f in values for f in STORAGE_FIELDS)}
+                                 "status": status, "storage": any(f in values for f in STORAGE_FIELDS), "events": set(),
+                                 "asked": utcnow()}
     shown = {f: ("****" if f == "MasterUserPassword" else v) for f, v in values.items()}
     db.pending_modified_values = shown
     advance(db)
 
 
+def storage_rules(db: Any, db_kwargs: dict) -> None:
+    """C-RDS-2 as ModifyDBInstance enforces it, whatever the clock (moto 5.2.5 accepts a smaller
+    AllocatedStorage and stores it)."""
+    wanted, now = db_kwargs.get("AllocatedStorage"), _current(db, "AllocatedStorage")
+    if wanted is None or now is None:
+        return
+    wanted, now = int(wanted), int(now)
+    if wanted < now:
+        # "You can't reduce the amount of storage for a DB instance after storage has been
+        # allocated" (RDS user guide). RDS's answer, as quoted from ModifyDBInstance by Terraform
+        # and CloudFormation when a template lowers AllocatedStorage:
+        # "InvalidParameterCombination: Invalid storage size for engine name postgres and storage
+        # type gp3: 30".
+        raise RDSClientError("InvalidParameterCombination", f"Invalid storage size for engine name {db.engine} "
+                                                            f"and storage type {_current(db, 'StorageType')}: {wanted}")
+    if wanted > now and str(db.engine).split("-")[0] in TEN_PERCENT_ENGINES and wanted < now * 1.1:
+        # API reference, AllocatedStorage: less than 10 % more is "rounded up so that they are
+        # 10% greater than the current value". (The user guide says "you get an error"; no
+        # quoted answer of that error was found, so the API reference's rounding is reproduced.)
+        db_kwargs["AllocatedStorage"] = math.ceil(now * 1.1)
+
+
+def _cooling_down(db: Any) -> bool:
+    """C-RDS-2: "You can't make further storage modifications for either six (6) hours or until
+    storage optimization has completed on the instance, whichever is longer" (RDS user guide)."""
+    busy = _modification(db)
+    if busy and busy["storage"]:
+        return True
+    changed = getattr(db, "_fidelity_storage_changed", None)
+    return changed is not None and clock.elapsed(changed) < clock.duration("rds.storage_cooldown")
+
+
 def _patch_modify(original):
     def modify_db_instance(self: RDSBackend, db_instance_identifier: str, db_kwargs: dict[str, Any]):
+        db = self.describe_db_instances(db_instance_identifier)[0]
+        storage_rules(db, db_kwargs)
         if not clock.controlled():
             return original(self, db_instance_identifier, db_kwargs)
-        db = self.describe_db_instances(db_instance_identifier)[0]
         values = {f: db_kwargs.pop(f) for f in PENDING_FIELDS
                   if db_kwargs.get(f) is not None and db_kwargs[f] != _current(db, f)}
-        busy = _modification(db)
-        if busy and busy["storage"] and any(f in values for f in STORAGE_FIELDS):
-            # RDS user guide, "Modifying storage": no storage change for six hours after one,
-            # or while the instance is in storage-optimization.
+        if _cooling_down(db) and any(f in values for f in STORAGE_FIELDS):
+            # RDS's answer, quoted in terraform-provider-aws#12493 (aws-notes C-RDS-2).
             raise RDSClientError("InvalidParameterCombination",
                                  "You can't currently modify the storage of this DB instance because the previous "
                                  "storage change is being optimized.")
@@ -115,6 +207,17 @@ def _patch_describe(original):
     return describe_db_instances
 
 
+def _patch_describe_events(original):
+    def describe_events(self: RDSBackend, *args, **kwargs):
+        """C-RDS-4: the events of a change in progress exist once the instances are moved to "now"."""
+        for db in list(self.databases.values()):
+            advance(db)
+        return original(self, *args, **kwargs)
+
+    describe_events.fidelity = True
+    return describe_events
+
+
 def upgrade_minor(db_instance_identifier: str, engine_version: str, region: str = "us-east-1",
                   account_id: str = DEFAULT_ACCOUNT_ID) -> None:
     """C-RDS-3: the maintenance window comes and RDS moves the engine to ``engine_version``, a
@@ -131,3 +234,4 @@ def apply() -> None:
         return
     RDSBackend.modify_db_instance = _patch_modify(RDSBackend.modify_db_instance)
     RDSBackend.describe_db_instances = _patch_describe(RDSBackend.describe_db_instances)
+    RDSBackend.describe_events = _patch_describe_events(RDSBackend.describe_events)

@@ -119,3 +119,81 @@ def test_the_instant_clock_completes_a_failing_deployment_and_its_rollback_at_on
         assert (primary["taskDefinition"], primary["rolloutState"]) == (revisions[0], "COMPLETED")
     finally:
         clock.reset()
+
+
+# -- C-ECS-3: the breaker's threshold, one batch of failed tasks per task-start period ---------
+
+TASK_START = clock.DURATIONS["ecs.task_start"]
+BREAKER_NO_ROLLBACK = {**BREAKER_ON, "deploymentCircuitBreaker": {"enable": True, "rollback": False}}
+
+
+@pytest.mark.parametrize(("desired", "threshold", "periods"), [(1, 3, 3), (2, 3, 2), (10, 5, 1), (400, 200, 1)])
+def test_the_breaker_trips_when_failed_tasks_reach_max_3_min_200_half_the_desired_count(clients, on_the_clock, desired,
+                                                                                        threshold, periods):
+    """C-ECS-3 (ECS API reference, ServiceDeploymentCircuitBreaker.threshold: minimum 3, maximum
+    200, 0.5 * desired task count). A first deployment launches all its desired tasks at once
+    (maximumPercent 200, nothing running yet), one batch per task-start period."""
+    ecs, ec2 = clients
+    clock.fail("ecs-image", "nginx:1")
+    fargate_service(ecs, ec2, desired=desired, deploymentConfiguration=BREAKER_NO_ROLLBACK)
+    for period in range(periods):
+        [primary] = describe(ecs)["deployments"]
+        assert primary["rolloutState"] == "IN_PROGRESS"
+        assert (primary["failedTasks"], primary["runningCount"], primary["pendingCount"]) == (period * desired, 0, desired)
+        on_the_clock.sleep(TASK_START)
+    service = describe(ecs)
+    [primary] = service["deployments"]
+    assert (primary["rolloutState"], primary["failedTasks"], primary["runningCount"]) == ("FAILED", threshold, 0)
+    assert (service["runningCount"], service["pendingCount"]) == (0, 0)
+    stopped = [e for e in service["events"] if "has stopped 1 running tasks" in e["message"]]
+    assert len(stopped) == min(threshold, 100)  # one event per stored failed task
+
+
+def test_a_small_service_fails_later_than_a_large_one(clients, on_the_clock):
+    """C-ECS-3 "can take many minutes": desired 1 needs three failed launches in a row, desired 10
+    has its threshold (5) in its first batch."""
+    ecs, ec2 = clients
+    clock.fail("ecs-image", "nginx:1")
+    fargate_service(ecs, ec2, desired=1, deploymentConfiguration=BREAKER_NO_ROLLBACK)
+    ecs.create_service(cluster="c", serviceName="big", taskDefinition="app:1", desiredCount=10, launchType="FARGATE",
+                       networkConfiguration=describe(ecs)["networkConfiguration"], deploymentConfiguration=BREAKER_NO_ROLLBACK)
+    on_the_clock.sleep(TASK_START)
+    assert describe(ecs, "big")["deployments"][0]["rolloutState"] == "FAILED"
+    assert describe(ecs)["deployments"][0]["rolloutState"] == "IN_PROGRESS"
+    on_the_clock.sleep(2 * TASK_START)
+    assert describe(ecs)["deployments"][0]["rolloutState"] == "FAILED"
+
+
+def test_a_rolling_update_launches_what_maximum_percent_leaves_room_for(clients, on_the_clock):
+    """maximumPercent 150 beside 4 running tasks leaves room for 2 new ones a batch (ECS guide,
+    "Rolling update deployments"): the threshold 3 is reached in the second period, and the old
+    deployment keeps running meanwhile."""
+    ecs, ec2 = clients
+    config = {**BREAKER_ON, "maximumPercent": 150}
+    _, revisions = fargate_service(ecs, ec2, desired=4, deploymentConfiguration=config)
+    on_the_clock.sleep(DEPLOY)
+    clock.fail("ecs-image", "nginx:2", "CannotPullContainerError: pull access denied")
+    ecs.update_service(cluster="c", service="app", taskDefinition=revisions[1])
+    on_the_clock.sleep(TASK_START)
+    new, old = describe(ecs)["deployments"]
+    assert (new["rolloutState"], new["failedTasks"], new["pendingCount"], new["runningCount"]) == ("IN_PROGRESS", 2, 2, 0)
+    assert (old["status"], old["runningCount"]) == ("ACTIVE", 4)
+    on_the_clock.sleep(TASK_START)
+    back, failed, old = describe(ecs)["deployments"]
+    assert (failed["rolloutState"], failed["failedTasks"]) == ("FAILED", 3)
+    assert back["taskDefinition"] == revisions[0] and back["rolloutState"] == "IN_PROGRESS"
+    tasks = ecs.describe_tasks(cluster="c", tasks=ecs.list_tasks(cluster="c", desiredStatus="STOPPED")["taskArns"])["tasks"]
+    assert [t["stoppedReason"] for t in tasks] == ["CannotPullContainerError: pull access denied"] * 3
+    started = [e["message"] for e in describe(ecs)["events"] if "has started" in e["message"]]
+    assert [m.split(" tasks:")[0] for m in started] == ["(service app) has started 1", "(service app) has started 2"]
+
+
+def test_without_the_breaker_failed_tasks_keep_counting_and_the_deployment_never_ends(clients, on_the_clock):
+    ecs, ec2 = clients
+    clock.fail("ecs-image", "nginx:1")
+    fargate_service(ecs, ec2, desired=2)  # AWS's default: the breaker off
+    on_the_clock.sleep(10 * TASK_START)
+    [primary] = describe(ecs)["deployments"]
+    assert (primary["rolloutState"], primary["failedTasks"], primary["pendingCount"]) == ("IN_PROGRESS", 20, 2)
+    on_the_clock.sleep(TASK_START)
+    assert describe(ecs)["deployments"][0]["failedTasks"] == 22

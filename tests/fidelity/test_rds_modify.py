@@ -2,6 +2,8 @@
 C-RDS-2, C-RDS-3, in-process under mock_aws."""
 from __future__ import annotations
 
+import contextlib
+
 import boto3
 import botocore.exceptions
 import pytest
@@ -79,3 +81,98 @@ def test_the_instant_clock_applies_a_modification_at_once(rds):
     db = rds.modify_db_instance(DBInstanceIdentifier="db", DBInstanceClass="db.t3.medium", ApplyImmediately=True)["DBInstance"]
     assert (db["DBInstanceStatus"], db["DBInstanceClass"]) == ("available", "db.t3.medium")
     assert "PendingModifiedValues" not in read(rds)
+
+
+# -- C-RDS-2 as ModifyDBInstance enforces it ----------------------------------------------------
+
+def refused(call) -> dict:
+    with pytest.raises(botocore.exceptions.ClientError) as error:
+        call()
+    return error.value.response["Error"]
+
+
+@pytest.mark.parametrize("controlled", [False, True], ids=["instant", "on-the-clock"])
+def test_storage_never_shrinks(rds, controlled):
+    """C-RDS-2; moto alone stores the smaller size."""
+    with clock.use() if controlled else contextlib.nullcontext():
+        error = refused(lambda: rds.modify_db_instance(DBInstanceIdentifier="db", AllocatedStorage=19, ApplyImmediately=True))
+        assert (error["Code"], error["Message"]) == (
+            "InvalidParameterCombination", "Invalid storage size for engine name postgres and storage type gp2: 19")
+        assert read(rds)["AllocatedStorage"] == 20
+
+
+def test_an_increase_of_less_than_ten_percent_is_rounded_up_to_ten_percent(rds):
+    """C-RDS-2; ModifyDBInstance API reference, AllocatedStorage (PostgreSQL)."""
+    rds.modify_db_instance(DBInstanceIdentifier="db", AllocatedStorage=21, ApplyImmediately=True)
+    assert read(rds)["AllocatedStorage"] == 22
+
+
+def test_an_increase_of_less_than_ten_percent_is_pending_as_rounded_up(rds, on_the_clock):
+    answer = rds.modify_db_instance(DBInstanceIdentifier="db", AllocatedStorage=21, ApplyImmediately=True)["DBInstance"]
+    assert answer["PendingModifiedValues"] == {"AllocatedStorage": 22}
+
+
+def test_no_second_storage_change_within_six_hours_even_after_storage_optimization(rds):
+    """C-RDS-2: "six (6) hours or until storage optimization has completed, whichever is longer"."""
+    with clock.use(durations={"rds.storage_optimization": 3600.0}) as fake:
+        rds.modify_db_instance(DBInstanceIdentifier="db", AllocatedStorage=30, ApplyImmediately=True)
+        fake.sleep(PENDING + MODIFY + 3600)
+        assert read(rds)["DBInstanceStatus"] == "available"  # optimized after an hour
+        error = refused(lambda: rds.modify_db_instance(DBInstanceIdentifier="db", AllocatedStorage=40, ApplyImmediately=True))
+        assert error == {"Code": "InvalidParameterCombination", "Message": "You can't currently modify the storage of this "
+                         "DB instance because the previous storage change is being optimized.", "Type": "Sender"}
+        # A change that is not a storage change is accepted meanwhile.
+        rds.modify_db_instance(DBInstanceIdentifier="db", BackupRetentionPeriod=14, ApplyImmediately=True)
+        fake.sleep(clock.DURATIONS["rds.storage_cooldown"] - 3600)
+        rds.modify_db_instance(DBInstanceIdentifier="db", AllocatedStorage=40, ApplyImmediately=True)
+        assert read(rds)["PendingModifiedValues"] == {"AllocatedStorage": 40}
+
+
+# -- C-RDS-4: a class change is a failover (Multi-AZ) or downtime (single-AZ), in DescribeEvents
+
+def events(rds) -> list[tuple[str, list[str]]]:
+    answer = rds.describe_events(SourceIdentifier="db", SourceType="db-instance")["Events"]
+    # moto's own (creation, backup) are not this layer's.
+    return [(e["Message"], e["EventCategories"]) for e in answer
+            if e["Message"] not in ("DB instance created", "Backing up DB instance", "Finished DB instance backup")]
+
+
+def test_a_multi_az_class_change_is_a_failover(rds, on_the_clock):
+    rds.modify_db_instance(DBInstanceIdentifier="db", MultiAZ=True, ApplyImmediately=True)
+    on_the_clock.sleep(PENDING + MODIFY)
+    assert read(rds)["MultiAZ"] is True
+    rds.modify_db_instance(DBInstanceIdentifier="db", DBInstanceClass="db.t3.large", ApplyImmediately=True)
+    assert events(rds) == []
+    on_the_clock.sleep(PENDING + MODIFY * 0.4)
+    assert events(rds) == [("Applying modification to database instance class", ["configuration change"]),
+                           ("Multi-AZ instance failover started", ["failover"])]
+    assert read(rds)["DBInstanceStatus"] == "modifying"
+    on_the_clock.sleep(MODIFY * 0.6)
+    assert [m for m, _ in events(rds)] == [
+        "Applying modification to database instance class", "Multi-AZ instance failover started",
+        "DB instance restarted", "Multi-AZ instance failover completed",
+        "Finished applying modification to DB instance class"]
+    assert "DB instance shutdown" not in [m for m, _ in events(rds)]
+    dates = [e["Date"] for e in rds.describe_events(SourceIdentifier="db", SourceType="db-instance")["Events"]
+             if "class" in e["Message"] or "failover" in e["Message"]]
+    assert dates == sorted(dates) and (dates[-1] - dates[0]).total_seconds() == pytest.approx(MODIFY, abs=1)
+
+
+def test_a_single_az_class_change_is_downtime(rds, on_the_clock):
+    rds.modify_db_instance(DBInstanceIdentifier="db", DBInstanceClass="db.t3.large", ApplyImmediately=True)
+    on_the_clock.sleep(PENDING + MODIFY * 0.5)
+    assert [m for m, _ in events(rds)] == ["Applying modification to database instance class", "DB instance shutdown"]
+    on_the_clock.sleep(MODIFY * 0.5)
+    assert events(rds) == [("Applying modification to database instance class", ["configuration change"]),
+                           ("DB instance shutdown", ["availability"]),
+                           ("Finished applying modification to DB instance class", ["configuration change"]),
+                           ("DB instance restarted", ["availability"])]
+    assert not any("failover" in m for m, _ in events(rds))
+    assert read(rds)["DBInstanceClass"] == "db.t3.large"
+
+
+def test_a_storage_change_records_its_events_and_no_class_change_ones(rds, on_the_clock):
+    rds.modify_db_instance(DBInstanceIdentifier="db", AllocatedStorage=30, ApplyImmediately=True)
+    on_the_clock.sleep(PENDING + MODIFY)
+    assert [m for m, _ in events(rds)] == ["Applying modification to allocated storage",
+                                            "Finished applying modification to allocated storage"]
