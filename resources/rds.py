@@ -198,13 +198,30 @@ class DbInstance(Handler):
 
     def classify(self, diff, obs):
         diff = super().classify(diff, obs)
-        if diff.field == "allocated_storage" and diff.expected < obs.attrs["allocated_storage"]:
-            return dataclasses.replace(diff, change=Change.IMPOSSIBLE, why="RDS storage can only grow (C-RDS-2)")
+        if diff.field == "allocated_storage":
+            return self._classify_storage(diff, obs)
         if diff.field == "engine_version" and major(diff.expected) < major(obs.attrs["engine_version"]):
             return dataclasses.replace(
                 diff, change=Change.IMPOSSIBLE, why=f"cannot downgrade PostgreSQL {obs.attrs['engine_version']} (C-RDS-3)"
             )
         return diff
+
+    @staticmethod
+    def _classify_storage(diff: FieldDiff, obs: Observed) -> FieldDiff:
+        """C-RDS-2: storage never shrinks; a growth under 10 % is rounded up by AWS (the
+        ModifyDBInstance reference), which would leave a difference no run can remove; no second
+        change while the last one is being optimized."""
+        have, want = obs.attrs["allocated_storage"], diff.expected
+        least = -(-have * 11 // 10)  # 10 % more, rounded up, in whole GiB
+        if want < have:
+            why = "RDS storage can only grow (C-RDS-2)"
+        elif want < least:
+            why = f"an increase must be at least 10 % ({least} GiB); AWS would round it up (C-RDS-2)"
+        elif (obs.raw or {}).get("DBInstanceStatus") == "storage-optimization":
+            why = "the last storage change is still being optimized; AWS refuses another until it ends (C-RDS-2)"
+        else:
+            return diff
+        return dataclasses.replace(diff, change=Change.IMPOSSIBLE, why=why)
 
     def describe(self, resource_id):
         found = self.client.describe_db_instances(DBInstanceIdentifier=resource_id)["DBInstances"]

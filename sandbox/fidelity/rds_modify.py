@@ -29,7 +29,6 @@ Without ApplyImmediately the change waits for the maintenance window: it stays p
 from __future__ import annotations
 
 import datetime
-import math
 from typing import Any
 
 from botocore import xform_name
@@ -157,11 +156,12 @@ def storage_rules(db: Any, db_kwargs: dict) -> None:
         # type gp3: 30".
         raise RDSClientError("InvalidParameterCombination", f"Invalid storage size for engine name {db.engine} "
                                                             f"and storage type {_current(db, 'StorageType')}: {wanted}")
-    if wanted > now and str(db.engine).split("-")[0] in TEN_PERCENT_ENGINES and wanted < now * 1.1:
+    least = -(-now * 11 // 10)  # 10 % more in whole GiB, rounded up (integers: 50 * 1.1 is 55.000…01)
+    if wanted > now and str(db.engine).split("-")[0] in TEN_PERCENT_ENGINES and wanted < least:
         # API reference, AllocatedStorage: less than 10 % more is "rounded up so that they are
         # 10% greater than the current value". (The user guide says "you get an error"; no
         # quoted answer of that error was found, so the API reference's rounding is reproduced.)
-        db_kwargs["AllocatedStorage"] = math.ceil(now * 1.1)
+        db_kwargs["AllocatedStorage"] = least
 
 
 def _cooling_down(db: Any) -> bool:

@@ -342,6 +342,11 @@ def test_storage_only_grows_and_a_class_change_is_a_failover(stubbed):
     obs = Observed(NAME, {"engine_version": "17.4", "allocated_storage": 50}, {})
     assert handler.classify(FieldDiff("allocated_storage", 40, 50), obs).change is Change.IMPOSSIBLE
     assert handler.classify(FieldDiff("allocated_storage", 60, 50), obs).change is Change.IN_PLACE
+    assert handler.classify(FieldDiff("allocated_storage", 54, 50), obs).change is Change.IMPOSSIBLE
+    assert handler.classify(FieldDiff("allocated_storage", 55, 50), obs).change is Change.IN_PLACE
+    optimizing = Observed(NAME, {"allocated_storage": 50}, {}, db_answer("storage-optimization"))
+    busy = handler.classify(FieldDiff("allocated_storage", 100, 50), optimizing)
+    assert busy.change is Change.IMPOSSIBLE and "optimized" in busy.why
     assert handler.classify(FieldDiff("instance_class", "db.t3.large", "db.t3.medium"), obs).change is Change.DOWNTIME
     assert handler.classify(FieldDiff("storage_encrypted", True, False), obs).change is Change.REPLACE
 
