@@ -6,6 +6,7 @@ Exit codes: 0 converged / in sync / nothing left; 1 error (one line on stderr, n
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import tempfile
@@ -197,7 +198,7 @@ def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
     """One pass; prints the human rendering unless --json; returns the exit code and JSON document."""
     from orchestrator.config import remember_config, retired_tag_keys
     from orchestrator.report import change_entries, changes_of, duplicate_entries, render_changes, render_outputs
-    from orchestrator.run import reconcile_stack
+    from orchestrator.run import apply_stack, reconcile_stack
 
     plan = args.plan if plan is None else plan
     aws, backend = open_backend(args)
@@ -209,11 +210,12 @@ def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
             doc.account = doc.account or backend.account
         words = ("plan", "reading", "read") if plan else ("reconcile", "working", "ready")
         with _progress(args, *words) as observer:
-            run = reconcile_stack(
-                aws, env=args.env, doc=doc, save=lambda: backend.save(doc), cfg=chosen.cfg, plan=plan,
+            walk = functools.partial(reconcile_stack, plan=True) if plan else apply_stack
+            run = walk(
+                aws, env=args.env, doc=doc, save=lambda: backend.save(doc), cfg=chosen.cfg,
                 parallelism=args.parallelism, observer=observer, retired_tags=retired_tag_keys(doc, chosen.cfg),
             )
-        if not plan:
+        if not plan and not run.refused:  # a refused apply changed nothing: nothing to remember
             remember_config(doc, chosen, succeeded=run.ok)
             backend.save(doc)
     document = {
@@ -228,19 +230,21 @@ def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
         "aws_calls": aws.calls.summary(),
     }
     if not args.json:
-        print(render_changes(run.results, past=not plan, failed=not run.ok))
+        # A refused apply is shown as the plan it stopped at.
+        print(render_changes(run.results, past=not plan and not run.refused, failed=not run.ok, refused=bool(run.refused)))
         title = "Outputs" if run.ok else "Last known outputs"
         if not plan or not run.ok:
             print(f"\n{title}:\n" + render_outputs(run.outputs))
     _print_failures(run)
     if not run.ok:
         return EXIT_ERROR, document
-    refused = [r for r in run.results if r.refusal]
-    if refused:
-        # spec/cli.md: a plan never promises what the apply will refuse (the apply refuses each
-        # of these at its node before any call that changes it).
-        for r in refused:
+    if run.refused:
+        # spec/cli.md: a plan never promises what the apply will refuse, and the apply refuses
+        # it before its first mutating call.
+        for r in run.refused:
             print(f"error: {r.key}: {r.refusal}", file=sys.stderr)
+        if not plan:
+            print("error: nothing was changed", file=sys.stderr)
         return EXIT_ERROR, document
     return (EXIT_CHANGES if plan and changes_of(run.results) else EXIT_OK), document
 

@@ -46,6 +46,8 @@ class NodeResult:
     refusal: str | None = None
     # The reason the last run failed at this node, kept in its state entry until it converges.
     previous_failure: str | None = None
+    # Still being created or changed (a plan does not wait for it; the apply does).
+    pending: bool = False
 
 
 def idempotency_token(account: str | None, region: str, env: str, key: str, attempt: int, spec: dict) -> str:
@@ -160,7 +162,8 @@ class Reconciler:
         kind's ``on_failed``. None: there is no live resource to reconcile (create one)."""
         what = f"{h.kind} {node.name} ({obs.id})"
         state = h.status(obs.raw)
-        if state.status is Status.PENDING and not self.plan:
+        result.pending = state.status is Status.PENDING
+        if result.pending and not self.plan:
             # Created or changed by an earlier run that did not wait for it (C-ECS-4): attributes
             # and endpoints are final only once it is ready (an RDS instance has no Endpoint
             # while creating, A-13), and AWS refuses a modify while one is in progress.

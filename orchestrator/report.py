@@ -24,8 +24,9 @@ def changes_of(results: Iterable[NodeResult]) -> list[NodeResult]:
     return [r for r in results if r.action in CHANGING]
 
 
-def render_changes(results: Iterable[NodeResult], *, past: bool, failed: bool = False) -> str:
-    """``failed``: the run did not finish; it never says the environment matches."""
+def render_changes(results: Iterable[NodeResult], *, past: bool, failed: bool = False, refused: bool = False) -> str:
+    """``failed``: the run did not finish; it never says the environment matches. ``refused``:
+    a change AWS would refuse stopped it before anything was changed."""
     verbs = {"create": "created" if past else "create", "update": "updated" if past else "update",
              "replace": "must be replaced", "delete": "deleted" if past else "delete"}
     lines = []
@@ -40,7 +41,10 @@ def render_changes(results: Iterable[NodeResult], *, past: bool, failed: bool = 
             lines.append(f"x removed duplicate {r.kind} {r.name}: {', '.join(r.duplicates_removed)} (kept {r.id})")
     counts = {a: sum(1 for r in results if r.action == a) for a in ("create", "update", "replace", "delete")}
     summary = ", ".join(f"{n} to {a}" if not past else f"{n} {verbs[a]}" for a, n in counts.items() if n)
-    if failed:
+    if refused:
+        done = f"{summary.capitalize()}. " if summary else ""
+        lines.append(done + "Refused: the plan holds changes that cannot be applied (errors on stderr); nothing was changed.")
+    elif failed:
         done = f"{summary.capitalize()} before it stopped. " if summary else ""
         lines.append(done + "The run failed: the environment does not match the desired state (errors on stderr).")
     else:

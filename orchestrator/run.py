@@ -31,6 +31,11 @@ class RunResult:
     def ok(self) -> bool:
         return not self.failures
 
+    @property
+    def refused(self) -> list[NodeResult]:
+        """Changes no apply can make (impossible, a replacement, a failed resource kept)."""
+        return [r for r in self.results if r.refusal]
+
 
 def _failures(outcomes: dict[str, Outcome]) -> dict[str, Outcome]:
     return {k: o for k, o in sorted(outcomes.items()) if o.status != "ok"}
@@ -83,6 +88,36 @@ def reconcile_stack(
         doc.outputs = outputs
         save()
     return RunResult(results, failures, outputs)
+
+
+def apply_stack(
+    aws, *, env: str, doc, save: Callable[[], Any], cfg: EnvConfig | None = None, clock: Clock = REAL_CLOCK,
+    parallelism: int = 16, nodes: list[Node] | None = None, observer: WalkObserver | None = None,
+    retired_tags: frozenset[str] = frozenset(),
+) -> RunResult:
+    """A reconcile that changes AWS: the plan first (reads only), then the apply walk.
+
+    A plan with a change AWS would refuse (impossible, a replacement, a failed resource kept
+    for a person) ends the run before any mutating call: the apply never stops half way through
+    an environment on a change the plan could have named (spec/cli.md). A plan with nothing
+    to do, nothing pending and nothing left by an earlier run ends it too, with no second read.
+    """
+    common = dict(env=env, doc=doc, cfg=cfg, clock=clock, parallelism=parallelism, nodes=nodes, retired_tags=retired_tags)
+    preview = reconcile_stack(aws, save=lambda: None, plan=True, **common)
+    if preview.refused:
+        return preview
+    if preview.ok and not _needs_apply(preview, doc):
+        return preview
+    return reconcile_stack(aws, save=save, observer=observer, **common)
+
+
+def _needs_apply(preview: RunResult, doc) -> bool:
+    """Anything the apply walk would do: a change, a resource still pending (it waits, C-ECS-4),
+    or an entry an earlier run left unfinished (an intent to resume, a failure to clear)."""
+    if any(r.action != "unchanged" or r.pending for r in preview.results):
+        return True
+    entries = [doc.resource(r.key) or {} for r in preview.results]
+    return any(e.get("intent") or e.get("failure") or e.get("id") != r.id for e, r in zip(entries, preview.results))
 
 
 @dataclass

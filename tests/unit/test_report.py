@@ -1,7 +1,7 @@
 from orchestrator.reconciler import NodeResult
 from orchestrator.report import change_entries, render_changes
 from orchestrator.spec import UNKNOWN
-from resources.base import FieldDiff
+from resources.base import Change, FieldDiff
 
 
 def results():
@@ -10,7 +10,7 @@ def results():
         NodeResult("igw", "internet_gateway", "igw-dev", "update", id="igw-1",
                    changes=[FieldDiff("vpc_id", "vpc-1", None)]),
         NodeResult("subnet.public.1", "subnet", "public-subnet-1-dev", "replace", id="subnet-1",
-                   changes=[FieldDiff("cidr_block", "10.0.0.0/20", "10.0.9.0/24", replace=True)]),
+                   changes=[FieldDiff("cidr_block", "10.0.0.0/20", "10.0.9.0/24", Change.REPLACE)]),
         NodeResult("nat.1", "nat_gateway", "nat-gateway-1-dev", "create",
                    changes=[FieldDiff("subnet_id", UNKNOWN, None)]),
     ]
@@ -35,4 +35,4 @@ def test_nothing_to_do_says_so():
 def test_json_entries_are_plain_json_with_unknowns_spelled_out():
     entries = change_entries(results())
     assert [e["action"] for e in entries] == ["update", "replace", "create"]
-    assert entries[2]["changes"] == [{"field": "subnet_id", "old": None, "new": "(known after apply)", "replace": False}]
+    assert entries[2]["changes"] == [{"field": "subnet_id", "old": None, "new": "(known after apply)", "replace": False, "change": "in place"}]
