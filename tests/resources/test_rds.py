@@ -14,7 +14,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from orchestrator.config import EnvConfig
-from orchestrator.run import TeardownRefused, reconcile_stack
+from orchestrator.run import TeardownRefused, apply_stack, reconcile_stack
 from orchestrator.stack.data import rds_nodes
 from orchestrator.waiting import wait_for
 from resources.aws import Aws
@@ -121,7 +121,7 @@ def test_an_update_modifies_only_the_changed_field_and_applies_it_immediately(aw
     sent = []
     aws.client("rds").meta.events.register("provide-client-params.rds.ModifyDBInstance", lambda params, **_: sent.append(params))
 
-    converge(aws, state, nodes=nodes(EnvConfig(db_instance_class="db.t3.large")), clock=clock)
+    converge(aws, state, nodes=nodes(EnvConfig(instance_class="db.t3.large")), clock=clock)
     assert sent == [{"DBInstanceIdentifier": NAME, "ApplyImmediately": True, "DBInstanceClass": "db.t3.large"}]
     assert instance(rds)["DBInstanceClass"] == "db.t3.large"
 
@@ -167,6 +167,31 @@ def test_destroy_removes_both_and_destroy_again_finds_nothing(aws, rds, stack, c
     assert all(state.doc.resource(k) is None for k in RDS_KEYS)
     again = destroy(aws, state, nodes=nodes(), clock=clock)
     assert set(actions(again).values()) == {"absent"}
+
+
+def test_an_impossible_storage_change_is_refused_by_the_plan_and_the_apply_makes_no_mutating_call(aws, rds, stack, clock):
+    state, nodes = stack
+    converge(aws, state, nodes=nodes(EnvConfig(db_allocated_storage=50)), clock=clock)
+    planned = converge(aws, state, nodes=nodes(EnvConfig(db_allocated_storage=40), instance_class="db.t3.large"),
+                       plan=True, clock=clock)
+    [refused] = planned.refused
+    assert refused.key == "rds.instance" and "impossible change: allocated_storage 50 → 40" in refused.refusal
+    before = aws.calls.mutating
+    applied = apply_stack(aws, env="dev", doc=state.doc, save=state.save, clock=clock.as_clock(),
+                          nodes=nodes(EnvConfig(db_allocated_storage=40), instance_class="db.t3.large"))
+    assert [r.key for r in applied.refused] == ["rds.instance"]
+    assert aws.calls.mutating == before
+    # The class change beside it was not made either: the apply never started.
+    assert instance(rds)["AllocatedStorage"] == 50 and instance(rds)["DBInstanceClass"] == "db.t3.medium"
+
+
+def test_a_second_apply_with_nothing_to_do_reads_once(aws, rds, stack, clock):
+    state, nodes = stack
+    converge(aws, state, nodes=nodes(), clock=clock)
+    aws.calls.counts.clear()
+    run = apply_stack(aws, env="dev", doc=state.doc, save=state.save, clock=clock.as_clock(), nodes=nodes())
+    assert set(actions(run).values()) == {"unchanged"} and aws.calls.mutating == 0
+    assert aws.calls.counts[("rds", "DescribeDBInstances")] == 1
 
 
 def test_deletion_protection_refuses_teardown_before_anything_is_deleted(aws, rds, stack, clock):
