@@ -6,6 +6,7 @@ A plan is the same walk with every mutating step replaced by a recorded change.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from datetime import datetime, timezone
@@ -281,29 +282,41 @@ class Reconciler:
     def _read_back(self, h: Handler, spec: dict, resource_id: str, changed: set[str], what: str) -> Observed:
         """Re-read and re-diff the fields just changed: AWS can accept a change and not apply it
         (a modification that fails and returns to "available", a value another writer puts
-        back), and that is a failure naming the field, never "updated". Where a kind's reads may
-        lag its writes (EC2, B-EC2-1) the diff is given ``read_after_write_lag`` seconds to clear;
-        where it clears at once this is the one read that hands back the updated resource."""
+        back), and that is a failure naming the field, never "updated".
+
+        A change is done when AWS says so: a field still pending (PendingModifiedValues while
+        the status already reads "available", C-RDS-1) is waited for, up to the update timeout.
+        Where a kind's reads may lag its writes (EC2, B-EC2-1) a field that still differs is
+        given ``read_after_write_lag`` seconds to clear; where it clears at once this is the one
+        read that hands back the updated resource."""
         seen: dict[str, Any] = {}
+        start = self.clock.now()
 
         def reread() -> Refresh:
             fresh = h.read(resource_id)
-            seen["gone"] = fresh is None
             if fresh is None:
                 return Refresh(Status.GONE)
-            left = [d for d in h.diff(spec, fresh) + retired_tag_diffs(self.retired_tags, spec, fresh) if d.field in changed]
-            seen.update(obs=fresh, left=left)
-            shown = "; ".join(f"{d.field} is {d.actual!r}, expected {d.expected!r}" for d in left)
-            return Refresh(Status.PENDING, shown) if left else Refresh(Status.READY)
+            waiting = sorted(changed & fresh.pending.keys())
+            applied = dataclasses.replace(fresh, pending={})
+            left = [d for d in h.diff(spec, applied) + retired_tag_diffs(self.retired_tags, spec, applied)
+                    if d.field in changed]
+            seen.update(obs=fresh)
+            if waiting:
+                return Refresh(Status.PENDING, f"modification pending: {', '.join(waiting)}")
+            if left and self.clock.now() - start < h.read_after_write_lag:
+                return Refresh(Status.PENDING, "the change is not visible yet")
+            if left:
+                shown = ", ".join(f"{d.field} is {_short(d.actual)}, expected {_short(d.expected)}" for d in left)
+                return Refresh(Status.FAILED, f"the update did not take: {shown}")
+            return Refresh(Status.READY)
 
         try:
-            wait_for(reread, Status.READY, what=what, timeout=h.read_after_write_lag, ceiling=h.poll_ceiling, clock=self.clock)
+            wait_for(reread, Status.READY, what=what, timeout=h.update_timeout, ceiling=h.poll_ceiling, clock=self.clock)
         except WaitTimeout:
-            if seen["gone"]:
-                raise ResourceError(f"{what} disappeared during update") from None
-            shown = ", ".join(f"{d.field} is {_short(d.actual)}, expected {_short(d.expected)}" for d in seen["left"])
-            raise ResourceError(f"{what}: the update did not take: {shown}") from None
-        except ResourceError:
+            raise
+        except ResourceError as exc:
+            if "the update did not take" in str(exc):
+                raise ResourceError(f"{what}: {str(exc).split(' failed: ', 1)[1]}") from None
             raise ResourceError(f"{what} disappeared during update") from None
         return seen["obs"]
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from resources.aws import Aws, error_code
 from resources.clock import REAL_CLOCK, Clock
@@ -61,6 +61,10 @@ class Observed:
     attrs: dict[str, Any]
     tags: dict[str, str]
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    # Values a modification AWS accepted will set but has not applied yet (RDS and ElastiCache
+    # PendingModifiedValues, A-15, C-RDS-1): the plan counts them as converging, the read-back
+    # after an update does not count them as done.
+    pending: dict[str, Any] = field(default_factory=dict)
 
 
 class Change(enum.Enum):
@@ -86,6 +90,9 @@ class Field:
     create_only: bool = False
     # Why a change is not a plain in-place one, shown in the plan.
     why: str = ""
+    # (desired, observed) -> in sync; None: equal. An engine version "17" is in sync with the
+    # "17.4" AWS chose (rds.version_matches).
+    matches: Callable[[Any, Any], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +171,10 @@ class Handler:
     # (stateless, and AWS leaves failed ones behind: a NAT gateway "failed", a VPC link FAILED,
     # aws-notes B-EC2-3 and C-VPCL-1: delete it and create a new one).
     on_failed: ClassVar[str] = "stop"
+    # With "replace": whether the new one can exist beside the failed one until it is gone (a
+    # NAT can; an NLB's name is unique, a mount target is one per AZ). If not, a failed one
+    # carrying the node's tags is adopted, so that the engine deletes it before creating.
+    replace_beside: ClassVar[bool] = True
     # Set by the reconciler for one walk: lookups answered from one listing per kind.
     shared: SharedReads | None = None
 
@@ -215,17 +226,18 @@ class Handler:
     # -- reads: the engine's side ------------------------------------------------------------
     def read(self, resource_id: str) -> Observed | None:
         """The live resource with this id, else None (not found, deleting or deleted)."""
-        raw = self._describe(resource_id)
+        raw = self.lookup(resource_id)
         if raw is None or self.status(raw).status in (Status.DELETING, Status.GONE):
             return None
         return self.observe(raw)
 
     def refresh(self, resource_id: str) -> Refresh:
         """What the waiter polls: one describe, no tag read."""
-        raw = self._describe(resource_id)
+        raw = self.lookup(resource_id)
         return Refresh(Status.GONE) if raw is None else self.status(raw)
 
-    def _describe(self, resource_id: str) -> dict | None:
+    def lookup(self, resource_id: str) -> dict | None:
+        """``describe`` with this kind's not-found codes answered None."""
         try:
             return self.describe(resource_id)
         except Exception as exc:
@@ -243,7 +255,7 @@ class Handler:
     def adoptable(self, owned: list[Observed]) -> list[Observed]:
         """A failed resource of a kind a run replaces is never adopted: AWS leaves it listed for
         a while (a NAT "failed", B-EC2-3), and the new one is created beside it."""
-        if self.on_failed != "replace":
+        if self.on_failed != "replace" or not self.replace_beside:
             return owned
         return [o for o in owned if self.status(o.raw).status is not Status.FAILED]
 
@@ -260,16 +272,25 @@ class Handler:
 
     # -- diff --------------------------------------------------------------------------------
     def diff(self, spec: dict, obs: Observed) -> list[FieldDiff]:
+        """Desired against what the resource is converging to: its attributes with the values of
+        a modification already pending (never asked for twice)."""
+        current = {**obs.attrs, **obs.pending}
         diffs = [
-            self.classify(FieldDiff(k, v, obs.attrs.get(k)), obs)
+            self.classify(FieldDiff(k, v, current.get(k)), obs)
             for k, v in spec.items()
-            if k not in ("name", "tags") and not self._create_only(k) and obs.attrs.get(k) != v
+            if k not in ("name", "tags") and not self._create_only(k) and not self._in_sync(k, v, current.get(k))
         ]
         return diffs + tags_diff(spec["tags"], obs.tags)
 
     def _create_only(self, key: str) -> bool:
         declared = self.fields.get(key)
         return declared is not None and declared.create_only
+
+    def _in_sync(self, key: str, desired: Any, actual: Any) -> bool:
+        declared = self.fields.get(key)
+        if declared is not None and declared.matches is not None:
+            return declared.matches(desired, actual)
+        return desired == actual
 
     # -- writes ------------------------------------------------------------------------------
     def create(self, spec: dict, token: str) -> str:

@@ -114,7 +114,7 @@ class ReplicationGroup(Handler):
         # Redis OSS to Valkey is a one-way upgrade of its own, not a drift to fix.
         "engine": Field(str, Change.REPLACE, why="another engine is a one-way upgrade of its own"),
         # Downgrades are refused (classify).
-        "engine_version": Field(str),
+        "engine_version": Field(str, matches=version_matches),
         # C-EC-1: each node is replaced in turn, the primary by a failover.
         "node_type": Field(str, Change.DOWNTIME, why="nodes are replaced one by one, the primary by a failover"),
         "num_cache_clusters": Field(int),
@@ -172,9 +172,8 @@ class ReplicationGroup(Handler):
         attrs = {
             "description": group["Description"],
             "engine": group.get("Engine") or member.get("Engine"),
-            # A change applied but not finished yet is what the group is converging to.
-            "engine_version": pending.get("EngineVersion") or member.get("EngineVersion"),
-            "node_type": pending.get("CacheNodeType") or group.get("CacheNodeType"),
+            "engine_version": member.get("EngineVersion"),
+            "node_type": group.get("CacheNodeType"),
             "num_cache_clusters": len(group.get("MemberClusters", [])),
             "automatic_failover": group.get("AutomaticFailover") in ("enabled", "enabling"),
             "multi_az": group.get("MultiAZ") == "enabled",
@@ -185,7 +184,9 @@ class ReplicationGroup(Handler):
             "security_group_ids": sorted(g["SecurityGroupId"] for g in member.get("SecurityGroups", [])),
         }
         tags = self.client.list_tags_for_resource(ResourceName=group["ARN"])["TagList"]
-        return Observed(group["ReplicationGroupId"], attrs, tag_dict(tags), group)
+        # A change accepted but not applied yet (C-EC-1) is what the group is converging to.
+        waiting = {"engine_version": pending.get("EngineVersion"), "node_type": pending.get("CacheNodeType")}
+        return Observed(group["ReplicationGroupId"], attrs, tag_dict(tags), group, {k: v for k, v in waiting.items() if v})
 
     def _member(self, group: dict) -> dict:
         members = group.get("MemberClusters") or []
@@ -201,11 +202,6 @@ class ReplicationGroup(Handler):
         # Group ids are unique per account and region, stored lower-case (B-EC-1).
         obs = self.read(spec["name"].lower())
         return [obs] if obs and owned_by(obs.tags, spec) else []
-
-    def diff(self, spec, obs):
-        if version_matches(spec.get("engine_version"), obs.attrs["engine_version"]):
-            obs = Observed(obs.id, {**obs.attrs, "engine_version": spec["engine_version"]}, obs.tags, obs.raw)
-        return super().diff(spec, obs)
 
     def create(self, spec, token):
         # CreateReplicationGroup has no idempotency token (aws-notes headline 3): find-by-id first.

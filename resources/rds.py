@@ -69,7 +69,9 @@ class DbSubnetGroup(SubnetGroupHandler):
 
 def status_of(db: dict) -> Refresh:
     status = db["DBInstanceStatus"]
-    if status == "available":
+    # C-RDS-2: after a storage change the instance is "storage-optimization" for hours, fully
+    # usable; waiting for "available" would fail every later run.
+    if status in ("available", "storage-optimization"):
         return Refresh(Status.READY, status)
     if status in FAILED_STATES or status.startswith("incompatible-"):
         return Refresh(Status.FAILED, status)
@@ -104,7 +106,9 @@ def observe_db_instance(db: dict) -> Observed:
             g["VpcSecurityGroupId"] for g in db.get("VpcSecurityGroups", []) if g.get("Status") != "removing"
         ),
     }
-    return Observed(db["DBInstanceIdentifier"], attrs, tag_dict(db.get("TagList")), db)
+    waiting = db.get("PendingModifiedValues") or {}
+    pending = {field: waiting[key] for key, field in PENDING_FIELDS.items() if key in waiting}
+    return Observed(db["DBInstanceIdentifier"], attrs, tag_dict(db.get("TagList")), db, pending)
 
 
 # PendingModifiedValues key → spec key: what a modification not applied yet will set (A-15).
@@ -150,7 +154,7 @@ class DbInstance(Handler):
         # Another engine is another database; there is no in-place switch.
         "engine": Field(str, Change.REPLACE, why="another engine is another database"),
         # Downgrades are refused (classify, C-RDS-3).
-        "engine_version": Field(str),
+        "engine_version": Field(str, matches=version_matches),
         # C-RDS-4: a Multi-AZ instance fails over to the standby (about a minute of errors); a
         # single-AZ one restarts.
         "instance_class": Field(str, Change.DOWNTIME, why="a failover (Multi-AZ) or a restart"),
@@ -234,21 +238,6 @@ class DbInstance(Handler):
         # Identifiers are unique per account and region (stored lower-case, B-RDS-1).
         obs = self.read(spec["name"].lower())
         return [obs] if obs and owned_by(obs.tags, spec) else []
-
-    def diff(self, spec, obs):
-        return super().diff(spec, self.converging(spec, obs))
-
-    @staticmethod
-    def converging(spec: dict, obs: Observed) -> Observed:
-        """What the instance is converging to: its attributes with the modifications already
-        pending applied (A-15), and the engine version as precise as the spec asks for."""
-        attrs = dict(obs.attrs)
-        for key, field in PENDING_FIELDS.items():
-            if key in (obs.raw.get("PendingModifiedValues") or {}):
-                attrs[field] = obs.raw["PendingModifiedValues"][key]
-        if version_matches(spec.get("engine_version"), attrs["engine_version"]):
-            attrs["engine_version"] = spec["engine_version"]
-        return dataclasses.replace(obs, attrs=attrs)
 
     def create(self, spec, token):
         # CreateDBInstance has no idempotency token (aws-notes headline 3): find-by-name first.

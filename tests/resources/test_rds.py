@@ -121,7 +121,7 @@ def test_an_update_modifies_only_the_changed_field_and_applies_it_immediately(aw
     sent = []
     aws.client("rds").meta.events.register("provide-client-params.rds.ModifyDBInstance", lambda params, **_: sent.append(params))
 
-    converge(aws, state, nodes=nodes(EnvConfig(instance_class="db.t3.large")), clock=clock)
+    converge(aws, state, nodes=nodes(EnvConfig(db_instance_class="db.t3.large")), clock=clock)
     assert sent == [{"DBInstanceIdentifier": NAME, "ApplyImmediately": True, "DBInstanceClass": "db.t3.large"}]
     assert instance(rds)["DBInstanceClass"] == "db.t3.large"
 

@@ -58,7 +58,8 @@ class Widget(Handler):
         return None
 
     def observe(self, raw):
-        return Observed(raw["id"], {k: v for k, v in raw.items() if k not in ("tags", "id")}, dict(raw["tags"]), raw)
+        attrs = {k: v for k, v in raw.items() if k not in ("tags", "id", "pending")}
+        return Observed(raw["id"], attrs, dict(raw["tags"]), raw, dict(raw.get("pending") or {}))
 
     def status(self, raw):
         return Refresh(self.cloud.status, "failure: out of capacity" if self.cloud.status is Status.FAILED else "")
@@ -601,3 +602,30 @@ def test_a_protected_resource_is_not_removed(monkeypatch):
     with pytest.raises(ResourceError, match="widget r-1: deletion protection is on: set deletion_protection = false"):
         handler.remove(handler.read("r-1"))
     assert "r-1" in CLOUD.items
+
+
+def test_an_update_is_done_when_no_changed_field_is_pending_any_more(monkeypatch):
+    # C-RDS-1: the status reads ready at once while PendingModifiedValues still lists the change.
+    clock = FakeClock()
+    state = MemoryState()
+    reconciler(state, clock=clock).reconcile(node(size=3))
+
+    def accept(self, spec, obs, diffs):
+        self.cloud.items[obs.id]["pending"] = {d.field: d.expected for d in diffs}
+
+    def describe_applying_after_90s(self, resource_id, _describe=Widget.describe):
+        item = self.cloud.items[resource_id]
+        if item.get("pending") and clock.now() >= 90:
+            item.update(item.pop("pending"))
+        return _describe(self, resource_id)
+
+    monkeypatch.setattr(Widget, "update_fields", accept)
+    monkeypatch.setattr(Widget, "describe", describe_applying_after_90s)
+    planned = reconciler(state, plan=True, clock=clock).reconcile(node(size=5))
+    assert planned.action == "update"
+    result = reconciler(state, clock=clock).reconcile(node(size=5))
+    assert result.action == "update" and CLOUD.items["r-1"]["size"] == 5
+    assert 90 <= clock.now() < 120
+    # While it is pending, the plan counts it as converging: nothing is asked twice.
+    CLOUD.items["r-1"].update(size=3, pending={"size": 5})
+    assert reconciler(state, plan=True, clock=clock).reconcile(node(size=5)).action == "unchanged"
