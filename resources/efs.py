@@ -1,17 +1,18 @@
 """EFS: the encrypted file system, its mount targets (one per private subnet) and an access point.
 
-botocore has no EFS waiters (aws-notes A-22/A-34): ``refresh`` maps the lifecycle states and
-the reconciler polls. EFS ids are not validated against a pattern: moto's are shorter than
+botocore has no EFS waiters (aws-notes A-22/A-34): ``status`` maps the lifecycle states and
+the engine polls. EFS ids are not validated against a pattern: moto's are shorter than
 AWS's (A-20), and AWS answers FileSystemNotFound / AccessPointNotFound for a bad one anyway.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from botocore.exceptions import ClientError
 
-from resources.aws import describe_one, error_code, ignore_codes
-from resources.base import FieldDiff, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
+from resources.aws import error_code, ignore_codes
+from resources.base import Change, Field, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
 from resources.consistency import consistency
 
 FS_NOT_FOUND = "FileSystemNotFound"
@@ -20,6 +21,8 @@ MOUNT_TARGET_CONFLICT = "MountTargetConflict"
 ACCESS_POINT_NOT_FOUND = "AccessPointNotFound"
 # LifeCycleState of file systems, mount targets and access points alike.
 NOT_LIVE = ("deleting", "deleted")
+# B-EFS-2: CreationToken is 1-64 characters (moto does not check, A-20).
+CREATION_TOKEN_MAX = 64
 
 # B-EFS-1: CreateMountTarget (and lifecycle or throughput changes) answer
 # IncorrectFileSystemLifeCycleState until the file system is `available` (typically ~10 s).
@@ -36,6 +39,8 @@ def lifecycle_status(state: str) -> Refresh:
         return Refresh(Status.READY, state)
     if state == "deleted":
         return Refresh(Status.GONE, state)
+    if state == "deleting":
+        return Refresh(Status.DELETING, state)
     if state == "error":
         return Refresh(Status.FAILED, state)
     return Refresh(Status.PENDING, state)
@@ -63,18 +68,9 @@ class EfsHandler(Handler):
 
 # -- file system ---------------------------------------------------------------------------
 
-def find_file_system_by_id(efs, fs_id: str) -> dict | None:
-    return describe_one(efs.describe_file_systems, "FileSystems", FS_NOT_FOUND, FileSystemId=fs_id)
-
-
 def find_file_systems_by_token(efs, token: str) -> list[dict]:
     # The creation token is a literal of the spec: this lookup works in teardown without state.
     return [fs for fs in efs.describe_file_systems(CreationToken=token)["FileSystems"] if fs["LifeCycleState"] not in NOT_LIVE]
-
-
-def file_system_status(efs, fs_id: str) -> Refresh:
-    fs = find_file_system_by_id(efs, fs_id)
-    return Refresh(Status.GONE) if fs is None else lifecycle_status(fs["LifeCycleState"])
 
 
 class FileSystem(EfsHandler):
@@ -83,36 +79,48 @@ class FileSystem(EfsHandler):
     create_timeout = 10 * 60
     delete_timeout = 10 * 60
     poll_ceiling = 3
-    replace_fields = frozenset({"encrypted", "performance_mode"})
-    create_only = frozenset({"creation_token"})
+    not_found = frozenset({FS_NOT_FOUND})
+    # A file system in "error" holds (or may hold) the data: never deleted by a run. on_failed
+    # is the default "stop": the engine reports it failed and a person decides.
+    fields = {
+        # The idempotency key and the lookup of a lost state (B-EFS-2); not compared.
+        "creation_token": Field(str, create_only=True),
+        "encrypted": Field(bool, Change.REPLACE, why="encryption is chosen at creation"),
+        "performance_mode": Field(str, Change.REPLACE, why="set at creation only"),
+        # UpdateFileSystem; AWS refuses a switch back within 24 h of the last one.
+        "throughput_mode": Field(str),
+        "lifecycle_policies": Field(list),
+    }
+
+    def validate(self, spec):
+        problems = []
+        token = spec["creation_token"]
+        if isinstance(token, str) and not 1 <= len(token) <= CREATION_TOKEN_MAX:
+            problems.append(f"creation_token must be 1-{CREATION_TOKEN_MAX} characters (B-EFS-2)")
+        policies = spec["lifecycle_policies"]
+        if isinstance(policies, list) and any(not isinstance(p, dict) or len(p) != 1 for p in policies):
+            problems.append("each lifecycle policy holds exactly one transition (B-EFS-3)")
+        return problems
 
     def desired(self, spec):
         return {**spec, "lifecycle_policies": normal_policies(spec["lifecycle_policies"])}
 
-    def _observe(self, fs: dict) -> Observed:
-        policies = self.client.describe_lifecycle_configuration(FileSystemId=fs["FileSystemId"])["LifecyclePolicies"]
+    def describe(self, resource_id):
+        return next(iter(self.client.describe_file_systems(FileSystemId=resource_id)["FileSystems"]), None)
+
+    def observe(self, raw):
+        policies = self.client.describe_lifecycle_configuration(FileSystemId=raw["FileSystemId"])["LifecyclePolicies"]
         attrs = {
-            "encrypted": fs["Encrypted"],
-            "performance_mode": fs["PerformanceMode"],
-            "throughput_mode": fs["ThroughputMode"],
+            "encrypted": raw["Encrypted"],
+            "performance_mode": raw["PerformanceMode"],
+            "throughput_mode": raw["ThroughputMode"],
             "lifecycle_policies": normal_policies(policies),
         }
-        return Observed(fs["FileSystemId"], attrs, tag_dict(fs.get("Tags")), fs)
+        return Observed(raw["FileSystemId"], attrs, tag_dict(raw.get("Tags")), raw)
 
-    def get(self, resource_id):
-        fs = find_file_system_by_id(self.client, resource_id)
-        return self._observe(fs) if fs and fs["LifeCycleState"] not in NOT_LIVE else None
-
-    def find_by_tags(self, spec):
+    def list_owned(self, spec):
         systems = find_file_systems_by_token(self.client, spec["creation_token"])
-        return [self._observe(fs) for fs in systems if owned_by(tag_dict(fs.get("Tags")), spec)]
-
-    def diff(self, spec, obs):
-        diffs = super().diff(spec, obs)
-        if obs.raw["LifeCycleState"] == "error":
-            # An errored file system keeps its creation token: it can only be torn down.
-            diffs.append(FieldDiff("state", "available", "error", replace=True))
-        return diffs
+        return [self.observe(fs) for fs in systems if owned_by(tag_dict(fs.get("Tags")), spec)]
 
     def create(self, spec, token):
         # B-EFS-2: the spec's deterministic CreationToken is the idempotency key (botocore would
@@ -159,15 +167,10 @@ class FileSystem(EfsHandler):
                 super().update_fields(spec, obs, [d])
 
     def delete(self, obs, spec=None):
-        MOUNT_TARGETS_RELEASED.call(
-            self.clock, ignore_codes, {FS_NOT_FOUND}, self.client.delete_file_system, FileSystemId=obs.id
-        )
+        MOUNT_TARGETS_RELEASED.call(self.clock, self.client.delete_file_system, FileSystemId=obs.id)
 
     def status(self, raw):
         return lifecycle_status(raw["LifeCycleState"])
-
-    def refresh(self, resource_id):
-        return file_system_status(self.client, resource_id)
 
     def outputs(self, obs):
         return {"id": obs.id, "arn": obs.raw["FileSystemArn"]}
@@ -175,19 +178,9 @@ class FileSystem(EfsHandler):
 
 # -- mount targets -------------------------------------------------------------------------
 
-def find_mount_targets(efs, fs_id: str) -> list[dict] | None:
-    """Every mount target of the file system not yet deleted; None when the file system is gone."""
-    try:
-        pages = efs.get_paginator("describe_mount_targets").paginate(FileSystemId=fs_id)
-        return [mt for page in pages for mt in page["MountTargets"] if mt["LifeCycleState"] != "deleted"]
-    except ClientError as exc:
-        if error_code(exc) == FS_NOT_FOUND:
-            return None
-        raise
-
-
-def mount_targets_status(efs, fs_id: str) -> Refresh:
-    return targets_status(find_mount_targets(efs, fs_id))
+def live_targets(raw: dict) -> list[dict]:
+    """The mount targets of a described set that are not on their way out."""
+    return [mt for mt in raw["MountTargets"] if mt["LifeCycleState"] not in NOT_LIVE]
 
 
 def targets_status(targets: list[dict]) -> Refresh:
@@ -199,6 +192,9 @@ def targets_status(targets: list[dict]) -> Refresh:
         return Refresh(Status.FAILED, f"mount targets in error: {', '.join(failed)}")
     if states == ["available"]:
         return Refresh(Status.READY, "available")
+    if states == ["deleting"]:
+        return Refresh(Status.DELETING, "deleting")
+    # creating, or some available while another is created or deleted (an update in progress).
     return Refresh(Status.PENDING, "/".join(states))
 
 
@@ -227,10 +223,27 @@ class MountTargets(Handler):
     expected_seconds = 80
     expected_delete_seconds = 60  # ~1 min (est.), aws-timings §1.3
     create_timeout = 30 * 60  # Terraform's default: >10 min has been seen (aws-timings 1.1)
+    # An update deletes and creates single mount targets (a subnet change): as long as a create.
+    update_timeout = 30 * 60
     delete_timeout = 10 * 60
     poll_ceiling = 10
-    replace_fields = frozenset({"file_system_id"})
-    create_only = frozenset({"creation_token"})
+    # The set is read by its file system (DescribeMountTargets FileSystemId=…): the file system
+    # gone is the set gone. MountTargetNotFound concerns one member: handled where one is deleted.
+    not_found = frozenset({FS_NOT_FOUND})
+    # A mount target in "error" holds no data (the file system does) and AWS lets it be deleted:
+    # the engine deletes the set and creates it again. The set is one node, so the mount
+    # targets of the healthy AZs go too: NFS clients lose their mounts for the minutes the
+    # delete and create take, which is still better than a set that never serves one AZ.
+    on_failed = "replace"
+    fields = {
+        # The lookup of a lost state, through the file system (B-EFS-2); not compared.
+        "creation_token": Field(str, create_only=True),
+        "file_system_id": Field(str, Change.REPLACE, why="a mount target belongs to one file system"),
+        # Subnets added are created in place; one removed is deleted (classify).
+        "subnet_ids": Field(list),
+        # ModifyMountTargetSecurityGroups, in place.
+        "security_group_ids": Field(list),
+    }
 
     def desired(self, spec):
         return {
@@ -239,19 +252,32 @@ class MountTargets(Handler):
             "security_group_ids": sorted(spec["security_group_ids"], key=str),
         }
 
-    def get(self, resource_id):
-        targets = [mt for mt in find_mount_targets(self.client, resource_id) or [] if mt["LifeCycleState"] not in NOT_LIVE]
-        if not targets:
-            # A file system without mount targets: the node is absent and create makes them.
-            return None
+    def classify(self, diff, obs):
+        diff = super().classify(diff, obs)
+        if diff.field == "subnet_ids" and set(diff.actual or []) - set(diff.expected):
+            # A mount target cannot move: the one in a subnet no longer wanted is deleted (before
+            # its AZ's new one can be created, B-EFS-1), and clients in that AZ lose the mount.
+            return dataclasses.replace(
+                diff, change=Change.DOWNTIME, why="a mount target leaving a subnet is deleted; its AZ loses NFS meanwhile"
+            )
+        return diff
+
+    def describe(self, resource_id):
+        # Mount targets already "deleted" are listed for a while: not part of the set.
+        pages = self.client.get_paginator("describe_mount_targets").paginate(FileSystemId=resource_id)
+        targets = [mt for page in pages for mt in page["MountTargets"] if mt["LifeCycleState"] != "deleted"]
+        return {"FileSystemId": resource_id, "MountTargets": targets} if targets else None
+
+    def observe(self, raw):
+        targets = live_targets(raw)
         for mt in targets:
             mt["SecurityGroups"] = self._groups(mt["MountTargetId"])
         attrs = {
-            "file_system_id": resource_id,
+            "file_system_id": raw["FileSystemId"],
             "subnet_ids": sorted(mt["SubnetId"] for mt in targets),
             "security_group_ids": shared_groups({mt["SubnetId"]: mt["SecurityGroups"] for mt in targets}),
         }
-        return Observed(resource_id, attrs, {}, {"MountTargets": targets})
+        return Observed(raw["FileSystemId"], attrs, {}, raw)
 
     def _groups(self, mt_id: str) -> list[str] | None:
         try:
@@ -263,10 +289,16 @@ class MountTargets(Handler):
                 return None
             raise
 
-    def find_by_tags(self, spec):
+    def list_owned(self, spec):
         systems = find_file_systems_by_token(self.client, spec["creation_token"])
-        found = [self.get(fs["FileSystemId"]) for fs in systems if same_owner(tag_dict(fs.get("Tags")), spec)]
+        found = [self.read(fs["FileSystemId"]) for fs in systems if same_owner(tag_dict(fs.get("Tags")), spec)]
         return [obs for obs in found if obs is not None]
+
+    def adoptable(self, owned):
+        # One set per file system, one mount target per AZ (B-EFS-1): a new set cannot be made
+        # beside a failed one (MountTargetConflict). It is adopted, and the engine's failed
+        # policy deletes it before creating the new one (the default skips failed ones).
+        return owned
 
     def diff(self, spec, obs):
         # No tags to compare: the ownership record lives on the file system.
@@ -274,7 +306,7 @@ class MountTargets(Handler):
 
     def create(self, spec, token):
         # CreateMountTarget has no idempotency token: a run killed halfway leaves some mount
-        # targets, which get() then finds, and update_fields adds the rest.
+        # targets, which read() then finds, and update_fields adds the rest.
         fs_id = spec["file_system_id"]
         for subnet_id in sorted(spec["subnet_ids"]):
             self._create_one(fs_id, subnet_id, spec["security_group_ids"])
@@ -290,9 +322,9 @@ class MountTargets(Handler):
             # it sits in this very subnet, an earlier attempt made it (botocore retried a call
             # whose answer was lost, or a killed run made it): the mount target wanted exists.
             # The security groups are converged by update_fields like any other drift.
+            # (_describe: the file system gone is no set, and the conflict is raised as it came.)
             if error_code(exc) != MOUNT_TARGET_CONFLICT or not any(
-                mt["SubnetId"] == subnet_id and mt["LifeCycleState"] not in NOT_LIVE
-                for mt in find_mount_targets(self.client, fs_id) or []
+                mt["SubnetId"] == subnet_id for mt in live_targets(self._describe(fs_id) or {"MountTargets": []})
             ):
                 raise
 
@@ -301,35 +333,33 @@ class MountTargets(Handler):
         if other:
             super().update_fields(spec, obs, other)
         want, groups = set(spec["subnet_ids"]), spec["security_group_ids"]
-        targets = obs.raw["MountTargets"]
+        targets = live_targets(obs.raw)
         # Extras go first: a mount target in a subnet no longer wanted holds its AZ (one per AZ).
         for mt in targets:
             if mt["SubnetId"] not in want:
-                ignore_codes({MOUNT_TARGET_NOT_FOUND}, self.client.delete_mount_target, MountTargetId=mt["MountTargetId"])
+                self._delete_one(mt)
         for subnet_id in sorted(want - {mt["SubnetId"] for mt in targets}):
             self._create_one(obs.id, subnet_id, groups)
         for mt in targets:
             # Groups not readable yet belong to a mount target still being created: left to the
             # next run, once it is available (ModifyMountTargetSecurityGroups needs that too).
-            if mt["SubnetId"] in want and mt["SecurityGroups"] not in (None, groups):
+            if mt["SubnetId"] in want and mt.get("SecurityGroups") not in (None, groups):
                 self.client.modify_mount_target_security_groups(MountTargetId=mt["MountTargetId"], SecurityGroups=groups)
 
+    def _delete_one(self, mt: dict) -> None:
+        # One member of the set: MountTargetNotFound (deleted by someone else meanwhile) must
+        # not stop the others, so it is done here rather than by the engine's remove.
+        ignore_codes({MOUNT_TARGET_NOT_FOUND}, self.client.delete_mount_target, MountTargetId=mt["MountTargetId"])
+
     def delete(self, obs, spec=None):
-        for mt in obs.raw["MountTargets"]:
-            ignore_codes({MOUNT_TARGET_NOT_FOUND}, self.client.delete_mount_target, MountTargetId=mt["MountTargetId"])
+        for mt in live_targets(obs.raw):
+            self._delete_one(mt)
 
     def status(self, raw):
         return targets_status(raw["MountTargets"])
 
-    def refresh(self, resource_id):
-        return mount_targets_status(self.client, resource_id)
-
 
 # -- access point --------------------------------------------------------------------------
-
-def find_access_point_by_id(efs, ap_id: str) -> dict | None:
-    return describe_one(efs.describe_access_points, "AccessPoints", ACCESS_POINT_NOT_FOUND, AccessPointId=ap_id)
-
 
 def observe_access_point(ap: dict) -> Observed:
     root = ap.get("RootDirectory") or {}
@@ -347,24 +377,30 @@ class AccessPoint(EfsHandler):
     kind = "efs_access_point"
     expected_seconds = 2  # (est.) access points are available within seconds
     poll_ceiling = 2
-    replace_fields = frozenset({"file_system_id", "posix_user", "root_directory"})
+    not_found = frozenset({ACCESS_POINT_NOT_FOUND})
+    # An access point is an entry point, not storage: deleting one leaves the files of its root
+    # directory in the file system. One AWS reports "error" is deleted and made again; the new
+    # id and ARN reach the task definition and the task role's policy in the same walk.
+    on_failed = "replace"
+    fields = {
+        # CreateAccessPoint only: there is no UpdateAccessPoint.
+        "file_system_id": Field(str, Change.REPLACE, why="an access point belongs to one file system"),
+        "posix_user": Field(dict, Change.REPLACE, why="set at creation only"),
+        "root_directory": Field(dict, Change.REPLACE, why="set at creation only"),
+    }
 
-    def get(self, resource_id):
-        ap = find_access_point_by_id(self.client, resource_id)
-        return observe_access_point(ap) if ap and ap["LifeCycleState"] not in NOT_LIVE else None
+    def describe(self, resource_id):
+        return next(iter(self.client.describe_access_points(AccessPointId=resource_id)["AccessPoints"]), None)
 
-    def find_by_tags(self, spec):
+    def observe(self, raw):
+        return observe_access_point(raw)
+
+    def list_owned(self, spec):
         # The file system id is a Ref, unknown in teardown: list every access point of the
         # account and region and keep the ones carrying this node's ownership record.
         pages = self.client.get_paginator("describe_access_points").paginate()
         points = [ap for page in pages for ap in page["AccessPoints"] if ap["LifeCycleState"] not in NOT_LIVE]
         return [observe_access_point(ap) for ap in points if owned_by(tag_dict(ap.get("Tags")), spec)]
-
-    def diff(self, spec, obs):
-        diffs = super().diff(spec, obs)
-        if obs.raw["LifeCycleState"] == "error":
-            diffs.append(FieldDiff("state", "available", "error", replace=True))
-        return diffs
 
     def create(self, spec, token):
         ap = self.client.create_access_point(
@@ -377,14 +413,10 @@ class AccessPoint(EfsHandler):
         return ap["AccessPointId"]
 
     def delete(self, obs, spec=None):
-        ignore_codes({ACCESS_POINT_NOT_FOUND}, self.client.delete_access_point, AccessPointId=obs.id)
+        self.client.delete_access_point(AccessPointId=obs.id)
 
     def status(self, raw):
         return lifecycle_status(raw["LifeCycleState"])
-
-    def refresh(self, resource_id):
-        ap = find_access_point_by_id(self.client, resource_id)
-        return Refresh(Status.GONE) if ap is None else lifecycle_status(ap["LifeCycleState"])
 
     def outputs(self, obs):
         return {"id": obs.id, "arn": obs.raw["AccessPointArn"]}

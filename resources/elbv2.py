@@ -10,8 +10,8 @@ import dataclasses
 
 from botocore.exceptions import ClientError
 
-from resources.aws import describe_one, error_code, ignore_codes
-from resources.base import FieldDiff, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
+from resources.aws import error_code, ignore_codes
+from resources.base import Change, Field, FieldDiff, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
 from resources.consistency import consistency
 
 TG_NOT_FOUND = "TargetGroupNotFound"
@@ -40,44 +40,63 @@ class ElbHandler(Handler):
     def unset_tags(self, obs, keys):
         self.client.remove_tags(ResourceArns=[obs.id], TagKeys=keys)
 
-    def by_name(self, spec: dict, call, key: str, not_found: str) -> list[dict]:
+    def by_name(self, spec: dict, call, key: str) -> list[dict]:
         """The resources of this name (none when the name is free); ownership is checked by the caller."""
         try:
-            items = call(Names=[spec["name"]])[key]
+            return call(Names=[spec["name"]])[key]
         except ClientError as exc:
-            if error_code(exc) == not_found:
+            # A lookup by name, not a read by id: AWS answers the kind's not-found code for a
+            # name nobody holds, which means "none listed" here.
+            if error_code(exc) in self.not_found:
                 return []
             raise
-        return items
+
+    def adoptable(self, owned):
+        # Names are unique per account and region: a failed resource of ours holds the name, so
+        # a new one cannot be made beside it (the engine's default for kinds it replaces). It is
+        # adopted, and the engine's failed policy deletes it before creating the new one.
+        return owned
 
     def refuse_taken_name(self, spec: dict, exc: ClientError | None = None) -> ResourceError:
-        # find_by_tags found nothing of ours under this name, so whoever holds it is not us.
+        # list_owned found nothing of ours under this name, so whoever holds it is not us.
         why = f" ({error_code(exc)})" if exc is not None else ""
         return ResourceError(
             f"{self.kind} {spec['name']}: the name is taken by a resource without this environment's tags"
             f"{why}; rename or delete it"
         )
 
-    def require_free_name(self, spec: dict, call, key: str, not_found: str) -> None:
+    def require_free_name(self, spec: dict, call, key: str) -> None:
         """Create is called only when nothing of ours holds the name. CreateTargetGroup and
         CreateLoadBalancer are idempotent on AWS (the same name and settings answer the existing
         resource, which is also what makes a retried create safe), so a holder must be refused
         before the call, or its ARN would come back as ours."""
-        if self.by_name(spec, call, key, not_found):
+        if self.by_name(spec, call, key):
             raise self.refuse_taken_name(spec)
 
 
 # -- target group --------------------------------------------------------------------------
 
-def find_target_group_by_arn(elb, arn: str) -> dict | None:
-    return describe_one(elb.describe_target_groups, "TargetGroups", TG_NOT_FOUND, TargetGroupArns=[arn])
-
-
 class TargetGroup(ElbHandler):
     kind = "elbv2_target_group"
     expected_seconds = 1
     poll_ceiling = 2
-    replace_fields = frozenset({"vpc_id", "protocol", "port", "target_type"})
+    not_found = frozenset({TG_NOT_FOUND})
+    # Target groups have no lifecycle state: they exist or not (status: ready).
+    fields = {
+        "vpc_id": Field(str, Change.REPLACE, why="a target group never leaves its VPC"),
+        # ModifyTargetGroup changes the health check only.
+        "protocol": Field(str, Change.REPLACE, why="set at creation only"),
+        "port": Field(int, Change.REPLACE, why="set at creation only"),
+        "target_type": Field(str, Change.REPLACE, why="set at creation only"),
+        "health_check": Field(dict),
+    }
+
+    def describe(self, resource_id):
+        return next(iter(self.client.describe_target_groups(TargetGroupArns=[resource_id])["TargetGroups"]), None)
+
+    def observe(self, raw):
+        # Two reads: the default diff compares tags too, and ELBv2 has them only in DescribeTags.
+        return self._observe(raw, self.tags_of(raw["TargetGroupArn"]))
 
     def _observe(self, tg: dict, tags: dict[str, str]) -> Observed:
         attrs = {
@@ -94,21 +113,15 @@ class TargetGroup(ElbHandler):
         }
         return Observed(tg["TargetGroupArn"], attrs, tags, tg)
 
-    def get(self, resource_id):
-        # Two reads: the default diff compares tags too, and ELBv2 has them only in DescribeTags.
-        tg = find_target_group_by_arn(self.client, resource_id)
-        return self._observe(tg, self.tags_of(resource_id)) if tg else None
-
-    def find_by_tags(self, spec):
-        found = [self._observe(tg, self.tags_of(tg["TargetGroupArn"]))
-                 for tg in self.by_name(spec, self.client.describe_target_groups, "TargetGroups", TG_NOT_FOUND)]
+    def list_owned(self, spec):
+        found = [self.observe(tg) for tg in self.by_name(spec, self.client.describe_target_groups, "TargetGroups")]
         return [obs for obs in found if owned_by(obs.tags, spec)]
 
     def create(self, spec, token):
         # CreateTargetGroup has no token: the name is the idempotency key (the same name and
         # settings return the same group on AWS).
         hc = spec["health_check"]
-        self.require_free_name(spec, self.client.describe_target_groups, "TargetGroups", TG_NOT_FOUND)
+        self.require_free_name(spec, self.client.describe_target_groups, "TargetGroups")
         try:
             tg = self.client.create_target_group(
                 Name=spec["name"],
@@ -143,13 +156,7 @@ class TargetGroup(ElbHandler):
                 super().update_fields(spec, obs, [d])
 
     def delete(self, obs, spec=None):
-        TARGET_GROUP_RELEASED.call(
-            self.clock, ignore_codes, {TG_NOT_FOUND}, self.client.delete_target_group, TargetGroupArn=obs.id
-        )
-
-    def refresh(self, resource_id):
-        # Target groups have no lifecycle state: they exist or not.
-        return Refresh(Status.READY if find_target_group_by_arn(self.client, resource_id) else Status.GONE)
+        TARGET_GROUP_RELEASED.call(self.clock, self.client.delete_target_group, TargetGroupArn=obs.id)
 
     def outputs(self, obs):
         return {"id": obs.id, "arn": obs.id, "name": obs.raw["TargetGroupName"]}
@@ -157,20 +164,11 @@ class TargetGroup(ElbHandler):
 
 # -- load balancer -------------------------------------------------------------------------
 
-def find_load_balancer_by_arn(elb, arn: str) -> dict | None:
-    return describe_one(elb.describe_load_balancers, "LoadBalancers", LB_NOT_FOUND, LoadBalancerArns=[arn])
-
-
-def load_balancer_status(elb, arn: str) -> Refresh:
-    lb = find_load_balancer_by_arn(elb, arn)
-    return Refresh(Status.GONE) if lb is None else lb_status_of(lb)
-
-
 def lb_status_of(lb: dict) -> Refresh:
     state = lb["State"]
     code = state["Code"]
     if code == "failed":
-        return Refresh(Status.FAILED, f"failed: {state.get('Reason', '')}")
+        return Refresh(Status.FAILED, state.get("Reason") or code)
     if code == "provisioning":
         return Refresh(Status.PENDING, code)
     # active_impaired still routes traffic (an AZ is impaired on AWS's side): nothing to wait for.
@@ -208,7 +206,23 @@ class LoadBalancer(ElbHandler):
     create_timeout = 20 * 60
     delete_timeout = 10 * 60
     poll_ceiling = 10
-    replace_fields = frozenset({"scheme", "type"})
+    not_found = frozenset({LB_NOT_FOUND})
+    # A load balancer AWS reports "failed" never finished provisioning (e.g. too few free
+    # addresses in a subnet) and carries no traffic; it holds nothing the spec does not make
+    # again (listeners, groups: the target group is its own node, and an internal NLB has no
+    # Elastic IPs). The engine deletes it and creates a new one. While a VPC link still uses
+    # it, AWS refuses the delete (ResourceInUse) and the run says so.
+    on_failed = "replace"
+    fields = {
+        "scheme": Field(str, Change.REPLACE, why="set at creation only"),
+        "type": Field(str, Change.REPLACE, why="another type is another load balancer"),
+        # SetSubnets, in place.
+        "subnet_ids": Field(list),
+        # SetSecurityGroups, in place, except for an NLB made without any (classify).
+        "security_group_ids": Field(list),
+        # CreateListener / ModifyListener / DeleteListener, in place.
+        "listeners": Field(list),
+    }
 
     def desired(self, spec):
         return {
@@ -217,6 +231,23 @@ class LoadBalancer(ElbHandler):
             "security_group_ids": sorted(spec["security_group_ids"], key=str),
             "listeners": normal_listeners(spec["listeners"]),
         }
+
+    def classify(self, diff, obs):
+        diff = super().classify(diff, obs)
+        if diff.field == "security_group_ids" and obs.attrs["type"] == "network" and not diff.actual:
+            # An NLB created without security groups can never be given any (ELB guide,
+            # "Update the security groups for your Network Load Balancer").
+            return dataclasses.replace(
+                diff, change=Change.REPLACE, why="an NLB created without security groups cannot be given any"
+            )
+        return diff
+
+    def describe(self, resource_id):
+        return next(iter(self.client.describe_load_balancers(LoadBalancerArns=[resource_id])["LoadBalancers"]), None)
+
+    def observe(self, raw):
+        # Three reads: the load balancer, its tags (DescribeTags only) and its listeners.
+        return self._observe(raw, self.tags_of(raw["LoadBalancerArn"]))
 
     def _observe(self, lb: dict, tags: dict[str, str]) -> Observed:
         arn = lb["LoadBalancerArn"]
@@ -234,28 +265,13 @@ class LoadBalancer(ElbHandler):
         }
         return Observed(arn, attrs, tags, {**lb, "Listeners": listeners})
 
-    def get(self, resource_id):
-        # Three reads: the load balancer, its tags (DescribeTags only) and its listeners.
-        lb = find_load_balancer_by_arn(self.client, resource_id)
-        return self._observe(lb, self.tags_of(resource_id)) if lb else None
-
-    def find_by_tags(self, spec):
-        lbs = self.by_name(spec, self.client.describe_load_balancers, "LoadBalancers", LB_NOT_FOUND)
+    def list_owned(self, spec):
+        lbs = self.by_name(spec, self.client.describe_load_balancers, "LoadBalancers")
         tagged = [(lb, self.tags_of(lb["LoadBalancerArn"])) for lb in lbs]
         return [self._observe(lb, tags) for lb, tags in tagged if owned_by(tags, spec)]
 
     def diff(self, spec, obs):
-        diffs = []
-        for d in super().diff(spec, obs):
-            if d.field == "security_group_ids" and spec["type"] == "network" and not d.actual:
-                # An NLB created without security groups can never be given any (ELB guide,
-                # "Update the security groups for your Network Load Balancer").
-                d = dataclasses.replace(d, replace=True)
-            diffs.append(d)
-        code = obs.raw["State"]["Code"]
-        if code == "failed":
-            # A failed load balancer keeps its name: it can only be torn down and made again.
-            diffs.append(FieldDiff("state", "active", code, replace=True))
+        diffs = super().diff(spec, obs)
         enforce = obs.raw.get(ENFORCE_PRIVATE_LINK)
         # AWS reports the setting only for load balancers that have security groups; where it
         # is not reported there is nothing to turn off.
@@ -268,7 +284,7 @@ class LoadBalancer(ElbHandler):
         # and the PrivateLink setting follow through update_fields once it is active.
         # Security groups now or never: an NLB created without them cannot be given any.
         groups = {"SecurityGroups": spec["security_group_ids"]} if spec["security_group_ids"] else {}
-        self.require_free_name(spec, self.client.describe_load_balancers, "LoadBalancers", LB_NOT_FOUND)
+        self.require_free_name(spec, self.client.describe_load_balancers, "LoadBalancers")
         try:
             lb = self.client.create_load_balancer(
                 Name=spec["name"],
@@ -328,6 +344,8 @@ class LoadBalancer(ElbHandler):
                     DefaultActions=forward(listener["target_group_arn"]),
                 )
         for port in sorted(set(have) - set(want)):
+            # A listener is a child of the load balancer: one deleted by someone else meanwhile
+            # (ListenerNotFound) must not stop the others.
             ignore_codes({LISTENER_NOT_FOUND}, self.client.delete_listener, ListenerArn=have[port]["ListenerArn"])
 
     # The stack never turns it on, but anyone may (console, another tool): DeleteLoadBalancer
@@ -346,9 +364,6 @@ class LoadBalancer(ElbHandler):
 
     def status(self, raw):
         return lb_status_of(raw)
-
-    def refresh(self, resource_id):
-        return load_balancer_status(self.client, resource_id)
 
     def outputs(self, obs):
         return {"id": obs.id, "arn": obs.id, "dns_name": obs.raw["DNSName"], "name": obs.raw["LoadBalancerName"]}

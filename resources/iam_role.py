@@ -13,7 +13,7 @@ import urllib.parse
 from botocore.exceptions import ClientError
 
 from resources.aws import error_code, ignore_codes
-from resources.base import MANAGED_BY, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
+from resources.base import MANAGED_BY, Field, Handler, Observed, ResourceError, owned_by, tag_dict, tag_list
 
 NOT_FOUND = "NoSuchEntity"
 ALREADY_EXISTS = "EntityAlreadyExists"
@@ -54,19 +54,6 @@ def policy_text(document: dict) -> str:
     return json.dumps(document, separators=(",", ":"))
 
 
-def find_role_by_name(iam, name: str) -> dict | None:
-    try:
-        return iam.get_role(RoleName=name)["Role"]
-    except ClientError as exc:
-        if error_code(exc) == NOT_FOUND:
-            return None
-        raise
-
-
-def role_status(iam, name: str) -> Refresh:
-    return Refresh(Status.READY if find_role_by_name(iam, name) else Status.GONE)
-
-
 def same_name(a: str | None, b: str) -> bool:
     # B-IAM-1: role names are not distinguished by case.
     return a is not None and a.lower() == b.lower()
@@ -76,10 +63,21 @@ class IamRole(Handler):
     kind = "iam_role"
     service = "iam"
     poll_ceiling = 1
+    # The name is the id (GetRole, DeleteRole); a role has no lifecycle: it exists, it is ready.
+    not_found = frozenset({NOT_FOUND})
+    fields = {
+        "description": Field((str, type(None))),
+        "assume_role_policy": Field(dict),
+        "inline_policies": Field(dict),
+        "managed_policy_arns": Field(list),
+    }
+
+    def validate(self, spec):
+        if not ROLE_NAME.fullmatch(spec["name"]):
+            return [f"role name {spec['name']!r}: 1-64 letters, digits and _+=,.@- (B-IAM-1)"]
+        return []
 
     def desired(self, spec):
-        if not ROLE_NAME.fullmatch(spec["name"]):
-            raise ResourceError(f"IAM role name {spec['name']!r}: 1-64 letters, digits and _+=,.@- (B-IAM-1)")
         return {
             **spec,
             "description": spec["description"] or "",
@@ -88,8 +86,11 @@ class IamRole(Handler):
             "managed_policy_arns": sorted(spec["managed_policy_arns"], key=str),
         }
 
-    def _observe(self, role: dict) -> Observed:
-        name = role["RoleName"]
+    def describe(self, resource_id):
+        return self.client.get_role(RoleName=resource_id)["Role"]
+
+    def observe(self, raw):
+        role, name = raw, raw["RoleName"]
         inline_names = [
             n for page in self.client.get_paginator("list_role_policies").paginate(RoleName=name) for n in page["PolicyNames"]
         ]
@@ -110,24 +111,22 @@ class IamRole(Handler):
         }
         return Observed(name, attrs, tag_dict(role.get("Tags")), role)
 
-    def get(self, resource_id):
-        role = find_role_by_name(self.client, resource_id)
-        return self._observe(role) if role else None
-
     def find(self, spec, recorded_id):
         # One GetRole: the name is the identity. A role of that name is ours if the state
         # recorded it or it carries our ownership tags; anything else is someone else's role.
-        role = find_role_by_name(self.client, spec["name"])
+        # (_describe: the engine's mapping of NoSuchEntity to None; ownership is judged on the
+        # one read before the policy reads of observe.)
+        role = self._describe(spec["name"])
         if role is None:
             return None
         if same_name(recorded_id, role["RoleName"]) or owned_by(tag_dict(role.get("Tags")), spec):
-            return self._observe(role)
+            return self.observe(role)
         raise ResourceError(f"IAM role {spec['name']} exists but is not managed by {MANAGED_BY}")
 
-    def find_by_tags(self, spec):
+    def list_owned(self, spec):
         # Teardown: never a role that does not carry our ownership record.
-        role = find_role_by_name(self.client, spec["name"])
-        return [self._observe(role)] if role and owned_by(tag_dict(role.get("Tags")), spec) else []
+        role = self._describe(spec["name"])
+        return [self.observe(role)] if role and owned_by(tag_dict(role.get("Tags")), spec) else []
 
     def create(self, spec, token):
         # CreateRole has no idempotency token; the name is the key. Inline and managed
@@ -158,6 +157,8 @@ class IamRole(Handler):
                 for policy, document in sorted(d.expected.items()):
                     if have.get(policy) != document:
                         self.client.put_role_policy(RoleName=name, PolicyName=policy, PolicyDocument=policy_text(document))
+                # Policies are children of the role: one removed by someone else meanwhile
+                # (NoSuchEntity) is done, and must not stop the others.
                 for policy in sorted(set(have) - set(d.expected)):
                     ignore_codes({NOT_FOUND}, self.client.delete_role_policy, RoleName=name, PolicyName=policy)
             elif d.field == "managed_policy_arns":
@@ -176,15 +177,14 @@ class IamRole(Handler):
         self.client.untag_role(RoleName=obs.id, TagKeys=keys)
 
     def delete(self, obs, spec=None):
-        # DeleteRole answers DeleteConflict while policies are still attached or embedded.
+        # DeleteRole answers DeleteConflict while policies are still attached or embedded. The
+        # policies are children: one already gone (NoSuchEntity, also when the whole role is)
+        # must not stop the others; the role's own NoSuchEntity is the engine's "already gone".
         for policy in obs.attrs["inline_policies"]:
             ignore_codes({NOT_FOUND}, self.client.delete_role_policy, RoleName=obs.id, PolicyName=policy)
         for arn in obs.attrs["managed_policy_arns"]:
             ignore_codes({NOT_FOUND}, self.client.detach_role_policy, RoleName=obs.id, PolicyArn=arn)
-        ignore_codes({NOT_FOUND}, self.client.delete_role, RoleName=obs.id)
-
-    def refresh(self, resource_id):
-        return role_status(self.client, resource_id)
+        self.client.delete_role(RoleName=obs.id)
 
     def outputs(self, obs):
         return {"id": obs.id, "name": obs.id, "arn": obs.raw["Arn"]}

@@ -9,8 +9,8 @@ import re
 
 from botocore.exceptions import ClientError
 
-from resources.aws import error_code, ignore_codes
-from resources.base import MANAGED_BY, Handler, Observed, Refresh, ResourceError, Status, owned_by
+from resources.aws import error_code
+from resources.base import MANAGED_BY, Field, Handler, Observed, ResourceError, owned_by
 from resources.shared_reads import describe_all
 
 NOT_FOUND = "ResourceNotFoundException"
@@ -25,10 +25,6 @@ def find_log_group_by_name(logs, name: str) -> dict | None:
     return next((g for page in pages for g in page["logGroups"] if g["logGroupName"] == name), None)
 
 
-def log_group_status(logs, name: str) -> Refresh:
-    return Refresh(Status.READY if find_log_group_by_name(logs, name) else Status.GONE)
-
-
 def log_group_arn(group: dict) -> str:
     # "arn" ends with ":*" (it names the streams too); tagging and IAM policies that append
     # ":log-stream:*" want the log group's own ARN.
@@ -39,20 +35,26 @@ class LogGroup(Handler):
     kind = "log_group"
     service = "logs"
     poll_ceiling = 1
+    # The name is the id; a log group has no lifecycle: it exists, it is ready. DescribeLogGroups
+    # by prefix answers an empty list for a missing one; DeleteLogGroup answers this code.
+    not_found = frozenset({NOT_FOUND})
+    fields = {
+        # None: kept forever (DeleteRetentionPolicy). The allowed values (B-LOG-1) are checked
+        # with the configuration.
+        "retention_days": Field((int, type(None))),
+    }
 
-    def desired(self, spec):
+    def validate(self, spec):
         if not LOG_GROUP_NAME.fullmatch(spec["name"]):
-            raise ResourceError(f"log group name {spec['name']!r}: 1-512 letters, digits and . - _ / # (B-LOG-1)")
-        return spec
+            return [f"log group name {spec['name']!r}: 1-512 letters, digits and . - _ / # (B-LOG-1)"]
+        return []
 
-    def _observe(self, group: dict) -> Observed:
-        arn = log_group_arn(group)
-        tags = self.client.list_tags_for_resource(resourceArn=arn)["tags"]
-        return Observed(group["logGroupName"], {"retention_days": group.get("retentionInDays")}, tags, group)
+    def describe(self, resource_id):
+        return find_log_group_by_name(self.client, resource_id)
 
-    def get(self, resource_id):
-        group = find_log_group_by_name(self.client, resource_id)
-        return self._observe(group) if group else None
+    def observe(self, raw):
+        tags = self.client.list_tags_for_resource(resourceArn=log_group_arn(raw))["tags"]
+        return Observed(raw["logGroupName"], {"retention_days": raw.get("retentionInDays")}, tags, raw)
 
     def find(self, spec, recorded_id):
         if self.shared is None:
@@ -65,11 +67,11 @@ class LogGroup(Handler):
             lambda: describe_all(self.client, "describe_log_groups", "logGroups", logGroupNamePrefix=prefix),
         )
         group = next((g for g in groups if g["logGroupName"] == spec["name"]), None)
-        obs = self._observe(group) if group else None
+        obs = self.observe(group) if group else None
         return obs if obs and (recorded_id or owned_by(obs.tags, spec)) else None
 
-    def find_by_tags(self, spec):
-        found = self.get(spec["name"])
+    def list_owned(self, spec):
+        found = self.read(spec["name"])
         return [found] if found and owned_by(found.tags, spec) else []
 
     def create(self, spec, token):
@@ -101,10 +103,7 @@ class LogGroup(Handler):
         self.client.untag_resource(resourceArn=log_group_arn(obs.raw), tagKeys=keys)
 
     def delete(self, obs, spec=None):
-        ignore_codes({NOT_FOUND}, self.client.delete_log_group, logGroupName=obs.id)
-
-    def refresh(self, resource_id):
-        return log_group_status(self.client, resource_id)
+        self.client.delete_log_group(logGroupName=obs.id)
 
     def outputs(self, obs):
         return {"id": obs.id, "name": obs.id, "arn": log_group_arn(obs.raw), "region": self.aws.region}

@@ -15,8 +15,8 @@ import string
 
 from botocore.exceptions import ClientError
 
-from resources.aws import error_code, ignore_codes
-from resources.base import MANAGED_BY, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
+from resources.aws import error_code
+from resources.base import MANAGED_BY, Field, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
 from resources.consistency import consistency
 
 NOT_FOUND = "ResourceNotFoundException"
@@ -33,27 +33,6 @@ ALPHABETS = {"alphanumeric": string.ascii_letters + string.digits}
 API_KEY_TAG = "ApiKeyId"
 
 
-def find_secret(sm, secret_id: str) -> dict | None:
-    """describe_secret by name or ARN; a secret scheduled for deletion is returned too."""
-    try:
-        found = sm.describe_secret(SecretId=secret_id)
-    except ClientError as exc:
-        if error_code(exc) == NOT_FOUND:
-            return None
-        raise
-    found.pop("ResponseMetadata", None)
-    return found
-
-
-def find_live_secret(sm, secret_id: str) -> dict | None:
-    found = find_secret(sm, secret_id)
-    return found if found and not found.get("DeletedDate") else None
-
-
-def secret_status(sm, secret_id: str) -> Refresh:
-    return Refresh(Status.READY if find_live_secret(sm, secret_id) else Status.GONE)
-
-
 def find_secret_by_name(sm, name: str, *, include_deleted: bool = False) -> dict | None:
     """By exact name through ListSecrets: a name ending in a hyphen and six characters (any
     six-letter environment) can read as a partial ARN to DescribeSecret (B-SM-1), a filter
@@ -64,9 +43,10 @@ def find_secret_by_name(sm, name: str, *, include_deleted: bool = False) -> dict
     return next((s for page in pages for s in page["SecretList"] if s["Name"] == name), None)
 
 
-def validate_secret_name(name: str) -> None:
+def secret_name_problems(name: str) -> list[str]:
     if not SECRET_NAME.fullmatch(name):
-        raise ResourceError(f"secret name {name!r}: 1-512 ASCII letters, digits and /_+=.@- (B-SM-1)")
+        return [f"secret name {name!r}: 1-512 ASCII letters, digits and /_+=.@- (B-SM-1)"]
+    return []
 
 
 def same_secret(a: str, b: str) -> bool:
@@ -77,22 +57,36 @@ def same_secret(a: str, b: str) -> bool:
 class _Secret(Handler):
     service = "secretsmanager"
     poll_ceiling = 1
+    # DescribeSecret by ARN or name. DeleteSecret with ForceDeleteWithoutRecovery does not answer
+    # it for a missing secret on AWS (B-SM-2); moto and older behaviour may.
+    not_found = frozenset({NOT_FOUND})
+    fields = {"description": Field((str, type(None)))}
+
+    def validate(self, spec):
+        return secret_name_problems(spec["name"])
 
     def desired(self, spec):
-        validate_secret_name(spec["name"])
         return {**spec, "description": spec["description"] or ""}
 
-    def _observe(self, secret: dict) -> Observed:
-        return Observed(secret["ARN"], {"description": secret.get("Description") or ""}, tag_dict(secret.get("Tags")), secret)
+    def describe(self, resource_id):
+        found = self.client.describe_secret(SecretId=resource_id)
+        found.pop("ResponseMetadata", None)
+        return found
 
-    def get(self, resource_id):
-        secret = find_live_secret(self.client, resource_id)
-        return self._observe(secret) if secret else None
+    def status(self, raw):
+        # A secret scheduled for deletion (DeletedDate) still answers DescribeSecret and holds
+        # its name for 7-30 days (B-SM-2), but it is on its way out, not a live secret.
+        if raw.get("DeletedDate"):
+            return Refresh(Status.DELETING, "scheduled for deletion")
+        return Refresh(Status.READY)
 
-    def find_by_tags(self, spec):
+    def observe(self, raw):
+        return Observed(raw["ARN"], {"description": raw.get("Description") or ""}, tag_dict(raw.get("Tags")), raw)
+
+    def list_owned(self, spec):
         # The name is unique among live secrets; ownership is still checked.
         secret = find_secret_by_name(self.client, spec["name"])
-        return [self._observe(secret)] if secret and owned_by(tag_dict(secret.get("Tags")), spec) else []
+        return [self.observe(secret)] if secret and owned_by(tag_dict(secret.get("Tags")), spec) else []
 
     def _create(self, spec: dict, token: str, secret_string: str, tags: dict[str, str]) -> str:
         # ClientRequestToken makes a retried create idempotent (botocore would fill a random
@@ -137,10 +131,7 @@ class _Secret(Handler):
     def delete(self, obs, spec=None):
         # No recovery window, so the same name can be created again at once (stack.md
         # "Teardown"); force-deleting a missing secret is not an error on AWS either (B-SM-2).
-        ignore_codes({NOT_FOUND}, self.client.delete_secret, SecretId=obs.id, ForceDeleteWithoutRecovery=True)
-
-    def refresh(self, resource_id):
-        return secret_status(self.client, resource_id)
+        self.client.delete_secret(SecretId=obs.id, ForceDeleteWithoutRecovery=True)
 
     def outputs(self, obs):
         return {"id": obs.id, "arn": obs.id, "name": obs.raw["Name"]}
@@ -154,14 +145,21 @@ class GeneratedSecret(_Secret):
     """
 
     kind = "generated_secret"
-    create_only = frozenset({"json_key", "length", "alphabet"})
+    fields = {
+        **_Secret.fields,
+        # How the value is made, at creation only: the value is never read back to compare.
+        "json_key": Field(str, create_only=True),
+        "length": Field(int, create_only=True),
+        "alphabet": Field(str, create_only=True),
+    }
 
-    def desired(self, spec):
+    def validate(self, spec):
+        problems = super().validate(spec)
         if spec["alphabet"] not in ALPHABETS:
-            raise ResourceError(f"secret {spec['name']}: alphabet {spec['alphabet']!r} is not one of {', '.join(ALPHABETS)}")
-        if not isinstance(spec["length"], int) or spec["length"] < 1:
-            raise ResourceError(f"secret {spec['name']}: length must be a positive integer")
-        return super().desired(spec)
+            problems.append(f"alphabet {spec['alphabet']!r} is not one of {', '.join(ALPHABETS)}")
+        if isinstance(spec["length"], int) and spec["length"] < 1:
+            problems.append("length must be a positive integer")
+        return problems
 
     def create(self, spec, token):
         alphabet = ALPHABETS[spec["alphabet"]]
@@ -178,6 +176,13 @@ class ApiKeySecret(_Secret):
     """
 
     kind = "api_key_secret"
+    fields = {
+        **_Secret.fields,
+        # Both read back (observe compares digests in memory): a new value is a new version
+        # (PutSecretValue), in place.
+        "json_key": Field(str),
+        "api_key_id": Field(str),
+    }
 
     @property
     def apigateway(self):
@@ -191,9 +196,9 @@ class ApiKeySecret(_Secret):
                 return None
             raise
 
-    def _observe(self, secret: dict) -> Observed:
-        obs = super()._observe(secret)
-        obs.attrs.update(self._held_key(secret["ARN"], obs.tags.get(API_KEY_TAG)))
+    def observe(self, raw):
+        obs = super().observe(raw)
+        obs.attrs.update(self._held_key(raw["ARN"], obs.tags.get(API_KEY_TAG)))
         return obs
 
     def _held_key(self, arn: str, key_id: str | None) -> dict:
@@ -201,7 +206,9 @@ class ApiKeySecret(_Secret):
         try:
             text = self.client.get_secret_value(SecretId=arn)["SecretString"]
         except ClientError as exc:
-            if error_code(exc) == NOT_FOUND:  # no AWSCURRENT version: nothing held
+            # A read of the secret's value, not of the secret: ResourceNotFoundException here
+            # means no AWSCURRENT version, so nothing held.
+            if error_code(exc) == NOT_FOUND:
                 return {"json_key": None, "api_key_id": None}
             raise
         try:

@@ -3,7 +3,8 @@
 The vpc and the private subnets come from converging the network nodes; the efs security group
 is made here with the test's own ec2 client and replaces the Ref to sg.efs. moto answers every
 EFS resource ``available`` at once (aws-notes A-20/A-22): the creating / in-use paths run
-against a Stubber on the handler's own client, with a FakeClock.
+against a Stubber on the handler's own client, with a FakeClock; an "error" state is set in
+moto's backend, and the engine's failed policy is what the run shows.
 """
 from __future__ import annotations
 
@@ -12,14 +13,19 @@ import dataclasses
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.efs.models import efs_backends
 
+from orchestrator import reconciler
 from orchestrator.config import EnvConfig
+from orchestrator.reconciler import Reconciler
 from orchestrator.run import reconcile_stack
 from orchestrator.spec import resolve
 from orchestrator.stack.data import efs_nodes
 from orchestrator.stack.network import network_nodes
 from orchestrator.waiting import wait_for
-from resources.base import FieldDiff, Observed, Status
+from resources.base import FieldDiff, Observed, ResourceError, Status
+from resources.clock import FakeClock
 from resources.efs import AccessPoint, FileSystem, MountTargets, lifecycle_status
 from tests.conftest import REGION
 from tests.resources.network import changed_fields, ownership, recorded_id, recorded_ids, tags
@@ -272,7 +278,7 @@ def test_access_point_of_another_environment_is_neither_adopted_nor_deleted(aws,
     assert recorded_id(env.state, "efs.access_point") != foreign
     # Teardown looks it up the same way, with every Ref unknown: only ours is found to delete.
     node = next(n for n in env.nodes if n.key == "efs.access_point")
-    found = AccessPoint(aws, env="dev", clock=clock.as_clock()).find_by_tags(resolve(node.spec, {}))
+    found = AccessPoint(aws, env="dev", clock=clock.as_clock()).list_owned(resolve(node.spec, {}))
     assert [o.id for o in found] == [recorded_id(env.state, "efs.access_point")]
 
 
@@ -383,18 +389,28 @@ def test_mount_target_conflict_with_another_subnet_of_the_az_is_an_error(stubbed
         handler.create(mount_target_spec([SUBNET]), "token")
 
 
-def test_mount_targets_creating_are_pending_then_ready_and_gone_once_deleted(stubbed, fake):
+def test_mount_targets_creating_are_pending_then_ready_then_deleting_and_gone_once_deleted(stubbed, fake):
     aws, stubber = stubbed
     answers = [
         [mt_answer("creating"), mt_answer("available", "fsmt-0b0b0b0b", SUBNET_B)],
         [mt_answer("available"), mt_answer("available", "fsmt-0b0b0b0b", SUBNET_B)],
+        # An update in progress: one is removed while the other serves.
+        [mt_answer("available"), mt_answer("deleting", "fsmt-0b0b0b0b", SUBNET_B)],
         [mt_answer("deleting"), mt_answer("deleted", "fsmt-0b0b0b0b", SUBNET_B)],
         [],
     ]
     for targets in answers:
         stubber.add_response("describe_mount_targets", {"MountTargets": targets}, {"FileSystemId": FS_ID})
     handler = MountTargets(aws, env="dev", clock=fake.as_clock())
-    assert [handler.refresh(FS_ID).status for _ in answers] == [Status.PENDING, Status.READY, Status.PENDING, Status.GONE]
+    assert [handler.refresh(FS_ID).status for _ in answers] == [
+        Status.PENDING, Status.READY, Status.PENDING, Status.DELETING, Status.GONE]
+
+
+def test_mount_targets_of_a_file_system_already_gone_are_gone(stubbed, fake):
+    aws, stubber = stubbed
+    stubber.add_client_error("describe_mount_targets", "FileSystemNotFound", http_status_code=404,
+                             expected_params={"FileSystemId": FS_ID})
+    assert MountTargets(aws, env="dev", clock=fake.as_clock()).refresh(FS_ID).status is Status.GONE
 
 
 def test_file_system_in_use_is_retried_on_delete_while_mount_targets_drain(stubbed, fake):
@@ -411,7 +427,8 @@ def test_file_system_already_gone_counts_as_deleted(stubbed, fake):
     aws, stubber = stubbed
     stubber.add_client_error("delete_file_system", "FileSystemNotFound", http_status_code=404,
                              expected_params={"FileSystemId": FS_ID})
-    FileSystem(aws, env="dev", clock=fake.as_clock()).delete(Observed(FS_ID, {}, {}))
+    # The engine's remove: FileSystemNotFound is the kind's not-found, so the delete is done.
+    FileSystem(aws, env="dev", clock=fake.as_clock()).remove(Observed(FS_ID, {}, {}))
     assert fake.sleeps == []
 
 
@@ -425,17 +442,77 @@ def test_throughput_mode_changed_by_hand_is_switched_back(stubbed, fake):
     assert fake.sleeps == []
 
 
-def test_errored_file_system_cannot_converge_in_place(aws, fake):
-    handler = FileSystem(aws, env="dev", clock=fake.as_clock())
-    spec = file_system_spec(handler)
-    attrs = {k: spec[k] for k in ("encrypted", "performance_mode", "throughput_mode", "lifecycle_policies")}
-    diffs = handler.diff(spec, Observed(FS_ID, attrs, spec["tags"], fs_answer("error")))
-    assert [(d.field, d.replace) for d in diffs] == [("state", True)]
+def efs_backend():
+    return efs_backends[DEFAULT_ACCOUNT_ID][REGION]
+
+
+def test_errored_file_system_is_reported_and_kept_for_a_person(aws, efs, clock, built):
+    # It holds the data: the engine's on_failed "stop" refuses it in the plan and in the run,
+    # and never deletes it; its dependents are not attempted.
+    fs_id = recorded_id(built.state, "efs.file_system")
+    efs_backend().file_systems_by_id[fs_id].life_cycle_state = "error"
+
+    plan = reconcile_stack(aws, env="dev", doc=built.state.doc, save=built.state.save, clock=clock.as_clock(),
+                           nodes=built.nodes, plan=True)
+    [result] = [r for r in plan.results if r.key == "efs.file_system"]
+    assert result.action == "replace" and "is failed (error)" in result.refusal
+    assert [(d.field, d.change.name) for d in result.changes] == [("status", "IMPOSSIBLE")]
+
+    run = reconcile_stack(aws, env="dev", doc=built.state.doc, save=built.state.save, clock=clock.as_clock(),
+                          nodes=built.nodes)
+    reason = run.failures["efs.file_system"].reason
+    assert fs_id in reason and "is failed (error)" in reason and "tear the environment down" in reason
+    assert {"efs.mount_targets", "efs.access_point"} <= set(run.failures)
+    assert [fs["FileSystemId"] for fs in efs.describe_file_systems()["FileSystems"]] == [fs_id]
+    assert len(mount_targets(efs, fs_id)) == 2
+
+
+@pytest.fixture
+def replace_event(monkeypatch):
+    """Engine gap (issue 12): a failed resource replaced by the engine ends its node with action
+    "replace", which reconciler.EVENTS does not name, so the run fails on its log line after the
+    work is done. Named here until the engine does; remove then."""
+    monkeypatch.setitem(reconciler.EVENTS, "replace", "resource_replaced")
+
+
+def test_mount_target_in_error_is_replaced_with_the_whole_set_and_the_file_system_kept(
+    aws, efs, clock, built, replace_event
+):
+    # A mount target holds no data: the engine's on_failed "replace" deletes the set (the node)
+    # and creates it again, in the same subnets with the same groups.
+    fs_id = recorded_id(built.state, "efs.file_system")
+    before = mount_targets(efs, fs_id)
+    efs_backend().mount_targets_by_id[before[built.subnet(1)]["MountTargetId"]].life_cycle_state = "error"
+
+    plan = converge(aws, built.state, nodes=built.nodes, clock=clock, plan=True)
+    [result] = [r for r in plan.results if r.key == "efs.mount_targets"]
+    assert result.action == "replace" and result.refusal is None
+    assert [(d.field, d.change.name) for d in result.changes] == [("status", "REPLACE")]
+
+    run = converge(aws, built.state, nodes=built.nodes, clock=clock)
+    assert {k: actions(run)[k] for k in EFS_KEYS} == {
+        "efs.file_system": "unchanged", "efs.mount_targets": "replace", "efs.access_point": "unchanged"}
+    after = mount_targets(efs, fs_id)
+    assert set(after) == {built.subnet(1), built.subnet(2)}
+    assert {m["MountTargetId"] for m in after.values()}.isdisjoint(m["MountTargetId"] for m in before.values())
+    assert all(m["LifeCycleState"] == "available" and m["SecurityGroups"] == [built.sg_id] for m in after.values())
+    assert recorded_id(built.state, "efs.mount_targets") == fs_id == our_file_system(efs)["FileSystemId"]
+    assert set(actions(converge(aws, built.state, nodes=built.nodes, clock=clock)).values()) == {"unchanged"}
+
+
+def test_mount_targets_in_error_found_after_state_loss_are_replaced_in_the_same_run(aws, efs, clock, built, replace_event):
+    fs_id = recorded_id(built.state, "efs.file_system")
+    [one, _] = mount_targets(efs, fs_id).values()
+    efs_backend().mount_targets_by_id[one["MountTargetId"]].life_cycle_state = "error"
+    built.state.lose()
+    run = converge(aws, built.state, nodes=built.nodes, clock=clock)
+    assert actions(run)["efs.mount_targets"] == "replace"
+    assert {m["LifeCycleState"] for m in mount_targets(efs, fs_id).values()} == {"available"}
 
 
 @pytest.mark.parametrize("state, status", [
     ("creating", Status.PENDING), ("available", Status.READY), ("updating", Status.PENDING),
-    ("deleting", Status.PENDING), ("deleted", Status.GONE), ("error", Status.FAILED),
+    ("deleting", Status.DELETING), ("deleted", Status.GONE), ("error", Status.FAILED),
 ])
 def test_lifecycle_states_map_to_statuses(state, status):
     assert lifecycle_status(state).status is status
@@ -452,7 +529,7 @@ def test_groups_of_a_mount_target_still_creating_are_shown_unread_and_left_alone
     stubber.add_client_error("describe_mount_target_security_groups", "IncorrectMountTargetState", http_status_code=409,
                              expected_params={"MountTargetId": "fsmt-0b0b0b0b"})
     handler = MountTargets(aws, env="dev", clock=fake.as_clock())
-    obs = handler.get(FS_ID)
+    obs = handler.read(FS_ID)
     assert obs.attrs["security_group_ids"] == {SUBNET: [SG], SUBNET_B: None}
 
     spec = handler.desired({"name": "efs-mount-targets-dev", "tags": {"Name": "efs-mount-targets-dev"}, "creation_token": TOKEN,
@@ -460,3 +537,18 @@ def test_groups_of_a_mount_target_still_creating_are_shown_unread_and_left_alone
     diffs = handler.diff(spec, obs)
     assert [d.field for d in diffs] == ["security_group_ids"]
     handler.update(spec, obs, diffs)  # no call: the creating one is modified once it is available
+
+
+@pytest.mark.parametrize("change, rule", [
+    ({"creation_token": "t" * 65}, "B-EFS-2"),
+    ({"lifecycle_policies": [{"TransitionToIA": "AFTER_14_DAYS", "TransitionToPrimaryStorageClass": "AFTER_1_ACCESS"}]},
+     "B-EFS-3"),
+])
+def test_file_system_values_aws_refuses_are_refused_before_any_call(aws, change, rule):
+    node = next(n for n in efs_nodes("dev", EnvConfig(), len(AZS)) if n.key == "efs.file_system")
+    state = MemoryState()
+    engine = Reconciler(aws, env="dev", state=state.doc, save=state.save, clock=FakeClock().as_clock())
+    before = aws.calls.total
+    with pytest.raises(ResourceError, match=rule):
+        engine.reconcile(dataclasses.replace(node, spec={**node.spec, **change}))
+    assert aws.calls.total == before

@@ -13,11 +13,13 @@ import boto3
 import pytest
 
 from orchestrator.config import EnvConfig
+from orchestrator.reconciler import Reconciler
 from orchestrator.run import reconcile_stack
-from orchestrator.spec import Join, Ref
+from orchestrator.spec import Join, Node, Ref
 from orchestrator.stack.security import ECS_TRUST, iam_nodes, log_group_nodes, secret_nodes
 from resources.base import ResourceError
 from resources.iam_role import IamRole, canonical_policy
+from resources.clock import FakeClock
 from tests.conftest import REGION
 from tests.resources.network import changed_fields, ownership, recorded_id
 from tests.support.memory_state import MemoryState
@@ -227,8 +229,11 @@ def test_policy_documents_compare_equal_in_every_form_iam_answers():
 
 @pytest.mark.parametrize("name", ["r" * 65, "ecs task role", "rôle", ""])
 def test_names_aws_refuses_are_refused_before_any_call(aws, name):
+    # The engine checks every node's spec (IamRole.validate) before the node's first call.
     spec = {**literal_refs(iam_nodes("dev", EnvConfig())[1].spec), "name": name}
+    state = MemoryState()
+    engine = Reconciler(aws, env="dev", state=state.doc, save=state.save, clock=FakeClock().as_clock())
     before = aws.calls.total
     with pytest.raises(ResourceError, match="B-IAM-1"):
-        IamRole(aws, env="dev").desired(spec)
+        engine.reconcile(Node("iam.task_role", IamRole, spec))
     assert aws.calls.total == before

@@ -5,10 +5,13 @@ import boto3
 import pytest
 
 from orchestrator.config import EnvConfig
+from orchestrator.reconciler import Reconciler
 from orchestrator.run import reconcile_stack
+from orchestrator.spec import Node
 from orchestrator.stack.security import log_group_nodes
 from resources.base import ResourceError
 from resources.log_group import LogGroup
+from resources.clock import FakeClock
 from tests.conftest import REGION
 from tests.resources.network import changed_fields, ownership, recorded_id
 from tests.support.memory_state import MemoryState
@@ -143,8 +146,11 @@ def test_a_longer_name_with_the_same_prefix_is_not_mistaken_for_ours(aws, logs, 
 
 @pytest.mark.parametrize("name", ["/ecs/video processing", "x" * 513, "", "/ecs/vidéo"])
 def test_names_aws_refuses_are_refused_before_any_call(aws, name):
+    # The engine checks every node's spec (LogGroup.validate) before the node's first call.
     spec = {**nodes()[0].spec, "name": name}
+    state = MemoryState()
+    engine = Reconciler(aws, env="dev", state=state.doc, save=state.save, clock=FakeClock().as_clock())
     before = aws.calls.total
     with pytest.raises(ResourceError, match="B-LOG-1"):
-        LogGroup(aws, env="dev").desired(spec)
+        engine.reconcile(Node("logs.api", LogGroup, spec))
     assert aws.calls.total == before

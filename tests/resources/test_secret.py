@@ -16,10 +16,12 @@ import structlog.testing
 from botocore.stub import Stubber
 
 from orchestrator.config import EnvConfig
-from orchestrator.reconciler import idempotency_token
+from orchestrator.reconciler import Reconciler, idempotency_token
 from orchestrator.run import reconcile_stack
+from orchestrator.spec import Node
 from orchestrator.stack.security import secret_nodes
-from resources.base import ResourceError
+from resources.base import ResourceError, Status
+from resources.clock import FakeClock
 from resources.secret import ApiKeySecret, GeneratedSecret
 from tests.conftest import REGION
 from tests.resources.network import changed_fields, ownership, recorded_id
@@ -115,7 +117,7 @@ def test_no_secret_value_reaches_a_log_line_the_observed_state_the_outputs_or_th
         sm.delete_secret(SecretId=recorded_id(state, "secret.redis_auth"), RecoveryWindowInDays=7)
         runs.append(converge(aws, state, nodes=nodes(api_key), clock=clock))
         values.append(value(sm, "redis-auth-dev")["auth_token"])
-        observed = {k: h.get(recorded_id(state, k)) for k, h in handlers.items()}
+        observed = {k: h.read(recorded_id(state, k)) for k, h in handlers.items()}
         outputs = [h.outputs(observed[k]) for k, h in handlers.items()]
         runs.append(destroy(aws, state, nodes=nodes(api_key), clock=clock))
     assert {e["event"] for e in logs} >= {"resource_created", "resource_updated", "resource_deleted"}
@@ -252,10 +254,13 @@ def test_create_retries_while_the_force_deleted_name_is_still_held(aws, clock):
 
 @pytest.mark.parametrize("name", ["redis auth", "x" * 513, "", "sécret"])
 def test_names_aws_refuses_are_refused_before_any_call(aws, name):
+    # The engine checks every node's spec (GeneratedSecret.validate) before the node's first call.
     spec = {**nodes("unused")[0].spec, "name": name}
+    state = MemoryState()
+    engine = Reconciler(aws, env="dev", state=state.doc, save=state.save, clock=FakeClock().as_clock())
     before = aws.calls.total
     with pytest.raises(ResourceError, match="B-SM-1"):
-        GeneratedSecret(aws, env="dev").desired(spec)
+        engine.reconcile(Node("secret.redis_auth", GeneratedSecret, spec))
     assert aws.calls.total == before
 
 
@@ -270,3 +275,25 @@ def test_a_six_letter_environment_is_found_by_exact_name_not_as_a_partial_arn(aw
     assert actions(again) == {"secret.redis_auth": "unchanged"}
     names = sorted(s["Name"] for s in sm.list_secrets()["SecretList"])
     assert names == ["redis-auth-review", "redis-auth-review-old"]
+
+
+def test_a_secret_scheduled_for_deletion_is_deleting_not_live(aws, sm, api_key, clock):
+    # B-SM-2: it still answers DescribeSecret (with DeletedDate) and holds its name, but it is
+    # on its way out: the engine's read does not hand it back, a teardown's wait goes on.
+    state = converged(aws, clock, api_key)
+    arn = recorded_id(state, "secret.redis_auth")
+    sm.delete_secret(SecretId=arn, RecoveryWindowInDays=7)
+    handler = GeneratedSecret(aws, env="dev", clock=clock.as_clock())
+    assert handler.refresh(arn).status is Status.DELETING
+    assert handler.read(arn) is None
+
+
+@pytest.mark.parametrize("field, value, why", [("alphabet", "emoji", "alphabet 'emoji'"), ("length", 0, "length")])
+def test_generated_value_rules_are_refused_before_any_call(aws, field, value, why):
+    spec = {**nodes("unused")[0].spec, field: value}
+    state = MemoryState()
+    engine = Reconciler(aws, env="dev", state=state.doc, save=state.save, clock=FakeClock().as_clock())
+    before = aws.calls.total
+    with pytest.raises(ResourceError, match=f"generated_secret redis-auth-dev: {why}"):
+        engine.reconcile(Node("secret.redis_auth", GeneratedSecret, spec))
+    assert aws.calls.total == before
