@@ -294,11 +294,9 @@ class MountTargets(Handler):
         found = [self.read(fs["FileSystemId"]) for fs in systems if same_owner(tag_dict(fs.get("Tags")), spec)]
         return [obs for obs in found if obs is not None]
 
-    def adoptable(self, owned):
-        # One set per file system, one mount target per AZ (B-EFS-1): a new set cannot be made
-        # beside a failed one (MountTargetConflict). It is adopted, and the engine's failed
-        # policy deletes it before creating the new one (the default skips failed ones).
-        return owned
+    # One set per file system, one mount target per AZ (B-EFS-1): a new set cannot be made
+    # beside a failed one (MountTargetConflict).
+    replace_beside = False
 
     def diff(self, spec, obs):
         # No tags to compare: the ownership record lives on the file system.
@@ -322,9 +320,9 @@ class MountTargets(Handler):
             # it sits in this very subnet, an earlier attempt made it (botocore retried a call
             # whose answer was lost, or a killed run made it): the mount target wanted exists.
             # The security groups are converged by update_fields like any other drift.
-            # (_describe: the file system gone is no set, and the conflict is raised as it came.)
+            # (lookup: the file system gone is no set, and the conflict is raised as it came.)
             if error_code(exc) != MOUNT_TARGET_CONFLICT or not any(
-                mt["SubnetId"] == subnet_id for mt in live_targets(self._describe(fs_id) or {"MountTargets": []})
+                mt["SubnetId"] == subnet_id for mt in live_targets(self.lookup(fs_id) or {"MountTargets": []})
             ):
                 raise
 

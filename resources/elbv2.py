@@ -51,11 +51,9 @@ class ElbHandler(Handler):
                 return []
             raise
 
-    def adoptable(self, owned):
-        # Names are unique per account and region: a failed resource of ours holds the name, so
-        # a new one cannot be made beside it (the engine's default for kinds it replaces). It is
-        # adopted, and the engine's failed policy deletes it before creating the new one.
-        return owned
+    # Names are unique per account and region: a failed one of ours holds the name, so a new
+    # one cannot be made beside it.
+    replace_beside = False
 
     def refuse_taken_name(self, spec: dict, exc: ClientError | None = None) -> ResourceError:
         # list_owned found nothing of ours under this name, so whoever holds it is not us.

@@ -114,9 +114,9 @@ class IamRole(Handler):
     def find(self, spec, recorded_id):
         # One GetRole: the name is the identity. A role of that name is ours if the state
         # recorded it or it carries our ownership tags; anything else is someone else's role.
-        # (_describe: the engine's mapping of NoSuchEntity to None; ownership is judged on the
+        # (lookup: the engine's mapping of NoSuchEntity to None; ownership is judged on the
         # one read before the policy reads of observe.)
-        role = self._describe(spec["name"])
+        role = self.lookup(spec["name"])
         if role is None:
             return None
         if same_name(recorded_id, role["RoleName"]) or owned_by(tag_dict(role.get("Tags")), spec):
@@ -125,7 +125,7 @@ class IamRole(Handler):
 
     def list_owned(self, spec):
         # Teardown: never a role that does not carry our ownership record.
-        role = self._describe(spec["name"])
+        role = self.lookup(spec["name"])
         return [self.observe(role)] if role and owned_by(tag_dict(role.get("Tags")), spec) else []
 
     def create(self, spec, token):

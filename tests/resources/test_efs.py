@@ -16,7 +16,6 @@ from botocore.exceptions import ClientError
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.efs.models import efs_backends
 
-from orchestrator import reconciler
 from orchestrator.config import EnvConfig
 from orchestrator.reconciler import Reconciler
 from orchestrator.run import reconcile_stack
@@ -467,16 +466,8 @@ def test_errored_file_system_is_reported_and_kept_for_a_person(aws, efs, clock, 
     assert len(mount_targets(efs, fs_id)) == 2
 
 
-@pytest.fixture
-def replace_event(monkeypatch):
-    """Engine gap (issue 12): a failed resource replaced by the engine ends its node with action
-    "replace", which reconciler.EVENTS does not name, so the run fails on its log line after the
-    work is done. Named here until the engine does; remove then."""
-    monkeypatch.setitem(reconciler.EVENTS, "replace", "resource_replaced")
-
-
 def test_mount_target_in_error_is_replaced_with_the_whole_set_and_the_file_system_kept(
-    aws, efs, clock, built, replace_event
+    aws, efs, clock, built
 ):
     # A mount target holds no data: the engine's on_failed "replace" deletes the set (the node)
     # and creates it again, in the same subnets with the same groups.
@@ -500,7 +491,7 @@ def test_mount_target_in_error_is_replaced_with_the_whole_set_and_the_file_syste
     assert set(actions(converge(aws, built.state, nodes=built.nodes, clock=clock)).values()) == {"unchanged"}
 
 
-def test_mount_targets_in_error_found_after_state_loss_are_replaced_in_the_same_run(aws, efs, clock, built, replace_event):
+def test_mount_targets_in_error_found_after_state_loss_are_replaced_in_the_same_run(aws, efs, clock, built):
     fs_id = recorded_id(built.state, "efs.file_system")
     [one, _] = mount_targets(efs, fs_id).values()
     efs_backend().mount_targets_by_id[one["MountTargetId"]].life_cycle_state = "error"

@@ -15,7 +15,6 @@ import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.elbv2.models import elbv2_backends
 
-from orchestrator import reconciler
 from orchestrator.config import EnvConfig
 from orchestrator.run import reconcile_stack
 from orchestrator.stack.compute import load_balancer_nodes
@@ -316,15 +315,7 @@ def test_nlb_gone_once_not_found(stubbed, fake):
     assert LoadBalancer(aws, env="dev", clock=fake.as_clock()).refresh(LB_ARN).status is Status.GONE
 
 
-@pytest.fixture
-def replace_event(monkeypatch):
-    """Engine gap (issue 12): a failed resource replaced by the engine ends its node with action
-    "replace", which reconciler.EVENTS does not name, so the run fails on its log line after the
-    work is done. Named here until the engine does; remove then."""
-    monkeypatch.setitem(reconciler.EVENTS, "replace", "resource_replaced")
-
-
-def test_failed_nlb_is_deleted_and_made_again_with_its_listener(aws, elbv2, clock, built, replace_event):
+def test_failed_nlb_is_deleted_and_made_again_with_its_listener(aws, elbv2, clock, built):
     # It never finished provisioning and holds nothing the spec does not make again: the
     # engine's on_failed "replace". The name is unique, so the new one can only follow the delete.
     old = recorded_id(built.state, "elb.nlb")
@@ -346,7 +337,7 @@ def test_failed_nlb_is_deleted_and_made_again_with_its_listener(aws, elbv2, cloc
 
 
 def test_failed_nlb_of_ours_found_by_name_after_state_loss_is_replaced_not_called_someone_elses(
-    aws, elbv2, clock, built, replace_event
+    aws, elbv2, clock, built
 ):
     old = recorded_id(built.state, "elb.nlb")
     elbv2_backends[DEFAULT_ACCOUNT_ID][REGION].load_balancers[old].state = "failed"
