@@ -49,6 +49,10 @@ class NodeResult:
     previous_failure: str | None = None
     # Still being created or changed (a plan does not wait for it; the apply does).
     pending: bool = False
+    # A replacement's blast radius: every node that depends on this one, and what the stateful
+    # ones among them would lose (set by the walk, which knows the graph).
+    dependents: list[str] = field(default_factory=list)
+    data_lost: dict[str, str] = field(default_factory=dict)
 
 
 def idempotency_token(account: str | None, region: str, env: str, key: str, attempt: int, spec: dict) -> str:

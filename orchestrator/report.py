@@ -36,6 +36,10 @@ def render_changes(results: Iterable[NodeResult], *, past: bool, failed: bool = 
         if r.action in ("update", "replace"):
             for d in r.changes:
                 lines.append(f"    {d.field}: {_show(d.actual)} → {_show(d.expected)}{_mark(d)}")
+            if r.dependents:
+                lines.append(f"    depends on it (updated or replaced with it): {', '.join(r.dependents)}")
+            for key, what in r.data_lost.items():
+                lines.append(f"    ! data lost: {key}: {what}")
     for r in results:
         if r.duplicates_removed:
             lines.append(f"x removed duplicate {r.kind} {r.name}: {', '.join(r.duplicates_removed)} (kept {r.id})")
@@ -74,6 +78,7 @@ def change_entries(results: Iterable[NodeResult]) -> list[dict]:
             ],
             "duplicates_removed": list(r.duplicates_removed),
             **({"refused": r.refusal} if r.refusal else {}),
+            **({"dependents": r.dependents, "data_lost": r.data_lost} if r.action == "replace" else {}),
         }
         for r in changes_of(results)
     ]

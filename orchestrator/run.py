@@ -78,6 +78,9 @@ def reconcile_stack(
         graph, lambda k: rec.reconcile(by_key[k]), max_workers=parallelism, priority=weights, on_event=observer
     )
     results = [outcomes[k].value for k in by_key if outcomes[k].status == "ok"]  # stack order
+    for r in results:
+        if r.action == "replace":
+            _blast_radius(r, graph, by_key)
     resolved = {k: (resolve(ref, rec.outputs) if ref else None) for k, ref in stack_outputs().items()}
     failures = _failures(outcomes)
     # An output this run could not read (its node failed, or a run over part of the stack in
@@ -88,6 +91,15 @@ def reconcile_stack(
         doc.outputs = outputs
         save()
     return RunResult(results, failures, outputs)
+
+
+def _blast_radius(result: NodeResult, graph: dict, by_key: dict[str, Node]) -> None:
+    """What goes with a replacement: every dependent, and the data the stateful ones hold."""
+    result.dependents = sorted(graphs.descendants(graph, result.key))
+    result.data_lost = {k: by_key[k].handler.stateful for k in [result.key, *result.dependents] if by_key[k].handler.stateful}
+    if result.refusal and (result.dependents or result.data_lost):
+        lost = "; ".join(f"{k}: {what}" for k, what in result.data_lost.items())
+        result.refusal += f" (it takes {len(result.dependents)} dependent(s) with it{'; data lost: ' + lost if lost else ''})"
 
 
 def apply_stack(

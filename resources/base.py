@@ -175,6 +175,9 @@ class Handler:
     # NAT can; an NLB's name is unique, a mount target is one per AZ). If not, a failed one
     # carrying the node's tags is adopted, so that the engine deletes it before creating.
     replace_beside: ClassVar[bool] = True
+    # What is lost when a resource of this kind is replaced (the plan spells it out); empty for
+    # a kind that holds no data of its own.
+    stateful: ClassVar[str] = ""
     # Set by the reconciler for one walk: lookups answered from one listing per kind.
     shared: SharedReads | None = None
 

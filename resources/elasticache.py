@@ -108,6 +108,7 @@ class ReplicationGroup(Handler):
     delete_timeout = 45 * 60
     poll_ceiling = 20
     not_found = frozenset({GROUP_NOT_FOUND})
+    stateful = "every cached key"
     update_timeout = 60 * 60
     fields = {
         "description": Field(str),

@@ -149,6 +149,7 @@ class DbInstance(Handler):
     delete_timeout = 60 * 60
     poll_ceiling = 30
     not_found = frozenset({INSTANCE_NOT_FOUND})
+    stateful = "every row of the database (a final snapshot only if db_final_snapshot = true)"
     update_timeout = 40 * 60
     fields = {
         # Another engine is another database; there is no in-place switch.

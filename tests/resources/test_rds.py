@@ -185,6 +185,18 @@ def test_an_impossible_storage_change_is_refused_by_the_plan_and_the_apply_makes
     assert instance(rds)["AllocatedStorage"] == 50 and instance(rds)["DBInstanceClass"] == "db.t3.medium"
 
 
+def test_a_replacement_is_refused_naming_the_data_it_would_lose(aws, rds, stack, clock):
+    state, nodes = stack
+    converge(aws, state, nodes=nodes(), clock=clock)
+    planned = converge(aws, state, nodes=nodes(db_name="othername"), plan=True, clock=clock)
+    [refused] = planned.refused
+    assert refused.action == "replace" and refused.changes[0].change is Change.REPLACE
+    assert refused.data_lost == {"rds.instance": DbInstance.stateful}
+    assert "data lost: rds.instance: every row of the database" in refused.refusal
+    # The subnet group under it is replaced with nothing: it is not stateful and has no data.
+    assert "rds.subnet_group" not in refused.data_lost
+
+
 def test_a_second_apply_with_nothing_to_do_reads_once(aws, rds, stack, clock):
     state, nodes = stack
     converge(aws, state, nodes=nodes(), clock=clock)
