@@ -52,6 +52,8 @@ class NodeResult:
     # A replacement's blast radius: every node that depends on this one, and what the stateful
     # ones among them would lose (set by the walk, which knows the graph).
     dependents: list[str] = field(default_factory=list)
+    # The failure AWS reports for a resource an update repairs (a rolled-back deployment).
+    failed_state: str | None = None
     data_lost: dict[str, str] = field(default_factory=dict)
 
 
@@ -70,6 +72,7 @@ class Reconciler:
     def __init__(
         self, aws: Aws, *, env: str, state, save: Callable[[], None], clock: Clock, plan: bool = False,
         shared: SharedReads | None = None, retired_tags: frozenset[str] = frozenset(),
+        redeploy: frozenset[str] = frozenset(),
     ):
         self.aws = aws
         self.env = env
@@ -82,6 +85,8 @@ class Reconciler:
         self.shared = shared or SharedReads()
         # Tag keys an earlier configuration had the tool set and the current one does not want.
         self.retired_tags = retired_tags
+        # Nodes to deploy again on the same revision (--redeploy).
+        self.redeploy = redeploy
         retries.install_on(aws)
 
     def handler(self, node: Node) -> Handler:
@@ -139,7 +144,7 @@ class Reconciler:
             obs = self._create(node, h, spec, entry, log, result)
             result.changes = []  # the create carried them
         elif result.refusal is None:  # a failed resource kept for a person is not diffed
-            diffs = h.diff(spec, obs) + retired_tag_diffs(self.retired_tags, spec, obs)
+            diffs = h.diff(spec, obs) + retired_tag_diffs(self.retired_tags, spec, obs) + self._redeploy(node, h, obs)
             if diffs:
                 result.action = "replace" if any(d.replace for d in diffs) else "update"
                 result.changes = diffs
@@ -181,6 +186,11 @@ class Reconciler:
         if state.status is not Status.FAILED:
             return obs
         reason = f"{what} is failed ({state.detail or 'no reason given'})"
+        if h.on_failed == "update":
+            # A deployment that failed or was rolled back (C-ECS-1/2): never "unchanged"; the
+            # update deploys the requested revision again (_redeploy adds the change).
+            result.failed_state = state.detail or "failed"
+            return obs
         if h.on_failed != "replace":
             # Listed (so teardown deletes it) but never "unchanged": a person decides.
             result.refusal = f"{reason}: tear the environment down and reconcile again"
@@ -196,6 +206,16 @@ class Reconciler:
         log.warning("failed_resource_replaced", id=obs.id, reason=state.detail)
         self._delete_and_wait(h, obs, spec, what)
         return None
+
+    def _redeploy(self, node: Node, h: Handler, obs: Observed) -> list[FieldDiff]:
+        """The synthetic change ``deployment`` for a kind whose failure an update repairs (on_failed
+        "update"): after a failed deployment, or when the user asks for one (--redeploy, an image
+        pushed again under the same tag). The handler's update_fields starts a new deployment."""
+        failed = h.on_failed == "update" and h.status(obs.raw).status is Status.FAILED
+        if not failed and node.key not in self.redeploy:
+            return []
+        why = f"the last one failed: {h.status(obs.raw).detail}" if failed else "asked for with --redeploy"
+        return [FieldDiff("deployment", "new deployment", "failed" if failed else "current", Change.IN_PLACE, why)]
 
     def _delete_and_wait(self, h: Handler, obs: Observed, spec: dict | None, what: str) -> None:
         h.remove(obs, spec)

@@ -59,10 +59,13 @@ def reconcile_stack(
     aws, *, env: str, doc, save: Callable[[], Any], cfg: EnvConfig | None = None, plan: bool = False,
     clock: Clock = REAL_CLOCK, parallelism: int = 16, nodes: list[Node] | None = None,
     shared: SharedReads | None = None, observer: WalkObserver | None = None,
-    retired_tags: frozenset[str] = frozenset(),
+    retired_tags: frozenset[str] = frozenset(), redeploy: frozenset[str] = frozenset(),
 ) -> RunResult:
     cfg = cfg or EnvConfig()
-    rec = Reconciler(aws, env=env, state=doc, save=save, clock=clock, plan=plan, shared=shared, retired_tags=retired_tags)
+    rec = Reconciler(
+        aws, env=env, state=doc, save=save, clock=clock, plan=plan, shared=shared, retired_tags=retired_tags,
+        redeploy=redeploy,
+    )
     check_specs(rec, nodes or stack_nodes(env, cfg, doc.azs or _placeholder_azs(aws.region)))
     azs = choose_azs(aws.client("ec2"), recorded=doc.azs, env=env, region=aws.region)
     by_key = {n.key: n for n in (nodes or stack_nodes(env, cfg, azs))}
@@ -105,7 +108,7 @@ def _blast_radius(result: NodeResult, graph: dict, by_key: dict[str, Node]) -> N
 def apply_stack(
     aws, *, env: str, doc, save: Callable[[], Any], cfg: EnvConfig | None = None, clock: Clock = REAL_CLOCK,
     parallelism: int = 16, nodes: list[Node] | None = None, observer: WalkObserver | None = None,
-    retired_tags: frozenset[str] = frozenset(),
+    retired_tags: frozenset[str] = frozenset(), redeploy: frozenset[str] = frozenset(),
 ) -> RunResult:
     """A reconcile that changes AWS: the plan first (reads only), then the apply walk.
 
@@ -114,7 +117,8 @@ def apply_stack(
     an environment on a change the plan could have named (spec/cli.md). A plan with nothing
     to do, nothing pending and nothing left by an earlier run ends it too, with no second read.
     """
-    common = dict(env=env, doc=doc, cfg=cfg, clock=clock, parallelism=parallelism, nodes=nodes, retired_tags=retired_tags)
+    common = dict(env=env, doc=doc, cfg=cfg, clock=clock, parallelism=parallelism, nodes=nodes, retired_tags=retired_tags,
+                  redeploy=redeploy)
     preview = reconcile_stack(aws, save=lambda: None, plan=True, **common)
     if preview.refused:
         return preview

@@ -629,3 +629,35 @@ def test_an_update_is_done_when_no_changed_field_is_pending_any_more(monkeypatch
     # While it is pending, the plan counts it as converging: nothing is asked twice.
     CLOUD.items["r-1"].update(size=3, pending={"size": 5})
     assert reconciler(state, plan=True, clock=clock).reconcile(node(size=5)).action == "unchanged"
+
+
+def test_a_failure_an_update_repairs_is_never_unchanged_and_is_updated_again(monkeypatch):
+    # C-ECS-1/2: a deployment rolled back or failed; the next run deploys again.
+    monkeypatch.setattr(Widget, "on_failed", "update")
+    state = MemoryState()
+    reconciler(state).reconcile(node())
+    CLOUD.status = Status.FAILED
+    planned = reconciler(state, plan=True).reconcile(node())
+    assert planned.action == "update" and planned.refusal is None
+    assert [(d.field, d.actual) for d in planned.changes] == [("deployment", "failed")]
+    redeployed = []
+
+    def update_fields(self, spec, obs, diffs):
+        redeployed.extend(d.field for d in diffs)
+        CLOUD.status = Status.READY
+
+    monkeypatch.setattr(Widget, "update_fields", update_fields)
+    assert reconciler(state).reconcile(node()).action == "update"
+    assert redeployed == ["deployment"]
+    assert reconciler(state).reconcile(node()).action == "unchanged"
+
+
+def test_a_redeploy_asked_for_is_an_update_on_the_same_spec(monkeypatch):
+    state = MemoryState()
+    reconciler(state).reconcile(node())
+    rec = Reconciler(FakeAws(), env="dev", state=state.doc, save=state.save, clock=FakeClock().as_clock(),
+                     redeploy=frozenset({"w"}))
+    CLOUD.calls.clear()
+    result = rec.reconcile(node())
+    assert result.action == "update" and [d.field for d in result.changes] == ["deployment"]
+    assert CLOUD.calls.count("update") == 1
