@@ -32,10 +32,9 @@ CONCURRENT_MODIFICATION = consistency(
 )
 
 
-
-
 def get_or_none(call, **kwargs) -> dict | None:
-    """A get by id that maps NotFoundException to None."""
+    """A get of a child by id (a stage's deployment) that maps NotFoundException to None. A
+    handler's own resource is read through ``describe``: its not-found is the engine's."""
     try:
         return call(**kwargs)
     except ClientError as exc:

@@ -10,14 +10,13 @@ from resources.apigateway_common import (
     CONCURRENT_MODIFICATION,
     NOT_FOUND,
     ApiGatewayHandler,
-    get_or_none,
     list_all,
     named_and_owned,
     patch,
 )
 from resources.pacing import UPDATE_USAGE_PLAN
 from resources.aws import ignore_codes
-from resources.base import Observed, Refresh, Status
+from resources.base import Field, Observed
 
 
 def without_value(item: dict) -> dict:
@@ -25,10 +24,6 @@ def without_value(item: dict) -> dict:
 
 
 # -- API key -----------------------------------------------------------------------------------
-def find_api_key_by_id(client, key_id: str) -> dict | None:
-    return get_or_none(client.get_api_key, apiKey=key_id)
-
-
 def observe_api_key(key: dict) -> Observed:
     key = without_value(key)
     attrs = {"description": key.get("description", ""), "enabled": bool(key.get("enabled", False))}
@@ -40,12 +35,17 @@ class ApiKey(ApiGatewayHandler):
     arn_path = "/apikeys/{id}"
     expected_seconds = 1
     poll_ceiling = 2
+    not_found = frozenset({NOT_FOUND})
+    fields = {"description": Field(str), "enabled": Field(bool)}
 
-    def get(self, resource_id):
-        key = find_api_key_by_id(self.client, resource_id)
-        return observe_api_key(key) if key else None
+    def describe(self, resource_id):
+        # Never includeValue: the key's value is a secret (module docstring).
+        return self.client.get_api_key(apiKey=resource_id)
 
-    def find_by_tags(self, spec):
+    def observe(self, raw):
+        return observe_api_key(raw)
+
+    def list_owned(self, spec):
         # Duplicate key names are allowed; nameQuery narrows, the tags decide.
         keys = list_all(self.client, "get_api_keys", nameQuery=spec["name"])
         return [observe_api_key(k) for k in named_and_owned(keys, spec)]
@@ -65,18 +65,10 @@ class ApiKey(ApiGatewayHandler):
             super().update_fields(spec, obs, rest)
 
     def delete(self, obs, spec=None):
-        ignore_codes({NOT_FOUND}, self.client.delete_api_key, apiKey=obs.id)
+        self.client.delete_api_key(apiKey=obs.id)
 
 
 # -- usage plan --------------------------------------------------------------------------------
-def find_usage_plan_by_id(client, plan_id: str) -> dict | None:
-    return get_or_none(client.get_usage_plan, usagePlanId=plan_id)
-
-
-def usage_plan_status(client, plan_id: str) -> Refresh:
-    return Refresh(Status.READY if find_usage_plan_by_id(client, plan_id) else Status.GONE)
-
-
 def normal_throttle(throttle: dict | None) -> dict | None:
     if not throttle:
         return None
@@ -98,6 +90,13 @@ class UsagePlan(ApiGatewayHandler):
     arn_path = "/usageplans/{id}"
     expected_seconds = 1
     poll_ceiling = 2
+    not_found = frozenset({NOT_FOUND})
+    fields = {
+        "description": Field(str),
+        "throttle": Field(dict),
+        "api_stages": Field(list),
+        "api_key_ids": Field(list),
+    }
 
     def desired(self, spec):
         keys = spec["api_key_ids"]
@@ -108,7 +107,10 @@ class UsagePlan(ApiGatewayHandler):
             "api_key_ids": sorted(keys, key=str),
         }
 
-    def _observe(self, plan: dict) -> Observed:
+    def describe(self, resource_id):
+        return self.client.get_usage_plan(usagePlanId=resource_id)
+
+    def observe(self, plan: dict) -> Observed:
         key_ids = sorted(k["id"] for k in list_all(self.client, "get_usage_plan_keys", usagePlanId=plan["id"]))
         attrs = {
             "description": plan.get("description", ""),
@@ -118,12 +120,8 @@ class UsagePlan(ApiGatewayHandler):
         }
         return Observed(plan["id"], attrs, dict(plan.get("tags") or {}), plan)
 
-    def get(self, resource_id):
-        plan = find_usage_plan_by_id(self.client, resource_id)
-        return self._observe(plan) if plan else None
-
-    def find_by_tags(self, spec):
-        return [self._observe(p) for p in named_and_owned(list_all(self.client, "get_usage_plans"), spec)]
+    def list_owned(self, spec):
+        return [self.observe(p) for p in named_and_owned(list_all(self.client, "get_usage_plans"), spec)]
 
     def create(self, spec, token):
         # Keys are linked by update_fields after the post-create diff (CreateUsagePlan takes none).
@@ -164,6 +162,7 @@ class UsagePlan(ApiGatewayHandler):
         for key_id in sorted(want - have):
             self.client.create_usage_plan_key(usagePlanId=plan_id, keyId=key_id, keyType="API_KEY")
         for key_id in sorted(have - want):
+            # A key already unlinked (or deleted) is what this wanted: the others go on.
             ignore_codes({NOT_FOUND}, self.client.delete_usage_plan_key, usagePlanId=plan_id, keyId=key_id)
 
     def delete(self, obs, spec=None):
@@ -173,8 +172,5 @@ class UsagePlan(ApiGatewayHandler):
         self._converge_keys(obs.id, set(), set(obs.attrs["api_key_ids"]))
         if obs.attrs["api_stages"]:
             self._update_plan(obs.id, [patch("/apiStages", stage_value(s), "remove") for s in obs.attrs["api_stages"]])
-        ignore_codes({NOT_FOUND}, self.client.delete_usage_plan, usagePlanId=obs.id)
-
-    def refresh(self, resource_id):
-        return usage_plan_status(self.client, resource_id)
+        self.client.delete_usage_plan(usagePlanId=obs.id)
 

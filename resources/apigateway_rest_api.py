@@ -16,13 +16,12 @@ from resources.apigateway_common import (
     NOT_FOUND,
     ApiGatewayHandler,
     find_rest_apis,
-    get_or_none,
     list_all,
     patch,
 )
 from resources.pacing import CREATE_REST_API, DELETE_REST_API
 from resources.aws import ignore_codes
-from resources.base import FieldDiff, Observed, Refresh, Status
+from resources.base import Field, FieldDiff, Observed
 
 ROOT = "/"
 
@@ -111,25 +110,28 @@ def routes_diff(want: dict, have: dict) -> list[FieldDiff]:
     return diffs
 
 
-# -- find / status -----------------------------------------------------------------------------
-def find_rest_api_by_id(client, api_id: str) -> dict | None:
-    return get_or_none(client.get_rest_api, restApiId=api_id)
-
-
-def rest_api_status(client, api_id: str) -> Refresh:
-    return Refresh(Status.READY if find_rest_api_by_id(client, api_id) else Status.GONE)
-
-
 class RestApi(ApiGatewayHandler):
     kind = "rest_api"
     arn_path = "/restapis/{id}"
     expected_seconds = 2
     poll_ceiling = 2
+    not_found = frozenset({NOT_FOUND})
+    fields = {
+        "description": Field(str),
+        "endpoint_type": Field(str),
+        "api_key_source": Field(str),
+        # path -> {verb: method with its integration}; diffed per path and verb (routes_diff).
+        "routes": Field(dict),
+    }
 
     def desired(self, spec):
         return {**spec, "routes": normal_routes(spec["routes"])}
 
-    def _observe(self, api: dict) -> Observed:
+    def describe(self, resource_id):
+        # Usable as soon as it exists (no status): the base status is ready.
+        return self.client.get_rest_api(restApiId=resource_id)
+
+    def observe(self, api):
         resources = list_all(self.client, "get_resources", restApiId=api["id"], embed=["methods"])
         attrs = {
             "description": api.get("description", ""),
@@ -139,13 +141,9 @@ class RestApi(ApiGatewayHandler):
         }
         return Observed(api["id"], attrs, dict(api.get("tags") or {}), {"api": api, "resources": resources})
 
-    def get(self, resource_id):
-        api = find_rest_api_by_id(self.client, resource_id)
-        return self._observe(api) if api else None
-
-    def find_by_tags(self, spec):
+    def list_owned(self, spec):
         # Names are not unique: a namesake without our tags is not ours.
-        return [self._observe(api) for api in find_rest_apis(self.client, spec["name"], spec)]
+        return [self.observe(api) for api in find_rest_apis(self.client, spec["name"], spec)]
 
     def diff(self, spec, obs):
         plain = {k: v for k, v in spec.items() if k != "routes"}
@@ -180,10 +178,7 @@ class RestApi(ApiGatewayHandler):
     def delete(self, obs, spec=None):
         # Only ever an id just found: moto crashes on deleting an unknown REST API.
         DELETE_REST_API.wait(self.clock)
-        ignore_codes({NOT_FOUND}, self.client.delete_rest_api, restApiId=obs.id)
-
-    def refresh(self, resource_id):
-        return rest_api_status(self.client, resource_id)
+        self.client.delete_rest_api(restApiId=obs.id)
 
     def outputs(self, obs):
         # The stage redeploys when this changes.
@@ -207,6 +202,7 @@ class RouteConverger:
         return CONCURRENT_MODIFICATION.call(self.clock, fn, restApiId=self.api_id, **kwargs)
 
     def _ignoring_not_found(self, fn, **kwargs):
+        # A child (resource, method) already gone is what a delete wanted: the others go on.
         return CONCURRENT_MODIFICATION.call(self.clock, ignore_codes, {NOT_FOUND}, fn, restApiId=self.api_id, **kwargs)
 
     def converge(self, want: dict) -> None:

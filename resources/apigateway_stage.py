@@ -18,8 +18,7 @@ from resources.apigateway_common import (
     patch,
 )
 from resources.pacing import CREATE_DEPLOYMENT
-from resources.aws import ignore_codes
-from resources.base import Observed, Refresh, ResourceError, Status, owned_by
+from resources.base import Change, Field, Observed, owned_by
 
 # B-AG-1: alphanumerics, hyphens and underscores, at most 128 characters (moto accepts anything, A-30).
 STAGE_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
@@ -46,12 +45,8 @@ def deployed_config(description: str | None) -> str | None:
     return None
 
 
-def find_stage(client, api_id: str, stage_name: str) -> dict | None:
-    return get_or_none(client.get_stage, restApiId=api_id, stageName=stage_name)
-
-
-def stage_status(client, resource_id: str) -> Refresh:
-    return Refresh(Status.READY if find_stage(client, *split_stage_id(resource_id)) else Status.GONE)
+# GetStage does not say which REST API the stage belongs to: describe adds it under this key.
+API_ID = "restApiId"
 
 
 class Stage(ApiGatewayHandler):
@@ -59,45 +54,48 @@ class Stage(ApiGatewayHandler):
     arn_path = "/restapis/{id}"  # the id is "{api}/{stage}": /restapis/{api}/stages/{stage}
     expected_seconds = 2
     poll_ceiling = 2
-    replace_fields = frozenset({"rest_api_id", "stage_name"})
-    create_only = frozenset({"rest_api_name"})
+    # GetStage / DeleteStage on an unknown stage, or on a REST API that is gone.
+    not_found = frozenset({NOT_FOUND})
+    fields = {
+        "rest_api_id": Field(str, Change.REPLACE, why="a stage belongs to one REST API"),
+        "stage_name": Field(str, Change.REPLACE, why="the stage name is its id"),
+        # A literal, for lookups where the REST API's id is unknown (teardown without state).
+        "rest_api_name": Field(str, create_only=True),
+        # The REST API's config_hash: a new deployment whenever it changes.
+        "deployed_config": Field(str),
+    }
 
     def arn(self, resource_id):
         api_id, stage_name = split_stage_id(resource_id)
         return super().arn(f"{api_id}/stages/{stage_name}")
 
-    def desired(self, spec):
-        if not STAGE_NAME.fullmatch(spec["stage_name"]):
-            raise ResourceError(
-                f"{self.kind} {spec['name']}: stage name {spec['stage_name']!r} must be 1-128 letters, digits, '-' or '_'"
-            )
-        return spec
+    def validate(self, spec):
+        name = spec["stage_name"]
+        if isinstance(name, str) and not STAGE_NAME.fullmatch(name):
+            return [f"stage name {name!r} must be 1-128 letters, digits, '-' or '_' (B-AG-1)"]
+        return []
 
-    def _observe(self, api_id: str, stage: dict) -> Observed:
-        config = None
-        if stage.get("deploymentId"):
-            # Only the stage's own deploymentId: moto crashes on an unknown deployment id.
-            deployment = get_or_none(self.client.get_deployment, restApiId=api_id, deploymentId=stage["deploymentId"])
-            config = deployed_config((deployment or {}).get("description"))
-        attrs = {"rest_api_id": api_id, "stage_name": stage["stageName"], "deployed_config": config}
-        return Observed(stage_id(api_id, stage["stageName"]), attrs, dict(stage.get("tags") or {}), stage)
-
-    def get(self, resource_id):
+    def describe(self, resource_id):
         api_id, stage_name = split_stage_id(resource_id)
-        stage = find_stage(self.client, api_id, stage_name)
-        return self._observe(api_id, stage) if stage else None
+        return {**self.client.get_stage(restApiId=api_id, stageName=stage_name), API_ID: api_id}
 
-    def find_by_tags(self, spec):
+    def observe(self, raw):
+        api_id, config = raw[API_ID], None
+        if raw.get("deploymentId"):
+            # Only the stage's own deploymentId: moto crashes on an unknown deployment id.
+            # A child of the REST API: one gone serves no config of ours.
+            deployment = get_or_none(self.client.get_deployment, restApiId=api_id, deploymentId=raw["deploymentId"])
+            config = deployed_config((deployment or {}).get("description"))
+        attrs = {"rest_api_id": api_id, "stage_name": raw["stageName"], "deployed_config": config}
+        return Observed(stage_id(api_id, raw["stageName"]), attrs, dict(raw.get("tags") or {}), raw)
+
+    def list_owned(self, spec):
         api_ids = [spec["rest_api_id"]]
         if not isinstance(spec["rest_api_id"], str):
             # In teardown the REST API's id is unknown: its name and tags find it.
             api_ids = [a["id"] for a in find_rest_apis(self.client, spec["rest_api_name"], spec)]
-        found = []
-        for api_id in api_ids:
-            stage = find_stage(self.client, api_id, spec["stage_name"])
-            if stage and owned_by(stage.get("tags") or {}, spec):
-                found.append(self._observe(api_id, stage))
-        return found
+        found = [self.read(stage_id(api_id, spec["stage_name"])) for api_id in api_ids]
+        return [obs for obs in found if obs is not None and owned_by(obs.tags, spec)]
 
     def _deploy(self, spec) -> str:
         CREATE_DEPLOYMENT.wait(self.clock)
@@ -129,12 +127,7 @@ class Stage(ApiGatewayHandler):
 
     def delete(self, obs, spec=None):
         # Deleting the REST API would remove the stage too; the stage goes first in teardown.
-        ignore_codes(
-            {NOT_FOUND}, self.client.delete_stage, restApiId=obs.attrs["rest_api_id"], stageName=obs.attrs["stage_name"]
-        )
-
-    def refresh(self, resource_id):
-        return stage_status(self.client, resource_id)
+        self.client.delete_stage(restApiId=obs.attrs["rest_api_id"], stageName=obs.attrs["stage_name"])
 
     def outputs(self, obs):
         api_id, stage_name = obs.attrs["rest_api_id"], obs.attrs["stage_name"]

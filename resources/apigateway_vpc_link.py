@@ -1,21 +1,8 @@
 """VPC link: how the REST API's private integration reaches the internal Network Load Balancer."""
 from __future__ import annotations
 
-from resources.apigateway_common import NOT_FOUND, ApiGatewayHandler, get_or_none, list_all, named_and_owned, patch
-from resources.aws import ignore_codes
-from resources.base import Observed, Refresh, Status
-
-# A link being deleted, or one that failed (e.g. the NLB was not ready), is not a live link.
-LIVE_STATUSES = ("PENDING", "AVAILABLE")
-
-
-def find_vpc_link_by_id(client, link_id: str) -> dict | None:
-    return get_or_none(client.get_vpc_link, vpcLinkId=link_id)
-
-
-def vpc_link_status(client, link_id: str) -> Refresh:
-    link = find_vpc_link_by_id(client, link_id)
-    return Refresh(Status.GONE) if link is None else status_of(link)
+from resources.apigateway_common import NOT_FOUND, ApiGatewayHandler, list_all, named_and_owned, patch
+from resources.base import Change, Field, Observed, Refresh, Status
 
 
 def status_of(link: dict) -> Refresh:
@@ -23,8 +10,10 @@ def status_of(link: dict) -> Refresh:
     if status == "AVAILABLE":
         return Refresh(Status.READY, status)
     if status == "FAILED":
-        return Refresh(Status.FAILED, link.get("statusMessage", status))
-    return Refresh(Status.PENDING, status)  # PENDING, or DELETING while a delete is waited for
+        return Refresh(Status.FAILED, link.get("statusMessage") or status)
+    if status == "DELETING":
+        return Refresh(Status.DELETING, status)
+    return Refresh(Status.PENDING, status)
 
 
 def observe_vpc_link(link: dict) -> Observed:
@@ -40,21 +29,48 @@ class VpcLink(ApiGatewayHandler):
     # raise its timeouts to 20 min (#10405). Typical is an estimate.
     expected_seconds = 300
     create_timeout = 20 * 60
+    # UpdateVpcLink (the description) is done at once; but a run that finds a link still PENDING,
+    # created by a run that stopped, waits for it with this timeout: the create's.
+    update_timeout = 20 * 60
     delete_timeout = 20 * 60
     poll_ceiling = 15
-    # UpdateVpcLink patches name and description only; the target is fixed at creation.
-    replace_fields = frozenset({"target_arns"})
+    not_found = frozenset({NOT_FOUND})
+    # C-VPCL-1: a link that ends FAILED still exists and holds its NLB, and AWS never removes it.
+    # It holds no data: a run deletes it and creates a new one (the engine's on_failed).
+    on_failed = "replace"
+    fields = {
+        "description": Field(str),
+        # UpdateVpcLink patches name and description only.
+        "target_arns": Field(list, Change.REPLACE, why="the target of a VPC link is fixed at creation"),
+    }
 
     def desired(self, spec):
         return {**spec, "target_arns": sorted(spec["target_arns"], key=str)}
 
-    def get(self, resource_id):
-        link = find_vpc_link_by_id(self.client, resource_id)
-        return observe_vpc_link(link) if link and link.get("status") in LIVE_STATUSES else None
+    def describe(self, resource_id):
+        return self.client.get_vpc_link(vpcLinkId=resource_id)
 
-    def find_by_tags(self, spec):
-        links = [link for link in list_all(self.client, "get_vpc_links") if link.get("status") in LIVE_STATUSES]
+    def observe(self, raw):
+        return observe_vpc_link(raw)
+
+    def status(self, raw):
+        return status_of(raw)
+
+    def list_owned(self, spec):
+        # Names are not unique: the tags tell ours. FAILED links are listed (teardown deletes
+        # them, C-VPCL-1); DELETING ones are on their way out.
+        links = [link for link in list_all(self.client, "get_vpc_links") if status_of(link).status is not Status.DELETING]
         return [observe_vpc_link(link) for link in named_and_owned(links, spec)]
+
+    def adoptable(self, owned):
+        # The engine never adopts a failed link of a kind it replaces (a NAT "failed" is removed
+        # by AWS itself, B-EC2-3). A FAILED link is never removed and keeps its NLB (C-VPCL-1):
+        # with no live link of ours, one failed link found by its tags (the state was lost) is
+        # handed over so that the engine replaces it rather than leaving it beside the new one.
+        live = super().adoptable(owned)
+        live_ids = {o.id for o in live}
+        failed = sorted((o for o in owned if o.id not in live_ids), key=lambda o: o.id)
+        return live or failed[:1]
 
     def create(self, spec, token):
         # CreateVpcLink has no idempotency token: the find by name and tags before it is the guard.
@@ -71,10 +87,4 @@ class VpcLink(ApiGatewayHandler):
                 super().update_fields(spec, obs, [d])
 
     def delete(self, obs, spec=None):
-        ignore_codes({NOT_FOUND}, self.client.delete_vpc_link, vpcLinkId=obs.id)
-
-    def status(self, raw):
-        return status_of(raw)
-
-    def refresh(self, resource_id):
-        return vpc_link_status(self.client, resource_id)
+        self.client.delete_vpc_link(vpcLinkId=obs.id)

@@ -1,41 +1,29 @@
 """ECS cluster with Container Insights; never created twice (moto resets a re-created one, A-26)."""
 from __future__ import annotations
 
-from resources.aws import ignore_codes
-from resources.base import (
-    Observed,
-    Refresh,
-    ResourceError,
-    Status,
-    owned_by,
-)
+from resources.base import Field, Observed, Refresh, ResourceError, Status, owned_by
 from resources.ecs_common import (
     CLUSTER_DRAIN,
     CLUSTER_NOT_FOUND,
     EcsHandler,
-    check_name,
     ecs_tag_dict,
     ecs_tags,
+    name_problem,
 )
 
 
-def find_cluster(ecs, name_or_arn: str) -> dict | None:
-    """The cluster in any status (ACTIVE, PROVISIONING, INACTIVE, ...), or None when MISSING."""
-    answer = ecs.describe_clusters(clusters=[name_or_arn], include=["SETTINGS", "TAGS"])
-    return answer["clusters"][0] if answer["clusters"] else None
-
-
-def cluster_status(ecs, arn: str) -> Refresh:
-    cluster = find_cluster(ecs, arn)
-    status = cluster["status"] if cluster else "MISSING"
-    # B-ECS-4: a deleted cluster stays discoverable as INACTIVE for a while.
-    if status in ("MISSING", "INACTIVE"):
-        return Refresh(Status.GONE, status)
+def status_of(cluster: dict) -> Refresh:
+    status = cluster["status"]
     if status == "ACTIVE":
         return Refresh(Status.READY, status)
+    # B-ECS-4: a deleted cluster stays discoverable as INACTIVE for a while.
+    if status == "INACTIVE":
+        return Refresh(Status.GONE, status)
+    if status == "DEPROVISIONING":
+        return Refresh(Status.DELETING, status)
     if status == "FAILED":
         return Refresh(Status.FAILED, cluster.get("statusReason") or status)
-    return Refresh(Status.PENDING, status)
+    return Refresh(Status.PENDING, status)  # PROVISIONING
 
 
 def observe_cluster(cluster: dict) -> Observed:
@@ -49,27 +37,36 @@ class Cluster(EcsHandler):
     expected_seconds = 1
     poll_ceiling = 2
     delete_timeout = 20 * 60  # waits for the services to drain (CLUSTER_DRAIN)
+    # DescribeClusters answers a missing cluster in ``failures`` (reason MISSING, A-26), other
+    # calls with ClusterNotFoundException.
+    not_found = frozenset({CLUSTER_NOT_FOUND})
+    fields = {"container_insights": Field(str)}
 
-    def desired(self, spec):
-        check_name("ECS cluster", spec["name"])
-        return spec
+    def validate(self, spec):
+        problem = name_problem("ECS cluster", spec["name"])
+        return [problem] if problem else []
 
-    def _live(self, name_or_arn: str) -> Observed | None:
-        cluster = find_cluster(self.client, name_or_arn)
-        return observe_cluster(cluster) if cluster and cluster["status"] == "ACTIVE" else None
+    def describe(self, resource_id):
+        # By name or ARN, in any status (ACTIVE, PROVISIONING, INACTIVE, ...).
+        answer = self.client.describe_clusters(clusters=[resource_id], include=["SETTINGS", "TAGS"])
+        return answer["clusters"][0] if answer["clusters"] else None
 
-    def get(self, resource_id):
-        return self._live(resource_id)
+    def observe(self, raw):
+        return observe_cluster(raw)
 
-    def find_by_tags(self, spec):
-        found = self._live(spec["name"])
+    def status(self, raw):
+        return status_of(raw)
+
+    def list_owned(self, spec):
+        # Cluster names are unique per account and region: the name is the lookup.
+        found = self.read(spec["name"])
         return [found] if found and owned_by(found.tags, spec) else []
 
     def create(self, spec, token):
         # CreateCluster on an existing name is not a no-op: moto resets its settings and drops
-        # its tags (A-26). The reconciler only gets here when no cluster of ours exists, so an
-        # ACTIVE cluster with this name belongs to someone else.
-        if self._live(spec["name"]) is not None:
+        # its tags (A-26). The reconciler only gets here when no cluster of ours exists, so a
+        # live cluster with this name belongs to someone else.
+        if self.read(spec["name"]) is not None:
             raise ResourceError(f"ECS cluster {spec['name']} exists without this environment's tags; not adopting it")
         cluster = self.client.create_cluster(
             clusterName=spec["name"],
@@ -90,12 +87,7 @@ class Cluster(EcsHandler):
                 super().update_fields(spec, obs, [d])
 
     def delete(self, obs, spec=None):
-        CLUSTER_DRAIN.call(self.clock, ignore_codes, {CLUSTER_NOT_FOUND}, self.client.delete_cluster, cluster=obs.id)
-
-    def refresh(self, resource_id):
-        return cluster_status(self.client, resource_id)
+        CLUSTER_DRAIN.call(self.clock, self.client.delete_cluster, cluster=obs.id)
 
     def outputs(self, obs):
         return {"id": obs.id, "arn": obs.id, "name": obs.raw["clusterName"]}
-
-

@@ -5,19 +5,17 @@ import re
 
 from botocore.exceptions import ClientError
 
-from resources.base import (
-    Handler,
-    Observed,
-    ResourceError,
-)
+from resources.base import Handler, Observed
 from resources.consistency import consistency
 
 # B-ECS-1 (cluster) and the RegisterTaskDefinition family rule: letters, digits, - and _.
 ECS_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}")
 CLUSTER_NOT_FOUND = "ClusterNotFoundException"
+# DeleteService / UpdateService on a service that is gone (or DRAINING, B-ECS-3), or in a cluster
+# that is gone; DescribeServices answers ClusterNotFoundException for a missing cluster.
 SERVICE_GONE = frozenset({"ServiceNotFoundException", "ServiceNotActiveException", CLUSTER_NOT_FOUND})
 # DescribeTaskDefinition answers ClientException "Unable to describe task definition." for a
-# family with no ACTIVE revision (and for an unknown revision).
+# family with no ACTIVE revision (and for an unknown revision) (A-27).
 TASK_DEFINITION_NOT_FOUND = "ClientException"
 
 # B-ECS-4: DeleteCluster answers ClusterContainsServicesException / ClusterContainsTasksException
@@ -75,9 +73,11 @@ def error_message(exc: BaseException) -> str:
     return ""
 
 
-def check_name(kind: str, name: str) -> None:
-    if not ECS_NAME.fullmatch(name):
-        raise ResourceError(f"{kind} name {name!r} must be 1-255 letters, digits, hyphens or underscores")
+def name_problem(kind: str, name: str) -> str | None:
+    """B-ECS-1 (and the family rule): the problem with ``name``, or None."""
+    if isinstance(name, str) and ECS_NAME.fullmatch(name):
+        return None
+    return f"{kind} name {name!r} must be 1-255 letters, digits, hyphens or underscores"
 
 
 class EcsHandler(Handler):

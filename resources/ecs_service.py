@@ -5,16 +5,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from resources.aws import error_code, ignore_codes
-from resources.base import (
-    Observed,
-    Refresh,
-    ResourceError,
-    Status,
-    owned_by,
-)
+from resources.aws import error_code
+from resources.base import Change, Field, Observed, Refresh, ResourceError, Status, owned_by
 from resources.ecs_common import (
-    CLUSTER_NOT_FOUND,
     EcsHandler,
     IAM_NOT_READY,
     IAM_PROPAGATION,
@@ -36,27 +29,16 @@ def service_location(service_arn: str) -> tuple[str, str]:
     return parts[1], parts[2]
 
 
-def find_service(ecs, cluster: str, name_or_arn: str) -> dict | None:
-    """The service in any status (ACTIVE, DRAINING, INACTIVE), or None when missing."""
-    try:
-        answer = ecs.describe_services(cluster=cluster, services=[name_or_arn], include=["TAGS"])
-    except ClientError as exc:
-        if error_code(exc) == CLUSTER_NOT_FOUND:
-            return None
-        raise
-    return answer["services"][0] if answer["services"] else None
-
-
-def service_status(ecs, service_arn: str) -> Refresh:
-    return status_of(find_service(ecs, *service_location(service_arn)))
-
-
-def status_of(service: dict | None) -> Refresh:
+def status_of(service: dict) -> Refresh:
     """Pending while a deployment runs (aws-notes C-ECS-4: a run killed during a deploy leaves it
-    going, and the next one waits for it)."""
-    status = service["status"] if service else "MISSING"
-    if status in ("MISSING", "INACTIVE"):
+    going, and the next one waits for it); failed once the circuit breaker stopped one (C-ECS-1,
+    C-ECS-2), with AWS's reason."""
+    status = service["status"]
+    if status == "INACTIVE":
         return Refresh(Status.GONE, status)
+    if status == "DRAINING":
+        # B-ECS-3: deleted, its tasks stopping; the name cannot be created again until INACTIVE.
+        return Refresh(Status.DELETING, "draining")
     if status != "ACTIVE":
         return Refresh(Status.PENDING, status.lower())
     deployments = service.get("deployments") or []
@@ -107,10 +89,28 @@ class Service(EcsHandler):
     expected_seconds = 75
     expected_delete_seconds = 90  # drain to INACTIVE, 1-2 min (est.), aws-timings §1.3
     create_timeout = 20 * 60  # Terraform's default; steady state typically 60-120 s
+    # A deployment (UpdateService with a new revision, rolling): 2-6 min (est.), longer with a
+    # load balancer's deregistration delay; Terraform's default is 20 min (aws-timings §1.2).
+    # Also how long a run waits for a deployment an earlier run left going (C-ECS-4).
+    update_timeout = 20 * 60
     delete_timeout = 20 * 60  # DRAINING has been seen to last more than 5 minutes
     poll_ceiling = 10
-    replace_fields = frozenset({"cluster", "launch_type"})
-    create_only = frozenset({"cluster_name"})
+    not_found = SERVICE_GONE
+    fields = {
+        "cluster": Field(str, Change.REPLACE, why="a service never moves to another cluster"),
+        # A literal, for lookups where the cluster ARN is unknown (teardown without state).
+        "cluster_name": Field(str, create_only=True),
+        # A new deployment, rolling (minimumHealthyPercent 100): no downtime.
+        "task_definition": Field(str),
+        "desired_count": Field(int),
+        "launch_type": Field(str, Change.REPLACE, why="UpdateService has no launchType"),
+        "subnet_ids": Field(list),
+        "security_group_ids": Field(list),
+        "assign_public_ip": Field(str),
+        "load_balancers": Field(list),
+        "circuit_breaker": Field(dict),
+        "propagate_tags": Field(str),
+    }
 
     def desired(self, spec):
         breaker = spec["circuit_breaker"]
@@ -122,18 +122,35 @@ class Service(EcsHandler):
             "circuit_breaker": {"enable": bool(breaker["enable"]), "rollback": bool(breaker["rollback"])},
         }
 
-    def _live(self, cluster: str, name_or_arn: str) -> Observed | None:
-        # B-ECS-3: DRAINING and INACTIVE services are on their way out, not live.
-        service = find_service(self.client, cluster, name_or_arn)
-        return observe_service(service) if service and service["status"] == "ACTIVE" else None
+    def _describe_in(self, cluster: str, name_or_arn: str) -> dict | None:
+        """The service in any status (ACTIVE, DRAINING, INACTIVE), None when MISSING."""
+        answer = self.client.describe_services(cluster=cluster, services=[name_or_arn], include=["TAGS"])
+        return answer["services"][0] if answer["services"] else None
 
-    def get(self, resource_id):
-        return self._live(service_location(resource_id)[0], resource_id)
+    def describe(self, resource_id):
+        return self._describe_in(service_location(resource_id)[0], resource_id)
 
-    def find_by_tags(self, spec):
+    def observe(self, raw):
+        return observe_service(raw)
+
+    def status(self, raw):
+        return status_of(raw)
+
+    def list_owned(self, spec):
         # cluster_name is a literal, so this works in teardown where the cluster ARN is unknown.
-        found = self._live(spec["cluster_name"], spec["name"])
-        return [found] if found and owned_by(found.tags, spec) else []
+        # Service names are unique in their cluster: the name is the lookup.
+        try:
+            raw = self._describe_in(spec["cluster_name"], spec["name"])
+        except ClientError as exc:
+            # ClusterNotFoundException: a cluster that is gone holds no service.
+            if error_code(exc) in self.not_found:
+                return []
+            raise
+        # B-ECS-3: DRAINING and INACTIVE services are on their way out, not live.
+        if raw is None or self.status(raw).status in (Status.DELETING, Status.GONE):
+            return []
+        found = self.observe(raw)
+        return [found] if owned_by(found.tags, spec) else []
 
     @staticmethod
     def _network(spec: dict) -> dict:
@@ -175,7 +192,7 @@ class Service(EcsHandler):
             if NOT_IDEMPOTENT not in error_message(exc).lower():
                 raise
             # B-ECS-3: the name is taken by a live service; if it is ours, carry on with it.
-            found = self.find_by_tags(spec)
+            found = self.list_owned(spec)
             if not found:
                 raise ResourceError(
                     f"ECS service {spec['name']}: the name is taken by a service that is not ours or still DRAINING "
@@ -240,15 +257,10 @@ class Service(EcsHandler):
     def delete(self, obs, spec=None):
         cluster = service_location(obs.id)[0]
         # B-ECS-3: scale to zero first so the tasks stop, then delete (force covers a service
-        # whose scale-down has not been processed yet).
-        ignore_codes(SERVICE_GONE, self.client.update_service, cluster=cluster, service=obs.id, desiredCount=0)
-        ignore_codes(SERVICE_GONE, self.client.delete_service, cluster=cluster, service=obs.id, force=True)
-
-    def status(self, raw):
-        return status_of(raw)
-
-    def refresh(self, resource_id):
-        return service_status(self.client, resource_id)
+        # whose scale-down has not been processed yet). A service already gone or DRAINING
+        # (ServiceNotFoundException, ServiceNotActiveException) is done: the engine's ``remove``.
+        self.client.update_service(cluster=cluster, service=obs.id, desiredCount=0)
+        self.client.delete_service(cluster=cluster, service=obs.id, force=True)
 
     def outputs(self, obs):
         return {"id": obs.id, "arn": obs.id, "name": obs.raw["serviceName"]}

@@ -7,25 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from resources.aws import error_code, ignore_codes
-from resources.base import (
-    FieldDiff,
-    Observed,
-    ResourceError,
-    owned_by,
-    tags_diff,
-)
+from resources.aws import ignore_codes
+from resources.base import Field, FieldDiff, Observed, Refresh, Status, owned_by, tags_diff
 from resources.pacing import REGISTER_TASK_DEFINITION
 from resources.ecs_common import (
     FARGATE_MEMORY,
     EcsHandler,
     TASK_DEFINITION_NOT_FOUND,
-    check_name,
     ecs_tag_dict,
     ecs_tags,
     fargate_memory_choices,
+    name_problem,
 )
 
 
@@ -81,18 +73,13 @@ def family_of(task_definition_arn: str) -> str:
     return task_definition_arn.rsplit("/", 1)[-1].split(":")[0]
 
 
-def find_latest_task_definition(ecs, family: str) -> dict | None:
-    """The family's latest ACTIVE revision with its tags, or None."""
-    try:
-        answer = ecs.describe_task_definition(taskDefinition=family, include=["TAGS"])
-    except ClientError as exc:
-        if error_code(exc) == TASK_DEFINITION_NOT_FOUND:
-            return None
-        raise
-    definition = answer["taskDefinition"]
-    if definition.get("status") != "ACTIVE":
-        return None
-    return {**definition, "tags": answer.get("tags") or []}
+def status_of(definition: dict) -> Refresh:
+    status = definition.get("status")
+    if status == "ACTIVE":
+        return Refresh(Status.READY, status)
+    if status == "DELETE_IN_PROGRESS":
+        return Refresh(Status.DELETING, status)
+    return Refresh(Status.GONE, status or "INACTIVE")  # INACTIVE: deregistered
 
 
 def active_revisions(ecs, family: str) -> list[str]:
@@ -123,43 +110,66 @@ class TaskDefinition(EcsHandler):
     kind = "ecs_task_definition"
     expected_seconds = 1
     poll_ceiling = 2
+    # DescribeTaskDefinition answers ClientException "Unable to describe task definition." for a
+    # family with no ACTIVE revision left (A-27). The code is broad, but a family it refuses to
+    # describe is one to register, and RegisterTaskDefinition then says what is wrong.
+    not_found = frozenset({TASK_DEFINITION_NOT_FOUND})
+    # Any change registers a new revision (the family, the resource, is changed in place), and
+    # the service that runs it deploys it.
+    fields = {
+        "cpu": Field(str),
+        "memory": Field(str),
+        "network_mode": Field(str),
+        "requires_compatibilities": Field(list),
+        "execution_role_arn": Field(str),
+        "task_role_arn": Field(str),
+        "container_definitions": Field(list),
+        "volumes": Field(list),
+    }
 
-    def desired(self, spec):
-        name = spec["name"]
-        check_name("ECS task definition family", name)
-        if "FARGATE" in spec["requires_compatibilities"]:
-            if spec["network_mode"] != "awsvpc":
-                raise ResourceError(f"task definition {name}: FARGATE requires network_mode awsvpc")
+    def validate(self, spec):
+        problems = []
+        name_error = name_problem("ECS task definition family", spec["name"])
+        if name_error:
+            problems.append(name_error)
+        # A value still UNKNOWN (a Ref before the walk) is checked once it is known.
+        known = lambda key, kind: isinstance(spec[key], kind)  # noqa: E731
+        if known("requires_compatibilities", list) and "FARGATE" in spec["requires_compatibilities"]:
+            if known("network_mode", str) and spec["network_mode"] != "awsvpc":
+                problems.append("FARGATE requires network_mode awsvpc")
             cpu, memory = spec["cpu"], spec["memory"]
-            if not (cpu.isdigit() and memory.isdigit() and int(memory) in fargate_memory_choices(int(cpu))):
+            sizes = known("cpu", str) and known("memory", str)
+            if sizes and not (cpu.isdigit() and memory.isdigit() and int(memory) in fargate_memory_choices(int(cpu))):
                 allowed = ", ".join(f"{c}: {min(m)}-{max(m)}" for c, m in FARGATE_MEMORY.items())
-                raise ResourceError(
-                    f"task definition {name}: Fargate does not offer cpu {cpu} with memory {memory} (allowed: {allowed})"
-                )
-        for volume in spec["volumes"]:
+                problems.append(f"Fargate does not offer cpu {cpu} with memory {memory} (allowed: {allowed})")
+        for volume in spec["volumes"] if known("volumes", list) else []:
             problem = efs_volume_problem(volume)
             if problem:
-                raise ResourceError(f"task definition {name}: volume {volume.get('name')}: {problem}")
-        return spec
+                problems.append(f"volume {volume.get('name')}: {problem}")
+        return problems
 
-    def get(self, resource_id):
+    def describe(self, resource_id):
         # The resource is the family; the id is its latest ACTIVE revision. After an update
         # registered a new revision, the old id leads to the new one.
-        definition = find_latest_task_definition(self.client, family_of(resource_id))
-        return observe_task_definition(definition) if definition else None
+        answer = self.client.describe_task_definition(taskDefinition=family_of(resource_id), include=["TAGS"])
+        return {**answer["taskDefinition"], "tags": answer.get("tags") or []}
 
-    def find_by_tags(self, spec):
-        definition = find_latest_task_definition(self.client, spec["name"])
-        if definition is None:
-            return []
-        found = observe_task_definition(definition)
-        return [found] if owned_by(found.tags, spec) else []
+    def observe(self, raw):
+        return observe_task_definition(raw)
+
+    def status(self, raw):
+        return status_of(raw)
+
+    def list_owned(self, spec):
+        # The family name is the lookup; its latest ACTIVE revision carries the tags.
+        found = self.read(spec["name"])
+        return [found] if found and owned_by(found.tags, spec) else []
 
     def diff(self, spec, obs):
         diffs = [
-            FieldDiff(key, spec[key], obs.attrs.get(key))
+            self.classify(FieldDiff(key, spec[key], obs.attrs.get(key)), obs)
             for key in TASK_DEFINITION_FIELDS
-            if key in spec and not subset_equal(spec[key], obs.attrs.get(key))
+            if not subset_equal(spec[key], obs.attrs.get(key))
         ]
         return diffs + tags_diff(spec["tags"], obs.tags)
 
@@ -189,7 +199,8 @@ class TaskDefinition(EcsHandler):
             if not revision - retries <= number < revision:
                 continue
             copy = self.client.describe_task_definition(taskDefinition=arn)["taskDefinition"]
-            if all(subset_equal(spec[key], copy.get(api_key)) for key, api_key in TASK_DEFINITION_FIELDS.items() if key in spec):
+            if all(subset_equal(spec[key], copy.get(api_key)) for key, api_key in TASK_DEFINITION_FIELDS.items()):
+                # A copy already gone (deregistered by someone else) is what this wanted.
                 ignore_codes({TASK_DEFINITION_NOT_FOUND}, self.client.deregister_task_definition, taskDefinition=arn)
 
     def update(self, spec, obs, diffs):
@@ -203,6 +214,7 @@ class TaskDefinition(EcsHandler):
     def delete(self, obs, spec=None):
         revisions = active_revisions(self.client, family_of(obs.id))
         for arn in revisions:
+            # One revision at a time: one deregistered meanwhile must not stop the others.
             ignore_codes({TASK_DEFINITION_NOT_FOUND}, self.client.deregister_task_definition, taskDefinition=arn)
         # DeleteTaskDefinitions removes the deregistered revisions for good (10 per call).
         for i in range(0, len(revisions), 10):

@@ -10,13 +10,13 @@ import threading
 
 import pytest
 
+from orchestrator.spec import has_unknown
 from orchestrator.waiting import wait_for
 from resources.apigateway import Stage, UsagePlan, VpcLink
 from resources.apigateway_common import patch_value
 from resources.pacing import Pace
 from resources.apigateway_rest_api import RouteConverger, normal_routes, observe_routes
-from resources.apigateway_vpc_link import vpc_link_status
-from resources.base import Observed, ResourceError, Status
+from resources.base import Change, Observed, Status, spec_problems
 from resources.clock import FakeClock
 from tests.support.stubs import stubbed_aws
 
@@ -47,22 +47,37 @@ def link_answer(status: str, **extra) -> dict:
 
 @pytest.mark.parametrize(
     ("status", "expected"),
-    [("PENDING", Status.PENDING), ("AVAILABLE", Status.READY), ("DELETING", Status.PENDING)],
+    [("PENDING", Status.PENDING), ("AVAILABLE", Status.READY), ("DELETING", Status.DELETING)],
 )
 def test_vpc_link_status_maps_each_aws_status(stubbed, status, expected):
     aws, stubber = stubbed
     stubber.add_response("get_vpc_link", link_answer(status), {"vpcLinkId": LINK_ID})
-    assert vpc_link_status(aws.client("apigateway"), LINK_ID).status is expected
+    assert VpcLink(aws, env="dev").refresh(LINK_ID).status is expected
 
 
-def test_failed_vpc_link_is_failed_with_its_status_message_and_not_live(stubbed):
+def test_failed_vpc_link_is_failed_with_its_status_message_and_read_for_the_engine_to_replace(stubbed):
+    # C-VPCL-1: the failed link still exists and holds its NLB. It is read (not hidden as
+    # before) so that the engine's on_failed = "replace" deletes it and creates a new one
+    # (tests/resources/test_apigateway.py shows the whole replacement on moto).
     aws, stubber = stubbed
     message = "NLB arn:nlb is not in the active state"
     stubber.add_response("get_vpc_link", link_answer("FAILED", statusMessage=message), {"vpcLinkId": LINK_ID})
     stubber.add_response("get_vpc_link", link_answer("FAILED", statusMessage=message), {"vpcLinkId": LINK_ID})
-    refresh = vpc_link_status(aws.client("apigateway"), LINK_ID)
+    handler = VpcLink(aws, env="dev")
+    refresh = handler.refresh(LINK_ID)
     assert (refresh.status, refresh.detail) == (Status.FAILED, message)
-    assert VpcLink(aws, env="dev").get(LINK_ID) is None
+    assert handler.read(LINK_ID).id == LINK_ID and VpcLink.on_failed == "replace"
+
+
+def test_a_failed_vpc_link_is_adopted_only_when_no_live_link_of_ours_exists():
+    handler = VpcLink(None, env="dev")
+    failed = Observed("b-failed", {}, OURS, link_answer("FAILED"))
+    older_failed = Observed("a-failed", {}, OURS, link_answer("FAILED"))
+    live = Observed("c-live", {}, OURS, link_answer("AVAILABLE"))
+    assert handler.adoptable([failed, live]) == [live]
+    # The state was lost: the engine gets one failed link to replace, not a second link beside it.
+    assert handler.adoptable([failed, older_failed]) == [older_failed]
+    assert handler.adoptable([]) == []
 
 
 def test_vpc_link_gone_once_not_found(stubbed):
@@ -70,7 +85,16 @@ def test_vpc_link_gone_once_not_found(stubbed):
     stubber.add_client_error(
         "get_vpc_link", "NotFoundException", http_status_code=404, expected_params={"vpcLinkId": LINK_ID}
     )
-    assert vpc_link_status(aws.client("apigateway"), LINK_ID).status is Status.GONE
+    stubber.add_client_error(
+        "get_vpc_link", "NotFoundException", http_status_code=404, expected_params={"vpcLinkId": LINK_ID}
+    )
+    stubber.add_client_error(
+        "delete_vpc_link", "NotFoundException", http_status_code=404, expected_params={"vpcLinkId": LINK_ID}
+    )
+    handler = VpcLink(aws, env="dev")
+    assert handler.refresh(LINK_ID).status is Status.GONE
+    assert handler.read(LINK_ID) is None
+    handler.remove(Observed(LINK_ID, {}, OURS))  # already gone counts as done
 
 
 def test_vpc_link_pending_for_minutes_is_waited_for_with_polls_up_to_the_ceiling(stubbed, fake):
@@ -100,7 +124,7 @@ def test_vpc_link_target_change_needs_a_replacement():
     obs = Observed(LINK_ID, {"description": "d", "target_arns": ["arn:old"]}, OURS)
     spec = {"name": "vpc-link-dev", "tags": OURS, "description": "d", "target_arns": ["arn:new"]}
     [d] = VpcLink(None, env="dev").diff(spec, obs)
-    assert (d.field, d.replace) == ("target_arns", True)
+    assert (d.field, d.replace, d.change) == ("target_arns", True, Change.REPLACE)
 
 
 # -- REST API routes ---------------------------------------------------------------------------
@@ -152,14 +176,20 @@ def test_missing_routes_are_created_parent_first_under_verified_ids_retrying_a_c
 
 # -- stage -------------------------------------------------------------------------------------
 
+def stage_spec(stage_name) -> dict:
+    return {"name": "api-stage-dev", "tags": {}, "rest_api_id": "api", "stage_name": stage_name,
+            "rest_api_name": "video-metadata-api-dev", "deployed_config": "0123abcd"}
+
+
 @pytest.mark.parametrize("name", ["bad name", "prod!", "v1.0", "x" * 129, ""])
 def test_stage_names_aws_refuses_are_refused_before_any_call(name):
-    with pytest.raises(ResourceError, match="stage name"):
-        Stage(None, env="dev").desired({"name": "api-stage-dev", "stage_name": name})
+    [problem] = spec_problems(Stage(None, env="dev"), stage_spec(name), has_unknown)
+    assert problem.startswith(f"api_stage api-stage-dev: stage name {name!r}")
 
 
 def test_stage_name_of_letters_digits_hyphens_and_underscores_is_accepted():
-    spec = {"name": "api-stage-dev", "stage_name": "dev_2-" + "x" * 122}
+    spec = stage_spec("dev_2-" + "x" * 122)
+    assert spec_problems(Stage(None, env="dev"), spec, has_unknown) == []
     assert Stage(None, env="dev").desired(spec) == spec
 
 

@@ -8,8 +8,10 @@ target group) is a literal made here, so these tests do not wait for the other h
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import re
 from dataclasses import dataclass
 
 import boto3
@@ -18,12 +20,12 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from orchestrator.config import EnvConfig
-from orchestrator.spec import Join, Node, Ref
+from orchestrator.spec import Join, Node, Ref, has_unknown, resolve
 from orchestrator.stack.compute import cluster_nodes, service_nodes, task_definition_nodes
 from orchestrator.stack.network import network_nodes
 from orchestrator.stack.security import ECS_TRUST, log_group_name
 from resources.aws import Aws
-from resources.base import Observed, ResourceError, Status, ownership_tags
+from resources.base import Observed, ResourceError, Status, ownership_tags, spec_problems
 from resources.ecs import Cluster, Service, TaskDefinition, fargate_memory_choices, subset_equal
 from resources.ecs_task_definition import TASK_DEFINITION_FIELDS
 from tests.support.memory_state import MemoryState
@@ -352,21 +354,33 @@ def efs_volume(**config) -> list[dict]:
     ({"name": "video worker"}, "letters, digits, hyphens or underscores"),
 ])
 def test_task_definition_rules_aws_enforces_and_moto_does_not_are_refused(aws, changes, message):
-    with pytest.raises(ResourceError, match=message):
-        TaskDefinition(aws, env="dev").desired(worker_spec(**changes))
+    # The engine checks every node's spec with spec_problems before the first call
+    # (run.check_specs), the refs to other nodes still unknown.
+    problems = spec_problems(TaskDefinition(aws, env="dev"), resolve(worker_spec(**changes), {}), has_unknown)
+    assert len(problems) == 1 and problems[0].startswith("ecs_task_definition ")
+    assert re.search(message, problems[0]), problems
 
 
 def test_valid_fargate_sizes_and_the_stack_defaults_pass_validation(aws):
     handler = TaskDefinition(aws, env="dev")
+    assert spec_problems(handler, resolve(worker_spec(), {}), has_unknown) == []
     assert handler.desired(worker_spec()) == worker_spec()
-    assert handler.desired(worker_spec(cpu="16384", memory=str(120 * 1024), volumes=efs_volume(rootDirectory="/")))
+    big = resolve(worker_spec(cpu="16384", memory=str(120 * 1024), volumes=efs_volume(rootDirectory="/")), {})
+    assert spec_problems(handler, big, has_unknown) == []
     assert fargate_memory_choices(256) == (512, 1024, 2048)
     assert 60 * 1024 in fargate_memory_choices(8192) and 58 * 1024 not in fargate_memory_choices(8192)
 
 
+def test_task_definition_rules_wait_for_values_still_unknown(aws):
+    # Before the walk a Ref is UNKNOWN (resolve with no outputs): nothing to say about it yet.
+    [node] = [n for n in task_definition_nodes("dev", EnvConfig()) if n.key == "ecs.taskdef.worker"]
+    assert spec_problems(TaskDefinition(aws, env="dev"), resolve(node.spec, {}), has_unknown) == []
+
+
 def test_cluster_name_is_validated_before_any_call(aws):
-    with pytest.raises(ResourceError, match="ECS cluster name"):
-        Cluster(aws, env="dev").desired({"name": "video processing", "tags": {}, "container_insights": "enabled"})
+    spec = {"name": "video processing", "tags": {}, "container_insights": "enabled"}
+    [problem] = spec_problems(Cluster(aws, env="dev"), spec, has_unknown)
+    assert problem.startswith("ecs_cluster video processing: ECS cluster name")
 
 
 def test_subset_equal_ignores_what_aws_adds_and_reorders_but_sees_real_changes():
@@ -497,14 +511,19 @@ def test_deployment_stopped_by_the_circuit_breaker_is_failed_with_its_reason(stu
     assert refresh.status is Status.FAILED and refresh.detail == reason
 
 
-def test_draining_service_is_pending_and_inactive_is_gone(stubbed):
+def test_draining_service_is_deleting_and_inactive_is_gone(stubbed):
     handler, stubber = stubbed
     stubber.add_response("describe_services", service_answer(status="DRAINING"))
     stubber.add_response("describe_services", service_answer(status="INACTIVE"))
     stubber.add_response("describe_services", {"services": [], "failures": [{"arn": SERVICE_ARN, "reason": "MISSING"}]})
-    assert handler.refresh(SERVICE_ARN).status is Status.PENDING
+    stubber.add_client_error("describe_services", "ClusterNotFoundException", "Cluster not found.")
+    stubber.add_response("describe_services", service_answer(status="DRAINING"))
+    # B-ECS-3: on its way out (a teardown waits for it), not a live service to reconcile.
+    assert handler.refresh(SERVICE_ARN).status is Status.DELETING
     assert handler.refresh(SERVICE_ARN).status is Status.GONE
     assert handler.refresh(SERVICE_ARN).status is Status.GONE
+    assert handler.refresh(SERVICE_ARN).status is Status.GONE  # its cluster is gone
+    assert handler.read(SERVICE_ARN) is None
 
 
 def test_create_service_retries_while_the_new_role_cannot_be_assumed(stubbed, clock):
@@ -576,6 +595,53 @@ def test_create_that_was_not_idempotent_adopts_the_live_service_of_ours(stubbed)
     assert handler.create(service_spec(), "token-2") == SERVICE_ARN
 
 
+def test_create_whose_name_a_draining_service_holds_explains_it(stubbed):
+    # B-ECS-3: the name of a DRAINING service cannot be created again until it is INACTIVE.
+    handler, stubber = stubbed
+    stubber.add_client_error("create_service", "InvalidParameterException", "Creation of service was not idempotent.")
+    stubber.add_response("describe_services", service_answer(status="DRAINING"),
+                         {"cluster": CLUSTER, "services": ["metadata-api-dev"], "include": ["TAGS"]})
+    with pytest.raises(ResourceError, match="the name is taken by a service that is not ours or still DRAINING"):
+        handler.create(service_spec(), "token-2")
+
+
+def cluster_answer(status: str, tags: dict | None = None) -> dict:
+    tags = ownership_tags(CLUSTER, "dev") if tags is None else tags
+    return {"clusters": [{"clusterArn": CLUSTER_ARN, "clusterName": CLUSTER, "status": status,
+                          "settings": [{"name": "containerInsights", "value": "enabled"}],
+                          "tags": [{"key": k, "value": v} for k, v in tags.items()]}], "failures": []}
+
+
+@pytest.mark.parametrize(("status", "expected"), [
+    ("ACTIVE", Status.READY), ("PROVISIONING", Status.PENDING), ("DEPROVISIONING", Status.DELETING),
+    ("INACTIVE", Status.GONE), ("MISSING", Status.GONE),
+])
+def test_cluster_status_maps_each_aws_status(status, expected):
+    aws = Aws(REGION)
+    handler = Cluster(aws, env="dev")
+    answer = {"clusters": [], "failures": [{"arn": CLUSTER_ARN, "reason": "MISSING"}]} if status == "MISSING" else cluster_answer(status)
+    with Stubber(aws.client("ecs")) as stubber:
+        stubber.add_response("describe_clusters", answer)
+        stubber.add_response("describe_clusters", answer)
+        assert handler.refresh(CLUSTER_ARN).status is expected
+        # B-ECS-4: an INACTIVE (deleted) cluster stays discoverable; it is not a live cluster.
+        assert (handler.read(CLUSTER_ARN) is None) == (expected in (Status.GONE, Status.DELETING))
+
+
+def test_a_cluster_of_that_name_without_our_tags_is_not_created_over(clock):
+    # CreateCluster on an existing name would reset its settings and drop its tags (A-26).
+    aws = Aws(REGION)
+    handler = Cluster(aws, env="dev", clock=clock.as_clock())
+    spec = {"name": CLUSTER, "tags": ownership_tags(CLUSTER, "dev"), "container_insights": "enabled"}
+    with Stubber(aws.client("ecs")) as stubber:
+        stubber.add_response("describe_clusters", cluster_answer("ACTIVE", {"Team": "someone-else"}))
+        stubber.add_response("describe_clusters", cluster_answer("ACTIVE", {"Team": "someone-else"}))
+        assert handler.list_owned(spec) == []
+        with pytest.raises(ResourceError, match="exists without this environment's tags; not adopting it"):
+            handler.create(spec, "token")
+        stubber.assert_no_pending_responses()
+
+
 def test_cluster_delete_waits_while_services_drain(clock):
     aws = Aws(REGION)
     handler = Cluster(aws, env="dev", clock=clock.as_clock())
@@ -623,3 +689,48 @@ def test_a_deployment_the_circuit_breaker_stops_fails_the_run_with_its_reason(aw
     assert "metadata-api-dev" in reason and "failed" in reason, reason
     # The breaker rolled the service back: the revision it runs is the one before.
     assert describe_service(ecs, "metadata-api-dev")["taskDefinition"].endswith("metadata-api-dev:1")
+
+
+def test_a_deploy_is_waited_for_as_long_as_the_service_update_timeout_allows(aws, ecs, clock, stack):
+    # A rolling deploy takes 2-6 min, more behind a deregistration delay (aws-timings §1.2): here
+    # 15 min, past the 5 min a kind gets by default, inside the service's update_timeout.
+    converge(aws, stack.state, nodes=stack.nodes(), clock=clock)
+    cfg = EnvConfig(api_image="public.ecr.aws/nginx/nginx:1.27")
+    slow = 15 * 60
+    assert Service.update_timeout > slow
+    with layer_clock_driven(clock, {"ecs.deployment": slow}):
+        started = clock.now()
+        run = converge(aws, stack.state, nodes=stack.nodes(cfg), clock=clock)
+        assert clock.now() - started >= slow
+    assert ecs_actions(run)["ecs.service.api"] == "update"
+    service = describe_service(ecs, "metadata-api-dev")
+    assert service["taskDefinition"] == stack.id("ecs.taskdef.api")
+    assert [d["rolloutState"] for d in service["deployments"]] == ["COMPLETED"]
+
+
+def test_a_first_deployment_that_failed_is_reported_by_the_next_run_with_its_reason(aws, ecs, clock, stack):
+    """C-ECS-2: nothing to roll back to, the deployment stays FAILED: the next run does not call
+    the service unchanged, it names the failure (the engine's on_failed "stop")."""
+    from orchestrator.run import reconcile_stack
+
+    broken = EnvConfig(api_image="public.ecr.aws/nginx/nginx:broken")
+    run = lambda: reconcile_stack(aws, env="dev", doc=stack.state.doc, save=stack.state.save,  # noqa: E731
+                                  clock=clock.as_clock(), nodes=stack.nodes(broken))
+    with layer_clock_driven(clock) as layer:
+        layer.fail("ecs-image", broken.api_image)
+        first = run()
+        assert "metadata-api-dev" in first.failures["ecs.service.api"].reason
+        second = run()
+    reason = second.failures["ecs.service.api"].reason
+    assert "metadata-api-dev" in reason and "circuit breaker" in reason, reason
+    assert [d["rolloutState"] for d in describe_service(ecs, "metadata-api-dev")["deployments"]] == ["FAILED"]
+    assert stack.state.doc.resource("ecs.service.api")["failure"]["reason"] == reason
+
+
+@contextlib.contextmanager
+def layer_clock_driven(clock, durations=None):
+    """The fidelity layer's clock driven by the reconciler's: every poll moves deployments on."""
+    from sandbox.fidelity import clock as layer_clock
+
+    with layer_clock.use(clock, durations):
+        yield layer_clock
