@@ -177,8 +177,9 @@ class Reconciler:
             # Created or changed by an earlier run that did not wait for it (C-ECS-4): attributes
             # and endpoints are final only once it is ready (an RDS instance has no Endpoint
             # while creating, A-13), and AWS refuses a modify while one is in progress.
+            # A create or an update an earlier run left going: the longer of the two.
             wait_for(lambda: h.refresh(obs.id), Status.READY, what=what,
-                     timeout=h.update_timeout, ceiling=h.poll_ceiling, clock=self.clock)
+                     timeout=max(h.create_timeout, h.update_timeout), ceiling=h.poll_ceiling, clock=self.clock)
             obs = h.read(obs.id)
             if obs is None:
                 raise ResourceError(f"{what} disappeared while waiting for it to become ready")

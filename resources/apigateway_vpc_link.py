@@ -38,6 +38,9 @@ class VpcLink(ApiGatewayHandler):
     # C-VPCL-1: a link that ends FAILED still exists and holds its NLB, and AWS never removes it.
     # It holds no data: a run deletes it and creates a new one (the engine's on_failed).
     on_failed = "replace"
+    # A FAILED link is never removed by AWS and keeps its NLB (C-VPCL-1): one found by its tags
+    # (the state was lost) is adopted so that the engine deletes it before making the new one.
+    replace_beside = False
     fields = {
         "description": Field(str),
         # UpdateVpcLink patches name and description only.
@@ -61,16 +64,6 @@ class VpcLink(ApiGatewayHandler):
         # them, C-VPCL-1); DELETING ones are on their way out.
         links = [link for link in list_all(self.client, "get_vpc_links") if status_of(link).status is not Status.DELETING]
         return [observe_vpc_link(link) for link in named_and_owned(links, spec)]
-
-    def adoptable(self, owned):
-        # The engine never adopts a failed link of a kind it replaces (a NAT "failed" is removed
-        # by AWS itself, B-EC2-3). A FAILED link is never removed and keeps its NLB (C-VPCL-1):
-        # with no live link of ours, one failed link found by its tags (the state was lost) is
-        # handed over so that the engine replaces it rather than leaving it beside the new one.
-        live = super().adoptable(owned)
-        live_ids = {o.id for o in live}
-        failed = sorted((o for o in owned if o.id not in live_ids), key=lambda o: o.id)
-        return live or failed[:1]
 
     def create(self, spec, token):
         # CreateVpcLink has no idempotency token: the find by name and tags before it is the guard.

@@ -256,11 +256,16 @@ class Handler:
         return self.single(spec, self.adoptable(self.list_owned(spec)))
 
     def adoptable(self, owned: list[Observed]) -> list[Observed]:
-        """A failed resource of a kind a run replaces is never adopted: AWS leaves it listed for
-        a while (a NAT "failed", B-EC2-3), and the new one is created beside it."""
-        if self.on_failed != "replace" or not self.replace_beside:
+        """Of a kind a run replaces when failed, a live one is adopted first. A failed one is
+        never adopted where the new one can be made beside it (AWS removes a NAT "failed"
+        itself, B-EC2-3); where it cannot (a unique name, one per AZ, a VPC link holding its NLB,
+        C-VPCL-1), one failed one is handed over so that the engine deletes it first."""
+        if self.on_failed != "replace":
             return owned
-        return [o for o in owned if self.status(o.raw).status is not Status.FAILED]
+        live = [o for o in owned if self.status(o.raw).status is not Status.FAILED]
+        if live or self.replace_beside:
+            return live
+        return sorted(owned, key=lambda o: o.id)[:1]
 
     def single(self, spec: dict, matches: list[Observed]) -> Observed | None:
         if len(matches) > 1:

@@ -57,6 +57,8 @@ def status_of(service: dict) -> Refresh:
 UPDATABLE = frozenset({
     "task_definition", "desired_count", "subnet_ids", "security_group_ids", "assign_public_ip",
     "circuit_breaker", "load_balancers", "propagate_tags",
+    # The engine's synthetic change after a failed deployment or --redeploy: deploy again.
+    "deployment",
 })
 LOAD_BALANCER_KEYS = ("targetGroupArn", "loadBalancerName", "containerName", "containerPort")
 
@@ -96,6 +98,9 @@ class Service(EcsHandler):
     delete_timeout = 20 * 60  # DRAINING has been seen to last more than 5 minutes
     poll_ceiling = 10
     not_found = SERVICE_GONE
+    # A deployment that failed or was rolled back (C-ECS-1/2) is repaired by deploying again:
+    # the next run never calls it unchanged, and a fixed image needs no teardown.
+    on_failed = "update"
     fields = {
         "cluster": Field(str, Change.REPLACE, why="a service never moves to another cluster"),
         # A literal, for lookups where the cluster ARN is unknown (teardown without state).
@@ -218,6 +223,10 @@ class Service(EcsHandler):
             kwargs["loadBalancers"] = spec["load_balancers"]
         if "propagate_tags" in fields:
             kwargs["propagateTags"] = spec["propagate_tags"]
+        if "deployment" in fields:
+            # The same revision again: new tasks pull the image tag anew (a mutable tag pushed
+            # again), and a deployment that failed (C-ECS-2) is tried once more.
+            kwargs["forceNewDeployment"] = True
         cluster = service_location(obs.id)[0]
         self._call_when_roles_ready(self.client.update_service, cluster=cluster, service=obs.id, **kwargs)
 

@@ -361,10 +361,6 @@ def run_with_a_failing_link(aws, state, nlb, clock):
 
 @pytest.mark.parametrize("state_lost", [False, True], ids=["recorded", "found-by-tags"])
 def test_a_failed_vpc_link_is_deleted_and_a_new_one_created_by_the_next_run(aws, apigw, nlb, clock, state_lost, monkeypatch):
-    # Engine gap (WIP issue 12): reconciler.EVENTS has no event for the "replace" action, so the
-    # log line after a replacement raises KeyError. Harmless once the engine names one.
-    from orchestrator import reconciler
-    monkeypatch.setitem(reconciler.EVENTS, "replace", reconciler.EVENTS.get("replace", "resource_replaced"))
     state = MemoryState()
     first = run_with_a_failing_link(aws, state, nlb, clock)
     reason = first.failures["apigw.vpc_link"].reason
