@@ -30,6 +30,11 @@ def embedded_server(host: str = "127.0.0.1") -> Iterator[str]:
     from sandbox.fidelity import apply
 
     apply()
+    from sandbox.fidelity import tagging
+
+    # GetResources as a real account answers it (aws-notes C-TAG-1); back to moto's own when the
+    # server stops, for whatever else runs in this process.
+    tagging.on_by_default()
 
     # werkzeug logs every request to stderr; the run's own log is what a person wants to read.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -41,6 +46,7 @@ def embedded_server(host: str = "127.0.0.1") -> Iterator[str]:
         yield f"http://{bound_host}:{port}"
     finally:
         server.stop()
+        tagging.on_by_default(False)
 
 
 @contextlib.contextmanager
