@@ -33,8 +33,12 @@ class DriftReport:
 
 def drift_stack(
     aws, *, env: str, doc, cfg=None, parallelism: int = 16, observer=None, retired_tags: frozenset[str] = frozenset(),
+    swept: list[Found] | None = None, shared: SharedReads | None = None,
 ) -> DriftReport:
-    shared = SharedReads()
+    """``swept``: what the tagging API lists for ``env``, when one sweep served every
+    environment (``bin/drift --all``); else this check asks for its own. ``shared``: the walk's
+    reads, seeded with listings made once for several environments."""
+    shared = shared if shared is not None else SharedReads()
     run = reconcile_stack(
         aws, env=env, doc=doc, save=lambda: None, cfg=cfg, plan=True, parallelism=parallelism, shared=shared,
         observer=observer, retired_tags=retired_tags,
@@ -52,7 +56,7 @@ def drift_stack(
     for key, outcome in run.failures.items():
         report.unchecked.append({"resource": key, "reason": outcome.reason})
     managed = {r.id for r in run.results if r.id} | {e.get("id") for e in doc.resources.values() if e.get("id")}
-    report.unmanaged = _unmanaged(aws, env, run, managed, shared)
+    report.unmanaged = _unmanaged(aws, env, run, managed, shared, swept)
     return report
 
 
@@ -115,3 +119,34 @@ def unmanaged_entries(aws, found: list[Found], managed: Managed) -> list[dict]:
     deleted = gone(aws, [f for f in candidates if f.swept])
     return [{"kind": f.kind, "id": resource_id(f.id) if f.swept and f.kind == "ec2" else f.id}
             for f in candidates if f.id not in deleted]
+
+
+# -- every environment of the account and region (bin/drift --all) -------------------------------
+
+@dataclass
+class Discovered:
+    """The environments of the account and region: those with state at the location, and those
+    the ownership tags show (Environment + ManagedBy), with what the one sweep listed for each."""
+
+    with_state: list[str]
+    swept: dict[str, list[Found]]
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(set(self.with_state) | set(self.swept))
+
+
+def discover(aws, with_state: list[str]) -> Discovered:
+    """One tagging-API sweep for every environment (ManagedBy only; the Environment tag splits it)."""
+    by_env: dict[str, list[Found]] = {}
+    for f in tagged_resources(aws.client("resourcegroupstaggingapi"), None):
+        env = f.tags.get("Environment")
+        if env:
+            by_env.setdefault(env, []).append(f)
+    return Discovered(sorted(with_state), by_env)
+
+
+def leftovers(aws, swept: list[Found]) -> list[dict]:
+    """An environment with no state: everything its tags still mark is unmanaged, but for what the
+    tagging API lists after its deletion (a torn-down environment's resources, C-TAG-1)."""
+    return unmanaged_entries(aws, swept, Managed(set()))

@@ -20,7 +20,7 @@ from typing import Callable, Iterable
 from botocore.exceptions import ClientError
 
 from resources.base import MANAGED_BY
-from resources.shared_reads import SharedReads, chunks, listing
+from resources.shared_reads import SharedReads, chunks, describe_all, listing
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,45 @@ def tagged_resources(tagging, env: str | None) -> list[Found]:
     return [Found(m["ResourceARN"].split(":")[2], m["ResourceARN"], parents(m["ResourceARN"]), swept=True,
                   tags={t["Key"]: t["Value"] for t in m.get("Tags", [])})
             for m in mappings if ":snapshot:rds:" not in m["ResourceARN"]]
+
+
+def shared_across(ec2, vpcs: dict[str, str | None]) -> dict[str, SharedReads]:
+    """For several environments checked at once (``bin/drift --all``): one listing per EC2 kind
+    for all their VPCs (the VPC members, the security groups' rules) and one per kind the
+    handlers list by ownership tags (VPCs, Elastic IPs), split into a SharedReads per
+    environment under the keys its own walk asks for. ``vpcs``: env -> its recorded VPC id.
+    A VPC recorded but gone, or a key a handler no longer uses, only costs its own call then."""
+    import json
+
+    from resources.ec2 import environment_filters, vpc_filters
+
+    shared = {env: SharedReads() for env in vpcs}
+    env_of_vpc = {vpc: env for env, vpc in vpcs.items() if vpc}
+    owned = [{"Name": "tag:ManagedBy", "Values": [MANAGED_BY]}]
+    for call, key in (("describe_vpcs", "Vpcs"), ("describe_addresses", "Addresses")):
+        items = describe_all(ec2, call, key, Filters=owned)
+        for env, reads in shared.items():
+            mine = [i for i in items if {t["Key"]: t["Value"] for t in i.get("Tags", [])}.get("Environment") == env]
+            reads.seed((call, json.dumps(environment_filters(env), sort_keys=True)), mine)
+    if not env_of_vpc:
+        return shared
+    groups: dict[str, list[dict]] = {}
+    for kind, call, key, _, filter_name in VPC_MEMBERS:
+        items = [i for part in chunks(sorted(env_of_vpc)) for i in describe_all(ec2, call, key, Filters=[{"Name": filter_name, "Values": part}])]
+        for vpc, env in env_of_vpc.items():
+            mine = [i for i in items if _vpc_of(i, filter_name) == vpc]
+            filters = vpc_filters(vpc) if filter_name == "vpc-id" else [{"Name": filter_name, "Values": [vpc]}]
+            shared[env].seed((call, json.dumps(filters, sort_keys=True)), mine)
+            if kind == "security_group":
+                groups[vpc] = mine
+    ids = sorted(g["GroupId"] for mine in groups.values() for g in mine)
+    rules = [r for part in chunks(ids) for r in describe_all(ec2, "describe_security_group_rules", "SecurityGroupRules",
+                                                             Filters=[{"Name": "group-id", "Values": part}])] if ids else []
+    for vpc, mine in groups.items():
+        in_vpc = {g["GroupId"] for g in mine}
+        shared[env_of_vpc[vpc]].seed(("describe_security_group_rules", json.dumps(vpc_filters(vpc), sort_keys=True)),
+                                     [r for r in rules if r["GroupId"] in in_vpc])
+    return shared
 
 
 # -- children, read from the ARN's own structure (aws-notes C-TAG-1, C-EC-2) -------------------
