@@ -66,6 +66,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--read-latencies", default="0.030,0.050", help="per-call latencies for the no-op and drift runs")
     p.add_argument("--startup-runs", type=int, default=7, help="bin/reconcile --help runs; the median counts")
     p.add_argument("--parallelism", type=int, default=16, help="passed to the commands (their default is 16)")
+    p.add_argument("--all-envs", default="1,5,10",
+                   help="environment counts for the bin/drift --all figures (default 1,5,10; empty: skip)")
+    p.add_argument("--only-drift-all", action="store_true",
+                   help="only the bin/drift --all figures (no calibration, create, teardown or start-up runs)")
     p.add_argument("--json", action="store_true", help="print the JSON report on stdout instead of the table")
     p.add_argument("--output", metavar="FILE", help="also write the JSON report to FILE")
     return p.parse_args(argv)
@@ -105,6 +109,38 @@ def model(graph, calls: PhaseCalls, latency: float, scale: float) -> Estimate:
     return estimate(graph, calls.by_node, calls.outside, latency=latency, scale=scale)
 
 
+def run_drift_all(args: argparse.Namespace, tmp: Path, moto: MotoServer, proxy: LatencyProxy, par: list[str]) -> list:
+    from bench import drift_all
+
+    counts = [int(x) for x in args.all_envs.split(",") if x]
+    if not counts:
+        return []
+    moto.reset()
+    moto.warm(REGION)
+    env = command_env(proxy.endpoint, tmp / "state-all")
+    return drift_all.measure(proxy, env, timed, counts, TARGET_LATENCY, par)
+
+
+def run_only_drift_all(args: argparse.Namespace) -> dict:
+    from bench import drift_all
+
+    par = ["--parallelism", str(args.parallelism)]
+    load = {"before": [round(x, 2) for x in os.getloadavg()]}
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp_name:
+        moto = MotoServer(Path(tmp_name))
+        proxy = LatencyProxy(moto.endpoint, latency=0.0, scale=0.0)
+        try:
+            runs = run_drift_all(args, Path(tmp_name), moto, proxy, par)
+        finally:
+            proxy.stop()
+            moto.stop()
+    load["after"] = [round(x, 2) for x in os.getloadavg()]
+    figures = drift_all.figures(runs, TARGET_LATENCY)
+    return {"settings": {"latency_s": TARGET_LATENCY, "parallelism": args.parallelism, "cpus": os.cpu_count(),
+                         "load_average_1m": load},
+            "drift_all": [vars(r) for r in runs], "figures": figures, "pass": all(f["pass"] for f in figures)}
+
+
 def run(args: argparse.Namespace) -> dict:
     from orchestrator import graph as graphs
 
@@ -135,6 +171,7 @@ def run(args: argparse.Namespace) -> dict:
             proxy.latency = args.latency
             teardown = _check(timed(proxy, env, "teardown", "--env", ENV, "--yes", "--json", *par), "teardown")
             startups = [timed(proxy, env, "reconcile", "--help").wall_s for _ in range(args.startup_runs)]
+            all_runs = run_drift_all(args, tmp, moto, proxy, par)
         finally:
             proxy.stop()
             moto.stop()
@@ -142,8 +179,14 @@ def run(args: argparse.Namespace) -> dict:
     graph = stack_graph()
     create_model = model(graph, create_calls, args.latency, args.scale)
     teardown_model = model(graphs.reverse(graph), teardown_calls, args.latency, args.scale)
-    return report(args, create_model, teardown_model, create, teardown, reads, startups, create_calls, teardown_calls,
-                  load)
+    doc = report(args, create_model, teardown_model, create, teardown, reads, startups, create_calls, teardown_calls,
+                 load)
+    from bench import drift_all
+
+    doc["drift_all"] = [vars(r) for r in all_runs]
+    doc["figures"] += drift_all.figures(all_runs, TARGET_LATENCY)
+    doc["pass"] = all(f["pass"] for f in doc["figures"])
+    return doc
 
 
 def calibrate(endpoint: str, state_dir: Path, par: list[str]) -> tuple[PhaseCalls, PhaseCalls]:
@@ -244,6 +287,10 @@ def render(doc: dict) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r[:4], widths)) + ("  " + r[4] if r[4] else "") for r in rows]
     s = doc["settings"]
+    if "scale" not in s:  # --only-drift-all
+        lines += ["", f"{s['latency_s'] * 1000:.0f} ms per call, parallelism {s['parallelism']}, {s['cpus']} CPUs, "
+                      f"load average {s['load_average_1m']}", "", "all targets met" if doc["pass"] else "TARGET MISSED"]
+        return "\n".join(lines)
     lines += ["", f"scale {s['scale']} (simulated/real), {s['latency_s'] * 1000:.0f} ms per call, parallelism "
                   f"{s['parallelism']}, {s['cpus']} CPUs, load average {s['load_average_1m']}"]
     for phase in ("create", "teardown"):
@@ -263,7 +310,7 @@ def render(doc: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    doc = run(args)
+    doc = run_only_drift_all(args) if args.only_drift_all else run(args)
     text = json.dumps(doc, indent=2)
     if args.output:
         Path(args.output).write_text(text + "\n")

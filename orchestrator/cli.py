@@ -29,7 +29,13 @@ class Parser(argparse.ArgumentParser):
 def build_parser(command: str) -> Parser:
     # allow_abbrev=False: a flag is never guessed from a prefix (`--state-d` once became `--state-dir`).
     p = Parser(prog=f"bin/{command}", description=DESCRIPTIONS[command], allow_abbrev=False)
-    p.add_argument("--env", required=True, help="environment name: lowercase DNS label, at most 20 characters")
+    if command == "drift":
+        which = p.add_mutually_exclusive_group(required=True)
+        which.add_argument("--env", help="environment name: lowercase DNS label, at most 20 characters")
+        which.add_argument("--all", action="store_true",
+                           help="every environment of the account and region (ownership tags and state), one report")
+    else:
+        p.add_argument("--env", required=True, help="environment name: lowercase DNS label, at most 20 characters")
     if command == "reconcile":
         p.add_argument("--plan", action="store_true", help="show what would change; make no mutating AWS call")
         p.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
@@ -85,12 +91,16 @@ def main(command: str, argv: list[str] | None = None) -> int:
         args = build_parser(command).parse_args(_env_value_attached(sys.argv[1:] if argv is None else argv))
         from orchestrator.names import validate_env
 
-        validate_env(args.env)
+        if args.env is not None:
+            validate_env(args.env)
         if args.parallelism < 1:
             raise UserError(f"bin/{command}: --parallelism must be at least 1")
         from orchestrator.config import ChosenConfig, load_config
 
         # Checked here, before any AWS call; without --config the state says (choose_config).
+        if getattr(args, "all", False) and args.config:
+            raise UserError(f"bin/{command}: --config names what one environment should become; with --all each "
+                            "environment is judged against the configuration recorded in its state")
         args.given = ChosenConfig(load_config(args.config, args.env), "file", args.config) if args.config else None
         from orchestrator import logs
 
@@ -141,8 +151,9 @@ def one_line(exc: BaseException) -> str:
     return " ".join(str(message).split())
 
 
-def open_backend(args):
-    """Region, credentials and the environment's state backend; nothing is changed yet."""
+def open_backend(args, env: str | None = ""):
+    """Region, credentials and the environment's state backend; nothing is changed yet. With
+    ``env=None`` (drift --all) only the client factory, the backend being per environment."""
     from resources.aws import Aws
     from state import default_state_dir, resolve_location
 
@@ -152,6 +163,12 @@ def open_backend(args):
         raise UserError("no AWS region: pass --region or set AWS_REGION")
     aws = Aws(region)
     aws.prewarm(STACK_SERVICES)
+    if env is None:
+        if location.is_s3:
+            from state import check_bucket
+
+            check_bucket(Aws(region).client("s3"), location.bucket, location.prefix)
+        return aws, None
     account = aws.account_id()  # proves the credentials before anything else happens
     return aws, state_backend(location, args.env, region, account)
 
@@ -382,13 +399,29 @@ def run_sandbox(args) -> int:
         return EXIT_OK if not second["changes"] else EXIT_ERROR
 
 
+def _drift_document(env: str, region: str, chosen, report) -> dict:
+    return {
+        "env": env, "region": region, "config": chosen.entry() if chosen else None, "in_sync": report.in_sync,
+        "drifted": report.drifted, "missing": report.missing, "unmanaged": report.unmanaged,
+        "unchecked": report.unchecked,
+    }
+
+
+def _drift_exit(documents: list[dict]) -> int:
+    if any(d["drifted"] or d["missing"] or d["unmanaged"] for d in documents):
+        return EXIT_CHANGES
+    # Only unreadable resources: the check itself failed; never reported as in sync.
+    return EXIT_ERROR if any(d["unchecked"] for d in documents) else EXIT_OK
+
+
 def drift(args) -> int:
+    from orchestrator.config import retired_tag_keys
     from orchestrator.drift import drift_stack
     from orchestrator.notify import notify
     from orchestrator.report import dump, render_drift
 
-    from orchestrator.config import retired_tag_keys
-
+    if args.all:
+        return drift_all(args)
     aws, backend = open_backend(args)
     # Read-only: no lock (a scheduled check must not block a reconcile) and no state write;
     # the state file is replaced atomically, so a concurrent reader sees a whole document.
@@ -397,21 +430,117 @@ def drift(args) -> int:
     with _progress(args, "drift", "reading", "read") as observer:
         report = drift_stack(aws, env=args.env, doc=doc, cfg=chosen.cfg, parallelism=args.parallelism, observer=observer,
                              retired_tags=retired_tag_keys(doc, chosen.cfg))
-    document = {
-        "env": args.env, "region": aws.region, "config": chosen.entry(), "in_sync": report.in_sync,
-        "drifted": report.drifted,
-        "missing": report.missing, "unmanaged": report.unmanaged, "unchecked": report.unchecked,
-        "aws_calls": aws.calls.summary(),
-    }
+    document = {**_drift_document(args.env, aws.region, chosen, report), "aws_calls": aws.calls.summary()}
     print(render_drift(document), file=sys.stderr)
     if args.json:
         print(dump(document))
     if not report.in_sync:
         notify(document, command=args.notify_command, webhook=args.notify_webhook)
-    if report.drifted or report.missing or report.unmanaged:
-        return EXIT_CHANGES
-    # Only unreadable resources: the check itself failed; never reported as in sync.
-    return EXIT_ERROR if report.unchecked else EXIT_OK
+    return _drift_exit([document])
+
+
+# Environments checked at once by --all, and the readers all their walks share: --parallelism
+# for one environment, divided among ten (160 threads contending for one interpreter made ten
+# environments slower than 40 did, bench/drift_all.py).
+ALL_ENVIRONMENTS_AT_ONCE = 10
+ALL_READERS = 40
+
+
+def drift_all(args) -> int:
+    """Every environment of the account and region in one report: those with state at the
+    location and those the ownership tags show; one tagging-API sweep serves them all."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import structlog
+
+    from orchestrator.config import choose_config, retired_tag_keys
+    from orchestrator.drift import discover, drift_stack, leftovers
+    from orchestrator.notify import notify
+    from orchestrator.report import dump, render_drift
+    from orchestrator.state_cli import _entries
+    from state import default_state_dir, resolve_location
+
+    location = resolve_location(args.state, default_state_dir())
+    aws, _ = open_backend(args, env=None)
+    account = aws.account_id()
+    with_state = [e["env"] for e in _entries(location, aws.region) if e["region"] == aws.region]
+    found = discover(aws, with_state)
+    log = structlog.get_logger()
+    backends, docs = {}, {}
+    for env in found.with_state:
+        backends[env] = state_backend(location, env, aws.region, account, check=False)
+        try:
+            docs[env] = backends[env].load()
+        except Exception as exc:  # noqa: BLE001 - one environment's bad state must not hide the others
+            docs[env] = exc
+    # One listing per EC2 kind for every environment's VPC, split among their walks.
+    from resources.inventory import shared_across
+
+    vpcs = {env: (doc.resource("vpc") or {}).get("id") for env, doc in docs.items() if not isinstance(doc, Exception)}
+    shared = shared_across(aws.client("ec2"), vpcs)
+
+    def check(env: str) -> dict | None:
+        from orchestrator.names import validate_env
+
+        try:
+            validate_env(env)
+        except UserError as exc:
+            # An Environment tag no name of ours can have: not an environment of this tool.
+            return {"env": env, "region": aws.region, "state": "invalid", "error": one_line(exc)}
+        swept = found.swept.get(env, [])
+        if env not in found.with_state:
+            unmanaged = leftovers(aws, swept)
+            if not unmanaged:
+                return None  # only resources deleted a while ago still listed (C-TAG-1): gone
+            log.warning("environment_without_state", env=env, resources=len(unmanaged))
+            report = DriftLike(unmanaged=unmanaged)
+            return {**_drift_document(env, aws.region, None, report), "state": "none"}
+        doc = docs[env]
+        try:
+            if isinstance(doc, Exception):
+                raise doc
+            chosen = choose_config(None, doc, env)
+        except Exception as exc:  # noqa: BLE001 - one environment's bad state must not hide the others
+            return {"env": env, "region": aws.region, "state": "unreadable", "error": one_line(exc)}
+        if not doc.resources and not swept:
+            return None  # torn down: its state records nothing and AWS shows nothing
+        report = drift_stack(aws, env=env, doc=doc, cfg=chosen.cfg, parallelism=per_env,
+                             retired_tags=retired_tag_keys(doc, chosen.cfg), swept=swept, shared=shared.get(env))
+        return {**_drift_document(env, aws.region, chosen, report), "state": "found"}
+
+    names = found.names
+    at_once = max(1, min(ALL_ENVIRONMENTS_AT_ONCE, len(names)))
+    per_env = max(2, min(args.parallelism, ALL_READERS // at_once))
+    with ThreadPoolExecutor(max_workers=at_once) as pool:
+        checked = [d for d in pool.map(check, names) if d is not None]
+    environments = [d for d in checked if "error" not in d]
+    errors = [d for d in checked if "error" in d]
+    document = {
+        "all": True, "region": aws.region,
+        "in_sync": all(d["in_sync"] for d in environments) and not errors,
+        "environments": environments, "errors": errors, "aws_calls": aws.calls.summary(),
+    }
+    for d in environments:
+        note = " (no state: everything it still owns is unmanaged)" if d["state"] == "none" else ""
+        print(render_drift(d) + note, file=sys.stderr)
+    for d in errors:
+        print(f"error: {d['env']}: {d['error']}", file=sys.stderr)
+    print(f"{len(environments)} environment(s) checked in {aws.region}, "
+          f"{sum(not d['in_sync'] for d in environments)} with drift.", file=sys.stderr)
+    if args.json:
+        print(dump(document))
+    if not document["in_sync"]:
+        notify(document, command=args.notify_command, webhook=args.notify_webhook)
+    code = _drift_exit(environments)
+    return EXIT_ERROR if code == EXIT_OK and errors else code
+
+
+class DriftLike:
+    """A report of an environment with no state: only what its tags still mark."""
+
+    def __init__(self, unmanaged: list[dict]):
+        self.drifted, self.missing, self.unchecked, self.unmanaged = [], [], [], unmanaged
+        self.in_sync = not unmanaged
 
 
 COMMANDS = {"reconcile": reconcile, "teardown": teardown, "drift": drift}

@@ -11,7 +11,7 @@ from typing import Any
 
 from orchestrator.run import reconcile_stack
 from orchestrator.spec import UNKNOWN
-from resources.inventory import tagged_resources, vpc_members
+from resources.inventory import Found, gone, resource_id, tagged_resources, vpc_members
 from resources.shared_reads import SharedReads
 
 
@@ -33,8 +33,12 @@ class DriftReport:
 
 def drift_stack(
     aws, *, env: str, doc, cfg=None, parallelism: int = 16, observer=None, retired_tags: frozenset[str] = frozenset(),
+    swept: list[Found] | None = None, shared: SharedReads | None = None,
 ) -> DriftReport:
-    shared = SharedReads()
+    """``swept``: what the tagging API lists for ``env``, when one sweep served every
+    environment (``bin/drift --all``); else this check asks for its own. ``shared``: the walk's
+    reads, seeded with listings made once for several environments."""
+    shared = shared if shared is not None else SharedReads()
     run = reconcile_stack(
         aws, env=env, doc=doc, save=lambda: None, cfg=cfg, plan=True, parallelism=parallelism, shared=shared,
         observer=observer, retired_tags=retired_tags,
@@ -52,27 +56,97 @@ def drift_stack(
     for key, outcome in run.failures.items():
         report.unchecked.append({"resource": key, "reason": outcome.reason})
     managed = {r.id for r in run.results if r.id} | {e.get("id") for e in doc.resources.values() if e.get("id")}
-    report.unmanaged = _unmanaged(aws, env, run, managed, shared)
+    report.unmanaged = _unmanaged(aws, env, run, managed, shared, swept)
     return report
 
 
-def _unmanaged(aws, env: str, run, managed: set[str], shared: SharedReads) -> list[dict]:
+class Managed:
+    """The identifiers of what the environment manages (ids, names, ARNs from the walk and the
+    state), and whether something found in AWS is one of them or a child of one."""
+
+    def __init__(self, ids: set[str]):
+        self.ids = {i for i in ids if i}
+        # Earlier revisions of a managed task definition family stay ACTIVE for rollbacks.
+        self.families = {i.rsplit(":", 1)[0] for i in self.ids if ":task-definition/" in i}
+        # Every tail of a managed ARN after a "/" or ":" (``loadbalancer/net/NAME/ID``), for the
+        # owners AWS names by a tail of the ARN (an NLB's network interfaces).
+        self.tails = {i[k + 1:] for i in self.ids for k, ch in enumerate(i) if ch in "/:"}
+
+    def names(self, identifier: str) -> bool:
+        """``identifier`` is managed: equal to a managed one, or an ARN ending in one at a "/" or
+        ":" (``…:log-group:/ecs/…``, ``…:file-system/fs-1``, ``…:db:rds-postgresql-dev``)."""
+        identifier = identifier.removesuffix(":*")
+        if identifier in self.ids or identifier in self.tails and "/" in identifier:
+            return True
+        if ":task-definition/" in identifier and identifier.rsplit(":", 1)[0] in self.families:
+            return True
+        return any(identifier[k + 1:] in self.ids for k, ch in enumerate(identifier) if ch in "/:")
+
+    def owns(self, found: Found) -> bool:
+        """``found`` is managed, or AWS names a managed resource as its owner: a stage's REST
+        API, a member cluster's replication group, a task's cluster, an ENI's NAT gateway, file
+        system, load balancer or security groups (C-TAG-1, C-EC-2)."""
+        if self.names(found.id):
+            return True
+        if found.kind == "network_interface" and found.owners and all(o.startswith("sg-") for o in found.owners):
+            # Placed by a service in security groups: ours only when every group is ours.
+            return all(self.names(o) for o in found.owners)
+        return any(self.names(o) for o in found.owners)
+
+
+def _unmanaged(aws, env: str, run, managed: set[str], shared: SharedReads, swept: list[Found] | None = None) -> list[dict]:
+    """What is in the environment's VPC or carries its tags and is neither managed nor a child
+    of a managed resource, each once; what the tagging API still lists after its deletion is
+    left out (C-TAG-1). ``swept``: the tagging API's answer for this environment, when one call
+    served several (``bin/drift --all``)."""
     vpc = next((r.id for r in run.results if r.key == "vpc" and r.id), None)
     found = vpc_members(aws.client("ec2"), vpc, shared) if vpc else []
-    found += tagged_resources(aws.client("resourcegroupstaggingapi"), env)
+    found += tagged_resources(aws.client("resourcegroupstaggingapi"), env) if swept is None else swept
+    return unmanaged_entries(aws, found, Managed(managed))
 
-    families = {m.rsplit(":", 1)[0] for m in managed if m and ":task-definition/" in m}
 
-    def is_managed(resource_id: str) -> bool:
-        # Earlier revisions of a managed task definition family stay ACTIVE for rollbacks.
-        if ":task-definition/" in resource_id and resource_id.rsplit(":", 1)[0] in families:
-            return True
-        # ARNs end in the resource's id or name (vpc/vpc-123, log-group:/ecs/…, usageplans/abc).
-        return resource_id in managed or any(m and resource_id.endswith(m) for m in managed)
+def unmanaged_entries(aws, found: list[Found], managed: Managed) -> list[dict]:
+    seen, candidates = set(), []
+    # VPC listings first: they were read live, and an EC2 resource the sweep also lists is the same one.
+    for f in sorted(found, key=lambda f: f.swept):
+        key = resource_id(f.id)
+        if key in seen:
+            continue
+        seen.add(key)
+        if not managed.owns(f):
+            candidates.append(f)
+    # Existence is checked only for what is left: on a healthy stack, nothing (no call at all).
+    deleted = gone(aws, [f for f in candidates if f.swept])
+    return [{"kind": f.kind, "id": resource_id(f.id) if f.swept and f.kind == "ec2" else f.id}
+            for f in candidates if f.id not in deleted]
 
-    seen, out = set(), []
-    for f in found:
-        if f.id not in seen and not is_managed(f.id):
-            seen.add(f.id)
-            out.append({"kind": f.kind, "id": f.id})
-    return out
+
+# -- every environment of the account and region (bin/drift --all) -------------------------------
+
+@dataclass
+class Discovered:
+    """The environments of the account and region: those with state at the location, and those
+    the ownership tags show (Environment + ManagedBy), with what the one sweep listed for each."""
+
+    with_state: list[str]
+    swept: dict[str, list[Found]]
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(set(self.with_state) | set(self.swept))
+
+
+def discover(aws, with_state: list[str]) -> Discovered:
+    """One tagging-API sweep for every environment (ManagedBy only; the Environment tag splits it)."""
+    by_env: dict[str, list[Found]] = {}
+    for f in tagged_resources(aws.client("resourcegroupstaggingapi"), None):
+        env = f.tags.get("Environment")
+        if env:
+            by_env.setdefault(env, []).append(f)
+    return Discovered(sorted(with_state), by_env)
+
+
+def leftovers(aws, swept: list[Found]) -> list[dict]:
+    """An environment with no state: everything its tags still mark is unmanaged, but for what the
+    tagging API lists after its deletion (a torn-down environment's resources, C-TAG-1)."""
+    return unmanaged_entries(aws, swept, Managed(set()))

@@ -3,19 +3,37 @@
 Every EC2 describe is filtered by the VPC (unfiltered describes have the tightest rate limits,
 aws-timings §2); the tagging API is only a sweep for other services (A-33: it misses some
 types), never the source of truth for managed resources.
+
+On a real account the sweep also answers children of the stack (API Gateway stages, the Redis
+member clusters, ECS tasks tagged through propagateTags) and resources deleted a while ago
+(aws-notes C-TAG-1, C-EC-2, B-TAG-1). This module only says what AWS says about each item: the
+resources it belongs to (``Found.owners``, read from its own ARN or, for a network interface,
+from the description and requester AWS gives it) and whether it still exists (``gone``). Which
+owners are managed is the drift check's business.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from botocore.exceptions import ClientError
 
 from resources.base import MANAGED_BY
-from resources.shared_reads import SharedReads, listing
+from resources.shared_reads import SharedReads, chunks, describe_all, listing
 
 
 @dataclass(frozen=True)
 class Found:
     kind: str
     id: str
+    # Identifiers (ids, names or ARN tails) of the resources AWS says this one belongs to.
+    owners: tuple[str, ...] = ()
+    # From the tagging API (not read live, so it may be a resource deleted a while ago, C-TAG-1).
+    swept: bool = False
+    # The VPC a VPC member was listed in (``bin/drift --all`` lists several VPCs at once).
+    vpc: str | None = None
+    tags: dict = field(default_factory=dict, compare=False, hash=False)
 
 
 # (kind, describe call, items key, id key); AWS-owned members are skipped below.
@@ -25,6 +43,8 @@ VPC_MEMBERS = (
     ("route_table", "describe_route_tables", "RouteTables", "RouteTableId", "vpc-id"),
     ("internet_gateway", "describe_internet_gateways", "InternetGateways", "InternetGatewayId", "attachment.vpc-id"),
     ("nat_gateway", "describe_nat_gateways", "NatGateways", "NatGatewayId", "vpc-id"),
+    # Whatever runs in the VPC has one: an instance, a Lambda function, a database nobody manages.
+    ("network_interface", "describe_network_interfaces", "NetworkInterfaces", "NetworkInterfaceId", "vpc-id"),
 )
 
 
@@ -39,22 +59,235 @@ def _aws_owned(kind: str, item: dict) -> bool:
     return False
 
 
-def vpc_members(ec2, vpc_id: str, shared: SharedReads | None = None) -> list[Found]:
-    """With the walk's ``shared`` reads, the listings the handlers already made are reused."""
+# The descriptions AWS writes on the network interfaces it creates for a service, and the
+# resource each names (EC2 user guide "Network interfaces for AWS services", "Requester-managed
+# network interfaces").
+_ENI_DESCRIPTIONS: tuple[tuple[re.Pattern, Callable[[re.Match], tuple[str, ...]]], ...] = (
+    (re.compile(r"Interface for NAT Gateway (nat-[0-9a-f]+)"), lambda m: (m[1],)),
+    (re.compile(r"EFS mount target for (fs-[0-9a-f]+) \((fsmt-[0-9a-f]+)\)"), lambda m: (m[1], m[2])),
+    # "ELB net/NAME/ID": the load balancer's ARN ends in "loadbalancer/net/NAME/ID".
+    (re.compile(r"ELB ((?:net|app|gwy)/[^/\s]+/[0-9a-f]+)"), lambda m: (f"loadbalancer/{m[1]}",)),
+    # "ElastiCache redis-dev-001": the member cluster, named after its replication group.
+    (re.compile(r"ElastiCache (\S+)"), lambda m: (m[1], *member_of(m[1]))),
+)
+# ECS task ENIs are described by the task's attachment ARN; RDS's simply "RDSNetworkInterface".
+# Neither names its owner: the security groups AWS placed it in do (ours, from our spec).
+_ECS_ATTACHMENT = re.compile(r"arn:aws[\w-]*:ecs:[\w-]+:\d+:attachment/")
+
+
+def eni_owners(item: dict) -> tuple[str, ...]:
+    description = item.get("Description") or ""
+    for pattern, owners in _ENI_DESCRIPTIONS:
+        if match := pattern.fullmatch(description):
+            return owners(match)
+    by_service = (item.get("RequesterManaged") or _ECS_ATTACHMENT.match(description)
+                  or description == "RDSNetworkInterface")
+    groups = tuple(g["GroupId"] for g in item.get("Groups", []))
+    if by_service and groups:
+        return groups
+    attached = (item.get("Attachment") or {}).get("InstanceId")
+    return (attached,) if attached else ()
+
+
+def vpc_members(ec2, vpc_id: str | list[str], shared: SharedReads | None = None) -> list[Found]:
+    """With the walk's ``shared`` reads, the listings the handlers already made are reused.
+    Several VPCs (``bin/drift --all``): one listing per kind for all of them."""
+    vpcs = [vpc_id] if isinstance(vpc_id, str) else sorted(vpc_id)
     found = []
     for kind, call, key, id_key, filter_name in VPC_MEMBERS:
-        items = listing(shared, ec2, call, key, [{"Name": filter_name, "Values": [vpc_id]}])
-        found += [Found(kind, i[id_key]) for i in items if not _aws_owned(kind, i)]
+        for part in chunks(vpcs):
+            items = listing(shared, ec2, call, key, [{"Name": filter_name, "Values": part}])
+            found += [Found(kind, i[id_key], eni_owners(i) if kind == "network_interface" else (),
+                            vpc=_vpc_of(i, filter_name)) for i in items if not _aws_owned(kind, i)]
     return found
 
 
-def tagged_resources(tagging, env: str) -> list[Found]:
+def _vpc_of(item: dict, filter_name: str) -> str | None:
+    if filter_name == "attachment.vpc-id":
+        return next((a.get("VpcId") for a in item.get("Attachments", [])), None)
+    return item.get("VpcId")
+
+
+def tagged_resources(tagging, env: str | None) -> list[Found]:
+    """What the tagging API lists with the tool's ownership tags: of ``env``, or of every
+    environment (None), each Found with its tags so the caller can tell them apart."""
+    filters = [{"Key": "ManagedBy", "Values": [MANAGED_BY]}]
+    if env is not None:
+        filters.insert(0, {"Key": "Environment", "Values": [env]})
     pages = tagging.get_paginator("get_resources").paginate(
-        TagFilters=[{"Key": "Environment", "Values": [env]}, {"Key": "ManagedBy", "Values": [MANAGED_BY]}],
+        TagFilters=filters,
         # The API's maximums (100 resources, 500 tags a page): one page for a whole environment.
         ResourcesPerPage=100,
         TagsPerPage=500,
     )
-    arns = [m["ResourceARN"] for page in pages for m in page["ResourceTagMappingList"]]
+    mappings = [m for page in pages for m in page["ResourceTagMappingList"]]
     # Automated RDS snapshots ("rds:" names) are the instance's own backups, tags copied.
-    return [Found(arn.split(":")[2], arn) for arn in arns if ":snapshot:rds:" not in arn]
+    return [Found(m["ResourceARN"].split(":")[2], m["ResourceARN"], parents(m["ResourceARN"]), swept=True,
+                  tags={t["Key"]: t["Value"] for t in m.get("Tags", [])})
+            for m in mappings if ":snapshot:rds:" not in m["ResourceARN"]]
+
+
+def shared_across(ec2, vpcs: dict[str, str | None]) -> dict[str, SharedReads]:
+    """For several environments checked at once (``bin/drift --all``): one listing per EC2 kind
+    for all their VPCs (the VPC members, the security groups' rules) and one per kind the
+    handlers list by ownership tags (VPCs, Elastic IPs), split into a SharedReads per
+    environment under the keys its own walk asks for. ``vpcs``: env -> its recorded VPC id.
+    A VPC recorded but gone, or a key a handler no longer uses, only costs its own call then."""
+    import json
+
+    from resources.ec2 import environment_filters, vpc_filters
+
+    shared = {env: SharedReads() for env in vpcs}
+    env_of_vpc = {vpc: env for env, vpc in vpcs.items() if vpc}
+    owned = [{"Name": "tag:ManagedBy", "Values": [MANAGED_BY]}]
+    for call, key in (("describe_vpcs", "Vpcs"), ("describe_addresses", "Addresses")):
+        items = describe_all(ec2, call, key, Filters=owned)
+        for env, reads in shared.items():
+            mine = [i for i in items if {t["Key"]: t["Value"] for t in i.get("Tags", [])}.get("Environment") == env]
+            reads.seed((call, json.dumps(environment_filters(env), sort_keys=True)), mine)
+    if not env_of_vpc:
+        return shared
+    groups: dict[str, list[dict]] = {}
+    for kind, call, key, _, filter_name in VPC_MEMBERS:
+        items = [i for part in chunks(sorted(env_of_vpc)) for i in describe_all(ec2, call, key, Filters=[{"Name": filter_name, "Values": part}])]
+        for vpc, env in env_of_vpc.items():
+            mine = [i for i in items if _vpc_of(i, filter_name) == vpc]
+            filters = vpc_filters(vpc) if filter_name == "vpc-id" else [{"Name": filter_name, "Values": [vpc]}]
+            shared[env].seed((call, json.dumps(filters, sort_keys=True)), mine)
+            if kind == "security_group":
+                groups[vpc] = mine
+    ids = sorted(g["GroupId"] for mine in groups.values() for g in mine)
+    rules = [r for part in chunks(ids) for r in describe_all(ec2, "describe_security_group_rules", "SecurityGroupRules",
+                                                             Filters=[{"Name": "group-id", "Values": part}])] if ids else []
+    for vpc, mine in groups.items():
+        in_vpc = {g["GroupId"] for g in mine}
+        shared[env_of_vpc[vpc]].seed(("describe_security_group_rules", json.dumps(vpc_filters(vpc), sort_keys=True)),
+                                     [r for r in rules if r["GroupId"] in in_vpc])
+    return shared
+
+
+# -- children, read from the ARN's own structure (aws-notes C-TAG-1, C-EC-2) -------------------
+
+_MEMBER = re.compile(r"(.+?)-(?:\d{4}-)?\d{3}")
+
+
+def member_of(cluster_id: str) -> tuple[str, ...]:
+    """The replication group a member cache cluster is named after: ElastiCache names members
+    GROUP-001, GROUP-002… (GROUP-0001-001 with cluster mode on)."""
+    match = _MEMBER.fullmatch(cluster_id)
+    return (match[1],) if match else ()
+
+
+def parents(arn: str) -> tuple[str, ...]:
+    """The resources an ARN is a child of, as identifiers the stack records: an API
+    Gateway stage's REST API (and the stage as ``API/STAGE``), a member cluster's replication
+    group, an ECS task's cluster, a listener's load balancer."""
+    parts = arn.split(":", 5)
+    if len(parts) < 6:
+        return ()
+    service, resource = parts[2], parts[5]
+    if service == "apigateway":
+        if m := re.fullmatch(r"/restapis/([^/]+)/stages/([^/]+)", resource):
+            return (m[1], f"{m[1]}/{m[2]}")
+        if m := re.match(r"/restapis/([^/]+)/", resource):
+            return (m[1],)
+    if service == "elasticache" and resource.startswith("cluster:"):
+        return member_of(resource[len("cluster:"):])
+    if service == "ecs" and (m := re.fullmatch(r"(task|container-instance)/([^/]+)/[^/]+", resource)):
+        return (f"{':'.join(parts[:5])}:cluster/{m[2]}",)
+    if service == "elasticloadbalancing" and (m := re.fullmatch(r"listener(?:-rule)?/((?:net|app|gwy)/[^/]+/[^/]+)/.+", resource)):
+        return (f"loadbalancer/{m[1]}",)
+    return ()
+
+
+def resource_id(arn: str) -> str:
+    """An EC2 ARN's resource id (``…:security-group/sg-1`` → ``sg-1``), the name the VPC listings
+    use, so one resource seen by both is listed once; any other identifier as it is."""
+    parts = arn.split(":", 5)
+    if len(parts) == 6 and parts[0] == "arn" and parts[2] == "ec2" and "/" in parts[5]:
+        return parts[5].rsplit("/", 1)[1]
+    return arn
+
+
+# -- resources deleted a while ago (C-TAG-1) ---------------------------------------------------
+
+def _not_found(exc: BaseException) -> bool:
+    code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
+    return "NotFound" in code or code.startswith("NoSuch") or code in ("InvalidParameterValue",)
+
+
+def _probe(service: str, resource: str, arn: str) -> tuple[str, Callable] | None:
+    """(client name, one describe of that resource; answers False when it is gone), or None
+    when the kind has no probe here (then it is kept: never hide what cannot be checked)."""
+    kind, _, name = resource.replace(":", "/", 1).partition("/")
+    if service == "secretsmanager":
+        return "secretsmanager", lambda c: "DeletedDate" not in c.describe_secret(SecretId=arn)
+    if service == "logs" and kind == "log-group":
+        name = name.removesuffix(":*")
+        return "logs", lambda c: any(g["logGroupName"] == name for g in c.describe_log_groups(logGroupNamePrefix=name)["logGroups"])
+    if service == "rds":
+        calls = {"db": ("describe_db_instances", "DBInstanceIdentifier"), "subgrp": ("describe_db_subnet_groups", "DBSubnetGroupName"),
+                 "snapshot": ("describe_db_snapshots", "DBSnapshotIdentifier"), "cluster": ("describe_db_clusters", "DBClusterIdentifier")}
+        if kind in calls:
+            op, param = calls[kind]
+            return "rds", lambda c: bool(getattr(c, op)(**{param: name}))
+    if service == "elasticache":
+        calls = {"cluster": ("describe_cache_clusters", "CacheClusterId"), "replicationgroup": ("describe_replication_groups", "ReplicationGroupId"),
+                 "subnetgroup": ("describe_cache_subnet_groups", "CacheSubnetGroupName")}
+        if kind in calls:
+            op, param = calls[kind]
+            return "elasticache", lambda c: bool(getattr(c, op)(**{param: name}))
+    if service == "ecs":
+        if kind == "task":
+            cluster = name.split("/")[0]
+            # A stopped task stays described for about an hour: it runs nowhere, it is gone.
+            return "ecs", lambda c: any(t.get("lastStatus") != "STOPPED" for t in c.describe_tasks(cluster=cluster, tasks=[arn])["tasks"])
+        if kind == "cluster":
+            return "ecs", lambda c: any(x["status"] != "INACTIVE" for x in c.describe_clusters(clusters=[arn])["clusters"])
+        if kind == "service":
+            cluster = name.split("/")[0]
+            return "ecs", lambda c: any(s["status"] != "INACTIVE" for s in c.describe_services(cluster=cluster, services=[arn])["services"])
+        if kind == "task-definition":
+            return "ecs", lambda c: c.describe_task_definition(taskDefinition=arn)["taskDefinition"]["status"] == "ACTIVE"
+    if service == "elasticloadbalancing":
+        return "elbv2", lambda c: bool(c.describe_tags(ResourceArns=[arn])["TagDescriptions"])
+    if service == "elasticfilesystem":
+        if kind == "file-system":
+            return "efs", lambda c: bool(c.describe_file_systems(FileSystemId=name)["FileSystems"])
+        if kind == "access-point":
+            return "efs", lambda c: bool(c.describe_access_points(AccessPointId=name)["AccessPoints"])
+    if service == "apigateway":
+        return "apigateway", lambda c: c.get_tags(resourceArn=arn) is not None
+    if service == "iam" and kind == "role":
+        return "iam", lambda c: bool(c.get_role(RoleName=name.rsplit("/", 1)[-1]))
+    return None
+
+
+def gone(aws, found: Iterable[Found]) -> set[str]:
+    """The ids among ``found`` (tagging API results) that AWS no longer has. One DescribeTags for
+    all EC2 ids (it answers only for resources that exist), one describe for any other; a
+    resource whose existence cannot be checked counts as present."""
+    found = list(found)
+    out: set[str] = set()
+    ec2_ids = {resource_id(f.id): f.id for f in found if f.id.split(":")[2:3] == ["ec2"]}
+    if ec2_ids:
+        present = set()
+        for part in chunks(sorted(ec2_ids)):
+            pages = aws.client("ec2").get_paginator("describe_tags").paginate(Filters=[{"Name": "resource-id", "Values": part}])
+            present |= {t["ResourceId"] for page in pages for t in page["Tags"]}
+        out |= {arn for rid, arn in ec2_ids.items() if rid not in present}
+    for f in found:
+        parts = f.id.split(":", 5)
+        if len(parts) < 6 or parts[2] == "ec2":
+            continue
+        probe = _probe(parts[2], parts[5], f.id)
+        if probe is None:
+            continue
+        client_name, exists = probe
+        try:
+            if not exists(aws.client(client_name)):
+                out.add(f.id)
+        except ClientError as exc:
+            if _not_found(exc):
+                out.add(f.id)
+    return out

@@ -9,6 +9,8 @@ the one fetch. The drift check's search for unmanaged VPC members reuses the sam
 Only lookups at the start of a node's step use it: every read after a create or an update (the
 waiters, the read-back) goes to AWS, so nothing acts on a listing older than its own change.
 A listing lives for one walk, and a failed fetch is not kept (the next asker tries again).
+``bin/drift --all`` seeds each environment's walk with its part of listings made once for all
+of them (``inventory.shared_across``): the same keys, so the walk finds them as its own.
 """
 from __future__ import annotations
 
@@ -40,6 +42,15 @@ class SharedReads:
                     del self._results[key]
                 future.set_exception(exc)
         return future.result()
+
+
+    def seed(self, key: Hashable, value: Any) -> None:
+        """Answer ``key`` with ``value`` (read by a listing that served several walks at once)."""
+        with self._lock:
+            if key not in self._results:
+                future: Future = Future()
+                future.set_result(value)
+                self._results[key] = future
 
 
 def describe_all(client, operation: str, items_key: str, **params) -> list[dict]:

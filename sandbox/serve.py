@@ -17,6 +17,10 @@ def main() -> None:
     for key, value in SERVER_ENVIRONMENT.items():
         os.environ.setdefault(key, value)
     apply()
+    from sandbox.fidelity import tagging
+
+    # GetResources as a real account answers it (aws-notes C-TAG-1), in every test using this server.
+    tagging.on_by_default()
     import moto.server
 
     from sandbox.fidelity.control import with_control

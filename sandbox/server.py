@@ -36,6 +36,11 @@ def embedded_server(host: str = "127.0.0.1", speed: float | None = None) -> Iter
     apply()
     if speed is not None:
         clock.use_speed(speed)
+    from sandbox.fidelity import tagging
+
+    # GetResources as a real account answers it (aws-notes C-TAG-1); back to moto's own when the
+    # server stops, for whatever else runs in this process.
+    tagging.on_by_default()
 
     # werkzeug logs every request to stderr; the run's own log is what a person wants to read.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -49,6 +54,7 @@ def embedded_server(host: str = "127.0.0.1", speed: float | None = None) -> Iter
         server.stop()
         if speed is not None:
             clock.reset()
+        tagging.on_by_default(False)
 
 
 @contextlib.contextmanager

@@ -108,6 +108,8 @@ class _State:
         self.failures: dict[tuple[str, str], str | None] = {}
         # Behaviours off by default that a test switches on (``tagging.faithful()``).
         self.switches: set[str] = set()
+        # Switches a server turns on for good (``serve.py``): what ``reset`` goes back to.
+        self.default_switches: frozenset[str] = frozenset()
 
 
 _state = _State()
@@ -167,13 +169,21 @@ def switched(name: str) -> bool:
     return name in _state.switches
 
 
+def set_default_switches(names: set[str] | frozenset[str]) -> None:
+    """The switches on by default from now on (and after every ``reset``); on at once."""
+    with _lock:
+        _state.default_switches = frozenset(names)
+        _state.switches |= _state.default_switches
+
+
 def reset() -> None:
-    """Back to the default: instant clock, default durations, nothing failing, no switch on."""
+    """Back to the default: instant clock, default durations, nothing failing, only the default
+    switches on (none, unless a server chose some with ``set_default_switches``)."""
     with _lock:
         _state.source = None
         _state.durations = dict(DURATIONS)
         _state.failures.clear()
-        _state.switches.clear()
+        _state.switches = set(_state.default_switches)
 
 
 def use_speed(speed: float, wall=None) -> ScaledClock:

@@ -11,8 +11,9 @@ moto sees the request:
 - ``POST /fidelity/fail`` with ``{"kind": "ecs-image", "key": "nginx:2", "reason": "..."}``:
   ``clock.fail``.
 - ``POST /fidelity/tagging`` with ``{"faithful": true}`` (or ``false``): GetResources answers as
-  AWS does (``tagging.py``, aws-notes C-TAG-1), off by default. Answers ``{"faithful": ...}``.
-- ``POST /fidelity/reset``: instant clock, nothing failing, every switch off. moto's own
+  AWS does (``tagging.py``, aws-notes C-TAG-1), on by default in this server; ``false`` until the
+  next reset. Answers ``{"faithful": ...}``.
+- ``POST /fidelity/reset``: instant clock, nothing failing, only the default switches on. moto's own
   ``POST /moto-api/reset`` does the same, so a test never inherits the previous one's clock.
 
 Loopback only: a request from any other address is refused (403). ``--sandbox`` does not

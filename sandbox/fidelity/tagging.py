@@ -26,14 +26,16 @@ What moto 5.2.5 lists, probed with the layer applied (tests/fidelity/test_taggin
   for ``clock.duration("tagging.deleted_listed")`` on the layer's clock after its deletion. On
   the instant clock that time has always gone by: not listed, as before.
 
-**Off by default until the drift check recognises children (issue "Drift that tells the truth");
-a test switches it on**: ``with tagging.faithful(): ...`` in-process, or on the moto server of
-the end-to-end tests ``POST /fidelity/tagging {"faithful": true}`` (``control.py``).
-``clock.reset()``, and so moto's ``POST /moto-api/reset`` on that server, switches it off. Off,
-GetResources is moto's own, untouched.
+**On by default in the servers** (``python -m sandbox.serve``, the end-to-end tests' server, and
+``--sandbox``'s embedded one, ``on_by_default``): the drift check recognises children and
+ignores deleted resources (issue 14), so every drift test meets the answer a real account gives.
+``clock.reset()``, and so moto's ``POST /moto-api/reset`` on such a server, goes back to on.
+``POST /fidelity/tagging {"faithful": false}`` switches it off until the next reset. In-process
+(``mock_aws``) it stays off unless a test switches it on, ``with tagging.faithful(): ...``.
+Off, GetResources is moto's own, untouched.
 
-How deletions are seen: while switched on, after every API call (under ``serial``'s lock, as the
-call itself) the layer lists what the index would hold and remembers, per account and Region, what
+How deletions are seen: while switched on, after every API call that is not a read (under
+``serial``'s lock, as the call itself) the layer lists what the index would hold and remembers, per account and Region, what
 it held the call before; whatever went missing was deleted by that call, at the clock's "now".
 The memory lives on moto's tagging backend, so moto's reset forgets it with everything else.
 """
@@ -72,6 +74,12 @@ def switch(faithful: bool) -> None:
         for account, region in _places():
             index = _index(account, region)
             index.present, index.deleted = _listed(account, region), {}
+
+
+def on_by_default(faithful: bool = True) -> None:
+    """For a server: the faithful answer from now on, and after every reset (or no longer)."""
+    clock.set_default_switches({SWITCH} if faithful else set())
+    switch(faithful)
 
 
 @contextlib.contextmanager
@@ -187,6 +195,22 @@ def _get_resources_generator(original):
     return generator
 
 
+_READS = ("Describe", "Get", "List")
+
+
+def _reads_only(response: BaseResponse) -> bool:
+    """A read deletes nothing: no need to look for what went missing (listing every tagged
+    resource of the account after each call made a drift check of ten environments, ~600 reads,
+    spend most of its time in this server)."""
+    if getattr(response, "method", "") in ("GET", "HEAD"):
+        return True
+    try:
+        action = response._get_action()
+    except Exception:  # noqa: BLE001 - a protocol moto resolves otherwise: observe, to be safe
+        return False
+    return bool(action) and str(action).startswith(_READS)
+
+
 def _dispatch(original):
     @functools.wraps(original)
     def dispatch(self, *args, **kwargs):
@@ -196,7 +220,8 @@ def _dispatch(original):
             try:
                 return original(self, *args, **kwargs)
             finally:
-                _observe()
+                if not _reads_only(self):
+                    _observe()
 
     return dispatch
 

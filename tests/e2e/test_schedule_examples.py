@@ -94,3 +94,33 @@ def test_github_workflow_step_fails_the_job_on_drift(environment, reader, tmp_pa
     failed = subprocess.run(["bash", "-e", "-c", command], env=env, cwd=tmp_path, capture_output=True, timeout=300)
     assert failed.returncode == 2
     assert [s for s in job["steps"] if s.get("if") == "always()"], "the report is kept even when the check fails"
+
+
+def test_github_workflow_checks_every_environment_and_fails_the_job_on_drift(environment, reader, tmp_path):
+    workflow = yaml.safe_load((EXAMPLES / "github-drift.yml").read_text())
+    job = workflow["jobs"]["drift-all"]
+    [step] = [s for s in job["steps"] if s.get("name") == "drift"]
+    assert "--all" in step["run"]
+    [upload] = [s for s in job["steps"] if s.get("if") == "always()"]
+    assert upload["with"]["path"] == "drift-all.json"
+    command = step["run"].replace("bin/drift", str(ROOT / "bin" / "drift"))
+    env = {**{k: v for k, v in job["env"].items() if k != "VIDEO_PIPELINE_STATE"}, **environment}
+    ok = subprocess.run(["bash", "-e", "-c", command], env=env, cwd=tmp_path, capture_output=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+    report = json.loads((tmp_path / "drift-all.json").read_text())
+    assert report["in_sync"] and [d["env"] for d in report["environments"]] == [ENV]
+    break_dns(reader)
+    failed = subprocess.run(["bash", "-e", "-c", command], env=env, cwd=tmp_path, capture_output=True, timeout=300)
+    assert failed.returncode == 2
+    assert json.loads((tmp_path / "drift-all.json").read_text())["environments"][0]["drifted"]
+
+
+def test_cron_line_for_every_environment_keeps_the_report(environment, reader, tmp_path):
+    [line] = [l for l in (EXAMPLES / "drift.cron").read_text().splitlines() if "--all" in l and not l.startswith("#")]
+    command = localise(" ".join(line.split()[5:]), tmp_path)
+    ok = subprocess.run(["sh", "-c", command], env=environment, capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0 and ok.stdout == "", ok.stdout + ok.stderr
+    assert json.loads((tmp_path / "drift-all.json").read_text())["in_sync"]
+    break_dns(reader)
+    failed = subprocess.run(["sh", "-c", command], env=environment, capture_output=True, text=True, timeout=300)
+    assert "exited 2" in failed.stdout

@@ -134,14 +134,27 @@ def test_the_clocks_reset_switches_it_off(moto_aws):
 
 
 @pytest.mark.server
-def test_the_server_switch_lists_children_until_motos_reset(server):
+def test_the_server_answers_faithfully_by_default_and_after_motos_reset(server):
+    """The drift check recognises children (issue 14): the test server answers as AWS does from
+    the start; switched off, it is on again after moto's reset (every end-to-end test starts with one)."""
     kwargs = {"region_name": REGION, "endpoint_url": server.endpoint}
     tg, apigateway = boto3.client("resourcegroupstaggingapi", **kwargs), boto3.client("apigateway", **kwargs)
-    assert post(server, "/fidelity/tagging") == {"faithful": False}
+    assert post(server, "/fidelity/tagging") == {"faithful": True}
     api = staged_api(apigateway)
-    assert listed(tg) == {}
-    assert post(server, "/fidelity/tagging", {"faithful": True}) == {"faithful": True}
     assert listed(tg) == {stage_arn(api): STACK}
-    # moto's reset (every end-to-end test starts with one) switches it off again.
+    assert post(server, "/fidelity/tagging", {"faithful": False}) == {"faithful": False}
+    assert listed(tg) == {}
     server.reset()
-    assert post(server, "/fidelity/tagging") == {"faithful": False}
+    assert post(server, "/fidelity/tagging") == {"faithful": True}
+
+
+def test_a_servers_default_survives_the_clocks_reset_and_is_given_back(moto_aws):
+    try:
+        tagging.on_by_default()
+        clock.reset()
+        assert tagging.on()
+    finally:
+        tagging.on_by_default(False)
+    assert not tagging.on()
+    clock.reset()
+    assert not tagging.on()

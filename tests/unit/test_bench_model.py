@@ -166,3 +166,21 @@ def test_the_timeline_splits_a_run_into_before_during_and_after_the_walk():
     assert (t.before_walk_s, t.walk_s, t.after_walk_s) == pytest.approx((1.0, 5.0, 1.0))
     assert t.spans[("subnet", "a-dev")] == pytest.approx((launched + 4.5, launched + 6.0))
     assert timeline("no events here", launched, launched + 1) is None
+
+
+def test_drift_all_figures_hold_calls_per_environment_and_the_ten_environment_wall_time():
+    from bench.drift_all import AllRun, figures
+
+    runs = [AllRun(1, 1.5, 60, 0, 0), AllRun(5, 2.2, 255, 0, 0), AllRun(10, 2.9, 500, 0, 0)]
+    rows = {f["figure"]: f for f in figures(runs, 0.030)}
+    assert rows["drift --all, 5 env(s): AWS calls per env @ 30 ms/call"]["measured"] == 51.0
+    assert all(f["pass"] for f in rows.values())
+    assert rows["drift --all, 1 env(s): wall time @ 30 ms/call"]["limit"] is None  # only ten has a wall target
+    slow = {f["figure"]: f["pass"] for f in figures([AllRun(10, 3.1, 500, 0, 0), AllRun(1, 1.0, 61, 0, 0)], 0.030)}
+    assert slow == {"drift --all, 1 env(s): AWS calls per env @ 30 ms/call": False,
+                    "drift --all, 1 env(s): wall time @ 30 ms/call": True,
+                    "drift --all, 10 env(s): AWS calls per env @ 30 ms/call": True,
+                    "drift --all, 10 env(s): wall time @ 30 ms/call": False}
+    # A mutating call or a failed run never passes.
+    assert not all(f["pass"] for f in figures([AllRun(10, 2.0, 500, 1, 0)], 0.030))
+    assert not all(f["pass"] for f in figures([AllRun(10, 2.0, 500, 0, 1)], 0.030))
