@@ -323,13 +323,17 @@ def _root_first(run):
 
 def _failure_entries(run) -> list[dict]:
     causes, others = _root_first(run)
-    return [{"resource": k, "status": o.status, "reason": o.reason} for k, o in {**causes, **others}.items()]
+    # A change the plan found AWS would refuse stops the run before anything: each one a cause.
+    refused = [{"resource": r.key, "status": "refused", "reason": r.refusal} for r in run.refused]
+    return refused + [{"resource": k, "status": o.status, "reason": o.reason} for k, o in {**causes, **others}.items()]
 
 
 def _print_failures(run) -> None:
     causes, others = _root_first(run)
     for key, outcome in causes.items():
         print(f"error: {key}: {outcome.reason}", file=sys.stderr)
+        for line in outcome.details:
+            print(f"  {line}", file=sys.stderr)
     blocked = sorted(k for k, o in others.items() if o.status == "dependency_failed")
     if blocked:
         print(f"error: {len(blocked)} resource(s) not attempted because a dependency failed: {', '.join(blocked)}",
@@ -403,12 +407,12 @@ def _drift_document(env: str, region: str, chosen, report) -> dict:
     return {
         "env": env, "region": region, "config": chosen.entry() if chosen else None, "in_sync": report.in_sync,
         "drifted": report.drifted, "missing": report.missing, "unmanaged": report.unmanaged,
-        "unchecked": report.unchecked,
+        "unchecked": report.unchecked, "failed": report.failed, "pending": report.pending,
     }
 
 
 def _drift_exit(documents: list[dict]) -> int:
-    if any(d["drifted"] or d["missing"] or d["unmanaged"] for d in documents):
+    if any(d["drifted"] or d["missing"] or d["unmanaged"] or d["failed"] for d in documents):
         return EXIT_CHANGES
     # Only unreadable resources: the check itself failed; never reported as in sync.
     return EXIT_ERROR if any(d["unchecked"] for d in documents) else EXIT_OK
@@ -540,6 +544,7 @@ class DriftLike:
 
     def __init__(self, unmanaged: list[dict]):
         self.drifted, self.missing, self.unchecked, self.unmanaged = [], [], [], unmanaged
+        self.failed, self.pending = [], []
         self.in_sync = not unmanaged
 
 

@@ -15,6 +15,10 @@ from resources.inventory import Found, gone, resource_id, tagged_resources, vpc_
 from resources.shared_reads import SharedReads
 
 
+# The engine's synthetic changes for a failed resource (its status, a new deployment).
+LIFECYCLE_FIELDS = frozenset({"status", "deployment"})
+
+
 def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=lambda v: None if v is UNKNOWN else str(v)))
 
@@ -25,10 +29,15 @@ class DriftReport:
     missing: list[dict] = field(default_factory=list)
     unmanaged: list[dict] = field(default_factory=list)
     unchecked: list[dict] = field(default_factory=list)
+    # Failed as AWS reports it (a rolled-back deployment, an instance "failed"), or failed at the
+    # last reconcile: what it is, not a drift of one of its fields.
+    failed: list[dict] = field(default_factory=list)
+    # Modifications accepted and not applied yet: on their way, not drift (listed, in sync).
+    pending: list[dict] = field(default_factory=list)
 
     @property
     def in_sync(self) -> bool:
-        return not (self.drifted or self.missing or self.unmanaged or self.unchecked)
+        return not (self.drifted or self.missing or self.unmanaged or self.unchecked or self.failed)
 
 
 def drift_stack(
@@ -45,10 +54,18 @@ def drift_stack(
     )
     report = DriftReport()
     for r in run.results:
+        entry = {"resource": r.key, "kind": r.kind, "name": r.name, "id": r.id}
+        if r.failed_state or r.previous_failure:
+            reason = f"AWS reports it failed: {r.failed_state}" if r.failed_state else f"the last reconcile failed here: {r.previous_failure}"
+            report.failed.append({**entry, "reason": reason})
+        if r.awaiting:
+            report.pending.append({**entry, "attributes": _plain(r.awaiting)})
         if r.action == "create":
             recorded = (doc.resource(r.key) or {}).get("id")
             report.missing.append({"resource": r.key, "kind": r.kind, "name": r.name, "id": recorded})
         for d in r.changes if r.action in ("update", "replace") else ():
+            if d.field in LIFECYCLE_FIELDS:
+                continue  # the failure is listed as what it is, above
             report.drifted.append({
                 "resource": r.key, "kind": r.kind, "name": r.name, "id": r.id, "attribute": d.field,
                 "expected": _plain(d.expected), "actual": _plain(d.actual),

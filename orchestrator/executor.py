@@ -38,6 +38,8 @@ class Outcome:
     status: str  # "ok" | "failed" | "dependency_failed" | "skipped"
     reason: str = ""
     value: Any = None
+    # Lines that follow the reason (ResourceError.details).
+    details: tuple[str, ...] = ()
 
 
 def walk(
@@ -108,7 +110,7 @@ def walk(
                     value = future.result()
                 except Exception as exc:
                     log.debug("node_failed", node=key, exc_info=exc)
-                    finish(key, Outcome("failed", one_line(exc)))
+                    finish(key, Outcome("failed", one_line(exc), details=tuple(getattr(exc, "details", ()))))
                     for child in sorted(descendants(graph, key) - outcomes.keys()):
                         finish(child, Outcome("dependency_failed", f"dependency failed: {key}"))
                 else:

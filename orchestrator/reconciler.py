@@ -54,6 +54,8 @@ class NodeResult:
     dependents: list[str] = field(default_factory=list)
     # The failure AWS reports for a resource an update repairs (a rolled-back deployment).
     failed_state: str | None = None
+    # A modification AWS accepted and has not applied yet: field -> the value it will set.
+    awaiting: dict[str, Any] = field(default_factory=dict)
     data_lost: dict[str, str] = field(default_factory=dict)
 
 
@@ -135,6 +137,7 @@ class Reconciler:
         else:
             obs = h.find(spec, entry.get("id"))
         if obs is not None:
+            result.awaiting = dict(obs.pending)
             obs = self._settle(node, h, spec, obs, log, result)
         if obs is None:
             result.action = "create" if result.action == "unchanged" else result.action
@@ -186,11 +189,11 @@ class Reconciler:
             state = h.status(obs.raw)
         if state.status is not Status.FAILED:
             return obs
+        result.failed_state = state.detail or "failed"
         reason = f"{what} is failed ({state.detail or 'no reason given'})"
         if h.on_failed == "update":
             # A deployment that failed or was rolled back (C-ECS-1/2): never "unchanged"; the
             # update deploys the requested revision again (_redeploy adds the change).
-            result.failed_state = state.detail or "failed"
             return obs
         if h.on_failed != "replace":
             # Listed (so teardown deletes it) but never "unchanged": a person decides.
@@ -298,11 +301,19 @@ class Reconciler:
     def _update(self, h: Handler, spec: dict, obs: Observed, diffs: list[FieldDiff], node: Node) -> Observed:
         what = f"{h.kind} {node.name} ({obs.id})"
         h.update(spec, obs, diffs)
-        wait_for(
-            lambda: h.refresh(obs.id), Status.READY, what=what,
-            timeout=h.update_timeout, ceiling=h.poll_ceiling, clock=self.clock,
-        )
-        return self._read_back(h, spec, obs.id, {d.field for d in diffs}, what)
+        try:
+            wait_for(
+                lambda: h.refresh(obs.id), Status.READY, what=what,
+                timeout=h.update_timeout, ceiling=h.poll_ceiling, clock=self.clock,
+            )
+            return self._read_back(h, spec, obs.id, {d.field for d in diffs}, what)
+        except ResourceError as exc:
+            # A deployment rolled back, a modification that did not take: AWS's own account of
+            # why (the reason on the error's line, events and stopped tasks after it).
+            said = h.explain(h.read(obs.id) or obs)
+            if not said:
+                raise
+            raise ResourceError(f"{exc}; {said[0]}", [*getattr(exc, "details", ()), *said[1:]]) from exc
 
     def _read_back(self, h: Handler, spec: dict, resource_id: str, changed: set[str], what: str) -> Observed:
         """Re-read and re-diff the fields just changed: AWS can accept a change and not apply it

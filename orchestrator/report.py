@@ -108,9 +108,13 @@ def dump(doc: dict) -> str:
 
 
 def render_drift(doc: dict) -> str:
+    waiting = [f"  … {p['kind']} {p['name']} ({p['id']}): modification pending: "
+               + ", ".join(f"{k} → {_show(v)}" for k, v in p["attributes"].items()) for p in doc.get("pending", [])]
     if doc["in_sync"]:
-        return f"In sync: {doc['env']} in {doc['region']} matches the desired state."
+        return "\n".join([f"In sync: {doc['env']} in {doc['region']} matches the desired state.", *waiting])
     lines = [f"Drift in {doc['env']} ({doc['region']}):"]
+    for f in doc.get("failed", []):
+        lines.append(f"  ! failed {f['kind']} {f['name']} ({f['id']}): {f['reason']}")
     for d in doc["drifted"]:
         lines.append(f"  ~ {d['kind']} {d['name']} ({d['id']}): {d['attribute']}: {_show(d['actual'])} → expected {_show(d['expected'])}")
     for m in doc["missing"]:
@@ -119,6 +123,7 @@ def render_drift(doc: dict) -> str:
         lines.append(f"  ? unmanaged {u['kind']} {u['id']}")
     for c in doc["unchecked"]:
         lines.append(f"  ! could not check {c['resource']}: {c['reason']}")
-    counts = {k: len(doc[k]) for k in ("drifted", "missing", "unmanaged", "unchecked")}
+    lines += waiting
+    counts = {k: len(doc.get(k, [])) for k in ("failed", "drifted", "missing", "unmanaged", "unchecked")}
     lines.append(", ".join(f"{n} {k}" for k, n in counts.items() if n) + ".")
     return "\n".join(lines)

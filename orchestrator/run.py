@@ -121,6 +121,9 @@ def apply_stack(
                   redeploy=redeploy)
     preview = reconcile_stack(aws, save=lambda: None, plan=True, **common)
     if preview.refused:
+        # Nothing was changed: the outputs are the last known ones (the plan's reads may show a
+        # resource that is not ours).
+        preview.outputs = dict(doc.outputs) or preview.outputs
         return preview
     if preview.ok and not _needs_apply(preview, doc):
         return preview

@@ -109,7 +109,12 @@ class FieldDiff:
 
 
 class ResourceError(Exception):
-    """A handler's one-line explanation of why a resource cannot converge."""
+    """A handler's one-line explanation of why a resource cannot converge; ``details`` are the
+    lines that follow it (a service's latest events, its stopped tasks' reasons)."""
+
+    def __init__(self, message: str = "", details: list[str] | tuple[str, ...] = ()):
+        super().__init__(message)
+        self.details = list(details)
 
     @property
     def user_message(self) -> str:
@@ -359,6 +364,11 @@ class Handler:
 
     def outputs(self, obs: Observed) -> dict[str, Any]:
         return {"id": obs.id}
+
+    def explain(self, obs: Observed) -> list[str]:
+        """Why an update of ``obs`` did not end as asked, as AWS tells it (may read more): the
+        first line joins the error, the others follow it. Asked only after a failure."""
+        return []
 
 
 def spec_problems(handler: Handler, spec: dict, is_unknown) -> list[str]:

@@ -138,6 +138,26 @@ class Service(EcsHandler):
     def observe(self, raw):
         return observe_service(raw)
 
+    def explain(self, obs):
+        """A deploy that did not end as asked (C-ECS-1/2): the revision running and the breaker's
+        reason, then the latest service events and why the last tasks stopped."""
+        service = obs.raw
+        deployments = service.get("deployments") or []
+        primary = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
+        running = (primary.get("taskDefinition") or service.get("taskDefinition") or "?").rsplit("/", 1)[-1]
+        failed = next((d for d in deployments if d.get("rolloutState") == "FAILED"), None)
+        events = [e.get("message", "") for e in (service.get("events") or [])[:5]]
+        said = [e for marker in ("deployment failed", "circuit breaker", "rolling back") for e in events if marker in e]
+        reason = (failed or {}).get("rolloutStateReason") or (said[0].split(") ", 1)[-1] if said else "no reason given")
+        cluster, name = service_location(obs.id)
+        stopped = self.client.list_tasks(cluster=cluster, serviceName=name, desiredStatus="STOPPED")["taskArns"][:5]
+        tasks = self.client.describe_tasks(cluster=cluster, tasks=stopped)["tasks"] if stopped else []
+        return [
+            f"running {running}: {reason}",
+            *(f"event: {e}" for e in events),
+            *(f"stopped task {t['taskArn'].rsplit('/', 1)[-1]}: {t.get('stoppedReason', 'no reason given')}" for t in tasks),
+        ]
+
     def status(self, raw):
         return status_of(raw)
 

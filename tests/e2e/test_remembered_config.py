@@ -232,13 +232,14 @@ def test_a_failed_run_names_its_root_cause_first_and_keeps_the_last_outputs(cli,
     failed = cli("reconcile", "--env", ENV)
     assert failed.code == 1
     assert "matches the desired state" not in failed.stdout
-    assert "The run failed" in failed.stdout
+    # Its master user cannot change in place: the plan refuses it, so nothing was changed.
+    assert "Refused" in failed.stdout and "nothing was changed" in failed.stdout
     errors = error_lines(failed.stderr)
     assert errors[0].startswith("error: rds.instance:") and name in errors[0], failed.stderr
     assert len(errors) <= 2, errors
     as_json = cli("reconcile", "--env", ENV, "--json")
     assert as_json.code == 1
     assert as_json.json["failed"][0]["resource"] == "rds.instance"
-    assert as_json.json["failed"][0]["status"] == "failed"
+    assert as_json.json["failed"][0]["status"] == "refused"
     assert as_json.json["outputs"]["RdsEndpoint"] == outputs["RdsEndpoint"]
     assert all(as_json.json["outputs"][k] == v for k, v in outputs.items())

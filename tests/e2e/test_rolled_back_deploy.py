@@ -32,6 +32,11 @@ def test_a_rolled_back_deploy_fails_naming_the_service_and_is_never_unchanged(cl
     first_error = next(line for line in deploy.stderr.splitlines() if line.startswith("error:"))
     assert first_error.startswith("error: ecs.service.api:") and f"metadata-api-{ENV}" in first_error, deploy.stderr
     assert "task_definition" in first_error and "did not take" in first_error
+    # The running revision and the breaker's reason on the same line, AWS's account after it.
+    assert f"running metadata-api-{ENV}:1" in first_error, first_error
+    follow = deploy.stderr.split(first_error, 1)[1].splitlines()
+    assert any(line.startswith("  event: ") for line in follow), deploy.stderr
+    assert any(line.startswith("  stopped task ") for line in follow), deploy.stderr
     # AWS rolled the service back: the old revision runs, the new one was registered.
     service = reader("ecs").describe_services(cluster=f"video-processing-{ENV}", services=[f"metadata-api-{ENV}"])["services"][0]
     assert service["taskDefinition"].endswith(f"metadata-api-{ENV}:1")
@@ -44,3 +49,6 @@ def test_a_rolled_back_deploy_fails_naming_the_service_and_is_never_unchanged(cl
     drift = cli("drift", "--env", ENV, "--json")
     assert drift.code == 2
     assert [(d["resource"], d["attribute"]) for d in drift.json["drifted"]] == [("ecs.service.api", "task_definition")]
+    # The failed run is named as what it is, not only as a field that differs.
+    assert [f["resource"] for f in drift.json["failed"]] == ["ecs.service.api"]
+    assert "the last reconcile failed here" in drift.json["failed"][0]["reason"]
