@@ -49,6 +49,9 @@ def build_parser(command: str) -> Parser:
         p.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
         p.add_argument("--notify-command", metavar="CMD", help="on drift, run CMD (shell) with the JSON report on stdin")
         p.add_argument("--notify-webhook", metavar="URL", help="on drift, POST the JSON report to URL")
+        p.add_argument("--new-only", action="store_true",
+                       help="alert on what is new since the last --new-only check (kept beside the state): exit 2 "
+                            "and notify only when something new drifted; the report still lists everything")
     if command == "teardown":
         p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
         p.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
@@ -407,12 +410,18 @@ def _drift_document(env: str, region: str, chosen, report) -> dict:
     return {
         "env": env, "region": region, "config": chosen.entry() if chosen else None, "in_sync": report.in_sync,
         "drifted": report.drifted, "missing": report.missing, "unmanaged": report.unmanaged,
-        "unchecked": report.unchecked, "failed": report.failed, "pending": report.pending,
+        "unchecked": report.unchecked, "failed": report.failed, "pending": report.pending, "ignored": report.ignored,
     }
 
 
-def _drift_exit(documents: list[dict]) -> int:
-    if any(d["drifted"] or d["missing"] or d["unmanaged"] or d["failed"] for d in documents):
+def _drift_exit(documents: list[dict], *, new_only: bool = False) -> int:
+    """2 on drift; with --new-only, only on drift new since the last check. A resource that could
+    not be read makes it 1 otherwise, new or not: the check is incomplete, never in sync."""
+    if new_only:
+        drifted = any(f["category"] != "unchecked" for d in documents for f in d["new"])
+    else:
+        drifted = any(d["drifted"] or d["missing"] or d["unmanaged"] or d["failed"] for d in documents)
+    if drifted:
         return EXIT_CHANGES
     # Only unreadable resources: the check itself failed; never reported as in sync.
     return EXIT_ERROR if any(d["unchecked"] for d in documents) else EXIT_OK
@@ -429,18 +438,59 @@ def drift(args) -> int:
     aws, backend = open_backend(args)
     # Read-only: no lock (a scheduled check must not block a reconcile) and no state write;
     # the state file is replaced atomically, so a concurrent reader sees a whole document.
+    # --new-only writes only the record of its findings, beside the state (_mark_new).
     doc = backend.load()
     chosen = _config(args, doc)
     with _progress(args, "drift", "reading", "read") as observer:
         report = drift_stack(aws, env=args.env, doc=doc, cfg=chosen.cfg, parallelism=args.parallelism, observer=observer,
                              retired_tags=retired_tag_keys(doc, chosen.cfg))
-    document = {**_drift_document(args.env, aws.region, chosen, report), "aws_calls": aws.calls.summary()}
+    document = _drift_document(args.env, aws.region, chosen, report)
+    if args.new_only:
+        _mark_new(backend, document)
+    document["aws_calls"] = aws.calls.summary()
     print(render_drift(document), file=sys.stderr)
     if args.json:
         print(dump(document))
-    if not report.in_sync:
+    if _worth_notifying([document], args.new_only):
         notify(document, command=args.notify_command, webhook=args.notify_webhook)
-    return _drift_exit([document])
+    return _drift_exit([document], new_only=args.new_only)
+
+
+def _worth_notifying(documents: list[dict], new_only: bool) -> bool:
+    if new_only:
+        return any(d["new"] for d in documents)
+    return not all(d["in_sync"] for d in documents)
+
+
+def _mark_new(backend, document: dict) -> None:
+    """--new-only: add to ``document`` what is new since the last --new-only check of the
+    environment (``new``: each finding with its list and fingerprint; ``new_since``: when that
+    check ran, null for none) and leave this check's findings for the next one. Only checks with
+    --new-only read or write the record: an ad-hoc check never takes an alert's newness away."""
+    from datetime import datetime, timezone
+
+    import structlog
+
+    from orchestrator.drift_rules import compare, findings, previous_check
+
+    checked_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    log = structlog.get_logger()
+
+    def update(previous):
+        new, record = compare(previous, document, checked_at=checked_at)
+        return record, (new, previous_check(previous))
+
+    try:
+        new, since = backend.update_drift_record(update)
+    except Exception as exc:  # noqa: BLE001 - a lost record must not hide drift
+        # At least once: every finding is new (alerted again next time) rather than none.
+        log.error("drift_record_not_saved", env=document["env"], error=one_line(exc),
+                  detail="every finding is reported as new; the next check compares with the last record saved")
+        new, since = findings(document), None
+    if getattr(backend, "drift_record_unreadable", False):
+        log.warning("drift_record_unreadable", env=document["env"],
+                    detail="the last check's record is not a JSON object; every finding is reported as new")
+    document["new"], document["new_since"] = new, since
 
 
 # Environments checked at once by --all, and the readers all their walks share: --parallelism
@@ -498,7 +548,11 @@ def drift_all(args) -> int:
                 return None  # only resources deleted a while ago still listed (C-TAG-1): gone
             log.warning("environment_without_state", env=env, resources=len(unmanaged))
             report = DriftLike(unmanaged=unmanaged)
-            return {**_drift_document(env, aws.region, None, report), "state": "none"}
+            document = {**_drift_document(env, aws.region, None, report), "state": "none"}
+            if args.new_only:
+                # Its record is kept where its state would be: a leftover is alerted on once.
+                _mark_new(state_backend(location, env, aws.region, account, check=False), document)
+            return document
         doc = docs[env]
         try:
             if isinstance(doc, Exception):
@@ -510,7 +564,10 @@ def drift_all(args) -> int:
             return None  # torn down: its state records nothing and AWS shows nothing
         report = drift_stack(aws, env=env, doc=doc, cfg=chosen.cfg, parallelism=per_env,
                              retired_tags=retired_tag_keys(doc, chosen.cfg), swept=swept, shared=shared.get(env))
-        return {**_drift_document(env, aws.region, chosen, report), "state": "found"}
+        document = {**_drift_document(env, aws.region, chosen, report), "state": "found"}
+        if args.new_only:
+            _mark_new(backends[env], document)  # each environment's own record
+        return document
 
     names = found.names
     at_once = max(1, min(ALL_ENVIRONMENTS_AT_ONCE, len(names)))
@@ -524,6 +581,8 @@ def drift_all(args) -> int:
         "in_sync": all(d["in_sync"] for d in environments) and not errors,
         "environments": environments, "errors": errors, "aws_calls": aws.calls.summary(),
     }
+    if args.new_only:
+        document["new_only"] = True
     for d in environments:
         note = " (no state: everything it still owns is unmanaged)" if d["state"] == "none" else ""
         print(render_drift(d) + note, file=sys.stderr)
@@ -533,9 +592,12 @@ def drift_all(args) -> int:
           f"{sum(not d['in_sync'] for d in environments)} with drift.", file=sys.stderr)
     if args.json:
         print(dump(document))
-    if not document["in_sync"]:
+    # --new-only: notified when an environment has something new (an unreadable state is in
+    # the exit code and on stderr, every time).
+    worth = _worth_notifying(environments, True) if args.new_only else not document["in_sync"]
+    if worth:
         notify(document, command=args.notify_command, webhook=args.notify_webhook)
-    code = _drift_exit(environments)
+    code = _drift_exit(environments, new_only=args.new_only)
     return EXIT_ERROR if code == EXIT_OK and errors else code
 
 
@@ -543,7 +605,7 @@ class DriftLike:
     """A report of an environment with no state: only what its tags still mark."""
 
     def __init__(self, unmanaged: list[dict]):
-        self.drifted, self.missing, self.unchecked, self.unmanaged = [], [], [], unmanaged
+        self.drifted, self.missing, self.unchecked, self.unmanaged, self.ignored = [], [], [], unmanaged, []
         self.failed, self.pending = [], []
         self.in_sync = not unmanaged
 

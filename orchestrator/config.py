@@ -8,6 +8,11 @@
     [environments.prod]        # one environment
     deletion_protection = true
 
+    [[environments.prod.drift.ignore]]   # drift a check reports as ignored (orchestrator.drift_rules)
+    resource = "ecs.service.worker"
+    attribute = "desired_count"
+    reason = "autoscaling owns the count"
+
 Every value is checked against AWS's own rules (aws-notes.md table B) before any AWS call; a bad
 one is reported as one line naming the key and what is allowed.
 """
@@ -66,6 +71,9 @@ class EnvConfig:
     worker_command: list[str] = field(default_factory=lambda: ["sh", "-c", "while true; do sleep 3600; done"])
     api_throttle_rate: float = 100.0
     api_throttle_burst: int = 200
+    # What bin/drift reports as ignored rather than drifted: {"ignore": [rule, ...]}
+    # (orchestrator.drift_rules). Only the report reads it; no resource depends on it.
+    drift: dict[str, Any] = field(default_factory=dict)
 
 
 def defaults_for(env: str) -> dict[str, Any]:
@@ -85,7 +93,8 @@ def load_config(path: str | None, env: str) -> EnvConfig:
         raise UserError(f"config {path} is not valid TOML: {exc}") from None
     unknown = set(doc) - {"defaults", "environments"}
     if unknown:
-        raise UserError(f"config {path}: unknown table '{sorted(unknown)[0]}' (allowed: defaults, environments)")
+        hint = "; drift rules go under [defaults.drift] or [environments.NAME.drift]" if "drift" in unknown else ""
+        raise UserError(f"config {path}: unknown table '{sorted(unknown)[0]}' (allowed: defaults, environments){hint}")
     tables = (("defaults", doc.get("defaults", {})), (f"environments.{env}", doc.get("environments", {}).get(env, {})))
     for source, table in tables:
         if not isinstance(table, dict):
@@ -93,9 +102,20 @@ def load_config(path: str | None, env: str) -> EnvConfig:
         for key, value in table.items():
             if key == "tags" and isinstance(value, dict):
                 merged["tags"] = {**merged.get("tags", {}), **value}
+            elif key == "drift" and isinstance(value, dict) and isinstance(merged.get("drift"), dict):
+                merged["drift"] = _merge_drift(merged["drift"], value)
             else:
                 merged[key] = value
     return validate_config(merged, where=path)
+
+
+def _merge_drift(earlier: dict, later: dict) -> dict:
+    # The environment's rules add to the defaults' (rules are numbered in that order); anything
+    # else is merged as given, for validate_config to judge.
+    merged = {**earlier, **later}
+    if isinstance(earlier.get("ignore"), list) and isinstance(later.get("ignore"), list):
+        merged["ignore"] = earlier["ignore"] + later["ignore"]
+    return merged
 
 
 def validate_config(values: dict, where: str = "config") -> EnvConfig:
@@ -111,7 +131,7 @@ def validate_config(values: dict, where: str = "config") -> EnvConfig:
         else:
             problems.append(f"{where}: {key} must be {_TYPE_NAMES[type(getattr(EnvConfig(), key))]}, got {value!r}")
     cfg = EnvConfig(**known)
-    for check in (_check_cidr, _check_tags, _check_values):
+    for check in (_check_cidr, _check_tags, _check_values, _check_drift):
         problems += check(cfg, where, {k for k in values if k not in known})
     if problems:
         raise ConfigError(problems)
@@ -185,6 +205,12 @@ def _check_values(cfg: EnvConfig, where: str, mistyped: set[str]) -> list[str]:
     return problems
 
 
+def _check_drift(cfg: EnvConfig, where: str, mistyped: set[str]) -> list[str]:
+    from orchestrator.drift_rules import drift_problems
+
+    return [] if "drift" in mistyped else drift_problems(cfg.drift, where)
+
+
 def _check_cidr(cfg: EnvConfig, where: str, mistyped: set[str]) -> list[str]:
     value = cfg.vpc_cidr
     if "vpc_cidr" in mistyped:
@@ -228,7 +254,12 @@ class ChosenConfig:
 
     @property
     def values(self) -> dict[str, Any]:
-        return dataclasses.asdict(self.cfg)
+        values = dataclasses.asdict(self.cfg)
+        if not values["drift"].get("ignore"):
+            # Without rules, the values (and so the hash every earlier state records) are what
+            # they were before drift rules existed: upgrading records nothing new.
+            del values["drift"]
+        return values
 
     @property
     def hash(self) -> str:

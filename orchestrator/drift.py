@@ -1,7 +1,8 @@
 """Drift check: the reconcile walk without acting (find + diff), plus what nobody manages.
 
 Entries name the AWS identifier so an alert can point at it. What could not be read is listed
-as unchecked, never reported as in sync.
+as unchecked, never reported as in sync. What the configuration's ignore rules match is listed
+as ignored, with the rule's reason, never dropped (orchestrator.drift_rules).
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.drift_rules import apply_rules, rules_of
 from orchestrator.run import reconcile_stack
 from orchestrator.spec import UNKNOWN
 from resources.inventory import Found, gone, resource_id, tagged_resources, vpc_members
@@ -34,6 +36,9 @@ class DriftReport:
     failed: list[dict] = field(default_factory=list)
     # Modifications accepted and not applied yet: on their way, not drift (listed, in sync).
     pending: list[dict] = field(default_factory=list)
+    # Entries an ignore rule took out of drifted, missing or unmanaged: {"category", ...the
+    # entry..., "reason", "rule"}. They do not make the environment out of sync.
+    ignored: list[dict] = field(default_factory=list)
 
     @property
     def in_sync(self) -> bool:
@@ -74,6 +79,7 @@ def drift_stack(
         report.unchecked.append({"resource": key, "reason": outcome.reason})
     managed = {r.id for r in run.results if r.id} | {e.get("id") for e in doc.resources.values() if e.get("id")}
     report.unmanaged = _unmanaged(aws, env, run, managed, shared, swept)
+    apply_rules(report, rules_of(cfg.drift if cfg is not None else None))
     return report
 
 

@@ -108,22 +108,50 @@ def dump(doc: dict) -> str:
 
 
 def render_drift(doc: dict) -> str:
+    """One environment's drift document for people. With --new-only, what is new since the last
+    check is marked "(new)"; what an ignore rule matched is listed last, with its reason;
+    modifications on their way are listed, and do not make it out of sync."""
+    ignored = [_ignored_line(i) for i in doc.get("ignored", [])]
     waiting = [f"  … {p['kind']} {p['name']} ({p['id']}): modification pending: "
                + ", ".join(f"{k} → {_show(v)}" for k, v in p["attributes"].items()) for p in doc.get("pending", [])]
     if doc["in_sync"]:
-        return "\n".join([f"In sync: {doc['env']} in {doc['region']} matches the desired state.", *waiting])
+        head = f"In sync: {doc['env']} in {doc['region']} matches the desired state."
+        return "\n".join([head[:-1] + f" ({len(ignored)} ignored by rule):", *ignored] if ignored else [head]) + (
+            "\n" + "\n".join(waiting) if waiting else "")
+    fresh = {f["fingerprint"] for f in doc.get("new", [])}
+    marked = "new" in doc
+
+    def new(category: str, entry: dict) -> str:
+        from orchestrator.drift_rules import fingerprint
+
+        return " (new)" if marked and fingerprint(category, entry) in fresh else ""
+
     lines = [f"Drift in {doc['env']} ({doc['region']}):"]
     for f in doc.get("failed", []):
-        lines.append(f"  ! failed {f['kind']} {f['name']} ({f['id']}): {f['reason']}")
+        lines.append(f"  ! failed {f['kind']} {f['name']} ({f['id']}): {f['reason']}{new('failed', f)}")
     for d in doc["drifted"]:
-        lines.append(f"  ~ {d['kind']} {d['name']} ({d['id']}): {d['attribute']}: {_show(d['actual'])} → expected {_show(d['expected'])}")
+        lines.append(f"  ~ {d['kind']} {d['name']} ({d['id']}): {d['attribute']}: {_show(d['actual'])} → expected "
+                     f"{_show(d['expected'])}{new('drifted', d)}")
     for m in doc["missing"]:
-        lines.append(f"  - missing {m['kind']} {m['name']}" + (f" (was {m['id']})" if m["id"] else ""))
+        lines.append(f"  - missing {m['kind']} {m['name']}" + (f" (was {m['id']})" if m["id"] else "") + new("missing", m))
     for u in doc["unmanaged"]:
-        lines.append(f"  ? unmanaged {u['kind']} {u['id']}")
+        lines.append(f"  ? unmanaged {u['kind']} {u['id']}{new('unmanaged', u)}")
     for c in doc["unchecked"]:
-        lines.append(f"  ! could not check {c['resource']}: {c['reason']}")
-    lines += waiting
-    counts = {k: len(doc.get(k, [])) for k in ("failed", "drifted", "missing", "unmanaged", "unchecked")}
-    lines.append(", ".join(f"{n} {k}" for k, n in counts.items() if n) + ".")
+        lines.append(f"  ! could not check {c['resource']}: {c['reason']}{new('unchecked', c)}")
+    lines += waiting + ignored
+    counts = {k: len(doc.get(k, [])) for k in ("failed", "drifted", "missing", "unmanaged", "unchecked", "ignored")}
+    summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+    if marked:
+        summary += f"; {len(fresh)} new since the last check" if doc.get("new_since") else "; the first check: all new"
+    lines.append(summary + ".")
     return "\n".join(lines)
+
+
+def _ignored_line(entry: dict) -> str:
+    what = {
+        "drifted": lambda e: f"{e['kind']} {e['name']} ({e['id']}): {e['attribute']}: {_show(e['actual'])} → expected "
+                             f"{_show(e['expected'])}",
+        "missing": lambda e: f"missing {e['kind']} {e['name']}",
+        "unmanaged": lambda e: f"unmanaged {e['kind']} {e['id']}",
+    }[entry["category"]](entry)
+    return f"  = ignored {what}: {entry['reason']}"

@@ -14,12 +14,13 @@ import threading
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Callable, Protocol, TypeVar, runtime_checkable
 
 from .document import StateDocument
 from .errors import CorruptStateError, LockHeldError, StateError
 
 STATE_DIR_ENV = "VIDEO_PIPELINE_STATE_DIR"
+T = TypeVar("T")
 
 # env and region become file names: keep them to one harmless path component.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
@@ -101,6 +102,10 @@ class LocalStateBackend:
         self.path = self.state_dir / f"{env}.{region}.json"
         self.backup_path = self.state_dir / f"{env}.{region}.json.bak"
         self.lock_path = self.state_dir / f"{env}.{region}.lock"
+        # The last drift check's findings (bin/drift --new-only) and the flock guarding them.
+        self.drift_path = self.state_dir / f"{env}.{region}.drift.json"
+        self.drift_lock_path = self.state_dir / f"{env}.{region}.drift.lock"
+        self.drift_record_unreadable = False
         self.location = str(self.path)
         self.previous_holder: dict | None = None
         self.broken_holder: dict | None = None
@@ -274,6 +279,40 @@ class LocalStateBackend:
                 _write_atomic(self.backup_path, old)
             _write_atomic(self.path, new)
             return True
+
+    def update_drift_record(self, update: Callable[[dict | None], tuple[dict, T]]) -> T:
+        """Read the last drift check's record (None: none yet, or unreadable:
+        ``drift_record_unreadable``), write the one ``update(previous)`` returns with its result,
+        and return the result. The record is a file beside the state, never the state document:
+        writing it needs no state lock, so a drift check never stands in a reconcile's way. An
+        flock of its own, held for the read and the write only, serializes two checks, so that
+        a finding is new for one of them only."""
+        if not self.state_dir.is_dir():
+            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.state_dir.chmod(0o700)
+        fd = os.open(self.drift_lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            # Blocking: the other holder is a check between its read and its write, milliseconds.
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            previous = self._read_drift_record()
+            record, result = update(previous)
+            _write_atomic(self.drift_path, (json.dumps(record, sort_keys=True, indent=2) + "\n").encode())
+            return result
+        finally:
+            os.close(fd)  # releases the flock
+
+    def _read_drift_record(self) -> dict | None:
+        self.drift_record_unreadable = False
+        try:
+            record = json.loads(self.drift_path.read_bytes().decode("utf-8"))
+        except FileNotFoundError:
+            return None
+        except ValueError:  # not JSON, or not UTF-8 (UnicodeDecodeError is a ValueError)
+            record = None
+        if not isinstance(record, dict):
+            self.drift_record_unreadable = True
+            return None
+        return record
 
     def retire(self) -> None:
         """After the state was moved elsewhere (under the lock): keep the file renamed

@@ -27,11 +27,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 from datetime import datetime, timezone
 
 from .document import StateDocument
 from .errors import CorruptStateError, LockHeldError, StateError
 from .local import _NAME, _pid_alive
+
+T = TypeVar("T")
 
 LEASE_SECONDS = 120
 # Renewed three times per lease: two renewals can fail (a network blip) before it runs out.
@@ -168,6 +171,9 @@ class S3StateBackend:
         base = f"{self.prefix}/" if self.prefix else ""
         self.key = f"{base}{env}.{region}.json"
         self.lock_key = f"{base}{env}.{region}.lock"
+        # The last drift check's findings (bin/drift --new-only): an object beside the state.
+        self.drift_key = f"{base}{env}.{region}.drift.json"
+        self.drift_record_unreadable = False
         self.location = f"s3://{bucket}/{self.key}"
         self.lock_location = f"s3://{bucket}/{self.lock_key}"
         self.now = now
@@ -469,6 +475,54 @@ class S3StateBackend:
             if _code(exc) not in NOT_FOUND:
                 raise
         self._etag, self._bytes = None, None
+
+    def update_drift_record(self, update: Callable[[dict | None], tuple[dict, T]], *, attempts: int = 5) -> T:
+        """Read the last drift check's record (None: none yet, or unreadable:
+        ``drift_record_unreadable``), write the one ``update(previous)`` returns, and return its
+        result. An object beside the state, never the state document: no state lock is taken and
+        the state's ETag never moves, so a drift check never stands in a reconcile's way. The
+        write is compare-and-swap on the record's own ETag: a check that lost the race to
+        another reads the winner's record and compares again, so a finding is new for one of
+        them only."""
+        for _ in range(attempts):
+            try:
+                answer = self.s3.get_object(Bucket=self.bucket, Key=self.drift_key)
+            except Exception as exc:
+                if _code(exc) not in NOT_FOUND:
+                    raise
+                etag, previous = None, None
+                self.drift_record_unreadable = False
+            else:
+                etag, previous = answer["ETag"], self._parse_drift_record(answer["Body"].read())
+            record, result = update(previous)
+            body = (json.dumps(record, sort_keys=True, indent=2) + "\n").encode()
+            condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+            try:
+                self.s3.put_object(Bucket=self.bucket, Key=self.drift_key, Body=body,
+                                   ContentType="application/json", **condition)
+            except Exception as exc:
+                if _code(exc) not in (PRECONDITION_FAILED, CONDITIONAL_CONFLICT) and _code(exc) not in NOT_FOUND:
+                    raise
+                try:
+                    landed = self.s3.get_object(Bucket=self.bucket, Key=self.drift_key)["Body"].read() == body
+                except Exception as again:
+                    if _code(again) not in NOT_FOUND:
+                        raise
+                    landed = False
+                if landed:
+                    return result  # our PUT landed, its answer was lost and botocore's retry met it
+                continue  # another check wrote first: compare with its record
+            return result
+        raise StateConflictError(f"s3://{self.bucket}/{self.drift_key} kept changing while this drift check "
+                                 "wrote it; nothing was overwritten")
+
+    def _parse_drift_record(self, raw: bytes) -> dict | None:
+        try:
+            record = json.loads(raw.decode("utf-8"))
+        except ValueError:
+            record = None
+        self.drift_record_unreadable = not isinstance(record, dict)
+        return record if isinstance(record, dict) else None
 
     def read_lock_holder(self) -> dict | None:
         """The current lock holder (for `bin/state show` / `list`), None when unlocked."""

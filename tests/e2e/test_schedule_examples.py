@@ -71,7 +71,15 @@ def test_systemd_unit_runs_drift_and_fails_on_drift(environment, reader, tmp_pat
     failed = subprocess.run(argv, env=environment, capture_output=True, text=True, timeout=300)
     assert failed.returncode == 2
     assert json.loads(failed.stdout)["in_sync"] is False
-    assert json.loads((tmp_path / "notified.json").read_text())["drifted"]
+    assert json.loads((tmp_path / "notified.json").read_text())["new"]
+    # --new-only: the same drift on the next run neither fails the unit nor notifies again,
+    # and the report still lists it.
+    assert "--new-only" in argv
+    (tmp_path / "notified.json").unlink()
+    known = subprocess.run(argv, env=environment, capture_output=True, text=True, timeout=300)
+    assert known.returncode == 0, known.stderr
+    assert json.loads(known.stdout)["drifted"] and json.loads(known.stdout)["new"] == []
+    assert not (tmp_path / "notified.json").exists()
     timer = configparser.ConfigParser(interpolation=None)
     timer.read(EXAMPLES / "video-pipeline-drift@.timer")
     assert timer["Timer"]["OnCalendar"] == "*:0/30" and timer["Install"]["WantedBy"] == "timers.target"
@@ -124,3 +132,21 @@ def test_cron_line_for_every_environment_keeps_the_report(environment, reader, t
     break_dns(reader)
     failed = subprocess.run(["sh", "-c", command], env=environment, capture_output=True, text=True, timeout=300)
     assert "exited 2" in failed.stdout
+
+
+def test_cron_line_for_new_drift_mails_once_per_new_finding(environment, reader, tmp_path):
+    [line] = [l for l in (EXAMPLES / "drift.cron").read_text().splitlines() if "--new-only" in l and not l.startswith("#")]
+    assert line.split()[:5] == ["*/10", "*", "*", "*", "*"]
+    command = localise(" ".join(line.split()[5:]), tmp_path).replace("--env prod", f"--env {ENV}")
+    run = lambda: subprocess.run(["sh", "-c", command], env=environment, capture_output=True, text=True, timeout=300)  # noqa: E731
+    report = tmp_path / "drift-prod-new.json"
+    quiet = run()
+    assert (quiet.returncode, quiet.stdout) == (0, ""), quiet.stderr
+    break_dns(reader)
+    loud = run()
+    assert "exited 2" in loud.stdout and str(report) in loud.stdout
+    assert [n["attribute"] for n in json.loads(report.read_text())["new"]] == ["enable_dns_hostnames"]
+    # Known since the last check: no mail, and the report still lists it.
+    again = run()
+    assert (again.returncode, again.stdout) == (0, ""), again.stderr
+    assert json.loads(report.read_text())["drifted"] and json.loads(report.read_text())["new"] == []
