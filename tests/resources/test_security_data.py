@@ -373,3 +373,48 @@ def test_nlb_deletion_protection_follows_the_environment_and_refuses_teardown(aw
     converge(aws, state, nodes=nodes(), clock=clock)
     destroy(aws, state, nodes=nodes(), clock=clock)
     assert elbv2.describe_load_balancers()["LoadBalancers"] == []
+
+
+# -- crash and retry paths of the new calls -------------------------------------------------------
+
+def test_a_lost_put_file_system_policy_answer_is_retried_and_converges(aws, efs_stack, clock):
+    from tests.resources.test_lost_create_answers import LoseFirstAnswer
+
+    state, nodes, _ = efs_stack
+    lost = LoseFirstAnswer(aws, "efs", "PutFileSystemPolicy")
+    converge(aws, state, nodes=nodes(), clock=clock)
+    assert lost.sent == 2  # PutFileSystemPolicy replaces the document: the retry is harmless
+    efs = boto3.client("efs", region_name=REGION)
+    assert efs.describe_file_system_policy(FileSystemId=file_system(efs)["FileSystemId"])["Policy"]
+    assert changed(converge(aws, state, nodes=nodes(), clock=clock, plan=True)) == {}
+
+
+def test_a_monitoring_role_rds_cannot_use_yet_is_waited_for_and_other_refusals_are_not(fake):
+    """B-IAM-2: right after CreateRole, RDS may refuse the role for ENHANCED_MONITORING."""
+    from botocore.stub import ANY, Stubber
+
+    from resources.aws import Aws
+    from resources.rds import DbInstance
+
+    _, db, _ = rds_nodes("dev", EnvConfig(), 2)
+    spec = {**db.spec, "subnet_group": "g", "security_group_ids": ["sg-0a"],
+            "monitoring_role_arn": f"arn:aws:iam::123456789012:role/{ROLE}"}
+    aws = Aws(REGION)
+    handler = DbInstance(aws, env="dev", clock=fake.as_clock())
+    with Stubber(aws.client("rds")) as stubber:
+        not_yet = "IAM role ARN value is invalid or does not include the required permissions for: ENHANCED_MONITORING"
+        stubber.add_client_error("create_db_instance", "InvalidParameterValue", not_yet)
+        stubber.add_response("create_db_instance", {"DBInstance": {"DBInstanceIdentifier": DB}}, {
+            k: ANY for k in ("DBInstanceIdentifier", "Engine", "EngineVersion", "DBInstanceClass", "AllocatedStorage",
+                             "StorageType", "StorageEncrypted", "MultiAZ", "PubliclyAccessible", "Port", "DBName",
+                             "MasterUsername", "ManageMasterUserPassword", "BackupRetentionPeriod", "DeletionProtection",
+                             "MonitoringInterval", "EnableIAMDatabaseAuthentication", "AutoMinorVersionUpgrade",
+                             "DBSubnetGroupName", "VpcSecurityGroupIds", "CopyTagsToSnapshot", "Tags", "MonitoringRoleArn",
+                             "EnableCloudwatchLogsExports")})
+        started = fake.now()
+        assert handler.create(handler.desired(spec), "token") == DB
+        assert fake.now() > started  # waited on the clock, not on the wall
+        stubber.add_client_error("create_db_instance", "InvalidParameterValue", "Invalid DB engine version")
+        with pytest.raises(Exception, match="Invalid DB engine version"):
+            handler.create(handler.desired(spec), "token")
+        stubber.assert_no_pending_responses()
