@@ -223,12 +223,14 @@ def test_a_fresh_environment_is_in_sync_and_the_check_changes_nothing(drift_cli,
     calls = moto_server.calls()
     assert calls and moto_server.mutating_calls() == []
     # Batched reads: one filtered listing per EC2 kind, shared with the unmanaged search, and
-    # the whole 46-node stack checked within the 60-call budget (issue 6).
+    # the whole stack checked within the call budget (issue 6): 60 for the 46 nodes, +6 with the
+    # issue-15 data settings (the monitoring role's three reads, the EFS policy, the backup
+    # policy, the NLB's attributes).
     ec2 = collections.Counter(c.operation for c in calls if c.service == "ec2")
     for kind in ("DescribeSubnets", "DescribeSecurityGroups", "DescribeSecurityGroupRules", "DescribeRouteTables",
                  "DescribeNatGateways", "DescribeInternetGateways", "DescribeAddresses"):
         assert ec2[kind] == 1, (kind, ec2)
-    assert len(calls) <= 60, collections.Counter(f"{c.service}:{c.operation}" for c in calls)
+    assert len(calls) <= 66, collections.Counter(f"{c.service}:{c.operation}" for c in calls)
     assert doc["aws_calls"]["total"] == len(calls)
 
 
