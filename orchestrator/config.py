@@ -29,6 +29,7 @@ from typing import Any
 
 from orchestrator.errors import UserError
 from resources.ecs import FARGATE_MEMORY, fargate_memory_choices
+from resources.elasticache import snapshot_window_ok
 
 RESERVED_TAG_KEYS = ("Name", "Environment", "ManagedBy")
 TAG_KEY = re.compile(r"[\w .:/=+\-@]{1,128}", re.UNICODE)
@@ -53,7 +54,9 @@ class EnvConfig:
     db_allocated_storage: int = 20
     db_backup_retention_days: int = 7
     db_final_snapshot: bool = False
-    db_monitoring_interval: int = 0
+    # FSBP RDS.6 (AWS Config rds-enhanced-monitoring-enabled: NON_COMPLIANT when the interval
+    # is 0): on by default at the cheapest interval; 0 turns it off.
+    db_monitoring_interval: int = 60
     redis_node_type: str = "cache.t3.micro"
     redis_engine_version: str = "7.1"
     redis_num_nodes: int = 2
@@ -74,6 +77,22 @@ class EnvConfig:
     # What bin/drift reports as ignored rather than drifted: {"ignore": [rule, ...]}
     # (orchestrator.drift_rules). Only the report reads it; no resource depends on it.
     drift: dict[str, Any] = field(default_factory=dict)
+    # -- issue 15, data services and load balancer (spec/security.md rows RDS, ElastiCache, EFS,
+    # load balancer): each costs money or changes behaviour, so each is a key; defaults secure.
+    # FSBP RDS.9: the PostgreSQL logs exported to CloudWatch Logs (ingestion and storage cost).
+    db_log_exports: list[str] = field(default_factory=lambda: ["postgresql", "upgrade"])
+    # FSBP RDS.13: RDS moves the engine to newer minors in the maintenance window (C-RDS-3).
+    db_auto_minor_version_upgrade: bool = True
+    # FSBP ElastiCache.1: daily snapshots kept this many days (backup storage cost).
+    redis_snapshot_retention_days: int = 7
+    # The daily snapshot window, UTC (16:00-17:00 UTC is 01:00-02:00 in Tokyo).
+    redis_snapshot_window: str = "16:00-17:00"
+    # FSBP ElastiCache.2: minor engine upgrades applied in the maintenance window.
+    redis_auto_minor_version_upgrade: bool = True
+    # FSBP EFS.2: the file system in AWS Backup's default daily plan (backup storage cost).
+    efs_backup: bool = True
+    # Cross-zone load balancing on the NLB (inter-AZ data transfer is charged for an NLB).
+    lb_cross_zone: bool = True
 
 
 def defaults_for(env: str) -> dict[str, Any]:
@@ -179,12 +198,7 @@ def _check_values(cfg: EnvConfig, where: str, mistyped: set[str]) -> list[str]:
     between("db_allocated_storage", 20, 65536)
     # Multi-AZ with backups retained: 0 would turn automated backups off.
     between("db_backup_retention_days", 1, 35)
-    if cfg.db_monitoring_interval in MONITORING_INTERVALS:
-        # AWS requires a MonitoringRoleArn with any interval above 0 (InvalidParameterCombination)
-        # and the stack creates no monitoring role yet: the handler would refuse it mid-walk.
-        one_of("db_monitoring_interval", (0,), "; Enhanced Monitoring needs an RDS monitoring role, which this stack does not create yet")
-    else:
-        one_of("db_monitoring_interval", MONITORING_INTERVALS)
+    one_of("db_monitoring_interval", MONITORING_INTERVALS, " seconds; 0 turns Enhanced Monitoring off")
     matches("redis_node_type", r"cache\.[a-z0-9]+\.[a-z0-9]+", "an ElastiCache node type such as cache.t3.micro")
     # B-EC-5: in-transit encryption needs Redis OSS 4.0.10 or later; 5, 6 and 7 are current.
     matches("redis_engine_version", r"[5-7](\.\d+){0,2}|6\.x", "Redis OSS 5.0.6 or later, e.g. 7.1")
@@ -202,6 +216,15 @@ def _check_values(cfg: EnvConfig, where: str, mistyped: set[str]) -> list[str]:
     between("api_port", 1, 65535)
     between("api_throttle_rate", 0.001, 10000.0)
     between("api_throttle_burst", 1, 5000)
+    # -- issue 15, data services and load balancer
+    check("db_log_exports", all(isinstance(t, str) for t in cfg.db_log_exports)
+          and set(cfg.db_log_exports) <= set(DB_LOG_TYPES) and len(set(cfg.db_log_exports)) == len(cfg.db_log_exports),
+          "distinct RDS for PostgreSQL log types: " + ", ".join(DB_LOG_TYPES))
+    # CreateReplicationGroup API reference: SnapshotRetentionLimit 0 turns backups off (FSBP
+    # ElastiCache.1 fails); ElastiCache keeps automatic backups 35 days at most.
+    between("redis_snapshot_retention_days", 1, 35)
+    check("redis_snapshot_window", snapshot_window_ok(cfg.redis_snapshot_window),
+          "hh24:mi-hh24:mi in UTC, at least 60 minutes, e.g. 16:00-17:00")
     return problems
 
 
@@ -209,6 +232,9 @@ def _check_drift(cfg: EnvConfig, where: str, mistyped: set[str]) -> list[str]:
     from orchestrator.drift_rules import drift_problems
 
     return [] if "drift" in mistyped else drift_problems(cfg.drift, where)
+# The RDS for PostgreSQL log types CloudWatch Logs export takes (RDS user guide, "Publishing
+# PostgreSQL logs to Amazon CloudWatch Logs").
+DB_LOG_TYPES = ("postgresql", "upgrade")
 
 
 def _check_cidr(cfg: EnvConfig, where: str, mistyped: set[str]) -> list[str]:

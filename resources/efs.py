@@ -90,6 +90,8 @@ class FileSystem(EfsHandler):
         # UpdateFileSystem; AWS refuses a switch back within 24 h of the last one.
         "throughput_mode": Field(str),
         "lifecycle_policies": Field(list),
+        # FSBP EFS.2: in AWS Backup's default plan (CreateFileSystem Backup, then PutBackupPolicy).
+        "backup": Field(bool),
     }
 
     def validate(self, spec):
@@ -115,8 +117,21 @@ class FileSystem(EfsHandler):
             "performance_mode": raw["PerformanceMode"],
             "throughput_mode": raw["ThroughputMode"],
             "lifecycle_policies": normal_policies(policies),
+            "backup": self._backup(raw["FileSystemId"]),
         }
         return Observed(raw["FileSystemId"], attrs, tag_dict(raw.get("Tags")), raw)
+
+    def _backup(self, fs_id: str) -> bool:
+        # DescribeBackupPolicy: ENABLED, ENABLING, DISABLED, DISABLING; PolicyNotFound for a file
+        # system whose backup policy was never set. ENABLING is a change AWS accepted and
+        # completes by itself, so it counts as on (not asked for again).
+        try:
+            status = self.client.describe_backup_policy(FileSystemId=fs_id)["BackupPolicy"]["Status"]
+        except ClientError as exc:
+            if error_code(exc) == "PolicyNotFound":
+                return False
+            raise
+        return status in ("ENABLED", "ENABLING")
 
     def list_owned(self, spec):
         systems = find_file_systems_by_token(self.client, spec["creation_token"])
@@ -132,6 +147,7 @@ class FileSystem(EfsHandler):
                 Encrypted=spec["encrypted"],
                 PerformanceMode=spec["performance_mode"],
                 ThroughputMode=spec["throughput_mode"],
+                Backup=spec["backup"],
                 Tags=tag_list(spec["tags"]),
             )
         except ClientError as exc:
@@ -157,6 +173,11 @@ class FileSystem(EfsHandler):
             if d.field == "lifecycle_policies":
                 FILE_SYSTEM_AVAILABLE.call(
                     self.clock, self.client.put_lifecycle_configuration, FileSystemId=obs.id, LifecyclePolicies=d.expected
+                )
+            elif d.field == "backup":
+                FILE_SYSTEM_AVAILABLE.call(
+                    self.clock, self.client.put_backup_policy, FileSystemId=obs.id,
+                    BackupPolicy={"Status": "ENABLED" if d.expected else "DISABLED"},
                 )
             elif d.field == "throughput_mode":
                 # AWS refuses a switch back within 24 h of the last one (TooManyRequests).

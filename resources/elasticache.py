@@ -35,6 +35,18 @@ GROUP_ID = re.compile(r"[A-Za-z](-?[A-Za-z0-9])*")
 # B-EC-4: 16-128 printable ASCII; of the specials only ! & # $ ^ < > - are allowed.
 AUTH_TOKEN = re.compile(r"[A-Za-z0-9!&#$^<>\-]{16,128}")
 
+_WINDOW = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)")
+
+
+def snapshot_window_ok(window) -> bool:
+    """ElastiCache SnapshotWindow (CreateReplicationGroup API reference): hh24:mi-hh24:mi in UTC,
+    at least 60 minutes; it may run past midnight."""
+    found = _WINDOW.fullmatch(window) if isinstance(window, str) else None
+    if not found:
+        return False
+    h1, m1, h2, m2 = (int(g) for g in found.groups())
+    return ((h2 * 60 + m2) - (h1 * 60 + m1)) % (24 * 60) >= 60
+
 
 # -- cache subnet group -------------------------------------------------------------------------
 
@@ -87,6 +99,9 @@ MODIFIABLE = {
     "automatic_failover": "AutomaticFailoverEnabled",
     "multi_az": "MultiAZEnabled",
     "security_group_ids": "SecurityGroupIds",
+    "snapshot_retention_days": "SnapshotRetentionLimit",
+    "snapshot_window": "SnapshotWindow",
+    "auto_minor_version_upgrade": "AutoMinorVersionUpgrade",
     "num_cache_clusters": None,
 }
 
@@ -130,10 +145,20 @@ class ReplicationGroup(Handler):
         "auth_token_secret_arn": Field((str, type(None)), create_only=True),
         "subnet_group": Field(str, Change.REPLACE, why="set at creation only"),
         "security_group_ids": Field(list),
+        # FSBP ElastiCache.1: daily automatic backups kept this many days (0 is off), taken in
+        # this window (UTC); both ModifyReplicationGroup, in place.
+        "snapshot_retention_days": Field(int),
+        "snapshot_window": Field(str),
+        # FSBP ElastiCache.2: minor engine upgrades in the maintenance window.
+        "auto_minor_version_upgrade": Field(bool),
     }
 
     def validate(self, spec):
         name, problems = spec["name"], []
+        if not 0 <= spec["snapshot_retention_days"] <= 35:
+            problems.append("snapshot_retention_days: 0 to 35 (CreateReplicationGroup SnapshotRetentionLimit)")
+        if not snapshot_window_ok(spec["snapshot_window"]):
+            problems.append("snapshot_window: hh24:mi-hh24:mi in UTC, at least 60 minutes (CreateReplicationGroup SnapshotWindow)")
         if not (GROUP_ID.fullmatch(name) and len(name) <= 40):
             problems.append("ids are 1-40 letters, digits and single hyphens, a letter first (B-EC-1)")
         n = spec["num_cache_clusters"]
@@ -183,6 +208,9 @@ class ReplicationGroup(Handler):
             "port": primary_endpoint(group).get("Port"),
             "subnet_group": member.get("CacheSubnetGroupName"),
             "security_group_ids": sorted(g["SecurityGroupId"] for g in member.get("SecurityGroups", [])),
+            "snapshot_retention_days": group.get("SnapshotRetentionLimit", 0),
+            "snapshot_window": group.get("SnapshotWindow"),
+            "auto_minor_version_upgrade": group.get("AutoMinorVersionUpgrade", False),
         }
         tags = self.client.list_tags_for_resource(ResourceName=group["ARN"])["TagList"]
         # A change accepted but not applied yet (C-EC-1) is what the group is converging to.
@@ -220,6 +248,9 @@ class ReplicationGroup(Handler):
             Port=spec["port"],
             CacheSubnetGroupName=spec["subnet_group"],
             SecurityGroupIds=spec["security_group_ids"],
+            SnapshotRetentionLimit=spec["snapshot_retention_days"],
+            SnapshotWindow=spec["snapshot_window"],
+            AutoMinorVersionUpgrade=spec["auto_minor_version_upgrade"],
             Tags=tag_list(spec["tags"]),
         )
         with name_taken_is_explained(self.kind, spec["name"], {"ReplicationGroupAlreadyExists"}):

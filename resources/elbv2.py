@@ -190,6 +190,10 @@ def normal_listeners(listeners: list[dict]) -> list[dict]:
 
 
 SECURITY_FIELDS = ("security_group_ids", "private_link_inbound_rules")
+CROSS_ZONE = "load_balancing.cross_zone.enabled"
+DELETION_PROTECTION = "deletion_protection.enabled"
+# spec key -> load balancer attribute.
+ATTRIBUTE_FIELDS = {"cross_zone": CROSS_ZONE, "deletion_protection": DELETION_PROTECTION}
 
 
 def forward(target_group_arn: str) -> list[dict]:
@@ -220,6 +224,12 @@ class LoadBalancer(ElbHandler):
         "security_group_ids": Field(list),
         # CreateListener / ModifyListener / DeleteListener, in place.
         "listeners": Field(list),
+        # Load balancer attributes (ModifyLoadBalancerAttributes, in place; CreateLoadBalancer
+        # takes none, so they follow the create). security.md load balancer row: cross-zone on
+        # (FSBP has no control for it on an NLB, ELB.9 is for Classic ones), and deletion
+        # protection as the environment's deletion_protection says (FSBP ELB.6).
+        "cross_zone": Field(bool),
+        "deletion_protection": Field(bool),
     }
 
     def desired(self, spec):
@@ -251,6 +261,7 @@ class LoadBalancer(ElbHandler):
         arn = lb["LoadBalancerArn"]
         pages = self.client.get_paginator("describe_listeners").paginate(LoadBalancerArn=arn)
         listeners = [listener for page in pages for listener in page["Listeners"]]
+        attributes = self._attributes(arn)
         attrs = {
             "scheme": lb["Scheme"],
             "type": lb["Type"],
@@ -260,8 +271,14 @@ class LoadBalancer(ElbHandler):
                 {"port": listener["Port"], "protocol": listener["Protocol"], "target_group_arn": forward_target(listener)}
                 for listener in listeners
             ]),
+            "cross_zone": attributes.get(CROSS_ZONE) == "true",
+            "deletion_protection": attributes.get(DELETION_PROTECTION) == "true",
         }
-        return Observed(arn, attrs, tags, {**lb, "Listeners": listeners})
+        return Observed(arn, attrs, tags, {**lb, "Listeners": listeners, "Attributes": attributes})
+
+    def _attributes(self, arn: str) -> dict[str, str]:
+        answer = self.client.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]
+        return {a["Key"]: a["Value"] for a in answer}
 
     def list_owned(self, spec):
         lbs = self.by_name(spec, self.client.describe_load_balancers, "LoadBalancers")
@@ -301,7 +318,7 @@ class LoadBalancer(ElbHandler):
 
     def update_fields(self, spec, obs, diffs):
         fields = {d.field for d in diffs}
-        other = [d for d in diffs if d.field not in ("subnet_ids", "listeners", *SECURITY_FIELDS)]
+        other = [d for d in diffs if d.field not in ("subnet_ids", "listeners", *SECURITY_FIELDS, *ATTRIBUTE_FIELDS)]
         if other:
             super().update_fields(spec, obs, other)
         if "subnet_ids" in fields:
@@ -311,6 +328,13 @@ class LoadBalancer(ElbHandler):
             self._set_security_groups(spec, obs)
         if "listeners" in fields:
             self._converge_listeners(obs, spec["listeners"])
+        changed = [ATTRIBUTE_FIELDS[f] for f in sorted(fields & set(ATTRIBUTE_FIELDS))]
+        if changed:
+            # One call for both attributes.
+            self.client.modify_load_balancer_attributes(LoadBalancerArn=obs.id, Attributes=[
+                {"Key": key, "Value": "true" if spec[field] else "false"}
+                for field, key in ATTRIBUTE_FIELDS.items() if key in changed
+            ])
 
     def _set_security_groups(self, spec: dict, obs: Observed) -> None:
         extra = {}
@@ -346,13 +370,13 @@ class LoadBalancer(ElbHandler):
             # (ListenerNotFound) must not stop the others.
             ignore_codes({LISTENER_NOT_FOUND}, self.client.delete_listener, ListenerArn=have[port]["ListenerArn"])
 
-    # The stack never turns it on, but anyone may (console, another tool): DeleteLoadBalancer
-    # then answers OperationNotPermitted, and teardown must not have deleted the rest by then.
+    # On when the environment's deletion_protection is (FSBP ELB.6), and anyone may turn it on
+    # (console, another tool): DeleteLoadBalancer then answers OperationNotPermitted, and
+    # teardown must not have deleted the rest by then. Read from AWS, never from the spec.
     has_protection = True
 
     def protection(self, obs):
-        attributes = self.client.describe_load_balancer_attributes(LoadBalancerArn=obs.id)["Attributes"]
-        if any(a["Key"] == "deletion_protection.enabled" and a["Value"] == "true" for a in attributes):
+        if self._attributes(obs.id).get(DELETION_PROTECTION) == "true":
             return "deletion protection is on (load balancer attribute deletion_protection.enabled)"
         return None
 

@@ -10,11 +10,17 @@ import dataclasses
 import re
 from datetime import datetime, timezone
 
+import structlog
+from botocore.exceptions import ClientError
+
+from resources.aws import error_code
 from resources.base import (
     Change, Field, FieldDiff, Handler, Observed, Refresh, Status, owned_by, tag_dict, tag_list,
 )
 from resources.consistency import consistency
 from resources.subnet_group import SubnetGroupHandler, name_taken_is_explained
+
+log = structlog.get_logger()
 
 SUBNET_GROUP_NOT_FOUND = "DBSubnetGroupNotFoundFault"
 INSTANCE_NOT_FOUND = "DBInstanceNotFound"
@@ -100,6 +106,11 @@ def observe_db_instance(db: dict) -> Observed:
         "backup_retention_days": db["BackupRetentionPeriod"],
         "deletion_protection": db.get("DeletionProtection", False),
         "monitoring_interval": db.get("MonitoringInterval", 0),
+        # RDS keeps the last role ARN after monitoring is turned off: meaningful only while on.
+        "monitoring_role_arn": db.get("MonitoringRoleArn") if db.get("MonitoringInterval") else None,
+        "iam_database_authentication": db.get("IAMDatabaseAuthenticationEnabled", False),
+        "cloudwatch_logs_exports": sorted(db.get("EnabledCloudwatchLogsExports") or []),
+        "auto_minor_version_upgrade": db.get("AutoMinorVersionUpgrade", False),
         "subnet_group": (db.get("DBSubnetGroup") or {}).get("DBSubnetGroupName"),
         # A group being detached is listed as "removing" until the modification is done.
         "security_group_ids": sorted(
@@ -108,6 +119,13 @@ def observe_db_instance(db: dict) -> Observed:
     }
     waiting = db.get("PendingModifiedValues") or {}
     pending = {field: waiting[key] for key, field in PENDING_FIELDS.items() if key in waiting}
+    exports = waiting.get("PendingCloudwatchLogsExports")
+    if exports:
+        # A log export change RDS accepted and is still applying (PendingCloudwatchLogsExports).
+        now = set(attrs["cloudwatch_logs_exports"])
+        pending["cloudwatch_logs_exports"] = sorted(
+            (now | set(exports.get("LogTypesToEnable") or [])) - set(exports.get("LogTypesToDisable") or [])
+        )
     return Observed(db["DBInstanceIdentifier"], attrs, tag_dict(db.get("TagList")), db, pending)
 
 
@@ -136,8 +154,38 @@ MODIFY_PARAMETERS = {
     "backup_retention_days": "BackupRetentionPeriod",
     "deletion_protection": "DeletionProtection",
     "monitoring_interval": "MonitoringInterval",
+    "monitoring_role_arn": "MonitoringRoleArn",
+    "iam_database_authentication": "EnableIAMDatabaseAuthentication",
+    "auto_minor_version_upgrade": "AutoMinorVersionUpgrade",
     "security_group_ids": "VpcSecurityGroupIds",
+    # CloudwatchLogsExportConfiguration: the types to enable and to disable (update_fields).
+    "cloudwatch_logs_exports": None,
 }
+
+# RDS Enhanced Monitoring intervals in seconds; 0 is off (CreateDBInstance MonitoringInterval).
+MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
+# B-IAM-2: a monitoring role just created may not be usable by RDS yet; CreateDBInstance and
+# ModifyDBInstance then answer InvalidParameterValue naming ENHANCED_MONITORING (the answer
+# terraform-provider-aws retries for aws_db_instance).
+ROLE_SETTLE_SECONDS = 2 * 60
+
+
+def _role_not_usable_yet(exc: Exception) -> bool:
+    return error_code(exc) == "InvalidParameterValue" and "ENHANCED_MONITORING" in str(exc)
+
+
+def role_settled(clock, call, **params):
+    """``call(**params)``, retried while RDS cannot use the just-made monitoring role (B-IAM-2)."""
+    start, delay = clock.now(), 2.0
+    while True:
+        try:
+            return call(**params)
+        except ClientError as exc:
+            if not _role_not_usable_yet(exc) or clock.now() - start >= ROLE_SETTLE_SECONDS:
+                raise
+            log.info("retrying", reason="rds-monitoring-role-usable", code=error_code(exc))
+            clock.sleep(delay)
+            delay = min(delay * 2, 15.0)
 
 
 class DbInstance(Handler):
@@ -173,7 +221,16 @@ class DbInstance(Handler):
         "manage_master_user_password": Field(bool),
         "backup_retention_days": Field(int),
         "deletion_protection": Field(bool),
+        # FSBP RDS.6: Enhanced Monitoring, with the monitoring role (None while off: AWS refuses a
+        # role with interval 0 and an interval without a role, InvalidParameterCombination).
         "monitoring_interval": Field(int),
+        "monitoring_role_arn": Field((str, type(None))),
+        # FSBP RDS.10: IAM database authentication (in place; passwords keep working).
+        "iam_database_authentication": Field(bool),
+        # FSBP RDS.9: log types exported to CloudWatch Logs (a set).
+        "cloudwatch_logs_exports": Field(list),
+        # FSBP RDS.13: minor engine upgrades in the maintenance window (C-RDS-3).
+        "auto_minor_version_upgrade": Field(bool),
         "final_snapshot": Field(bool, create_only=True),
         # ModifyDBInstance takes a DBSubnetGroupName only to move a single-AZ instance to another
         # VPC; a Multi-AZ instance cannot change its group in place.
@@ -190,16 +247,25 @@ class DbInstance(Handler):
         if spec["manage_master_user_password"] is not True:
             # B-RDS-3: the alternative is a password of our own, which this stack never handles.
             problems.append("only RDS-managed master passwords are supported")
-        if spec["monitoring_interval"]:
+        interval = spec["monitoring_interval"]
+        if interval not in MONITORING_INTERVALS:
+            problems.append(f"monitoring_interval = {interval}: one of {', '.join(map(str, MONITORING_INTERVALS))} seconds")
+        elif interval and spec["monitoring_role_arn"] is None:
             # AWS requires a MonitoringRoleArn with any interval above 0 (InvalidParameterCombination).
-            problems.append(
-                f"Enhanced Monitoring (monitoring_interval = {spec['monitoring_interval']}) "
-                "needs the RDS monitoring IAM role, which this stack does not create yet; set it to 0"
-            )
+            problems.append(f"Enhanced Monitoring (monitoring_interval = {interval}) needs monitoring_role_arn")
+        exports = spec["cloudwatch_logs_exports"]
+        if not all(isinstance(t, str) for t in exports) or len(set(exports)) != len(exports):
+            problems.append("cloudwatch_logs_exports: distinct log type names")
         return problems
 
     def desired(self, spec):
-        return {**spec, "security_group_ids": sorted(spec["security_group_ids"], key=str)}
+        return {
+            **spec,
+            "security_group_ids": sorted(spec["security_group_ids"], key=str),
+            # The role matters only while monitoring is on (observe reads it the same way).
+            "monitoring_role_arn": spec["monitoring_role_arn"] if spec["monitoring_interval"] else None,
+            "cloudwatch_logs_exports": sorted(spec["cloudwatch_logs_exports"], key=str),
+        }
 
     def classify(self, diff, obs):
         diff = super().classify(diff, obs)
@@ -242,8 +308,11 @@ class DbInstance(Handler):
 
     def create(self, spec, token):
         # CreateDBInstance has no idempotency token (aws-notes headline 3): find-by-name first.
+        monitoring = {"MonitoringRoleArn": spec["monitoring_role_arn"]} if spec["monitoring_interval"] else {}
+        exports = {"EnableCloudwatchLogsExports": spec["cloudwatch_logs_exports"]} if spec["cloudwatch_logs_exports"] else {}
         with name_taken_is_explained(self.kind, spec["name"], {"DBInstanceAlreadyExists"}):
-            db = self.client.create_db_instance(
+            db = role_settled(
+                self.clock, self.client.create_db_instance,
                 DBInstanceIdentifier=spec["name"],
                 Engine=spec["engine"],
                 EngineVersion=spec["engine_version"],
@@ -261,10 +330,14 @@ class DbInstance(Handler):
                 BackupRetentionPeriod=spec["backup_retention_days"],
                 DeletionProtection=spec["deletion_protection"],
                 MonitoringInterval=spec["monitoring_interval"],
+                EnableIAMDatabaseAuthentication=spec["iam_database_authentication"],
+                AutoMinorVersionUpgrade=spec["auto_minor_version_upgrade"],
                 DBSubnetGroupName=spec["subnet_group"],
                 VpcSecurityGroupIds=spec["security_group_ids"],
                 CopyTagsToSnapshot=True,
                 Tags=tag_list(spec["tags"]),
+                **monitoring,
+                **exports,
             )
         return db["DBInstance"]["DBInstanceIdentifier"]
 
@@ -272,12 +345,25 @@ class DbInstance(Handler):
         fixed = [d for d in diffs if d.field not in MODIFY_PARAMETERS]
         if fixed:
             super().update_fields(spec, obs, fixed)
-        changes = {MODIFY_PARAMETERS[d.field]: d.expected for d in diffs}
+        changes = {MODIFY_PARAMETERS[d.field]: d.expected for d in diffs if MODIFY_PARAMETERS[d.field]}
+        if spec["monitoring_interval"] and ("MonitoringInterval" in changes or "MonitoringRoleArn" in changes):
+            # Both together: AWS refuses an interval without a role (InvalidParameterCombination).
+            changes.update(MonitoringInterval=spec["monitoring_interval"], MonitoringRoleArn=spec["monitoring_role_arn"])
+        else:
+            # Turning monitoring off is the interval 0 alone; the role stays recorded by RDS.
+            changes.pop("MonitoringRoleArn", None)
+        exports = next((d for d in diffs if d.field == "cloudwatch_logs_exports"), None)
+        if exports is not None:
+            want, have = set(exports.expected), set(exports.actual or [])
+            changes["CloudwatchLogsExportConfiguration"] = {
+                k: v for k, v in (("EnableLogTypes", sorted(want - have)), ("DisableLogTypes", sorted(have - want))) if v
+            }
         if "EngineVersion" in changes and major(changes["EngineVersion"]) != major(obs.attrs["engine_version"]):
             changes["AllowMajorVersionUpgrade"] = True
         # Without ApplyImmediately most changes wait for the maintenance window (A-15).
         INSTANCE_BUSY.call(
-            self.clock, self.client.modify_db_instance, DBInstanceIdentifier=obs.id, ApplyImmediately=True, **changes
+            self.clock, role_settled, self.clock, self.client.modify_db_instance,
+            DBInstanceIdentifier=obs.id, ApplyImmediately=True, **changes,
         )
 
     def set_tags(self, obs, tags):

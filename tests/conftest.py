@@ -55,7 +55,8 @@ def _no_real_aws(request, monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     # moto builds ~1,400 AWS managed policies at every reset (about 2 s) unless told not to; the
-    # stack attaches none, so only a test marked aws_managed_policies gets them.
+    # stack attaches one, which the fidelity layer provides (sandbox/fidelity/iam.py), so only a
+    # test marked aws_managed_policies gets them all.
     wanted = request.node.get_closest_marker("aws_managed_policies") is not None
     monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true" if wanted else "false")
     # moto builds ~13,000 default AMIs into every EC2 backend it creates (0.15 s a region, at each

@@ -98,6 +98,9 @@ def load_balancer_nodes(env: str, cfg: EnvConfig, az_count: int) -> list[Node]:
             f"api-nlb-{env}", scheme="internal", type="network", subnet_ids=tier_subnets("private", az_count),
             security_group_ids=[Ref("sg.nlb")],
             listeners=[{"port": cfg.api_port, "protocol": "TCP", "target_group_arn": Ref("elb.target_group", "arn")}],
+            # security.md load balancer row.
+            cross_zone=cfg.lb_cross_zone,
+            deletion_protection=cfg.deletion_protection,
         )),
     ]
 

@@ -5,11 +5,21 @@ from orchestrator.config import EnvConfig
 from orchestrator.spec import Node, Ref
 from orchestrator.stack.common import spec_factory, tier_subnets
 from resources.efs import AccessPoint, FileSystem, MountTargets
+from resources.efs_policy import FileSystemPolicy
 from resources.elasticache import CacheSubnetGroup, ReplicationGroup
+from resources.iam_role import IamRole
 from resources.rds import DbInstance, DbSubnetGroup
 
 DB_PORT = 5432
 REDIS_PORT = 6379
+
+# RDS user guide, "Setting up and enabling Enhanced Monitoring": the role trusts
+# monitoring.rds.amazonaws.com and carries the AWS managed policy below.
+RDS_MONITORING_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "monitoring.rds.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
+RDS_MONITORING_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 
 
 def rds_nodes(env: str, cfg: EnvConfig, az_count: int) -> list[Node]:
@@ -40,9 +50,20 @@ def rds_nodes(env: str, cfg: EnvConfig, az_count: int) -> list[Node]:
             backup_retention_days=cfg.db_backup_retention_days,
             deletion_protection=cfg.deletion_protection,
             monitoring_interval=cfg.db_monitoring_interval,
+            monitoring_role_arn=Ref("iam.rds_monitoring_role", "arn"),
+            iam_database_authentication=True,
+            cloudwatch_logs_exports=list(cfg.db_log_exports),
+            auto_minor_version_upgrade=cfg.db_auto_minor_version_upgrade,
             final_snapshot=cfg.db_final_snapshot,
             subnet_group=Ref("rds.subnet_group", "name"),
             security_group_ids=[Ref("sg.rds")],
+        )),
+        # FSBP RDS.6: the role RDS assumes to publish Enhanced Monitoring metrics. Made whatever
+        # db_monitoring_interval says (a role costs nothing), so turning monitoring on or off is
+        # one modification of the instance.
+        Node("iam.rds_monitoring_role", IamRole, spec(
+            f"rds-monitoring-role-{env}", description="RDS publishes Enhanced Monitoring metrics to CloudWatch Logs",
+            assume_role_policy=RDS_MONITORING_TRUST, inline_policies={}, managed_policy_arns=[RDS_MONITORING_POLICY],
         )),
     ]
 
@@ -71,6 +92,10 @@ def redis_nodes(env: str, cfg: EnvConfig, az_count: int) -> list[Node]:
             auth_token_secret_arn=Ref("secret.redis_auth", "arn"),
             subnet_group=Ref("redis.subnet_group", "name"),
             security_group_ids=[Ref("sg.redis")],
+            # FSBP ElastiCache.1 and .2.
+            snapshot_retention_days=cfg.redis_snapshot_retention_days,
+            snapshot_window=cfg.redis_snapshot_window,
+            auto_minor_version_upgrade=cfg.redis_auto_minor_version_upgrade,
         )),
     ]
 
@@ -89,6 +114,8 @@ def efs_nodes(env: str, cfg: EnvConfig, az_count: int) -> list[Node]:
             throughput_mode="bursting",
             # B-EFS-3: one transition per policy object.
             lifecycle_policies=[{"TransitionToIA": "AFTER_14_DAYS"}, {"TransitionToPrimaryStorageClass": "AFTER_1_ACCESS"}],
+            # FSBP EFS.2: AWS Backup's default daily plan.
+            backup=cfg.efs_backup,
         )),
         # Mount targets carry no tags: one per AZ (B-EFS-1), found by file system and subnet.
         Node("efs.mount_targets", MountTargets, spec(
@@ -105,4 +132,29 @@ def efs_nodes(env: str, cfg: EnvConfig, az_count: int) -> list[Node]:
             root_directory={"Path": "/video-processing",
                             "CreationInfo": {"OwnerUid": 1000, "OwnerGid": 1000, "Permissions": "750"}},
         )),
+        # security.md EFS row (prowler: EFS not public): no access without TLS; mount and write
+        # only for the task role, only through the access point. The task definition mounts with
+        # IAM authorization and TLS (B-EFS-4), so the tasks present the task role.
+        Node("efs.policy", FileSystemPolicy, spec(
+            f"efs-policy-{env}",
+            creation_token=f"video-pipeline-infra-efs-{env}",
+            file_system_id=Ref("efs.file_system"),
+            policy=efs_policy(Ref("efs.file_system", "arn"), Ref("iam.task_role", "arn"), Ref("efs.access_point", "arn")),
+        )),
     ]
+
+
+def efs_policy(file_system_arn, task_role_arn, access_point_arn) -> dict:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            # EFS user guide, "Enforcing encryption in transit": deny every request without TLS.
+            {"Sid": "DenyWithoutTls", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "*",
+             "Resource": file_system_arn, "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+            {"Sid": "TaskRoleThroughAccessPoint", "Effect": "Allow", "Principal": {"AWS": task_role_arn},
+             "Action": ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
+             "Resource": file_system_arn,
+             # security.md IAM row: conditions use the operator of their type (ArnEquals for ARNs).
+             "Condition": {"ArnEquals": {"elasticfilesystem:AccessPointArn": access_point_arn}}},
+        ],
+    }

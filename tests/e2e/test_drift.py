@@ -131,6 +131,56 @@ def delete_secret(c):
     return arn
 
 
+
+# -- issue 15, data services and load balancer (spec/security.md): each setting switched off ----
+
+DB = f"rds-postgresql-{ENV}"
+
+
+def _modify_db(c, **changes) -> str:
+    c("rds").modify_db_instance(DBInstanceIdentifier=DB, ApplyImmediately=True, **changes)
+    return DB
+
+
+def _efs(c) -> str:
+    return [f for f in c("efs").describe_file_systems()["FileSystems"] if f.get("Name") == f"efs-{ENV}"][0]["FileSystemId"]
+
+
+def _nlb(c) -> str:
+    return c("elbv2").describe_load_balancers(Names=[f"api-nlb-{ENV}"])["LoadBalancers"][0]["LoadBalancerArn"]
+
+
+def redis_off(**changes):
+    def act(c):
+        c("elasticache").modify_replication_group(ReplicationGroupId=f"redis-{ENV}", ApplyImmediately=True, **changes)
+        return f"redis-{ENV}"
+    return act
+
+
+def efs_backup_off(c):
+    fs = _efs(c)
+    c("efs").put_backup_policy(FileSystemId=fs, BackupPolicy={"Status": "DISABLED"})
+    return fs
+
+
+def efs_policy_deleted(c):
+    fs = _efs(c)
+    c("efs").delete_file_system_policy(FileSystemId=fs)
+    return fs
+
+
+def cross_zone_off(c):
+    arn = _nlb(c)
+    c("elbv2").modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=[
+        {"Key": "load_balancing.cross_zone.enabled", "Value": "false"}])
+    return arn
+
+
+def monitoring_policy_detached(c):
+    role = f"rds-monitoring-role-{ENV}"
+    c("iam").detach_role_policy(RoleName=role, PolicyArn="arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole")
+    return role
+
 SCENARIOS = [
     Scenario("ssh open on the database group", "ec2", open_ssh, "ingress"),
     Scenario("DNS hostnames off", "ec2", dns_off, "enable_dns_hostnames"),
@@ -145,6 +195,20 @@ SCENARIOS = [
     Scenario("usage plan throttle raised", "apigateway", throttle, "throttle"),
     Scenario("task role widened", "iam", widen_policy, "inline_policies"),
     Scenario("API key secret deleted", "secretsmanager", delete_secret, "missing"),
+    # issue 15, data services and load balancer (FSBP RDS.10, RDS.9, RDS.6, RDS.13, ElastiCache.1,
+    # ElastiCache.2, EFS.2, the EFS policy, the NLB's cross-zone setting).
+    Scenario("RDS IAM authentication off", "rds", lambda c: _modify_db(c, EnableIAMDatabaseAuthentication=False),
+             "iam_database_authentication"),
+    Scenario("RDS upgrade log export stopped", "rds",
+             lambda c: _modify_db(c, CloudwatchLogsExportConfiguration={"DisableLogTypes": ["upgrade"]}), "cloudwatch_logs_exports"),
+    Scenario("RDS Enhanced Monitoring off", "rds", lambda c: _modify_db(c, MonitoringInterval=0), "monitoring_interval"),
+    Scenario("RDS minor upgrades off", "rds", lambda c: _modify_db(c, AutoMinorVersionUpgrade=False), "auto_minor_version_upgrade"),
+    Scenario("RDS monitoring role policy detached", "iam", monitoring_policy_detached, "managed_policy_arns"),
+    Scenario("Redis backups off", "elasticache", redis_off(SnapshotRetentionLimit=0), "snapshot_retention_days"),
+    Scenario("Redis minor upgrades off", "elasticache", redis_off(AutoMinorVersionUpgrade=False), "auto_minor_version_upgrade"),
+    Scenario("EFS backup off", "efs", efs_backup_off, "backup"),
+    Scenario("EFS policy deleted", "efs", efs_policy_deleted, "missing"),
+    Scenario("NLB cross-zone off", "elbv2", cross_zone_off, "cross_zone"),
 ]
 
 
@@ -159,12 +223,14 @@ def test_a_fresh_environment_is_in_sync_and_the_check_changes_nothing(drift_cli,
     calls = moto_server.calls()
     assert calls and moto_server.mutating_calls() == []
     # Batched reads: one filtered listing per EC2 kind, shared with the unmanaged search, and
-    # the whole 46-node stack checked within the 60-call budget (issue 6).
+    # the whole stack checked within the call budget (issue 6): 60 for the 46 nodes, +6 with the
+    # issue-15 data settings (the monitoring role's three reads, the EFS policy, the backup
+    # policy, the NLB's attributes).
     ec2 = collections.Counter(c.operation for c in calls if c.service == "ec2")
     for kind in ("DescribeSubnets", "DescribeSecurityGroups", "DescribeSecurityGroupRules", "DescribeRouteTables",
                  "DescribeNatGateways", "DescribeInternetGateways", "DescribeAddresses"):
         assert ec2[kind] == 1, (kind, ec2)
-    assert len(calls) <= 60, collections.Counter(f"{c.service}:{c.operation}" for c in calls)
+    assert len(calls) <= 66, collections.Counter(f"{c.service}:{c.operation}" for c in calls)
     assert doc["aws_calls"]["total"] == len(calls)
 
 

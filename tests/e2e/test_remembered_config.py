@@ -207,13 +207,13 @@ def test_a_tag_key_removed_from_the_configuration_is_removed_from_every_resource
 
 
 def test_bad_values_are_all_refused_before_any_request(cli, server, tmp_path):
-    path = write_config(tmp_path, "bad.toml", "[defaults]\ndb_monitoring_interval = 60\nredis_num_nodes = 9\napi_port = 0\n")
+    path = write_config(tmp_path, "bad.toml", "[defaults]\ndb_monitoring_interval = 7\nredis_num_nodes = 9\napi_port = 0\n")
     server.clear_recording()
     result = cli("reconcile", "--env", ENV, "--config", path)
     assert result.code == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 3 and all(line.startswith("error: ") for line in lines), lines
-    assert "db_monitoring_interval = 60 is not allowed (allowed: 0;" in lines[0]
+    assert "db_monitoring_interval = 7 is not allowed (allowed: 0, 1, 5, 10, 15, 30, 60" in lines[0]
     assert "redis_num_nodes = 9" in result.stderr and "api_port = 0" in result.stderr
     assert "Traceback" not in result.stderr
     assert server.calls() == []

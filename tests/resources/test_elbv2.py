@@ -279,7 +279,7 @@ def lb_spec(handler: LoadBalancer, groups=(SG,)) -> dict:
 
 def observed(spec: dict, raw: dict) -> Observed:
     """The load balancer exactly as desired, but for what ``raw`` says."""
-    attrs = {k: spec[k] for k in ("scheme", "type", "subnet_ids", "security_group_ids", "listeners")}
+    attrs = {k: spec[k] for k in ("scheme", "type", "subnet_ids", "security_group_ids", "listeners", "cross_zone", "deletion_protection")}
     return Observed(LB_ARN, attrs, dict(spec["tags"]), raw)
 
 

@@ -27,7 +27,9 @@ from tests.support.stack import actions, converge, destroy
 REGION = "us-east-1"
 NAME = "rds-postgresql-dev"
 GROUP = "rds-subnet-group-dev"
-RDS_KEYS = ("rds.subnet_group", "rds.instance")
+RDS_KEYS = ("rds.subnet_group", "rds.instance", "iam.rds_monitoring_role")
+MONITORING_ROLE = "rds-monitoring-role-dev"
+MONITORING_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 
 
 @pytest.fixture
@@ -42,8 +44,8 @@ def stack(aws, ec2, clock):
     sg_id = converge_network(aws, ec2, state, clock, sg_name="rds-sg-dev")
 
     def nodes(cfg: EnvConfig = EnvConfig(), **instance):
-        group, db = rds_nodes("dev", cfg, 2)
-        return [*network(), group, with_spec(db, security_group_ids=[sg_id], **instance)]
+        group, db, role = rds_nodes("dev", cfg, 2)
+        return [*network(), group, with_spec(db, security_group_ids=[sg_id], **instance), role]
 
     nodes.sg_id = sg_id
     return state, nodes
@@ -78,7 +80,7 @@ def test_create_reads_back_as_the_stack_requires_then_second_run_changes_nothing
     assert db["DBSubnetGroup"]["DBSubnetGroupName"] == GROUP
     assert [g["VpcSecurityGroupId"] for g in db["VpcSecurityGroups"]] == [nodes.sg_id]
     assert (db["DBName"], db["MasterUsername"], db["Endpoint"]["Port"]) == ("videometadata", "videoadmin", 5432)
-    assert db["DeletionProtection"] is False and db["MonitoringInterval"] == 0
+    assert db["DeletionProtection"] is False
     assert tags(db["TagList"]) == ownership(NAME)
     # RDS owns the password: only the secret's ARN is an output, in the state file.
     recorded = state.doc.resource("rds.instance")
@@ -131,7 +133,7 @@ def test_deleted_behind_our_back_is_recreated(aws, rds, stack, clock):
     converge(aws, state, nodes=nodes(), clock=clock)
     rds.delete_db_instance(DBInstanceIdentifier=NAME, SkipFinalSnapshot=True)
     run = converge(aws, state, nodes=nodes(), clock=clock)
-    assert rds_actions(run) == {"rds.subnet_group": "unchanged", "rds.instance": "create"}
+    assert rds_actions(run) == {"rds.subnet_group": "unchanged", "rds.instance": "create", "iam.rds_monitoring_role": "unchanged"}
     assert instance(rds)["DBInstanceStatus"] == "available"
 
 
@@ -252,11 +254,15 @@ def test_subnets_in_one_az_are_refused_before_any_call(aws, rds, stack, clock):
     assert rds.describe_db_subnet_groups()["DBSubnetGroups"] == []
 
 
-def test_enhanced_monitoring_asks_for_the_monitoring_role():
+def test_enhanced_monitoring_asks_for_the_monitoring_role_and_an_interval_rds_accepts():
     aws = Aws(REGION)
-    [problem] = DbInstance(aws, env="dev").validate(spec(monitoring_interval=60))
-    assert "monitoring IAM role" in problem
-    assert DbInstance(aws, env="dev").validate(spec(monitoring_interval=0)) == []
+    handler = DbInstance(aws, env="dev")
+    [problem] = handler.validate(spec(monitoring_interval=60, monitoring_role_arn=None))
+    assert "needs monitoring_role_arn" in problem
+    [problem] = handler.validate(spec(monitoring_interval=7, monitoring_role_arn=ROLE_ARN))
+    assert "one of 0, 1, 5, 10, 15, 30, 60" in problem
+    assert handler.validate(spec(monitoring_interval=0, monitoring_role_arn=None)) == []
+    assert handler.validate(spec(monitoring_interval=60, monitoring_role_arn=ROLE_ARN)) == []
 
 
 # -- Stubber: what moto cannot show -------------------------------------------------------------
@@ -270,7 +276,9 @@ def db_answer(status: str, *, endpoint: bool = True, **extra) -> dict:
         "DBInstanceClass": "db.t3.medium", "AllocatedStorage": 20, "StorageType": "gp3", "StorageEncrypted": True,
         "MultiAZ": True, "PubliclyAccessible": False, "DBName": "videometadata", "MasterUsername": "videoadmin",
         "MasterUserSecret": {"SecretArn": SECRET_ARN, "SecretStatus": "active"}, "BackupRetentionPeriod": 7,
-        "DeletionProtection": False, "MonitoringInterval": 0, "DBSubnetGroup": {"DBSubnetGroupName": GROUP},
+        "DeletionProtection": False, "MonitoringInterval": 60, "MonitoringRoleArn": ROLE_ARN,
+        "IAMDatabaseAuthenticationEnabled": True, "EnabledCloudwatchLogsExports": ["postgresql", "upgrade"],
+        "AutoMinorVersionUpgrade": True, "DBSubnetGroup": {"DBSubnetGroupName": GROUP},
         "VpcSecurityGroups": [{"VpcSecurityGroupId": "sg-0a", "Status": "active"}],
         "DBInstanceArn": f"arn:aws:rds:us-east-1:123456789012:db:{NAME}", "TagList": [
             {"Key": k, "Value": v} for k, v in ownership(NAME).items()],
@@ -281,9 +289,12 @@ def db_answer(status: str, *, endpoint: bool = True, **extra) -> dict:
     return answer
 
 
+ROLE_ARN = f"arn:aws:iam::123456789012:role/{MONITORING_ROLE}"
+
+
 def spec(**changes) -> dict:
-    _, db = rds_nodes("dev", EnvConfig(), 2)
-    return {**db.spec, "subnet_group": GROUP, "security_group_ids": ["sg-0a"], **changes}
+    _, db, _ = rds_nodes("dev", EnvConfig(), 2)
+    return {**db.spec, "subnet_group": GROUP, "security_group_ids": ["sg-0a"], "monitoring_role_arn": ROLE_ARN, **changes}
 
 
 @pytest.fixture

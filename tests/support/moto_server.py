@@ -64,7 +64,8 @@ class MotoServer:
             **os.environ,
             "MOTO_ENABLE_RECORDING": "true",
             "MOTO_RECORDER_FILEPATH": str(self.recording),
-            # No AWS managed policies (about 2 s at each reset): the stack attaches none.
+            # No AWS managed policies (about 2 s at each reset): the one the stack attaches (the RDS
+            # monitoring role's) comes from the fidelity layer (sandbox/fidelity/iam.py).
             "MOTO_IAM_LOAD_MANAGED_POLICIES": "false",
             # Nor moto's ~13,000 default AMIs (0.15 s a region at each reset): Fargate reads none.
             "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",

@@ -33,11 +33,11 @@ def chosen(origin="file", source="c.toml", **values) -> ChosenConfig:
 
 def test_every_bad_key_is_reported_at_once_one_line_each():
     with pytest.raises(ConfigError) as caught:
-        validate_config({"db_monitoring_interval": 60, "redis_num_nodes": 9, "api_cpu": "256", "vcp_cidr": "x",
+        validate_config({"db_monitoring_interval": 7, "redis_num_nodes": 9, "api_cpu": "256", "vcp_cidr": "x",
                          "tags": {"Name": "x"}})
     lines = caught.value.lines
     assert len(lines) == 5, lines
-    assert any("db_monitoring_interval = 60 is not allowed (allowed: 0;" in line for line in lines)
+    assert any("db_monitoring_interval = 7 is not allowed (allowed: 0, 1, 5, 10, 15, 30, 60" in line for line in lines)
     assert any("redis_num_nodes = 9 is not allowed (from 2 to 6)" in line for line in lines)
     assert any("api_cpu must be an integer" in line for line in lines)
     assert any("unknown key 'vcp_cidr'" in line for line in lines)
@@ -45,9 +45,10 @@ def test_every_bad_key_is_reported_at_once_one_line_each():
     assert all("\n" not in line for line in lines)
 
 
-def test_enhanced_monitoring_is_refused_by_the_configuration_check_as_the_handler_would():
-    with pytest.raises(UserError, match="needs an RDS monitoring role"):
-        validate_config({"db_monitoring_interval": 60})
+def test_enhanced_monitoring_is_on_by_default_and_takes_only_the_intervals_rds_accepts():
+    # FSBP RDS.6: AWS Config's rds-enhanced-monitoring-enabled is NON_COMPLIANT at 0.
+    assert EnvConfig().db_monitoring_interval == 60
+    assert all(validate_config({"db_monitoring_interval": v}).db_monitoring_interval == v for v in (0, 1, 5, 10, 15, 30, 60))
     with pytest.raises(UserError, match=r"allowed: 0, 1, 5, 10, 15, 30, 60"):
         validate_config({"db_monitoring_interval": 2})
 
@@ -61,6 +62,11 @@ def boundary_configs():
         "api_port": [1, 65535], "api_desired_count": [0, 100], "api_throttle_rate": [0.001, 10000.0],
         "api_throttle_burst": [1, 5000], "db_final_snapshot": [True], "deletion_protection": [True],
         "tags": [{"CostCenter": "video", "a b:c/d=e+f-g@h": ""}],
+        # issue 15, data services and load balancer
+        "db_monitoring_interval": [0, 1, 60], "db_log_exports": [[], ["upgrade"]],
+        "db_auto_minor_version_upgrade": [False], "redis_snapshot_retention_days": [1, 35],
+        "redis_snapshot_window": ["00:00-01:00", "23:30-00:30"], "redis_auto_minor_version_upgrade": [False],
+        "efs_backup": [False], "lb_cross_zone": [False],
     }
     for key, values in edges.items():
         for value in values:
