@@ -66,6 +66,13 @@ class EnvConfig:
     worker_command: list[str] = field(default_factory=lambda: ["sh", "-c", "while true; do sleep 3600; done"])
     api_throttle_rate: float = 100.0
     api_throttle_burst: int = 200
+    # -- issue 15, VPC / keys / logs (spec/security.md) --
+    # VPC flow logs (FSBP EC2.6): how long their log group keeps them; 365 days is the minimum
+    # FSBP CloudWatch.16 asks of a log group.
+    flow_log_retention_days: int = 365
+    # The environment's KMS key (FSBP KMS.4) is deleted this many days after a teardown
+    # (ScheduleKeyDeletion's waiting period, 7-30): until then a mistaken teardown can be undone.
+    kms_deletion_window_days: int = 30
 
 
 def defaults_for(env: str) -> dict[str, Any]:
@@ -182,6 +189,9 @@ def _check_values(cfg: EnvConfig, where: str, mistyped: set[str]) -> list[str]:
     between("api_port", 1, 65535)
     between("api_throttle_rate", 0.001, 10000.0)
     between("api_throttle_burst", 1, 5000)
+    # -- issue 15, VPC / keys / logs --
+    one_of("flow_log_retention_days", LOG_RETENTION_DAYS)
+    between("kms_deletion_window_days", 7, 30)
     return problems
 
 
