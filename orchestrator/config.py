@@ -93,6 +93,13 @@ class EnvConfig:
     efs_backup: bool = True
     # Cross-zone load balancing on the NLB (inter-AZ data transfer is charged for an NLB).
     lb_cross_zone: bool = True
+    # -- issue 15, VPC / keys / logs (spec/security.md) --
+    # VPC flow logs (FSBP EC2.6): how long their log group keeps them; 365 days is the minimum
+    # FSBP CloudWatch.16 asks of a log group.
+    flow_log_retention_days: int = 365
+    # The environment's KMS key (FSBP KMS.4) is deleted this many days after a teardown
+    # (ScheduleKeyDeletion's waiting period, 7-30): until then a mistaken teardown can be undone.
+    kms_deletion_window_days: int = 30
 
 
 def defaults_for(env: str) -> dict[str, Any]:
@@ -225,6 +232,9 @@ def _check_values(cfg: EnvConfig, where: str, mistyped: set[str]) -> list[str]:
     between("redis_snapshot_retention_days", 1, 35)
     check("redis_snapshot_window", snapshot_window_ok(cfg.redis_snapshot_window),
           "hh24:mi-hh24:mi in UTC, at least 60 minutes, e.g. 16:00-17:00")
+    # -- issue 15, VPC / keys / logs --
+    one_of("flow_log_retention_days", LOG_RETENTION_DAYS)
+    between("kms_deletion_window_days", 7, 30)
     return problems
 
 

@@ -66,6 +66,7 @@ class Aws:
         self.calls = CallLog()
         self._clients: dict[str, object] = {}
         self._lock = threading.Lock()
+        self._account: str | None = None
 
     def client(self, service: str):
         # Cached clients are handed out without the lock: building one takes a tenth of a
@@ -93,7 +94,11 @@ class Aws:
         self.calls.record(model.service_model.service_name, model.name)
 
     def account_id(self) -> str:
-        return self.client("sts").get_caller_identity()["Account"]
+        # Asked once per run (the CLI proves the credentials with it; the KMS key policy names
+        # the account): the answer cannot change for a client's credentials.
+        if self._account is None:
+            self._account = self.client("sts").get_caller_identity()["Account"]
+        return self._account
 
 
 def error_code(exc: BaseException) -> str | None:

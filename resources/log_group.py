@@ -11,12 +11,14 @@ from botocore.exceptions import ClientError
 
 from resources.aws import error_code
 from resources.base import MANAGED_BY, Field, Handler, Observed, ResourceError, owned_by
+from resources.consistency import consistency
 from resources.shared_reads import describe_all
 
 NOT_FOUND = "ResourceNotFoundException"
 ALREADY_EXISTS = "ResourceAlreadyExistsException"
 # B-LOG-1: moto accepts any name (aws-notes A-25), AWS only these.
 LOG_GROUP_NAME = re.compile(r"[.\-_/#A-Za-z0-9]{1,512}")
+KMS_KEY_USABLE = consistency("kms-key-usable-by-logs", {"AccessDeniedException", "InvalidParameterException"}, timeout=120)
 
 
 def find_log_group_by_name(logs, name: str) -> dict | None:
@@ -42,6 +44,10 @@ class LogGroup(Handler):
         # None: kept forever (DeleteRetentionPolicy). The allowed values (B-LOG-1) are checked
         # with the configuration.
         "retention_days": Field((int, type(None))),
+        # The environment's KMS key (its ARN), or None for CloudWatch Logs' own encryption. Set
+        # in CreateLogGroup; AssociateKmsKey / DisassociateKmsKey change it in place (prowler:
+        # cloudwatch_log_group_kms_encryption_enabled).
+        "kms_key_id": Field((str, type(None))),
     }
 
     def validate(self, spec):
@@ -54,7 +60,8 @@ class LogGroup(Handler):
 
     def observe(self, raw):
         tags = self.client.list_tags_for_resource(resourceArn=log_group_arn(raw))["tags"]
-        return Observed(raw["logGroupName"], {"retention_days": raw.get("retentionInDays")}, tags, raw)
+        attrs = {"retention_days": raw.get("retentionInDays"), "kms_key_id": raw.get("kmsKeyId")}
+        return Observed(raw["logGroupName"], attrs, tags, raw)
 
     def find(self, spec, recorded_id):
         if self.shared is None:
@@ -77,8 +84,13 @@ class LogGroup(Handler):
     def create(self, spec, token):
         # CreateLogGroup has no idempotency token; the name is the key. Retention follows
         # through update_fields (the create call cannot set it).
+        encrypted = {"kmsKeyId": spec["kms_key_id"]} if spec["kms_key_id"] else {}
         try:
-            self.client.create_log_group(logGroupName=spec["name"], tags=spec["tags"])
+            # A key just created or given its policy can be refused for a short while
+            # (AccessDeniedException / InvalidParameterException: "the specified KMS key does not
+            # exist or is not allowed to be used"): KMS is eventually consistent.
+            KMS_KEY_USABLE.call(self.clock, self.client.create_log_group,
+                                logGroupName=spec["name"], tags=spec["tags"], **encrypted)
         except ClientError as exc:
             if error_code(exc) == ALREADY_EXISTS:
                 raise ResourceError(
@@ -93,6 +105,11 @@ class LogGroup(Handler):
                 self.client.put_retention_policy(logGroupName=obs.id, retentionInDays=d.expected)
             elif d.field == "retention_days":
                 self.client.delete_retention_policy(logGroupName=obs.id)
+            elif d.field == "kms_key_id" and d.expected:
+                # Takes effect for data ingested from then on; earlier data stays readable.
+                KMS_KEY_USABLE.call(self.clock, self.client.associate_kms_key, logGroupName=obs.id, kmsKeyId=d.expected)
+            elif d.field == "kms_key_id":
+                self.client.disassociate_kms_key(logGroupName=obs.id)
             else:
                 super().update_fields(spec, obs, [d])
 
@@ -106,4 +123,5 @@ class LogGroup(Handler):
         self.client.delete_log_group(logGroupName=obs.id)
 
     def outputs(self, obs):
-        return {"id": obs.id, "name": obs.id, "arn": log_group_arn(obs.raw), "region": self.aws.region}
+        arn = log_group_arn(obs.raw)
+        return {"id": obs.id, "name": obs.id, "arn": arn, "region": self.aws.region, "account_id": arn.split(":")[4]}

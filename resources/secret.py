@@ -60,7 +60,12 @@ class _Secret(Handler):
     # DescribeSecret by ARN or name. DeleteSecret with ForceDeleteWithoutRecovery does not answer
     # it for a missing secret on AWS (B-SM-2); moto and older behaviour may.
     not_found = frozenset({NOT_FOUND})
-    fields = {"description": Field((str, type(None)))}
+    fields = {
+        "description": Field((str, type(None))),
+        # The environment's KMS key (ARN), or None for the aws/secretsmanager key. UpdateSecret
+        # with KmsKeyId changes it in place (SecretsManager re-encrypts the labelled versions).
+        "kms_key_id": Field((str, type(None))),
+    }
 
     def validate(self, spec):
         return secret_name_problems(spec["name"])
@@ -81,7 +86,9 @@ class _Secret(Handler):
         return Refresh(Status.READY)
 
     def observe(self, raw):
-        return Observed(raw["ARN"], {"description": raw.get("Description") or ""}, tag_dict(raw.get("Tags")), raw)
+        # DescribeSecret leaves KmsKeyId out for the AWS managed key: None in the spec's terms.
+        attrs = {"description": raw.get("Description") or "", "kms_key_id": raw.get("KmsKeyId")}
+        return Observed(raw["ARN"], attrs, tag_dict(raw.get("Tags")), raw)
 
     def list_owned(self, spec):
         # The name is unique among live secrets; ownership is still checked.
@@ -92,6 +99,8 @@ class _Secret(Handler):
         # ClientRequestToken makes a retried create idempotent (botocore would fill a random
         # one, B-SM-3); the reconciler's find by name before create covers a lost answer.
         described = {"Description": spec["description"]} if spec["description"] else {}
+        if spec["kms_key_id"]:
+            described["KmsKeyId"] = spec["kms_key_id"]
         request = dict(Name=spec["name"], SecretString=secret_string, ClientRequestToken=token, Tags=tag_list(tags), **described)
         try:
             return self.client.create_secret(**request)["ARN"]
@@ -119,6 +128,10 @@ class _Secret(Handler):
             if d.field == "description":
                 # Without SecretString, UpdateSecret changes metadata only: no new version.
                 self.client.update_secret(SecretId=obs.id, Description=d.expected)
+            elif d.field == "kms_key_id":
+                # Without SecretString: the key changes, no new version is made. None goes back
+                # to the AWS managed key, which UpdateSecret names by its alias.
+                self.client.update_secret(SecretId=obs.id, KmsKeyId=d.expected or "alias/aws/secretsmanager")
             else:
                 super().update_fields(spec, obs, [d])
 

@@ -30,6 +30,9 @@ def stack_nodes(env: str, cfg: EnvConfig, azs: list[str]) -> list[Node]:
         *compute.task_definition_nodes(env, cfg),
         *compute.service_nodes(env, cfg, n),
         *api.api_nodes(env, cfg),
+        # issue 15, VPC / keys / logs
+        *security.key_nodes(env, cfg),
+        *security.flow_log_nodes(env, cfg),
     ]
 
 

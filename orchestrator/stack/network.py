@@ -12,6 +12,7 @@ from resources.nat_gateway import NatGateway
 from resources.route_table import RouteTable
 from resources.subnet import Subnet
 from resources.vpc import Vpc
+from resources.vpc_defaults import DefaultNetworkAcl, DefaultSecurityGroup, default_acl_entries
 
 
 def subnet_cidrs(vpc_cidr: str, az_count: int) -> dict[tuple[str, int], str]:
@@ -88,5 +89,11 @@ def network_nodes(env: str, cfg: EnvConfig, azs: list[str]) -> list[Node]:
             spec(f"isolated-rt-{env}", vpc_id=Ref("vpc"), routes=[], subnet_ids=[Ref(f"subnet.isolated.{i}") for i in n]),
         )
     )
+    # issue 15, VPC: what the VPC comes with. FSBP EC2.2: the default security group keeps no
+    # rule; FSBP EC2.21: the default network ACL (every subnet's) admits no 22/3389 from outside.
+    nodes.append(Node("sg.default", DefaultSecurityGroup, spec(f"default-sg-{env}", vpc_id=Ref("vpc"), ingress=[], egress=[])))
+    nodes.append(Node("nacl.default", DefaultNetworkAcl, spec(
+        f"default-nacl-{env}", vpc_id=Ref("vpc"), **default_acl_entries(cfg.vpc_cidr),
+    )))
     return nodes
 

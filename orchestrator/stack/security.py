@@ -4,7 +4,9 @@ from __future__ import annotations
 from orchestrator.config import EnvConfig
 from orchestrator.spec import Join, Node, Ref
 from orchestrator.stack.common import spec_factory
+from resources.flow_log import FlowLog
 from resources.iam_role import IamRole
+from resources.kms_key import ACCOUNT, REGION, KmsKey
 from resources.log_group import LogGroup
 from resources.secret import ApiKeySecret, GeneratedSecret
 from resources.security_group import SecurityGroup
@@ -52,7 +54,9 @@ def log_group_nodes(env: str, cfg: EnvConfig) -> list[Node]:
 
     spec = spec_factory(env, cfg)
     return [
-        Node(f"logs.{short}", LogGroup, spec(log_group_name(env, service), retention_days=cfg.log_retention_days))
+        Node(f"logs.{short}", LogGroup, spec(
+            log_group_name(env, service), retention_days=cfg.log_retention_days, kms_key_id=Ref("kms.key", "arn"),
+        ))
         for short, service in (("api", "metadata-api"), ("worker", "video-worker"))
     ]
 
@@ -64,11 +68,11 @@ def secret_nodes(env: str, cfg: EnvConfig) -> list[Node]:
         # B-EC-4: 16-128 printable ASCII, and of the specials only ! & # $ ^ < > - are allowed.
         Node("secret.redis_auth", GeneratedSecret, spec(
             f"redis-auth-{env}", description="AUTH token of the Redis replication group",
-            json_key="auth_token", length=64, alphabet="alphanumeric",
+            json_key="auth_token", length=64, alphabet="alphanumeric", kms_key_id=Ref("kms.key", "arn"),
         )),
         Node("secret.api_key", ApiKeySecret, spec(
             f"api-keys-{env}", description="The API key API Gateway enforces on the video metadata API",
-            json_key="api_key", api_key_id=Ref("apigw.api_key"),
+            json_key="api_key", api_key_id=Ref("apigw.api_key"), kms_key_id=Ref("kms.key", "arn"),
         )),
     ]
 
@@ -95,6 +99,10 @@ def iam_nodes(env: str, cfg: EnvConfig) -> list[Node]:
              "Resource": log_streams},
             {"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
              "Resource": [Ref("rds.instance", "secret_arn"), Ref("secret.redis_auth", "arn")]},
+            # The secrets are encrypted with the environment's key: reading one through Secrets
+            # Manager decrypts with it (the key policy delegates to IAM, security.md "keys").
+            {"Sid": "DecryptOwnSecrets", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": Ref("kms.key", "arn"),
+             "Condition": {"StringEquals": {"kms:ViaService": Join("secretsmanager.", Ref("logs.api", "region"), ".amazonaws.com")}}},
         ],
     }
     task_policy = {
@@ -117,3 +125,91 @@ def iam_nodes(env: str, cfg: EnvConfig) -> list[Node]:
         )),
     ]
 
+
+
+# -- issue 15, VPC / keys / logs (spec/security.md) ---------------------------------------------
+
+def kms_alias(env: str) -> str:
+    return f"alias/video-pipeline-{env}"
+
+
+# ${AWS::AccountId} and ${AWS::Region} are filled in by the key's handler (resources/kms_key.py).
+KEY_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        # The account administers the key and IAM policies grant its use (AWS's default key
+        # policy): without it the key could become unmanageable, and KMS refuses such a policy.
+        {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+         "Action": "kms:*", "Resource": "*"},
+        # CloudWatch Logs encrypts log groups of this account and region only (CloudWatch Logs
+        # user guide, "Encrypt log data using AWS KMS": the aws:logs:arn encryption context).
+        {"Sid": "CloudWatchLogsEncrypts", "Effect": "Allow", "Principal": {"Service": f"logs.{REGION}.amazonaws.com"},
+         "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+         "Resource": "*",
+         "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:*"}}},
+        # Secrets Manager uses the key on behalf of principals of this account, and only through
+        # Secrets Manager (the policy of the aws/secretsmanager key, narrowed to this account).
+        {"Sid": "SecretsManagerEncrypts", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+         "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey"],
+         "Resource": "*",
+         "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com", "kms:CallerAccount": ACCOUNT}}},
+    ],
+}
+
+
+def key_nodes(env: str, cfg: EnvConfig) -> list[Node]:
+    spec = spec_factory(env, cfg)
+    return [
+        # FSBP KMS.4: one customer-managed key per environment, rotated yearly.
+        Node("kms.key", KmsKey, spec(
+            f"kms-key-{env}", description=f"Log groups and secrets of the {env} video pipeline",
+            alias=kms_alias(env), rotation=True, enabled=True, policy=KEY_POLICY,
+            deletion_window_days=cfg.kms_deletion_window_days,
+        )),
+    ]
+
+
+def flow_log_group_name(env: str) -> str:
+    return f"/vpc/video-pipeline-{env}/flow-logs"
+
+
+def flow_log_nodes(env: str, cfg: EnvConfig) -> list[Node]:
+    spec = spec_factory(env, cfg)
+    group_arn = Ref("logs.flow", "arn")
+    account, region = Ref("logs.flow", "account_id"), Ref("logs.flow", "region")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"}, "Action": "sts:AssumeRole",
+            # Against the confused deputy: only flow logs of this account (VPC user guide,
+            # "IAM role for publishing flow logs to CloudWatch Logs").
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": account},
+                "ArnLike": {"aws:SourceArn": Join("arn:aws:ec2:", region, ":", account, ":vpc-flow-log/*")},
+            },
+        }],
+    }
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "WriteFlowLogs", "Effect": "Allow",
+             "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+             "Resource": [group_arn, Join(group_arn, ":log-stream:*")]},
+            {"Sid": "FindFlowLogGroup", "Effect": "Allow", "Action": ["logs:DescribeLogGroups"],
+             "Resource": Join("arn:aws:logs:", region, ":", account, ":log-group:*")},
+        ],
+    }
+    return [
+        Node("logs.flow", LogGroup, spec(
+            flow_log_group_name(env), retention_days=cfg.flow_log_retention_days, kms_key_id=Ref("kms.key", "arn"),
+        )),
+        Node("iam.flow_logs_role", IamRole, spec(
+            f"vpc-flow-logs-role-{env}", description=f"VPC flow logs of {env} write to their log group",
+            assume_role_policy=trust, inline_policies={"flow-logs": policy}, managed_policy_arns=[],
+        )),
+        # FSBP EC2.6: all traffic of the VPC.
+        Node("vpc.flow_log", FlowLog, spec(
+            f"vpc-flow-log-{env}", vpc_id=Ref("vpc"), traffic_type="ALL", log_group_name=Ref("logs.flow", "name"),
+            role_arn=Ref("iam.flow_logs_role", "arn"), max_aggregation_interval=600,
+        )),
+    ]

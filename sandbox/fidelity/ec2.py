@@ -18,3 +18,31 @@ def _description(self) -> str | None:
 
 def apply() -> None:
     SecurityGroupRule.description = property(_description)
+    _patch_default_group()
+
+
+# -- the default security group's rules --------------------------------------------------------
+# AWS gives a VPC's default security group an inbound rule allowing all traffic from the group
+# itself and an outbound rule allowing all traffic to anywhere (VPC user guide, "Default security
+# groups for your VPCs"). moto 5.2.5 creates the outbound rule only, so a tool that revokes the
+# default group's rules (FSBP EC2.2) would never meet the inbound one.
+
+def _with_default_group_ingress(create_vpc):
+    def create(self, *args, **kwargs):
+        vpc = create_vpc(self, *args, **kwargs)
+        group = self.get_default_security_group(vpc.id)
+        if group is not None and not group.ingress_rules:
+            self.authorize_security_group_ingress(
+                group.id, "-1", None, None, [], source_groups=[{"GroupId": group.id}], vpc_id=vpc.id
+            )
+        return vpc
+
+    create._fidelity = True
+    return create
+
+
+def _patch_default_group() -> None:
+    from moto.ec2.models.vpcs import VPCBackend
+
+    if not getattr(VPCBackend.create_vpc, "_fidelity", False):
+        VPCBackend.create_vpc = _with_default_group_ingress(VPCBackend.create_vpc)

@@ -30,9 +30,11 @@ def counts(inventory: dict[str, list]) -> dict[str, int]:
 
 
 def _tag_map(tags) -> dict:
-    """AWS spells tags three ways: [{Key, Value}], [{key, value}] and {k: v}."""
+    """AWS spells tags four ways: [{Key, Value}], [{key, value}], KMS's [{TagKey, TagValue}] and {k: v}."""
     if isinstance(tags, dict):
         return tags
+    if tags and "TagKey" in tags[0]:
+        return {t["TagKey"]: t["TagValue"] for t in tags}
     return {(t.get("Key") or t.get("key")): (t.get("Value") if "Value" in t else t.get("value")) for t in tags or []}
 
 
@@ -52,7 +54,18 @@ def full_inventory(client, env: str) -> dict[str, list[str]]:
     ec2, rds, elasticache = client("ec2"), client("rds"), client("elasticache")
     # A subnet, NAT gateway or route table also carries its VpcId: read each kind's own id key.
     inv = {kind: [r[NETWORK_ID_KEYS[kind]] for r in items] for kind, items in network_inventory(ec2, env).items()}
-    inv["security_group"] = [g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"] if _ours(g.get("Tags"), env)]
+    groups = [g for g in ec2.describe_security_groups()["SecurityGroups"] if _ours(g.get("Tags"), env)]
+    inv["security_group"] = [g["GroupId"] for g in groups if g["GroupName"] != "default"]
+    # issue 15: the VPC's default group and ACL while taken over (teardown hands them back).
+    inv["default_security_group"] = [g["GroupId"] for g in groups if g["GroupName"] == "default"]
+    inv["default_network_acl"] = [a["NetworkAclId"] for a in ec2.describe_network_acls()["NetworkAcls"]
+                                  if a["IsDefault"] and _ours(a.get("Tags"), env)]
+    inv["flow_log"] = [f["FlowLogId"] for f in ec2.describe_flow_logs()["FlowLogs"] if _ours(f.get("Tags"), env)]
+    kms = client("kms")
+    # A key scheduled for deletion (teardown's ScheduleKeyDeletion) counts as gone.
+    inv["kms_key"] = [k["KeyId"] for k in kms.list_keys()["Keys"]
+                      if kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"] != "PendingDeletion"
+                      and _ours(kms.list_resource_tags(KeyId=k["KeyId"])["Tags"], env)]
     sm = client("secretsmanager")
     inv["secret"] = [s["Name"] for s in sm.list_secrets(IncludePlannedDeletion=False)["SecretList"] if _ours(s.get("Tags"), env)]
     inv["db_instance"] = [d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]
@@ -72,7 +85,8 @@ def full_inventory(client, env: str) -> dict[str, list[str]]:
     inv["iam_role"] = [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].endswith(f"-{env}")
                        and _ours(iam.list_role_tags(RoleName=r["RoleName"])["Tags"], env)]
     logs = client("logs")
-    inv["log_group"] = [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix=f"/ecs/video-processing-{env}/")["logGroups"]]
+    inv["log_group"] = [g["logGroupName"] for prefix in (f"/ecs/video-processing-{env}/", f"/vpc/video-pipeline-{env}/")
+                        for g in logs.describe_log_groups(logGroupNamePrefix=prefix)["logGroups"]]
     ecs = client("ecs")
     clusters = ecs.describe_clusters(clusters=[f"video-processing-{env}"])["clusters"]
     inv["ecs_cluster"] = [c["clusterName"] for c in clusters if c["status"] == "ACTIVE"]

@@ -67,6 +67,11 @@ def unrecorded(inventory: dict[str, list[str]], state_dir: Path) -> dict[str, li
     return {kind: ids for kind, ids in missing.items() if ids}
 
 
+def live_customer_keys(kms) -> int:
+    metas = [kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"] for k in kms.list_keys()["Keys"]]
+    return sum(m["KeyManager"] == "CUSTOMER" and m["KeyState"] != "PendingDeletion" for m in metas)
+
+
 def account_counts(client) -> dict[str, int]:
     """Everything of the stack's kinds in the whole account, tagged or not, moto's defaults aside:
     a resource created without (or before) its tags is a leak the ownership-tag inventory misses."""
@@ -110,6 +115,9 @@ def account_counts(client) -> dict[str, int]:
         "api_key": len(apigw.get_api_keys()["items"]),
         "usage_plan": len(apigw.get_usage_plans()["items"]),
         "vpc_link": len(apigw.get_vpc_links()["items"]),
+        # issue 15: a key scheduled for deletion (teardown) counts as gone; flow logs of any VPC.
+        "kms_key": live_customer_keys(client("kms")),
+        "flow_log": len(ec2.describe_flow_logs()["FlowLogs"]),
     }
 
 

@@ -28,7 +28,13 @@ from tests.faults.harness import ENV, assert_nothing_left, assert_one_of_each, k
 # monitoring role, PutFileSystemPolicy of the EFS policy, ModifyLoadBalancerAttributes for the
 # NLB's cross-zone setting); RDS, ElastiCache and EFS backup settings go in their create calls.
 # The k of TEARDOWN_SAMPLE after these calls move: the guard test below names the new ones.
-N_MUTATING_CALLS = 89
+# Issue 15 (VPC / keys / logs) added 20: kms.key CreateKey, EnableKeyRotation, CreateAlias; the
+# flow log group CreateLogGroup, PutRetentionPolicy; its role CreateRole, PutRolePolicy;
+# CreateFlowLogs; the default security group CreateTags, RevokeSecurityGroupIngress,
+# RevokeSecurityGroupEgress; the default ACL CreateTags, 7 CreateNetworkAclEntry,
+# ReplaceNetworkAclEntry. (The other log groups and secrets take their key in the create call.)
+# TEARDOWN_SAMPLE's k shift with them: the guard test below names the new ones.
+N_MUTATING_CALLS = 109
 
 # k -> (the k-th mutating call of a full create at --parallelism 1, the resource kind it creates):
 # the first create of each kind in FULL_STACK, and the last call of the run.

@@ -16,14 +16,14 @@ from orchestrator.config import EnvConfig
 from orchestrator.reconciler import Reconciler
 from orchestrator.run import reconcile_stack
 from orchestrator.spec import Join, Node, Ref
-from orchestrator.stack.security import ECS_TRUST, iam_nodes, log_group_nodes, secret_nodes
+from orchestrator.stack.security import ECS_TRUST, iam_nodes, key_nodes, log_group_nodes, secret_nodes
 from resources.base import ResourceError
 from resources.iam_role import IamRole, canonical_policy
 from resources.clock import FakeClock
 from tests.conftest import REGION
 from tests.resources.network import changed_fields, ownership, recorded_id
 from tests.support.memory_state import MemoryState
-from tests.support.stack import actions, converge, destroy
+from tests.support.stack import actions as all_actions, converge, destroy
 
 ROLES = {"iam.execution_role": "ecs-task-execution-role-dev", "iam.task_role": "ecs-task-role-dev"}
 ACCOUNT = "123456789012"
@@ -38,6 +38,11 @@ ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
 @pytest.fixture
 def iam(moto_aws):
     return boto3.client("iam", region_name=REGION)
+
+
+def actions(run) -> dict[str, str]:
+    # The environment's KMS key is converged with these nodes (they are encrypted with it).
+    return {k: a for k, a in all_actions(run).items() if k != "kms.key"}
 
 
 def literal_refs(value):
@@ -57,7 +62,7 @@ def nodes():
     cfg = EnvConfig()
     roles = [dataclasses.replace(n, spec=literal_refs(n.spec)) for n in iam_nodes("dev", cfg)]
     redis_secret = [n for n in secret_nodes("dev", cfg) if n.key == "secret.redis_auth"]
-    return log_group_nodes("dev", cfg) + redis_secret + roles
+    return key_nodes("dev", cfg) + log_group_nodes("dev", cfg) + redis_secret + roles
 
 
 def converged(aws, clock):

@@ -8,14 +8,14 @@ from orchestrator.config import EnvConfig
 from orchestrator.reconciler import Reconciler
 from orchestrator.run import reconcile_stack
 from orchestrator.spec import Node
-from orchestrator.stack.security import log_group_nodes
+from orchestrator.stack.security import key_nodes, log_group_nodes
 from resources.base import ResourceError
 from resources.log_group import LogGroup
 from resources.clock import FakeClock
 from tests.conftest import REGION
 from tests.resources.network import changed_fields, ownership, recorded_id
 from tests.support.memory_state import MemoryState
-from tests.support.stack import actions, converge, destroy
+from tests.support.stack import actions as all_actions, converge, destroy
 
 GROUPS = {"logs.api": "/ecs/video-processing-dev/metadata-api", "logs.worker": "/ecs/video-processing-dev/video-worker"}
 
@@ -25,8 +25,14 @@ def logs(moto_aws):
     return boto3.client("logs", region_name=REGION)
 
 
+def actions(run) -> dict[str, str]:
+    # The environment's KMS key is converged with these nodes (they are encrypted with it).
+    return {k: a for k, a in all_actions(run).items() if k != "kms.key"}
+
+
 def nodes():
-    return log_group_nodes("dev", EnvConfig())
+    # The groups are encrypted with the environment's key (security.md "logs").
+    return log_group_nodes("dev", EnvConfig()) + key_nodes("dev", EnvConfig())
 
 
 def converged(aws, clock):
@@ -55,7 +61,8 @@ def test_create_with_retention_and_tags_then_second_run_changes_nothing(aws, log
         assert recorded_id(state, key) == name
         outputs = state.doc.resource(key)["outputs"]
         # The log group's own ARN: the execution role's policy appends ":log-stream:*" to it.
-        assert outputs == {"id": name, "name": name, "arn": group["arn"].removesuffix(":*"), "region": REGION}
+        assert outputs == {"id": name, "name": name, "arn": group["arn"].removesuffix(":*"), "region": REGION,
+                           "account_id": "123456789012"}
         assert not outputs["arn"].endswith(":*")
 
     before_mutating = aws.calls.mutating

@@ -19,14 +19,14 @@ from orchestrator.config import EnvConfig
 from orchestrator.reconciler import Reconciler, idempotency_token
 from orchestrator.run import reconcile_stack
 from orchestrator.spec import Node
-from orchestrator.stack.security import secret_nodes
+from orchestrator.stack.security import key_nodes, secret_nodes
 from resources.base import ResourceError, Status
 from resources.clock import FakeClock
 from resources.secret import ApiKeySecret, GeneratedSecret
 from tests.conftest import REGION
 from tests.resources.network import changed_fields, ownership, recorded_id
 from tests.support.memory_state import MemoryState
-from tests.support.stack import actions, converge, destroy
+from tests.support.stack import actions as all_actions, converge, destroy
 
 NAMES = {"secret.redis_auth": "redis-auth-dev", "secret.api_key": "api-keys-dev"}
 
@@ -46,13 +46,19 @@ def api_key(apigw) -> str:
     return apigw.create_api_key(name="api-key-dev", enabled=True)["id"]
 
 
+def actions(run) -> dict[str, str]:
+    # The environment's KMS key is converged with these nodes (they are encrypted with it).
+    return {k: a for k, a in all_actions(run).items() if k != "kms.key"}
+
+
 def nodes(key_id: str):
+    # The secrets are encrypted with the environment's key (security.md "secrets").
     out = []
     for node in secret_nodes("dev", EnvConfig()):
         if node.key == "secret.api_key":
             node = dataclasses.replace(node, spec={**node.spec, "api_key_id": key_id})
         out.append(node)
-    return out
+    return out + key_nodes("dev", EnvConfig())
 
 
 def converged(aws, clock, key_id):
@@ -89,7 +95,8 @@ def test_create_both_secrets_then_second_run_changes_nothing(aws, sm, apigw, api
     assert list(token) == ["auth_token"] and re.fullmatch(r"[A-Za-z0-9]{64}", token["auth_token"])
     # B-SM-3: the version was created with the reconciler's deterministic token.
     [version] = describe(sm, "redis-auth-dev")["VersionIdsToStages"]
-    spec = GeneratedSecret(aws, env="dev").desired(nodes(api_key)[0].spec)
+    key_arn = state.doc.resource("kms.key")["outputs"]["arn"]
+    spec = GeneratedSecret(aws, env="dev").desired({**nodes(api_key)[0].spec, "kms_key_id": key_arn})
     assert version == idempotency_token(state.doc.account, REGION, "dev", "secret.redis_auth", 1, spec)
     # The API key secret holds the very value API Gateway enforces.
     assert value(sm, "api-keys-dev") == {"api_key": key_value(apigw, api_key)}
@@ -235,7 +242,7 @@ def test_a_secret_of_the_same_name_without_our_tags_is_left_alone(aws, sm, api_k
 def test_create_retries_while_the_force_deleted_name_is_still_held(aws, clock):
     # B-SM-2: a force delete is asynchronous on AWS (moto's is immediate).
     handler = GeneratedSecret(aws, env="dev", clock=clock.as_clock())
-    spec = handler.desired(nodes("unused")[0].spec)
+    spec = handler.desired({**nodes("unused")[0].spec, "kms_key_id": None})
     arn = f"arn:aws:secretsmanager:{REGION}:123456789012:secret:redis-auth-dev-AbCdEf"
     scheduled = {"ARN": arn, "Name": "redis-auth-dev", "DeletedDate": datetime.datetime(2030, 1, 1),
                  "Tags": [{"Key": k, "Value": v} for k, v in spec["tags"].items()]}
@@ -270,8 +277,9 @@ def test_a_six_letter_environment_is_found_by_exact_name_not_as_a_partial_arn(aw
     sm.create_secret(Name="redis-auth-review-old", SecretString="x")
     [node] = [n for n in secret_nodes("review", EnvConfig()) if n.key == "secret.redis_auth"]
     state = MemoryState(env="review")
-    converge(aws, state, env="review", nodes=[node], clock=clock)
-    again = converge(aws, state, env="review", nodes=[node], clock=clock)
+    key = key_nodes("review", EnvConfig())
+    converge(aws, state, env="review", nodes=key + [node], clock=clock)
+    again = converge(aws, state, env="review", nodes=key + [node], clock=clock)
     assert actions(again) == {"secret.redis_auth": "unchanged"}
     names = sorted(s["Name"] for s in sm.list_secrets()["SecretList"])
     assert names == ["redis-auth-review", "redis-auth-review-old"]
