@@ -95,7 +95,7 @@ def offline_reconciler(env: str) -> Reconciler:
 def test_a_handler_rule_stops_the_run_before_any_call_listing_every_node():
     from resources.log_group import LogGroup
 
-    nodes = [Node(f"logs.{i}", LogGroup, {"name": name, "tags": {}, "retention_days": 30})
+    nodes = [Node(f"logs.{i}", LogGroup, {"name": name, "tags": {}, "retention_days": 30, "kms_key_id": "arn:aws:kms:us-east-1:123456789012:key/k"})
              for i, name in enumerate(["bad name!", "/fine", "also bad?"])]
     with pytest.raises(ConfigError) as caught:
         check_specs(offline_reconciler("dev"), nodes)
