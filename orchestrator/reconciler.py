@@ -160,7 +160,11 @@ class Reconciler:
                     obs = self._update(h, spec, obs, diffs, node)
         result.id = obs.id
         result.outputs = h.outputs(obs)
-        self.outputs[node.key] = result.outputs
+        # A plan's dependents see what the apply will give them: an id not known yet after a
+        # replacement or a new revision.
+        new_id = result.action == "replace" or (
+            result.action == "update" and h.update_makes_new_id and any(not d.field.startswith("tags.") for d in result.changes))
+        self.outputs[node.key] = {} if self.plan and new_id else result.outputs
         self._record(node, id=obs.id, spec_hash=spec_hash(spec), outputs=result.outputs, intent=None, failure=None)
         log.info(
             "resource_planned" if self.plan else EVENTS[result.action],

@@ -180,6 +180,9 @@ class Handler:
     # NAT can; an NLB's name is unique, a mount target is one per AZ). If not, a failed one
     # carrying the node's tags is adopted, so that the engine deletes it before creating.
     replace_beside: ClassVar[bool] = True
+    # An update makes a new id (a task definition's revision): a plan shows what refers to it as
+    # changing too ("known after apply"), so the service roll a new revision causes is visible.
+    update_makes_new_id: ClassVar[bool] = False
     # What is lost when a resource of this kind is replaced (the plan spells it out); empty for
     # a kind that holds no data of its own.
     stateful: ClassVar[str] = ""

@@ -68,6 +68,24 @@ def subset_equal(desired: Any, actual: Any) -> bool:
     return desired == actual
 
 
+def container_diffs(desired: list[dict], actual: list[dict]) -> list[FieldDiff]:
+    """Only what changes, container by container (``container_definitions[api].image``): AWS
+    fills in a dozen defaults per container, and a whole list in the plan hides the one change."""
+    have = {c.get("name"): c for c in actual}
+    want = {c.get("name"): c for c in desired}
+    diffs = []
+    for name, container in want.items():
+        where = f"container_definitions[{name}]"
+        if name not in have:
+            diffs.append(FieldDiff(where, container, None))
+            continue
+        diffs += [FieldDiff(f"{where}.{key}", value, have[name].get(key))
+                  for key, value in container.items() if not subset_equal(value, have[name].get(key))]
+    diffs += [FieldDiff(f"container_definitions[{name}]", None, have[name]) for name in have if name not in want]
+    # Same containers, same values, another order: the list itself.
+    return diffs or [FieldDiff("container_definitions", desired, actual)]
+
+
 def family_of(task_definition_arn: str) -> str:
     # arn:aws:ecs:region:account:task-definition/family:revision
     return task_definition_arn.rsplit("/", 1)[-1].split(":")[0]
@@ -114,6 +132,7 @@ class TaskDefinition(EcsHandler):
     # family with no ACTIVE revision left (A-27). The code is broad, but a family it refuses to
     # describe is one to register, and RegisterTaskDefinition then says what is wrong.
     not_found = frozenset({TASK_DEFINITION_NOT_FOUND})
+    update_makes_new_id = True
     # Any change registers a new revision (the family, the resource, is changed in place), and
     # the service that runs it deploys it.
     fields = {
@@ -166,11 +185,14 @@ class TaskDefinition(EcsHandler):
         return [found] if found and owned_by(found.tags, spec) else []
 
     def diff(self, spec, obs):
-        diffs = [
-            self.classify(FieldDiff(key, spec[key], obs.attrs.get(key)), obs)
-            for key in TASK_DEFINITION_FIELDS
-            if not subset_equal(spec[key], obs.attrs.get(key))
-        ]
+        diffs = []
+        for key in TASK_DEFINITION_FIELDS:
+            if subset_equal(spec[key], obs.attrs.get(key)):
+                continue
+            if key == "container_definitions":
+                diffs += container_diffs(spec[key], obs.attrs.get(key) or [])
+            else:
+                diffs.append(self.classify(FieldDiff(key, spec[key], obs.attrs.get(key)), obs))
         return diffs + tags_diff(spec["tags"], obs.tags)
 
     def create(self, spec, token):

@@ -215,7 +215,11 @@ def test_changed_image_registers_exactly_one_revision_and_moves_the_service_to_i
 
     plan = converge(aws, stack.state, nodes=stack.nodes(cfg), clock=clock, plan=True)
     changed = {r.key: {d.field for d in r.changes} for r in plan.results if r.action != "unchanged"}
-    assert changed == {"ecs.taskdef.api": {"container_definitions"}}
+    # Only the field that changes, and the service roll it causes (the new revision's ARN is
+    # known after apply).
+    assert changed == {"ecs.taskdef.api": {"container_definitions[metadata-api].image"}, "ecs.service.api": {"task_definition"}}
+    [image] = next(r for r in plan.results if r.key == "ecs.taskdef.api").changes
+    assert image.expected == "public.ecr.aws/nginx/nginx:1.27"
 
     registered = ecs_calls(aws, "RegisterTaskDefinition")
     run = converge(aws, stack.state, nodes=stack.nodes(cfg), clock=clock)
