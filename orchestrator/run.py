@@ -105,6 +105,18 @@ def _blast_radius(result: NodeResult, graph: dict, by_key: dict[str, Node]) -> N
         result.refusal += f" (it takes {len(result.dependents)} dependent(s) with it{'; data lost: ' + lost if lost else ''})"
 
 
+def redeploy_keys(names: list[str], env: str, cfg: EnvConfig) -> frozenset[str]:
+    """The ECS service nodes ``--redeploy`` names (node key or service name); one that names
+    none is bad input, refused in one line before any call."""
+    services = {n.key: n.name for n in stack_nodes(env, cfg, _placeholder_azs("region")) if n.key.startswith("ecs.service.")}
+    by_name = {name: key for key, name in services.items()}
+    unknown = [n for n in names if n not in services and n not in by_name]
+    if unknown:
+        known = ", ".join(f"{k} ({v})" for k, v in sorted(services.items()))
+        raise UserError(f"--redeploy {unknown[0]}: not an ECS service of this stack; one of {known}")
+    return frozenset(n if n in services else by_name[n] for n in names)
+
+
 def apply_stack(
     aws, *, env: str, doc, save: Callable[[], Any], cfg: EnvConfig | None = None, clock: Clock = REAL_CLOCK,
     parallelism: int = 16, nodes: list[Node] | None = None, observer: WalkObserver | None = None,

@@ -52,3 +52,28 @@ def test_a_rolled_back_deploy_fails_naming_the_service_and_is_never_unchanged(cl
     # The failed run is named as what it is, not only as a field that differs.
     assert [f["resource"] for f in drift.json["failed"]] == ["ecs.service.api"]
     assert "the last reconcile failed here" in drift.json["failed"][0]["reason"]
+
+
+def test_redeploy_rolls_a_service_again_on_its_revision_and_a_bad_name_is_one_line(cli, reader):
+    assert cli("reconcile", "--env", ENV).code == 0
+    ecs = reader("ecs")
+    cluster, name = f"video-processing-{ENV}", f"video-worker-{ENV}"
+    before = ecs.describe_services(cluster=cluster, services=[name])["services"][0]
+
+    planned = cli("reconcile", "--env", ENV, "--plan", "--redeploy", name, "--json")
+    assert planned.code == 2
+    assert [(c["resource"], [f["field"] for f in c["changes"]]) for c in planned.json["changes"]] == [
+        ("ecs.service.worker", ["deployment"])]
+
+    done = cli("reconcile", "--env", ENV, "--redeploy", "ecs.service.worker", "--json")
+    assert done.code == 0, done.stderr
+    after = ecs.describe_services(cluster=cluster, services=[name])["services"][0]
+    primary = next(d for d in after["deployments"] if d["status"] == "PRIMARY")
+    assert primary["id"] not in {d["id"] for d in before["deployments"]}
+    assert after["taskDefinition"] == before["taskDefinition"]
+    assert cli("reconcile", "--env", ENV, "--json").json["changes"] == []
+
+    bad = cli("reconcile", "--env", ENV, "--redeploy", "nginx")
+    assert bad.code == 1 and "Traceback" not in bad.stderr
+    assert [line for line in bad.stderr.splitlines() if line.startswith("error:")] == [
+        line for line in bad.stderr.splitlines() if "--redeploy nginx: not an ECS service of this stack" in line]
