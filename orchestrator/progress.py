@@ -49,8 +49,11 @@ class WalkProgress:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def begin(self, names: Mapping[str, str]) -> None:
+        # An apply walks twice (the plan, then the changes): each walk starts from zero.
         with self._lock:
             self.names = dict(names)
+            self.started.clear()
+            self.ended.clear()
             self.began = self.clock()
 
     def __call__(self, key: str, event: str, outcome: Outcome | None) -> None:

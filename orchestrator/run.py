@@ -131,7 +131,7 @@ def apply_stack(
     """
     common = dict(env=env, doc=doc, cfg=cfg, clock=clock, parallelism=parallelism, nodes=nodes, retired_tags=retired_tags,
                   redeploy=redeploy)
-    preview = reconcile_stack(aws, save=lambda: None, plan=True, **common)
+    preview = reconcile_stack(aws, save=lambda: None, plan=True, observer=observer, **common)
     if preview.refused:
         # Nothing was changed: the outputs are the last known ones (the plan's reads may show a
         # resource that is not ours).

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from resources.aws import done_if_landed
 from resources.base import MANAGED_BY, Change, Field, Observed, Refresh, Status, tag_dict, tag_list
 from resources.consistency import EC2_NEW_RESOURCE
 from resources.ec2 import OWNERSHIP_KEYS, Ec2Handler, in_vpc_filters
@@ -242,12 +243,22 @@ class DefaultNetworkAcl(Ec2Handler):
         # New entries first, changed ones next, extra ones last: the ACL never passes through a
         # state that refuses more than both the old and the new one.
         for number in sorted(want_by.keys() - have_by.keys()):
-            self.client.create_network_acl_entry(**entry_request(obs.id, egress, want_by[number]))
+            # A retried create whose first attempt landed is answered NetworkAclEntryAlreadyExists:
+            # done when the entry now reads as wanted.
+            done_if_landed(
+                {"NetworkAclEntryAlreadyExists"}, lambda n=number: self._entry(obs.id, egress, n) == want_by[n],
+                self.client.create_network_acl_entry, **entry_request(obs.id, egress, want_by[number]),
+            )
         for number in sorted(want_by.keys() & have_by.keys()):
             if want_by[number] != have_by[number]:
                 self.client.replace_network_acl_entry(**entry_request(obs.id, egress, want_by[number]))
         for number in sorted(have_by.keys() - want_by.keys()):
             self.client.delete_network_acl_entry(NetworkAclId=obs.id, RuleNumber=number, Egress=egress)
+
+    def _entry(self, acl_id: str, egress: bool, number: int) -> dict | None:
+        acl = self.client.describe_network_acls(NetworkAclIds=[acl_id])["NetworkAcls"][0]
+        return next((observe_entry(e) for e in acl.get("Entries", [])
+                     if e["Egress"] is egress and e["RuleNumber"] == number), None)
 
     def delete(self, obs, spec=None):
         # DeleteNetworkAcl refuses the default ACL; it goes with the VPC. Its entries stay.

@@ -68,8 +68,12 @@ def unrecorded(inventory: dict[str, list[str]], state_dir: Path) -> dict[str, li
 
 
 def live_customer_keys(kms) -> int:
+    # A key behind an ``alias/aws/*`` alias is AWS managed (aws/secretsmanager, which RDS uses
+    # for its master secret); moto reports the one it makes for RDS as CUSTOMER.
+    aws_managed = {a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"] if a["AliasName"].startswith("alias/aws/")}
     metas = [kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"] for k in kms.list_keys()["Keys"]]
-    return sum(m["KeyManager"] == "CUSTOMER" and m["KeyState"] != "PendingDeletion" for m in metas)
+    return sum(m["KeyManager"] == "CUSTOMER" and m["KeyState"] != "PendingDeletion" and m["KeyId"] not in aws_managed
+               for m in metas)
 
 
 def account_counts(client) -> dict[str, int]:

@@ -37,7 +37,7 @@ from tests.support.moto_server import Call, classify
 PROTOCOLS = {
     "ec2": "ec2",
     "rds": "query", "elasticache": "query", "iam": "query", "elasticloadbalancing": "query", "sts": "query",
-    "ecs": "json", "logs": "json", "secretsmanager": "json",
+    "ecs": "json", "logs": "json", "secretsmanager": "json", "kms": "json", "wafv2": "json", "tagging": "json",
     "apigateway": "rest-json", "elasticfilesystem": "rest-json",
 }
 
