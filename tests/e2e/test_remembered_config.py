@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 
 from tests.e2e.inventory import full_inventory
+from tests.e2e.test_full_stack import FULL_STACK
 
 ENV = "dev"
-FULL_STACK_SIZE = 46
+FULL_STACK_SIZE = sum(FULL_STACK.values())
 
 
 def write_config(tmp_path, name: str, text: str) -> str:
