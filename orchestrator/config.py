@@ -39,6 +39,8 @@ PRODUCTION_LIKE = re.compile(r"(prod|production|prd)(-.*)?")
 
 # B-LOG-1: CloudWatch Logs accepts only these retention values.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+# API Gateway execution logging levels the stack allows (OFF fails FSBP APIGateway.1).
+API_LOG_LEVELS = ("ERROR", "INFO")
 # RDS Enhanced Monitoring intervals (0 = off).
 MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
 
@@ -100,6 +102,20 @@ class EnvConfig:
     # The environment's KMS key (FSBP KMS.4) is deleted this many days after a teardown
     # (ScheduleKeyDeletion's waiting period, 7-30): until then a mistaken teardown can be undone.
     kms_deletion_window_days: int = 30
+    # -- issue 15, API Gateway (spec/security.md API Gateway row; FSBP APIGateway.1, .3, .4) --
+    # Execution logging of every method (FSBP APIGateway.1 passes with ERROR or INFO; INFO logs
+    # every request: more CloudWatch Logs ingestion).
+    api_log_level: str = "ERROR"
+    # How long the execution and access log groups keep their logs; 365 days is the minimum
+    # FSBP CloudWatch.16 asks of a log group.
+    api_log_retention_days: int = 365
+    # Detailed (per-method) CloudWatch metrics on the stage (charged as custom metrics).
+    api_detailed_metrics: bool = True
+    # X-Ray tracing of the stage (FSBP APIGateway.3; traces are charged beyond the free tier).
+    api_tracing: bool = True
+    # The WAFv2 web ACL on the stage (FSBP APIGateway.4) is always there (no switch: the engine
+    # has no way yet to delete nodes a configuration drops). Its rate-based rule: requests per client IP in 5 minutes before it is blocked.
+    api_waf_rate_limit: int = 2000
 
 
 def defaults_for(env: str) -> dict[str, Any]:
@@ -235,6 +251,11 @@ def _check_values(cfg: EnvConfig, where: str, mistyped: set[str]) -> list[str]:
     # -- issue 15, VPC / keys / logs --
     one_of("flow_log_retention_days", LOG_RETENTION_DAYS)
     between("kms_deletion_window_days", 7, 30)
+    # -- issue 15, API Gateway --
+    one_of("api_log_level", API_LOG_LEVELS, " (FSBP APIGateway.1: OFF is not allowed)")
+    one_of("api_log_retention_days", LOG_RETENTION_DAYS)
+    # WAF API reference, RateBasedStatement.Limit: 10 to 2,000,000,000.
+    between("api_waf_rate_limit", 10, 2_000_000_000)
     return problems
 
 

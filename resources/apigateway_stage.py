@@ -4,6 +4,13 @@ A deployment is an immutable snapshot of the REST API. Its description records t
 ``config_hash`` at deploy time, so the stage knows whether it serves the current routes: when
 the hash differs (routes changed, or the stage was pointed at another deployment by hand) a new
 deployment is made and the stage re-pointed at it.
+
+The stage also carries the security baseline of spec/security.md's API Gateway row: execution
+logging at ERROR or INFO and detailed CloudWatch metrics on every method (methodSettings ``*/*``,
+FSBP APIGateway.1), access logging in JSON to the environment's encrypted log group, and X-Ray
+tracing (FSBP APIGateway.3). CreateStage takes only ``tracingEnabled``; the method settings and
+the access log settings are UpdateStage patch operations, so a create is followed by one
+UpdateStage (the engine's diff after the create) carrying all of them.
 """
 from __future__ import annotations
 
@@ -45,6 +52,29 @@ def deployed_config(description: str | None) -> str | None:
     return None
 
 
+# Execution logging levels FSBP APIGateway.1 accepts (OFF fails it).
+LOG_LEVELS = ("ERROR", "INFO")
+# "The access log format must include at least $context.requestId or $context.extendedRequestId"
+# (API Gateway developer guide, "Set up CloudWatch logging for REST APIs"; AWS refuses others).
+REQUEST_ID_VARIABLES = ("$context.requestId", "$context.extendedRequestId")
+# methodSettings key for every resource and method.
+ALL_METHODS = "*/*"
+STAGE_SETTINGS = ("log_level", "metrics_enabled", "data_trace", "tracing_enabled", "access_log_destination", "access_log_format")
+
+
+def stage_settings_patch(spec: dict, fields: set[str]) -> list[dict]:
+    """The UpdateStage patch operations that set ``fields`` of the stage's settings."""
+    paths = {
+        "log_level": ("/*/*/logging/loglevel", spec["log_level"]),
+        "metrics_enabled": ("/*/*/metrics/enabled", spec["metrics_enabled"]),
+        "data_trace": ("/*/*/logging/dataTrace", spec["data_trace"]),
+        "tracing_enabled": ("/tracingEnabled", spec["tracing_enabled"]),
+        "access_log_destination": ("/accessLogSettings/destinationArn", spec["access_log_destination"]),
+        "access_log_format": ("/accessLogSettings/format", spec["access_log_format"]),
+    }
+    return [patch(*paths[f]) for f in STAGE_SETTINGS if f in fields]
+
+
 # GetStage does not say which REST API the stage belongs to: describe adds it under this key.
 API_ID = "restApiId"
 
@@ -63,6 +93,15 @@ class Stage(ApiGatewayHandler):
         "rest_api_name": Field(str, create_only=True),
         # The REST API's config_hash: a new deployment whenever it changes.
         "deployed_config": Field(str),
+        # spec/security.md, API Gateway row (FSBP APIGateway.1, .3).
+        "log_level": Field(str),
+        "metrics_enabled": Field(bool),
+        # Full request and response bodies in the execution logs: off, they may hold secrets.
+        "data_trace": Field(bool),
+        "tracing_enabled": Field(bool),
+        # The access log group's ARN (without ":*") and the JSON line written per request.
+        "access_log_destination": Field(str),
+        "access_log_format": Field(str),
     }
 
     def arn(self, resource_id):
@@ -73,7 +112,13 @@ class Stage(ApiGatewayHandler):
         name = spec["stage_name"]
         if isinstance(name, str) and not STAGE_NAME.fullmatch(name):
             return [f"stage name {name!r} must be 1-128 letters, digits, '-' or '_' (B-AG-1)"]
-        return []
+        problems = []
+        if spec["log_level"] not in LOG_LEVELS:
+            problems.append(f"log_level {spec['log_level']!r}: one of {', '.join(LOG_LEVELS)} (FSBP APIGateway.1)")
+        fmt = spec["access_log_format"]
+        if isinstance(fmt, str) and not any(v in fmt for v in REQUEST_ID_VARIABLES):
+            problems.append("access_log_format must contain $context.requestId or $context.extendedRequestId")
+        return problems
 
     def describe(self, resource_id):
         api_id, stage_name = split_stage_id(resource_id)
@@ -86,7 +131,18 @@ class Stage(ApiGatewayHandler):
             # A child of the REST API: one gone serves no config of ours.
             deployment = get_or_none(self.client.get_deployment, restApiId=api_id, deploymentId=raw["deploymentId"])
             config = deployed_config((deployment or {}).get("description"))
-        attrs = {"rest_api_id": api_id, "stage_name": raw["stageName"], "deployed_config": config}
+        settings = (raw.get("methodSettings") or {}).get(ALL_METHODS) or {}
+        access = raw.get("accessLogSettings") or {}
+        attrs = {
+            "rest_api_id": api_id, "stage_name": raw["stageName"], "deployed_config": config,
+            # AWS leaves out what was never set: logging OFF, metrics and data trace off.
+            "log_level": settings.get("loggingLevel", "OFF"),
+            "metrics_enabled": bool(settings.get("metricsEnabled", False)),
+            "data_trace": bool(settings.get("dataTraceEnabled", False)),
+            "tracing_enabled": bool(raw.get("tracingEnabled", False)),
+            "access_log_destination": access.get("destinationArn"),
+            "access_log_format": access.get("format"),
+        }
         return Observed(stage_id(api_id, raw["stageName"]), attrs, dict(raw.get("tags") or {}), raw)
 
     def list_owned(self, spec):
@@ -109,13 +165,25 @@ class Stage(ApiGatewayHandler):
         # CreateDeployment(stageName=…) would create the stage without tags: deploy first, then
         # create the stage with its tags in the create call.
         deployment_id = self._deploy(spec)
+        # The method and access log settings follow in one UpdateStage (the diff after create).
         self.client.create_stage(
-            restApiId=spec["rest_api_id"], stageName=spec["stage_name"], deploymentId=deployment_id, tags=spec["tags"]
+            restApiId=spec["rest_api_id"], stageName=spec["stage_name"], deploymentId=deployment_id, tags=spec["tags"],
+            tracingEnabled=spec["tracing_enabled"],
         )
         return stage_id(spec["rest_api_id"], spec["stage_name"])
 
     def update_fields(self, spec, obs, diffs):
+        settings = {d.field for d in diffs if d.field in STAGE_SETTINGS}
+        if settings:
+            # One UpdateStage for every setting (C-APIGW-1: execution and access logging need the
+            # account's CloudWatch role, which the stage's node waits for).
+            CONCURRENT_MODIFICATION.call(
+                self.clock, self.client.update_stage, restApiId=spec["rest_api_id"], stageName=spec["stage_name"],
+                patchOperations=stage_settings_patch(spec, settings),
+            )
         for d in diffs:
+            if d.field in STAGE_SETTINGS:
+                continue
             if d.field == "deployed_config":
                 deployment_id = self._deploy(spec)
                 CONCURRENT_MODIFICATION.call(
@@ -135,5 +203,7 @@ class Stage(ApiGatewayHandler):
         return {
             "id": obs.id,
             "stage_name": stage_name,
+            # What WAF associates a web ACL with (AssociateWebACL ResourceArn).
+            "arn": self.arn(obs.id),
             "invoke_url": f"https://{api_id}.execute-api.{region}.amazonaws.com/{stage_name}",
         }

@@ -10,6 +10,11 @@
    TagResource: resourceArn; "Tagging your API Gateway resources"). moto routes only stage
    ARNs: for the others the request matches no route and the answer is a 404 page, so a tag
    key the tool no longer wants could never be removed from them.
+3. Logging needs the account's CloudWatch role (aws-notes C-APIGW-1). UpdateStage that turns
+   execution logging on (``…/logging/loglevel`` ERROR or INFO) or sets access logging
+   (``/accessLogSettings/…``) while the account has no ``cloudwatchRoleArn`` is refused with
+   BadRequestException "CloudWatch Logs role ARN must be set in account settings to enable
+   logging" (developer guide, "Set up CloudWatch logging for REST APIs"). moto accepts it.
 """
 from __future__ import annotations
 
@@ -27,6 +32,28 @@ BACKEND_MAPS = {"restapis": "apis", "apikeys": "keys", "usageplans": "usage_plan
 def apply() -> None:
     _keep_connection_id()
     _tags_of_every_resource()
+    _logging_needs_the_account_role()
+
+
+def _turns_logging_on(op: dict) -> bool:
+    path, value = op.get("path", ""), str(op.get("value", ""))
+    if op.get("op") != "replace":
+        return False
+    return path.startswith("/accessLogSettings/") or (path.endswith("/logging/loglevel") and value.upper() != "OFF")
+
+
+def _logging_needs_the_account_role() -> None:
+    update_stage = models.APIGatewayBackend.update_stage
+    if getattr(update_stage, "_video_pipeline_fidelity", False):
+        return
+
+    def update_stage_checking_the_account(self, function_id, stage_name, patch_operations):
+        if not self.account.cloudwatch_role_arn and any(_turns_logging_on(op) for op in patch_operations or []):
+            raise exceptions.BadRequestException("CloudWatch Logs role ARN must be set in account settings to enable logging")
+        return update_stage(self, function_id, stage_name, patch_operations)
+
+    update_stage_checking_the_account._video_pipeline_fidelity = True
+    models.APIGatewayBackend.update_stage = update_stage_checking_the_account
 
 
 def _keep_connection_id() -> None:

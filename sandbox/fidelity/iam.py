@@ -9,6 +9,8 @@ provides the few the stack attaches, built from moto's own copy of their documen
 
 - arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole, for the RDS monitoring
   role (security.md RDS row, FSBP RDS.6).
+- arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs, for the role API
+  Gateway logs through (security.md API Gateway row, aws-notes C-APIGW-1).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import json
 from moto.iam.models import AWSManagedPolicy, IAMBackend
 
 # The stack's AWS managed policies, by name (moto's data is keyed by name).
-STACK_POLICIES = ("AmazonRDSEnhancedMonitoringRole",)
+STACK_POLICIES = ("AmazonRDSEnhancedMonitoringRole", "AmazonAPIGatewayPushToCloudWatchLogs")
 _PATCHED = "_video_pipeline_fidelity"
 
 

@@ -16,11 +16,16 @@ import boto3
 from orchestrator.config import EnvConfig
 from orchestrator.spec import Join, Node, Ref
 from orchestrator.stack.api import api_nodes
+from orchestrator.stack.security import key_nodes
 from tests.resources import network
 
 REGION = "us-east-1"
 MANAGED_BY = "video-pipeline-infra"
 KEYS = ["apigw.vpc_link", "apigw.rest_api", "apigw.stage", "apigw.api_key", "apigw.usage_plan"]
+# What the stage needs since issue 15 (its logs, the account's CloudWatch role, their key): always
+# converged with it. The web ACL and its association only when asked for.
+STAGE_NEEDS = ["kms.key", "logs.api_access", "logs.api_execution", "iam.apigw_cloudwatch_role"]
+WAF = ["waf.web_acl", "waf.association"]
 
 
 @dataclass(frozen=True)
@@ -58,8 +63,11 @@ def substitute(value, literals: dict[tuple[str, str], str]):
 
 def nodes(nlb: Nlb, *keys: str, cfg: EnvConfig | None = None) -> list[Node]:
     literals = {("elb.nlb", "arn"): nlb.arn, ("elb.nlb", "dns_name"): nlb.dns_name}
-    every = [dataclasses.replace(n, spec=substitute(n.spec, literals)) for n in api_nodes("dev", cfg or EnvConfig())]
+    cfg = cfg or EnvConfig()
+    every = [dataclasses.replace(n, spec=substitute(n.spec, literals)) for n in api_nodes("dev", cfg) + key_nodes("dev", cfg)]
     wanted = set(keys or KEYS)
+    if "apigw.stage" in wanted:
+        wanted |= set(STAGE_NEEDS)
     return network_nodes() + [n for n in every if n.key in wanted]
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from orchestrator.spec import has_unknown
 from orchestrator.waiting import wait_for
+from orchestrator.stack.api import ACCESS_LOG_FORMAT
 from resources.apigateway import Stage, UsagePlan, VpcLink
 from resources.apigateway_common import patch_value
 from resources.pacing import Pace
@@ -178,13 +179,23 @@ def test_missing_routes_are_created_parent_first_under_verified_ids_retrying_a_c
 
 def stage_spec(stage_name) -> dict:
     return {"name": "api-stage-dev", "tags": {}, "rest_api_id": "api", "stage_name": stage_name,
-            "rest_api_name": "video-metadata-api-dev", "deployed_config": "0123abcd"}
+            "rest_api_name": "video-metadata-api-dev", "deployed_config": "0123abcd",
+            "log_level": "ERROR", "metrics_enabled": True, "data_trace": False, "tracing_enabled": True,
+            "access_log_destination": "arn:aws:logs:us-east-1:123456789012:log-group:/a", "access_log_format": ACCESS_LOG_FORMAT}
 
 
 @pytest.mark.parametrize("name", ["bad name", "prod!", "v1.0", "x" * 129, ""])
 def test_stage_names_aws_refuses_are_refused_before_any_call(name):
     [problem] = spec_problems(Stage(None, env="dev"), stage_spec(name), has_unknown)
     assert problem.startswith(f"api_stage api-stage-dev: stage name {name!r}")
+
+
+@pytest.mark.parametrize("changes, problem", [
+    ({"log_level": "OFF"}, "log_level 'OFF': one of ERROR, INFO (FSBP APIGateway.1)"),
+    ({"access_log_format": '{"ip":"$context.identity.sourceIp"}'}, "access_log_format must contain $context.requestId or $context.extendedRequestId"),
+])
+def test_stage_logging_settings_aws_or_fsbp_refuse_are_refused_before_any_call(changes, problem):
+    assert spec_problems(Stage(None, env="dev"), {**stage_spec("dev"), **changes}, has_unknown) == [f"api_stage api-stage-dev: {problem}"]
 
 
 def test_stage_name_of_letters_digits_hyphens_and_underscores_is_accepted():

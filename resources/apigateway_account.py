@@ -1,0 +1,119 @@
+"""The role API Gateway writes execution and access logs with, and the account setting naming it.
+
+API Gateway logs to CloudWatch through one role per account and region (GetAccount / UpdateAccount
+``cloudwatchRoleArn``), shared by every REST and WebSocket API there (aws-notes C-APIGW-1;
+developer guide "Set up CloudWatch logging for REST APIs"). Without it, UpdateStage refuses to
+turn execution or access logging on. This node is an IAM role (trusted by apigateway.amazonaws.com
+for this account only, with the AWS managed policy AmazonAPIGatewayPushToCloudWatchLogs) plus one
+more field, ``account_role_set``: whether the account setting names a role.
+
+The account setting belongs to the whole region, not to this stack:
+
+- it is set to this role only when it is unset (or already this role): someone else's role is
+  never overwritten, and then counts as in sync (their role already lets API Gateway log);
+- drift reports it unset (switched off behind the tool's back); reconcile sets it again;
+- teardown deletes the role when it is not in use: the account names another role (or none),
+  or the account names this one and no API of the region logs through it — no REST API stage
+  (GetRestApis, GetStages) and no WebSocket API stage (apigatewayv2 GetApis, GetStages) with
+  execution or access logging on. The account setting is then reset (UpdateAccount
+  cloudwatchRoleArn "", as Terraform's aws_api_gateway_account reset_on_delete does) before the
+  role goes, so it never names a deleted role. Any other API logging: role and setting are left
+  alone (C-APIGW-1), the role still tagged as this environment's (the next reconcile adopts it,
+  drift --all shows it) and the teardown logs why it was kept.
+"""
+from __future__ import annotations
+
+import structlog
+
+from resources.base import Field, Refresh, Status
+from resources.consistency import consistency
+from resources.iam_role import IamRole
+
+PUSH_TO_CLOUDWATCH_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+# UpdateAccount checks that API Gateway can assume the role: a role just created (or its trust
+# policy just changed) is refused for a few seconds ("The role ARN does not have required
+# permissions set to API Gateway"), IAM being eventually consistent (IAM user guide, "Changes
+# that I make are not always immediately visible").
+ROLE_USABLE = consistency("apigateway-account-role-usable", {"BadRequestException"}, timeout=60)
+# The account's setting as GetAccount answers it, kept in the role's raw description.
+ACCOUNT_ROLE = "ApiGatewayAccountCloudwatchRoleArn"
+
+log = structlog.get_logger()
+
+
+class ApiGatewayCloudWatchRole(IamRole):
+    kind = "apigateway_cloudwatch_role"
+    fields = {
+        **IamRole.fields,
+        # True: the account's cloudwatchRoleArn names a role (this one, or someone else's).
+        "account_role_set": Field(bool),
+    }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Roles a teardown of this run left in place because the account names them.
+        self._kept: set[str] = set()
+
+    def _account_role(self) -> str | None:
+        return self.aws.client("apigateway").get_account().get("cloudwatchRoleArn") or None
+
+    def describe(self, resource_id):
+        if resource_id in self._kept:
+            # Left for the account on purpose: gone as far as this teardown is concerned.
+            return None
+        return super().describe(resource_id)
+
+    def status(self, raw):
+        return Refresh(Status.READY)
+
+    def observe(self, raw):
+        obs = super().observe(raw)
+        account_role = self._account_role()
+        obs.raw[ACCOUNT_ROLE] = account_role
+        obs.attrs["account_role_set"] = account_role is not None
+        return obs
+
+    def update_fields(self, spec, obs, diffs):
+        rest = [d for d in diffs if d.field != "account_role_set"]
+        if rest:
+            super().update_fields(spec, obs, rest)
+        if any(d.field == "account_role_set" and d.expected for d in diffs):
+            # Only ever from unset (a set one is in sync): never someone else's role replaced.
+            if self._account_role() is None:
+                ROLE_USABLE.call(
+                    self.clock, self.aws.client("apigateway").update_account,
+                    patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": obs.raw["Arn"]}],
+                )
+
+    def delete(self, obs, spec=None):
+        if self._account_role() == obs.raw.get("Arn"):
+            users = self._logging_stages()
+            if users:
+                # C-APIGW-1: other APIs of the region log through it; not ours to take away.
+                log.warning("apigateway_account_role_kept", role=obs.id, used_by=users[:5],
+                            reason="the API Gateway account's cloudwatchRoleArn names it and these stages log (C-APIGW-1)")
+                self._kept.add(obs.id)
+                return
+            self.aws.client("apigateway").update_account(
+                patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": ""}])
+        super().delete(obs, spec)
+
+    def _logging_stages(self) -> list[str]:
+        """The stages of the region that log through the account's role: REST API stages with
+        execution logging (any method's loggingLevel other than OFF) or access logging, and
+        WebSocket API stages with either (HTTP APIs log without the account role)."""
+        v1, v2 = self.aws.client("apigateway"), self.aws.client("apigatewayv2")
+        found = []
+        for api in (a for page in v1.get_paginator("get_rest_apis").paginate() for a in page.get("items", [])):
+            for stage in v1.get_stages(restApiId=api["id"]).get("item", []):
+                levels = {s.get("loggingLevel", "OFF") for s in (stage.get("methodSettings") or {}).values()}
+                if levels - {"OFF"} or stage.get("accessLogSettings"):
+                    found.append(f"{api['id']}/{stage['stageName']}")
+        for api in v2.get_apis().get("Items", []):
+            if api.get("ProtocolType") != "WEBSOCKET":
+                continue
+            for stage in v2.get_stages(ApiId=api["ApiId"]).get("Items", []):
+                routes = [stage.get("DefaultRouteSettings") or {}, *(stage.get("RouteSettings") or {}).values()]
+                if {r.get("LoggingLevel", "OFF") for r in routes} - {"OFF"} or stage.get("AccessLogSettings"):
+                    found.append(f"{api['ApiId']}/{stage['StageName']}")
+        return found
