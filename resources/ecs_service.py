@@ -152,8 +152,12 @@ class Service(EcsHandler):
         cluster, name = service_location(obs.id)
         stopped = self.client.list_tasks(cluster=cluster, serviceName=name, desiredStatus="STOPPED")["taskArns"][:5]
         tasks = self.client.describe_tasks(cluster=cluster, tasks=stopped)["tasks"] if stopped else []
+        # C-ECS-1: the requested revision too. The failed deployment still names it while ECS
+        # lists it beside the rollback; once it is gone the read-back's diff names it instead.
+        requested = ((failed or {}).get("taskDefinition") or "").rsplit("/", 1)[-1]
+        instead = f", not the requested {requested}" if requested and requested != running else ""
         return [
-            f"running {running}: {reason}",
+            f"running {running}{instead}: {reason}",
             *(f"event: {e}" for e in events),
             *(f"stopped task {t['taskArn'].rsplit('/', 1)[-1]}: {t.get('stoppedReason', 'no reason given')}" for t in tasks),
         ]

@@ -143,9 +143,15 @@ def set_source(source: Source | None, durations: dict[str, float] | None = None)
 
 def fail(kind: str, key: str, reason: str | None = None) -> None:
     """Mark something to fail: ``ecs-image`` / image, ``ecs-task-definition`` / family:revision,
-    ``vpc-link`` / name. ``reason`` replaces the layer's AWS-worded default reason."""
+    ``vpc-link`` / name, ``rds-modification`` / DB instance identifier. ``reason`` replaces the layer's AWS-worded default reason."""
     with _lock:
         _state.failures[(kind, key)] = reason
+
+
+def unfail(kind: str, key: str) -> None:
+    """Remove a mark ``fail`` set (``reset`` removes them all)."""
+    with _lock:
+        _state.failures.pop((kind, key), None)
 
 
 def failing(kind: str, key: str) -> tuple[bool, str | None]:

@@ -22,6 +22,14 @@ Reproduces aws-notes:
 - C-RDS-3: "With AutoMinorVersionUpgrade on, RDS moves the engine to a newer minor in the
   maintenance window." ``upgrade_minor`` is the maintenance window coming: the instance goes
   ``upgrading`` and ends on the newer minor of the same major.
+- C-RDS-1's condition of done ("status available **and** no pending value for the fields
+  changed") holds also for a modification RDS accepted and then did not apply: it ends
+  ``available`` with nothing pending and the old values. A test asks for one with
+  ``clock.fail("rds-modification", DB_INSTANCE_IDENTIFIER)``: every modification started on that
+  instance while it is marked goes pending, then ``modifying``, then back to ``available``
+  unchanged (``clock.unfail`` removes the mark). What makes RDS drop a change on AWS varies (a
+  class short of capacity in the AZ, a parameter the engine refuses); only its outcome, what a
+  reader sees, is modelled.
 
 Only with a controlled clock: with the instant clock moto applies every change at once, as before.
 Without ApplyImmediately the change waits for the maintenance window: it stays pending.
@@ -118,7 +126,10 @@ def advance(db: Any) -> None:
         if gone < pending + modify:
             db.status = change["status"]
             return
-        for field, value in change["values"].items():
+        if change["dropped"]:
+            # Accepted, not applied: back to available with the old values, nothing pending.
+            change["storage"] = False
+        for field, value in change["values"].items() if not change["dropped"] else ():
             setattr(db, field, value)
         db.pending_modified_values = {}
         change["applied"] = True
@@ -135,7 +146,8 @@ def advance(db: Any) -> None:
 def _start(db: Any, values: dict, immediately: bool, status: str = "modifying") -> None:
     db._fidelity_modification = {"started": clock.now(), "values": values, "immediately": immediately, "applied": False,
                                  "status": status, "storage": any(f in values for f in STORAGE_FIELDS), "events": set(),
-                                 "asked": utcnow()}
+                                 "asked": utcnow(),
+                                 "dropped": clock.failing("rds-modification", db.db_instance_identifier)[0]}
     shown = {f: ("****" if f == "MasterUserPassword" else v) for f, v in values.items()}
     db.pending_modified_values = shown
     advance(db)

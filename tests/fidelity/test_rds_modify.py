@@ -176,3 +176,36 @@ def test_a_storage_change_records_its_events_and_no_class_change_ones(rds, on_th
     on_the_clock.sleep(PENDING + MODIFY)
     assert [m for m, _ in events(rds)] == ["Applying modification to allocated storage",
                                             "Finished applying modification to allocated storage"]
+
+
+# -- a modification RDS accepts and does not apply (C-RDS-1's condition of done) -----------------
+
+def test_a_modification_marked_to_fail_returns_to_available_unapplied(rds, on_the_clock):
+    """C-RDS-1: done is "available and nothing pending"; a dropped change meets that too, with the
+    old value, which is why a reader must compare the value as well (the engine's read-back)."""
+    clock.fail("rds-modification", "db")
+    answer = rds.modify_db_instance(DBInstanceIdentifier="db", DBInstanceClass="db.t3.medium", ApplyImmediately=True)["DBInstance"]
+    # Accepted as any other: pending while available, then modifying.
+    assert (answer["DBInstanceStatus"], answer["PendingModifiedValues"]) == ("available", {"DBInstanceClass": "db.t3.medium"})
+    on_the_clock.sleep(PENDING)
+    assert read(rds)["DBInstanceStatus"] == "modifying"
+    on_the_clock.sleep(MODIFY)
+    db = read(rds)
+    assert (db["DBInstanceStatus"], db["DBInstanceClass"], db["PendingModifiedValues"]) == ("available", "db.t3.micro", {})
+    # The mark is per instance, until removed: the next modification is applied.
+    clock.unfail("rds-modification", "db")
+    rds.modify_db_instance(DBInstanceIdentifier="db", DBInstanceClass="db.t3.medium", ApplyImmediately=True)
+    on_the_clock.sleep(PENDING + MODIFY)
+    assert (read(rds)["DBInstanceStatus"], read(rds)["DBInstanceClass"]) == ("available", "db.t3.medium")
+
+
+def test_a_dropped_storage_change_leaves_no_storage_optimization_nor_cooldown(rds, on_the_clock):
+    """C-RDS-2's six hours count from a storage change that was made; a dropped one made none."""
+    clock.fail("rds-modification", "db")
+    rds.modify_db_instance(DBInstanceIdentifier="db", AllocatedStorage=30, ApplyImmediately=True)
+    on_the_clock.sleep(PENDING + MODIFY)
+    db = read(rds)
+    assert (db["DBInstanceStatus"], db["AllocatedStorage"], db["PendingModifiedValues"]) == ("available", 20, {})
+    clock.unfail("rds-modification", "db")
+    rds.modify_db_instance(DBInstanceIdentifier="db", AllocatedStorage=30, ApplyImmediately=True)
+    assert read(rds)["PendingModifiedValues"] == {"AllocatedStorage": 30}
