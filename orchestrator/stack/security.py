@@ -77,10 +77,26 @@ def secret_nodes(env: str, cfg: EnvConfig) -> list[Node]:
     ]
 
 
-ECS_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-}
+def ecs_trust(source_arn: bool) -> dict:
+    """The trust policy of a role ECS tasks assume, against the confused deputy (security.md IAM
+    row, FSBP IAM.21 as the spec maps it): only ECS acting for this account. The ECS developer
+    guide ("Amazon ECS task IAM role") recommends aws:SourceAccount and aws:SourceArn
+    ``arn:aws:ecs:REGION:ACCOUNT:*`` for task roles, where ECS passes the task's ARN; for the task
+    execution role the guide shows no aws:SourceArn, so that role carries aws:SourceAccount only,
+    which ECS passes for both. ${AWS::…} are filled in by the role's handler (resources/iam_role.py)
+    as for the KMS key policy."""
+    condition = {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    if source_arn:
+        condition["ArnLike"] = {"aws:SourceArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:*"}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole",
+                       "Condition": condition}],
+    }
+
+
+ECS_TRUST = ecs_trust(source_arn=False)
+ECS_TASK_TRUST = ecs_trust(source_arn=True)
 
 
 def iam_nodes(env: str, cfg: EnvConfig) -> list[Node]:
@@ -111,7 +127,8 @@ def iam_nodes(env: str, cfg: EnvConfig) -> list[Node]:
             {"Sid": "MountOwnFileSystem", "Effect": "Allow",
              "Action": ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
              "Resource": Ref("efs.file_system", "arn"),
-             "Condition": {"StringEquals": {"elasticfilesystem:AccessPointArn": Ref("efs.access_point", "arn")}}},
+             # An ARN-typed key: the ARN operator (security.md IAM row; the EFS policy does the same).
+             "Condition": {"ArnEquals": {"elasticfilesystem:AccessPointArn": Ref("efs.access_point", "arn")}}},
         ],
     }
     return [
@@ -121,7 +138,7 @@ def iam_nodes(env: str, cfg: EnvConfig) -> list[Node]:
         )),
         Node("iam.task_role", IamRole, spec(
             f"ecs-task-role-{env}", description="The video pipeline tasks: mount their EFS access point",
-            assume_role_policy=ECS_TRUST, inline_policies={"tasks": task_policy}, managed_policy_arns=[],
+            assume_role_policy=ECS_TASK_TRUST, inline_policies={"tasks": task_policy}, managed_policy_arns=[],
         )),
     ]
 
