@@ -100,6 +100,16 @@ class EnvConfig:
     # The environment's KMS key (FSBP KMS.4) is deleted this many days after a teardown
     # (ScheduleKeyDeletion's waiting period, 7-30): until then a mistaken teardown can be undone.
     kms_deletion_window_days: int = 30
+    # -- issue 15, IAM / secrets / ECS (spec/security.md rows IAM, secrets, secret rotation, ECS) --
+    # FSBP ECS.5: containers run with a read-only root file system; the paths an image writes to
+    # are task volumes (nginx: its cache and pid directories). Off for an image that cannot.
+    ecs_readonly_root_filesystem: bool = True
+    api_scratch_paths: list[str] = field(default_factory=lambda: ["/var/cache/nginx", "/var/run"])
+    worker_scratch_paths: list[str] = field(default_factory=lambda: ["/tmp"])
+    # awslogs in non-blocking mode: log lines wait in a buffer of this size (Docker's size syntax)
+    # while CloudWatch Logs is slow, instead of blocking the application; the oldest are dropped
+    # when it is full.
+    ecs_log_max_buffer_size: str = "25m"
 
 
 def defaults_for(env: str) -> dict[str, Any]:
@@ -235,7 +245,23 @@ def _check_values(cfg: EnvConfig, where: str, mistyped: set[str]) -> list[str]:
     # -- issue 15, VPC / keys / logs --
     one_of("flow_log_retention_days", LOG_RETENTION_DAYS)
     between("kms_deletion_window_days", 7, 30)
+    # -- issue 15, IAM / secrets / ECS --
+    for key in ("api_scratch_paths", "worker_scratch_paths"):
+        paths = getattr(cfg, key)
+        check(key, all(isinstance(p, str) and re.fullmatch(r"/[\w.\-/]{1,200}", p) and p.rstrip("/") not in ("", "/")
+                       for p in paths) and len(set(paths)) == len(paths) and len(paths) <= 10,
+              "distinct absolute paths other than /, at most 10")
+    # Docker's max-buffer-size: a number and a unit; ECS takes up to the task's memory, 1m is
+    # Docker's default, 4g a sane ceiling here.
+    check("ecs_log_max_buffer_size", _buffer_bytes(cfg.ecs_log_max_buffer_size) is not None
+          and 1 << 20 <= _buffer_bytes(cfg.ecs_log_max_buffer_size) <= 4 << 30,
+          "a size from 1m to 4g, such as 25m")
     return problems
+
+
+def _buffer_bytes(text: str) -> int | None:
+    found = re.fullmatch(r"([1-9]\d{0,9})([kmg])", text) if isinstance(text, str) else None
+    return int(found[1]) << {"k": 10, "m": 20, "g": 30}[found[2]] if found else None
 
 
 def _check_drift(cfg: EnvConfig, where: str, mistyped: set[str]) -> list[str]:
