@@ -110,6 +110,11 @@ class EnvConfig:
     # while CloudWatch Logs is slow, instead of blocking the application; the oldest are dropped
     # when it is full.
     ecs_log_max_buffer_size: str = "25m"
+    # Who besides the roles that read them may read the stack's secrets (their resource policies
+    # deny everyone else): IAM role or user ARNs (aws:PrincipalArn, * wildcards allowed) of the
+    # people and pipelines that run bin/reconcile and bin/drift. Empty: the principal running the
+    # reconcile, which changes with whoever runs it; set it for a team.
+    secret_admin_principals: list[str] = field(default_factory=list)
 
 
 def defaults_for(env: str) -> dict[str, Any]:
@@ -253,6 +258,10 @@ def _check_values(cfg: EnvConfig, where: str, mistyped: set[str]) -> list[str]:
               "distinct absolute paths other than /, at most 10")
     # Docker's max-buffer-size: a number and a unit; ECS takes up to the task's memory, 1m is
     # Docker's default, 4g a sane ceiling here.
+    check("secret_admin_principals", all(
+        isinstance(p, str) and re.fullmatch(r"arn:aws[\w-]*:iam::\d{12}:(root|(role|user)/[\w+=,.@*/-]{1,512})", p)
+        for p in cfg.secret_admin_principals) and len(cfg.secret_admin_principals) <= 20,
+        "IAM role or user ARNs such as arn:aws:iam::123456789012:role/deploy, at most 20")
     check("ecs_log_max_buffer_size", _buffer_bytes(cfg.ecs_log_max_buffer_size) is not None
           and 1 << 20 <= _buffer_bytes(cfg.ecs_log_max_buffer_size) <= 4 << 30,
           "a size from 1m to 4g, such as 25m")
