@@ -26,6 +26,8 @@ FULL_STACK = {
     # issue 15, VPC / keys / logs: the flow log with its role and log group (iam_role, log_group
     # above include them), the key, and the VPC's default security group and ACL taken over.
     "kms_key": 1, "flow_log": 1, "default_security_group": 1, "default_network_acl": 1,
+    # issue 15, IAM / secrets / ECS: the resource policy of each secret the stack owns.
+    "secret_policy": 2,
 }
 OUTPUTS = ("VpcId", "EcsClusterName", "RdsEndpoint", "RedisEndpoint", "EfsFileSystemId", "ApiEndpoint", "DbSecretArn")
 
