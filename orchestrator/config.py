@@ -116,6 +116,21 @@ class EnvConfig:
     # The WAFv2 web ACL on the stage (FSBP APIGateway.4) is always there (no switch: the engine
     # has no way yet to delete nodes a configuration drops). Its rate-based rule: requests per client IP in 5 minutes before it is blocked.
     api_waf_rate_limit: int = 2000
+    # -- issue 15, IAM / secrets / ECS (spec/security.md rows IAM, secrets, secret rotation, ECS) --
+    # FSBP ECS.5: containers run with a read-only root file system; the paths an image writes to
+    # are task volumes (nginx: its cache and pid directories). Off for an image that cannot.
+    ecs_readonly_root_filesystem: bool = True
+    api_scratch_paths: list[str] = field(default_factory=lambda: ["/var/cache/nginx", "/var/run"])
+    worker_scratch_paths: list[str] = field(default_factory=lambda: ["/tmp"])
+    # awslogs in non-blocking mode: log lines wait in a buffer of this size (Docker's size syntax)
+    # while CloudWatch Logs is slow, instead of blocking the application; the oldest are dropped
+    # when it is full.
+    ecs_log_max_buffer_size: str = "25m"
+    # Who besides the roles that read them may read the stack's secrets (their resource policies
+    # deny everyone else): IAM role or user ARNs (aws:PrincipalArn, * wildcards allowed) of the
+    # people and pipelines that run bin/reconcile and bin/drift. Empty: the principal running the
+    # reconcile, which changes with whoever runs it; set it for a team.
+    secret_admin_principals: list[str] = field(default_factory=list)
 
 
 def defaults_for(env: str) -> dict[str, Any]:
@@ -256,7 +271,27 @@ def _check_values(cfg: EnvConfig, where: str, mistyped: set[str]) -> list[str]:
     one_of("api_log_retention_days", LOG_RETENTION_DAYS)
     # WAF API reference, RateBasedStatement.Limit: 10 to 2,000,000,000.
     between("api_waf_rate_limit", 10, 2_000_000_000)
+    # -- issue 15, IAM / secrets / ECS --
+    for key in ("api_scratch_paths", "worker_scratch_paths"):
+        paths = getattr(cfg, key)
+        check(key, all(isinstance(p, str) and re.fullmatch(r"/[\w.\-/]{1,200}", p) and p.rstrip("/") not in ("", "/")
+                       for p in paths) and len(set(paths)) == len(paths) and len(paths) <= 10,
+              "distinct absolute paths other than /, at most 10")
+    # Docker's max-buffer-size: a number and a unit; ECS takes up to the task's memory, 1m is
+    # Docker's default, 4g a sane ceiling here.
+    check("secret_admin_principals", all(
+        isinstance(p, str) and re.fullmatch(r"arn:aws[\w-]*:iam::\d{12}:(root|(role|user)/[\w+=,.@*/-]{1,512})", p)
+        for p in cfg.secret_admin_principals) and len(cfg.secret_admin_principals) <= 20,
+        "IAM role or user ARNs such as arn:aws:iam::123456789012:role/deploy, at most 20")
+    check("ecs_log_max_buffer_size", _buffer_bytes(cfg.ecs_log_max_buffer_size) is not None
+          and 1 << 20 <= _buffer_bytes(cfg.ecs_log_max_buffer_size) <= 4 << 30,
+          "a size from 1m to 4g, such as 25m")
     return problems
+
+
+def _buffer_bytes(text: str) -> int | None:
+    found = re.fullmatch(r"([1-9]\d{0,9})([kmg])", text) if isinstance(text, str) else None
+    return int(found[1]) << {"k": 10, "m": 20, "g": 30}[found[2]] if found else None
 
 
 def _check_drift(cfg: EnvConfig, where: str, mistyped: set[str]) -> list[str]:

@@ -5,6 +5,7 @@ leaves them, so a circuit-breaker rollback always has the previous revision to r
 teardown deregisters and deletes them all."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from resources.aws import ignore_codes
@@ -111,6 +112,26 @@ def observe_task_definition(definition: dict) -> Observed:
     return Observed(definition["taskDefinitionArn"], attrs, ecs_tag_dict(definition.get("tags")), definition)
 
 
+# FSBP ECS.8: secrets go in "secrets" (valueFrom, resolved by ECS at start), never in plain
+# "environment", where DescribeTaskDefinition shows them to anyone who may read the definition.
+SECRET_LIKE = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE_KEY|API_KEY|CREDENTIAL", re.IGNORECASE)
+
+
+def container_problems(container: dict) -> list[str]:
+    """The security.md ECS row's rules a container definition must keep (FSBP ECS.4, ECS.8)."""
+    if not isinstance(container, dict):
+        return []
+    name = container.get("name")
+    problems = []
+    if container.get("privileged") is True:
+        problems.append(f"container {name}: privileged containers are not allowed (FSBP ECS.4)")
+    for variable in container.get("environment") or []:
+        if isinstance(variable, dict) and isinstance(variable.get("name"), str) and SECRET_LIKE.search(variable["name"]):
+            problems.append(f"container {name}: environment variable {variable['name']} looks like a secret: "
+                            "pass it in secrets (valueFrom) instead (FSBP ECS.8)")
+    return problems
+
+
 def efs_volume_problem(volume: dict) -> str | None:
     """B-EFS-4: an access point or IAM authorization needs transit encryption and the root dir '/'."""
     config = volume.get("efsVolumeConfiguration")
@@ -161,6 +182,8 @@ class TaskDefinition(EcsHandler):
             if sizes and not (cpu.isdigit() and memory.isdigit() and int(memory) in fargate_memory_choices(int(cpu))):
                 allowed = ", ".join(f"{c}: {min(m)}-{max(m)}" for c, m in FARGATE_MEMORY.items())
                 problems.append(f"Fargate does not offer cpu {cpu} with memory {memory} (allowed: {allowed})")
+        for container in spec["container_definitions"] if known("container_definitions", list) else []:
+            problems += container_problems(container)
         for volume in spec["volumes"] if known("volumes", list) else []:
             problem = efs_volume_problem(volume)
             if problem:

@@ -21,6 +21,78 @@ ALREADY_EXISTS = "EntityAlreadyExists"
 ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
 # Elements that take one value or a list of values with the same meaning.
 LIST_ELEMENTS = ("Action", "NotAction", "Resource", "NotResource")
+# Placeholders a policy in the stack may use for the caller's account and region, known only once
+# credentials are (the stack is built before any call). The same ones the KMS key policy uses
+# (resources/kms_key.py), filled in by the handler's ``desired`` from the cached account id.
+ACCOUNT = "${AWS::AccountId}"
+REGION = "${AWS::Region}"
+# IAM policy grammar, "Condition operators": each condition key has a type, and the operator must
+# be of that type. ARN-typed keys (aws:SourceArn, aws:PrincipalArn, *Arn service keys) take the
+# ARN operators; String operators on them "work" but bypass ARN matching (security.md IAM row).
+ARN_OPERATORS = ("ArnEquals", "ArnLike", "ArnNotEquals", "ArnNotLike")
+STRING_OPERATORS = ("StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase",
+                    "StringLike", "StringNotLike")
+# Global keys of type String that name an account (aws:SourceAccount, aws:PrincipalAccount …).
+STRING_KEYS = ("aws:sourceaccount", "aws:principalaccount", "aws:resourceaccount", "aws:sourceorgid",
+               "aws:principalorgid", "aws:resourceorgid")
+
+
+def _mentions(value, marker: str) -> bool:
+    if isinstance(value, str):
+        return marker in value
+    if isinstance(value, dict):
+        return any(_mentions(v, marker) for v in value.values())
+    if isinstance(value, list):
+        return any(_mentions(v, marker) for v in value)
+    return False
+
+
+def fill_placeholders(value, account: str, region: str):
+    """``value`` with ${AWS::AccountId} and ${AWS::Region} replaced in every string (values not
+    known yet, UNKNOWN in a plan, are left as they are)."""
+    if isinstance(value, str):
+        return value.replace(ACCOUNT, account).replace(REGION, region)
+    if isinstance(value, dict):
+        return {k: fill_placeholders(v, account, region) for k, v in value.items()}
+    if isinstance(value, list):
+        return [fill_placeholders(v, account, region) for v in value]
+    return value
+
+
+def _operator_base(operator: str) -> str:
+    # "ForAnyValue:StringLike" and "ArnLikeIfExists" are the same operator types.
+    base = operator.split(":")[-1]
+    return base[: -len("IfExists")] if base.endswith("IfExists") else base
+
+
+def policy_problems(document: dict, what: str) -> list[str]:
+    """IAM.1/IAM.21-style rules the stack holds its own policies to, before any call: no Allow of
+    "*" actions on "*" resources; a condition key of ARN type under an ARN operator, an account key
+    under a String operator."""
+    problems = []
+    statements = document.get("Statement", []) if isinstance(document, dict) else []
+    for statement in statements if isinstance(statements, list) else [statements]:
+        if not isinstance(statement, dict):
+            continue
+        sid = statement.get("Sid") or "a statement"
+        actions, resources = statement.get("Action", []), statement.get("Resource", [])
+        actions = actions if isinstance(actions, list) else [actions]
+        resources = resources if isinstance(resources, list) else [resources]
+        if statement.get("Effect") == "Allow" and "*" in actions and "*" in resources:
+            problems.append(f"{what}: {sid} allows every action on every resource (FSBP IAM.1)")
+        # FSBP IAM.21: no wildcard of a whole service ("s3:*") in a policy the stack makes.
+        wild = sorted(a for a in actions if isinstance(a, str) and a.endswith(":*"))
+        if statement.get("Effect") == "Allow" and wild:
+            problems.append(f"{what}: {sid} allows every action of a service ({', '.join(wild)}; FSBP IAM.21)")
+        for operator, tests in (statement.get("Condition") or {}).items():
+            base = _operator_base(operator)
+            for key in tests if isinstance(tests, dict) else {}:
+                low = key.lower()
+                if low.endswith("arn") and base not in ARN_OPERATORS:
+                    problems.append(f"{what}: {sid}: condition key {key} is an ARN: use ArnEquals or ArnLike, not {operator}")
+                elif low in STRING_KEYS and base not in STRING_OPERATORS:
+                    problems.append(f"{what}: {sid}: condition key {key} is a string: use StringEquals, not {operator}")
+    return problems
 
 
 def _values(value) -> list:
@@ -73,16 +145,25 @@ class IamRole(Handler):
     }
 
     def validate(self, spec):
+        problems = []
         if not ROLE_NAME.fullmatch(spec["name"]):
-            return [f"role name {spec['name']!r}: 1-64 letters, digits and _+=,.@- (B-IAM-1)"]
-        return []
+            problems.append(f"role name {spec['name']!r}: 1-64 letters, digits and _+=,.@- (B-IAM-1)")
+        problems += policy_problems(spec["assume_role_policy"], "trust policy")
+        for name, document in sorted(spec["inline_policies"].items()):
+            problems += policy_problems(document, f"policy {name}")
+        return problems
 
     def desired(self, spec):
+        policies = {"assume_role_policy": spec["assume_role_policy"], "inline_policies": spec["inline_policies"]}
+        # The account is asked only of a stack that names it (one cached GetCallerIdentity a run).
+        if _mentions(policies, ACCOUNT) or _mentions(policies, REGION):
+            account = self.aws.account_id() if _mentions(policies, ACCOUNT) else ACCOUNT
+            policies = fill_placeholders(policies, account, self.aws.region)
         return {
             **spec,
             "description": spec["description"] or "",
-            "assume_role_policy": canonical_policy(spec["assume_role_policy"]),
-            "inline_policies": {k: canonical_policy(v) for k, v in spec["inline_policies"].items()},
+            "assume_role_policy": canonical_policy(policies["assume_role_policy"]),
+            "inline_policies": {k: canonical_policy(v) for k, v in policies["inline_policies"].items()},
             "managed_policy_arns": sorted(spec["managed_policy_arns"], key=str),
         }
 

@@ -33,6 +33,8 @@ def stack_nodes(env: str, cfg: EnvConfig, azs: list[str]) -> list[Node]:
         # issue 15, VPC / keys / logs
         *security.key_nodes(env, cfg),
         *security.flow_log_nodes(env, cfg),
+        # issue 15, IAM / secrets / ECS
+        *security.secret_policy_nodes(env, cfg),
     ]
 
 

@@ -1,6 +1,8 @@
 """Compute: ECS cluster, Fargate task definitions and services, the internal NLB in front of the API."""
 from __future__ import annotations
 
+import re
+
 from orchestrator.config import EnvConfig
 from orchestrator.spec import Join, Node, Ref
 from orchestrator.stack.common import spec_factory, tier_subnets
@@ -13,11 +15,32 @@ API_CONTAINER = "metadata-api"
 WORKER_CONTAINER = "video-worker"
 
 
-def _container(name: str, image: str, log_key: str) -> dict:
+def scratch_volume(path: str) -> str:
+    """The task volume mounted writable at ``path``: letters, digits, - and _ (RegisterTaskDefinition
+    volume name), one per path."""
+    return "scratch" + re.sub(r"[^A-Za-z0-9_-]", "-", path.rstrip("/"))
+
+
+def _scratch(cfg: EnvConfig, paths: list[str]) -> tuple[list[dict], list[dict]]:
+    """(volumes, mount points) for the writable paths of a container whose root file system is
+    read-only (FSBP ECS.5): Fargate bind mounts on task storage, emptied with the task."""
+    if not cfg.ecs_readonly_root_filesystem:
+        return [], []
+    return ([{"name": scratch_volume(p)} for p in paths],
+            [{"sourceVolume": scratch_volume(p), "containerPath": p, "readOnly": False} for p in paths])
+
+
+def _container(name: str, image: str, log_key: str, cfg: EnvConfig) -> dict:
     return {
         "name": name,
         "image": image,
         "essential": True,
+        # -- issue 15, ECS row of security.md --
+        # FSBP ECS.5: the image cannot be changed at run time; writable paths are task volumes.
+        "readonlyRootFilesystem": cfg.ecs_readonly_root_filesystem,
+        # FSBP ECS.4: never privileged (Fargate refuses it anyway; said here so that a task
+        # definition registered by hand with it is drift).
+        "privileged": False,
         "environment": [
             {"name": "DB_HOST", "value": Ref("rds.instance", "address")},
             {"name": "DB_PORT", "value": str(DB_PORT)},
@@ -26,8 +49,9 @@ def _container(name: str, image: str, log_key: str) -> dict:
             {"name": "REDIS_PORT", "value": str(REDIS_PORT)},
             {"name": "REDIS_TLS", "value": "true"},
         ],
-        # Secrets by reference: ECS resolves them when the task starts; no value is in the
-        # task definition, the plan or the state.
+        # Secrets by reference (FSBP ECS.8): ECS resolves them when the task starts; no value is
+        # in the task definition, the plan or the state. The task definition handler refuses an
+        # environment name that looks like a secret.
         "secrets": [
             {"name": "DB_CREDENTIALS", "valueFrom": Ref("rds.instance", "secret_arn")},
             {"name": "REDIS_AUTH_TOKEN", "valueFrom": Join(Ref("secret.redis_auth", "arn"), ":auth_token::")},
@@ -38,6 +62,10 @@ def _container(name: str, image: str, log_key: str) -> dict:
                 "awslogs-group": Ref(f"logs.{log_key}", "name"),
                 "awslogs-region": Ref(f"logs.{log_key}", "region"),
                 "awslogs-stream-prefix": name,
+                # A log outage must not stop the application (ECS developer guide, awslogs
+                # "mode"): lines wait in a bounded buffer, dropped only when it is full.
+                "mode": "non-blocking",
+                "max-buffer-size": cfg.ecs_log_max_buffer_size,
             },
         },
     }
@@ -46,12 +74,16 @@ def _container(name: str, image: str, log_key: str) -> dict:
 def task_definition_nodes(env: str, cfg: EnvConfig) -> list[Node]:
 
     spec = spec_factory(env, cfg)
-    api = {**_container(API_CONTAINER, cfg.api_image, "api"),
-           "portMappings": [{"containerPort": cfg.api_port, "protocol": "tcp"}]}
+    api_scratch, api_mounts = _scratch(cfg, cfg.api_scratch_paths)
+    worker_scratch, worker_mounts = _scratch(cfg, cfg.worker_scratch_paths)
+    api = {**_container(API_CONTAINER, cfg.api_image, "api", cfg),
+           "portMappings": [{"containerPort": cfg.api_port, "protocol": "tcp"}],
+           "mountPoints": api_mounts}
     worker = {
-        **_container(WORKER_CONTAINER, cfg.worker_image, "worker"),
+        **_container(WORKER_CONTAINER, cfg.worker_image, "worker", cfg),
         "command": list(cfg.worker_command),
-        "mountPoints": [{"sourceVolume": EFS_VOLUME, "containerPath": "/mnt/video-processing", "readOnly": False}],
+        "mountPoints": [{"sourceVolume": EFS_VOLUME, "containerPath": "/mnt/video-processing", "readOnly": False},
+                        *worker_mounts],
     }
     common = {
         "network_mode": "awsvpc",
@@ -72,11 +104,11 @@ def task_definition_nodes(env: str, cfg: EnvConfig) -> list[Node]:
     return [
         Node("ecs.taskdef.api", TaskDefinition, spec(
             f"metadata-api-{env}", cpu=str(cfg.api_cpu), memory=str(cfg.api_memory),
-            container_definitions=[api], volumes=[], **common,
+            container_definitions=[api], volumes=api_scratch, **common,
         )),
         Node("ecs.taskdef.worker", TaskDefinition, spec(
             f"video-worker-{env}", cpu=str(cfg.worker_cpu), memory=str(cfg.worker_memory),
-            container_definitions=[worker], volumes=[efs_volume], **common,
+            container_definitions=[worker], volumes=[efs_volume, *worker_scratch], **common,
         )),
     ]
 

@@ -15,9 +15,12 @@ REDIS_PORT = 6379
 
 # RDS user guide, "Setting up and enabling Enhanced Monitoring": the role trusts
 # monitoring.rds.amazonaws.com and carries the AWS managed policy below.
+# Against the confused deputy, aws:SourceAccount as the RDS user guide recommends for this role
+# (security.md IAM row); ${AWS::AccountId} is filled in by the role's handler (resources/iam_role.py).
 RDS_MONITORING_TRUST = {
     "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Principal": {"Service": "monitoring.rds.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "monitoring.rds.amazonaws.com"}, "Action": "sts:AssumeRole",
+                   "Condition": {"StringEquals": {"aws:SourceAccount": "${AWS::AccountId}"}}}],
 }
 RDS_MONITORING_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 

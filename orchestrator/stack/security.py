@@ -9,6 +9,7 @@ from resources.iam_role import IamRole
 from resources.kms_key import ACCOUNT, REGION, KmsKey
 from resources.log_group import LogGroup
 from resources.secret import ApiKeySecret, GeneratedSecret
+from resources.secret_policy import CALLER, SecretPolicy
 from resources.security_group import SecurityGroup
 
 ALL_TRAFFIC = {"protocol": "-1", "from_port": -1, "to_port": -1}
@@ -77,10 +78,26 @@ def secret_nodes(env: str, cfg: EnvConfig) -> list[Node]:
     ]
 
 
-ECS_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-}
+def ecs_trust(source_arn: bool) -> dict:
+    """The trust policy of a role ECS tasks assume, against the confused deputy (security.md IAM
+    row, FSBP IAM.21 as the spec maps it): only ECS acting for this account. The ECS developer
+    guide ("Amazon ECS task IAM role") recommends aws:SourceAccount and aws:SourceArn
+    ``arn:aws:ecs:REGION:ACCOUNT:*`` for task roles, where ECS passes the task's ARN; for the task
+    execution role the guide shows no aws:SourceArn, so that role carries aws:SourceAccount only,
+    which ECS passes for both. ${AWS::…} are filled in by the role's handler (resources/iam_role.py)
+    as for the KMS key policy."""
+    condition = {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    if source_arn:
+        condition["ArnLike"] = {"aws:SourceArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:*"}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole",
+                       "Condition": condition}],
+    }
+
+
+ECS_TRUST = ecs_trust(source_arn=False)
+ECS_TASK_TRUST = ecs_trust(source_arn=True)
 
 
 def iam_nodes(env: str, cfg: EnvConfig) -> list[Node]:
@@ -111,7 +128,8 @@ def iam_nodes(env: str, cfg: EnvConfig) -> list[Node]:
             {"Sid": "MountOwnFileSystem", "Effect": "Allow",
              "Action": ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
              "Resource": Ref("efs.file_system", "arn"),
-             "Condition": {"StringEquals": {"elasticfilesystem:AccessPointArn": Ref("efs.access_point", "arn")}}},
+             # An ARN-typed key: the ARN operator (security.md IAM row; the EFS policy does the same).
+             "Condition": {"ArnEquals": {"elasticfilesystem:AccessPointArn": Ref("efs.access_point", "arn")}}},
         ],
     }
     return [
@@ -121,7 +139,7 @@ def iam_nodes(env: str, cfg: EnvConfig) -> list[Node]:
         )),
         Node("iam.task_role", IamRole, spec(
             f"ecs-task-role-{env}", description="The video pipeline tasks: mount their EFS access point",
-            assume_role_policy=ECS_TRUST, inline_policies={"tasks": task_policy}, managed_policy_arns=[],
+            assume_role_policy=ECS_TASK_TRUST, inline_policies={"tasks": task_policy}, managed_policy_arns=[],
         )),
     ]
 
@@ -211,5 +229,46 @@ def flow_log_nodes(env: str, cfg: EnvConfig) -> list[Node]:
         Node("vpc.flow_log", FlowLog, spec(
             f"vpc-flow-log-{env}", vpc_id=Ref("vpc"), traffic_type="ALL", log_group_name=Ref("logs.flow", "name"),
             role_arn=Ref("iam.flow_logs_role", "arn"), max_aggregation_interval=600,
+        )),
+    ]
+
+
+# -- issue 15, IAM / secrets / ECS (spec/security.md "secrets") ------------------------------------
+
+def secret_policy(readers: list, admins: list) -> dict:
+    """Only ``readers`` (the roles that read the secret) and ``admins`` (who runs the tool: it reads
+    the AUTH token to create the replication group and to rotate it, and the API key secret on
+    every reconcile and drift to compare it) may GetSecretValue. The Deny names every other
+    principal, of this account or any other: an identity policy granting secretsmanager:* to
+    someone in the account no longer reaches these values. Everything else (DescribeSecret,
+    Put/DeleteResourcePolicy) is left to IAM, so an administrator can never be locked out of the
+    policy itself."""
+    statements = []
+    if readers:
+        statements.append({"Sid": "ReadersRead", "Effect": "Allow", "Principal": {"AWS": readers},
+                           "Action": "secretsmanager:GetSecretValue", "Resource": "*"})
+    statements.append({
+        "Sid": "NobodyElseReads", "Effect": "Deny", "Principal": {"AWS": "*"},
+        "Action": "secretsmanager:GetSecretValue", "Resource": "*",
+        # aws:PrincipalArn is ARN-typed: the ARN operator (security.md IAM row).
+        "Condition": {"ArnNotLike": {"aws:PrincipalArn": [*readers, *admins]}},
+    })
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def secret_policy_nodes(env: str, cfg: EnvConfig) -> list[Node]:
+    spec = spec_factory(env, cfg)
+    # Empty: the principal that runs the reconcile (resources/secret_policy.py CALLER).
+    admins = list(cfg.secret_admin_principals) or [CALLER]
+    return [
+        # The node's name is the secret's: the lookup after a state loss, and its ownership tags.
+        # ECS reads the AUTH token for the tasks with the execution role (REDIS_AUTH_TOKEN).
+        Node("secret.redis_auth.policy", SecretPolicy, spec(
+            f"redis-auth-{env}", secret_arn=Ref("secret.redis_auth", "arn"),
+            policy=secret_policy([Ref("iam.execution_role", "arn")], admins),
+        )),
+        # No role of the stack reads the API key: its clients get it from an administrator.
+        Node("secret.api_key.policy", SecretPolicy, spec(
+            f"api-keys-{env}", secret_arn=Ref("secret.api_key", "arn"), policy=secret_policy([], admins),
         )),
     ]

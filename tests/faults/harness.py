@@ -122,6 +122,9 @@ def account_counts(client) -> dict[str, int]:
         # issue 15: a key scheduled for deletion (teardown) counts as gone; flow logs of any VPC.
         "kms_key": live_customer_keys(client("kms")),
         "flow_log": len(ec2.describe_flow_logs()["FlowLogs"]),
+        # issue 15: resource policies on any secret of the account, RDS's own aside.
+        "secret_policy": sum(not s["Name"].startswith("rds!") and bool(
+            client("secretsmanager").get_resource_policy(SecretId=s["ARN"]).get("ResourcePolicy")) for s in secrets),
     }
 
 

@@ -166,21 +166,25 @@ def test_create_reads_back_cluster_task_definitions_and_services_then_second_run
     assert container["image"] == EnvConfig().worker_image
     assert container["logConfiguration"] == {"logDriver": "awslogs", "options": {
         "awslogs-group": "/ecs/video-processing-dev/video-worker", "awslogs-region": REGION,
-        "awslogs-stream-prefix": "video-worker"}}
+        "awslogs-stream-prefix": "video-worker", "mode": "non-blocking", "max-buffer-size": "25m"}}
     # Secrets by reference only: ECS resolves them at task start, no value is stored.
     assert sorted(container["secrets"], key=lambda s: s["name"]) == [
         {"name": "DB_CREDENTIALS", "valueFrom": DB_SECRET},
         {"name": "REDIS_AUTH_TOKEN", "valueFrom": f"{REDIS_SECRET}:auth_token::"},
     ]
+    # The read-only root file system's scratch (security.md ECS row) follows the EFS volume.
     assert container["mountPoints"] == [
-        {"sourceVolume": "video-processing", "containerPath": "/mnt/video-processing", "readOnly": False}]
-    [volume] = definition["volumes"]
+        {"sourceVolume": "video-processing", "containerPath": "/mnt/video-processing", "readOnly": False},
+        {"sourceVolume": "scratch-tmp", "containerPath": "/tmp", "readOnly": False}]
+    volume, scratch = definition["volumes"]
+    assert scratch == {"name": "scratch-tmp"}
     efs = volume["efsVolumeConfiguration"]
     assert efs["fileSystemId"] == FILE_SYSTEM and efs["transitEncryption"] == "ENABLED"
     assert efs["authorizationConfig"] == {"accessPointId": ACCESS_POINT, "iam": "ENABLED"}
     assert efs.get("rootDirectory", "/") == "/"
     api = latest(ecs, "metadata-api-dev")["taskDefinition"]
-    assert api["containerDefinitions"][0]["portMappings"][0]["containerPort"] == 80 and api["volumes"] == []
+    assert api["containerDefinitions"][0]["portMappings"][0]["containerPort"] == 80
+    assert api["volumes"] == [{"name": "scratch-var-cache-nginx"}, {"name": "scratch-var-run"}]
 
     private = sorted(stack.id(f"subnet.private.{i}") for i in (1, 2))
     for key, name in SERVICES.items():

@@ -16,9 +16,9 @@ from orchestrator.config import EnvConfig
 from orchestrator.reconciler import Reconciler
 from orchestrator.run import reconcile_stack
 from orchestrator.spec import Join, Node, Ref
-from orchestrator.stack.security import ECS_TRUST, iam_nodes, key_nodes, log_group_nodes, secret_nodes
+from orchestrator.stack.security import ECS_TASK_TRUST, ECS_TRUST, iam_nodes, key_nodes, log_group_nodes, secret_nodes
 from resources.base import ResourceError
-from resources.iam_role import IamRole, canonical_policy
+from resources.iam_role import IamRole, canonical_policy, fill_placeholders
 from resources.clock import FakeClock
 from tests.conftest import REGION
 from tests.resources.network import changed_fields, ownership, recorded_id
@@ -27,6 +27,9 @@ from tests.support.stack import actions as all_actions, converge, destroy
 
 ROLES = {"iam.execution_role": "ecs-task-execution-role-dev", "iam.task_role": "ecs-task-role-dev"}
 ACCOUNT = "123456789012"
+# The trust policies as AWS holds them: the account and region filled in (security.md IAM row).
+TRUSTS = {"iam.execution_role": fill_placeholders(ECS_TRUST, ACCOUNT, REGION),
+          "iam.task_role": fill_placeholders(ECS_TASK_TRUST, ACCOUNT, REGION)}
 ELSEWHERE = {
     ("rds.instance", "secret_arn"): f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!db-0b5d8c1e-Ab12Cd",
     ("efs.file_system", "arn"): f"arn:aws:elasticfilesystem:{REGION}:{ACCOUNT}:file-system/fs-0123456789abcdef0",
@@ -89,7 +92,7 @@ def test_create_roles_trusting_ecs_tasks_with_scoped_policies_then_second_run_ch
     assert {k: a for k, a in actions(run).items() if k in ROLES} == dict.fromkeys(ROLES, "create")
     for key, name in ROLES.items():
         found = role(iam, name)
-        assert canonical_policy(found["AssumeRolePolicyDocument"]) == canonical_policy(ECS_TRUST)
+        assert canonical_policy(found["AssumeRolePolicyDocument"]) == canonical_policy(TRUSTS[key])
         assert {t["Key"]: t["Value"] for t in found["Tags"]} == ownership(name)
         assert iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"] == []
         assert state.doc.resource(key)["outputs"] == {"id": name, "name": name, "arn": found["Arn"]}
@@ -168,7 +171,7 @@ def test_trust_policy_description_and_tags_changed_by_hand_are_restored(aws, iam
     assert changed_fields(plan) == {"iam.execution_role": {"assume_role_policy", "description", "tags.Environment"}}
     converge(aws, state, nodes=nodes(), clock=clock)
     found = role(iam, name)
-    assert canonical_policy(found["AssumeRolePolicyDocument"]) == canonical_policy(ECS_TRUST)
+    assert canonical_policy(found["AssumeRolePolicyDocument"]) == canonical_policy(TRUSTS["iam.execution_role"])
     assert found["Description"] == "ECS pulls images, writes logs and reads secrets for the tasks"
     assert {t["Key"]: t["Value"] for t in found["Tags"]} == ownership(name)
 

@@ -163,7 +163,7 @@ reason = "autoscaling owns the count"
 
 def test_node_keys_are_the_stacks():
     keys = node_keys()
-    assert len(keys) == 54 and {"vpc", "ecs.service.worker", "apigw.usage_plan", "subnet.isolated.2"} <= set(keys)
+    assert len(keys) == 56 and {"vpc", "secret.redis_auth.policy", "ecs.service.worker", "apigw.usage_plan", "subnet.isolated.2"} <= set(keys)
 
 
 # -- the recorded configuration carries the rules ---------------------------------------------------
