@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import structlog
 
-from resources.base import Field, Refresh, Status
+from resources.aws import ignore_codes
+from resources.base import MANAGED_BY, Field, Refresh, Status
 from resources.consistency import consistency
 from resources.iam_role import IamRole
 
@@ -66,8 +67,8 @@ class ApiGatewayCloudWatchRole(IamRole):
     def status(self, raw):
         return Refresh(Status.READY)
 
-    def observe(self, raw):
-        obs = super().observe(raw)
+    def observe(self, raw, detail=None):
+        obs = super().observe(raw, detail)
         account_role = self._account_role()
         obs.raw[ACCOUNT_ROLE] = account_role
         obs.attrs["account_role_set"] = account_role is not None
@@ -88,6 +89,16 @@ class ApiGatewayCloudWatchRole(IamRole):
     def delete(self, obs, spec=None):
         if self._account_role() == obs.raw.get("Arn"):
             users = self._logging_stages()
+            heir = self._heir(obs) if users else None
+            if heir:
+                # Another environment of this tool in the region has its own role, made for
+                # this very setting: the account is handed to it, and this one can go.
+                ROLE_USABLE.call(
+                    self.clock, self.aws.client("apigateway").update_account,
+                    patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": heir}],
+                )
+                log.info("apigateway_account_role_handed_over", role=obs.id, to=heir)
+                users = []
             if users:
                 # C-APIGW-1: other APIs of the region log through it; not ours to take away.
                 log.warning("apigateway_account_role_kept", role=obs.id, used_by=users[:5],
@@ -98,6 +109,22 @@ class ApiGatewayCloudWatchRole(IamRole):
                 patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": ""}])
         super().delete(obs, spec)
 
+    def _heir(self, obs) -> str | None:
+        """The ARN of another environment's role of this kind (ours by its ownership tags)."""
+        prefix = obs.id.rsplit("-", 1)[0] + "-"  # apigateway-cloudwatch-role-
+        iam = self.client
+        for page in iam.get_paginator("list_roles").paginate():
+            for role in page["Roles"]:
+                if not role["RoleName"].startswith(prefix) or role["RoleName"] == obs.id:
+                    continue
+                try:
+                    tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role["RoleName"])["Tags"]}
+                except iam.exceptions.NoSuchEntityException:
+                    continue  # deleted meanwhile
+                if tags.get("ManagedBy") == MANAGED_BY:
+                    return role["Arn"]
+        return None
+
     def _logging_stages(self) -> list[str]:
         """The stages of the region that log through the account's role: REST API stages with
         execution logging (any method's loggingLevel other than OFF) or access logging, and
@@ -105,7 +132,9 @@ class ApiGatewayCloudWatchRole(IamRole):
         v1, v2 = self.aws.client("apigateway"), self.aws.client("apigatewayv2")
         found = []
         for api in (a for page in v1.get_paginator("get_rest_apis").paginate() for a in page.get("items", [])):
-            for stage in v1.get_stages(restApiId=api["id"]).get("item", []):
+            # An API deleted meanwhile (this teardown deletes its own) logs nothing.
+            stages = ignore_codes({"NotFoundException"}, v1.get_stages, restApiId=api["id"]) or {}
+            for stage in stages.get("item", []):
                 levels = {s.get("loggingLevel", "OFF") for s in (stage.get("methodSettings") or {}).values()}
                 if levels - {"OFF"} or stage.get("accessLogSettings"):
                     found.append(f"{api['id']}/{stage['stageName']}")

@@ -131,6 +131,10 @@ def same_name(a: str | None, b: str) -> bool:
     return a is not None and a.lower() == b.lower()
 
 
+# The shared-reads key of the account's roles with their policies (also seeded by drift --all).
+ROLE_DETAILS = ("iam", "get_account_authorization_details", "Role")
+
+
 class IamRole(Handler):
     kind = "iam_role"
     service = "iam"
@@ -170,20 +174,26 @@ class IamRole(Handler):
     def describe(self, resource_id):
         return self.client.get_role(RoleName=resource_id)["Role"]
 
-    def observe(self, raw):
+    def observe(self, raw, detail: dict | None = None):
+        """``detail``: the role's entry in GetAccountAuthorizationDetails, which holds its inline
+        and attached policies (one listing for every role of a walk); else they are read here."""
         role, name = raw, raw["RoleName"]
-        inline_names = [
-            n for page in self.client.get_paginator("list_role_policies").paginate(RoleName=name) for n in page["PolicyNames"]
-        ]
-        inline = {
-            n: canonical_policy(self.client.get_role_policy(RoleName=name, PolicyName=n)["PolicyDocument"])
-            for n in inline_names
-        }
-        attached = [
-            p["PolicyArn"]
-            for page in self.client.get_paginator("list_attached_role_policies").paginate(RoleName=name)
-            for p in page["AttachedPolicies"]
-        ]
+        if detail is not None:
+            inline = {p["PolicyName"]: canonical_policy(p["PolicyDocument"]) for p in detail.get("RolePolicyList", [])}
+            attached = [p["PolicyArn"] for p in detail.get("AttachedManagedPolicies", [])]
+        else:
+            inline_names = [
+                n for page in self.client.get_paginator("list_role_policies").paginate(RoleName=name) for n in page["PolicyNames"]
+            ]
+            inline = {
+                n: canonical_policy(self.client.get_role_policy(RoleName=name, PolicyName=n)["PolicyDocument"])
+                for n in inline_names
+            }
+            attached = [
+                p["PolicyArn"]
+                for page in self.client.get_paginator("list_attached_role_policies").paginate(RoleName=name)
+                for p in page["AttachedPolicies"]
+            ]
         attrs = {
             "description": role.get("Description") or "",
             "assume_role_policy": canonical_policy(role["AssumeRolePolicyDocument"]),
@@ -201,8 +211,23 @@ class IamRole(Handler):
         if role is None:
             return None
         if same_name(recorded_id, role["RoleName"]) or owned_by(tag_dict(role.get("Tags")), spec):
-            return self.observe(role)
+            return self.observe(role, self._detail(role["RoleName"]))
         raise ResourceError(f"IAM role {spec['name']} exists but is not managed by {MANAGED_BY}")
+
+    def _detail(self, name: str) -> dict | None:
+        """The role's policies from one GetAccountAuthorizationDetails listing of the walk: the
+        stack's five roles and their policies in one or two calls instead of about eighteen
+        (ListRolePolicies, GetRolePolicy, ListAttachedRolePolicies per role). GetRole is still
+        asked: the listing has no description."""
+        if self.shared is None:
+            return None
+
+        def fetch() -> dict[str, dict]:
+            pages = self.client.get_paginator("get_account_authorization_details").paginate(
+                Filter=["Role"], PaginationConfig={"PageSize": 1000})
+            return {r["RoleName"].lower(): r for page in pages for r in page["RoleDetailList"]}
+
+        return self.shared.once(ROLE_DETAILS, fetch).get(name.lower())
 
     def list_owned(self, spec):
         # Teardown: never a role that does not carry our ownership record.

@@ -87,8 +87,18 @@ def full_inventory(client, env: str) -> dict[str, list[str]]:
     inv["iam_role"] = [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].endswith(f"-{env}")
                        and _ours(iam.list_role_tags(RoleName=r["RoleName"])["Tags"], env)]
     logs = client("logs")
-    inv["log_group"] = [g["logGroupName"] for prefix in (f"/ecs/video-processing-{env}/", f"/vpc/video-pipeline-{env}/")
+    apis = [a["id"] for a in client("apigateway").get_rest_apis()["items"] if a["name"] == f"video-metadata-api-{env}"]
+    prefixes = (f"/ecs/video-processing-{env}/", f"/vpc/video-pipeline-{env}/", f"/aws/apigateway/video-metadata-api-{env}/",
+                *(f"API-Gateway-Execution-Logs_{a}/{env}" for a in apis))
+    inv["log_group"] = [g["logGroupName"] for prefix in prefixes
                         for g in logs.describe_log_groups(logGroupNamePrefix=prefix)["logGroups"]]
+    # issue 15, API Gateway: the stage's web ACL and its association (FSBP APIGateway.4).
+    waf = client("wafv2")
+    acls = [a for a in waf.list_web_acls(Scope="REGIONAL")["WebACLs"] if a["Name"] == f"video-metadata-api-waf-{env}"]
+    inv["web_acl"] = [a["Id"] for a in acls]
+    # moto has no ListResourcesForWebACL: the stage is asked which web ACL guards it.
+    stages = [f"arn:aws:apigateway:{waf.meta.region_name}::/restapis/{a}/stages/{env}" for a in apis]
+    inv["web_acl_association"] = [s for s in stages if waf.get_web_acl_for_resource(ResourceArn=s).get("WebACL")]
     ecs = client("ecs")
     clusters = ecs.describe_clusters(clusters=[f"video-processing-{env}"])["clusters"]
     inv["ecs_cluster"] = [c["clusterName"] for c in clusters if c["status"] == "ACTIVE"]

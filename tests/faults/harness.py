@@ -122,6 +122,13 @@ def account_counts(client) -> dict[str, int]:
         # issue 15: a key scheduled for deletion (teardown) counts as gone; flow logs of any VPC.
         "kms_key": live_customer_keys(client("kms")),
         "flow_log": len(ec2.describe_flow_logs()["FlowLogs"]),
+        "web_acl": len(client("wafv2").list_web_acls(Scope="REGIONAL")["WebACLs"]),
+        # moto has no ListResourcesForWebACL: every stage of every API is asked for its web ACL.
+        "web_acl_association": sum(
+            bool(client("wafv2").get_web_acl_for_resource(
+                ResourceArn=f"arn:aws:apigateway:{apigw.meta.region_name}::/restapis/{api['id']}/stages/{stage['stageName']}"
+            ).get("WebACL"))
+            for api in apigw.get_rest_apis()["items"] for stage in apigw.get_stages(restApiId=api["id"])["item"]),
         # issue 15: resource policies on any secret of the account, RDS's own aside.
         "secret_policy": sum(not s["Name"].startswith("rds!") and bool(
             client("secretsmanager").get_resource_policy(SecretId=s["ARN"]).get("ResourcePolicy")) for s in secrets),

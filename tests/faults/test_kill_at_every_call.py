@@ -36,7 +36,10 @@ from tests.faults.harness import ENV, assert_nothing_left, assert_one_of_each, k
 # TEARDOWN_SAMPLE's k shift with them: the guard test below names the new ones.
 # Issue 15 (IAM / secrets / ECS) added 2: PutResourcePolicy on each of the two secrets (the trust
 # conditions, the containers' read-only root, log mode and scratch volumes go in calls made anyway).
-N_MUTATING_CALLS = 111
+# Issue 15 (API Gateway) added 10: the access and execution log groups CreateLogGroup and
+# PutRetentionPolicy each; the account's CloudWatch role CreateRole, AttachRolePolicy and
+# UpdateAccount; the stage's UpdateStage (logging, metrics, tracing); CreateWebACL; AssociateWebACL.
+N_MUTATING_CALLS = 121
 
 # k -> (the k-th mutating call of a full create at --parallelism 1, the resource kind it creates):
 # the first create of each kind in FULL_STACK, and the last call of the run.
@@ -66,13 +69,15 @@ TEARDOWN_SAMPLE = {
     62: ("ec2 CreateRouteTable", "route_table"),
     68: ("ecs CreateService", "ecs_service"),
     70: ("apigateway Post:/restapis", "rest_api"),
-    79: ("apigateway Post:/apikeys", "api_key"),
+    86: ("apigateway Post:/apikeys", "api_key"),
     # The default group's first call of its own name (its CreateTags is one of several).
-    88: ("ec2 RevokeSecurityGroupIngress", "default_security_group"),
-    90: ("apigateway Post:/usageplans", "usage_plan"),
-    94: ("ec2 CreateNetworkAclEntry", "default_network_acl"),
-    109: ("secretsmanager PutResourcePolicy", "secret_policy"),
-    111: ("ec2 CreateFlowLogs", "flow_log"),
+    96: ("ec2 RevokeSecurityGroupIngress", "default_security_group"),
+    98: ("wafv2 CreateWebACL", "web_acl"),
+    99: ("apigateway Post:/usageplans", "usage_plan"),
+    103: ("ec2 CreateNetworkAclEntry", "default_network_acl"),
+    118: ("secretsmanager PutResourcePolicy", "secret_policy"),
+    120: ("ec2 CreateFlowLogs", "flow_log"),
+    121: ("wafv2 AssociateWebACL", "web_acl_association"),
 }
 
 
