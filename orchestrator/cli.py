@@ -17,7 +17,7 @@ EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 LOG_FORMAT_ENV = "VIDEO_PIPELINE_LOG_FORMAT"
 # The services the stack's handlers call, roughly in the order a walk first needs them.
 STACK_SERVICES = ("sts", "ec2", "secretsmanager", "iam", "logs", "rds", "elasticache", "efs", "elbv2", "ecs",
-                  "apigateway", "resourcegroupstaggingapi", "kms")
+                  "apigateway", "resourcegroupstaggingapi", "kms", "wafv2")
 
 
 class Parser(argparse.ArgumentParser):

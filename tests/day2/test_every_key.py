@@ -39,20 +39,22 @@ from tests.day2.environment import ENV, Day2Env, changes, mutating, running_envi
 
 IN_PLACE, DOWNTIME, REPLACE, IMPOSSIBLE = "IN_PLACE", "DOWNTIME", "REPLACE", "IMPOSSIBLE"
 RDS_MODIFY = layer_clock.DURATIONS["rds.modify_pending"] + layer_clock.DURATIONS["rds.modify"]
-# Mount targets and the file-system policy are not taggable AWS resources.
-TAGGED = sorted({n.key for n in stack_nodes(ENV, EnvConfig(), ["a", "b"])} - {"efs.mount_targets", "efs.policy"})
+# Mount targets, the file-system policy, secret policies and a web ACL's association are not
+# taggable AWS resources.
+UNTAGGABLE = {"efs.mount_targets", "efs.policy", "secret.redis_auth.policy", "secret.api_key.policy", "waf.association"}
+TAGGED = sorted({n.key for n in stack_nodes(ENV, EnvConfig(), ["a", "b"])} - UNTAGGABLE)
 # What a tag added to (or removed from) every resource costs: one tagging call per resource, by
 # each service's own API (ec2 CreateTags per resource; RDS, ElastiCache, ELB and EFS tag the
 # subnet groups, target groups and access points as well).
-TAG_CALLS = {"apigateway": 5, "ec2": 24, "ecs": 5, "efs": 2, "elasticache": 2, "elbv2": 2, "iam": 4, "kms": 1, "logs": 3,
-             "rds": 2, "secretsmanager": 2}
+TAG_CALLS = {"apigateway": 5, "ec2": 24, "ecs": 5, "efs": 2, "elasticache": 2, "elbv2": 2, "iam": 5, "kms": 1, "logs": 5,
+             "rds": 2, "secretsmanager": 2, "wafv2": 1}
 ADD_TAG_OPS = {"apigateway": "TagResource", "ec2": "CreateTags", "ecs": "TagResource", "efs": "TagResource",
                "elasticache": "AddTagsToResource", "elbv2": "AddTags", "iam": "TagRole", "kms": "TagResource",
-               "logs": "TagResource", "rds": "AddTagsToResource", "secretsmanager": "TagResource"}
+               "logs": "TagResource", "rds": "AddTagsToResource", "secretsmanager": "TagResource", "wafv2": "TagResource"}
 REMOVE_TAG_OPS = {"apigateway": "UntagResource", "ec2": "DeleteTags", "ecs": "UntagResource", "efs": "UntagResource",
                   "elasticache": "RemoveTagsFromResource", "elbv2": "RemoveTags", "iam": "UntagRole",
                   "kms": "UntagResource", "logs": "UntagResource", "rds": "RemoveTagsFromResource",
-                  "secretsmanager": "UntagResource"}
+                  "secretsmanager": "UntagResource", "wafv2": "UntagResource"}
 NEW_REVISION = {"ecs RegisterTaskDefinition": 1, "ecs UpdateService": 1}
 WORKER_RULE = {"resource": "ecs.service.worker", "attribute": "desired_count", "reason": "autoscaling owns the count"}
 
@@ -154,6 +156,34 @@ SCENARIOS = [
     Scenario("lb_cross_zone", False, {"elb.nlb": {"cross_zone": IN_PLACE}}, {"elbv2 ModifyLoadBalancerAttributes": 1}),
     Scenario("flow_log_retention_days", 400, {"logs.flow": {"retention_days": IN_PLACE}}, {"logs PutRetentionPolicy": 1}),
     Scenario("kms_deletion_window_days", 7, {}),
+    # issue 15, IAM / secrets / ECS and API Gateway keys.
+    Scenario("ecs_log_max_buffer_size", "50m", {
+        **revision("api", "container_definitions[metadata-api].logConfiguration"),
+        **revision("worker", "container_definitions[video-worker].logConfiguration")},
+        {"ecs RegisterTaskDefinition": 2, "ecs UpdateService": 2}, waits=layer_clock.DURATIONS["ecs.deployment"]),
+    Scenario("api_scratch_paths", ["/var/cache/nginx", "/var/run", "/tmp"], {
+        "ecs.taskdef.api": {"container_definitions[metadata-api].mountPoints": IN_PLACE, "volumes": IN_PLACE},
+        "ecs.service.api": {"task_definition": IN_PLACE}}, NEW_REVISION, waits=layer_clock.DURATIONS["ecs.deployment"]),
+    Scenario("worker_scratch_paths", ["/tmp", "/scratch"], {
+        "ecs.taskdef.worker": {"container_definitions[video-worker].mountPoints": IN_PLACE, "volumes": IN_PLACE},
+        "ecs.service.worker": {"task_definition": IN_PLACE}}, NEW_REVISION, waits=layer_clock.DURATIONS["ecs.deployment"]),
+    # A writable root needs no scratch volumes: both go.
+    Scenario("ecs_readonly_root_filesystem", False, {
+        f"ecs.taskdef.{role}": {f"container_definitions[{name}].readonlyRootFilesystem": IN_PLACE,
+                                  f"container_definitions[{name}].mountPoints": IN_PLACE, "volumes": IN_PLACE}
+        for role, name in (("api", "metadata-api"), ("worker", "video-worker"))} | {
+        "ecs.service.api": {"task_definition": IN_PLACE}, "ecs.service.worker": {"task_definition": IN_PLACE}},
+        {"ecs RegisterTaskDefinition": 2, "ecs UpdateService": 2}, waits=layer_clock.DURATIONS["ecs.deployment"]),
+    Scenario("secret_admin_principals", ["arn:aws:iam::123456789012:role/deploy"], {
+        "secret.redis_auth.policy": {"policy": IN_PLACE}, "secret.api_key.policy": {"policy": IN_PLACE}},
+        {"secretsmanager PutResourcePolicy": 2}),
+    Scenario("api_log_level", "INFO", {"apigw.stage": {"log_level": IN_PLACE}}, {"apigateway UpdateStage": 1}),
+    Scenario("api_log_retention_days", 400, {"logs.api_access": {"retention_days": IN_PLACE},
+                                              "logs.api_execution": {"retention_days": IN_PLACE}},
+             {"logs PutRetentionPolicy": 2}),
+    Scenario("api_detailed_metrics", False, {"apigw.stage": {"metrics_enabled": IN_PLACE}}, {"apigateway UpdateStage": 1}),
+    Scenario("api_tracing", False, {"apigw.stage": {"tracing_enabled": IN_PLACE}}, {"apigateway UpdateStage": 1}),
+    Scenario("api_waf_rate_limit", 1000, {"waf.web_acl": {"rate_limit": IN_PLACE}}, {"wafv2 UpdateWebACL": 1}),
     # The VPC's CIDR cannot change: a new VPC, and with it every resource of the environment.
     Scenario("vpc_cidr", "10.1.0.0/16", {}, refused=frozenset({"vpc"})),
 ]

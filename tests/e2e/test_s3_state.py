@@ -14,14 +14,14 @@ import pytest
 from state import StateDocument
 from tests.e2e.inventory import counts, full_inventory
 from tests.e2e.test_full_stack import FULL_STACK
-from tests.faults.harness import account_counts
+from tests.faults.harness import ONE_STACK_IN_ACCOUNT, account_counts
 from tests.support.commands import REGION, command_environment, command_line
 
 ENV = "dev"
 BUCKET = "team-state"
 URL = f"s3://{BUCKET}/envs"
 STATE_KEY, LOCK_KEY = f"envs/{ENV}.{REGION}.json", f"envs/{ENV}.{REGION}.lock"
-ONE_STACK = {**FULL_STACK, "rds_managed_secret": 1}
+ONE_STACK = ONE_STACK_IN_ACCOUNT
 
 
 @pytest.fixture

@@ -285,7 +285,7 @@ def test_task_definitions_hold_the_ecs_row_switched_off_seen_and_restored(aws, e
     tags = ecs.describe_task_definition(taskDefinition=api["family"], include=["TAGS"])["tags"]
     ecs.register_task_definition(**hand, containerDefinitions=[container], tags=tags)
     plan = converge(aws, state, nodes=nodes(api_key), plan=True, clock=clock)
-    assert changed_fields(plan) == {"ecs.taskdef.api": {"container_definitions"}}
+    assert changed_fields(plan) == {"ecs.taskdef.api": {f"container_definitions[metadata-api].{f}" for f in ("logConfiguration", "privileged", "readonlyRootFilesystem")}}
 
     converge(aws, state, nodes=nodes(api_key), clock=clock)
     [restored] = latest_container(ecs, FAMILIES["ecs.taskdef.api"])["containerDefinitions"]
