@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from orchestrator.errors import UserError
-from resources.availability_zones import available_zones, zones_in_use
+from resources.aws.availability_zones import available_zones, zones_in_use
 
 AZ_COUNT = 2
 

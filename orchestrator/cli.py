@@ -535,7 +535,7 @@ def drift_all(args) -> int:
         except Exception as exc:  # noqa: BLE001 - one environment's bad state must not hide the others
             docs[env] = exc
     # One listing per EC2 kind for every environment's VPC, split among their walks.
-    from resources.inventory import shared_across
+    from resources.aws.inventory import shared_across
 
     vpcs = {env: (doc.resource("vpc") or {}).get("id") for env, doc in docs.items() if not isinstance(doc, Exception)}
     shared = shared_across(aws.client("ec2"), vpcs)

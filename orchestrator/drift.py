@@ -13,8 +13,8 @@ from typing import Any
 from orchestrator.drift_rules import apply_rules, rules_of
 from orchestrator.run import reconcile_stack
 from orchestrator.spec import UNKNOWN
-from resources.inventory import Found, gone, resource_id, tagged_resources, vpc_members
-from resources.shared_reads import SharedReads
+from resources.aws.inventory import Found, gone, resource_id, tagged_resources, vpc_members
+from resources.aws.shared_reads import SharedReads
 
 
 # The engine's synthetic changes for a failed resource (its status, a new deployment).

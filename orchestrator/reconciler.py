@@ -19,12 +19,12 @@ from orchestrator.errors import one_line
 from orchestrator.spec import UNKNOWN, Node, has_unknown, resolve, spec_hash
 from orchestrator.waiting import WaitTimeout, wait_for
 from resources.aws import Aws
-from resources import retries
+from resources.aws import retries
 from resources.base import (
     Change, FieldDiff, Handler, Observed, Refresh, ResourceError, Status, owned_by, spec_problems,
 )
-from resources.clock import Clock
-from resources.shared_reads import SharedReads
+from resources.aws.clock import Clock
+from resources.aws.shared_reads import SharedReads
 
 EVENTS = {"create": "resource_created", "update": "resource_updated", "replace": "resource_replaced", "unchanged": "resource_unchanged"}
 TOKEN_NAMESPACE = uuid.UUID("6f1d3b52-9a51-4c5e-9f55-7c1a9e0d2b10")

@@ -13,8 +13,8 @@ from orchestrator.reconciler import NodeResult, Reconciler
 from orchestrator.spec import UNKNOWN, Node, has_unknown, resolve
 from orchestrator.stack import stack_nodes, stack_outputs
 from resources.base import ResourceError, spec_problems
-from resources.clock import REAL_CLOCK, Clock
-from resources.shared_reads import SharedReads
+from resources.aws.clock import REAL_CLOCK, Clock
+from resources.aws.shared_reads import SharedReads
 
 
 class TeardownRefused(UserError):

@@ -12,7 +12,7 @@ from typing import Callable
 import tenacity
 
 from resources.base import Refresh, ResourceError, Status
-from resources.clock import Clock
+from resources.aws.clock import Clock
 
 # Right after a create, describe can still answer not-found for a while (B-EC2-1).
 VISIBILITY_GRACE = 120.0

@@ -27,7 +27,7 @@ import structlog
 
 from resources.aws import ignore_codes
 from resources.base import MANAGED_BY, Field, Refresh, Status
-from resources.consistency import consistency
+from resources.aws.consistency import consistency
 from resources.iam_role import IamRole
 
 PUSH_TO_CLOUDWATCH_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from resources.aws import error_code
 from resources.base import Handler, Observed, owned_by
-from resources.consistency import consistency
+from resources.aws.consistency import consistency
 
 NOT_FOUND = "NotFoundException"
 # Every list call reads one page of up to 500 items where the API allows it (GetResources 5 per

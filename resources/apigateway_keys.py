@@ -14,7 +14,7 @@ from resources.apigateway_common import (
     named_and_owned,
     patch,
 )
-from resources.pacing import UPDATE_USAGE_PLAN
+from resources.aws.pacing import UPDATE_USAGE_PLAN
 from resources.aws import ignore_codes
 from resources.base import Field, Observed
 

@@ -19,7 +19,7 @@ from resources.apigateway_common import (
     list_all,
     patch,
 )
-from resources.pacing import CREATE_REST_API, DELETE_REST_API
+from resources.aws.pacing import CREATE_REST_API, DELETE_REST_API
 from resources.aws import ignore_codes
 from resources.base import Field, FieldDiff, Observed
 

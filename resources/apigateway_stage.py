@@ -24,7 +24,7 @@ from resources.apigateway_common import (
     get_or_none,
     patch,
 )
-from resources.pacing import CREATE_DEPLOYMENT
+from resources.aws.pacing import CREATE_DEPLOYMENT
 from resources.base import Change, Field, Observed, owned_by
 
 # B-AG-1: alphanumerics, hyphens and underscores, at most 128 characters (moto accepts anything, A-30).

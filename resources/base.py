@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
 from resources.aws import Aws, error_code
-from resources.clock import REAL_CLOCK, Clock
-from resources.shared_reads import SharedReads
+from resources.aws.clock import REAL_CLOCK, Clock
+from resources.aws.shared_reads import SharedReads
 
 MANAGED_BY = "video-pipeline-infra"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from resources.base import MANAGED_BY, Handler, Observed, Status, owned_by, tag_dict, tag_list
-from resources.consistency import EC2_NEW_RESOURCE
-from resources.shared_reads import listing
+from resources.aws.consistency import EC2_NEW_RESOURCE
+from resources.aws.shared_reads import listing
 
 OWNERSHIP_KEYS = ("Name", "Environment", "ManagedBy")
 

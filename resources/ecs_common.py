@@ -6,7 +6,7 @@ import re
 from botocore.exceptions import ClientError
 
 from resources.base import Handler, Observed
-from resources.consistency import consistency
+from resources.aws.consistency import consistency
 
 # B-ECS-1 (cluster) and the RegisterTaskDefinition family rule: letters, digits, - and _.
 ECS_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}")

@@ -10,7 +10,7 @@ from typing import Any
 
 from resources.aws import ignore_codes
 from resources.base import Field, FieldDiff, Observed, Refresh, Status, owned_by, tags_diff
-from resources.pacing import REGISTER_TASK_DEFINITION
+from resources.aws.pacing import REGISTER_TASK_DEFINITION
 from resources.ecs_common import (
     FARGATE_MEMORY,
     EcsHandler,

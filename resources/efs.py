@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from resources.aws import error_code, ignore_codes
 from resources.base import Change, Field, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
-from resources.consistency import consistency
+from resources.aws.consistency import consistency
 
 FS_NOT_FOUND = "FileSystemNotFound"
 MOUNT_TARGET_NOT_FOUND = "MountTargetNotFound"

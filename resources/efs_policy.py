@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from resources.base import Change, Field, Handler, Observed
-from resources.consistency import consistency
+from resources.aws.consistency import consistency
 from resources.efs import FILE_SYSTEM_AVAILABLE, FS_NOT_FOUND, find_file_systems_by_token, same_owner
 from resources.base import tag_dict
 from resources.iam_role import canonical_policy

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from resources.base import Change, Field, Observed, tag_dict
-from resources.consistency import DEPENDENCIES_DRAIN
+from resources.aws.consistency import DEPENDENCIES_DRAIN
 from resources.ec2 import Ec2Handler
 
 NOT_FOUND = "InvalidAllocationID.NotFound"

@@ -12,7 +12,7 @@ import re
 import dataclasses
 
 from resources.base import Change, Field, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
-from resources.consistency import consistency
+from resources.aws.consistency import consistency
 from resources.rds import version_matches
 from resources.subnet_group import SubnetGroupHandler, name_taken_is_explained
 

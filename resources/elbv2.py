@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from resources.aws import error_code, ignore_codes
 from resources.base import Change, Field, FieldDiff, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
-from resources.consistency import consistency
+from resources.aws.consistency import consistency
 
 TG_NOT_FOUND = "TargetGroupNotFound"
 LB_NOT_FOUND = "LoadBalancerNotFound"

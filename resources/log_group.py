@@ -11,8 +11,8 @@ from botocore.exceptions import ClientError
 
 from resources.aws import error_code
 from resources.base import MANAGED_BY, Field, Handler, Observed, ResourceError, owned_by
-from resources.consistency import consistency
-from resources.shared_reads import describe_all
+from resources.aws.consistency import consistency
+from resources.aws.shared_reads import describe_all
 
 NOT_FOUND = "ResourceNotFoundException"
 ALREADY_EXISTS = "ResourceAlreadyExistsException"

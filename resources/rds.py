@@ -17,7 +17,7 @@ from resources.aws import error_code
 from resources.base import (
     Change, Field, FieldDiff, Handler, Observed, Refresh, Status, owned_by, tag_dict, tag_list,
 )
-from resources.consistency import consistency
+from resources.aws.consistency import consistency
 from resources.subnet_group import SubnetGroupHandler, name_taken_is_explained
 
 log = structlog.get_logger()

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from resources.aws import error_code
 from resources.base import MANAGED_BY, Field, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
-from resources.consistency import consistency
+from resources.aws.consistency import consistency
 
 NOT_FOUND = "ResourceNotFoundException"
 # The name is held by a secret scheduled for deletion (AWS keeps it 7-30 days): AWS answers

@@ -16,7 +16,7 @@ import json
 import re
 
 from resources.base import Change, Field, Handler, Observed, owned_by, tag_dict
-from resources.consistency import consistency
+from resources.aws.consistency import consistency
 from resources.iam_role import ACCOUNT, REGION, canonical_policy, fill_placeholders, policy_problems, policy_text
 from resources.secret import NOT_FOUND, find_secret_by_name
 

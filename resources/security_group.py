@@ -14,9 +14,9 @@ from botocore.exceptions import ClientError
 
 from resources.aws import done_if_landed, error_code, ignore_codes
 from resources.base import MANAGED_BY, Change, Field, Observed, ResourceError, tag_dict
-from resources.consistency import DEPENDENCIES_DRAIN, EC2_NEW_RESOURCE
+from resources.aws.consistency import DEPENDENCIES_DRAIN, EC2_NEW_RESOURCE
 from resources.ec2 import Ec2Handler, in_vpc_filters
-from resources.shared_reads import chunks, describe_all, listing
+from resources.aws.shared_reads import chunks, describe_all, listing
 
 NOT_FOUND = "InvalidGroup.NotFound"
 RULE_NOT_FOUND = "InvalidPermission.NotFound"

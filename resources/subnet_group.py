@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from resources.aws import error_code
 from resources.base import Field, Handler, Observed, ResourceError, owned_by, tag_dict, tag_list
-from resources.consistency import EC2_NEW_RESOURCE, Consistency
+from resources.aws.consistency import EC2_NEW_RESOURCE, Consistency
 
 
 def require_two_azs(aws, clock, what: str, subnet_ids: list[str]) -> None:

@@ -23,8 +23,8 @@ from botocore.exceptions import ClientError
 from resources.apigateway_common import find_rest_apis
 from resources.aws import error_code
 from resources.base import MANAGED_BY, Change, Field, Handler, Observed, ResourceError, owned_by, tag_dict, tag_list
-from resources.consistency import consistency
-from resources.pacing import Pace
+from resources.aws.consistency import consistency
+from resources.aws.pacing import Pace
 
 NOT_FOUND = "WAFNonexistentItemException"
 DUPLICATE = "WAFDuplicateItemException"

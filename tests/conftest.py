@@ -11,7 +11,7 @@ import structlog
 from moto import mock_aws
 
 from resources.aws import Aws
-from resources.clock import FakeClock
+from resources.aws.clock import FakeClock
 from sandbox import fidelity
 
 # Tests meet the same moto as --sandbox: with the documented AWS behaviours moto lacks restored.

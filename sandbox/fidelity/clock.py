@@ -11,7 +11,7 @@ Default: **instant**. Every operation reaches its end state within the call that
 moto and the layer always did, so the unit, handler and end-to-end suites and ``--sandbox`` see
 exactly what they saw before. A test takes the clock over::
 
-    from resources.clock import FakeClock
+    from resources.aws.clock import FakeClock
     from sandbox.fidelity import clock
 
     with clock.use(FakeClock()) as fake:

@@ -4,7 +4,7 @@ suite drives (sandbox/fidelity/clock.py), and the runs made as bin/reconcile and
 them (orchestrator/cli.py): the configuration remembered after an apply, retired tag keys from
 the recorded one, a refused apply remembering nothing.
 
-Every run's AWS calls are counted by the orchestrator's own CallLog (resources/aws.py), per
+Every run's AWS calls are counted by the orchestrator's own CallLog (resources/aws/__init__.py), per
 (service, operation), so a scenario can say exactly which mutating calls its apply made.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from orchestrator.config import ChosenConfig, EnvConfig, choose_config, remember
 from orchestrator.drift import DriftReport, drift_stack
 from orchestrator.run import RunResult, apply_stack, reconcile_stack
 from resources.aws import Aws, is_mutating
-from resources.clock import FakeClock
+from resources.aws.clock import FakeClock
 from sandbox.fidelity import clock as layer_clock
 from tests.conftest import REGION
 from tests.support.memory_state import MemoryState

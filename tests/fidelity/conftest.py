@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from resources.clock import FakeClock
+from resources.aws.clock import FakeClock
 from sandbox.fidelity import clock as layer_clock
 from tests.support.moto_server import MotoServer
 

@@ -9,7 +9,7 @@ import pytest
 
 from bench.durations import slow_seconds
 from orchestrator.cli import main
-from resources.clock import FakeClock
+from resources.aws.clock import FakeClock
 from sandbox.fidelity import clock
 
 REGION = "us-east-1"

@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from resources.aws import done_if_landed
 from resources.base import FieldDiff, Observed
-from resources.clock import FakeClock
+from resources.aws.clock import FakeClock
 from resources.internet_gateway import InternetGateway
 from resources.route_table import RouteTable
 from resources.security_group import SecurityGroup

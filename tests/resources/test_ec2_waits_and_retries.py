@@ -12,7 +12,7 @@ from botocore.stub import Stubber
 
 from orchestrator.waiting import VISIBILITY_GRACE, WaitTimeout, wait_for
 from resources.base import FieldDiff, Observed, ResourceError, Status
-from resources.clock import FakeClock
+from resources.aws.clock import FakeClock
 from resources.elastic_ip import ElasticIp
 from resources.internet_gateway import InternetGateway
 from resources.nat_gateway import NatGateway

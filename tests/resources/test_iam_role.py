@@ -19,7 +19,7 @@ from orchestrator.spec import Join, Node, Ref
 from orchestrator.stack.security import ECS_TASK_TRUST, ECS_TRUST, iam_nodes, key_nodes, log_group_nodes, secret_nodes
 from resources.base import ResourceError
 from resources.iam_role import IamRole, canonical_policy, fill_placeholders
-from resources.clock import FakeClock
+from resources.aws.clock import FakeClock
 from tests.conftest import REGION
 from tests.resources.network import changed_fields, ownership, recorded_id
 from tests.support.memory_state import MemoryState

@@ -11,7 +11,7 @@ from orchestrator.spec import Node
 from orchestrator.stack.security import key_nodes, log_group_nodes
 from resources.base import ResourceError
 from resources.log_group import LogGroup
-from resources.clock import FakeClock
+from resources.aws.clock import FakeClock
 from tests.conftest import REGION
 from tests.resources.network import changed_fields, ownership, recorded_id
 from tests.support.memory_state import MemoryState

@@ -21,7 +21,7 @@ from orchestrator.run import reconcile_stack
 from orchestrator.spec import Node
 from orchestrator.stack.security import key_nodes, secret_nodes
 from resources.base import ResourceError, Status
-from resources.clock import FakeClock
+from resources.aws.clock import FakeClock
 from resources.secret import ApiKeySecret, GeneratedSecret
 from tests.conftest import REGION
 from tests.resources.network import changed_fields, ownership, recorded_id

@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from resources.clock import FakeClock
+from resources.aws.clock import FakeClock
 from state import (
     LEASE_SECONDS, BucketRequirementsError, CorruptStateError, ForeignStateError, LockHeldError, LockLostError,
     S3StateBackend, SchemaVersionError, StateBackend, StateConflictError, StateDocument, StateError, check_bucket,

@@ -9,9 +9,9 @@ from orchestrator.reconciler import Reconciler
 from orchestrator.spec import Node, Ref
 from botocore.exceptions import ClientError
 
-from resources import retries
+from resources.aws import retries
 from resources.base import Change, Field, FieldDiff, Handler, Observed, Refresh, ResourceError, Status
-from resources.clock import FakeClock
+from resources.aws.clock import FakeClock
 from tests.support.memory_state import MemoryState
 
 

@@ -19,7 +19,7 @@ from orchestrator.run import check_specs
 from orchestrator.spec import Node
 from orchestrator.stack import stack_nodes
 from resources.aws import Aws
-from resources.clock import FakeClock
+from resources.aws.clock import FakeClock
 from resources.ecs import FARGATE_MEMORY
 from state import StateDocument
 from tests.support.memory_state import MemoryState

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from resources.shared_reads import SharedReads, chunks, listing
+from resources.aws.shared_reads import SharedReads, chunks, listing
 
 
 def test_concurrent_askers_share_one_fetch():

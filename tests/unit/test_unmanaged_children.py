@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.drift import Managed, unmanaged_entries
-from resources.inventory import Found, eni_owners, parents, resource_id
+from resources.aws.inventory import Found, eni_owners, parents, resource_id
 
 R, A = "ap-northeast-1", "123456789012"
 API, OTHER_API = "a1b2c3d4e5", "zz9yy8xx7w"

@@ -20,7 +20,7 @@ from typing import Callable, Iterable
 from botocore.exceptions import ClientError
 
 from resources.base import MANAGED_BY
-from resources.shared_reads import SharedReads, chunks, describe_all, listing
+from resources.aws.shared_reads import SharedReads, chunks, describe_all, listing
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import structlog
 import tenacity
 
 from resources.aws import error_code
-from resources.clock import Clock
+from resources.aws.clock import Clock
 
 T = TypeVar("T")
 log = structlog.get_logger()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from resources.clock import Clock
+from resources.aws.clock import Clock
 
 
 class Pace:
