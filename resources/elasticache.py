@@ -54,6 +54,8 @@ class CacheSubnetGroup(SubnetGroupHandler):
     # ElastiCache itself accepts a single-AZ group, but a Multi-AZ replication group needs its
     # nodes in two AZs (B-EC-2, B-EC-3): the base class checks the same rule as for RDS.
     kind = "cache_subnet_group"
+    # bin/drift --all: one listing for every environment (base.Handler.account_listing).
+    account_listing = ("describe_cache_subnet_groups", "CacheSubnetGroups", "CacheSubnetGroupName", 100)
     service = "elasticache"
     noun, api, arn_key = "CacheSubnetGroup", "cache_subnet_group", "ARN"
     not_found, already_exists = frozenset({SUBNET_GROUP_NOT_FOUND}), "CacheSubnetGroupAlreadyExists"
@@ -116,6 +118,8 @@ def not_older(desired: str, observed: str) -> bool:
 
 class ReplicationGroup(Handler):
     kind = "replication_group"
+    # bin/drift --all: one listing for every environment (base.Handler.account_listing).
+    account_listing = ("describe_replication_groups", "ReplicationGroups", "ReplicationGroupId", 100)
     service = "elasticache"
     expected_seconds = 480  # aws-timings 4.2
     expected_delete_seconds = 390  # 5-8 min (est.), aws-timings §1.3

@@ -76,6 +76,8 @@ class ElbHandler(Handler):
 
 class TargetGroup(ElbHandler):
     kind = "elbv2_target_group"
+    # bin/drift --all: one listing for every environment (base.Handler.account_listing).
+    account_listing = ("describe_target_groups", "TargetGroups", "TargetGroupArn", 400)
     expected_seconds = 1
     poll_ceiling = 2
     not_found = frozenset({TG_NOT_FOUND})
@@ -202,6 +204,8 @@ def forward(target_group_arn: str) -> list[dict]:
 
 class LoadBalancer(ElbHandler):
     kind = "elbv2_load_balancer"
+    # bin/drift --all: one listing for every environment (base.Handler.account_listing).
+    account_listing = ("describe_load_balancers", "LoadBalancers", "LoadBalancerArn", 400)
     # NLB provisioning: 2m22s, 2m37s, 2m41s in public Terraform apply logs (aws_lb "Creation
     # complete after"); not in aws-timings.md yet.
     expected_seconds = 150

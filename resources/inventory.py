@@ -137,7 +137,10 @@ def shared_across(ec2, vpcs: dict[str, str | None]) -> dict[str, SharedReads]:
 
     from resources.ec2 import environment_filters, vpc_filters
 
-    shared = {env: SharedReads() for env in vpcs}
+    # Account-wide listings (IAM roles, RDS instances, API Gateway's account …) are asked of the
+    # one ``across`` all the walks share: the first walk to need one fetches it for every walk.
+    across = SharedReads()
+    shared = {env: SharedReads(across) for env in vpcs}
     env_of_vpc = {vpc: env for env, vpc in vpcs.items() if vpc}
     owned = [{"Name": "tag:ManagedBy", "Values": [MANAGED_BY]}]
     for call, key in (("describe_vpcs", "Vpcs"), ("describe_addresses", "Addresses")):
