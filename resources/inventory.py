@@ -130,7 +130,7 @@ def tagged_resources(tagging, env: str | None) -> list[Found]:
 def shared_across(ec2, vpcs: dict[str, str | None]) -> dict[str, SharedReads]:
     """For several environments checked at once (``bin/drift --all``): one listing per EC2 kind
     for all their VPCs (the VPC members, the security groups' rules) and one per kind the
-    handlers list by ownership tags (VPCs, Elastic IPs), split into a SharedReads per
+    handlers list by ownership tags (VPCs, Elastic IPs, flow logs), split into a SharedReads per
     environment under the keys its own walk asks for. ``vpcs``: env -> its recorded VPC id.
     A VPC recorded but gone, or a key a handler no longer uses, only costs its own call then."""
     import json
@@ -143,7 +143,7 @@ def shared_across(ec2, vpcs: dict[str, str | None]) -> dict[str, SharedReads]:
     shared = {env: SharedReads(across) for env in vpcs}
     env_of_vpc = {vpc: env for env, vpc in vpcs.items() if vpc}
     owned = [{"Name": "tag:ManagedBy", "Values": [MANAGED_BY]}]
-    for call, key in (("describe_vpcs", "Vpcs"), ("describe_addresses", "Addresses")):
+    for call, key in (("describe_vpcs", "Vpcs"), ("describe_addresses", "Addresses"), ("describe_flow_logs", "FlowLogs")):
         items = describe_all(ec2, call, key, Filters=owned)
         for env, reads in shared.items():
             mine = [i for i in items if {t["Key"]: t["Value"] for t in i.get("Tags", [])}.get("Environment") == env]
@@ -159,6 +159,11 @@ def shared_across(ec2, vpcs: dict[str, str | None]) -> dict[str, SharedReads]:
             shared[env].seed((call, json.dumps(filters, sort_keys=True)), mine)
             if kind == "security_group":
                 groups[vpc] = mine
+    # Listed by VPC for the handlers only (the default network ACL), not an "unmanaged" kind.
+    for call, key in (("describe_network_acls", "NetworkAcls"),):
+        items = [i for part in chunks(sorted(env_of_vpc)) for i in describe_all(ec2, call, key, Filters=[{"Name": "vpc-id", "Values": part}])]
+        for vpc, env in env_of_vpc.items():
+            shared[env].seed((call, json.dumps(vpc_filters(vpc), sort_keys=True)), [i for i in items if i.get("VpcId") == vpc])
     ids = sorted(g["GroupId"] for mine in groups.values() for g in mine)
     rules = [r for part in chunks(ids) for r in describe_all(ec2, "describe_security_group_rules", "SecurityGroupRules",
                                                              Filters=[{"Name": "group-id", "Values": part}])] if ids else []
