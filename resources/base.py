@@ -260,7 +260,14 @@ class Handler:
         raw = next((i for i in items if i.get(id_key) == resource_id), None)
         if raw is None:
             return self.read(resource_id)  # not listed: deleted, or made since; ask for it by id
-        return None if self.status(raw).status in (Status.DELETING, Status.GONE) else self.observe(raw)
+        if self.status(raw).status in (Status.DELETING, Status.GONE):
+            return None
+        return self.observe_listed_item(raw, items, across)
+
+    def observe_listed_item(self, raw: dict, items: list[dict], across: SharedReads) -> Observed:
+        """``observe`` of an item of the account-wide listing: a kind whose tags need a call of
+        their own may read them for every listed item at once (``across``, for every walk)."""
+        return self.observe(raw)
 
     def refresh(self, resource_id: str) -> Refresh:
         """What the waiter polls: one describe, no tag read."""
