@@ -69,7 +69,11 @@ class ApiGatewayCloudWatchRole(IamRole):
 
     def observe(self, raw, detail=None):
         obs = super().observe(raw, detail)
-        account_role = self._account_role()
+        # ``detail`` comes only with a find answered from the walk's listings (at the start of
+        # the node's step): the account's setting is then one GetAccount for the whole run
+        # (every environment of bin/drift --all); any read after a write asks again.
+        account_role = (self.shared.account(("apigateway", "get_account"), self._account_role)
+                        if detail is not None and self.shared is not None else self._account_role())
         obs.raw[ACCOUNT_ROLE] = account_role
         obs.attrs["account_role_set"] = account_role is not None
         return obs

@@ -32,6 +32,8 @@ def observe_api_key(key: dict) -> Observed:
 
 class ApiKey(ApiGatewayHandler):
     kind = "api_key"
+    # bin/drift --all: one listing for every environment (base.Handler.account_listing).
+    account_listing = ("get_api_keys", "items", "id", 500)
     arn_path = "/apikeys/{id}"
     expected_seconds = 1
     poll_ceiling = 2
@@ -87,6 +89,8 @@ def stage_value(s: dict) -> str:
 
 class UsagePlan(ApiGatewayHandler):
     kind = "usage_plan"
+    # bin/drift --all: one listing for every environment (base.Handler.account_listing).
+    account_listing = ("get_usage_plans", "items", "id", 500)
     arn_path = "/usageplans/{id}"
     expected_seconds = 1
     poll_ceiling = 2

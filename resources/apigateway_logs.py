@@ -52,6 +52,10 @@ class ApiExecutionLogGroup(LogGroup):
     def find(self, spec, recorded_id):
         return super().find(self._named(spec), recorded_id)
 
+    def across_prefix(self, prefix):
+        # Named by the REST API's id, not the environment: every API's groups share PREFIX.
+        return PREFIX
+
     def list_owned(self, spec):
         if isinstance(spec["rest_api_id"], str):
             return super().list_owned(self._named(spec))

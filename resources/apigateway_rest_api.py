@@ -112,6 +112,8 @@ def routes_diff(want: dict, have: dict) -> list[FieldDiff]:
 
 class RestApi(ApiGatewayHandler):
     kind = "rest_api"
+    # bin/drift --all: one listing for every environment (base.Handler.account_listing).
+    account_listing = ("get_rest_apis", "items", "id", 500)
     arn_path = "/restapis/{id}"
     expected_seconds = 2
     poll_ceiling = 2

@@ -23,6 +23,8 @@ def observe_vpc_link(link: dict) -> Observed:
 
 class VpcLink(ApiGatewayHandler):
     kind = "vpc_link"
+    # bin/drift --all: one listing for every environment (base.Handler.account_listing).
+    account_listing = ("get_vpc_links", "items", "id", 500)
     arn_path = "/vpclinks/{id}"
     # A link to an NLB takes minutes: Terraform's acceptance test with its NLB ran 704-750 s
     # (hashicorp/terraform-provider-aws#10407, #18382), and "more than 8 minutes" made Terraform

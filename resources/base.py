@@ -34,7 +34,7 @@ from typing import Any, Callable, ClassVar
 
 from resources.aws import Aws, error_code
 from resources.aws.clock import REAL_CLOCK, Clock
-from resources.aws.shared_reads import SharedReads
+from resources.aws.shared_reads import SharedReads, describe_all
 
 MANAGED_BY = "video-pipeline-infra"
 
@@ -188,6 +188,12 @@ class Handler:
     stateful: ClassVar[str] = ""
     # Set by the reconciler for one walk: lookups answered from one listing per kind.
     shared: SharedReads | None = None
+    # (operation, items key, id key, the API's largest page) of one describe listing every
+    # resource of this kind in the account and region, each item as the describe by id answers
+    # it. Under ``bin/drift --all`` a recorded resource's find is answered from it, one listing
+    # for every environment; a single walk keeps its one describe by id (a listing of the whole
+    # account could take more calls there).
+    account_listing: ClassVar[tuple[str, str, str, int | None] | None] = None
 
     def __init__(self, aws: Aws, *, env: str, clock: Clock = REAL_CLOCK):
         self.aws = aws
@@ -242,6 +248,27 @@ class Handler:
             return None
         return self.observe(raw)
 
+    def read_listed(self, resource_id: str) -> Observed | None:
+        """``read``, answered from the account-wide listing the walks of ``bin/drift --all``
+        share (``account_listing``). Only ``find`` uses it, at the start of a node's step: every
+        read after a write goes to AWS (shared_reads.py)."""
+        across = self.shared.across if self.shared is not None else None
+        if across is None or self.account_listing is None:
+            return self.read(resource_id)
+        operation, items_key, id_key, page_size = self.account_listing
+        items = across.once((self.service, operation), lambda: describe_all(self.client, operation, items_key, page_size))
+        raw = next((i for i in items if i.get(id_key) == resource_id), None)
+        if raw is None:
+            return self.read(resource_id)  # not listed: deleted, or made since; ask for it by id
+        if self.status(raw).status in (Status.DELETING, Status.GONE):
+            return None
+        return self.observe_listed_item(raw, items, across)
+
+    def observe_listed_item(self, raw: dict, items: list[dict], across: SharedReads) -> Observed:
+        """``observe`` of an item of the account-wide listing: a kind whose tags need a call of
+        their own may read them for every listed item at once (``across``, for every walk)."""
+        return self.observe(raw)
+
     def refresh(self, resource_id: str) -> Refresh:
         """What the waiter polls: one describe, no tag read."""
         raw = self.lookup(resource_id)
@@ -258,7 +285,7 @@ class Handler:
 
     def find(self, spec: dict, recorded_id: str | None) -> Observed | None:
         if recorded_id:
-            found = self.read(recorded_id)
+            found = self.read_listed(recorded_id)
             if found is not None:
                 return found
         return self.single(spec, self.adoptable(self.list_owned(spec)))

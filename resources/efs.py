@@ -75,6 +75,8 @@ def find_file_systems_by_token(efs, token: str) -> list[dict]:
 
 class FileSystem(EfsHandler):
     kind = "efs_file_system"
+    # bin/drift --all: one listing for every environment (base.Handler.account_listing).
+    account_listing = ("describe_file_systems", "FileSystems", "FileSystemId", 100)
     expected_seconds = 10
     create_timeout = 10 * 60
     delete_timeout = 10 * 60
@@ -394,6 +396,8 @@ def observe_access_point(ap: dict) -> Observed:
 
 class AccessPoint(EfsHandler):
     kind = "efs_access_point"
+    # bin/drift --all: one listing for every environment (base.Handler.account_listing).
+    account_listing = ("describe_access_points", "AccessPoints", "AccessPointId", 100)
     expected_seconds = 2  # (est.) access points are available within seconds
     poll_ceiling = 2
     not_found = frozenset({ACCESS_POINT_NOT_FOUND})

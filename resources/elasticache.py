@@ -14,6 +14,7 @@ import dataclasses
 from resources.base import Change, Field, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
 from resources.aws.consistency import consistency
 from resources.rds import version_matches
+from resources.aws.shared_reads import describe_all
 from resources.subnet_group import SubnetGroupHandler, name_taken_is_explained
 
 SUBNET_GROUP_NOT_FOUND = "CacheSubnetGroupNotFoundFault"
@@ -54,6 +55,8 @@ class CacheSubnetGroup(SubnetGroupHandler):
     # ElastiCache itself accepts a single-AZ group, but a Multi-AZ replication group needs its
     # nodes in two AZs (B-EC-2, B-EC-3): the base class checks the same rule as for RDS.
     kind = "cache_subnet_group"
+    # bin/drift --all: one listing for every environment (base.Handler.account_listing).
+    account_listing = ("describe_cache_subnet_groups", "CacheSubnetGroups", "CacheSubnetGroupName", 100)
     service = "elasticache"
     noun, api, arn_key = "CacheSubnetGroup", "cache_subnet_group", "ARN"
     not_found, already_exists = frozenset({SUBNET_GROUP_NOT_FOUND}), "CacheSubnetGroupAlreadyExists"
@@ -116,6 +119,8 @@ def not_older(desired: str, observed: str) -> bool:
 
 class ReplicationGroup(Handler):
     kind = "replication_group"
+    # bin/drift --all: one listing for every environment (base.Handler.account_listing).
+    account_listing = ("describe_replication_groups", "ReplicationGroups", "ReplicationGroupId", 100)
     service = "elasticache"
     expected_seconds = 480  # aws-timings 4.2
     expected_delete_seconds = 390  # 5-8 min (est.), aws-timings §1.3
@@ -190,10 +195,10 @@ class ReplicationGroup(Handler):
         found = self.client.describe_replication_groups(ReplicationGroupId=resource_id)["ReplicationGroups"]
         return found[0] if found else None
 
-    def observe(self, group: dict) -> Observed:
+    def observe(self, group: dict, member: dict | None = None) -> Observed:
         # The group itself does not report engine version, security groups nor subnet group;
         # its members do, and they are all alike: read the first one (one call).
-        member = self._member(group)
+        member = self._member(group) if member is None else member
         pending = member.get("PendingModifiedValues") or {}
         attrs = {
             "description": group["Description"],
@@ -216,6 +221,15 @@ class ReplicationGroup(Handler):
         # A change accepted but not applied yet (C-EC-1) is what the group is converging to.
         waiting = {"engine_version": pending.get("EngineVersion"), "node_type": pending.get("CacheNodeType")}
         return Observed(group["ReplicationGroupId"], attrs, tag_dict(tags), group, {k: v for k, v in waiting.items() if v})
+
+    def observe_listed_item(self, raw, items, across):
+        # bin/drift --all: every environment's first member from one DescribeCacheClusters of the
+        # account (100 a page, its largest); one not listed (replaced meanwhile) is read alone.
+        members = raw.get("MemberClusters") or []
+        clusters = across.once(("elasticache", "describe_cache_clusters"),
+                               lambda: describe_all(self.client, "describe_cache_clusters", "CacheClusters", 100))
+        member = next((c for c in clusters if members and c["CacheClusterId"] == members[0]), None)
+        return self.observe(raw, member)
 
     def _member(self, group: dict) -> dict:
         members = group.get("MemberClusters") or []

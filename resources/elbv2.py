@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from resources.aws import error_code, ignore_codes
 from resources.base import Change, Field, FieldDiff, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
 from resources.aws.consistency import consistency
+from resources.aws.shared_reads import chunks
 
 TG_NOT_FOUND = "TargetGroupNotFound"
 LB_NOT_FOUND = "LoadBalancerNotFound"
@@ -33,6 +34,26 @@ class ElbHandler(Handler):
     def tags_of(self, arn: str) -> dict[str, str]:
         [description] = self.client.describe_tags(ResourceArns=[arn])["TagDescriptions"]
         return tag_dict(description["Tags"])
+
+    def observe_listed_item(self, raw, items, across):
+        # bin/drift --all: the tags of every listed resource of this kind, 20 ARNs a DescribeTags
+        # (its maximum), one read for every environment's walk instead of one per resource.
+        _, _, id_key, _ = self.account_listing
+
+        def fetch() -> dict[str, dict[str, str]]:
+            arns = sorted(i[id_key] for i in items)
+            return {d["ResourceArn"]: tag_dict(d["Tags"]) for part in chunks(arns, 20)
+                    for d in self.client.describe_tags(ResourceArns=part)["TagDescriptions"]}
+
+        try:
+            tags = across.once((self.service, "describe_tags", id_key), fetch)
+        except ClientError as exc:
+            if error_code(exc) not in self.not_found:
+                raise
+            return self.observe(raw)  # one of them deleted since the listing: each its own read
+        arn = raw[id_key]
+        # Not among them (listed, then deleted before the tags were read): its own read.
+        return self._observe(raw, tags[arn] if arn in tags else self.tags_of(arn))
 
     def set_tags(self, obs, tags):
         self.client.add_tags(ResourceArns=[obs.id], Tags=tag_list(tags))
@@ -76,6 +97,8 @@ class ElbHandler(Handler):
 
 class TargetGroup(ElbHandler):
     kind = "elbv2_target_group"
+    # bin/drift --all: one listing for every environment (base.Handler.account_listing).
+    account_listing = ("describe_target_groups", "TargetGroups", "TargetGroupArn", 400)
     expected_seconds = 1
     poll_ceiling = 2
     not_found = frozenset({TG_NOT_FOUND})
@@ -202,6 +225,8 @@ def forward(target_group_arn: str) -> list[dict]:
 
 class LoadBalancer(ElbHandler):
     kind = "elbv2_load_balancer"
+    # bin/drift --all: one listing for every environment (base.Handler.account_listing).
+    account_listing = ("describe_load_balancers", "LoadBalancers", "LoadBalancerArn", 400)
     # NLB provisioning: 2m22s, 2m37s, 2m41s in public Terraform apply logs (aws_lb "Creation
     # complete after"); not in aws-timings.md yet.
     expected_seconds = 150

@@ -27,6 +27,7 @@ from botocore.exceptions import ClientError
 from resources.aws import error_code, ignore_codes
 from resources.base import Field, Handler, Observed, Refresh, Status, owned_by
 from resources.iam_role import canonical_policy, policy_text
+from resources.aws.shared_reads import describe_all
 
 NOT_FOUND = "NotFoundException"
 ALREADY_EXISTS = "AlreadyExistsException"
@@ -106,10 +107,13 @@ class KmsKey(Handler):
             return Refresh(Status.READY, state)
         return Refresh(Status.FAILED, f"key state {state}")
 
-    def observe(self, raw):
+    def observe(self, raw, aliases: list[str] | None = None):
+        """``aliases``: the key's, from a listing of the account's aliases (``find``)."""
         key = raw["KeyId"]
-        aliases = sorted(a["AliasName"] for page in self.client.get_paginator("list_aliases").paginate(KeyId=key)
-                         for a in page["Aliases"])
+        if aliases is None:
+            aliases = [a["AliasName"] for page in self.client.get_paginator("list_aliases").paginate(KeyId=key)
+                       for a in page["Aliases"]]
+        aliases = sorted(aliases)
         attrs = {
             "description": raw.get("Description") or "",
             "alias": aliases,
@@ -122,6 +126,18 @@ class KmsKey(Handler):
     def _tags(self, key: str) -> dict[str, str]:
         pages = self.client.get_paginator("list_resource_tags").paginate(KeyId=key)
         return {t["TagKey"]: t["TagValue"] for page in pages for t in page["Tags"]}
+
+    def find(self, spec, recorded_id):
+        across = self.shared.across if self.shared is not None else None
+        if across is None or not recorded_id:
+            return super().find(spec, recorded_id)
+        # bin/drift --all: the aliases of every environment's key from one ListAliases (100 a
+        # page, its largest) instead of one ListAliases per key.
+        raw = self.lookup(recorded_id)
+        if raw is None or self.status(raw).status in (Status.DELETING, Status.GONE):
+            return super().find(spec, recorded_id)
+        listed = across.once(("kms", "list_aliases"), lambda: describe_all(self.client, "list_aliases", "Aliases", 100))
+        return self.observe(raw, [a["AliasName"] for a in listed if a.get("TargetKeyId") == raw["KeyId"]])
 
     def _by_alias(self, alias: str) -> dict | None:
         return self.lookup(alias)

@@ -69,13 +69,23 @@ class LogGroup(Handler):
         # The environment's groups share a path (/ecs/video-processing-dev/): one listing of
         # it answers them all. The name is the id, so a recorded id is the name.
         prefix = spec["name"].rsplit("/", 1)[0] + "/" if "/" in spec["name"] else spec["name"]
-        groups = self.shared.once(
+        reads = self.shared
+        if reads.across is not None:
+            # bin/drift --all: the path without the environment's name (/ecs/video-processing-)
+            # lists the groups of every environment at once, one listing for all their walks.
+            prefix, reads = self.across_prefix(prefix), reads.across
+        groups = reads.once(
             ("describe_log_groups", prefix),
-            lambda: describe_all(self.client, "describe_log_groups", "logGroups", logGroupNamePrefix=prefix),
+            # 50: DescribeLogGroups' largest page.
+            lambda: describe_all(self.client, "describe_log_groups", "logGroups", 50, logGroupNamePrefix=prefix),
         )
         group = next((g for g in groups if g["logGroupName"] == spec["name"]), None)
         obs = self.observe(group) if group else None
         return obs if obs and (recorded_id or owned_by(obs.tags, spec)) else None
+
+    def across_prefix(self, prefix: str) -> str:
+        """The part of ``prefix`` every environment's groups of this node share."""
+        return prefix[:prefix.rindex(self.env)] if self.env in prefix else prefix
 
     def list_owned(self, spec):
         found = self.read(spec["name"])

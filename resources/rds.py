@@ -65,6 +65,8 @@ def major(version: str) -> int:
 
 class DbSubnetGroup(SubnetGroupHandler):
     kind = "db_subnet_group"
+    # bin/drift --all: one listing for every environment (base.Handler.account_listing).
+    account_listing = ("describe_db_subnet_groups", "DBSubnetGroups", "DBSubnetGroupName", 100)
     service = "rds"
     noun, api, arn_key = "DBSubnetGroup", "db_subnet_group", "DBSubnetGroupArn"
     not_found, already_exists = frozenset({SUBNET_GROUP_NOT_FOUND}), "DBSubnetGroupAlreadyExists"
@@ -190,6 +192,8 @@ def role_settled(clock, call, **params):
 
 class DbInstance(Handler):
     kind = "db_instance"
+    # bin/drift --all: one listing for every environment (base.Handler.account_listing).
+    account_listing = ("describe_db_instances", "DBInstances", "DBInstanceIdentifier", 100)
     service = "rds"
     expected_seconds = 840  # Multi-AZ db.t3.medium, aws-timings 4.2
     expected_delete_seconds = 330  # 4-7 min without a final snapshot, aws-timings §1.3

@@ -130,26 +130,41 @@ def tagged_resources(tagging, env: str | None) -> list[Found]:
 def shared_across(ec2, vpcs: dict[str, str | None]) -> dict[str, SharedReads]:
     """For several environments checked at once (``bin/drift --all``): one listing per EC2 kind
     for all their VPCs (the VPC members, the security groups' rules) and one per kind the
-    handlers list by ownership tags (VPCs, Elastic IPs), split into a SharedReads per
+    handlers list by ownership tags (VPCs, Elastic IPs, flow logs), split into a SharedReads per
     environment under the keys its own walk asks for. ``vpcs``: env -> its recorded VPC id.
     A VPC recorded but gone, or a key a handler no longer uses, only costs its own call then."""
     import json
+    from concurrent.futures import ThreadPoolExecutor
 
     from resources.ec2 import environment_filters, vpc_filters
 
-    shared = {env: SharedReads() for env in vpcs}
+    # Account-wide listings (IAM roles, RDS instances, API Gateway's account …) are asked of the
+    # one ``across`` all the walks share: the first walk to need one fetches it for every walk.
+    across = SharedReads()
+    shared = {env: SharedReads(across) for env in vpcs}
     env_of_vpc = {vpc: env for env, vpc in vpcs.items() if vpc}
     owned = [{"Name": "tag:ManagedBy", "Values": [MANAGED_BY]}]
-    for call, key in (("describe_vpcs", "Vpcs"), ("describe_addresses", "Addresses")):
-        items = describe_all(ec2, call, key, Filters=owned)
+    by_tags = (("describe_vpcs", "Vpcs"), ("describe_addresses", "Addresses"), ("describe_flow_logs", "FlowLogs"))
+    # Listed by VPC for the handlers only (the default network ACL), not an "unmanaged" kind.
+    by_vpc = [(kind, call, key, filter_name) for kind, call, key, _, filter_name in VPC_MEMBERS]
+    by_vpc += [("network_acl", "describe_network_acls", "NetworkAcls", "vpc-id")] if env_of_vpc else []
+
+    def in_vpcs(call: str, key: str, filter_name: str) -> list[dict]:
+        return [i for part in chunks(sorted(env_of_vpc)) for i in describe_all(ec2, call, key, Filters=[{"Name": filter_name, "Values": part}])]
+
+    # The listings are independent: made at once, the walks wait for the slowest, not their sum.
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        tagged = [pool.submit(describe_all, ec2, call, key, Filters=owned) for call, key in by_tags]
+        listed = [pool.submit(in_vpcs, call, key, filter_name) for _, call, key, filter_name in (by_vpc if env_of_vpc else [])]
+        tagged, listed = [f.result() for f in tagged], [f.result() for f in listed]
+    for (call, _), items in zip(by_tags, tagged):
         for env, reads in shared.items():
             mine = [i for i in items if {t["Key"]: t["Value"] for t in i.get("Tags", [])}.get("Environment") == env]
             reads.seed((call, json.dumps(environment_filters(env), sort_keys=True)), mine)
     if not env_of_vpc:
         return shared
     groups: dict[str, list[dict]] = {}
-    for kind, call, key, _, filter_name in VPC_MEMBERS:
-        items = [i for part in chunks(sorted(env_of_vpc)) for i in describe_all(ec2, call, key, Filters=[{"Name": filter_name, "Values": part}])]
+    for (kind, call, _, filter_name), items in zip(by_vpc, listed):
         for vpc, env in env_of_vpc.items():
             mine = [i for i in items if _vpc_of(i, filter_name) == vpc]
             filters = vpc_filters(vpc) if filter_name == "vpc-id" else [{"Name": filter_name, "Values": [vpc]}]

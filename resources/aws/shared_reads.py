@@ -24,9 +24,17 @@ MAX_FILTER_VALUES = 200
 
 
 class SharedReads:
-    def __init__(self) -> None:
+    def __init__(self, across: "SharedReads | None" = None) -> None:
         self._lock = threading.Lock()
         self._results: dict[Hashable, Future] = {}
+        # ``bin/drift --all``: the reads every environment's walk shares (account-wide listings,
+        # one call for all of them). None for a single environment's walk.
+        self.across = across
+
+    def account(self, key: Hashable, fetch: Callable[[], Any]) -> Any:
+        """An account-wide listing (the same for every environment): fetched once for all the
+        walks of ``bin/drift --all``, else once for this walk."""
+        return (self.across or self).once(key, fetch)
 
     def once(self, key: Hashable, fetch: Callable[[], Any]) -> Any:
         with self._lock:
@@ -53,9 +61,11 @@ class SharedReads:
                 self._results[key] = future
 
 
-def describe_all(client, operation: str, items_key: str, **params) -> list[dict]:
+def describe_all(client, operation: str, items_key: str, page_size: int | None = None, **params) -> list[dict]:
+    """``page_size``: the API's largest page, for listings of a whole account (fewest calls)."""
     if client.can_paginate(operation):
-        pages = client.get_paginator(operation).paginate(**params)
+        config = {"PaginationConfig": {"PageSize": page_size}} if page_size else {}
+        pages = client.get_paginator(operation).paginate(**params, **config)
         return [item for page in pages for item in page[items_key]]
     return getattr(client, operation)(**params)[items_key]
 

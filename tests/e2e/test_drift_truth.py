@@ -53,8 +53,9 @@ def test_a_fresh_environment_with_its_children_listed_is_in_sync(stack, aws, mot
     assert result.code == 0, result.stdout + result.stderr
     doc = result.json
     assert doc["in_sync"] is True and doc["unmanaged"] == [] and doc["drifted"] == doc["missing"] == []
-    # Recognising children costs no call: no describe to confirm anything exists.
-    assert len(moto_server.calls()) <= 60, collections.Counter(f"{c.service}:{c.operation}" for c in moto_server.calls())
+    # Recognising children costs no call: no describe to confirm anything exists. The budget of
+    # one environment's check (test_drift.py); issue 14's 60 a environment is drift --all's.
+    assert len(moto_server.calls()) <= 76, collections.Counter(f"{c.service}:{c.operation}" for c in moto_server.calls())
 
 
 def test_an_unmanaged_security_group_and_tagged_log_group_are_each_reported_once(stack, aws):
@@ -112,7 +113,10 @@ def test_drift_all_reports_every_environment_and_a_deleted_environments_leftover
         calls = collections.Counter(f"{c.service}:{c.operation}" for c in moto_server.calls())
         assert calls["tagging:GetResources"] == 1 and calls["ec2:DescribeSubnets"] == 1, calls
         assert calls["sts:GetCallerIdentity"] == 1
-        assert doc["aws_calls"]["total"] <= 60 * 2, calls
+        # Measured 113: the account-wide listings (IAM roles, RDS, ElastiCache, ELBv2, EFS, API
+        # Gateway, secrets, KMS aliases, log groups) made once for both environments.
+        assert doc["aws_calls"]["total"] <= 57 * 2, calls
+        assert calls["iam:GetAccountAuthorizationDetails"] == calls["iam:ListRoles"] == calls["rds:DescribeDBInstances"] == 1, calls
     finally:
         logs.delete_log_group(logGroupName="/ecs/video-processing-gone/metadata-api")
     again = stack("drift", "--all", "--json")
@@ -140,3 +144,37 @@ def test_drift_all_refuses_bad_usage_in_one_line(stack, args):
     assert result.code == 1
     assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == result.stderr.strip().splitlines()
     assert "Traceback" not in result.stderr
+
+
+def test_drift_all_answered_from_shared_listings_still_sees_each_change_by_hand(stack, aws, moto_server):
+    """The finds of ``bin/drift --all`` are answered from account-wide listings made once for
+    every environment (IAM roles, secrets, API keys, target groups and their tags, log groups):
+    a change made by hand to one environment's resource is still its drift, and only its."""
+    arns = swept(aws, "other")
+    role = "ecs-task-role-other"  # IAM roles are not in the test server's tagging sweep
+    secret = next(a for a in arns if ":secretsmanager:" in a)
+    group = next(a for a in arns if ":targetgroup/" in a)
+    log_group = next(a for a in arns if ":log-group:/ecs/video-processing-other/" in a).split(":log-group:", 1)[1]
+    key = next(k["id"] for k in aws("apigateway").get_api_keys(limit=500)["items"] if k.get("tags", {}).get("Environment") == "other")
+    aws("iam").update_role(RoleName=role, Description="by hand")
+    aws("secretsmanager").update_secret(SecretId=secret, Description="by hand")
+    aws("elbv2").add_tags(ResourceArns=[group], Tags=[{"Key": "Name", "Value": "by-hand"}])
+    aws("logs").put_retention_policy(logGroupName=log_group, retentionInDays=1)
+    aws("apigateway").update_api_key(apiKey=key, patchOperations=[{"op": "replace", "path": "/enabled", "value": "false"}])
+    try:
+        moto_server.clear_recording()
+        result = stack("drift", "--all", "--json")
+        assert result.code == 2, result.stderr
+        by_env = {d["env"]: d for d in result.json["environments"]}
+        assert by_env["truth"]["in_sync"], by_env["truth"]
+        drifted = {(d["id"], d["attribute"]) for d in by_env["other"]["drifted"]}
+        assert {(role, "description"), (secret, "description"), (group, "tags.Name"), (log_group, "retention_days"),
+                (key, "enabled")} <= drifted, by_env["other"]["drifted"]
+        # Answered from the listings: no read by id of any of them.
+        calls = collections.Counter(f"{c.service}:{c.operation}" for c in moto_server.calls())
+        assert calls["iam:GetRole"] == 0 and calls["iam:ListRoles"] == 1, calls
+        assert calls["secretsmanager:DescribeSecret"] == 0 and calls["secretsmanager:ListSecrets"] == 1, calls
+        assert calls["elasticloadbalancing:DescribeTargetGroups"] == 1, calls
+    finally:
+        assert stack("reconcile", "--env", "other").code == 0
+    assert stack("drift", "--all").code == 0

@@ -77,3 +77,21 @@ def test_without_shared_reads_every_listing_asks_aws():
 def test_filter_values_are_cut_at_ec2s_limit():
     assert [len(c) for c in chunks(list(range(450)))] == [200, 200, 50]
     assert chunks([]) == []
+
+
+def test_an_account_listing_is_fetched_once_for_every_walk_of_drift_all():
+    across = SharedReads()
+    walks = [SharedReads(across), SharedReads(across)]
+    fetches = []
+    answers = [w.account("roles", lambda: fetches.append(1) or ["r"]) for w in walks]
+    assert answers == [["r"], ["r"]] and fetches == [1]
+    # A walk's own listings stay its own: each environment lists its own VPC.
+    assert [w.once("subnets", lambda w=w: id(w)) for w in walks] == [id(walks[0]), id(walks[1])]
+
+
+def test_a_single_walks_account_listing_is_its_own():
+    walk, fetches = SharedReads(), []
+    for _ in range(2):
+        walk.account("roles", lambda: fetches.append(1) or ["r"])
+    assert fetches == [1] and walk.across is None
+    assert SharedReads().account("roles", lambda: ["again"]) == ["again"]
