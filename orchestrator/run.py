@@ -12,7 +12,7 @@ from orchestrator.executor import Outcome, WalkObserver, walk
 from orchestrator.reconciler import NodeResult, Reconciler
 from orchestrator.spec import UNKNOWN, Node, has_unknown, resolve
 from orchestrator.stack import stack_nodes, stack_outputs
-from resources.base import ResourceError, spec_problems
+from resources.base import spec_problems
 from resources.aws.clock import REAL_CLOCK, Clock
 from resources.aws.shared_reads import SharedReads
 

@@ -95,6 +95,3 @@ class FileSystemPolicy(Handler):
     def delete(self, obs, spec=None):
         # The default policy again; the file system follows in the same teardown.
         self.client.delete_file_system_policy(FileSystemId=obs.id)
-
-    def outputs(self, obs):
-        return {"id": obs.id}

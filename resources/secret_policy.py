@@ -137,6 +137,3 @@ class SecretPolicy(Handler):
     def delete(self, obs, spec=None):
         # The secret follows in the same teardown; an environment kept, a policy removed.
         self.client.delete_resource_policy(SecretId=obs.id)
-
-    def outputs(self, obs):
-        return {"id": obs.id}

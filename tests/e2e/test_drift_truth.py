@@ -8,7 +8,6 @@ test's own client and removes it afterwards.
 from __future__ import annotations
 
 import collections
-import json
 
 import pytest
 

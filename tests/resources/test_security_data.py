@@ -24,7 +24,7 @@ import boto3
 import pytest
 
 from orchestrator.config import EnvConfig
-from orchestrator.run import TeardownRefused, reconcile_stack
+from orchestrator.run import TeardownRefused
 from orchestrator.stack.compute import load_balancer_nodes
 from orchestrator.spec import Ref
 from orchestrator.stack.data import RDS_MONITORING_POLICY, efs_nodes, efs_policy, rds_nodes, redis_nodes

@@ -15,7 +15,7 @@ from orchestrator.run import reconcile_stack
 from orchestrator.stack.network import network_nodes
 from orchestrator.stack.security import security_group_nodes
 from orchestrator.spec import has_unknown, resolve
-from resources.base import Observed, ResourceError, spec_problems
+from resources.base import Observed, spec_problems
 from resources.security_group import SecurityGroup
 from tests.resources.network import AZS, changed_fields, owned_vpc, ownership, recorded_id, recorded_ids, tags
 from tests.support.memory_state import MemoryState
