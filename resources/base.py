@@ -183,6 +183,9 @@ class Handler:
     # An update makes a new id (a task definition's revision): a plan shows what refers to it as
     # changing too ("known after apply"), so the service roll a new revision causes is visible.
     update_makes_new_id: ClassVar[bool] = False
+    # False for what AWS cannot tag (mount targets, a file-system or secret policy, a web ACL's
+    # association): its ownership record lives on its parent, and the diff compares no tags.
+    taggable: ClassVar[bool] = True
     # What is lost when a resource of this kind is replaced (the plan spells it out); empty for
     # a kind that holds no data of its own.
     stateful: ClassVar[str] = ""
@@ -323,7 +326,7 @@ class Handler:
             for k, v in spec.items()
             if k not in ("name", "tags") and not self._create_only(k) and not self._in_sync(k, v, current.get(k))
         ]
-        return diffs + tags_diff(spec["tags"], obs.tags)
+        return diffs + (tags_diff(spec["tags"], obs.tags) if self.taggable else [])
 
     def _create_only(self, key: str) -> bool:
         declared = self.fields.get(key)

@@ -242,6 +242,8 @@ class MountTargets(Handler):
     """
 
     kind = "efs_mount_targets"
+    # No tags of its own: the ownership record lives on the file system.
+    taggable = False
     service = "efs"
     expected_seconds = 80
     expected_delete_seconds = 60  # ~1 min (est.), aws-timings §1.3
@@ -321,9 +323,6 @@ class MountTargets(Handler):
     # beside a failed one (MountTargetConflict).
     replace_beside = False
 
-    def diff(self, spec, obs):
-        # No tags to compare: the ownership record lives on the file system.
-        return [d for d in super().diff(spec, obs) if not d.field.startswith("tags.")]
 
     def create(self, spec, token):
         # CreateMountTarget has no idempotency token: a run killed halfway leaves some mount

@@ -30,6 +30,8 @@ def policy_text(document: dict) -> str:
 
 class FileSystemPolicy(Handler):
     kind = "efs_file_system_policy"
+    # No tags of its own: the ownership record lives on the file system.
+    taggable = False
     service = "efs"
     expected_seconds = 1
     poll_ceiling = 1
@@ -69,9 +71,6 @@ class FileSystemPolicy(Handler):
         found = [self.read(fs["FileSystemId"]) for fs in systems if same_owner(tag_dict(fs.get("Tags")), spec)]
         return [obs for obs in found if obs is not None]
 
-    def diff(self, spec, obs):
-        # No tags to compare: the ownership record lives on the file system.
-        return [d for d in super().diff(spec, obs) if not d.field.startswith("tags.")]
 
     def create(self, spec, token):
         # PutFileSystemPolicy is idempotent (it replaces the document): a retried or killed run

@@ -64,6 +64,8 @@ def _mentions(value, marker: str) -> bool:
 
 class SecretPolicy(Handler):
     kind = "secret_policy"
+    # No tags of its own: the ownership record lives on the secret.
+    taggable = False
     service = "secretsmanager"
     expected_seconds = 1
     poll_ceiling = 1
@@ -112,9 +114,6 @@ class SecretPolicy(Handler):
         found = self.read(secret["ARN"])
         return [found] if found is not None else []
 
-    def diff(self, spec, obs):
-        # No tags to compare: the ownership record lives on the secret.
-        return [d for d in super().diff(spec, obs) if not d.field.startswith("tags.")]
 
     def create(self, spec, token):
         # PutResourcePolicy replaces the document: a retried or killed run puts it again.

@@ -199,6 +199,7 @@ class WebAclAssociation(Handler):
     spec has none, and it is ours when the web ACL it names is (``web_acl_name``)."""
 
     kind = "waf_web_acl_association"
+    taggable = False
     service = "wafv2"
     poll_ceiling = 2
     # GetWebACLForResource / DisassociateWebACL on a resource that is gone.

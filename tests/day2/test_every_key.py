@@ -40,9 +40,8 @@ from tests.day2.environment import ENV, Day2Env, changes, mutating, running_envi
 IN_PLACE, DOWNTIME, REPLACE, IMPOSSIBLE = "IN_PLACE", "DOWNTIME", "REPLACE", "IMPOSSIBLE"
 RDS_MODIFY = layer_clock.DURATIONS["rds.modify_pending"] + layer_clock.DURATIONS["rds.modify"]
 # Mount targets, the file-system policy, secret policies and a web ACL's association are not
-# taggable AWS resources.
-UNTAGGABLE = {"efs.mount_targets", "efs.policy", "secret.redis_auth.policy", "secret.api_key.policy", "waf.association"}
-TAGGED = sorted({n.key for n in stack_nodes(ENV, EnvConfig(), ["a", "b"])} - UNTAGGABLE)
+# taggable AWS resources (their handlers say so).
+TAGGED = sorted(n.key for n in stack_nodes(ENV, EnvConfig(), ["a", "b"]) if n.handler.taggable)
 # What a tag added to (or removed from) every resource costs: one tagging call per resource, by
 # each service's own API (ec2 CreateTags per resource; RDS, ElastiCache, ELB and EFS tag the
 # subnet groups, target groups and access points as well).
