@@ -113,8 +113,10 @@ class EnvConfig:
     api_detailed_metrics: bool = True
     # X-Ray tracing of the stage (FSBP APIGateway.3; traces are charged beyond the free tier).
     api_tracing: bool = True
-    # The WAFv2 web ACL on the stage (FSBP APIGateway.4) is always there (no switch: the engine
-    # has no way yet to delete nodes a configuration drops). Its rate-based rule: requests per client IP in 5 minutes before it is blocked.
+    # The WAFv2 web ACL on the stage (FSBP APIGateway.4). Off: a reconcile deletes the web ACL
+    # and its association (nodes the configuration drops are deleted), and APIGateway.4 fails.
+    api_waf: bool = True
+    # Its rate-based rule: requests per client IP in 5 minutes before it is blocked.
     api_waf_rate_limit: int = 2000
     # -- issue 15, IAM / secrets / ECS (spec/security.md rows IAM, secrets, secret rotation, ECS) --
     # FSBP ECS.5: containers run with a read-only root file system; the paths an image writes to

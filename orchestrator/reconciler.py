@@ -57,6 +57,14 @@ class NodeResult:
     # A modification AWS accepted and has not applied yet: field -> the value it will set.
     awaiting: dict[str, Any] = field(default_factory=dict)
     data_lost: dict[str, str] = field(default_factory=dict)
+    # How a change AWS cannot make in place is made (Handler.replace_beside): "beside" (the new
+    # one first, the old one deleted after the walk) or "delete_first" (the old one and its
+    # dependents deleted, then created anew).
+    replacement: str | None = None
+    # The node whose replacement deletes and re-creates this one with it (delete_first).
+    replaced_with: str | None = None
+    # Old copies left by a replacement made beside them, deleted once the walk succeeded.
+    deposed: list[str] = field(default_factory=list)
 
 
 def idempotency_token(account: str | None, region: str, env: str, key: str, attempt: int, spec: dict) -> str:
@@ -74,7 +82,7 @@ class Reconciler:
     def __init__(
         self, aws: Aws, *, env: str, state, save: Callable[[], None], clock: Clock, plan: bool = False,
         shared: SharedReads | None = None, retired_tags: frozenset[str] = frozenset(),
-        redeploy: frozenset[str] = frozenset(),
+        redeploy: frozenset[str] = frozenset(), replace_ok: frozenset[str] = frozenset(),
     ):
         self.aws = aws
         self.env = env
@@ -89,6 +97,8 @@ class Reconciler:
         self.retired_tags = retired_tags
         # Nodes to deploy again on the same revision (--redeploy).
         self.redeploy = redeploy
+        # Nodes the plan found replaceable (stateless, or consented to with --allow-replace).
+        self.replace_ok = replace_ok
         retries.install_on(aws)
 
     def handler(self, node: Node) -> Handler:
@@ -130,6 +140,7 @@ class Reconciler:
         spec = h.desired(resolved)
         entry = self.state.resource(node.key) or {}
         result = NodeResult(node.key, h.kind, node.name, "unchanged", previous_failure=(entry.get("failure") or {}).get("reason"))
+        result.deposed = [i for i in entry.get("deposed", []) if i != entry.get("id")]
         if result.previous_failure:
             log.warning("previous_run_failed_here", reason=result.previous_failure)
         if entry.get("intent") and not self.plan:
@@ -149,15 +160,22 @@ class Reconciler:
         elif result.refusal is None:  # a failed resource kept for a person is not diffed
             diffs = h.diff(spec, obs) + retired_tag_diffs(self.retired_tags, spec, obs) + self._redeploy(node, h, obs)
             if diffs:
-                result.action = "replace" if any(d.replace for d in diffs) else "update"
+                replacing = any(d.replace for d in diffs)
+                result.action = "replace" if replacing else "update"
                 result.changes = diffs
-                refused = refusal(h, node, obs, diffs)
+                refused = impossible(h, node, obs, diffs)
+                if replacing and not refused:
+                    result.replacement = "beside" if h.replace_beside else "delete_first"
+                    # Whether a replacement may be made is the plan's to say (the graph: what
+                    # goes with it, what data; the consent): the apply makes only those.
+                    if not self.plan and node.key not in self.replace_ok:
+                        refused = not_in_place(h, node, obs, diffs)
                 if refused:
                     result.refusal = refused
                     if not self.plan:
                         raise ResourceError(refused)
                 if not self.plan:
-                    obs = self._update(h, spec, obs, diffs, node)
+                    obs = self._change(node, h, spec, obs, diffs, entry, log, result)
         result.id = obs.id
         result.outputs = h.outputs(obs)
         # A plan's dependents see what the apply will give them: an id not known yet after a
@@ -215,6 +233,42 @@ class Reconciler:
         self._delete_and_wait(h, obs, spec, what)
         return None
 
+    def _change(self, node: Node, h: Handler, spec: dict, obs: Observed, diffs: list[FieldDiff], entry: dict, log,
+                result: NodeResult) -> Observed:
+        if not result.replacement:
+            return self._update(h, spec, obs, diffs, node)
+        if h.replace_beside:
+            return self._replace_beside(node, h, spec, obs, entry, log, result)
+        # Deleted before this walk with everything that depends on it (run.apply_stack): still
+        # here means someone made it again in between.
+        raise ResourceError(f"{h.kind} {node.name} ({obs.id}) was to be deleted before this walk and is still there")
+
+    def _replace_beside(self, node: Node, h: Handler, spec: dict, old: Observed, entry: dict, log, result: NodeResult) -> Observed:
+        """Create before destroy: the old one is recorded as deposed before anything is made, so
+        a run killed from here on still knows it, and it stays until the walk has re-pointed
+        every dependent (delete_deposed); the new one is made with a new token."""
+        deposed = sorted({*entry.get("deposed", []), old.id})
+        self._record(node, id=None, deposed=deposed)
+        result.deposed = deposed
+        obs = self._create(node, h, {**spec, "name": h.beside_name(spec, old)}, {**entry, "id": None, "intent": None}, log, result)
+        log.warning("resource_replaced_beside", id=obs.id, old=old.id)
+        return obs
+
+    def delete_deposed(self, node: Node) -> list[str]:
+        """Delete the old copies a replacement left beside the new one, once nothing refers to
+        them any more (the walk succeeded); the ids deleted."""
+        entry = self.state.resource(node.key) or {}
+        old = [i for i in entry.get("deposed", []) if i != entry.get("id")]
+        h = self.handler(node)
+        for resource_id in old:
+            obs = h.read(resource_id)
+            if obs is not None:
+                self._delete_and_wait(h, obs, None, f"old {h.kind} {node.name} ({resource_id})")
+                structlog.get_logger().bind(kind=h.kind, name=node.name).info("deposed_deleted", id=resource_id)
+        if entry.get("deposed"):
+            self._record(node, deposed=None)
+        return old
+
     def _redeploy(self, node: Node, h: Handler, obs: Observed) -> list[FieldDiff]:
         """The synthetic change ``deployment`` for a kind whose failure an update repairs (on_failed
         "update"): after a failed deployment, or when the user asks for one (--redeploy, an image
@@ -236,7 +290,8 @@ class Reconciler:
         ownership record is looked at. The recorded one is kept, else exactly one is adopted;
         the others are deleted."""
         recorded = h.read(entry["id"]) if entry.get("id") else None
-        tagged = [o for o in h.list_owned(spec) if owned_by(o.tags, spec)]
+        # The old copy of a replacement made beside it carries the same tags: not a duplicate.
+        tagged = [o for o in h.list_owned(spec) if owned_by(o.tags, spec) and o.id not in entry.get("deposed", ())]
         # Any copy will do when none was recorded: all were made from this spec and token.
         kept = recorded or min(tagged, key=lambda o: o.id, default=None)
         if kept is not None:
@@ -246,7 +301,7 @@ class Reconciler:
     def _remove_duplicates(
         self, node: Node, h: Handler, spec: dict, kept: str, tagged: list[Observed], log, result: NodeResult,
     ) -> None:
-        extra = [o for o in tagged if o.id != kept and owned_by(o.tags, spec)]
+        extra = [o for o in tagged if o.id != kept and owned_by(o.tags, spec) and o.id not in result.deposed]
         for obs in extra:
             self._delete_and_wait(h, obs, spec, f"duplicate {h.kind} {node.name} ({obs.id})")
         if extra:
@@ -404,20 +459,20 @@ class Reconciler:
         return result
 
 
-def refusal(h: Handler, node: Node, obs: Observed, diffs: list[FieldDiff]) -> str | None:
-    """The changes no apply can make: impossible ones (AWS refuses them), and replacements (a
-    new resource, a new id, the data of a stateful one lost), which this tool does not make."""
+def impossible(h: Handler, node: Node, obs: Observed, diffs: list[FieldDiff]) -> str | None:
+    """The changes no apply can make: AWS refuses them, in place or by a replacement."""
     what = f"{h.kind} {node.name} ({obs.id})"
-    impossible = [d for d in diffs if d.change is Change.IMPOSSIBLE]
-    if impossible:
-        shown = "; ".join(f"{d.field} {_short(d.actual)} → {_short(d.expected)}: {d.why or 'AWS refuses it'}" for d in impossible)
+    refused = [d for d in diffs if d.change is Change.IMPOSSIBLE]
+    if refused:
+        shown = "; ".join(f"{d.field} {_short(d.actual)} → {_short(d.expected)}: {d.why or 'AWS refuses it'}" for d in refused)
         return f"{what}: impossible change: {shown}; restore the previous value"
-    replace = [d for d in diffs if d.replace]
-    if replace:
-        shown = ", ".join(f"{d.field} {d.actual!r} → {d.expected!r}" for d in replace)
-        return (f"{what} cannot change {shown} in place; "
-                "tear the environment down or restore the previous value")
     return None
+
+
+def not_in_place(h: Handler, node: Node, obs: Observed, diffs: list[FieldDiff]) -> str:
+    """A change only a replacement makes (a new resource, a new id), not consented to."""
+    shown = ", ".join(f"{d.field} {d.actual!r} → {d.expected!r}" for d in diffs if d.replace)
+    return f"{h.kind} {node.name} ({obs.id}) cannot change {shown} in place"
 
 
 def _now_iso() -> str:

@@ -21,25 +21,33 @@ def _show(value: Any) -> str:
 
 
 def changes_of(results: Iterable[NodeResult]) -> list[NodeResult]:
-    return [r for r in results if r.action in CHANGING]
+    # An old copy a replacement left (a run killed before deleting it) is a change too.
+    return [r for r in results if r.action in CHANGING or r.deposed]
 
 
 def render_changes(results: Iterable[NodeResult], *, past: bool, failed: bool = False, refused: bool = False) -> str:
     """``failed``: the run did not finish; it never says the environment matches. ``refused``:
     a change AWS would refuse stopped it before anything was changed."""
     verbs = {"create": "created" if past else "create", "update": "updated" if past else "update",
-             "replace": "must be replaced", "delete": "deleted" if past else "delete"}
+             "replace": "replaced" if past else "replace", "delete": "deleted" if past else "delete"}
     lines = []
     for r in changes_of(results):
         ident = f" ({r.id})" if r.id else ""
-        lines.append(f"{SYMBOLS[r.action]} {verbs[r.action]} {r.kind} {r.name}{ident}")
+        if r.action in SYMBOLS:
+            lines.append(f"{SYMBOLS[r.action]} {verbs[r.action]} {r.kind} {r.name}{ident}")
         if r.action in ("update", "replace"):
             for d in r.changes:
                 lines.append(f"    {d.field}: {_show(d.actual)} → {_show(d.expected)}{_mark(d)}")
+            if r.replaced_with:
+                lines.append(f"    deleted and created again with {r.replaced_with}")
+            elif r.replacement:
+                lines.append("    " + REPLACEMENT[r.replacement])
             if r.dependents:
                 lines.append(f"    depends on it (updated or replaced with it): {', '.join(r.dependents)}")
             for key, what in r.data_lost.items():
                 lines.append(f"    ! data lost: {key}: {what}")
+        if r.deposed:
+            lines.append(f"- {'deleted' if past else 'delete'} old {r.kind} {r.name}: {', '.join(r.deposed)} (replaced by {r.id})")
     for r in results:
         if r.duplicates_removed:
             lines.append(f"x removed duplicate {r.kind} {r.name}: {', '.join(r.duplicates_removed)} (kept {r.id})")
@@ -54,6 +62,12 @@ def render_changes(results: Iterable[NodeResult], *, past: bool, failed: bool = 
     else:
         lines.append(summary.capitalize() + "." if summary else "No changes. The environment matches the desired state.")
     return "\n".join(lines)
+
+
+REPLACEMENT = {
+    "beside": "the new one is made beside the old one, what depends on it is pointed at it, then the old one is deleted",
+    "delete_first": "deleted first with everything that depends on it, then created anew",
+}
 
 
 def _mark(d: FieldDiff) -> str:
@@ -78,7 +92,9 @@ def change_entries(results: Iterable[NodeResult]) -> list[dict]:
             ],
             "duplicates_removed": list(r.duplicates_removed),
             **({"refused": r.refusal} if r.refusal else {}),
-            **({"dependents": r.dependents, "data_lost": r.data_lost} if r.action == "replace" else {}),
+            **({"dependents": r.dependents, "data_lost": r.data_lost, "replacement": r.replacement,
+                "replaced_with": r.replaced_with} if r.action == "replace" else {}),
+            **({"old_copies_deleted": list(r.deposed)} if r.deposed else {}),
         }
         for r in changes_of(results)
     ]

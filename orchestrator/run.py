@@ -11,7 +11,7 @@ from orchestrator.errors import UserError
 from orchestrator.executor import Outcome, WalkObserver, walk
 from orchestrator.reconciler import NodeResult, Reconciler
 from orchestrator.spec import UNKNOWN, Node, has_unknown, resolve
-from orchestrator.stack import stack_nodes, stack_outputs
+from orchestrator.stack import every_node, stack_nodes, stack_outputs
 from resources.base import spec_problems
 from resources.aws.clock import REAL_CLOCK, Clock
 from resources.aws.shared_reads import SharedReads
@@ -60,11 +60,15 @@ def reconcile_stack(
     clock: Clock = REAL_CLOCK, parallelism: int = 16, nodes: list[Node] | None = None,
     shared: SharedReads | None = None, observer: WalkObserver | None = None,
     retired_tags: frozenset[str] = frozenset(), redeploy: frozenset[str] = frozenset(),
+    allow_replace: frozenset[str] = frozenset(), replace_ok: frozenset[str] = frozenset(),
 ) -> RunResult:
+    """One walk. A plan also judges its replacements (``allow_replace``: the nodes whose data
+    the user consented to lose) and lists the nodes the configuration dropped; an apply makes
+    only the replacements its plan found allowed (``replace_ok``)."""
     cfg = cfg or EnvConfig()
     rec = Reconciler(
         aws, env=env, state=doc, save=save, clock=clock, plan=plan, shared=shared, retired_tags=retired_tags,
-        redeploy=redeploy,
+        redeploy=redeploy, replace_ok=replace_ok,
     )
     check_specs(rec, nodes or stack_nodes(env, cfg, doc.azs or _placeholder_azs(aws.region)))
     azs = choose_azs(aws.client("ec2"), recorded=doc.azs, env=env, region=aws.region)
@@ -81,9 +85,15 @@ def reconcile_stack(
         graph, lambda k: rec.reconcile(by_key[k]), max_workers=parallelism, priority=weights, on_event=observer
     )
     results = [outcomes[k].value for k in by_key if outcomes[k].status == "ok"]  # stack order
-    for r in results:
-        if r.action == "replace":
-            _blast_radius(r, graph, by_key)
+    if plan:
+        judge_replacements(results, graph, by_key, allow_replace, rec)
+        if nodes is None:
+            results += [NodeResult(n.key, n.handler.kind, n.name, "delete", id=(doc.resource(n.key) or {}).get("id"))
+                        for n in dropped_nodes(env, cfg, doc, azs)]
+    else:
+        for r in results:
+            if r.action == "replace":
+                r.dependents = sorted(graphs.descendants(graph, r.key))
     resolved = {k: (resolve(ref, rec.outputs) if ref else None) for k, ref in stack_outputs().items()}
     failures = _failures(outcomes)
     # An output this run could not read (its node failed, or a run over part of the stack in
@@ -96,13 +106,50 @@ def reconcile_stack(
     return RunResult(results, failures, outputs)
 
 
-def _blast_radius(result: NodeResult, graph: dict, by_key: dict[str, Node]) -> None:
-    """What goes with a replacement: every dependent, and the data the stateful ones hold."""
-    result.dependents = sorted(graphs.descendants(graph, result.key))
-    result.data_lost = {k: by_key[k].handler.stateful for k in [result.key, *result.dependents] if by_key[k].handler.stateful}
-    if result.refusal and (result.dependents or result.data_lost):
-        lost = "; ".join(f"{k}: {what}" for k, what in result.data_lost.items())
-        result.refusal += f" (it takes {len(result.dependents)} dependent(s) with it{'; data lost: ' + lost if lost else ''})"
+def judge_replacements(results: list[NodeResult], graph: dict, by_key: dict[str, Node], allow: frozenset[str], rec) -> None:
+    """Which replacements the apply may make, and what each takes with it.
+
+    One made beside the old one (Handler.replace_beside) re-points its dependents in the walk
+    and loses only its own data; one that deletes first takes every dependent with it, deleted
+    and created anew. Either is made without asking when no data is lost; otherwise only with
+    ``--allow-replace KEY`` naming the node whose change forces it, the data lost spelled out.
+    A deletion AWS would refuse (deletion protection on, read live) refuses the plan, which
+    never promises what the apply cannot do."""
+    by_result = {r.key: r for r in results}
+    replacing = [r for r in results if r.replacement]
+    scopes = {r.key: ({r.key} | graphs.descendants(graph, r.key)) if r.replacement == "delete_first" else {r.key}
+              for r in replacing}
+    inside = {k: root for root, keys in scopes.items() for k in keys if k != root}
+    for r in replacing:
+        if r.key in inside:
+            continue
+        r.dependents = sorted(graphs.descendants(graph, r.key))
+        scope = scopes[r.key]
+        r.data_lost = {k: by_key[k].handler.stateful for k in sorted(scope) if by_key[k].handler.stateful}
+        for key in sorted(scope - {r.key}):
+            if key in by_result:
+                by_result[key].action, by_result[key].replacement, by_result[key].replaced_with = "replace", "delete_first", r.key
+        what = f"{r.kind} {r.name} ({r.id})"
+        shown = ", ".join(f"{d.field} {d.actual!r} → {d.expected!r}" for d in r.changes if d.replace)
+        taken = f"it takes {len(r.dependents)} dependent(s) with it" if r.replacement == "delete_first" else ""
+        lost = "; ".join(f"{k}: {what_}" for k, what_ in r.data_lost.items())
+        radius = "; ".join(p for p in (taken, f"data lost: {lost}" if lost else "") if p)
+        if r.data_lost and r.key not in allow:
+            r.refusal = (f"{what} cannot change {shown} in place ({radius}); to replace it: --allow-replace {r.key}, "
+                         "or restore the previous value")
+            continue
+        if r.replacement == "delete_first":
+            protected = [reason for key in sorted(scope) for reason in rec.protections(by_key[key])]
+            if protected:
+                r.refusal = (f"{what} cannot change {shown} in place, and its replacement would delete "
+                             f"{'; '.join(protected)}: turn deletion protection off first, or restore the previous value")
+
+
+def dropped_nodes(env: str, cfg: EnvConfig, doc, azs: list[str]) -> list[Node]:
+    """Nodes an earlier configuration made and this one does not want (an optional part switched
+    off, stack.OPTIONAL_NODES), still recorded in the state: deleted by the next apply."""
+    wanted = {n.key for n in stack_nodes(env, cfg, azs)}
+    return [n for n in every_node(env, cfg, azs) if n.key not in wanted and doc.resource(n.key)]
 
 
 def redeploy_keys(names: list[str], env: str, cfg: EnvConfig) -> frozenset[str]:
@@ -117,21 +164,40 @@ def redeploy_keys(names: list[str], env: str, cfg: EnvConfig) -> frozenset[str]:
     return frozenset(n if n in services else by_name[n] for n in names)
 
 
+def allow_replace_keys(names: list[str], env: str, cfg: EnvConfig) -> frozenset[str]:
+    """The nodes ``--allow-replace`` names (node key or resource name); one that names none is
+    bad input, refused in one line before any call."""
+    nodes = {n.key: n.name for n in stack_nodes(env, cfg, _placeholder_azs("region"))}
+    by_name = {name: key for key, name in nodes.items()}
+    unknown = [n for n in names if n not in nodes and n not in by_name]
+    if unknown:
+        raise UserError(f"--allow-replace {unknown[0]}: not a resource of this stack; a node key such as vpc, "
+                        "rds.instance or elb.target_group, or its name")
+    return frozenset(n if n in nodes else by_name[n] for n in names)
+
+
 def apply_stack(
     aws, *, env: str, doc, save: Callable[[], Any], cfg: EnvConfig | None = None, clock: Clock = REAL_CLOCK,
     parallelism: int = 16, nodes: list[Node] | None = None, observer: WalkObserver | None = None,
     retired_tags: frozenset[str] = frozenset(), redeploy: frozenset[str] = frozenset(),
+    allow_replace: frozenset[str] = frozenset(),
 ) -> RunResult:
-    """A reconcile that changes AWS: the plan first (reads only), then the apply walk.
+    """A reconcile that changes AWS: the plan first (reads only), then the apply.
 
-    A plan with a change AWS would refuse (impossible, a replacement, a failed resource kept
-    for a person) ends the run before any mutating call: the apply never stops half way through
-    an environment on a change the plan could have named (spec/cli.md). A plan with nothing
-    to do, nothing pending and nothing left by an earlier run ends it too, with no second read.
+    A plan with a change AWS would refuse (impossible, a replacement not consented to, a failed
+    resource kept for a person) ends the run before any mutating call: the apply never stops
+    half way through an environment on a change the plan could have named (spec/cli.md). A plan
+    with nothing to do, nothing pending and nothing left by an earlier run ends it too, with no
+    second read.
+
+    The apply: what the configuration dropped and what is replaced by deleting first are deleted
+    (one teardown walk, dependents first); then the walk creates and changes; once it succeeded,
+    the old copies of replacements made beside them are deleted. A run killed anywhere in this
+    finds the rest in its next plan: the deleted ones as creates, the old copies in the state.
     """
     common = dict(env=env, doc=doc, cfg=cfg, clock=clock, parallelism=parallelism, nodes=nodes, retired_tags=retired_tags,
                   redeploy=redeploy)
-    preview = reconcile_stack(aws, save=lambda: None, plan=True, observer=observer, **common)
+    preview = reconcile_stack(aws, save=lambda: None, plan=True, observer=observer, allow_replace=allow_replace, **common)
     if preview.refused:
         # Nothing was changed: the outputs are the last known ones (the plan's reads may show a
         # resource that is not ours).
@@ -139,7 +205,35 @@ def apply_stack(
         return preview
     if preview.ok and not _needs_apply(preview, doc):
         return preview
-    return reconcile_stack(aws, save=save, observer=observer, **common)
+    deleting = [r.key for r in preview.results if r.action == "delete" or r.replacement == "delete_first"]
+    removed = RunResult([], {})
+    if deleting:
+        every = {n.key: n for n in (nodes or every_node(env, cfg or EnvConfig(), doc.azs or _placeholder_azs(aws.region)))}
+        rec = Reconciler(aws, env=env, state=doc, save=save, clock=clock)
+        removed = Teardown(rec, {k: every[k] for k in every if k in deleting}, doc, save).run(
+            parallelism=parallelism, observer=observer, whole=False)
+        if removed.failures:
+            return removed
+    run = reconcile_stack(aws, save=save, observer=observer,
+                          replace_ok=frozenset(r.key for r in preview.results if r.replacement), **common)
+    replaced = {r.key for r in preview.results if r.replacement}
+    for r in run.results:
+        if r.key in replaced:
+            r.action = "replace"
+    if run.ok:
+        _delete_deposed(aws, env=env, doc=doc, save=save, clock=clock, nodes=nodes, cfg=cfg)
+    run.results += [r for r in removed.results if r.key not in replaced]
+    return run
+
+
+def _delete_deposed(aws, *, env, doc, save, clock, nodes, cfg) -> None:
+    """The old copies replacements made beside them left, dependents' first (reverse stack
+    order): nothing refers to them any more once the walk succeeded."""
+    by_key = {n.key: n for n in (nodes or every_node(env, cfg or EnvConfig(), doc.azs or _placeholder_azs(aws.region)))}
+    rec = Reconciler(aws, env=env, state=doc, save=save, clock=clock)
+    for key in reversed(list(by_key)):
+        if (doc.resource(key) or {}).get("deposed"):
+            rec.delete_deposed(by_key[key])
 
 
 def _needs_apply(preview: RunResult, doc) -> bool:
@@ -148,7 +242,8 @@ def _needs_apply(preview: RunResult, doc) -> bool:
     if any(r.action != "unchanged" or r.pending for r in preview.results):
         return True
     entries = [doc.resource(r.key) or {} for r in preview.results]
-    return any(e.get("intent") or e.get("failure") or e.get("id") != r.id for e, r in zip(entries, preview.results))
+    return any(e.get("intent") or e.get("failure") or e.get("deposed") or e.get("id") != r.id
+               for e, r in zip(entries, preview.results))
 
 
 @dataclass
@@ -160,7 +255,9 @@ class Teardown:
     doc: Any
     save: Callable[[], Any]
 
-    def run(self, *, parallelism: int = 16, observer: WalkObserver | None = None) -> RunResult:
+    def run(self, *, parallelism: int = 16, observer: WalkObserver | None = None, whole: bool = True) -> RunResult:
+        """``whole``: the environment is gone afterwards (its AZs and outputs forgotten); a part
+        of it (nodes a reconcile deletes first) leaves them."""
         by_key = self.by_key
         # Only the nodes of this run: a partial node list (tests) names dependencies outside it.
         reverse = graphs.reverse({k: n.depends_on & by_key.keys() for k, n in by_key.items()})
@@ -172,7 +269,7 @@ class Teardown:
         )
         results = [outcomes[k].value for k in reversed(list(by_key)) if outcomes[k].status == "ok"]
         failures = _failures(outcomes)
-        if not failures:
+        if whole and not failures:
             self.doc.azs = []
             self.doc.outputs = {}
             self.save()
@@ -192,7 +289,7 @@ def prepare_teardown(
             "(set deletion_protection = false, run bin/reconcile, then tear down); nothing was deleted"
         )
     # Names and tags do not depend on the AZs, so teardown finds everything without them.
-    by_key = {n.key: n for n in (nodes or stack_nodes(env, cfg, doc.azs or _placeholder_azs(aws.region)))}
+    by_key = {n.key: n for n in (nodes or every_node(env, cfg, doc.azs or _placeholder_azs(aws.region)))}
     rec = Reconciler(aws, env=env, state=doc, save=save, clock=clock)
     # Protection as AWS has it now, whatever the configuration says: one protected resource
     # refuses the whole teardown before anything is deleted (B-RDS-6).

@@ -176,10 +176,17 @@ class Handler:
     # (stateless, and AWS leaves failed ones behind: a NAT gateway "failed", a VPC link FAILED,
     # aws-notes B-EC2-3 and C-VPCL-1: delete it and create a new one).
     on_failed: ClassVar[str] = "stop"
-    # With "replace": whether the new one can exist beside the failed one until it is gone (a
-    # NAT can; an NLB's name is unique, a mount target is one per AZ). If not, a failed one
-    # carrying the node's tags is adopted, so that the engine deletes it before creating.
-    replace_beside: ClassVar[bool] = True
+    # Whether a new one can exist beside the old one until the old one is gone (a NAT gateway
+    # can; an NLB's or an RDS instance's name is unique, a mount target is one per AZ, a subnet's
+    # CIDR cannot overlap itself). It decides how the engine replaces one:
+    # - a change AWS cannot make in place (Change.REPLACE): beside, the new one is created
+    #   first, the dependents are re-pointed to it in the same walk, and the old one is deleted
+    #   once the walk succeeded (Terraform's create_before_destroy); otherwise the old one and
+    #   everything that depends on it are deleted first and created anew;
+    # - with on_failed "replace": if not beside, a failed one carrying the node's tags is
+    #   adopted, so that the engine deletes it before creating.
+    # False unless a kind says otherwise: deleting first is always possible.
+    replace_beside: ClassVar[bool] = False
     # An update makes a new id (a task definition's revision): a plan shows what refers to it as
     # changing too ("known after apply"), so the service roll a new revision causes is visible.
     update_makes_new_id: ClassVar[bool] = False
@@ -304,6 +311,12 @@ class Handler:
         if live or self.replace_beside:
             return live
         return sorted(owned, key=lambda o: o.id)[:1]
+
+    def beside_name(self, spec: dict, old: Observed) -> str:
+        """The name of a new one made beside ``old`` (replace_beside): the same where AWS allows
+        two of a name; a kind whose names are unique answers another one (and finds both in
+        ``list_owned``)."""
+        return spec["name"]
 
     def single(self, spec: dict, matches: list[Observed]) -> Observed | None:
         if len(matches) > 1:

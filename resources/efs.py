@@ -84,6 +84,7 @@ class FileSystem(EfsHandler):
     not_found = frozenset({FS_NOT_FOUND})
     # A file system in "error" holds (or may hold) the data: never deleted by a run. on_failed
     # is the default "stop": the engine reports it failed and a person decides.
+    stateful = "every file on it (EFS keeps no copy; AWS Backup's recovery points stay)"
     fields = {
         # The idempotency key and the lookup of a lost state (B-EFS-2); not compared.
         "creation_token": Field(str, create_only=True),
@@ -404,6 +405,8 @@ class AccessPoint(EfsHandler):
     # directory in the file system. One AWS reports "error" is deleted and made again; the new
     # id and ARN reach the task definition and the task role's policy in the same walk.
     on_failed = "replace"
+    # A file system may have several access points with the same settings.
+    replace_beside = True
     fields = {
         # CreateAccessPoint only: there is no UpdateAccessPoint.
         "file_system_id": Field(str, Change.REPLACE, why="an access point belongs to one file system"),

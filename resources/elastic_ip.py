@@ -18,6 +18,8 @@ class ElasticIp(Ec2Handler):
     resource_type = "elastic-ip"
     describe_call, items_key, ids_param, not_found = "describe_addresses", "Addresses", "AllocationIds", frozenset({NOT_FOUND})
     fields = {"domain": Field(str, Change.REPLACE, why="an address's domain is fixed")}
+    # Addresses have no unique name: a new one is allocated beside the old one.
+    replace_beside = True
     id_key = "AllocationId"
     expected_seconds = 1
     poll_ceiling = 2

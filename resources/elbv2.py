@@ -134,8 +134,25 @@ class TargetGroup(ElbHandler):
         }
         return Observed(tg["TargetGroupArn"], attrs, tags, tg)
 
+    # Target group names are unique, but nothing refers to one by name: a replacement (a new
+    # port) is made beside the old one under the other of two names, the listener and the
+    # service are re-pointed to it, then the old one is deleted (a group in use by a listener
+    # cannot be deleted: ResourceInUse).
+    replace_beside = True
+    BESIDE_SUFFIX = "-b"
+
+    def beside_name(self, spec, old):
+        name = spec["name"]
+        return name + self.BESIDE_SUFFIX if old.raw.get("TargetGroupName") == name else name
+
+    def validate(self, spec):
+        longest = spec["name"] + self.BESIDE_SUFFIX
+        # CreateTargetGroup: at most 32 characters (ValidationError), the name of a replacement included.
+        return [f"name {longest!r} (a replacement's name) is longer than 32 characters"] if len(longest) > 32 else []
+
     def list_owned(self, spec):
-        found = [self.observe(tg) for tg in self.by_name(spec, self.client.describe_target_groups, "TargetGroups")]
+        found = [self.observe(tg) for name in (spec["name"], spec["name"] + self.BESIDE_SUFFIX)
+                 for tg in self.by_name({**spec, "name": name}, self.client.describe_target_groups, "TargetGroups")]
         return [obs for obs in found if owned_by(obs.tags, spec)]
 
     def create(self, spec, token):

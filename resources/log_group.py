@@ -40,6 +40,7 @@ class LogGroup(Handler):
     # The name is the id; a log group has no lifecycle: it exists, it is ready. DescribeLogGroups
     # by prefix answers an empty list for a missing one; DeleteLogGroup answers this code.
     not_found = frozenset({NOT_FOUND})
+    stateful = "every log event it holds"
     fields = {
         # None: kept forever (DeleteRetentionPolicy). The allowed values (B-LOG-1) are checked
         # with the configuration.

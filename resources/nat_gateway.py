@@ -43,6 +43,8 @@ class NatGateway(Ec2Handler):
     # A NAT that failed (Gateway.NotAttached, B-EC2-3) holds nothing: a new one replaces it, and
     # AWS removes the failed one itself after about an hour.
     on_failed = "replace"
+    # Several NAT gateways may share a subnet: a new one is made beside the old one.
+    replace_beside = True
     expected_seconds = 105
     expected_delete_seconds = 60  # aws-timings §1.3, n=6
     create_timeout = 10 * 60  # Terraform's default; typical is 85-125 s

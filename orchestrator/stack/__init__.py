@@ -5,6 +5,8 @@ spec, so the graph cannot forget an edge.
 """
 from __future__ import annotations
 
+import dataclasses
+
 from orchestrator.config import EnvConfig
 from orchestrator.spec import Node, Ref
 from orchestrator.stack.network import network_nodes, subnet_cidrs
@@ -38,6 +40,16 @@ def stack_nodes(env: str, cfg: EnvConfig, azs: list[str]) -> list[Node]:
     ]
 
 
+# Configuration switches that add nodes to the stack; with one off, its nodes are not in it.
+OPTIONAL_NODES = ("api_waf",)
+
+
+def every_node(env: str, cfg: EnvConfig, azs: list[str]) -> list[Node]:
+    """The stack with every optional node on: what an earlier configuration may have made, so
+    that teardown finds it, and a reconcile deletes what the configuration dropped."""
+    return stack_nodes(env, dataclasses.replace(cfg, **{k: True for k in OPTIONAL_NODES}), azs)
+
+
 def stack_outputs() -> dict[str, Ref]:
     """The seven outputs of spec/stack.md, each read from the node that owns it."""
     return {
@@ -51,4 +63,4 @@ def stack_outputs() -> dict[str, Ref]:
     }
 
 
-__all__ = ["OUTPUT_KEYS", "network_nodes", "stack_nodes", "stack_outputs", "subnet_cidrs"]
+__all__ = ["OPTIONAL_NODES", "OUTPUT_KEYS", "every_node", "network_nodes", "stack_nodes", "stack_outputs", "subnet_cidrs"]

@@ -115,7 +115,13 @@ def api_security_nodes(env: str, cfg: EnvConfig) -> list[Node]:
             assume_role_policy=trust, inline_policies={}, managed_policy_arns=[PUSH_TO_CLOUDWATCH_POLICY],
             account_role_set=True,
         )),
-        # FSBP APIGateway.4.
+    ] + (waf_nodes(env, cfg) if cfg.api_waf else [])
+
+
+def waf_nodes(env: str, cfg: EnvConfig) -> list[Node]:
+    """FSBP APIGateway.4: a web ACL on the stage (api_waf)."""
+    spec = spec_factory(env, cfg)
+    return [
         Node("waf.web_acl", WebAcl, spec(
             f"video-metadata-api-waf-{env}", scope=SCOPE, managed_rule_groups=WAF_MANAGED_RULE_GROUPS,
             rate_limit=cfg.api_waf_rate_limit, description=f"Guards the {env} video metadata API",

@@ -290,6 +290,12 @@ def gone(aws, found: Iterable[Found]) -> set[str]:
         for part in chunks(sorted(ec2_ids)):
             pages = aws.client("ec2").get_paginator("describe_tags").paginate(Filters=[{"Name": "resource-id", "Values": part}])
             present |= {t["ResourceId"] for page in pages for t in page["Tags"]}
+        # A deleted NAT gateway keeps its tags and stays described, state "deleted", for about
+        # an hour (aws-notes A-6): it is gone all the same.
+        nats = sorted(rid for rid in present if rid.startswith("nat-"))
+        if nats:
+            described = aws.client("ec2").describe_nat_gateways(NatGatewayIds=nats)["NatGateways"]
+            present -= {n["NatGatewayId"] for n in described if n["State"] in ("deleting", "deleted")}
         out |= {arn for rid, arn in ec2_ids.items() if rid not in present}
     for f in found:
         parts = f.id.split(":", 5)

@@ -19,6 +19,7 @@ def _description(self) -> str | None:
 def apply() -> None:
     SecurityGroupRule.description = property(_description)
     _patch_default_group()
+    _patch_nat_delete()
 
 
 # -- the default security group's rules --------------------------------------------------------
@@ -46,3 +47,29 @@ def _patch_default_group() -> None:
 
     if not getattr(VPCBackend.create_vpc, "_fidelity", False):
         VPCBackend.create_vpc = _with_default_group_ingress(VPCBackend.create_vpc)
+
+
+# -- a deleted NAT gateway lets go of its address (aws-notes A-5) ------------------------------
+# AWS: deleting a NAT gateway disassociates its Elastic IP address, which can then be released
+# or given to a new NAT gateway (VPC user guide, "Delete a NAT gateway": "the Elastic IP address
+# is disassociated but not released"). moto 5.2.5 marks the gateway deleted and keeps the
+# address's association, so a NAT gateway made again on the same address (a replacement of the
+# subnet it sits in) fails with Resource.AlreadyAssociated, which AWS would not answer.
+
+def _with_address_disassociated(delete):
+    def delete_nat_gateway(self, nat_gateway_id: str):
+        nat = delete(self, nat_gateway_id)
+        for eip in list(self.addresses):
+            if eip.eni is not None and eip.eni is getattr(nat, "_eni", None):
+                self.disassociate_address(association_id=eip.association_id)
+        return nat
+
+    delete_nat_gateway._fidelity = True
+    return delete_nat_gateway
+
+
+def _patch_nat_delete() -> None:
+    from moto.ec2.models.nat_gateways import NatGatewayBackend
+
+    if not getattr(NatGatewayBackend.delete_nat_gateway, "_fidelity", False):
+        NatGatewayBackend.delete_nat_gateway = _with_address_disassociated(NatGatewayBackend.delete_nat_gateway)

@@ -67,13 +67,15 @@ class Day2Env:
         assert mutating(before, self.snapshot()) == {}, "a plan made a mutating call"
         return run
 
-    def apply(self, cfg: EnvConfig | None = None, *, chosen: ChosenConfig | None = None) -> RunResult:
+    def apply(self, cfg: EnvConfig | None = None, *, chosen: ChosenConfig | None = None,
+              allow_replace: frozenset[str] = frozenset()) -> RunResult:
         """bin/reconcile [--config]: plan, refuse or apply; the configuration remembered as the
         CLI does (recorded on success, pending on failure, nothing when refused)."""
         chosen = chosen or ChosenConfig(cfg or self.cfg, "file", "day2.toml")
         before = self.snapshot()
         run = apply_stack(self.aws, env=ENV, doc=self.doc, save=self.state.save, cfg=chosen.cfg,
-                          clock=self.clock.as_clock(), retired_tags=retired_tag_keys(self.doc, chosen.cfg))
+                          clock=self.clock.as_clock(), retired_tags=retired_tag_keys(self.doc, chosen.cfg),
+                          allow_replace=allow_replace)
         self.last_calls = mutating(before, self.snapshot())
         if not run.refused:
             remember_config(self.doc, chosen, succeeded=run.ok)

@@ -126,15 +126,21 @@ SCENARIOS = [
     Scenario("api_image", "public.ecr.aws/docker/library/nginx:1.27-alpine",
              revision("api", "container_definitions[metadata-api].image"), NEW_REVISION,
              waits=layer_clock.DURATIONS["ecs.deployment"]),
-    # The target group's port is fixed at creation: the whole chain (NLB listener, security groups,
-    # task definition, service, API routes) would follow, but the replacement is refused first.
+    # The target group's port is fixed at creation: a new group is made beside the old one (it
+    # holds no data, so without asking), the listener, the security groups, the task definition,
+    # the service and the API routes follow, then the old group is deleted
+    # (tests/day2/test_replacements.py follows it further).
     Scenario("api_port", 8080, {
         "sg.nlb": {"ingress": IN_PLACE, "egress": IN_PLACE}, "sg.ecs": {"ingress": IN_PLACE},
         "elb.target_group": {"port": REPLACE}, "elb.nlb": {"listeners": IN_PLACE},
         "ecs.taskdef.api": {"container_definitions[metadata-api].portMappings": IN_PLACE},
         "ecs.service.api": {"task_definition": IN_PLACE, "load_balancers": IN_PLACE},
         "apigw.rest_api": {"routes./videos.GET": IN_PLACE, "routes./videos.POST": IN_PLACE, "routes./videos/{id}.GET": IN_PLACE},
-    }, refused=frozenset({"elb.target_group"})),
+    }, {"elbv2 CreateTargetGroup": 1, "elbv2 DeleteListener": 1, "elbv2 CreateListener": 1, "elbv2 DeleteTargetGroup": 1,
+        "ec2 AuthorizeSecurityGroupIngress": 2, "ec2 RevokeSecurityGroupIngress": 2, "ec2 AuthorizeSecurityGroupEgress": 1,
+        "ec2 RevokeSecurityGroupEgress": 1, "ecs RegisterTaskDefinition": 1, "ecs UpdateService": 1,
+        "apigateway PutIntegration": 3, "apigateway CreateDeployment": 1, "apigateway UpdateStage": 1},
+        waits=layer_clock.DURATIONS["ecs.deployment"]),
     Scenario("api_memory", 1024, revision("api", "memory"), NEW_REVISION, waits=layer_clock.DURATIONS["ecs.deployment"]),
     Scenario("api_cpu", 512, revision("api", "cpu"), NEW_REVISION, waits=layer_clock.DURATIONS["ecs.deployment"]),
     Scenario("api_desired_count", 3, {"ecs.service.api": {"desired_count": IN_PLACE}}, {"ecs UpdateService": 1}),
@@ -183,7 +189,11 @@ SCENARIOS = [
     Scenario("api_detailed_metrics", False, {"apigw.stage": {"metrics_enabled": IN_PLACE}}, {"apigateway UpdateStage": 1}),
     Scenario("api_tracing", False, {"apigw.stage": {"tracing_enabled": IN_PLACE}}, {"apigateway UpdateStage": 1}),
     Scenario("api_waf_rate_limit", 1000, {"waf.web_acl": {"rate_limit": IN_PLACE}}, {"wafv2 UpdateWebACL": 1}),
-    # The VPC's CIDR cannot change: a new VPC, and with it every resource of the environment.
+    # Switched off: the nodes the configuration drops are deleted, association first.
+    Scenario("api_waf", False, {"waf.association": {}, "waf.web_acl": {}},
+             {"wafv2 DisassociateWebACL": 1, "wafv2 DeleteWebACL": 1}),
+    # The VPC's CIDR cannot change: a new VPC, and with it every resource in it, the database
+    # included: refused without --allow-replace vpc (tests/day2/test_replacements.py gives it).
     Scenario("vpc_cidr", "10.1.0.0/16", {}, refused=frozenset({"vpc"})),
 ]
 
@@ -332,9 +342,11 @@ def vpc_cidr_refusal_names_its_blast_radius(env: Day2Env, scenario: Scenario) ->
     # secrets, the cluster, the file system itself: only its mount targets are in subnets) stays.
     assert {"rds.instance", "redis.replication_group", "efs.mount_targets", "ecs.service.api", "apigw.vpc_link"} <= set(vpc.dependents)
     assert not {"iam.task_role", "kms.key", "logs.api", "secret.redis_auth", "ecs.cluster", "efs.file_system"} & set(vpc.dependents)
-    assert set(vpc.data_lost) == {"rds.instance", "redis.replication_group"}
+    assert set(vpc.data_lost) == {"rds.instance", "redis.replication_group", "logs.api_execution"}
     assert "cannot change cidr_block '10.0.0.0/16' → '10.1.0.0/16' in place" in vpc.refusal
-    assert f"it takes {len(vpc.dependents)} dependent(s) with it; data lost: rds.instance" in vpc.refusal
+    assert f"it takes {len(vpc.dependents)} dependent(s) with it; data lost: logs.api_execution" in vpc.refusal
+    assert "--allow-replace vpc" in vpc.refusal
+    assert [r.key for r in plan.refused] == ["vpc"]  # what goes with it is not refused on its own
 
 
 KEY_CHECKS = {

@@ -37,3 +37,17 @@ def test_each_call_runs_alone(ec2, monkeypatch):
     thread.join()
     ec2.describe_vpcs()
     assert seen == [True, True]
+
+
+def test_a_deleted_nat_gateway_lets_go_of_its_address_which_a_new_one_can_take(ec2):
+    """aws-notes A-5: deleting a NAT gateway disassociates its Elastic IP (not released)."""
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
+    eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    first = ec2.create_nat_gateway(SubnetId=subnet, AllocationId=eip)["NatGateway"]["NatGatewayId"]
+    assert ec2.describe_addresses(AllocationIds=[eip])["Addresses"][0].get("AssociationId")
+    ec2.delete_nat_gateway(NatGatewayId=first)
+    [address] = ec2.describe_addresses(AllocationIds=[eip])["Addresses"]
+    assert "AssociationId" not in address and address["AllocationId"] == eip  # still allocated
+    second = ec2.create_nat_gateway(SubnetId=subnet, AllocationId=eip)["NatGateway"]
+    assert second["NatGatewayAddresses"][0]["AllocationId"] == eip

@@ -552,6 +552,7 @@ def test_a_failed_resource_of_a_kind_that_replaces_is_deleted_and_created_anew(m
 
 def test_a_failed_copy_of_a_kind_that_replaces_is_not_adopted(monkeypatch):
     monkeypatch.setattr(Widget, "on_failed", "replace")
+    monkeypatch.setattr(Widget, "replace_beside", True)  # a NAT gateway: AWS removes the failed one itself
     handler = Widget(FakeAws(), env="dev", clock=FakeClock().as_clock())
     copy_of()
     CLOUD.status = Status.FAILED
@@ -661,3 +662,59 @@ def test_a_redeploy_asked_for_is_an_update_on_the_same_spec(monkeypatch):
     result = rec.reconcile(node())
     assert result.action == "update" and [d.field for d in result.changes] == ["deployment"]
     assert CLOUD.calls.count("update") == 1
+
+
+# -- replacement (Change.REPLACE) --------------------------------------------------------------
+
+def replacer(state, *, replace_ok=frozenset({"w"})):
+    return Reconciler(FakeAws(), env="dev", state=state.doc, save=state.save, clock=FakeClock().as_clock(),
+                      replace_ok=replace_ok)
+
+
+def test_a_replacement_beside_creates_the_new_one_first_and_deletes_the_old_one_only_after_the_walk(monkeypatch):
+    monkeypatch.setattr(Widget, "replace_beside", True)
+    state = MemoryState()
+    reconciler(state).reconcile(node())
+    planned = reconciler(state, plan=True).reconcile(node(zone="b"))
+    assert (planned.action, planned.replacement, planned.refusal) == ("replace", "beside", None)
+    CLOUD.calls.clear()
+    result = replacer(state).reconcile(node(zone="b"))
+    assert result.id == "r-2" and "delete" not in CLOUD.calls
+    assert CLOUD.items["r-2"]["zone"] == "b" and "r-1" in CLOUD.items  # both live until the walk is done
+    assert state.doc.resource("w")["deposed"] == ["r-1"] and state.doc.resource("w")["id"] == "r-2"
+    assert reconciler(state, plan=True).reconcile(node(zone="b")).deposed == ["r-1"]  # the next plan says so
+    assert replacer(state).delete_deposed(node(zone="b")) == ["r-1"]
+    assert list(CLOUD.items) == ["r-2"] and "deposed" not in state.doc.resource("w")
+
+
+def test_a_replacement_killed_after_its_create_call_keeps_the_new_one_and_the_old_one_stays_deposed(monkeypatch):
+    monkeypatch.setattr(Widget, "replace_beside", True)
+    state = MemoryState()
+    reconciler(state).reconcile(node())
+    monkeypatch.setattr(Widget, "lose_response", True)
+    with pytest.raises(ConnectionError):
+        replacer(state).reconcile(node(zone="b"))
+    monkeypatch.setattr(Widget, "lose_response", False)
+    result = replacer(state).reconcile(node(zone="b"))
+    # The resume adopts the new copy: the old one carries the same tags but is no duplicate.
+    assert result.id == "r-2" and result.duplicates_removed == [] and set(CLOUD.items) == {"r-1", "r-2"}
+    replacer(state).delete_deposed(node(zone="b"))
+    assert list(CLOUD.items) == ["r-2"]
+
+
+def test_an_apply_makes_no_replacement_its_plan_did_not_allow():
+    state = MemoryState()
+    reconciler(state).reconcile(node())
+    with pytest.raises(ResourceError) as err:
+        replacer(state, replace_ok=frozenset()).reconcile(node(zone="b"))
+    assert "cannot change zone 'a' → 'b' in place" in err.value.user_message
+    assert list(CLOUD.items) == ["r-1"] and CLOUD.items["r-1"]["zone"] == "a"
+
+
+def test_a_replacement_that_deletes_first_is_never_made_inside_the_walk():
+    state = MemoryState()
+    reconciler(state).reconcile(node())
+    assert reconciler(state, plan=True).reconcile(node(zone="b")).replacement == "delete_first"
+    with pytest.raises(ResourceError, match="was to be deleted before this walk"):
+        replacer(state).reconcile(node(zone="b"))
+    assert list(CLOUD.items) == ["r-1"]

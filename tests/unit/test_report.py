@@ -21,7 +21,7 @@ def test_plan_lines_show_symbol_kind_name_and_old_to_new():
     assert text.splitlines() == [
         "~ update internet_gateway igw-dev (igw-1)",
         "    vpc_id: null → vpc-1",
-        "-/+ must be replaced subnet public-subnet-1-dev (subnet-1)",
+        "-/+ replace subnet public-subnet-1-dev (subnet-1)",
         "    cidr_block: 10.0.9.0/24 → 10.0.0.0/20  (forces replacement)",
         "+ create nat_gateway nat-gateway-1-dev",
         "1 to create, 1 to update, 1 to replace.",
