@@ -79,6 +79,18 @@ def few(versions, limit: int = 4) -> str:
     return ", ".join(shown[:limit]) + (f" and {rest} more" if rest > 0 else "")
 
 
+def newest_per_major(targets: list[dict]) -> str:
+    """Upgrade targets for a one-line reason: the newest of each major, and how many in all."""
+    newest: dict[int, str] = {}
+    for version in (t["EngineVersion"] for t in targets):
+        if major(version) not in newest or older(newest[major(version)], version):
+            newest[major(version)] = version
+    if not newest:
+        return "none"
+    shown = ", ".join(newest[m] for m in sorted(newest))
+    return shown if len(targets) == len(newest) else f"up to {shown} ({len(targets)} in all)"
+
+
 # -- DB subnet group ----------------------------------------------------------------------------
 
 class DbSubnetGroup(SubnetGroupHandler):
@@ -313,7 +325,7 @@ class DbInstance(Handler):
             # from <running> to <wanted>" (C-RDS-5).
             return dataclasses.replace(diff, change=Change.IMPOSSIBLE, why=(
                 f"RDS offers no upgrade of PostgreSQL {running} to {wanted}; valid targets: "
-                f"{few(t['EngineVersion'] for t in targets)} (DescribeDBEngineVersions ValidUpgradeTarget, C-RDS-5)"))
+                f"{newest_per_major(targets)} (DescribeDBEngineVersions ValidUpgradeTarget, C-RDS-5)"))
         if major(wanted) == major(running):
             return diff
         groups = [g["DBParameterGroupName"] for g in (obs.raw or {}).get("DBParameterGroups") or []]

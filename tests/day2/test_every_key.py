@@ -105,14 +105,14 @@ SCENARIOS = [
              {"rds ModifyDBInstance": 1, "elbv2 ModifyLoadBalancerAttributes": 1}),
     Scenario("db_instance_class", "db.t3.large", rds("instance_class", DOWNTIME), MODIFY, waits=RDS_MODIFY),
     # "17" runs RDS's default minor, 17.6 on the fidelity layer (rds_versions.py). A newer minor is
-    # in place; a major upgrade to a valid target (DescribeDBEngineVersions ValidUpgradeTarget) is
-    # downtime, sent with AllowMajorVersionUpgrade and waited for ("upgrading"); a target RDS does
-    # not offer is refused by the plan, before any call (C-RDS-5).
+    # in place; a target RDS does not offer is refused by the plan, before any call; a major
+    # upgrade to a valid target (DescribeDBEngineVersions ValidUpgradeTarget) is downtime, sent
+    # with AllowMajorVersionUpgrade and waited for ("upgrading") (C-RDS-5).
     Scenario("db_engine_version", "17.7", rds("engine_version"), MODIFY, waits=RDS_MODIFY, label="db_engine_version (minor)"),
-    Scenario("db_engine_version", "18", rds("engine_version", DOWNTIME), MODIFY, waits=RDS_MODIFY,
-             label="db_engine_version (major upgrade)"),
     Scenario("db_engine_version", "19", rds("engine_version", IMPOSSIBLE), refused=frozenset({"rds.instance"}),
              label="db_engine_version (invalid target)"),
+    Scenario("db_engine_version", "18", rds("engine_version", DOWNTIME), MODIFY, waits=RDS_MODIFY,
+             label="db_engine_version (major upgrade)"),
     Scenario("db_allocated_storage", 30, rds("allocated_storage"), MODIFY, waits=RDS_MODIFY),
     Scenario("db_backup_retention_days", 14, rds("backup_retention_days"), MODIFY, waits=RDS_MODIFY),
     Scenario("db_final_snapshot", True, {}),
@@ -360,7 +360,7 @@ def rds_major_upgrade_runs_the_new_major(env: Day2Env, scenario: Scenario) -> No
 def rds_invalid_target_names_the_valid_ones(env: Day2Env, scenario: Scenario) -> None:
     plan = env.plan(dataclasses.replace(env.cfg, db_engine_version=scenario.value))
     [db] = [r for r in plan.refused if r.key == "rds.instance"]
-    assert "RDS offers no upgrade of PostgreSQL 18.1 to 19" in db.refusal and "valid targets: none" in db.refusal
+    assert "RDS offers no upgrade of PostgreSQL 17.7 to 19" in db.refusal and "valid targets: 18.1 (" in db.refusal
 
 
 KEY_CHECKS = {

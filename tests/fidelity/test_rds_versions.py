@@ -88,3 +88,17 @@ def test_a_minor_upgrade_by_major_only_moves_to_the_default_minor_and_never_down
     rds.modify_db_instance(DBInstanceIdentifier="db", EngineVersion="17.7", ApplyImmediately=True)
     rds.modify_db_instance(DBInstanceIdentifier="db", EngineVersion="17", ApplyImmediately=True)
     assert read(rds)["EngineVersion"] == "17.7"  # already past the default minor: unchanged
+
+
+@pytest.mark.server
+def test_both_version_patches_answer_over_http_in_a_server_started_by_sandbox_serve(server):
+    """--sandbox and the end-to-end tests talk to moto over HTTP: the new operations are routed."""
+    rds = boto3.client("rds", region_name=REGION, endpoint_url=server.endpoint)
+    [v] = rds.describe_db_engine_versions(Engine="postgres", EngineVersion="17.6")["DBEngineVersions"]
+    assert {t["EngineVersion"] for t in v["ValidUpgradeTarget"]} == {"17.7", "18.1"}
+    create(rds, "17")
+    assert read(rds)["EngineVersion"] == "17.6"
+    assert refused(rds, EngineVersion="19", AllowMajorVersionUpgrade=True) == "Cannot upgrade postgres from 17.6 to 19"
+    ec = boto3.client("elasticache", region_name=REGION, endpoint_url=server.endpoint)
+    listed = ec.describe_cache_engine_versions(Engine="redis", DefaultOnly=True)["CacheEngineVersions"]
+    assert [(v["EngineVersion"], v["CacheParameterGroupFamily"]) for v in listed] == [("7.1", "redis7")]
