@@ -13,7 +13,7 @@ import dataclasses
 
 from resources.base import Change, Field, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
 from resources.aws.consistency import consistency
-from resources.rds import version_matches
+from resources.rds import few, version_matches
 from resources.aws.shared_reads import describe_all
 from resources.subnet_group import SubnetGroupHandler, name_taken_is_explained
 
@@ -109,6 +109,13 @@ MODIFIABLE = {
 }
 
 
+def offered_version(versions: list[dict], version: str) -> dict | None:
+    """The DescribeCacheEngineVersions item ``version`` names: "7.1" and "7.1.0" name 7.1, "6.x"
+    the newest 6; None when ElastiCache offers no such version."""
+    named = [v for v in versions if version_matches(version, v["EngineVersion"]) or version_matches(v["EngineVersion"], version)]
+    return max(named, key=lambda v: [int(p) if p.isdigit() else 0 for p in v["EngineVersion"].split(".")], default=None)
+
+
 def not_older(desired: str, observed: str) -> bool:
     """Compared at the precision of the spec: "7.2" is not older than "7.1.0", "6.x" is."""
     def key(v: str) -> list[int]:
@@ -134,7 +141,8 @@ class ReplicationGroup(Handler):
         "description": Field(str),
         # Redis OSS to Valkey is a one-way upgrade of its own, not a drift to fix.
         "engine": Field(str, Change.REPLACE, why="another engine is a one-way upgrade of its own"),
-        # Downgrades are refused (classify).
+        # Downgrades and versions ElastiCache does not offer are refused; an upgrade is a
+        # failover (classify, C-EC-1, C-EC-3).
         "engine_version": Field(str, matches=version_matches),
         # C-EC-1: each node is replaced in turn, the primary by a failover.
         "node_type": Field(str, Change.DOWNTIME, why="nodes are replaced one by one, the primary by a failover"),
@@ -187,9 +195,42 @@ class ReplicationGroup(Handler):
 
     def classify(self, diff, obs):
         diff = super().classify(diff, obs)
-        if diff.field == "engine_version" and not not_older(diff.expected, obs.attrs["engine_version"]):
-            return dataclasses.replace(diff, change=Change.IMPOSSIBLE, why="ElastiCache engines cannot be downgraded")
+        if diff.field == "engine_version":
+            return self._classify_version(diff, obs)
         return diff
+
+    def _classify_version(self, diff, obs):
+        """C-EC-3: an upgrade to a version ElastiCache offers, refused otherwise before any call.
+        Asked of ElastiCache only here, when the versions differ (a no-op run never reads it)."""
+        running, wanted = obs.attrs["engine_version"], diff.expected
+        if not not_older(wanted, running):
+            return dataclasses.replace(diff, change=Change.IMPOSSIBLE,
+                                       why=f"ElastiCache engines cannot be downgraded ({running} to {wanted})")
+        engine = obs.attrs.get("engine") or "redis"
+        versions = self.engine_versions(engine)
+        target = offered_version(versions, wanted)
+        if target is None:
+            newer = [v["EngineVersion"] for v in versions
+                     if not_older(v["EngineVersion"], running) and not version_matches(v["EngineVersion"], running)]
+            return dataclasses.replace(diff, change=Change.IMPOSSIBLE, why=(
+                f"ElastiCache offers no {engine} {wanted}; newer versions offered: {few(newer)} "
+                f"(DescribeCacheEngineVersions, C-EC-3)"))
+        group = obs.attrs.get("parameter_group") or ""
+        now = offered_version(versions, running)
+        family_changes = now is None or now["CacheParameterGroupFamily"] != target["CacheParameterGroupFamily"]
+        if family_changes and group and not group.startswith("default."):
+            return dataclasses.replace(diff, change=Change.IMPOSSIBLE, why=(
+                f"the group uses the custom parameter group {group}; {engine} {wanted} needs one of family "
+                f"{target['CacheParameterGroupFamily']}, which this stack does not manage (C-EC-3)"))
+        moved = f"; the nodes move to default.{target['CacheParameterGroupFamily']}" if family_changes and group else ""
+        return dataclasses.replace(diff, change=Change.DOWNTIME, why=(
+            f"an engine upgrade to {engine} {wanted}: nodes are upgraded one by one, the primary by a failover "
+            f"(seconds of write errors){moved} (C-EC-1, C-EC-3)"))
+
+    def engine_versions(self, engine: str) -> list[dict]:
+        """The versions of ``engine`` ElastiCache offers (DescribeCacheEngineVersions, paginated)."""
+        pages = self.client.get_paginator("describe_cache_engine_versions").paginate(Engine=engine)
+        return [v for page in pages for v in page["CacheEngineVersions"]]
 
     def describe(self, resource_id):
         found = self.client.describe_replication_groups(ReplicationGroupId=resource_id)["ReplicationGroups"]
@@ -216,6 +257,9 @@ class ReplicationGroup(Handler):
             "snapshot_retention_days": group.get("SnapshotRetentionLimit", 0),
             "snapshot_window": group.get("SnapshotWindow"),
             "auto_minor_version_upgrade": group.get("AutoMinorVersionUpgrade", False),
+            # Not a spec key (the stack keeps ElastiCache's default groups): what an engine upgrade
+            # across parameter group families must name (classify, update_fields, C-EC-3).
+            "parameter_group": (member.get("CacheParameterGroup") or {}).get("CacheParameterGroupName"),
         }
         tags = self.client.list_tags_for_resource(ResourceName=group["ARN"])["TagList"]
         # A change accepted but not applied yet (C-EC-1) is what the group is converging to.
@@ -296,6 +340,9 @@ class ReplicationGroup(Handler):
         for d in diffs:
             if d.field != "num_cache_clusters":
                 changes[MODIFIABLE[d.field]] = d.expected
+        version = next((d for d in diffs if d.field == "engine_version"), None)
+        if version is not None:
+            changes.update(self._parameter_group_for(obs, version.expected))
         count = next((d for d in diffs if d.field == "num_cache_clusters"), None)
         # More nodes first, so failover and Multi-AZ always have the nodes they need (B-EC-2);
         # fewer nodes last, after failover was turned off if the new count needs that.
@@ -308,6 +355,20 @@ class ReplicationGroup(Handler):
             )
         if count and count.expected < count.actual:
             self._replicas(self.client.decrease_replica_count, obs.id, count.expected)
+
+    def _parameter_group_for(self, obs: Observed, wanted: str) -> dict:
+        """An upgrade across parameter group families names the new family's default group
+        (AWS answers InvalidParameterCombination "Expected a parameter group of family redis7 but
+        found one of family redis6.x" to a group of the old family, C-EC-3); within a family,
+        nothing. A custom group was refused by classify."""
+        group = obs.attrs.get("parameter_group") or ""
+        if not group.startswith("default."):
+            return {}
+        versions = self.engine_versions(obs.attrs.get("engine") or "redis")
+        target, now = offered_version(versions, wanted), offered_version(versions, obs.attrs["engine_version"])
+        if target is None or (now is not None and now["CacheParameterGroupFamily"] == target["CacheParameterGroupFamily"]):
+            return {}
+        return {"CacheParameterGroupName": f"default.{target['CacheParameterGroupFamily']}"}
 
     def _replicas(self, call, group_id: str, clusters: int) -> None:
         # Cluster mode disabled: one node group, so the count is primary + NewReplicaCount.

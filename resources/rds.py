@@ -61,6 +61,36 @@ def major(version: str) -> int:
     return int(version.split(".")[0])
 
 
+def older(desired: str, observed: str) -> bool:
+    """True when ``desired`` is older than ``observed`` at the spec's precision: "16" and "17.2"
+    are older than 17.4, "17" is not."""
+    def key(v: str) -> list[int]:
+        return [int(p) if p.isdigit() else 99 for p in v.split(".")]
+
+    return key(desired) < key(observed)[: len(desired.split("."))]
+
+
+def few(versions, limit: int = 4) -> str:
+    """The first ``limit`` versions of a list for a one-line reason, and how many more."""
+    shown = list(versions)
+    if not shown:
+        return "none"
+    rest = len(shown) - limit
+    return ", ".join(shown[:limit]) + (f" and {rest} more" if rest > 0 else "")
+
+
+def newest_per_major(targets: list[dict]) -> str:
+    """Upgrade targets for a one-line reason: the newest of each major, and how many in all."""
+    newest: dict[int, str] = {}
+    for version in (t["EngineVersion"] for t in targets):
+        if major(version) not in newest or older(newest[major(version)], version):
+            newest[major(version)] = version
+    if not newest:
+        return "none"
+    shown = ", ".join(newest[m] for m in sorted(newest))
+    return shown if len(targets) == len(newest) else f"up to {shown} ({len(targets)} in all)"
+
+
 # -- DB subnet group ----------------------------------------------------------------------------
 
 class DbSubnetGroup(SubnetGroupHandler):
@@ -206,7 +236,8 @@ class DbInstance(Handler):
     fields = {
         # Another engine is another database; there is no in-place switch.
         "engine": Field(str, Change.REPLACE, why="another engine is another database"),
-        # Downgrades are refused (classify, C-RDS-3).
+        # Downgrades and targets RDS does not offer are refused, a major upgrade is downtime
+        # (classify, C-RDS-3, C-RDS-5).
         "engine_version": Field(str, matches=version_matches),
         # C-RDS-4: a Multi-AZ instance fails over to the standby (about a minute of errors); a
         # single-AZ one restarts.
@@ -275,11 +306,45 @@ class DbInstance(Handler):
         diff = super().classify(diff, obs)
         if diff.field == "allocated_storage":
             return self._classify_storage(diff, obs)
-        if diff.field == "engine_version" and major(diff.expected) < major(obs.attrs["engine_version"]):
-            return dataclasses.replace(
-                diff, change=Change.IMPOSSIBLE, why=f"cannot downgrade PostgreSQL {obs.attrs['engine_version']} (C-RDS-3)"
-            )
+        if diff.field == "engine_version":
+            return self._classify_version(diff, obs)
         return diff
+
+    def _classify_version(self, diff: FieldDiff, obs: Observed) -> FieldDiff:
+        """C-RDS-3, C-RDS-5: a version not in sync is one RDS must offer as an upgrade of the running
+        one. Asked of RDS only here, when the versions differ (a no-op run never reads it)."""
+        running, wanted = obs.attrs["engine_version"], diff.expected
+        if older(wanted, running):
+            return dataclasses.replace(
+                diff, change=Change.IMPOSSIBLE, why=f"cannot downgrade PostgreSQL {running} to {wanted} (C-RDS-3)"
+            )
+        targets = self.upgrade_targets(obs.attrs.get("engine") or "postgres", running)
+        offered = [t for t in targets if version_matches(wanted, t["EngineVersion"])]
+        if not offered:
+            # ModifyDBInstance would answer InvalidParameterCombination "Cannot upgrade postgres
+            # from <running> to <wanted>" (C-RDS-5).
+            return dataclasses.replace(diff, change=Change.IMPOSSIBLE, why=(
+                f"RDS offers no upgrade of PostgreSQL {running} to {wanted}; valid targets: "
+                f"{newest_per_major(targets)} (DescribeDBEngineVersions ValidUpgradeTarget, C-RDS-5)"))
+        if major(wanted) == major(running):
+            return diff
+        groups = [g["DBParameterGroupName"] for g in (obs.raw or {}).get("DBParameterGroups") or []]
+        custom = [g for g in groups if not g.startswith("default.")]
+        if custom:
+            # ModifyDBInstance EngineVersion: a nondefault group must be replaced by one of the new
+            # family in the same call; this stack does not manage parameter groups.
+            return dataclasses.replace(diff, change=Change.IMPOSSIBLE, why=(
+                f"the instance uses the custom parameter group {custom[0]}; a major upgrade needs one of family "
+                f"postgres{major(wanted)}, which this stack does not manage (C-RDS-5)"))
+        return dataclasses.replace(diff, change=Change.DOWNTIME, why=(
+            f"a major upgrade to PostgreSQL {wanted}: the primary and the standby are upgraded together, the database "
+            f"is down for the upgrade (minutes, more for a large catalog); RDS snapshots it before and after and moves "
+            f"it to the default parameter group of postgres{major(wanted)} (C-RDS-5)"))
+
+    def upgrade_targets(self, engine: str, version: str) -> list[dict]:
+        """``ValidUpgradeTarget`` of the running version (DescribeDBEngineVersions, paginated)."""
+        pages = self.client.get_paginator("describe_db_engine_versions").paginate(Engine=engine, EngineVersion=version)
+        return [t for page in pages for v in page["DBEngineVersions"] for t in v.get("ValidUpgradeTarget") or []]
 
     @staticmethod
     def _classify_storage(diff: FieldDiff, obs: Observed) -> FieldDiff:

@@ -131,6 +131,10 @@ def advance(db: Any) -> None:
             change["storage"] = False
         for field, value in change["values"].items() if not change["dropped"] else ():
             setattr(db, field, value)
+        if "EngineVersion" in change["values"] and not change["dropped"]:
+            # moto derives the default parameter group from engine_version: RDS moves a default
+            # group to the new major's (rds_versions, C-RDS-5).
+            db.engine_version = change["values"]["EngineVersion"]
         db.pending_modified_values = {}
         change["applied"] = True
         if change["storage"]:
@@ -201,7 +205,9 @@ def _patch_modify(original):
                                  "storage change is being optimized.")
         db = original(self, db_instance_identifier, db_kwargs)
         if values:
-            _start(db, values, bool(db_kwargs.get("ApplyImmediately")))
+            # An engine version change reads "upgrading" while it is applied (C-RDS-3).
+            status = "upgrading" if "EngineVersion" in values else "modifying"
+            _start(db, values, bool(db_kwargs.get("ApplyImmediately")), status)
         return db
 
     modify_db_instance.fidelity = True

@@ -98,8 +98,8 @@ class Day2Env:
 
 
 @contextlib.contextmanager
-def running_environment(tmp_path_factory) -> Day2Env:
-    """The whole stack, created once, on a controlled layer clock that the orchestrator's own
+def running_environment(tmp_path_factory, cfg: EnvConfig | None = None) -> Day2Env:
+    """The whole stack, created once (with ``cfg``, else the defaults), on a controlled layer clock that the orchestrator's own
     injected clock drives (every poll it sleeps moves AWS's states on; no wall time passes).
 
     Module-scoped fixtures start before the function-scoped ``_no_real_aws`` of tests/conftest.py,
@@ -121,7 +121,7 @@ def running_environment(tmp_path_factory) -> Day2Env:
         try:
             with mock_aws(), layer_clock.use(FakeClock()) as fake:
                 env = Day2Env(Aws(REGION), MemoryState(ENV, REGION), fake)
-                created = env.apply(EnvConfig())
+                created = env.apply(cfg or EnvConfig())
                 assert created.ok and not created.refused, created.failures
                 yield env
         finally:

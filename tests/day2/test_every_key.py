@@ -104,7 +104,15 @@ SCENARIOS = [
                                            "elb.nlb": {"deletion_protection": IN_PLACE}},
              {"rds ModifyDBInstance": 1, "elbv2 ModifyLoadBalancerAttributes": 1}),
     Scenario("db_instance_class", "db.t3.large", rds("instance_class", DOWNTIME), MODIFY, waits=RDS_MODIFY),
-    Scenario("db_engine_version", "17.4", rds("engine_version"), MODIFY, waits=RDS_MODIFY),
+    # "17" runs RDS's default minor, 17.6 on the fidelity layer (rds_versions.py). A newer minor is
+    # in place; a target RDS does not offer is refused by the plan, before any call; a major
+    # upgrade to a valid target (DescribeDBEngineVersions ValidUpgradeTarget) is downtime, sent
+    # with AllowMajorVersionUpgrade and waited for ("upgrading") (C-RDS-5).
+    Scenario("db_engine_version", "17.7", rds("engine_version"), MODIFY, waits=RDS_MODIFY, label="db_engine_version (minor)"),
+    Scenario("db_engine_version", "19", rds("engine_version", IMPOSSIBLE), refused=frozenset({"rds.instance"}),
+             label="db_engine_version (invalid target)"),
+    Scenario("db_engine_version", "18", rds("engine_version", DOWNTIME), MODIFY, waits=RDS_MODIFY,
+             label="db_engine_version (major upgrade)"),
     Scenario("db_allocated_storage", 30, rds("allocated_storage"), MODIFY, waits=RDS_MODIFY),
     Scenario("db_backup_retention_days", 14, rds("backup_retention_days"), MODIFY, waits=RDS_MODIFY),
     Scenario("db_final_snapshot", True, {}),
@@ -113,9 +121,13 @@ SCENARIOS = [
     Scenario("db_auto_minor_version_upgrade", False, rds("auto_minor_version_upgrade"), MODIFY),
     Scenario("redis_node_type", "cache.t3.small", redis("node_type", DOWNTIME), MODIFY_GROUP,
              waits=layer_clock.DURATIONS["elasticache.modify"]),
-    # Redis OSS 7.1 is the last Redis OSS; the only other value a running 7.1 can be given is an
-    # older one, which ElastiCache refuses (no downgrade).
-    Scenario("redis_engine_version", "7.0", redis("engine_version", IMPOSSIBLE), refused=frozenset({"redis.replication_group"})),
+    # Redis OSS 7.1 is the last Redis OSS: a running 7.1 can only be given an older version, which
+    # ElastiCache refuses (no downgrade), or one it does not offer (C-EC-3). Upgrades that apply
+    # are in tests/day2/test_engine_upgrades.py, on an environment made on Redis OSS 6.2.
+    Scenario("redis_engine_version", "7.0", redis("engine_version", IMPOSSIBLE), refused=frozenset({"redis.replication_group"}),
+             label="redis_engine_version (downgrade)"),
+    Scenario("redis_engine_version", "7.3", redis("engine_version", IMPOSSIBLE), refused=frozenset({"redis.replication_group"}),
+             label="redis_engine_version (not offered)"),
     Scenario("redis_num_nodes", 3, redis("num_cache_clusters"), {"elasticache IncreaseReplicaCount": 1},
              waits=layer_clock.DURATIONS["elasticache.modify"]),
     Scenario("redis_snapshot_retention_days", 14, redis("snapshot_retention_days"), MODIFY_GROUP),
@@ -349,7 +361,23 @@ def vpc_cidr_refusal_names_its_blast_radius(env: Day2Env, scenario: Scenario) ->
     assert [r.key for r in plan.refused] == ["vpc"]  # what goes with it is not refused on its own
 
 
+def rds_major_upgrade_runs_the_new_major(env: Day2Env, scenario: Scenario) -> None:
+    """Read back with the test's own client: 18 runs 18.1, on the default group of its family
+    (RDS swaps a default group; a custom one would have been refused, C-RDS-5)."""
+    [db] = boto3.client("rds", region_name=REGION).describe_db_instances(DBInstanceIdentifier=f"rds-postgresql-{ENV}")["DBInstances"]
+    assert (db["EngineVersion"], db["DBInstanceStatus"]) == ("18.1", "available")
+    assert [g["DBParameterGroupName"] for g in db["DBParameterGroups"]] == ["default.postgres18"]
+
+
+def rds_invalid_target_names_the_valid_ones(env: Day2Env, scenario: Scenario) -> None:
+    plan = env.plan(dataclasses.replace(env.cfg, db_engine_version=scenario.value))
+    [db] = [r for r in plan.refused if r.key == "rds.instance"]
+    assert "RDS offers no upgrade of PostgreSQL 17.7 to 19" in db.refusal and "valid targets: 18.1 (" in db.refusal
+
+
 KEY_CHECKS = {
+    "db_engine_version (major upgrade)": rds_major_upgrade_runs_the_new_major,
+    "db_engine_version (invalid target)": rds_invalid_target_names_the_valid_ones,
     "deletion_protection": deletion_protection_refuses_teardown,
     "drift": drift_rule_ignores_what_it_names,
     "vpc_cidr": vpc_cidr_refusal_names_its_blast_radius,

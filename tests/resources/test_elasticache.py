@@ -299,14 +299,57 @@ def test_deleting_is_pending_then_not_found_is_gone(stubbed, clock):
     assert result.status is Status.GONE
 
 
+REDIS_VERSIONS = {"CacheEngineVersions": [
+    {"Engine": "redis", "EngineVersion": v, "CacheParameterGroupFamily": f} for v, f in (
+        ("5.0.6", "redis5.0"), ("6.0", "redis6.x"), ("6.2", "redis6.x"), ("7.0", "redis7"), ("7.1", "redis7"))]}
+
+
+def engine_versions(stubber) -> None:
+    stubber.add_response("describe_cache_engine_versions", REDIS_VERSIONS, {"Engine": "redis"})
+
+
 def test_engine_version_in_the_spec_matches_the_patch_level_aws_reports(stubbed):
-    handler, _ = stubbed
+    handler, stubber = stubbed
     desired = handler.desired(rg_spec())
     observed = {k: v for k, v in desired.items() if k not in ("name", "tags", "auth_token_secret_arn")}
     obs = Observed(NAME, {**observed, "engine_version": "7.1.0"}, ownership(NAME))
-    assert handler.diff(desired, obs) == []
-    [d] = handler.diff(handler.desired(rg_spec(engine_version="7.2")), obs)
-    assert (d.field, d.expected, d.actual) == ("engine_version", "7.2", "7.1.0")
+    assert handler.diff(desired, obs) == []  # in sync: no read of the engine versions
+    older = Observed(NAME, {**observed, "engine_version": "7.0.7"}, ownership(NAME))
+    engine_versions(stubber)
+    [d] = handler.diff(handler.desired(rg_spec(engine_version="7.1")), older)
+    assert (d.field, d.expected, d.actual, d.change) == ("engine_version", "7.1", "7.0.7", Change.DOWNTIME)
+
+
+def test_an_upgrade_must_be_offered_and_a_custom_parameter_group_is_refused_across_families(stubbed):
+    """C-EC-3: one DescribeCacheEngineVersions per differing version diff."""
+    handler, stubber = stubbed
+    six = Observed(NAME, {"engine": "redis", "engine_version": "6.2.6", "parameter_group": "default.redis6.x"}, {})
+    engine_versions(stubber)
+    major_up = handler.classify(FieldDiff("engine_version", "7.1", "6.2.6"), six)
+    assert major_up.change is Change.DOWNTIME and "failover" in major_up.why and "default.redis7" in major_up.why
+    engine_versions(stubber)
+    missing = handler.classify(FieldDiff("engine_version", "7.3", "6.2.6"), six)
+    assert missing.change is Change.IMPOSSIBLE
+    assert "offers no redis 7.3" in missing.why and "offered: 7.0, 7.1" in missing.why
+    custom = Observed(NAME, {"engine": "redis", "engine_version": "6.2.6", "parameter_group": "tuned-redis6"}, {})
+    engine_versions(stubber)
+    refused = handler.classify(FieldDiff("engine_version", "7.1", "6.2.6"), custom)
+    assert refused.change is Change.IMPOSSIBLE and "custom parameter group tuned-redis6" in refused.why
+    engine_versions(stubber)
+    assert handler.classify(FieldDiff("engine_version", "6.2", "6.0.5"), custom).change is Change.DOWNTIME  # same family
+
+
+def test_an_upgrade_across_families_names_the_new_default_parameter_group(stubbed):
+    handler, stubber = stubbed
+    six = Observed(NAME, {"engine": "redis", "engine_version": "6.2", "parameter_group": "default.redis6.x"}, {})
+    engine_versions(stubber)
+    stubber.add_response("modify_replication_group", {}, {
+        "ReplicationGroupId": NAME, "ApplyImmediately": True, "EngineVersion": "7.1", "CacheParameterGroupName": "default.redis7"})
+    handler.update_fields(rg_spec(), six, [FieldDiff("engine_version", "7.1", "6.2")])
+    seven = Observed(NAME, {"engine": "redis", "engine_version": "7.0", "parameter_group": "default.redis7"}, {})
+    engine_versions(stubber)
+    stubber.add_response("modify_replication_group", {}, {"ReplicationGroupId": NAME, "ApplyImmediately": True, "EngineVersion": "7.1"})
+    handler.update_fields(rg_spec(), seven, [FieldDiff("engine_version", "7.1", "7.0")])
 
 
 def test_more_nodes_are_added_before_the_modify_and_fewer_removed_after(stubbed):

@@ -74,7 +74,8 @@ def test_create_reads_back_as_the_stack_requires_then_second_run_changes_nothing
     assert tags(rds.list_tags_for_resource(ResourceName=group["DBSubnetGroupArn"])["TagList"]) == ownership(GROUP)
 
     db = instance(rds)
-    assert (db["Engine"], db["EngineVersion"], db["DBInstanceClass"]) == ("postgres", "17", "db.t3.medium")
+    # A major only ("17") runs RDS's default minor of it (sandbox/fidelity/rds_versions.py).
+    assert (db["Engine"], db["EngineVersion"], db["DBInstanceClass"]) == ("postgres", "17.6", "db.t3.medium")
     assert db["MultiAZ"] is True and db["StorageEncrypted"] is True and db["PubliclyAccessible"] is False
     assert (db["AllocatedStorage"], db["StorageType"], db["BackupRetentionPeriod"]) == (20, "gp3", 7)
     assert db["DBSubnetGroup"]["DBSubnetGroupName"] == GROUP
@@ -369,11 +370,22 @@ def test_a_major_version_in_the_spec_matches_the_minor_rds_chose(stubbed):
     handler, stubber = stubbed
     describe(stubber, db_answer("available"), db_answer("available"))
     assert handler.diff(handler.desired(spec(engine_version="17")), handler.read(NAME)) == []
+    engine_versions(stubber, "17.5")
     [d] = handler.diff(handler.desired(spec(engine_version="17.5")), handler.read(NAME))
     assert (d.field, d.expected, d.actual) == ("engine_version", "17.5", "17.4")
 
 
-def test_a_major_upgrade_allows_it_and_a_downgrade_is_refused(stubbed):
+def targets(*versions: str) -> dict:
+    """A DescribeDBEngineVersions answer for 17.4 offering ``versions``."""
+    return {"DBEngineVersions": [{"Engine": "postgres", "EngineVersion": "17.4", "ValidUpgradeTarget": [
+        {"Engine": "postgres", "EngineVersion": v, "IsMajorVersionUpgrade": not v.startswith("17.")} for v in versions]}]}
+
+
+def engine_versions(stubber, *versions: str) -> None:
+    stubber.add_response("describe_db_engine_versions", targets(*versions), {"Engine": "postgres", "EngineVersion": "17.4"})
+
+
+def test_a_major_upgrade_allows_it_and_a_downgrade_is_refused_without_a_read(stubbed):
     handler, stubber = stubbed
     obs = Observed(NAME, {"engine_version": "16.4", "allocated_storage": 20}, {})
     stubber.add_response("modify_db_instance", {"DBInstance": db_answer("modifying")}, {
@@ -381,8 +393,60 @@ def test_a_major_upgrade_allows_it_and_a_downgrade_is_refused(stubbed):
     handler.update_fields(spec(), obs, [FieldDiff("engine_version", "17", "16.4")])
     newer = Observed(NAME, {"engine_version": "18.1", "allocated_storage": 20}, {})
     downgrade = handler.classify(FieldDiff("engine_version", "17", "18.1"), newer)
-    assert downgrade.change is Change.IMPOSSIBLE and "cannot downgrade" in downgrade.why
+    assert downgrade.change is Change.IMPOSSIBLE and "cannot downgrade PostgreSQL 18.1" in downgrade.why
+    minor_down = handler.classify(FieldDiff("engine_version", "17.2", "17.4"), Observed(NAME, {"engine_version": "17.4"}, {}))
+    assert minor_down.change is Change.IMPOSSIBLE and "cannot downgrade" in minor_down.why
+    stubber.assert_no_pending_responses()  # a downgrade is refused without asking RDS
+
+
+def test_a_version_change_is_checked_against_the_upgrade_targets_rds_offers(stubbed):
+    """C-RDS-5: one DescribeDBEngineVersions of the running version per differing diff."""
+    handler, stubber = stubbed
+    obs = Observed(NAME, {"engine": "postgres", "engine_version": "17.4"}, {},
+                   db_answer("available", DBParameterGroups=[{"DBParameterGroupName": "default.postgres17"}]))
+    engine_versions(stubber, "17.5", "17.6", "18.1")
     assert handler.classify(FieldDiff("engine_version", "17.6", "17.4"), obs).change is Change.IN_PLACE
+    engine_versions(stubber, "17.5", "17.6", "18.1")
+    major_up = handler.classify(FieldDiff("engine_version", "18", "17.4"), obs)
+    assert major_up.change is Change.DOWNTIME and "major upgrade to PostgreSQL 18" in major_up.why
+    assert "postgres18" in major_up.why
+    engine_versions(stubber, "17.5", "17.6", "17.7", "18.1", "18.2")
+    invalid = handler.classify(FieldDiff("engine_version", "19", "17.4"), obs)
+    assert invalid.change is Change.IMPOSSIBLE
+    assert "no upgrade of PostgreSQL 17.4 to 19" in invalid.why and "valid targets: up to 17.7, 18.2 (5 in all)" in invalid.why
+    engine_versions(stubber, "17.5")
+    unknown_minor = handler.classify(FieldDiff("engine_version", "17.9", "17.4"), obs)
+    assert unknown_minor.change is Change.IMPOSSIBLE and "valid targets: 17.5 (" in unknown_minor.why
+    stubber.assert_no_pending_responses()
+
+
+def test_a_major_upgrade_with_a_custom_parameter_group_is_refused(stubbed):
+    handler, stubber = stubbed
+    obs = Observed(NAME, {"engine": "postgres", "engine_version": "17.4"}, {},
+                   db_answer("available", DBParameterGroups=[{"DBParameterGroupName": "tuned-pg17"}]))
+    engine_versions(stubber, "18.1")
+    refused = handler.classify(FieldDiff("engine_version", "18", "17.4"), obs)
+    assert refused.change is Change.IMPOSSIBLE and "custom parameter group tuned-pg17" in refused.why
+
+
+def test_on_moto_an_upgrade_rds_does_not_offer_is_refused_and_a_valid_one_is_offered(aws, rds, stack, clock):
+    """The same rules against the fidelity layer's DescribeDBEngineVersions (17 runs 17.6)."""
+    state, nodes = stack
+    converge(aws, state, nodes=nodes(), clock=clock)
+    handler = DbInstance(aws, env="dev", clock=clock)
+    obs = handler.read(NAME)
+
+    def version_diffs(version):
+        return [d for d in handler.diff(handler.desired(spec(engine_version=version)), obs) if d.field == "engine_version"]
+
+    reads = aws.calls.total
+    assert version_diffs("17") == []
+    assert aws.calls.total == reads  # in sync: no read of the engine versions
+    [major_up] = version_diffs("18")
+    assert major_up.change is Change.DOWNTIME
+    assert aws.calls.counts[("rds", "DescribeDBEngineVersions")] == 1
+    [invalid] = version_diffs("19")
+    assert invalid.change is Change.IMPOSSIBLE and "valid targets: 17.7, 18.1" in invalid.why
 
 
 def test_storage_only_grows_and_a_class_change_is_a_failover(stubbed):
