@@ -182,7 +182,13 @@ class Reconciler:
         # replacement or a new revision.
         new_id = result.action == "replace" or (
             result.action == "update" and h.update_makes_new_id and any(not d.field.startswith("tags.") for d in result.changes))
-        self.outputs[node.key] = {} if self.plan and new_id else result.outputs
+        if self.plan and new_id:
+            self.outputs[node.key] = {}
+        elif self.plan and result.action == "update":
+            # An output the update changes (a REST API's deployed configuration) as it will be.
+            self.outputs[node.key] = {**result.outputs, **h.outputs_after_update(spec, obs)}
+        else:
+            self.outputs[node.key] = result.outputs
         self._record(node, id=obs.id, spec_hash=spec_hash(spec), outputs=result.outputs, intent=None, failure=None)
         log.info(
             "resource_planned" if self.plan else EVENTS[result.action],

@@ -186,6 +186,10 @@ class RestApi(ApiGatewayHandler):
         # The stage redeploys when this changes.
         return {"id": obs.id, "config_hash": config_hash(obs.attrs["routes"])}
 
+    def outputs_after_update(self, spec, obs):
+        # A plan that changes routes shows the stage's redeployment too.
+        return {"config_hash": config_hash(spec["routes"])}
+
 
 class RouteConverger:
     """Applies the routes diff to one REST API, from the resources its last read returned.

@@ -411,6 +411,11 @@ class Handler:
     def outputs(self, obs: Observed) -> dict[str, Any]:
         return {"id": obs.id}
 
+    def outputs_after_update(self, spec: dict, obs: Observed) -> dict[str, Any]:
+        """The outputs an update to ``spec`` changes, as they will be after it (a plan's
+        dependents see the change it causes them). Pure; none by default."""
+        return {}
+
     def explain(self, obs: Observed) -> list[str]:
         """Why an update of ``obs`` did not end as asked, as AWS tells it (may read more): the
         first line joins the error, the others follow it. Asked only after a failure."""

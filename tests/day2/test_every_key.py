@@ -148,6 +148,8 @@ SCENARIOS = [
         "ecs.taskdef.api": {"container_definitions[metadata-api].portMappings": IN_PLACE},
         "ecs.service.api": {"task_definition": IN_PLACE, "load_balancers": IN_PLACE},
         "apigw.rest_api": {"routes./videos.GET": IN_PLACE, "routes./videos.POST": IN_PLACE, "routes./videos/{id}.GET": IN_PLACE},
+        # New routes are a new deployment of the stage: in the plan, not only in the apply.
+        "apigw.stage": {"deployed_config": IN_PLACE},
     }, {"elbv2 CreateTargetGroup": 1, "elbv2 DeleteListener": 1, "elbv2 CreateListener": 1, "elbv2 DeleteTargetGroup": 1,
         "ec2 AuthorizeSecurityGroupIngress": 2, "ec2 RevokeSecurityGroupIngress": 2, "ec2 AuthorizeSecurityGroupEgress": 1,
         "ec2 RevokeSecurityGroupEgress": 1, "ecs RegisterTaskDefinition": 1, "ecs UpdateService": 1,
