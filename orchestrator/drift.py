@@ -68,6 +68,10 @@ def drift_stack(
         if r.action == "create":
             recorded = (doc.resource(r.key) or {}).get("id")
             report.missing.append({"resource": r.key, "kind": r.kind, "name": r.name, "id": recorded})
+        if r.action == "delete":
+            # Made under an earlier configuration, which this one switched off (api_waf = false):
+            # still there until a reconcile deletes it.
+            report.drifted.append({**entry, "attribute": "exists", "expected": False, "actual": True})
         for d in r.changes if r.action in ("update", "replace") else ():
             if d.field in LIFECYCLE_FIELDS:
                 continue  # the failure is listed as what it is, above

@@ -80,6 +80,10 @@ def test_the_waf_switched_off_is_deleted_and_switched_on_is_made_again(env: Day2
     wafv2 = boto3.client("wafv2", region_name=REGION)
     assert [a["Name"] for a in wafv2.list_web_acls(Scope="REGIONAL")["WebACLs"]] == [f"video-metadata-api-waf-{ENV}"]
     off = dataclasses.replace(env.cfg, api_waf=False)
+    # Switched off in the configuration, not reconciled yet: drift says the web ACL is still there.
+    report = env.drift(off)
+    assert sorted((d["resource"], d["attribute"], d["actual"]) for d in report.drifted) == [
+        ("waf.association", "exists", True), ("waf.web_acl", "exists", True)]
     plan = env.plan(off)
     assert {r.key: r.action for r in plan.results if r.action != "unchanged"} == {"waf.web_acl": "delete", "waf.association": "delete"}
     assert env.apply(off).ok
@@ -142,4 +146,29 @@ def test_a_consented_replacement_killed_half_way_resumes_and_leaves_one_of_every
     # A database never moves to another VPC: this one was made anew in the new one.
     [db] = boto3.client("rds", region_name=REGION).describe_db_instances()["DBInstances"]
     assert db["DBSubnetGroup"]["VpcId"] == vpc["VpcId"]
+    settled(env)
+
+
+def test_a_replacement_killed_before_the_old_one_is_deleted_deletes_it_next_run(env: Day2Env):
+    elbv2 = env.aws.client("elbv2")
+    wanted = dataclasses.replace(env.cfg, api_port=8081)
+
+    def killed(**_):
+        raise KeyboardInterrupt("killed at DeleteTargetGroup")
+
+    event = f"before-call.{elbv2.meta.service_model.service_id.hyphenize()}.DeleteTargetGroup"
+    elbv2.meta.events.register(event, killed)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            env.apply(wanted)
+    finally:
+        elbv2.meta.events.unregister(event, killed)
+    assert sorted(target_groups().values()) == [80, 8081]  # both: the old one not deleted yet
+    old = env.doc.resource("elb.target_group")["deposed"]
+    plan = env.plan(wanted)
+    [tg] = [r for r in plan.results if r.key == "elb.target_group"]
+    assert tg.action == "unchanged" and tg.deposed == old  # the plan says what is left to do
+    assert env.apply(wanted).ok
+    assert env.last_calls == {"elbv2 DeleteTargetGroup": 1}
+    assert list(target_groups().values()) == [8081]
     settled(env)
