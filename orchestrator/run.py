@@ -11,7 +11,7 @@ from orchestrator.errors import UserError
 from orchestrator.executor import Outcome, WalkObserver, walk
 from orchestrator.reconciler import NodeResult, Reconciler
 from orchestrator.spec import UNKNOWN, Node, has_unknown, resolve
-from orchestrator.stack import stack_nodes, stack_outputs
+from orchestrator.stack import stack_nodes, stack_outputs, teardown_config
 from resources.base import spec_problems
 from resources.aws.clock import REAL_CLOCK, Clock
 from resources.aws.shared_reads import SharedReads
@@ -192,7 +192,8 @@ def prepare_teardown(
             "(set deletion_protection = false, run bin/reconcile, then tear down); nothing was deleted"
         )
     # Names and tags do not depend on the AZs, so teardown finds everything without them.
-    by_key = {n.key: n for n in (nodes or stack_nodes(env, cfg, doc.azs or _placeholder_azs(aws.region)))}
+    whole = teardown_config(cfg)
+    by_key = {n.key: n for n in (nodes or stack_nodes(env, whole, doc.azs or _placeholder_azs(aws.region)))}
     rec = Reconciler(aws, env=env, state=doc, save=save, clock=clock)
     # Protection as AWS has it now, whatever the configuration says: one protected resource
     # refuses the whole teardown before anything is deleted (B-RDS-6).

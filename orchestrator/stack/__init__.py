@@ -5,7 +5,9 @@ spec, so the graph cannot forget an edge.
 """
 from __future__ import annotations
 
-from orchestrator.config import EnvConfig
+import dataclasses
+
+from orchestrator.config import DB_LOG_TYPES, EnvConfig
 from orchestrator.spec import Node, Ref
 from orchestrator.stack.network import network_nodes, subnet_cidrs
 
@@ -38,6 +40,14 @@ def stack_nodes(env: str, cfg: EnvConfig, azs: list[str]) -> list[Node]:
     ]
 
 
+def teardown_config(cfg: EnvConfig) -> EnvConfig:
+    """The configuration a teardown builds the stack from: every node the stack may have made
+    under any value of a key that only adds nodes. A log type dropped from db_log_exports leaves
+    its export log group in place (logs are data); the group is still ours (named and tagged), so
+    a teardown deletes it whatever db_log_exports says now (nothing found: one read, no call)."""
+    return dataclasses.replace(cfg, db_log_exports=list(DB_LOG_TYPES))
+
+
 def stack_outputs() -> dict[str, Ref]:
     """The seven outputs of spec/stack.md, each read from the node that owns it."""
     return {
@@ -51,4 +61,4 @@ def stack_outputs() -> dict[str, Ref]:
     }
 
 
-__all__ = ["OUTPUT_KEYS", "network_nodes", "stack_nodes", "stack_outputs", "subnet_cidrs"]
+__all__ = ["OUTPUT_KEYS", "network_nodes", "stack_nodes", "stack_outputs", "subnet_cidrs", "teardown_config"]

@@ -7,6 +7,7 @@ the handler's own client, with a FakeClock.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import boto3
@@ -42,10 +43,15 @@ def stack(aws, ec2, clock):
     """The network converged and a security group for RDS: (state, nodes builder)."""
     state = MemoryState()
     sg_id = converge_network(aws, ec2, state, clock, sg_name="rds-sg-dev")
+    # The environment's key and the export log groups are other nodes' (their tests:
+    # tests/resources/test_security_data.py): a key made by hand, the groups left out.
+    key_arn = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
 
     def nodes(cfg: EnvConfig = EnvConfig(), **instance):
-        group, db, role = rds_nodes("dev", cfg, 2)
-        return [*network(), group, with_spec(db, security_group_ids=[sg_id], **instance), role]
+        group, db, role, *_ = rds_nodes("dev", cfg, 2)
+        db = dataclasses.replace(db, after=())
+        return [*network(), group, with_spec(db, security_group_ids=[sg_id], master_user_secret_kms_key_id=key_arn, **instance),
+                role]
 
     nodes.sg_id = sg_id
     return state, nodes
@@ -275,7 +281,7 @@ def db_answer(status: str, *, endpoint: bool = True, **extra) -> dict:
         "DBInstanceIdentifier": NAME, "DBInstanceStatus": status, "Engine": "postgres", "EngineVersion": "17.4",
         "DBInstanceClass": "db.t3.medium", "AllocatedStorage": 20, "StorageType": "gp3", "StorageEncrypted": True,
         "MultiAZ": True, "PubliclyAccessible": False, "DBName": "videometadata", "MasterUsername": "videoadmin",
-        "MasterUserSecret": {"SecretArn": SECRET_ARN, "SecretStatus": "active"}, "BackupRetentionPeriod": 7,
+        "MasterUserSecret": {"SecretArn": SECRET_ARN, "SecretStatus": "active", "KmsKeyId": KEY_ARN}, "BackupRetentionPeriod": 7,
         "DeletionProtection": False, "MonitoringInterval": 60, "MonitoringRoleArn": ROLE_ARN,
         "IAMDatabaseAuthenticationEnabled": True, "EnabledCloudwatchLogsExports": ["postgresql", "upgrade"],
         "AutoMinorVersionUpgrade": True, "DBSubnetGroup": {"DBSubnetGroupName": GROUP},
@@ -290,11 +296,13 @@ def db_answer(status: str, *, endpoint: bool = True, **extra) -> dict:
 
 
 ROLE_ARN = f"arn:aws:iam::123456789012:role/{MONITORING_ROLE}"
+KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
 def spec(**changes) -> dict:
-    _, db, _ = rds_nodes("dev", EnvConfig(), 2)
-    return {**db.spec, "subnet_group": GROUP, "security_group_ids": ["sg-0a"], "monitoring_role_arn": ROLE_ARN, **changes}
+    _, db, *_ = rds_nodes("dev", EnvConfig(), 2)
+    return {**db.spec, "subnet_group": GROUP, "security_group_ids": ["sg-0a"], "monitoring_role_arn": ROLE_ARN,
+            "master_user_secret_kms_key_id": KEY_ARN, **changes}
 
 
 @pytest.fixture
