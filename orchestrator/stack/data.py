@@ -43,7 +43,7 @@ def rds_log_group_key(log_type: str) -> str:
 def rds_log_group_nodes(env: str, cfg: EnvConfig) -> list[Node]:
     """The log groups RDS exports to, one per exported log type, made before the instance (it
     waits for them): a group RDS creates itself has no KMS key and never expires (aws-notes
-    C-RDS-5). RDS writes into an existing group as it is (the pattern of terraform-aws-modules'
+    C-RDS-6). RDS writes into an existing group as it is (the pattern of terraform-aws-modules'
     RDS module). A log type dropped from db_log_exports leaves its group: logs are data; teardown
     still deletes it (orchestrator.stack.teardown_config)."""
     spec = spec_factory(env, cfg)

@@ -5,7 +5,7 @@
 - With ManageMasterUserPassword, RDS *generates* the master password and keeps it, with the
   master user name, in the secret it owns (API reference, ManageMasterUserPassword; aws-notes
   A-14). moto stores the fixed pair admin / P@55w0rd! for every instance.
-- ModifyDBInstance with MasterUserSecretKmsKeyId (aws-notes B-RDS-9, A-42): RDS refuses the key
+- ModifyDBInstance with MasterUserSecretKmsKeyId (aws-notes B-RDS-9, A-46): RDS refuses the key
   without ManageMasterUserPassword ("InvalidParameterValue: A ManageMasterUserPassword value is
   required when MasterUserSecretKmsKeyId is specified", the answer terraform-provider-aws quotes
   in its aws_db_instance and aws_rds_cluster updates); with ManageMasterUserPassword=True on an

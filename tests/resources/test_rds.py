@@ -459,3 +459,16 @@ def test_subnet_group_delete_waits_for_the_instance_to_leave_it(clock):
         DbSubnetGroup(aws, env="dev", clock=clock.as_clock()).remove(Observed(GROUP, {}, {}))
         stubber.assert_no_pending_responses()
     assert clock.sleeps == [5.0, 10.0]
+
+
+def test_the_master_secret_key_is_the_same_key_by_arn_or_by_id_and_another_key_differs():
+    """MasterUserSecret.KmsKeyId is the key's ARN (aws-notes B-RDS-9); a spec may hold the id."""
+    from resources.rds import kms_key_matches
+
+    key_id = KEY_ARN.split("/")[-1]
+    assert kms_key_matches(KEY_ARN, KEY_ARN) and kms_key_matches(key_id, KEY_ARN) and kms_key_matches(KEY_ARN, key_id)
+    other = KEY_ARN.replace("1234abcd", "9999abcd")
+    assert not kms_key_matches(KEY_ARN, other) and not kms_key_matches(key_id, other)
+    # aws/secretsmanager's key, as RDS reports it after someone switched back to it.
+    assert not kms_key_matches(KEY_ARN, "arn:aws:kms:us-east-1:123456789012:key/0b1c2d3e-aaaa-bbbb-cccc-1234567890ab")
+    assert not kms_key_matches(KEY_ARN, None)

@@ -210,7 +210,7 @@ def export_group(logs, name: str) -> dict | None:
 
 def test_rds_export_log_groups_are_made_first_on_the_key_switched_off_seen_and_restored(aws, rds_stack, clock):
     """security.md "logs": the groups RDS exports to exist before the instance (else RDS makes them
-    unencrypted and kept forever, aws-notes C-RDS-5), on the environment's key, 365 days, ours."""
+    unencrypted and kept forever, aws-notes C-RDS-6), on the environment's key, 365 days, ours."""
     state, nodes = rds_stack
     order = []
     aws.client("logs").meta.events.register("provide-client-params.logs.CreateLogGroup", lambda params, **_: order.append(params["logGroupName"]))
