@@ -83,6 +83,10 @@ class EnvConfig:
     # load balancer): each costs money or changes behaviour, so each is a key; defaults secure.
     # FSBP RDS.9: the PostgreSQL logs exported to CloudWatch Logs (ingestion and storage cost).
     db_log_exports: list[str] = field(default_factory=lambda: ["postgresql", "upgrade"])
+    # How long the export log groups (/aws/rds/instance/rds-postgresql-ENV/<type>) keep them:
+    # database logs are audit material (connections, errors, upgrades), so the 365 days FSBP
+    # CloudWatch.16 asks of a log group, like the flow and API logs, not the tasks' 30.
+    db_log_retention_days: int = 365
     # FSBP RDS.13: RDS moves the engine to newer minors in the maintenance window (C-RDS-3).
     db_auto_minor_version_upgrade: bool = True
     # FSBP ElastiCache.1: daily snapshots kept this many days (backup storage cost).
@@ -260,6 +264,7 @@ def _check_values(cfg: EnvConfig, where: str, mistyped: set[str]) -> list[str]:
     check("db_log_exports", all(isinstance(t, str) for t in cfg.db_log_exports)
           and set(cfg.db_log_exports) <= set(DB_LOG_TYPES) and len(set(cfg.db_log_exports)) == len(cfg.db_log_exports),
           "distinct RDS for PostgreSQL log types: " + ", ".join(DB_LOG_TYPES))
+    one_of("db_log_retention_days", LOG_RETENTION_DAYS)
     # CreateReplicationGroup API reference: SnapshotRetentionLimit 0 turns backups off (FSBP
     # ElastiCache.1 fails); ElastiCache keeps automatic backups 35 days at most.
     between("redis_snapshot_retention_days", 1, 35)

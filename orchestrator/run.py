@@ -147,9 +147,11 @@ def judge_replacements(results: list[NodeResult], graph: dict, by_key: dict[str,
 
 def dropped_nodes(env: str, cfg: EnvConfig, doc, azs: list[str]) -> list[Node]:
     """Nodes an earlier configuration made and this one does not want (an optional part switched
-    off, stack.OPTIONAL_NODES), still recorded in the state: deleted by the next apply."""
+    off, stack.OPTIONAL_NODES), still recorded in the state: deleted by the next apply. What
+    holds data is kept until teardown (an export log group of a log type no longer exported)."""
     wanted = {n.key for n in stack_nodes(env, cfg, azs)}
-    return [n for n in every_node(env, cfg, azs) if n.key not in wanted and doc.resource(n.key)]
+    return [n for n in every_node(env, cfg, azs)
+            if n.key not in wanted and doc.resource(n.key) and not n.handler.stateful]
 
 
 def redeploy_keys(names: list[str], env: str, cfg: EnvConfig) -> frozenset[str]:

@@ -42,6 +42,11 @@ FAILED_STATES = ("failed", "inaccessible-encryption-credentials")
 # B-RDS-1 and B-RDS-4.
 IDENTIFIER = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 MASTER_USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,15}")
+# The key of the master secret: a key ARN or a bare key id. RDS reads it back as the key's ARN
+# (MasterUserSecret.KmsKeyId, aws-notes B-RDS-9); an alias could only be compared after a KMS
+# call, so it is refused before any call.
+KMS_KEY_ARN = re.compile(r"arn:aws[\w-]*:kms:[a-z0-9-]+:\d{12}:key/(?P<id>[A-Za-z0-9-]+)")
+KMS_KEY_ID = re.compile(r"(mrk-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}")
 
 
 # -- helpers shared with the ElastiCache handlers ---------------------------------------------
@@ -55,6 +60,23 @@ def version_matches(desired, observed) -> bool:
     want = desired.split(".")
     have = observed.split(".")
     return len(have) >= len(want) and all(w in ("x", h) for w, h in zip(want, have))
+
+
+def kms_key_id_of(value) -> str | None:
+    """The key id in a key ARN or a bare key id; None for anything else."""
+    if not isinstance(value, str):
+        return None
+    arn = KMS_KEY_ARN.fullmatch(value)
+    return arn["id"] if arn else value if KMS_KEY_ID.fullmatch(value) else None
+
+
+def kms_key_matches(desired, observed) -> bool:
+    """The same key whether named by its ARN or its id: RDS answers MasterUserSecret.KmsKeyId with
+    the key's ARN (the AWS-verified lifecycle tests in moto's test_rds_integration), a spec may
+    hold either."""
+    if desired == observed:
+        return True
+    return kms_key_id_of(desired) is not None and kms_key_id_of(desired) == kms_key_id_of(observed)
 
 
 def major(version: str) -> int:
@@ -135,6 +157,8 @@ def observe_db_instance(db: dict) -> Observed:
         "db_name": db.get("DBName"),
         "master_username": db["MasterUsername"],
         "manage_master_user_password": "MasterUserSecret" in db,
+        # The key that encrypts the master secret (the key ARN; aws/secretsmanager's when none was given).
+        "master_user_secret_kms_key_id": (db.get("MasterUserSecret") or {}).get("KmsKeyId"),
         "backup_retention_days": db["BackupRetentionPeriod"],
         "deletion_protection": db.get("DeletionProtection", False),
         "monitoring_interval": db.get("MonitoringInterval", 0),
@@ -183,6 +207,8 @@ MODIFY_PARAMETERS = {
     "publicly_accessible": "PubliclyAccessible",
     "port": "DBPortNumber",
     "manage_master_user_password": "ManageMasterUserPassword",
+    # Always sent with ManageMasterUserPassword=True (update_fields, aws-notes B-RDS-9).
+    "master_user_secret_kms_key_id": "MasterUserSecretKmsKeyId",
     "backup_retention_days": "BackupRetentionPeriod",
     "deletion_protection": "DeletionProtection",
     "monitoring_interval": "MonitoringInterval",
@@ -254,6 +280,10 @@ class DbInstance(Handler):
         "db_name": Field(str, Change.REPLACE, why="set at creation only"),
         "master_username": Field(str, Change.REPLACE, why="set at creation only"),
         "manage_master_user_password": Field(bool),
+        # security.md "keys": the master secret RDS creates in Secrets Manager is encrypted with
+        # the environment's key, not aws/secretsmanager. In place: RDS re-encrypts its secret
+        # (ModifyDBInstance with ManageMasterUserPassword, aws-notes B-RDS-9).
+        "master_user_secret_kms_key_id": Field(str, matches=kms_key_matches),
         "backup_retention_days": Field(int),
         "deletion_protection": Field(bool),
         # FSBP RDS.6: Enhanced Monitoring, with the monitoring role (None while off: AWS refuses a
@@ -282,6 +312,11 @@ class DbInstance(Handler):
         if spec["manage_master_user_password"] is not True:
             # B-RDS-3: the alternative is a password of our own, which this stack never handles.
             problems.append("only RDS-managed master passwords are supported")
+        key = spec["master_user_secret_kms_key_id"]
+        # Not a str: the key's ARN is known only once the key exists (a plan before the first apply).
+        if isinstance(key, str) and kms_key_id_of(key) is None:
+            problems.append("master_user_secret_kms_key_id: a KMS key ARN or key id (RDS reports the key's ARN; "
+                            "an alias cannot be compared with it without a call)")
         interval = spec["monitoring_interval"]
         if interval not in MONITORING_INTERVALS:
             problems.append(f"monitoring_interval = {interval}: one of {', '.join(map(str, MONITORING_INTERVALS))} seconds")
@@ -396,6 +431,7 @@ class DbInstance(Handler):
                 MasterUsername=spec["master_username"],
                 # Never together with MasterUserPassword (B-RDS-3).
                 ManageMasterUserPassword=True,
+                MasterUserSecretKmsKeyId=spec["master_user_secret_kms_key_id"],
                 BackupRetentionPeriod=spec["backup_retention_days"],
                 DeletionProtection=spec["deletion_protection"],
                 MonitoringInterval=spec["monitoring_interval"],
@@ -427,6 +463,11 @@ class DbInstance(Handler):
             changes["CloudwatchLogsExportConfiguration"] = {
                 k: v for k, v in (("EnableLogTypes", sorted(want - have)), ("DisableLogTypes", sorted(have - want))) if v
             }
+        if "MasterUserSecretKmsKeyId" in changes:
+            # B-RDS-9: RDS refuses the key alone ("A ManageMasterUserPassword value is required
+            # when MasterUserSecretKmsKeyId is specified"); True keeps RDS managing the password
+            # (False would need a password of our own, B-RDS-3).
+            changes["ManageMasterUserPassword"] = True
         if "EngineVersion" in changes and major(changes["EngineVersion"]) != major(obs.attrs["engine_version"]):
             changes["AllowMajorVersionUpgrade"] = True
         # Without ApplyImmediately most changes wait for the maintenance window (A-15).

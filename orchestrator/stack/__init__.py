@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from orchestrator.config import EnvConfig
+from orchestrator.config import DB_LOG_TYPES, EnvConfig
 from orchestrator.spec import Node, Ref
 from orchestrator.stack.network import network_nodes, subnet_cidrs
 
@@ -44,10 +44,18 @@ def stack_nodes(env: str, cfg: EnvConfig, azs: list[str]) -> list[Node]:
 OPTIONAL_NODES = ("api_waf",)
 
 
+def every_config(cfg: EnvConfig) -> EnvConfig:
+    """``cfg`` with every optional node on and every RDS log type exported: the configuration of
+    every node an earlier one may have made."""
+    return dataclasses.replace(cfg, db_log_exports=list(DB_LOG_TYPES), **{k: True for k in OPTIONAL_NODES})
+
+
 def every_node(env: str, cfg: EnvConfig, azs: list[str]) -> list[Node]:
-    """The stack with every optional node on: what an earlier configuration may have made, so
-    that teardown finds it, and a reconcile deletes what the configuration dropped."""
-    return stack_nodes(env, dataclasses.replace(cfg, **{k: True for k in OPTIONAL_NODES}), azs)
+    """Every node an earlier configuration may have made. Teardown looks for all of them (one
+    found absent costs a read, no call); a reconcile deletes what the configuration dropped,
+    except what holds data (the export log group of a log type no longer exported keeps its
+    logs until teardown)."""
+    return stack_nodes(env, every_config(cfg), azs)
 
 
 def stack_outputs() -> dict[str, Ref]:
@@ -63,4 +71,4 @@ def stack_outputs() -> dict[str, Ref]:
     }
 
 
-__all__ = ["OPTIONAL_NODES", "OUTPUT_KEYS", "every_node", "network_nodes", "stack_nodes", "stack_outputs", "subnet_cidrs"]
+__all__ = ["OPTIONAL_NODES", "OUTPUT_KEYS", "every_config", "every_node", "network_nodes", "stack_nodes", "stack_outputs", "subnet_cidrs"]

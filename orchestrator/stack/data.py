@@ -8,6 +8,7 @@ from resources.efs import AccessPoint, FileSystem, MountTargets
 from resources.efs_policy import FileSystemPolicy
 from resources.elasticache import CacheSubnetGroup, ReplicationGroup
 from resources.iam_role import IamRole
+from resources.log_group import LogGroup
 from resources.rds import DbInstance, DbSubnetGroup
 
 DB_PORT = 5432
@@ -25,9 +26,39 @@ RDS_MONITORING_TRUST = {
 RDS_MONITORING_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 
 
-def rds_nodes(env: str, cfg: EnvConfig, az_count: int) -> list[Node]:
+def db_instance_name(env: str) -> str:
+    return f"rds-postgresql-{env}"
 
+
+def rds_log_group_name(env: str, log_type: str) -> str:
+    """Where RDS exports a log type (RDS user guide, "Publishing PostgreSQL logs to Amazon
+    CloudWatch Logs": /aws/rds/instance/<DB instance identifier>/<log type>)."""
+    return f"/aws/rds/instance/{db_instance_name(env)}/{log_type}"
+
+
+def rds_log_group_key(log_type: str) -> str:
+    return f"logs.rds.{log_type}"
+
+
+def rds_log_group_nodes(env: str, cfg: EnvConfig) -> list[Node]:
+    """The log groups RDS exports to, one per exported log type, made before the instance (it
+    waits for them): a group RDS creates itself has no KMS key and never expires (aws-notes
+    C-RDS-6). RDS writes into an existing group as it is (the pattern of terraform-aws-modules'
+    RDS module). A log type dropped from db_log_exports leaves its group: logs are data; teardown
+    still deletes it (orchestrator.stack.every_config)."""
     spec = spec_factory(env, cfg)
+    return [
+        Node(rds_log_group_key(t), LogGroup, spec(
+            rds_log_group_name(env, t), retention_days=cfg.db_log_retention_days, kms_key_id=Ref("kms.key", "arn"),
+        ))
+        for t in cfg.db_log_exports
+    ]
+
+
+def rds_nodes(env: str, cfg: EnvConfig, az_count: int) -> list[Node]:
+    """The subnet group, the instance, its monitoring role, then its export log groups."""
+    spec = spec_factory(env, cfg)
+    exports = list(cfg.db_log_exports)
     return [
         # B-RDS-7: the subnets must cover at least two AZs; the isolated tier has no route out.
         Node("rds.subnet_group", DbSubnetGroup, spec(
@@ -35,7 +66,7 @@ def rds_nodes(env: str, cfg: EnvConfig, az_count: int) -> list[Node]:
             subnet_ids=tier_subnets("isolated", az_count),
         )),
         Node("rds.instance", DbInstance, spec(
-            f"rds-postgresql-{env}",
+            db_instance_name(env),
             engine="postgres",
             engine_version=cfg.db_engine_version,
             instance_class=cfg.db_instance_class,
@@ -50,17 +81,21 @@ def rds_nodes(env: str, cfg: EnvConfig, az_count: int) -> list[Node]:
             # RDS generates the password and keeps it in a Secrets Manager secret it owns: the
             # value never passes through this process, a log, the plan or the state file.
             manage_master_user_password=True,
+            # security.md "keys": that secret encrypted with the environment's key.
+            master_user_secret_kms_key_id=Ref("kms.key", "arn"),
             backup_retention_days=cfg.db_backup_retention_days,
             deletion_protection=cfg.deletion_protection,
             monitoring_interval=cfg.db_monitoring_interval,
             monitoring_role_arn=Ref("iam.rds_monitoring_role", "arn"),
             iam_database_authentication=True,
-            cloudwatch_logs_exports=list(cfg.db_log_exports),
+            cloudwatch_logs_exports=exports,
             auto_minor_version_upgrade=cfg.db_auto_minor_version_upgrade,
             final_snapshot=cfg.db_final_snapshot,
             subnet_group=Ref("rds.subnet_group", "name"),
             security_group_ids=[Ref("sg.rds")],
-        )),
+        ),
+            # The export log groups exist before RDS exports (it would make them unencrypted).
+            after=tuple(rds_log_group_key(t) for t in exports)),
         # FSBP RDS.6: the role RDS assumes to publish Enhanced Monitoring metrics. Made whatever
         # db_monitoring_interval says (a role costs nothing), so turning monitoring on or off is
         # one modification of the instance.
@@ -68,6 +103,7 @@ def rds_nodes(env: str, cfg: EnvConfig, az_count: int) -> list[Node]:
             f"rds-monitoring-role-{env}", description="RDS publishes Enhanced Monitoring metrics to CloudWatch Logs",
             assume_role_policy=RDS_MONITORING_TRUST, inline_policies={}, managed_policy_arns=[RDS_MONITORING_POLICY],
         )),
+        *rds_log_group_nodes(env, cfg),
     ]
 
 

@@ -167,6 +167,9 @@ KEY_POLICY = {
          "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:*"}}},
         # Secrets Manager uses the key on behalf of principals of this account, and only through
         # Secrets Manager (the policy of the aws/secretsmanager key, narrowed to this account).
+        # RDS's master secret too: RDS creates it through Secrets Manager for the principal that
+        # calls CreateDBInstance / ModifyDBInstance, so the ViaService is secretsmanager's
+        # (aws-notes B-RDS-9).
         {"Sid": "SecretsManagerEncrypts", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
          "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey"],
          "Resource": "*",

@@ -45,7 +45,7 @@ TAGGED = sorted(n.key for n in stack_nodes(ENV, EnvConfig(), ["a", "b"]) if n.ha
 # What a tag added to (or removed from) every resource costs: one tagging call per resource, by
 # each service's own API (ec2 CreateTags per resource; RDS, ElastiCache, ELB and EFS tag the
 # subnet groups, target groups and access points as well).
-TAG_CALLS = {"apigateway": 5, "ec2": 24, "ecs": 5, "efs": 2, "elasticache": 2, "elbv2": 2, "iam": 5, "kms": 1, "logs": 5,
+TAG_CALLS = {"apigateway": 5, "ec2": 24, "ecs": 5, "efs": 2, "elasticache": 2, "elbv2": 2, "iam": 5, "kms": 1, "logs": 7,
              "rds": 2, "secretsmanager": 2, "wafv2": 1}
 ADD_TAG_OPS = {"apigateway": "TagResource", "ec2": "CreateTags", "ecs": "TagResource", "efs": "TagResource",
                "elasticache": "AddTagsToResource", "elbv2": "AddTags", "iam": "TagRole", "kms": "TagResource",
@@ -117,7 +117,10 @@ SCENARIOS = [
     Scenario("db_backup_retention_days", 14, rds("backup_retention_days"), MODIFY, waits=RDS_MODIFY),
     Scenario("db_final_snapshot", True, {}),
     Scenario("db_monitoring_interval", 30, rds("monitoring_interval"), MODIFY),
+    # The upgrade log's group leaves the graph and stays in AWS (logs are data); teardown still
+    # deletes it (test_teardown_follows_...).
     Scenario("db_log_exports", ["postgresql"], rds("cloudwatch_logs_exports"), MODIFY),
+    Scenario("db_log_retention_days", 400, {"logs.rds.postgresql": {"retention_days": IN_PLACE}}, {"logs PutRetentionPolicy": 1}),
     Scenario("db_auto_minor_version_upgrade", False, rds("auto_minor_version_upgrade"), MODIFY),
     Scenario("redis_node_type", "cache.t3.small", redis("node_type", DOWNTIME), MODIFY_GROUP,
              waits=layer_clock.DURATIONS["elasticache.modify"]),
@@ -347,6 +350,14 @@ def drift_rule_ignores_what_it_names(env: Day2Env, scenario: Scenario) -> None:
     assert env.drift().ignored == []
 
 
+def export_log_group_of_a_dropped_type_stays(env: Day2Env, scenario: Scenario) -> None:
+    """RDS no longer exports the upgrade log; its group, with the logs in it, is still there and
+    drift (clean above) does not call it unmanaged: the state still names it."""
+    logs = boto3.client("logs", region_name=REGION)
+    name = f"/aws/rds/instance/rds-postgresql-{ENV}/upgrade"
+    assert [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]] == [name]
+
+
 def vpc_cidr_refusal_names_its_blast_radius(env: Day2Env, scenario: Scenario) -> None:
     """The refusal says what a new VPC would take with it: every dependent and the data lost."""
     plan = env.plan(dataclasses.replace(env.cfg, vpc_cidr=scenario.value))
@@ -380,6 +391,7 @@ def rds_invalid_target_names_the_valid_ones(env: Day2Env, scenario: Scenario) ->
 KEY_CHECKS = {
     "db_engine_version (major upgrade)": rds_major_upgrade_runs_the_new_major,
     "db_engine_version (invalid target)": rds_invalid_target_names_the_valid_ones,
+    "db_log_exports": export_log_group_of_a_dropped_type_stays,
     "deletion_protection": deletion_protection_refuses_teardown,
     "drift": drift_rule_ignores_what_it_names,
     "vpc_cidr": vpc_cidr_refusal_names_its_blast_radius,
@@ -405,5 +417,8 @@ def test_teardown_follows_the_keys_that_only_change_teardown(env: Day2Env):
             for s in snapshots["DBSnapshots"] if s["SnapshotType"] == "manual"] == [True]
     key = kms.describe_key(KeyId=key_id)["KeyMetadata"]
     assert key["KeyState"] == "PendingDeletion"
+    # The export log groups go too, that of a log type db_log_exports dropped included.
+    logs = boto3.client("logs", region_name=REGION)
+    assert logs.describe_log_groups(logGroupNamePrefix=f"/aws/rds/instance/rds-postgresql-{ENV}/")["logGroups"] == []
     # moto dates the deletion on the wall clock (now + the window), not the layer's.
     assert abs((key["DeletionDate"] - datetime.now(timezone.utc)).total_seconds() - 7 * 86400) < 3600

@@ -89,7 +89,9 @@ def full_inventory(client, env: str) -> dict[str, list[str]]:
     logs = client("logs")
     apis = [a["id"] for a in client("apigateway").get_rest_apis()["items"] if a["name"] == f"video-metadata-api-{env}"]
     prefixes = (f"/ecs/video-processing-{env}/", f"/vpc/video-pipeline-{env}/", f"/aws/apigateway/video-metadata-api-{env}/",
-                *(f"API-Gateway-Execution-Logs_{a}/{env}" for a in apis))
+                *(f"API-Gateway-Execution-Logs_{a}/{env}" for a in apis),
+                # RDS's export log groups (issue 15, logs), made by the stack before the instance.
+                f"/aws/rds/instance/rds-postgresql-{env}/")
     inv["log_group"] = [g["logGroupName"] for prefix in prefixes
                         for g in logs.describe_log_groups(logGroupNamePrefix=prefix)["logGroups"]]
     # issue 15, API Gateway: the stage's web ACL and its association (FSBP APIGateway.4).

@@ -101,6 +101,12 @@ def log_retention(c):
     return name
 
 
+def rds_export_group_unencrypted(c):
+    name = f"/aws/rds/instance/{DB}/postgresql"
+    c("logs").disassociate_kms_key(logGroupName=name)
+    return name
+
+
 def scale_service(c):
     c("ecs").update_service(cluster=f"video-processing-{ENV}", service=f"video-worker-{ENV}", desiredCount=5)
     return f"video-worker-{ENV}"
@@ -245,6 +251,12 @@ SCENARIOS = [
     Scenario("task role trust without its conditions", "iam", task_trust_opened, "assume_role_policy"),
     Scenario("API container root made writable", "ecs", writable_root,
              "container_definitions[metadata-api].readonlyRootFilesystem"),
+    # issue 15, keys / logs: the RDS master secret back on aws/secretsmanager; RDS's export log
+    # group without the environment's key.
+    Scenario("RDS master secret on aws/secretsmanager", "rds",
+             lambda c: _modify_db(c, ManageMasterUserPassword=True, MasterUserSecretKmsKeyId="alias/aws/secretsmanager"),
+             "master_user_secret_kms_key_id"),
+    Scenario("RDS export log group unencrypted", "logs", rds_export_group_unencrypted, "kms_key_id"),
 ]
 
 
@@ -265,8 +277,9 @@ def test_a_fresh_environment_is_in_sync_and_the_check_changes_nothing(drift_cli,
         assert ec2[kind] == 1, (kind, ec2)
     # 80 for the 62 nodes with the security baseline (issue 15): the no-op reconcile's 78, the
     # VPC's network interfaces and the tagging API's sweep (issue 14). 76 since the five roles
-    # are found from ListRoles and GetAccountAuthorizationDetails, with no GetRole each.
-    assert len(calls) <= 76, collections.Counter(f"{c.service}:{c.operation}" for c in calls)
+    # are found from ListRoles and GetAccountAuthorizationDetails, with no GetRole each. 79 with
+    # RDS's two export log groups (issue 15, logs): their path's listing and their tags.
+    assert len(calls) <= 79, collections.Counter(f"{c.service}:{c.operation}" for c in calls)
     assert doc["aws_calls"]["total"] == len(calls)
 
 

@@ -54,7 +54,7 @@ def test_a_fresh_environment_with_its_children_listed_is_in_sync(stack, aws, mot
     assert doc["in_sync"] is True and doc["unmanaged"] == [] and doc["drifted"] == doc["missing"] == []
     # Recognising children costs no call: no describe to confirm anything exists. The budget of
     # one environment's check (test_drift.py); issue 14's 60 a environment is drift --all's.
-    assert len(moto_server.calls()) <= 76, collections.Counter(f"{c.service}:{c.operation}" for c in moto_server.calls())
+    assert len(moto_server.calls()) <= 79, collections.Counter(f"{c.service}:{c.operation}" for c in moto_server.calls())
 
 
 def test_an_unmanaged_security_group_and_tagged_log_group_are_each_reported_once(stack, aws):
@@ -113,8 +113,10 @@ def test_drift_all_reports_every_environment_and_a_deleted_environments_leftover
         assert calls["tagging:GetResources"] == 1 and calls["ec2:DescribeSubnets"] == 1, calls
         assert calls["sts:GetCallerIdentity"] == 1
         # Measured 113: the account-wide listings (IAM roles, RDS, ElastiCache, ELBv2, EFS, API
-        # Gateway, secrets, KMS aliases, log groups) made once for both environments.
-        assert doc["aws_calls"]["total"] <= 57 * 2, calls
+        # Gateway, secrets, KMS aliases, log groups) made once for both environments. 119 with
+        # RDS's export log groups (issue 15, logs): one shared listing of their path, their tags.
+        # Within issue 14's 60 calls an environment.
+        assert doc["aws_calls"]["total"] <= 60 * 2, calls
         assert calls["iam:GetAccountAuthorizationDetails"] == calls["iam:ListRoles"] == calls["rds:DescribeDBInstances"] == 1, calls
     finally:
         logs.delete_log_group(logGroupName="/ecs/video-processing-gone/metadata-api")

@@ -39,7 +39,9 @@ from tests.faults.harness import ENV, assert_nothing_left, assert_one_of_each, k
 # Issue 15 (API Gateway) added 10: the access and execution log groups CreateLogGroup and
 # PutRetentionPolicy each; the account's CloudWatch role CreateRole, AttachRolePolicy and
 # UpdateAccount; the stage's UpdateStage (logging, metrics, tracing); CreateWebACL; AssociateWebACL.
-N_MUTATING_CALLS = 121
+# Issue 15 (keys / logs) added 4: CreateLogGroup and PutRetentionPolicy of RDS's two export log
+# groups (postgresql, upgrade); the master secret's key goes in CreateDBInstance.
+N_MUTATING_CALLS = 125
 
 # k -> (the k-th mutating call of a full create at --parallelism 1, the resource kind it creates):
 # the first create of each kind in FULL_STACK, and the last call of the run.
@@ -47,37 +49,39 @@ TEARDOWN_SAMPLE = {
     1: ("ec2 CreateVpc", "vpc"),
     3: ("ec2 CreateSecurityGroup", "security_group"),
     10: ("ec2 CreateSubnet", "subnet"),
-    12: ("rds CreateDBSubnetGroup", "db_subnet_group"),
-    16: ("iam CreateRole", "iam_role"),
-    18: ("rds CreateDBInstance", "db_instance"),
-    19: ("kms CreateKey", "kms_key"),
-    22: ("elasticache CreateCacheSubnetGroup", "cache_subnet_group"),
-    26: ("secretsmanager CreateSecret", "secret"),
-    27: ("elasticache CreateReplicationGroup", "replication_group"),
-    28: ("elasticloadbalancing CreateTargetGroup", "target_group"),
-    31: ("elasticloadbalancing CreateLoadBalancer", "load_balancer"),
-    34: ("apigateway Post:/vpclinks", "vpc_link"),
-    35: ("ec2 AllocateAddress", "elastic_ip"),
-    37: ("ec2 CreateInternetGateway", "internet_gateway"),
-    41: ("ec2 CreateNatGateway", "nat_gateway"),
-    43: ("elasticfilesystem Post:/2015-02-01/file-systems", "file_system"),
-    48: ("elasticfilesystem Post:/2015-02-01/mount-targets", "mount_target"),
-    50: ("elasticfilesystem Post:/2015-02-01/access-points", "access_point"),
-    51: ("logs CreateLogGroup", "log_group"),
-    59: ("ecs CreateCluster", "ecs_cluster"),
-    60: ("ecs RegisterTaskDefinition", "task_definition"),
-    62: ("ec2 CreateRouteTable", "route_table"),
-    68: ("ecs CreateService", "ecs_service"),
-    70: ("apigateway Post:/restapis", "rest_api"),
-    86: ("apigateway Post:/apikeys", "api_key"),
+    # The key is on RDS's path now (its master secret and export log groups use it).
+    12: ("kms CreateKey", "kms_key"),
+    15: ("rds CreateDBSubnetGroup", "db_subnet_group"),
+    19: ("iam CreateRole", "iam_role"),
+    # RDS's export log groups, made before the instance.
+    21: ("logs CreateLogGroup", "log_group"),
+    25: ("rds CreateDBInstance", "db_instance"),
+    26: ("elasticache CreateCacheSubnetGroup", "cache_subnet_group"),
+    30: ("secretsmanager CreateSecret", "secret"),
+    31: ("elasticache CreateReplicationGroup", "replication_group"),
+    32: ("elasticloadbalancing CreateTargetGroup", "target_group"),
+    35: ("elasticloadbalancing CreateLoadBalancer", "load_balancer"),
+    38: ("apigateway Post:/vpclinks", "vpc_link"),
+    39: ("ec2 AllocateAddress", "elastic_ip"),
+    41: ("ec2 CreateInternetGateway", "internet_gateway"),
+    45: ("ec2 CreateNatGateway", "nat_gateway"),
+    47: ("elasticfilesystem Post:/2015-02-01/file-systems", "file_system"),
+    52: ("elasticfilesystem Post:/2015-02-01/mount-targets", "mount_target"),
+    54: ("elasticfilesystem Post:/2015-02-01/access-points", "access_point"),
+    63: ("ecs CreateCluster", "ecs_cluster"),
+    64: ("ecs RegisterTaskDefinition", "task_definition"),
+    66: ("ec2 CreateRouteTable", "route_table"),
+    72: ("ecs CreateService", "ecs_service"),
+    74: ("apigateway Post:/restapis", "rest_api"),
+    90: ("apigateway Post:/apikeys", "api_key"),
     # The default group's first call of its own name (its CreateTags is one of several).
-    96: ("ec2 RevokeSecurityGroupIngress", "default_security_group"),
-    98: ("wafv2 CreateWebACL", "web_acl"),
-    99: ("apigateway Post:/usageplans", "usage_plan"),
-    103: ("ec2 CreateNetworkAclEntry", "default_network_acl"),
-    118: ("secretsmanager PutResourcePolicy", "secret_policy"),
-    120: ("ec2 CreateFlowLogs", "flow_log"),
-    121: ("wafv2 AssociateWebACL", "web_acl_association"),
+    100: ("ec2 RevokeSecurityGroupIngress", "default_security_group"),
+    102: ("wafv2 CreateWebACL", "web_acl"),
+    103: ("apigateway Post:/usageplans", "usage_plan"),
+    107: ("ec2 CreateNetworkAclEntry", "default_network_acl"),
+    122: ("secretsmanager PutResourcePolicy", "secret_policy"),
+    124: ("ec2 CreateFlowLogs", "flow_log"),
+    125: ("wafv2 AssociateWebACL", "web_acl_association"),
 }
 
 

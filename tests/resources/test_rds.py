@@ -7,6 +7,7 @@ the handler's own client, with a FakeClock.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import boto3
@@ -42,10 +43,15 @@ def stack(aws, ec2, clock):
     """The network converged and a security group for RDS: (state, nodes builder)."""
     state = MemoryState()
     sg_id = converge_network(aws, ec2, state, clock, sg_name="rds-sg-dev")
+    # The environment's key and the export log groups are other nodes' (their tests:
+    # tests/resources/test_security_data.py): a key made by hand, the groups left out.
+    key_arn = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
 
     def nodes(cfg: EnvConfig = EnvConfig(), **instance):
-        group, db, role = rds_nodes("dev", cfg, 2)
-        return [*network(), group, with_spec(db, security_group_ids=[sg_id], **instance), role]
+        group, db, role, *_ = rds_nodes("dev", cfg, 2)
+        db = dataclasses.replace(db, after=())
+        return [*network(), group, with_spec(db, security_group_ids=[sg_id], master_user_secret_kms_key_id=key_arn, **instance),
+                role]
 
     nodes.sg_id = sg_id
     return state, nodes
@@ -276,7 +282,7 @@ def db_answer(status: str, *, endpoint: bool = True, **extra) -> dict:
         "DBInstanceIdentifier": NAME, "DBInstanceStatus": status, "Engine": "postgres", "EngineVersion": "17.4",
         "DBInstanceClass": "db.t3.medium", "AllocatedStorage": 20, "StorageType": "gp3", "StorageEncrypted": True,
         "MultiAZ": True, "PubliclyAccessible": False, "DBName": "videometadata", "MasterUsername": "videoadmin",
-        "MasterUserSecret": {"SecretArn": SECRET_ARN, "SecretStatus": "active"}, "BackupRetentionPeriod": 7,
+        "MasterUserSecret": {"SecretArn": SECRET_ARN, "SecretStatus": "active", "KmsKeyId": KEY_ARN}, "BackupRetentionPeriod": 7,
         "DeletionProtection": False, "MonitoringInterval": 60, "MonitoringRoleArn": ROLE_ARN,
         "IAMDatabaseAuthenticationEnabled": True, "EnabledCloudwatchLogsExports": ["postgresql", "upgrade"],
         "AutoMinorVersionUpgrade": True, "DBSubnetGroup": {"DBSubnetGroupName": GROUP},
@@ -291,11 +297,13 @@ def db_answer(status: str, *, endpoint: bool = True, **extra) -> dict:
 
 
 ROLE_ARN = f"arn:aws:iam::123456789012:role/{MONITORING_ROLE}"
+KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
 def spec(**changes) -> dict:
-    _, db, _ = rds_nodes("dev", EnvConfig(), 2)
-    return {**db.spec, "subnet_group": GROUP, "security_group_ids": ["sg-0a"], "monitoring_role_arn": ROLE_ARN, **changes}
+    _, db, *_ = rds_nodes("dev", EnvConfig(), 2)
+    return {**db.spec, "subnet_group": GROUP, "security_group_ids": ["sg-0a"], "monitoring_role_arn": ROLE_ARN,
+            "master_user_secret_kms_key_id": KEY_ARN, **changes}
 
 
 @pytest.fixture
@@ -515,3 +523,16 @@ def test_subnet_group_delete_waits_for_the_instance_to_leave_it(clock):
         DbSubnetGroup(aws, env="dev", clock=clock.as_clock()).remove(Observed(GROUP, {}, {}))
         stubber.assert_no_pending_responses()
     assert clock.sleeps == [5.0, 10.0]
+
+
+def test_the_master_secret_key_is_the_same_key_by_arn_or_by_id_and_another_key_differs():
+    """MasterUserSecret.KmsKeyId is the key's ARN (aws-notes B-RDS-9); a spec may hold the id."""
+    from resources.rds import kms_key_matches
+
+    key_id = KEY_ARN.split("/")[-1]
+    assert kms_key_matches(KEY_ARN, KEY_ARN) and kms_key_matches(key_id, KEY_ARN) and kms_key_matches(KEY_ARN, key_id)
+    other = KEY_ARN.replace("1234abcd", "9999abcd")
+    assert not kms_key_matches(KEY_ARN, other) and not kms_key_matches(key_id, other)
+    # aws/secretsmanager's key, as RDS reports it after someone switched back to it.
+    assert not kms_key_matches(KEY_ARN, "arn:aws:kms:us-east-1:123456789012:key/0b1c2d3e-aaaa-bbbb-cccc-1234567890ab")
+    assert not kms_key_matches(KEY_ARN, None)

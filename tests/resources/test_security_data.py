@@ -8,6 +8,8 @@ and put back by the next reconcile. FSBP control ids as security.md gives them:
     RDS.9  postgresql and upgrade log export test_rds_security_settings_...
     RDS.6  Enhanced Monitoring and its role  test_rds_security_settings_..., test_rds_monitoring_...
     RDS.13 auto minor version upgrade        test_rds_security_settings_...
+    (keys) the RDS master secret on the environment's key   test_rds_master_secret_...
+    (logs) the export log groups made first, on the key     test_rds_export_log_groups_...
     RDS.8  deletion protection as configured tests/resources/test_rds.py (deletion protection tests)
     ElastiCache.1 automatic backups          test_redis_backups_and_minor_upgrades_...
     ElastiCache.2 auto minor version upgrade test_redis_backups_and_minor_upgrades_...
@@ -27,7 +29,9 @@ from orchestrator.config import EnvConfig
 from orchestrator.run import TeardownRefused
 from orchestrator.stack.compute import load_balancer_nodes
 from orchestrator.spec import Ref
-from orchestrator.stack.data import RDS_MONITORING_POLICY, efs_nodes, efs_policy, rds_nodes, redis_nodes
+from orchestrator.stack import every_config
+from orchestrator.stack.data import RDS_MONITORING_POLICY, efs_nodes, efs_policy, rds_log_group_name, rds_nodes, redis_nodes
+from orchestrator.stack.security import kms_alias, key_nodes
 from resources.iam_role import canonical_policy, canonical_statement
 from tests.conftest import REGION
 from tests.resources.data_stack import converge_network, network, with_spec
@@ -58,8 +62,10 @@ def rds_stack(aws, ec2, clock):
     sg_id = converge_network(aws, ec2, state, clock, sg_name="rds-sg-dev")
 
     def nodes(cfg: EnvConfig = EnvConfig()):
-        group, db, role = rds_nodes("dev", cfg, 2)
-        return [*network(), group, with_spec(db, security_group_ids=[sg_id]), role]
+        # The instance's master secret and its export log groups are encrypted with the
+        # environment's key (security.md "keys", "logs"): the key converges with them.
+        group, db, role, *log_groups = rds_nodes("dev", cfg, 2)
+        return [*network(), *key_nodes("dev", cfg), group, with_spec(db, security_group_ids=[sg_id]), role, *log_groups]
 
     return state, nodes
 
@@ -72,9 +78,12 @@ def test_rds_security_settings_are_set_at_create_switched_off_seen_and_restored(
     state, nodes = rds_stack
     before = collections.Counter(aws.calls.counts)
     converge(aws, state, nodes=nodes(), clock=clock)
-    # Everything goes in CreateDBInstance; the role is two calls (the kill sweep's count).
+    # Everything goes in CreateDBInstance (the master secret's key too); the role is two calls,
+    # each export log group two (the kill sweep's count); the key is the key node's own.
     assert mutating_calls(aws, before) == {
-        "iam CreateRole": 1, "iam AttachRolePolicy": 1, "rds CreateDBSubnetGroup": 1, "rds CreateDBInstance": 1}
+        "iam CreateRole": 1, "iam AttachRolePolicy": 1, "rds CreateDBSubnetGroup": 1, "rds CreateDBInstance": 1,
+        "logs CreateLogGroup": 2, "logs PutRetentionPolicy": 2,
+        "kms CreateKey": 1, "kms EnableKeyRotation": 1, "kms CreateAlias": 1}
     rds, iam = boto3.client("rds", region_name=REGION), boto3.client("iam", region_name=REGION)
     role = iam.get_role(RoleName=ROLE)["Role"]
     db = db_instance(rds)
@@ -143,6 +152,128 @@ def test_rds_monitoring_role_is_adopted_after_state_loss(aws, rds_stack, clock):
     run = converge(aws, state, nodes=nodes(), clock=clock)
     assert set(actions(run).values()) == {"unchanged"} and aws.calls.mutating == before
     assert recorded_id(state, "iam.rds_monitoring_role") == ROLE
+
+
+def environment_key_arn() -> str:
+    return boto3.client("kms", region_name=REGION).describe_key(KeyId=kms_alias("dev"))["KeyMetadata"]["Arn"]
+
+
+def test_rds_master_secret_is_on_the_environment_key_switched_back_seen_and_restored(aws, rds_stack, clock):
+    """security.md "keys": the secret RDS makes for the master password is encrypted with the
+    environment's key, not aws/secretsmanager; switched back behind the tool's back, drift (the
+    plan) reports it and the next reconcile re-encrypts the same secret (aws-notes B-RDS-9)."""
+    state, nodes = rds_stack
+    converge(aws, state, nodes=nodes(), clock=clock)
+    rds, sm = boto3.client("rds", region_name=REGION), boto3.client("secretsmanager", region_name=REGION)
+    key_arn = environment_key_arn()
+    secret = db_instance(rds)["MasterUserSecret"]
+    assert secret["KmsKeyId"] == key_arn
+    assert sm.describe_secret(SecretId=secret["SecretArn"])["KmsKeyId"] in (key_arn, key_arn.split("/")[-1])
+    assert changed(converge(aws, state, nodes=nodes(), clock=clock, plan=True)) == {}  # ARN and id forms agree
+
+    # Behind the tool's back: back on Secrets Manager's own key (the only way RDS takes a key).
+    rds.modify_db_instance(DBInstanceIdentifier=DB, ManageMasterUserPassword=True,
+                           MasterUserSecretKmsKeyId="alias/aws/secretsmanager", ApplyImmediately=True)
+    assert db_instance(rds)["MasterUserSecret"]["KmsKeyId"] != key_arn
+    plan = converge(aws, state, nodes=nodes(), clock=clock, plan=True)
+    assert changed(plan) == {"rds.instance": {"master_user_secret_kms_key_id"}}
+    sent = []
+    aws.client("rds").meta.events.register("provide-client-params.rds.ModifyDBInstance", lambda params, **_: sent.append(params))
+    converge(aws, state, nodes=nodes(), clock=clock)
+    # B-RDS-9: the key only with ManageMasterUserPassword=True, which keeps RDS managing it.
+    assert sent == [{"DBInstanceIdentifier": DB, "ApplyImmediately": True, "MasterUserSecretKmsKeyId": key_arn,
+                     "ManageMasterUserPassword": True}]
+    restored = db_instance(rds)["MasterUserSecret"]
+    assert restored["KmsKeyId"] == key_arn and restored["SecretArn"] == secret["SecretArn"]
+    assert state.doc.resource("rds.instance")["outputs"]["secret_arn"] == secret["SecretArn"]
+    assert changed(converge(aws, state, nodes=nodes(), clock=clock, plan=True)) == {}
+
+
+@pytest.mark.parametrize("key", ["alias/video-pipeline-dev", "arn:aws:kms:us-east-1:123456789012:alias/x", "not-a-key"])
+def test_a_master_secret_key_rds_would_report_otherwise_is_refused_before_any_call(key):
+    from resources.aws import Aws
+    from resources.rds import DbInstance
+
+    _, db, *_ = rds_nodes("dev", EnvConfig(), 2)
+    problems = DbInstance(Aws(REGION), env="dev").validate({**db.spec, "master_user_secret_kms_key_id": key})
+    assert problems == ["master_user_secret_kms_key_id: a KMS key ARN or key id (RDS reports the key's ARN; "
+                        "an alias cannot be compared with it without a call)"]
+
+
+EXPORT_GROUPS = {t: rds_log_group_name("dev", t) for t in ("postgresql", "upgrade")}
+
+
+def export_group(logs, name: str) -> dict | None:
+    found = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+    return next((g for g in found if g["logGroupName"] == name), None)
+
+
+def test_rds_export_log_groups_are_made_first_on_the_key_switched_off_seen_and_restored(aws, rds_stack, clock):
+    """security.md "logs": the groups RDS exports to exist before the instance (else RDS makes them
+    unencrypted and kept forever, aws-notes C-RDS-6), on the environment's key, 365 days, ours."""
+    state, nodes = rds_stack
+    order = []
+    aws.client("logs").meta.events.register("provide-client-params.logs.CreateLogGroup", lambda params, **_: order.append(params["logGroupName"]))
+    aws.client("rds").meta.events.register("provide-client-params.rds.CreateDBInstance", lambda **_: order.append("CreateDBInstance"))
+    converge(aws, state, nodes=nodes(), clock=clock)
+    assert sorted(order[:2]) == sorted(EXPORT_GROUPS.values()) and order[2:] == ["CreateDBInstance"]
+    logs, key_arn = boto3.client("logs", region_name=REGION), environment_key_arn()
+    for log_type, name in EXPORT_GROUPS.items():
+        group = export_group(logs, name)
+        assert name == f"/aws/rds/instance/{DB}/{log_type}"
+        assert (group["kmsKeyId"], group["retentionInDays"]) == (key_arn, 365)
+        assert logs.list_tags_for_resource(resourceArn=group["logGroupArn"])["tags"] == {
+            "Name": name, "Environment": "dev", "ManagedBy": "video-pipeline-infra"}
+
+    name = EXPORT_GROUPS["postgresql"]
+    logs.disassociate_kms_key(logGroupName=name)
+    logs.delete_retention_policy(logGroupName=name)
+    plan = converge(aws, state, nodes=nodes(), clock=clock, plan=True)
+    assert changed(plan) == {"logs.rds.postgresql": {"kms_key_id", "retention_days"}}
+    converge(aws, state, nodes=nodes(), clock=clock)
+    group = export_group(logs, name)
+    assert (group["kmsKeyId"], group["retentionInDays"]) == (key_arn, 365)
+    assert changed(converge(aws, state, nodes=nodes(), clock=clock, plan=True)) == {}
+
+    # Adopted by name and tags after the state is lost: nothing made twice.
+    state.lose()
+    before = aws.calls.mutating
+    run = converge(aws, state, nodes=nodes(), clock=clock)
+    assert set(actions(run).values()) == {"unchanged"} and aws.calls.mutating == before
+    assert recorded_id(state, "logs.rds.upgrade") == EXPORT_GROUPS["upgrade"]
+
+
+def test_rds_export_log_groups_follow_db_log_exports_a_dropped_one_stays_and_teardown_removes_all(aws, rds_stack, clock):
+    state, nodes = rds_stack
+    logs = boto3.client("logs", region_name=REGION)
+    converge(aws, state, nodes=nodes(EnvConfig(db_log_exports=["postgresql"])), clock=clock)
+    assert export_group(logs, EXPORT_GROUPS["upgrade"]) is None
+
+    # A log type added: its group is a new node, made before the instance exports to it.
+    run = converge(aws, state, nodes=nodes(), clock=clock)
+    assert (actions(run)["logs.rds.upgrade"], actions(run)["rds.instance"]) == ("create", "update")
+    assert export_group(logs, EXPORT_GROUPS["upgrade"])["retentionInDays"] == 365
+
+    # A log type dropped: RDS stops exporting, the group and its logs stay (logs are data).
+    run = converge(aws, state, nodes=nodes(EnvConfig(db_log_exports=["postgresql"])), clock=clock)
+    assert "logs.rds.upgrade" not in actions(run)
+    assert db_instance(boto3.client("rds", region_name=REGION))["EnabledCloudwatchLogsExports"] == ["postgresql"]
+    assert export_group(logs, EXPORT_GROUPS["upgrade"]) is not None
+
+    # Teardown still deletes it: it builds every node any db_log_exports could have made.
+    dropped = EnvConfig(db_log_exports=["postgresql"])
+    down = destroy(aws, state, nodes=nodes(every_config(dropped)), clock=clock)
+    assert actions(down)["logs.rds.upgrade"] == actions(down)["logs.rds.postgresql"] == "delete"
+    assert all(export_group(logs, n) is None for n in EXPORT_GROUPS.values())
+
+
+def test_teardown_builds_the_export_log_groups_whatever_db_log_exports_says(aws):
+    from orchestrator.run import prepare_teardown
+
+    state = MemoryState()
+    prepared = prepare_teardown(aws, env="dev", doc=state.doc, save=state.save, cfg=EnvConfig(db_log_exports=[]))
+    assert {"logs.rds.postgresql", "logs.rds.upgrade"} <= set(prepared.by_key)
+    assert prepared.by_key["logs.rds.upgrade"].name == EXPORT_GROUPS["upgrade"]
 
 
 # -- ElastiCache ----------------------------------------------------------------------------------
@@ -397,9 +528,10 @@ def test_a_monitoring_role_rds_cannot_use_yet_is_waited_for_and_other_refusals_a
     from resources.aws import Aws
     from resources.rds import DbInstance
 
-    _, db, _ = rds_nodes("dev", EnvConfig(), 2)
+    _, db, *_ = rds_nodes("dev", EnvConfig(), 2)
     spec = {**db.spec, "subnet_group": "g", "security_group_ids": ["sg-0a"],
-            "monitoring_role_arn": f"arn:aws:iam::123456789012:role/{ROLE}"}
+            "monitoring_role_arn": f"arn:aws:iam::123456789012:role/{ROLE}",
+            "master_user_secret_kms_key_id": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"}
     aws = Aws(REGION)
     handler = DbInstance(aws, env="dev", clock=fake.as_clock())
     with Stubber(aws.client("rds")) as stubber:
@@ -411,7 +543,7 @@ def test_a_monitoring_role_rds_cannot_use_yet_is_waited_for_and_other_refusals_a
                              "MasterUsername", "ManageMasterUserPassword", "BackupRetentionPeriod", "DeletionProtection",
                              "MonitoringInterval", "EnableIAMDatabaseAuthentication", "AutoMinorVersionUpgrade",
                              "DBSubnetGroupName", "VpcSecurityGroupIds", "CopyTagsToSnapshot", "Tags", "MonitoringRoleArn",
-                             "EnableCloudwatchLogsExports")})
+                             "EnableCloudwatchLogsExports", "MasterUserSecretKmsKeyId")})
         started = fake.now()
         assert handler.create(handler.desired(spec), "token") == DB
         assert fake.now() > started  # waited on the clock, not on the wall

@@ -49,6 +49,7 @@ Team = "platform"
         ('[defaults]\napi_cpu = 256\napi_memory = 4096', "api_memory = 4096 is not allowed (allowed: 512, 1024, 2048)"),
         ('[defaults]\nworker_cpu = 300', "worker_cpu = 300 is not allowed"),
         ('[defaults]\nlog_retention_days = 31', "log_retention_days = 31 is not allowed (allowed: 1, 3, 5, 7, 14, 30"),
+        ('[defaults]\ndb_log_retention_days = 366', "db_log_retention_days = 366 is not allowed (allowed: 1, 3, 5, 7, 14"),
         ('[defaults]\nredis_num_nodes = 1', "redis_num_nodes = 1 is not allowed (from 2 to 6)"),
         ('[defaults]\nredis_engine_version = "3.2.4"', "Redis OSS 5.0.6 or later"),
         ('[defaults]\ndb_instance_class = "m5.large"', "an RDS class such as db.t3.medium"),
