@@ -68,6 +68,9 @@ def drift_stack(
         if r.action == "create":
             recorded = (doc.resource(r.key) or {}).get("id")
             report.missing.append({"resource": r.key, "kind": r.kind, "name": r.name, "id": recorded})
+        if r.deposed:
+            # A replacement's old copy a killed run left: the next reconcile deletes it.
+            report.drifted.append({**entry, "attribute": "old_copies", "expected": [], "actual": list(r.deposed)})
         if r.action == "delete":
             # Made under an earlier configuration, which this one switched off (api_waf = false):
             # still there until a reconcile deletes it.
@@ -81,7 +84,8 @@ def drift_stack(
             })
     for key, outcome in run.failures.items():
         report.unchecked.append({"resource": key, "reason": outcome.reason})
-    managed = {r.id for r in run.results if r.id} | {e.get("id") for e in doc.resources.values() if e.get("id")}
+    managed = ({r.id for r in run.results if r.id} | {e.get("id") for e in doc.resources.values() if e.get("id")}
+               | {old for e in doc.resources.values() for old in e.get("deposed", ())})
     report.unmanaged = _unmanaged(aws, env, run, managed, shared, swept)
     apply_rules(report, rules_of(cfg.drift if cfg is not None else None))
     return report

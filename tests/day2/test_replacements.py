@@ -168,6 +168,9 @@ def test_a_replacement_killed_before_the_old_one_is_deleted_deletes_it_next_run(
     plan = env.plan(wanted)
     [tg] = [r for r in plan.results if r.key == "elb.target_group"]
     assert tg.action == "unchanged" and tg.deposed == old  # the plan says what is left to do
+    report = env.drift(wanted)
+    assert [(d["resource"], d["attribute"], d["actual"]) for d in report.drifted] == [("elb.target_group", "old_copies", old)]
+    assert report.unmanaged == []  # named once, as what it is
     assert env.apply(wanted).ok
     assert env.last_calls == {"elbv2 DeleteTargetGroup": 1}
     assert list(target_groups().values()) == [8081]
