@@ -208,6 +208,10 @@ def apply_stack(
     if preview.ok and not _needs_apply(preview, doc):
         return preview
     deleting = [r.key for r in preview.results if r.action == "delete" or r.replacement == "delete_first"]
+    if deleting and not preview.ok:
+        # Nothing is deleted on a plan that could not read everything: what it missed may be
+        # what the deletions would take with them.
+        return preview
     removed = RunResult([], {})
     if deleting:
         every = {n.key: n for n in (nodes or every_node(env, cfg or EnvConfig(), doc.azs or _placeholder_azs(aws.region)))}
