@@ -131,6 +131,10 @@ class EnvConfig:
     # people and pipelines that run bin/reconcile and bin/drift. Empty: the principal running the
     # reconcile, which changes with whoever runs it; set it for a team.
     secret_admin_principals: list[str] = field(default_factory=list)
+    # Secret rotation (FSBP SecretsManager.4, whose Config rule's maxDaysSinceRotation defaults to
+    # 90): a reconcile rotates the Redis AUTH token when the value in use (AWSCURRENT) is older
+    # than this many days (orchestrator/rotation.py); 0 never rotates on a schedule.
+    secret_rotation_days: int = 90
 
 
 def defaults_for(env: str) -> dict[str, Any]:
@@ -277,6 +281,8 @@ def _check_values(cfg: EnvConfig, where: str, mistyped: set[str]) -> list[str]:
         check(key, all(isinstance(p, str) and re.fullmatch(r"/[\w.\-/]{1,200}", p) and p.rstrip("/") not in ("", "/")
                        for p in paths) and len(set(paths)) == len(paths) and len(paths) <= 10,
               "distinct absolute paths other than /, at most 10")
+    # 0 is "never"; ten years is far beyond any rotation policy, so a larger number is a typo.
+    between("secret_rotation_days", 0, 3650)
     # Docker's max-buffer-size: a number and a unit; ECS takes up to the task's memory, 1m is
     # Docker's default, 4g a sane ceiling here.
     check("secret_admin_principals", all(

@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Callable
+
+import structlog
 
 from orchestrator import graph as graphs
 from orchestrator.azs import AZ_COUNT, choose_azs
 from orchestrator.config import ConfigError, EnvConfig
-from orchestrator.errors import UserError
+from orchestrator.errors import UserError, one_line
 from orchestrator.executor import Outcome, WalkObserver, walk
 from orchestrator.reconciler import NodeResult, Reconciler
+from orchestrator.rotation import ROTATABLE, RedisAuthRotation, RotationPolicy, rotate_keys, utc_now
 from orchestrator.spec import UNKNOWN, Node, has_unknown, resolve
 from orchestrator.stack import stack_nodes, stack_outputs
 from resources.base import spec_problems
@@ -60,11 +64,16 @@ def reconcile_stack(
     clock: Clock = REAL_CLOCK, parallelism: int = 16, nodes: list[Node] | None = None,
     shared: SharedReads | None = None, observer: WalkObserver | None = None,
     retired_tags: frozenset[str] = frozenset(), redeploy: frozenset[str] = frozenset(),
+    rotate: frozenset[str] = frozenset(), now: Callable[[], datetime] = utc_now,
 ) -> RunResult:
+    """``rotate``: secrets asked to rotate (--rotate); with ``now`` (wall time, injected by tests)
+    and secret_rotation_days, what a plan shows as the change ``rotation``. An apply walk never
+    rotates: apply_stack runs the rotation's steps around it."""
     cfg = cfg or EnvConfig()
+    rotation = RotationPolicy(cfg.secret_rotation_days, rotate, now) if plan else None
     rec = Reconciler(
         aws, env=env, state=doc, save=save, clock=clock, plan=plan, shared=shared, retired_tags=retired_tags,
-        redeploy=redeploy,
+        redeploy=redeploy, rotation=rotation,
     )
     check_specs(rec, nodes or stack_nodes(env, cfg, doc.azs or _placeholder_azs(aws.region)))
     azs = choose_azs(aws.client("ec2"), recorded=doc.azs, env=env, region=aws.region)
@@ -117,10 +126,18 @@ def redeploy_keys(names: list[str], env: str, cfg: EnvConfig) -> frozenset[str]:
     return frozenset(n if n in services else by_name[n] for n in names)
 
 
+def rotate_names(names: list[str], env: str, cfg: EnvConfig) -> frozenset[str]:
+    """The secret nodes ``--rotate`` names (node key or secret name); one that names none is bad
+    input, refused in one line before any call."""
+    secrets = {n.key: n.name for n in stack_nodes(env, cfg, _placeholder_azs("region")) if n.key in ROTATABLE}
+    return rotate_keys(names, secrets)
+
+
 def apply_stack(
     aws, *, env: str, doc, save: Callable[[], Any], cfg: EnvConfig | None = None, clock: Clock = REAL_CLOCK,
     parallelism: int = 16, nodes: list[Node] | None = None, observer: WalkObserver | None = None,
     retired_tags: frozenset[str] = frozenset(), redeploy: frozenset[str] = frozenset(),
+    rotate: frozenset[str] = frozenset(), now: Callable[[], datetime] = utc_now,
 ) -> RunResult:
     """A reconcile that changes AWS: the plan first (reads only), then the apply walk.
 
@@ -128,10 +145,14 @@ def apply_stack(
     for a person) ends the run before any mutating call: the apply never stops half way through
     an environment on a change the plan could have named (spec/cli.md). A plan with nothing
     to do, nothing pending and nothing left by an earlier run ends it too, with no second read.
+
+    A secret the plan shows with the change ``rotation`` is rotated around the apply walk
+    (orchestrator/rotation.py): its steps (a)-(c) before, the walk redeploys the services that
+    read it (d), and (e)-(f) follow only when the walk succeeded.
     """
-    common = dict(env=env, doc=doc, cfg=cfg, clock=clock, parallelism=parallelism, nodes=nodes, retired_tags=retired_tags,
-                  redeploy=redeploy)
-    preview = reconcile_stack(aws, save=lambda: None, plan=True, observer=observer, **common)
+    common = dict(env=env, doc=doc, cfg=cfg, clock=clock, parallelism=parallelism, nodes=nodes, retired_tags=retired_tags)
+    preview = reconcile_stack(aws, save=lambda: None, plan=True, observer=observer, redeploy=redeploy, rotate=rotate,
+                              now=now, **common)
     if preview.refused:
         # Nothing was changed: the outputs are the last known ones (the plan's reads may show a
         # resource that is not ours).
@@ -139,7 +160,58 @@ def apply_stack(
         return preview
     if preview.ok and not _needs_apply(preview, doc):
         return preview
-    return reconcile_stack(aws, save=save, observer=observer, **common)
+    rotations = _rotations(aws, preview, nodes or stack_nodes(env, cfg or EnvConfig(), doc.azs or _placeholder_azs(aws.region)),
+                           env=env, clock=clock)
+    for key, rotation in rotations.items():
+        try:
+            rotation.begin()
+        except Exception as exc:  # the walk has not started: nothing else was changed
+            return RunResult([], {key: Outcome("failed", f"rotation of {rotation.secret_arn}: {one_line(exc)}")},
+                             dict(doc.outputs))
+        redeploy = redeploy | rotation.readers
+    run = reconcile_stack(aws, save=save, observer=observer, redeploy=redeploy, **common)
+    for key, rotation in rotations.items():
+        if not run.ok:
+            # (d) did not succeed: the old token is still accepted, nothing is broken; the next
+            # run redeploys and finishes (AWSPENDING is on AWSCURRENT).
+            structlog.get_logger().warning("rotation_stopped_before_set", secret=rotation.secret_arn,
+                                           detail="a deploy of the services that read the token did not succeed")
+            continue
+        try:
+            rotation.finish()
+        except Exception as exc:
+            run.failures[key] = Outcome("failed", f"rotation of {rotation.secret_arn}: {one_line(exc)}")
+            continue
+        rotated = next((r for r in run.results if r.key == key), None)
+        planned = next(d for r in preview.results if r.key == key for d in r.changes if d.field == "rotation")
+        if rotated is not None:
+            rotated.action = "update"
+            rotated.changes = [*rotated.changes, planned]
+    return run
+
+
+def _rotations(aws, preview: RunResult, nodes: list[Node], *, env: str, clock: Clock) -> dict[str, RedisAuthRotation]:
+    """The secrets the plan shows rotating, whose replication group exists (a group this run
+    creates takes the current token)."""
+    results = {r.key: r for r in preview.results}
+    by_key = {n.key: n for n in nodes}
+    graph = {n.key: n.depends_on for n in nodes}
+    found = {}
+    for key, what in ROTATABLE.items():
+        secret, group = results.get(key), results.get(what.group)
+        if secret is None or key not in by_key or not any(d.field == "rotation" for d in secret.changes):
+            continue
+        if group is None or group.id is None or group.action not in ("unchanged", "update"):
+            structlog.get_logger().warning("rotation_postponed", secret=secret.id,
+                                           detail=f"{what.group} is not there yet; the next run rotates")
+            continue
+        # ECS resolves the secret when a task starts: the services of the task definitions
+        # that name it (a valueFrom) start tasks with the new token only once redeployed.
+        task_definitions = {k for k, deps in graph.items() if key in deps and by_key[k].handler.kind == "ecs_task_definition"}
+        readers = frozenset(k for k, deps in graph.items() if deps & task_definitions and by_key[k].handler.kind == "ecs_service")
+        spec = resolve(by_key[key].spec, {})
+        found[key] = RedisAuthRotation(aws, clock, env, secret.id, group.id, spec, readers)
+    return found
 
 
 def _needs_apply(preview: RunResult, doc) -> bool:
