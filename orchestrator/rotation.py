@@ -160,6 +160,10 @@ class RedisAuthRotation:
             raise ResourceError(f"secret {self.secret_arn} has no {CURRENT} version to rotate from")
         pending = versions.pending
         if pending is None:
+            # B-EC-7: a token change needs in-transit encryption; refused before the new version.
+            if not self._settled().get("TransitEncryptionEnabled"):
+                raise ResourceError(f"replication_group {self.group_id} has no in-transit encryption: its AUTH token "
+                                    "cannot be changed (B-EC-7)")
             pending = self._put_pending(versions.current)
         if pending.id != versions.current.id:
             self._rotate(pending)

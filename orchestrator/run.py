@@ -160,7 +160,9 @@ def apply_stack(
         return preview
     if preview.ok and not _needs_apply(preview, doc):
         return preview
-    rotations = _rotations(aws, preview, nodes or stack_nodes(env, cfg or EnvConfig(), doc.azs or _placeholder_azs(aws.region)),
+    # A rotation starts only from a plan that read everything: a failing walk would stop it at
+    # (d) anyway, but there is no reason to begin one then.
+    rotations = {} if not preview.ok else _rotations(aws, preview, nodes or stack_nodes(env, cfg or EnvConfig(), doc.azs or _placeholder_azs(aws.region)),
                            env=env, clock=clock)
     for key, rotation in rotations.items():
         try:
