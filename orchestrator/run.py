@@ -162,8 +162,8 @@ def apply_stack(
         return preview
     # A rotation starts only from a plan that read everything: a failing walk would stop it at
     # (d) anyway, but there is no reason to begin one then.
-    rotations = {} if not preview.ok else _rotations(aws, preview, nodes or stack_nodes(env, cfg or EnvConfig(), doc.azs or _placeholder_azs(aws.region)),
-                           env=env, clock=clock)
+    every = nodes or stack_nodes(env, cfg or EnvConfig(), doc.azs or _placeholder_azs(aws.region))
+    rotations = _rotations(aws, preview, every, env=env, clock=clock) if preview.ok else {}
     for key, rotation in rotations.items():
         try:
             rotation.begin()
@@ -176,8 +176,10 @@ def apply_stack(
         if not run.ok:
             # (d) did not succeed: the old token is still accepted, nothing is broken; the next
             # run redeploys and finishes (AWSPENDING is on AWSCURRENT).
-            structlog.get_logger().warning("rotation_stopped_before_set", secret=rotation.secret_arn,
-                                           detail="a deploy of the services that read the token did not succeed")
+            # Said after the walk's own failures (the root cause comes first).
+            run.failures[key] = Outcome("failed", (
+                f"rotation of {rotation.secret_arn} stopped before SET (step e): the services that read the token "
+                "were not all redeployed; the old token is still accepted; the next reconcile finishes it"))
             continue
         try:
             rotation.finish()

@@ -186,7 +186,8 @@ def test_a_rolled_back_deploy_stops_the_rotation_before_set_and_the_next_run_fin
         run = rotate(env)
     finally:
         layer_clock.unfail("ecs-task-definition", revision)
-    assert not run.ok and "ecs.service.worker" in run.failures
+    assert not run.ok and list(run.failures)[0] == "ecs.service.worker"
+    assert "stopped before SET" in run.failures["secret.redis_auth"].reason
     assert "elasticache ModifyReplicationGroup" in env.last_calls and env.last_calls["elasticache ModifyReplicationGroup"] == 1
     [current] = staged(sm, "AWSCURRENT")
     assert staged(sm, "AWSPENDING") == [current] and current != previous
