@@ -114,8 +114,8 @@ def assert_rotated_once(sm, env: Day2Env, previous: str) -> str:
 
 def test_the_stack_starts_with_one_token_the_group_accepts(env):
     sm = boto3.client("secretsmanager", region_name=REGION)
-    [current] = staged(sm, "AWSCURRENT")
-    assert accepted_tokens(group_name(env)) == [token_of(sm)] and staged(sm, "AWSPENDING") == []
+    assert len(staged(sm, "AWSCURRENT")) == 1 and staged(sm, "AWSPENDING") == []
+    assert accepted_tokens(group_name(env)) == [token_of(sm)]
 
 
 def test_a_plan_with_rotate_shows_the_change_and_makes_no_mutating_call(env):
@@ -133,10 +133,25 @@ def test_a_rotation_swaps_the_token_with_both_accepted_while_the_services_redepl
     old_token = token_of(sm)
     deployed_before = primary_deployments(env)
     started = env.clock.now()
-    run = rotate(env)
+    # What Redis accepts, and what the secret's AWSCURRENT holds, when each service redeploys.
+    seen = []
+
+    def at_deploy(model, **_):
+        if model.name == "UpdateService":
+            seen.append((accepted_tokens(group_name(env)), token_of(sm)))
+
+    ecs = env.aws.client("ecs")
+    ecs.meta.events.register("before-call", at_deploy)
+    try:
+        run = rotate(env)
+    finally:
+        ecs.meta.events.unregister("before-call", at_deploy)
     assert run.ok, run.failures
     assert env.last_calls == ROTATION_CALLS
     current = assert_rotated_once(sm, env, previous)
+    # Tasks started by the redeploy read the new token; tasks still running use the old one:
+    # both are accepted then.
+    assert seen == [([old_token, token_of(sm)], token_of(sm))] * 2
     assert token_of(sm) != old_token and old_token not in accepted_tokens(group_name(env))
     # Both services started new tasks (ECS resolves the secret at task start), verified deploys.
     after = primary_deployments(env)
