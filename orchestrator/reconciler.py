@@ -233,10 +233,11 @@ class Reconciler:
 
     def _rotation(self, node: Node, h: Handler, obs: Observed) -> list[FieldDiff]:
         """The synthetic change ``rotation`` of a secret the tool rotates: asked for, due by age or
-        in progress (orchestrator.rotation). One ListSecretVersionIds, in plans and drift checks."""
+        in progress (orchestrator.rotation), in plans and drift checks: one ListSecretVersionIds for
+        the AUTH token; the API key's companions came with its read."""
         if self.rotation is None or node.key not in ROTATABLE:
             return []
-        found = self.rotation.diff(node.key, h.client, obs.id)
+        found = self.rotation.diff(node.key, h, obs)
         return [found] if found else []
 
     def _delete_and_wait(self, h: Handler, obs: Observed, spec: dict | None, what: str) -> None:

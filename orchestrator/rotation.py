@@ -31,13 +31,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 import structlog
 
 from orchestrator.errors import UserError
 from orchestrator.waiting import wait_for
+from resources.apigateway_common import NOT_FOUND, list_all, patch
+from resources.apigateway_keys import NEXT, PREVIOUS, RETIRE_AFTER, ROTATION_OF, ApiKey, family
+from resources.aws import ignore_codes
 from resources.base import Change, FieldDiff, ResourceError, Status, tag_list
 from resources.elasticache import GROUP_BUSY, ReplicationGroup, read_auth_token
 from resources.secret import generated_document
@@ -51,15 +54,22 @@ ROTATION_NAMESPACE = uuid.UUID("0b7f6f4e-4a51-4f0e-9a1c-5d2f3e8c7a61")
 
 @dataclass(frozen=True)
 class Rotatable:
-    """A secret the tool rotates, and the replication group that takes its token."""
+    """A secret the tool rotates: ``secret`` is the node --rotate names (or its name); the plan
+    shows the change on the node ROTATABLE is keyed by."""
 
     secret: str
-    group: str
+    kind: str  # "redis_auth" | "api_key"
+    group: str | None = None  # redis_auth: the replication group that takes the token
+    usage_plan: str | None = None  # api_key: the usage plan that holds the keys
 
 
-# The RDS master secret is rotated by RDS itself (ManageMasterUserPassword); the API key is not
-# rotated by the tool yet (README "Secret rotation").
-ROTATABLE = {"secret.redis_auth": Rotatable("secret.redis_auth", "redis.replication_group")}
+# Keyed by the node whose plan shows the change "rotation": the AUTH token's secret (its versions
+# are the rotation's state), the API key (its companions are, resources/apigateway_keys.py). The
+# RDS master secret is rotated by RDS itself (ManageMasterUserPassword).
+ROTATABLE = {
+    "secret.redis_auth": Rotatable("secret.redis_auth", "redis_auth", group="redis.replication_group"),
+    "apigw.api_key": Rotatable("secret.api_key", "api_key", usage_plan="apigw.usage_plan"),
+}
 
 
 @dataclass(frozen=True)
@@ -107,7 +117,46 @@ class RotationPolicy:
     forced: frozenset[str] = frozenset()
     now: Callable[[], datetime] = utc_now
 
-    def diff(self, key: str, sm, secret_arn: str) -> FieldDiff | None:
+    def diff(self, key: str, h, obs) -> FieldDiff | None:
+        """``h``, ``obs``: the node's handler and what it read (one more read for the AUTH token's
+        versions; the API key's companions came with the key)."""
+        if ROTATABLE[key].kind == "api_key":
+            return self._api_key_diff(key, obs)
+        return self._versions_diff(key, h.client, obs.id)
+
+    def _due(self, key: str, created: datetime | None, shown: str, new: str) -> FieldDiff | None:
+        age = (self.now() - created).total_seconds() / 86400 if created else 0.0
+        shown = f"{shown}, {age:.0f} days old"
+        if key in self.forced:
+            return FieldDiff("rotation", new, shown, Change.IN_PLACE, "asked for with --rotate")
+        if self.max_age_days and age > self.max_age_days:
+            return FieldDiff("rotation", f"at most {self.max_age_days} days old", shown, Change.IN_PLACE,
+                             "secret_rotation_days (FSBP SecretsManager.4)")
+        return None
+
+    def _api_key_diff(self, key: str, obs) -> FieldDiff | None:
+        family = obs.raw.get("family", [])
+        new = [k for k in family if k["name"] == obs.raw["name"] + NEXT or k["name"] == obs.raw["name"]]
+        if new:
+            return FieldDiff("rotation", "finished", f"in progress: new key {new[0]['id']}", Change.IN_PLACE,
+                             "an earlier run stopped; it resumes")
+        previous = next((k for k in family if k["name"] == obs.raw["name"] + PREVIOUS), None)
+        if previous is not None:
+            retire = retire_after(previous)
+            if retire is None:  # retired by hand, or not by this tool: never deleted
+                return None
+            until = retire.isoformat(timespec="seconds")
+            if self.now() >= retire:
+                return FieldDiff("rotation", f"previous key {previous['id']} deleted",
+                                 f"previous key {previous['id']} kept, its grace period ended {until}", Change.IN_PLACE,
+                                 "api_key_rotation_grace_hours is over")
+            if key in self.forced:
+                return FieldDiff("rotation", "a new key", f"previous key {previous['id']} in its grace period until {until}",
+                                 Change.IN_PLACE, "asked for with --rotate")
+            return None
+        return self._due(key, obs.raw.get("createdDate"), f"key {obs.id}", "a new key")
+
+    def _versions_diff(self, key: str, sm, secret_arn: str) -> FieldDiff | None:
         versions = read_versions(sm, secret_arn)
         if versions.pending is not None:
             step = "(b) ROTATE" if versions.pending.id != getattr(versions.current, "id", None) else "(d) redeploy"
@@ -115,25 +164,31 @@ class RotationPolicy:
                              Change.IN_PLACE, f"an earlier run stopped; it resumes from step {step}")
         if versions.current is None:
             return None
-        age = (self.now() - versions.current.created).total_seconds() / 86400
-        shown = f"{CURRENT} version {versions.current.id}, {age:.0f} days old"
-        if key in self.forced:
-            return FieldDiff("rotation", "a new token", shown, Change.IN_PLACE, "asked for with --rotate")
-        if self.max_age_days and age > self.max_age_days:
-            return FieldDiff("rotation", f"at most {self.max_age_days} days old", shown, Change.IN_PLACE,
-                             "secret_rotation_days (FSBP SecretsManager.4)")
+        return self._due(key, versions.current.created, f"{CURRENT} version {versions.current.id}", "a new token")
+
+
+def retire_after(key: dict) -> datetime | None:
+    text = (key.get("tags") or {}).get(RETIRE_AFTER)
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
         return None
 
 
-def rotate_keys(names: list[str], secret_names: dict[str, str]) -> frozenset[str]:
-    """The secret nodes ``--rotate`` names (node key or secret name); anything else is bad input,
-    refused in one line before any call. ``secret_names``: node key -> secret name."""
-    by_name = {name: key for key, name in secret_names.items() if key in ROTATABLE}
-    unknown = [n for n in names if n not in ROTATABLE and n not in by_name]
+def rotate_keys(names: list[str], node_names: dict[str, str]) -> frozenset[str]:
+    """The nodes whose rotation ``--rotate`` asks for: each named by its secret's node key or
+    name (or the API key's); anything else is bad input, refused in one line before any call.
+    ``node_names``: node key -> name."""
+    aliases = {}
+    for key, what in ROTATABLE.items():
+        for alias in (key, what.secret, node_names.get(key), node_names.get(what.secret)):
+            if alias:
+                aliases[alias] = key
+    unknown = [n for n in names if n not in aliases]
     if unknown:
-        known = ", ".join(f"{k} ({secret_names.get(k, '?')})" for k in sorted(ROTATABLE))
+        known = ", ".join(f"{what.secret} ({node_names.get(what.secret, '?')})" for what in ROTATABLE.values())
         raise UserError(f"--rotate {unknown[0]}: not a secret this tool rotates; one of {known}")
-    return frozenset(n if n in ROTATABLE else by_name[n] for n in names)
+    return frozenset(aliases[n] for n in names)
 
 
 @dataclass
@@ -246,3 +301,93 @@ class RedisAuthRotation:
         if group is None:
             raise ResourceError(f"replication_group {self.group_id} disappeared during the rotation")
         return group
+
+
+@dataclass
+class ApiKeyRotation:
+    """An API key's value cannot change: a second key takes over (README "Secret rotation").
+
+    ``begin``, before the walk: (a) CreateApiKey "NAME-next" (tag RotationOf: the old key's id);
+    (b) CreateUsagePlanKey: the plan accepts both; (c) the new key takes the name (UpdateApiKey,
+    TagResource); (d) the old one becomes "NAME-previous" with RetireAfter (now + the grace
+    period). The walk then points the secret at the new key (the secret node's own update: a new
+    AWSCURRENT version). ``finish``, in a reconcile after RetireAfter: DeleteUsagePlanKey and
+    DeleteApiKey of the previous key. Every step is found again from the keys' names and tags,
+    so a run killed anywhere is resumed by the next one.
+    """
+
+    aws: object
+    clock: object
+    env: str
+    name: str
+    owner_tags: dict
+    usage_plan_id: str
+    grace_hours: int
+    now: Callable[[], datetime] = utc_now
+    readers: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self):
+        self.keys = ApiKey(self.aws, env=self.env, clock=self.clock)
+        self.client = self.keys.client
+        self.secret_arn = f"api key {self.name}"  # what messages name
+        self.log = structlog.get_logger().bind(kind="api_key_rotation", name=self.name)
+
+    def _family(self) -> list[dict]:
+        return family(list_all(self.client, "get_api_keys", nameQuery=self.name), self.name, self.owner_tags)
+
+    def begin(self) -> None:
+        keys = self._family()
+        named = [k for k in keys if k["name"] == self.name]
+        new = sorted((k for k in keys if k["name"] == self.name + NEXT), key=lambda k: k["id"])
+        previous = [k for k in keys if k["name"] == self.name + PREVIOUS]
+        if not new and len(named) == 1:
+            if previous:
+                retire = retire_after(previous[0])
+                if retire is not None and self.now() >= retire:
+                    return  # only the previous key's removal is left: finish
+                until = f"until {retire.isoformat(timespec='seconds')}" if retire else f"(no {RETIRE_AFTER} tag: delete it by hand)"
+                raise ResourceError(f"api_key {self.name}: the previous key {previous[0]['id']} is in its grace period "
+                                    f"{until}; rotate again once it is deleted")
+            made = self.client.create_api_key(
+                name=self.name + NEXT, description=named[0].get("description", ""), enabled=True,
+                tags={**self.owner_tags, "Name": self.name + NEXT, ROTATION_OF: named[0]["id"]})
+            new = [{"id": made["id"], "name": self.name + NEXT}]  # the answer's value is dropped
+            self.log.info("rotation_key_created", id=made["id"])
+        for extra in new[1:]:
+            # CreateApiKey has no idempotency token: a create retried after a lost answer.
+            ignore_codes({NOT_FOUND}, self.client.delete_api_key, apiKey=extra["id"])
+        if new:
+            key = new[0]["id"]
+            linked = {k["id"] for k in list_all(self.client, "get_usage_plan_keys", usagePlanId=self.usage_plan_id)}
+            if key not in linked:
+                self.client.create_usage_plan_key(usagePlanId=self.usage_plan_id, keyId=key, keyType="API_KEY")
+            self.client.tag_resource(resourceArn=self.keys.arn(key), tags={"Name": self.name})
+            self.client.update_api_key(apiKey=key, patchOperations=[patch("/name", self.name)])
+            self.log.info("rotation_key_named", id=key)
+            named = [k for k in self._family() if k["name"] == self.name]
+        if len(named) == 2:
+            newer = [k for k in named if (k.get("tags") or {}).get(ROTATION_OF) in {m["id"] for m in named}]
+            if len(newer) != 1:
+                raise ResourceError(f"api_key {self.name}: two keys carry its name and neither replaces the other: "
+                                    f"{', '.join(sorted(k['id'] for k in named))}")
+            [old] = [k for k in named if k["id"] != newer[0]["id"]]
+            # The tags first: a run stopped before the rename finds two keys with the name
+            # again (RotationOf tells them apart), never a NAME-previous without its RetireAfter.
+            retire = retire_after(old) or self.now() + timedelta(hours=self.grace_hours)
+            self.client.tag_resource(resourceArn=self.keys.arn(old["id"]), tags={
+                "Name": self.name + PREVIOUS, RETIRE_AFTER: retire.isoformat(timespec="seconds")})
+            self.client.update_api_key(apiKey=old["id"], patchOperations=[patch("/name", self.name + PREVIOUS)])
+            self.log.info("rotation_key_retired", id=old["id"], until=retire.isoformat(timespec="seconds"))
+
+    def finish(self) -> bool:
+        """Deletes the previous key once its grace period is over; True when it did."""
+        removed = False
+        for key in self._family():
+            retire = retire_after(key) if key["name"] == self.name + PREVIOUS else None
+            if retire is None or self.now() < retire:
+                continue
+            ignore_codes({NOT_FOUND}, self.client.delete_usage_plan_key, usagePlanId=self.usage_plan_id, keyId=key["id"])
+            ignore_codes({NOT_FOUND}, self.client.delete_api_key, apiKey=key["id"])
+            self.log.info("rotation_previous_key_deleted", id=key["id"])
+            removed = True
+        return removed

@@ -13,7 +13,7 @@ from orchestrator.config import ConfigError, EnvConfig
 from orchestrator.errors import UserError, one_line
 from orchestrator.executor import Outcome, WalkObserver, walk
 from orchestrator.reconciler import NodeResult, Reconciler
-from orchestrator.rotation import ROTATABLE, RedisAuthRotation, RotationPolicy, rotate_keys, utc_now
+from orchestrator.rotation import ROTATABLE, ApiKeyRotation, RedisAuthRotation, RotationPolicy, rotate_keys, utc_now
 from orchestrator.spec import UNKNOWN, Node, has_unknown, resolve
 from orchestrator.stack import stack_nodes, stack_outputs
 from resources.base import spec_problems
@@ -129,8 +129,7 @@ def redeploy_keys(names: list[str], env: str, cfg: EnvConfig) -> frozenset[str]:
 def rotate_names(names: list[str], env: str, cfg: EnvConfig) -> frozenset[str]:
     """The secret nodes ``--rotate`` names (node key or secret name); one that names none is bad
     input, refused in one line before any call."""
-    secrets = {n.key: n.name for n in stack_nodes(env, cfg, _placeholder_azs("region")) if n.key in ROTATABLE}
-    return rotate_keys(names, secrets)
+    return rotate_keys(names, {n.key: n.name for n in stack_nodes(env, cfg, _placeholder_azs("region"))})
 
 
 def apply_stack(
@@ -163,7 +162,7 @@ def apply_stack(
     # A rotation starts only from a plan that read everything: a failing walk would stop it at
     # (d) anyway, but there is no reason to begin one then.
     every = nodes or stack_nodes(env, cfg or EnvConfig(), doc.azs or _placeholder_azs(aws.region))
-    rotations = _rotations(aws, preview, every, env=env, clock=clock) if preview.ok else {}
+    rotations = _rotations(aws, preview, every, env=env, clock=clock, cfg=cfg or EnvConfig(), now=now) if preview.ok else {}
     for key, rotation in rotations.items():
         try:
             rotation.begin()
@@ -173,6 +172,8 @@ def apply_stack(
         redeploy = redeploy | rotation.readers
     run = reconcile_stack(aws, save=save, observer=observer, redeploy=redeploy, **common)
     for key, rotation in rotations.items():
+        if not run.ok and isinstance(rotation, ApiKeyRotation):
+            continue  # both keys are accepted; the next run points the secret at the new one
         if not run.ok:
             # (d) did not succeed: the old token is still accepted, nothing is broken; the next
             # run redeploys and finishes (AWSPENDING is on AWSCURRENT).
@@ -194,17 +195,27 @@ def apply_stack(
     return run
 
 
-def _rotations(aws, preview: RunResult, nodes: list[Node], *, env: str, clock: Clock) -> dict[str, RedisAuthRotation]:
-    """The secrets the plan shows rotating, whose replication group exists (a group this run
-    creates takes the current token)."""
+def _rotations(aws, preview: RunResult, nodes: list[Node], *, env: str, clock: Clock, cfg: EnvConfig,
+               now: Callable[[], datetime]) -> dict[str, RedisAuthRotation | ApiKeyRotation]:
+    """The rotations the plan shows, whose other resources exist (a replication group this run
+    creates takes the current token; a usage plan it creates, the current key)."""
     results = {r.key: r for r in preview.results}
     by_key = {n.key: n for n in nodes}
     graph = {n.key: n.depends_on for n in nodes}
     found = {}
     for key, what in ROTATABLE.items():
-        secret, group = results.get(key), results.get(what.group)
+        secret = results.get(key)
         if secret is None or key not in by_key or not any(d.field == "rotation" for d in secret.changes):
             continue
+        if what.kind == "api_key":
+            plan = results.get(what.usage_plan)
+            if plan is None or plan.id is None or plan.action not in ("unchanged", "update"):
+                continue
+            spec = resolve(by_key[key].spec, {})
+            found[key] = ApiKeyRotation(aws, clock, env, spec["name"], spec["tags"], plan.id,
+                                        cfg.api_key_rotation_grace_hours, now)
+            continue
+        group = results.get(what.group)
         if group is None or group.id is None or group.action not in ("unchanged", "update"):
             structlog.get_logger().warning("rotation_postponed", secret=secret.id,
                                            detail=f"{what.group} is not there yet; the next run rotates")

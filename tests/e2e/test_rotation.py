@@ -46,8 +46,31 @@ def test_rotate_through_the_real_command(cli, reader):
     assert cli("reconcile", "--env", ENV, "--json").json["changes"] == []
     assert cli("drift", "--env", ENV).code == 0
 
-    bad = cli("reconcile", "--env", ENV, "--rotate", "api-keys-dev")
+    bad = cli("reconcile", "--env", ENV, "--rotate", "rds-postgresql-dev")
     assert bad.code == 1 and "Traceback" not in bad.stderr
     errors = [line for line in bad.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "--rotate api-keys-dev: not a secret this tool rotates" in errors[0], bad.stderr
+    assert len(errors) == 1 and "--rotate rds-postgresql-dev: not a secret this tool rotates" in errors[0], bad.stderr
     assert labels(sm) == now
+
+
+def test_rotate_the_api_key_through_the_real_command(cli, reader):
+    assert cli("reconcile", "--env", ENV).code == 0
+    apigw, sm = reader("apigateway"), reader("secretsmanager")
+    [old] = [k["id"] for k in apigw.get_api_keys()["items"]]
+    done = cli("reconcile", "--env", ENV, "--rotate", f"api-keys-{ENV}", "--json")
+    assert done.code == 0, done.stderr
+    assert sorted(c["resource"] for c in done.json["changes"]) == ["apigw.api_key", "secret.api_key"]
+    names = {k["name"]: k["id"] for k in apigw.get_api_keys()["items"]}
+    assert names[f"api-key-{ENV}-previous"] == old and set(names) == {f"api-key-{ENV}", f"api-key-{ENV}-previous"}
+    new = names[f"api-key-{ENV}"]
+    plan = next(p["id"] for p in apigw.get_usage_plans()["items"])
+    assert {k["id"] for k in apigw.get_usage_plan_keys(usagePlanId=plan)["items"]} == {old, new}
+    held = json.loads(sm.get_secret_value(SecretId=f"api-keys-{ENV}")["SecretString"])["api_key"]
+    values = {i: apigw.get_api_key(apiKey=i, includeValue=True)["value"] for i in (old, new)}
+    assert held == values[new]
+    for value in values.values():
+        assert value not in done.stdout + done.stderr
+    # Within the grace period nothing is left to do; teardown deletes both keys.
+    assert cli("reconcile", "--env", ENV, "--json").json["changes"] == []
+    assert cli("teardown", "--env", ENV, "--yes").code == 0
+    assert apigw.get_api_keys()["items"] == []

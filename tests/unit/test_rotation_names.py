@@ -34,29 +34,41 @@ def version(vid: str, days: float, *stages: str) -> dict:
 def test_rotate_takes_the_node_key_or_the_secret_name():
     assert rotate_names(["secret.redis_auth"], "dev", EnvConfig()) == {"secret.redis_auth"}
     assert rotate_names(["redis-auth-dev"], "dev", EnvConfig()) == {"secret.redis_auth"}
+    # The API key's rotation shows on the key's node; its secret, or the key, name it.
+    for name in ("secret.api_key", "api-keys-dev", "apigw.api_key", "api-key-dev"):
+        assert rotate_names([name], "dev", EnvConfig()) == {"apigw.api_key"}
     assert rotate_names([], "dev", EnvConfig()) == frozenset()
 
 
-@pytest.mark.parametrize("name", ["api-keys-dev", "secret.redis_auth.policy", "redis-auth-prod", "nginx"])
+@pytest.mark.parametrize("name", ["secret.redis_auth.policy", "redis-auth-prod", "rds-postgresql-dev", "nginx"])
 def test_a_name_the_tool_does_not_rotate_is_one_line_naming_the_choices(name):
     with pytest.raises(UserError) as err:
         rotate_names([name], "dev", EnvConfig())
     message = err.value.user_message
-    assert message == f"--rotate {name}: not a secret this tool rotates; one of secret.redis_auth (redis-auth-dev)"
+    assert message == (f"--rotate {name}: not a secret this tool rotates; one of secret.redis_auth (redis-auth-dev), "
+                       "secret.api_key (api-keys-dev)")
+
+
+def check(policy: RotationPolicy, versions: Versions):
+    """What a plan shows for the AUTH token's secret: the diff is given the secret handler (its
+    client lists the versions) and what was read (its ARN)."""
+    class Read:
+        client, id = versions, "arn"
+
+    return policy.diff("secret.redis_auth", Read, Read)
 
 
 def test_due_by_age_forced_in_progress_or_nothing():
     policy = RotationPolicy(90, frozenset(), lambda: NOW)
     young = Versions([version("old", 200, "AWSPREVIOUS")], [version("cur", 89, "AWSCURRENT")])
-    assert policy.diff("secret.redis_auth", young, "arn") is None
+    assert check(policy, young) is None
     assert young.calls == [{"SecretId": "arn"}, {"SecretId": "arn", "NextToken": "more"}]
-    due = policy.diff("secret.redis_auth", Versions([version("cur", 91, "AWSCURRENT")]), "arn")
+    due = check(policy, Versions([version("cur", 91, "AWSCURRENT")]))
     assert (due.field, due.expected, due.actual) == ("rotation", "at most 90 days old", "AWSCURRENT version cur, 91 days old")
-    assert RotationPolicy(0, frozenset(), lambda: NOW).diff("secret.redis_auth", Versions([version("cur", 900, "AWSCURRENT")]), "arn") is None
-    forced = RotationPolicy(0, frozenset({"secret.redis_auth"}), lambda: NOW).diff(
-        "secret.redis_auth", Versions([version("cur", 1, "AWSCURRENT")]), "arn")
+    assert check(RotationPolicy(0, frozenset(), lambda: NOW), Versions([version("cur", 900, "AWSCURRENT")])) is None
+    forced = check(RotationPolicy(0, frozenset({"secret.redis_auth"}), lambda: NOW), Versions([version("cur", 1, "AWSCURRENT")]))
     assert forced.why == "asked for with --rotate"
-    halfway = policy.diff("secret.redis_auth", Versions([version("cur", 1, "AWSCURRENT"), version("new", 0, "AWSPENDING")]), "arn")
+    halfway = check(policy, Versions([version("cur", 1, "AWSCURRENT"), version("new", 0, "AWSPENDING")]))
     assert halfway.actual == "in progress: AWSPENDING on version new" and "(b) ROTATE" in halfway.why
-    promoted = policy.diff("secret.redis_auth", Versions([version("new", 0, "AWSCURRENT", "AWSPENDING")]), "arn")
+    promoted = check(policy, Versions([version("new", 0, "AWSCURRENT", "AWSPENDING")]))
     assert "(d) redeploy" in promoted.why
