@@ -1,5 +1,6 @@
-"""Rotating the Redis AUTH token without downtime (spec/security.md "secret rotation"; FSBP
-SecretsManager.1 and .4).
+"""Rotating the Redis AUTH token and the API key without downtime (spec/security.md "secret
+rotation"; FSBP SecretsManager.1 and .4). The API key's protocol is ApiKeyRotation's docstring;
+the AUTH token's follows.
 
 The tool rotates, not a Secrets Manager rotation Lambda (README "Secret rotation"): the new token
 must reach ElastiCache and the ECS tasks, and the tool is what already deploys both.
