@@ -1,9 +1,10 @@
 """SIGKILL right after every mutating AWS call of a Redis AUTH token rotation
-(`bin/reconcile --rotate secret.redis_auth`), one k at a time, on one stack: the next plain
-`bin/reconcile` finishes the rotation from what AWS shows (orchestrator/rotation.py), whatever
-the state file held when the process died. The in-process twin with the layer's clock (the
-group `modifying`, deployments taking their time, the tokens the group accepts) is
-tests/day2/test_rotation.py."""
+(`bin/reconcile --rotate secret.redis_auth`) and of an API key rotation (`--rotate
+api-keys-dev`), one k at a time, on one stack: the next plain `bin/reconcile` finishes the
+rotation from what AWS shows (orchestrator/rotation.py), whatever the state file held when the
+process died. The in-process twins with the layer's clock (the group `modifying`, deployments
+taking their time, the tokens the group accepts; the grace period) are
+tests/day2/test_rotation.py and tests/day2/test_api_key_rotation.py."""
 from __future__ import annotations
 
 import json
