@@ -309,9 +309,9 @@ class ApiKeyRotation:
     """An API key's value cannot change: a second key takes over (README "Secret rotation").
 
     ``begin``, before the walk: (a) CreateApiKey "NAME-next" (tag RotationOf: the old key's id);
-    (b) CreateUsagePlanKey: the plan accepts both; (c) the new key takes the name (UpdateApiKey,
-    TagResource); (d) the old one becomes "NAME-previous" with RetireAfter (now + the grace
-    period). The walk then points the secret at the new key (the secret node's own update: a new
+    (b) CreateUsagePlanKey: the plan accepts both; (c) the new key takes the name (TagResource,
+    then UpdateApiKey); (d) the old one becomes "NAME-previous" with RetireAfter (now + the grace
+    period; its tags before its name, so that no NAME-previous ever lacks its RetireAfter). The walk then points the secret at the new key (the secret node's own update: a new
     AWSCURRENT version). ``finish``, in a reconcile after RetireAfter: DeleteUsagePlanKey and
     DeleteApiKey of the previous key. Every step is found again from the keys' names and tags,
     so a run killed anywhere is resumed by the next one.
