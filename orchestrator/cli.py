@@ -51,6 +51,11 @@ def build_parser(command: str) -> Parser:
                  "cannot be made in place and data would be lost; the plan spells the loss out; repeatable",
         )
         p.add_argument(
+            "--rotate", action="append", default=[], metavar="SECRET",
+            help="rotate this secret now, without downtime (README \"Secret rotation\"): a node key "
+                 "(secret.redis_auth) or the secret's name; repeatable",
+        )
+        p.add_argument(
             "--sandbox-speed", type=float, metavar="FACTOR", default=None,
             help="with --sandbox: take AWS's real durations (RDS ~14 min, ElastiCache ~8 min, NAT ~2 min, ECS "
                  "deployments ~2 min), FACTOR times faster (60: an RDS create takes 14 s); default: everything instant",
@@ -228,7 +233,7 @@ def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
     """One pass; prints the human rendering unless --json; returns the exit code and JSON document."""
     from orchestrator.config import remember_config, retired_tag_keys
     from orchestrator.report import change_entries, changes_of, duplicate_entries, render_changes, render_outputs
-    from orchestrator.run import allow_replace_keys, apply_stack, reconcile_stack, redeploy_keys
+    from orchestrator.run import allow_replace_keys, apply_stack, reconcile_stack, redeploy_keys, rotate_names
 
     plan = args.plan if plan is None else plan
     aws, backend = open_backend(args)
@@ -238,6 +243,7 @@ def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
         chosen = _config(args, doc)
         redeploy = redeploy_keys(getattr(args, "redeploy", []), args.env, chosen.cfg)
         allow_replace = allow_replace_keys(getattr(args, "allow_replace", []), args.env, chosen.cfg)
+        rotate = rotate_names(getattr(args, "rotate", []), args.env, chosen.cfg)
         if not plan:
             doc.account = doc.account or backend.account
         words = ("plan", "reading", "read") if plan else ("reconcile", "working", "ready")
@@ -246,7 +252,7 @@ def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
             run = walk(
                 aws, env=args.env, doc=doc, save=lambda: backend.save(doc), cfg=chosen.cfg,
                 parallelism=args.parallelism, observer=observer, retired_tags=retired_tag_keys(doc, chosen.cfg),
-                redeploy=redeploy, allow_replace=allow_replace,
+                redeploy=redeploy, allow_replace=allow_replace, rotate=rotate,
             )
         if not plan and not run.refused:  # a refused apply changed nothing: nothing to remember
             remember_config(doc, chosen, succeeded=run.ok)

@@ -137,6 +137,13 @@ class EnvConfig:
     # people and pipelines that run bin/reconcile and bin/drift. Empty: the principal running the
     # reconcile, which changes with whoever runs it; set it for a team.
     secret_admin_principals: list[str] = field(default_factory=list)
+    # Secret rotation (FSBP SecretsManager.4, whose Config rule's maxDaysSinceRotation defaults to
+    # 90): a reconcile rotates the Redis AUTH token when the value in use (AWSCURRENT) is older
+    # than this many days (orchestrator/rotation.py); 0 never rotates on a schedule.
+    secret_rotation_days: int = 90
+    # An API key cannot change its value: a rotation makes a second key, and the old one stays in
+    # the usage plan this many hours so that clients can switch (0: removed by the next reconcile).
+    api_key_rotation_grace_hours: int = 24
 
 
 def defaults_for(env: str) -> dict[str, Any]:
@@ -284,6 +291,10 @@ def _check_values(cfg: EnvConfig, where: str, mistyped: set[str]) -> list[str]:
         check(key, all(isinstance(p, str) and re.fullmatch(r"/[\w.\-/]{1,200}", p) and p.rstrip("/") not in ("", "/")
                        for p in paths) and len(set(paths)) == len(paths) and len(paths) <= 10,
               "distinct absolute paths other than /, at most 10")
+    # 0 is "never"; ten years is far beyond any rotation policy, so a larger number is a typo.
+    between("secret_rotation_days", 0, 3650)
+    # Up to 30 days: a key left longer is a second credential nobody rotates.
+    between("api_key_rotation_grace_hours", 0, 720)
     # Docker's max-buffer-size: a number and a unit; ECS takes up to the task's memory, 1m is
     # Docker's default, 4g a sane ceiling here.
     check("secret_admin_principals", all(

@@ -47,7 +47,7 @@ class DriftReport:
 
 def drift_stack(
     aws, *, env: str, doc, cfg=None, parallelism: int = 16, observer=None, retired_tags: frozenset[str] = frozenset(),
-    swept: list[Found] | None = None, shared: SharedReads | None = None,
+    swept: list[Found] | None = None, shared: SharedReads | None = None, now=None,
 ) -> DriftReport:
     """``swept``: what the tagging API lists for ``env``, when one sweep served every
     environment (``bin/drift --all``); else this check asks for its own. ``shared``: the walk's
@@ -55,7 +55,7 @@ def drift_stack(
     shared = shared if shared is not None else SharedReads()
     run = reconcile_stack(
         aws, env=env, doc=doc, save=lambda: None, cfg=cfg, plan=True, parallelism=parallelism, shared=shared,
-        observer=observer, retired_tags=retired_tags,
+        observer=observer, retired_tags=retired_tags, **({"now": now} if now else {}),
     )
     report = DriftReport()
     for r in run.results:

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import structlog
 
 from orchestrator.errors import one_line
+from orchestrator.rotation import ROTATABLE
 from orchestrator.spec import UNKNOWN, Node, has_unknown, resolve, spec_hash
 from orchestrator.waiting import WaitTimeout, wait_for
 from resources.aws import Aws
@@ -82,7 +83,7 @@ class Reconciler:
     def __init__(
         self, aws: Aws, *, env: str, state, save: Callable[[], None], clock: Clock, plan: bool = False,
         shared: SharedReads | None = None, retired_tags: frozenset[str] = frozenset(),
-        redeploy: frozenset[str] = frozenset(), replace_ok: frozenset[str] = frozenset(),
+        redeploy: frozenset[str] = frozenset(), replace_ok: frozenset[str] = frozenset(), rotation=None,
     ):
         self.aws = aws
         self.env = env
@@ -99,6 +100,10 @@ class Reconciler:
         self.redeploy = redeploy
         # Nodes the plan found replaceable (stateless, or consented to with --allow-replace).
         self.replace_ok = replace_ok
+        # When a rotatable secret shows the synthetic change "rotation" (orchestrator.rotation
+        # RotationPolicy): plans and drift checks only; the apply walk leaves rotation to
+        # apply_stack, which runs its steps around the walk.
+        self.rotation = rotation
         retries.install_on(aws)
 
     def handler(self, node: Node) -> Handler:
@@ -158,7 +163,8 @@ class Reconciler:
             obs = self._create(node, h, spec, entry, log, result)
             result.changes = []  # the create carried them
         elif result.refusal is None:  # a failed resource kept for a person is not diffed
-            diffs = h.diff(spec, obs) + retired_tag_diffs(self.retired_tags, spec, obs) + self._redeploy(node, h, obs)
+            diffs = (h.diff(spec, obs) + retired_tag_diffs(self.retired_tags, spec, obs) + self._redeploy(node, h, obs)
+                     + self._rotation(node, h, obs))
             if diffs:
                 replacing = any(d.replace for d in diffs)
                 result.action = "replace" if replacing else "update"
@@ -284,6 +290,15 @@ class Reconciler:
             return []
         why = f"the last one failed: {h.status(obs.raw).detail}" if failed else "asked for with --redeploy"
         return [FieldDiff("deployment", "new deployment", "failed" if failed else "current", Change.IN_PLACE, why)]
+
+    def _rotation(self, node: Node, h: Handler, obs: Observed) -> list[FieldDiff]:
+        """The synthetic change ``rotation`` of a secret the tool rotates: asked for, due by age or
+        in progress (orchestrator.rotation), in plans and drift checks: one ListSecretVersionIds for
+        the AUTH token; the API key's companions came with its read."""
+        if self.rotation is None or node.key not in ROTATABLE:
+            return []
+        found = self.rotation.diff(node.key, h, obs)
+        return [found] if found else []
 
     def _delete_and_wait(self, h: Handler, obs: Observed, spec: dict | None, what: str) -> None:
         h.remove(obs, spec)

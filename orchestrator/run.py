@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Callable
+
+import structlog
 
 from orchestrator import graph as graphs
 from orchestrator.azs import AZ_COUNT, choose_azs
 from orchestrator.config import ConfigError, EnvConfig
-from orchestrator.errors import UserError
+from orchestrator.errors import UserError, one_line
 from orchestrator.executor import Outcome, WalkObserver, walk
 from orchestrator.reconciler import NodeResult, Reconciler
+from orchestrator.rotation import ROTATABLE, ApiKeyRotation, RedisAuthRotation, RotationPolicy, rotate_keys, utc_now
 from orchestrator.spec import UNKNOWN, Node, has_unknown, resolve
 from orchestrator.stack import every_node, stack_nodes, stack_outputs
 from resources.base import spec_problems
@@ -61,14 +65,20 @@ def reconcile_stack(
     shared: SharedReads | None = None, observer: WalkObserver | None = None,
     retired_tags: frozenset[str] = frozenset(), redeploy: frozenset[str] = frozenset(),
     allow_replace: frozenset[str] = frozenset(), replace_ok: frozenset[str] = frozenset(),
+    rotate: frozenset[str] = frozenset(), now: Callable[[], datetime] = utc_now,
 ) -> RunResult:
     """One walk. A plan also judges its replacements (``allow_replace``: the nodes whose data
     the user consented to lose) and lists the nodes the configuration dropped; an apply makes
-    only the replacements its plan found allowed (``replace_ok``)."""
+    only the replacements its plan found allowed (``replace_ok``).
+
+    ``rotate``: secrets asked to rotate (--rotate); with ``now`` (wall time, injected by tests)
+    and secret_rotation_days, what a plan shows as the change ``rotation``. An apply walk never
+    rotates: apply_stack runs the rotation's steps around it."""
     cfg = cfg or EnvConfig()
+    rotation = RotationPolicy(cfg.secret_rotation_days, rotate, now) if plan else None
     rec = Reconciler(
         aws, env=env, state=doc, save=save, clock=clock, plan=plan, shared=shared, retired_tags=retired_tags,
-        redeploy=redeploy, replace_ok=replace_ok,
+        redeploy=redeploy, replace_ok=replace_ok, rotation=rotation,
     )
     check_specs(rec, nodes or stack_nodes(env, cfg, doc.azs or _placeholder_azs(aws.region)))
     azs = choose_azs(aws.client("ec2"), recorded=doc.azs, env=env, region=aws.region)
@@ -178,11 +188,18 @@ def allow_replace_keys(names: list[str], env: str, cfg: EnvConfig) -> frozenset[
     return frozenset(n if n in nodes else by_name[n] for n in names)
 
 
+def rotate_names(names: list[str], env: str, cfg: EnvConfig) -> frozenset[str]:
+    """The secret nodes ``--rotate`` names (node key or secret name); one that names none is bad
+    input, refused in one line before any call."""
+    return rotate_keys(names, {n.key: n.name for n in stack_nodes(env, cfg, _placeholder_azs("region"))})
+
+
 def apply_stack(
     aws, *, env: str, doc, save: Callable[[], Any], cfg: EnvConfig | None = None, clock: Clock = REAL_CLOCK,
     parallelism: int = 16, nodes: list[Node] | None = None, observer: WalkObserver | None = None,
     retired_tags: frozenset[str] = frozenset(), redeploy: frozenset[str] = frozenset(),
-    allow_replace: frozenset[str] = frozenset(),
+    allow_replace: frozenset[str] = frozenset(), rotate: frozenset[str] = frozenset(),
+    now: Callable[[], datetime] = utc_now,
 ) -> RunResult:
     """A reconcile that changes AWS: the plan first (reads only), then the apply.
 
@@ -196,10 +213,14 @@ def apply_stack(
     (one teardown walk, dependents first); then the walk creates and changes; once it succeeded,
     the old copies of replacements made beside them are deleted. A run killed anywhere in this
     finds the rest in its next plan: the deleted ones as creates, the old copies in the state.
+
+    A secret the plan shows with the change ``rotation`` is rotated around the apply walk
+    (orchestrator/rotation.py): its steps (a)-(c) before, the walk redeploys the services that
+    read it (d), and (e)-(f) follow only when the walk succeeded.
     """
-    common = dict(env=env, doc=doc, cfg=cfg, clock=clock, parallelism=parallelism, nodes=nodes, retired_tags=retired_tags,
-                  redeploy=redeploy)
-    preview = reconcile_stack(aws, save=lambda: None, plan=True, observer=observer, allow_replace=allow_replace, **common)
+    common = dict(env=env, doc=doc, cfg=cfg, clock=clock, parallelism=parallelism, nodes=nodes, retired_tags=retired_tags)
+    preview = reconcile_stack(aws, save=lambda: None, plan=True, observer=observer, redeploy=redeploy, rotate=rotate,
+                              now=now, allow_replace=allow_replace, **common)
     if preview.refused:
         # Nothing was changed: the outputs are the last known ones (the plan's reads may show a
         # resource that is not ours).
@@ -220,16 +241,81 @@ def apply_stack(
             parallelism=parallelism, observer=observer, whole=False)
         if removed.failures:
             return removed
-    run = reconcile_stack(aws, save=save, observer=observer,
-                          replace_ok=frozenset(r.key for r in preview.results if r.replacement), **common)
+    # A rotation starts only from a plan that read everything: a failing walk would stop it at
+    # (d) anyway, but there is no reason to begin one then.
+    stack = nodes or stack_nodes(env, cfg or EnvConfig(), doc.azs or _placeholder_azs(aws.region))
+    rotations = _rotations(aws, preview, stack, env=env, clock=clock, cfg=cfg or EnvConfig(), now=now) if preview.ok else {}
+    for key, rotation in rotations.items():
+        try:
+            rotation.begin()
+        except Exception as exc:  # the walk has not started: nothing else was changed
+            return RunResult([], {key: Outcome("failed", f"rotation of {rotation.secret_arn}: {one_line(exc)}")},
+                             dict(doc.outputs))
+        redeploy = redeploy | rotation.readers
     replaced = {r.key for r in preview.results if r.replacement}
+    run = reconcile_stack(aws, save=save, observer=observer, redeploy=redeploy, replace_ok=frozenset(replaced), **common)
     for r in run.results:
         if r.key in replaced:
             r.action = "replace"
+    for key, rotation in rotations.items():
+        if not run.ok and isinstance(rotation, ApiKeyRotation):
+            continue  # both keys are accepted; the next run points the secret at the new one
+        if not run.ok:
+            # (d) did not succeed: the old token is still accepted, nothing is broken; the next
+            # run redeploys and finishes (AWSPENDING is on AWSCURRENT).
+            # Said after the walk's own failures (the root cause comes first).
+            run.failures[key] = Outcome("failed", (
+                f"rotation of {rotation.secret_arn} stopped before SET (step e): the services that read the token "
+                "were not all redeployed; the old token is still accepted; the next reconcile finishes it"))
+            continue
+        try:
+            rotation.finish()
+        except Exception as exc:
+            run.failures[key] = Outcome("failed", f"rotation of {rotation.secret_arn}: {one_line(exc)}")
+            continue
+        rotated = next((r for r in run.results if r.key == key), None)
+        planned = next(d for r in preview.results if r.key == key for d in r.changes if d.field == "rotation")
+        if rotated is not None:
+            rotated.action = "update"
+            rotated.changes = [*rotated.changes, planned]
     if run.ok:
         _delete_deposed(aws, env=env, doc=doc, save=save, clock=clock, nodes=nodes, cfg=cfg)
     run.results += [r for r in removed.results if r.key not in replaced]
     return run
+
+
+def _rotations(aws, preview: RunResult, nodes: list[Node], *, env: str, clock: Clock, cfg: EnvConfig,
+               now: Callable[[], datetime]) -> dict[str, RedisAuthRotation | ApiKeyRotation]:
+    """The rotations the plan shows, whose other resources exist (a replication group this run
+    creates takes the current token; a usage plan it creates, the current key)."""
+    results = {r.key: r for r in preview.results}
+    by_key = {n.key: n for n in nodes}
+    graph = {n.key: n.depends_on for n in nodes}
+    found = {}
+    for key, what in ROTATABLE.items():
+        secret = results.get(key)
+        if secret is None or key not in by_key or not any(d.field == "rotation" for d in secret.changes):
+            continue
+        if what.kind == "api_key":
+            plan = results.get(what.usage_plan)
+            if plan is None or plan.id is None or plan.action not in ("unchanged", "update"):
+                continue
+            spec = resolve(by_key[key].spec, {})
+            found[key] = ApiKeyRotation(aws, clock, env, spec["name"], spec["tags"], plan.id,
+                                        cfg.api_key_rotation_grace_hours, now)
+            continue
+        group = results.get(what.group)
+        if group is None or group.id is None or group.action not in ("unchanged", "update"):
+            structlog.get_logger().warning("rotation_postponed", secret=secret.id,
+                                           detail=f"{what.group} is not there yet; the next run rotates")
+            continue
+        # ECS resolves the secret when a task starts: the services of the task definitions
+        # that name it (a valueFrom) start tasks with the new token only once redeployed.
+        task_definitions = {k for k, deps in graph.items() if key in deps and by_key[k].handler.kind == "ecs_task_definition"}
+        readers = frozenset(k for k, deps in graph.items() if deps & task_definitions and by_key[k].handler.kind == "ecs_service")
+        spec = resolve(by_key[key].spec, {})
+        found[key] = RedisAuthRotation(aws, clock, env, secret.id, group.id, spec, readers)
+    return found
 
 
 def _delete_deposed(aws, *, env, doc, save, clock, nodes, cfg) -> None:

@@ -24,10 +24,35 @@ def without_value(item: dict) -> dict:
 
 
 # -- API key -----------------------------------------------------------------------------------
+# A key's value cannot change (API Gateway has no such update): a rotation (orchestrator/rotation.py)
+# makes a second key, "NAME-next", which takes over the name; the old one is renamed
+# "NAME-previous" and kept for a grace period (its RetireAfter tag), both in the usage plan. They
+# are the node's companions: same owner, a Name tag of their own (so the engine's duplicate
+# clean-up, which compares the Name tag, never takes one for a copy of the key).
+NEXT, PREVIOUS = "-next", "-previous"
+RETIRE_AFTER = "RetireAfter"
+# On a new key: the id of the key it replaces (tells the two apart while both carry the name).
+ROTATION_OF = "RotationOf"
+
+
 def observe_api_key(key: dict) -> Observed:
     key = without_value(key)
     attrs = {"description": key.get("description", ""), "enabled": bool(key.get("enabled", False))}
     return Observed(key["id"], attrs, dict(key.get("tags") or {}), key)
+
+
+def family(keys: list[dict], name: str, owner_tags: dict) -> list[dict]:
+    """The keys called ``name`` and its companions that carry the ownership record of
+    ``owner_tags`` (Environment, ManagedBy) and a Name tag of the family: a rotation renames a
+    key and then retags it, and a run stopped between the two must still find it."""
+    names = {name, name + NEXT, name + PREVIOUS}
+
+    def ours(key: dict) -> bool:
+        tags = key.get("tags") or {}
+        return (key.get("name") in names and tags.get("Name") in names and bool(owner_tags.get("ManagedBy"))
+                and all(tags.get(k) == owner_tags.get(k) for k in ("Environment", "ManagedBy")))
+
+    return [without_value(k) for k in keys if ours(k)]
 
 
 class ApiKey(ApiGatewayHandler):
@@ -45,12 +70,41 @@ class ApiKey(ApiGatewayHandler):
         return self.client.get_api_key(apiKey=resource_id)
 
     def observe(self, raw):
-        return observe_api_key(raw)
+        # The companions (one GetApiKeys by name): the usage plan keeps them (outputs "ids").
+        return self._with_family(raw, list_all(self.client, "get_api_keys", nameQuery=raw["name"]))
+
+    def observe_listed_item(self, raw, items, across):
+        # bin/drift --all: the account's listing already has every key.
+        return self._with_family(raw, items)
+
+    def _with_family(self, raw: dict, keys: list[dict]) -> Observed:
+        obs = observe_api_key(raw)
+        if raw["name"].endswith((NEXT, PREVIOUS)):
+            return obs
+        others = [k for k in family(keys, raw["name"], obs.tags) if k["id"] != raw["id"]]
+        obs.raw = {**obs.raw, "family": others}
+        return obs
+
+    def find(self, spec, recorded_id):
+        found = super().find(spec, recorded_id)
+        if found is not None and found.raw.get("name") != spec["name"]:
+            # The recorded key was retired by a rotation (renamed NAME-previous): the node's key
+            # is the one that carries the name now.
+            return self.single(spec, self.adoptable(self.list_owned(spec)))
+        return found
 
     def list_owned(self, spec):
-        # Duplicate key names are allowed (A-31); nameQuery narrows, the tags decide.
+        # Duplicate key names are allowed (A-31); nameQuery narrows (a prefix: the companions
+        # too), the tags decide. Teardown deletes all of them (Reconciler.live).
         keys = list_all(self.client, "get_api_keys", nameQuery=spec["name"])
-        return [observe_api_key(k) for k in named_and_owned(keys, spec)]
+        return [self._with_family(k, keys) for k in family(keys, spec["name"], spec["tags"])]
+
+    def adoptable(self, owned):
+        # Only a key with the node's name is the node's; while a rotation has two (it stopped
+        # between renaming the new one and retiring the old), the new one is.
+        named = [o for o in owned if not o.raw["name"].endswith((NEXT, PREVIOUS))]
+        newer = [o for o in named if ROTATION_OF in o.tags and any(m.id == o.tags[ROTATION_OF] for m in named)]
+        return newer or named
 
     def create(self, spec, token):
         # The answer carries the generated value: only the id is kept.
@@ -68,6 +122,10 @@ class ApiKey(ApiGatewayHandler):
 
     def delete(self, obs, spec=None):
         self.client.delete_api_key(apiKey=obs.id)
+
+    def outputs(self, obs):
+        # "ids": the key and its companions, every key the usage plan must hold.
+        return {"id": obs.id, "ids": sorted([obs.id, *(k["id"] for k in obs.raw.get("family", []))])}
 
 
 # -- usage plan --------------------------------------------------------------------------------
@@ -108,7 +166,8 @@ class UsagePlan(ApiGatewayHandler):
             **spec,
             "throttle": normal_throttle(spec["throttle"]),
             "api_stages": normal_api_stages(spec["api_stages"]),
-            "api_key_ids": sorted(keys, key=str),
+            # A list once the key is known (its "ids" output); unknown in a plan before it exists.
+            "api_key_ids": sorted(keys, key=str) if isinstance(keys, list) else keys,
         }
 
     def describe(self, resource_id):

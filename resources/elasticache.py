@@ -66,6 +66,19 @@ class CacheSubnetGroup(SubnetGroupHandler):
         return {"id": obs.id, "name": obs.id}
 
 
+def read_auth_token(sm, secret_arn: str, *, what: str, version_id: str | None = None) -> str:
+    """The token from the secret's JSON key ``auth_token`` (AWSCURRENT, or one version during a
+    rotation). Messages name the secret and version, never the value."""
+    answer = sm.get_secret_value(SecretId=secret_arn, **({"VersionId": version_id} if version_id else {}))
+    try:
+        token = json.loads(answer.get("SecretString") or "")["auth_token"]
+    except (ValueError, KeyError, TypeError):
+        raise ResourceError(f"{what} is not a JSON document with an auth_token key") from None
+    if not isinstance(token, str) or not AUTH_TOKEN.fullmatch(token):
+        raise ResourceError(f"{what} does not hold 16-128 letters, digits or ! & # $ ^ < > - (B-EC-4)")
+    return token
+
+
 # -- replication group --------------------------------------------------------------------------
 
 def status_of(group: dict) -> Refresh:
@@ -321,16 +334,7 @@ class ReplicationGroup(Handler):
         return group["ReplicationGroup"]["ReplicationGroupId"]
 
     def _auth_token(self, name: str, secret_arn: str) -> str:
-        """The token from the secret's JSON key ``auth_token``. Messages name the secret, never the value."""
-        what = f"{self.kind} {name}: the AUTH token secret {secret_arn}"
-        answer = self.aws.client("secretsmanager").get_secret_value(SecretId=secret_arn)
-        try:
-            token = json.loads(answer.get("SecretString") or "")["auth_token"]
-        except (ValueError, KeyError, TypeError):
-            raise ResourceError(f"{what} is not a JSON document with an auth_token key") from None
-        if not isinstance(token, str) or not AUTH_TOKEN.fullmatch(token):
-            raise ResourceError(f"{what} does not hold 16-128 letters, digits or ! & # $ ^ < > - (B-EC-4)")
-        return token
+        return read_auth_token(self.aws.client("secretsmanager"), secret_arn, what=f"{self.kind} {name}: the AUTH token secret {secret_arn}")
 
     def update_fields(self, spec, obs, diffs):
         fixed = [d for d in diffs if d.field not in MODIFIABLE]

@@ -179,9 +179,15 @@ class GeneratedSecret(_Secret):
         return problems
 
     def create(self, spec, token):
-        alphabet = ALPHABETS[spec["alphabet"]]
-        value = "".join(secrets.choice(alphabet) for _ in range(spec["length"]))
-        return self._create(spec, token, json.dumps({spec["json_key"]: value}), spec["tags"])
+        return self._create(spec, token, generated_document(spec), spec["tags"])
+
+
+def generated_document(spec: dict) -> str:
+    """A new random value as the secret's JSON document: at create, and for each rotation
+    (orchestrator/rotation.py). Made and written in the same call; never returned anywhere else."""
+    alphabet = ALPHABETS[spec["alphabet"]]
+    value = "".join(secrets.choice(alphabet) for _ in range(spec["length"]))
+    return json.dumps({spec["json_key"]: value})
 
 
 class ApiKeySecret(_Secret):

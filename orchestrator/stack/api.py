@@ -82,7 +82,8 @@ def api_nodes(env: str, cfg: EnvConfig) -> list[Node]:
             f"usage-plan-{env}", description=f"Throttling for the {env} video metadata API",
             throttle={"rateLimit": cfg.api_throttle_rate, "burstLimit": cfg.api_throttle_burst},
             api_stages=[{"apiId": Ref("apigw.rest_api"), "stage": Ref("apigw.stage", "stage_name")}],
-            api_key_ids=[Ref("apigw.api_key")],
+            # The key, and during a rotation its companions (resources/apigateway_keys.py).
+            api_key_ids=Ref("apigw.api_key", "ids"),
         )),
         *api_security_nodes(env, cfg),
     ]

@@ -199,6 +199,11 @@ SCENARIOS = [
     Scenario("secret_admin_principals", ["arn:aws:iam::123456789012:role/deploy"], {
         "secret.redis_auth.policy": {"policy": IN_PLACE}, "secret.api_key.policy": {"policy": IN_PLACE}},
         {"secretsmanager PutResourcePolicy": 2}),
+    # A schedule: the token of a stack made minutes ago is not due; nothing changes now. The
+    # rotation it starts once the token is older (and its calls) is tests/day2/test_rotation.py.
+    Scenario("secret_rotation_days", 30, {}),
+    # Only a rotation's RetireAfter reads it (tests/day2/test_api_key_rotation.py): nothing changes now.
+    Scenario("api_key_rotation_grace_hours", 48, {}),
     Scenario("api_log_level", "INFO", {"apigw.stage": {"log_level": IN_PLACE}}, {"apigateway UpdateStage": 1}),
     Scenario("api_log_retention_days", 400, {"logs.api_access": {"retention_days": IN_PLACE},
                                               "logs.api_execution": {"retention_days": IN_PLACE}},

@@ -64,6 +64,9 @@ Team = "platform"
         ('[defaults.tags]\n"aws:x" = "y"', "aws: prefix"),
         ('[defaults.tags]\nTeam = 3', "tags.Team"),
         ("[defaults\n", "not valid TOML"),
+        ('[defaults]\nsecret_rotation_days = -1', "secret_rotation_days = -1 is not allowed (from 0 to 3650)"),
+        ('[defaults]\nsecret_rotation_days = 30.5', "secret_rotation_days must be an integer"),
+        ('[defaults]\napi_key_rotation_grace_hours = 721', "api_key_rotation_grace_hours = 721 is not allowed (from 0 to 720)"),
     ],
 )
 def test_bad_values_name_the_key_in_one_line(tmp_path, text, fragment):

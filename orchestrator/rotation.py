@@ -1,0 +1,394 @@
+"""Rotating the Redis AUTH token and the API key without downtime (spec/security.md "secret
+rotation"; FSBP SecretsManager.1 and .4). The API key's protocol is ApiKeyRotation's docstring;
+the AUTH token's follows.
+
+The tool rotates, not a Secrets Manager rotation Lambda (README "Secret rotation"): the new token
+must reach ElastiCache and the ECS tasks, and the tool is what already deploys both.
+
+The protocol is Secrets Manager's own (createSecret, setSecret, finishSecret; aws-notes B-SM-4)
+with ElastiCache's two-step token change (B-EC-7). Its progress lives in AWS, so a run killed at
+any step is resumed by the next one from what AWS shows:
+
+  (a) PutSecretValue: a new random token, staged AWSPENDING only (a ClientRequestToken derived
+      from the secret and its AWSCURRENT version: a retry makes no second version, B-SM-3);
+  (b) ModifyReplicationGroup ROTATE with it: the group accepts the old and the new token;
+  (c) UpdateSecretVersionStage: AWSCURRENT moves to the new version (AWSPREVIOUS to the old);
+  (d) the ECS services whose tasks read the token redeploy (ECS resolves ``valueFrom`` when a
+      task starts), verified like any deploy by the reconcile walk: a rolled-back deploy stops
+      the rotation here, while the old token is still accepted;
+  (e) ModifyReplicationGroup SET with the new token: the old one is no longer accepted; the
+      group's tag ``AuthTokenSecretVersion`` names the secret version it was SET to;
+  (f) AWSPENDING is removed: the rotation is over.
+
+Resume: no AWSPENDING → nothing in progress; AWSPENDING on a version other than AWSCURRENT →
+from (b) (skipped when the group's AuthTokenLastModifiedDate is after that version was made: the
+tool is the token's only writer, so that change was this ROTATE; B-EC-7 says a second ROTATE
+would drop the old token clients still use); AWSPENDING on AWSCURRENT → from (d), (e) skipped
+when the tag already names that version.
+
+No token value is logged, kept or shown: messages name the secret ARN and version ids.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+import structlog
+
+from orchestrator.errors import UserError
+from orchestrator.waiting import wait_for
+from resources.apigateway_common import NOT_FOUND, list_all, patch
+from resources.apigateway_keys import NEXT, PREVIOUS, RETIRE_AFTER, ROTATION_OF, ApiKey, family
+from resources.aws import ignore_codes
+from resources.base import Change, FieldDiff, ResourceError, Status, tag_list
+from resources.elasticache import GROUP_BUSY, ReplicationGroup, read_auth_token
+from resources.secret import generated_document
+
+PENDING, CURRENT = "AWSPENDING", "AWSCURRENT"
+# On the replication group: the secret version its token was SET to (a version id, not a secret);
+# "setting:<version>:<AuthTokenLastModifiedDate>" while the SET is on its way (see _set).
+SET_TAG = "AuthTokenSecretVersion"
+ROTATION_NAMESPACE = uuid.UUID("0b7f6f4e-4a51-4f0e-9a1c-5d2f3e8c7a61")
+
+
+@dataclass(frozen=True)
+class Rotatable:
+    """A secret the tool rotates: ``secret`` is the node --rotate names (or its name); the plan
+    shows the change on the node ROTATABLE is keyed by."""
+
+    secret: str
+    kind: str  # "redis_auth" | "api_key"
+    group: str | None = None  # redis_auth: the replication group that takes the token
+    usage_plan: str | None = None  # api_key: the usage plan that holds the keys
+
+
+# Keyed by the node whose plan shows the change "rotation": the AUTH token's secret (its versions
+# are the rotation's state), the API key (its companions are, resources/apigateway_keys.py). The
+# RDS master secret is rotated by RDS itself (ManageMasterUserPassword).
+ROTATABLE = {
+    "secret.redis_auth": Rotatable("secret.redis_auth", "redis_auth", group="redis.replication_group"),
+    "apigw.api_key": Rotatable("secret.api_key", "api_key", usage_plan="apigw.usage_plan"),
+}
+
+
+@dataclass(frozen=True)
+class Version:
+    id: str
+    created: datetime
+
+
+@dataclass(frozen=True)
+class Versions:
+    current: Version | None
+    pending: Version | None
+
+    @property
+    def in_progress(self) -> bool:
+        return self.pending is not None
+
+
+def read_versions(sm, secret_id: str) -> Versions:
+    """AWSCURRENT and AWSPENDING, with when each version was made (ListSecretVersionIds has no
+    paginator in botocore: NextToken by hand)."""
+    found: dict[str, Version] = {}
+    kwargs: dict = {"SecretId": secret_id}
+    while True:
+        page = sm.list_secret_version_ids(**kwargs)
+        for v in page.get("Versions", []):
+            for stage in v.get("VersionStages", []):
+                if stage in (CURRENT, PENDING):
+                    found[stage] = Version(v["VersionId"], v["CreatedDate"])
+        if not page.get("NextToken"):
+            return Versions(found.get(CURRENT), found.get(PENDING))
+        kwargs["NextToken"] = page["NextToken"]
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class RotationPolicy:
+    """When a rotatable secret shows the synthetic change ``rotation`` in a plan or a drift check:
+    asked for (--rotate), due by age (``secret_rotation_days``, 0 never), or in progress."""
+
+    max_age_days: int = 90
+    forced: frozenset[str] = frozenset()
+    now: Callable[[], datetime] = utc_now
+
+    def diff(self, key: str, h, obs) -> FieldDiff | None:
+        """``h``, ``obs``: the node's handler and what it read (one more read for the AUTH token's
+        versions; the API key's companions came with the key)."""
+        if ROTATABLE[key].kind == "api_key":
+            return self._api_key_diff(key, obs)
+        return self._versions_diff(key, h.client, obs.id)
+
+    def _due(self, key: str, created: datetime | None, shown: str, new: str) -> FieldDiff | None:
+        age = (self.now() - created).total_seconds() / 86400 if created else 0.0
+        shown = f"{shown}, {age:.0f} days old"
+        if key in self.forced:
+            return FieldDiff("rotation", new, shown, Change.IN_PLACE, "asked for with --rotate")
+        if self.max_age_days and age > self.max_age_days:
+            return FieldDiff("rotation", f"at most {self.max_age_days} days old", shown, Change.IN_PLACE,
+                             "secret_rotation_days (FSBP SecretsManager.4)")
+        return None
+
+    def _api_key_diff(self, key: str, obs) -> FieldDiff | None:
+        family = obs.raw.get("family", [])
+        new = [k for k in family if k["name"] == obs.raw["name"] + NEXT or k["name"] == obs.raw["name"]]
+        if new:
+            return FieldDiff("rotation", "finished", f"in progress: new key {new[0]['id']}", Change.IN_PLACE,
+                             "an earlier run stopped; it resumes")
+        previous = next((k for k in family if k["name"] == obs.raw["name"] + PREVIOUS), None)
+        if previous is not None:
+            retire = retire_after(previous)
+            if retire is None:  # retired by hand, or not by this tool: never deleted
+                return None
+            until = retire.isoformat(timespec="seconds")
+            if self.now() >= retire:
+                return FieldDiff("rotation", f"previous key {previous['id']} deleted",
+                                 f"previous key {previous['id']} kept, its grace period ended {until}", Change.IN_PLACE,
+                                 "api_key_rotation_grace_hours is over")
+            if key in self.forced:
+                return FieldDiff("rotation", "a new key", f"previous key {previous['id']} in its grace period until {until}",
+                                 Change.IN_PLACE, "asked for with --rotate")
+            return None
+        return self._due(key, obs.raw.get("createdDate"), f"key {obs.id}", "a new key")
+
+    def _versions_diff(self, key: str, sm, secret_arn: str) -> FieldDiff | None:
+        versions = read_versions(sm, secret_arn)
+        if versions.pending is not None:
+            step = "(b) ROTATE" if versions.pending.id != getattr(versions.current, "id", None) else "(d) redeploy"
+            return FieldDiff("rotation", "finished", f"in progress: {PENDING} on version {versions.pending.id}",
+                             Change.IN_PLACE, f"an earlier run stopped; it resumes from step {step}")
+        if versions.current is None:
+            return None
+        return self._due(key, versions.current.created, f"{CURRENT} version {versions.current.id}", "a new token")
+
+
+def retire_after(key: dict) -> datetime | None:
+    text = (key.get("tags") or {}).get(RETIRE_AFTER)
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def rotate_keys(names: list[str], node_names: dict[str, str]) -> frozenset[str]:
+    """The nodes whose rotation ``--rotate`` asks for: each named by its secret's node key or
+    name (or the API key's); anything else is bad input, refused in one line before any call.
+    ``node_names``: node key -> name."""
+    aliases = {}
+    for key, what in ROTATABLE.items():
+        for alias in (key, what.secret, node_names.get(key), node_names.get(what.secret)):
+            if alias:
+                aliases[alias] = key
+    unknown = [n for n in names if n not in aliases]
+    if unknown:
+        known = ", ".join(f"{what.secret} ({node_names.get(what.secret, '?')})" for what in ROTATABLE.values())
+        raise UserError(f"--rotate {unknown[0]}: not a secret this tool rotates; one of {known}")
+    return frozenset(aliases[n] for n in names)
+
+
+@dataclass
+class RedisAuthRotation:
+    """Steps (a)-(c) in ``begin``, (e)-(f) in ``finish``; (d) is the reconcile walk's redeploy."""
+
+    aws: object
+    clock: object
+    env: str
+    secret_arn: str
+    group_id: str
+    secret_spec: dict
+    readers: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self):
+        self.sm = self.aws.client("secretsmanager")
+        self.group = ReplicationGroup(self.aws, env=self.env, clock=self.clock)
+        self.log = structlog.get_logger().bind(kind="secret_rotation", secret=self.secret_arn, group=self.group_id)
+
+    # -- (a) (b) (c) ----------------------------------------------------------------------------
+    def begin(self) -> None:
+        versions = read_versions(self.sm, self.secret_arn)
+        if versions.current is None:
+            raise ResourceError(f"secret {self.secret_arn} has no {CURRENT} version to rotate from")
+        pending = versions.pending
+        if pending is None:
+            # B-EC-7: a token change needs in-transit encryption; refused before the new version.
+            if not self._settled().get("TransitEncryptionEnabled"):
+                raise ResourceError(f"replication_group {self.group_id} has no in-transit encryption: its AUTH token "
+                                    "cannot be changed (B-EC-7)")
+            pending = self._put_pending(versions.current)
+        if pending.id != versions.current.id:
+            self._rotate(pending)
+            self.sm.update_secret_version_stage(
+                SecretId=self.secret_arn, VersionStage=CURRENT, MoveToVersionId=pending.id,
+                RemoveFromVersionId=versions.current.id)
+            self.log.info("rotation_promoted", version=pending.id, previous=versions.current.id)
+
+    def _put_pending(self, current: Version) -> Version:
+        # Deterministic per rotation: the same secret and AWSCURRENT give the same token, so a
+        # retried PutSecretValue whose first answer was lost makes no second version (B-SM-3).
+        token = str(uuid.uuid5(ROTATION_NAMESPACE, f"{self.secret_arn}/{current.id}"))
+        self.sm.put_secret_value(SecretId=self.secret_arn, SecretString=generated_document(self.secret_spec),
+                                 ClientRequestToken=token, VersionStages=[PENDING])
+        self.log.info("rotation_pending_created", version=token)
+        pending = read_versions(self.sm, self.secret_arn).pending
+        if pending is None or pending.id != token:
+            raise ResourceError(f"secret {self.secret_arn}: version {token} is not staged {PENDING} after PutSecretValue")
+        return pending
+
+    def _rotate(self, pending: Version) -> None:
+        group = self._settled()
+        changed = group.get("AuthTokenLastModifiedDate")
+        if changed is not None and changed > pending.created:
+            return  # B-EC-7: this version's ROTATE was applied by the run that stopped
+        token = self._token(pending.id)
+        GROUP_BUSY.call(self.clock, self.aws.client("elasticache").modify_replication_group,
+                        ReplicationGroupId=self.group_id, AuthToken=token, AuthTokenUpdateStrategy="ROTATE",
+                        ApplyImmediately=True)
+        self.log.info("rotation_token_added", version=pending.id)
+        self._settled()
+
+    # -- (e) (f) --------------------------------------------------------------------------------
+    def finish(self) -> bool:
+        """True when this call ended a rotation; False when none was in progress."""
+        versions = read_versions(self.sm, self.secret_arn)
+        if versions.pending is None:
+            return False
+        if versions.current is None or versions.pending.id != versions.current.id:
+            raise ResourceError(f"secret {self.secret_arn}: {PENDING} version {versions.pending.id} is not {CURRENT}; "
+                                "the rotation resumes from step (b) on the next run")
+        self._set(versions.current)
+        self.sm.update_secret_version_stage(SecretId=self.secret_arn, VersionStage=PENDING,
+                                            RemoveFromVersionId=versions.current.id)
+        self.log.info("rotation_finished", version=versions.current.id)
+        return True
+
+    def _set(self, current: Version) -> None:
+        group = self._settled()
+        arn = group["ARN"]
+        ec = self.aws.client("elasticache")
+        tag = {t["Key"]: t["Value"] for t in ec.list_tags_for_resource(ResourceName=arn)["TagList"]}.get(SET_TAG, "")
+        if tag == current.id:
+            return
+        changed = group.get("AuthTokenLastModifiedDate")
+        stamp = f"{changed.timestamp():.3f}" if changed else "0"
+        if tag.startswith(f"setting:{current.id}:") and stamp != tag.rsplit(":", 1)[1]:
+            pass  # the stopped run's SET changed the token since it wrote the tag: applied
+        else:
+            # Written before the SET with the token's last change (the ROTATE): a run stopped
+            # after the SET finds a later change and does not SET twice.
+            ec.add_tags_to_resource(ResourceName=arn, Tags=tag_list({SET_TAG: f"setting:{current.id}:{stamp}"}))
+            GROUP_BUSY.call(self.clock, ec.modify_replication_group, ReplicationGroupId=self.group_id,
+                            AuthToken=self._token(current.id), AuthTokenUpdateStrategy="SET", ApplyImmediately=True)
+            self.log.info("rotation_token_set", version=current.id)
+            self._settled()
+        ec.add_tags_to_resource(ResourceName=arn, Tags=tag_list({SET_TAG: current.id}))
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def _token(self, version_id: str) -> str:
+        return read_auth_token(self.sm, self.secret_arn, version_id=version_id,
+                               what=f"the AUTH token secret {self.secret_arn} version {version_id}")
+
+    def _settled(self) -> dict:
+        """The group once ``available`` (a change of ours or anyone's may be going, C-EC-1)."""
+        h = self.group
+        wait_for(lambda: h.refresh(self.group_id), Status.READY, what=f"replication_group {self.group_id}",
+                 timeout=h.update_timeout, ceiling=h.poll_ceiling, clock=self.clock)
+        group = h.lookup(self.group_id)
+        if group is None:
+            raise ResourceError(f"replication_group {self.group_id} disappeared during the rotation")
+        return group
+
+
+@dataclass
+class ApiKeyRotation:
+    """An API key's value cannot change: a second key takes over (README "Secret rotation").
+
+    ``begin``, before the walk: (a) CreateApiKey "NAME-next" (tag RotationOf: the old key's id);
+    (b) CreateUsagePlanKey: the plan accepts both; (c) the new key takes the name (TagResource,
+    then UpdateApiKey); (d) the old one becomes "NAME-previous" with RetireAfter (now + the grace
+    period; its tags before its name, so that no NAME-previous ever lacks its RetireAfter). The walk then points the secret at the new key (the secret node's own update: a new
+    AWSCURRENT version). ``finish``, in a reconcile after RetireAfter: DeleteUsagePlanKey and
+    DeleteApiKey of the previous key. Every step is found again from the keys' names and tags,
+    so a run killed anywhere is resumed by the next one.
+    """
+
+    aws: object
+    clock: object
+    env: str
+    name: str
+    owner_tags: dict
+    usage_plan_id: str
+    grace_hours: int
+    now: Callable[[], datetime] = utc_now
+    readers: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self):
+        self.keys = ApiKey(self.aws, env=self.env, clock=self.clock)
+        self.client = self.keys.client
+        self.secret_arn = f"api key {self.name}"  # what messages name
+        self.log = structlog.get_logger().bind(kind="api_key_rotation", name=self.name)
+
+    def _family(self) -> list[dict]:
+        return family(list_all(self.client, "get_api_keys", nameQuery=self.name), self.name, self.owner_tags)
+
+    def begin(self) -> None:
+        keys = self._family()
+        named = [k for k in keys if k["name"] == self.name]
+        new = sorted((k for k in keys if k["name"] == self.name + NEXT), key=lambda k: k["id"])
+        previous = [k for k in keys if k["name"] == self.name + PREVIOUS]
+        if not new and len(named) == 1:
+            if previous:
+                retire = retire_after(previous[0])
+                if retire is not None and self.now() >= retire:
+                    return  # only the previous key's removal is left: finish
+                until = f"until {retire.isoformat(timespec='seconds')}" if retire else f"(no {RETIRE_AFTER} tag: delete it by hand)"
+                raise ResourceError(f"api_key {self.name}: the previous key {previous[0]['id']} is in its grace period "
+                                    f"{until}; rotate again once it is deleted")
+            made = self.client.create_api_key(
+                name=self.name + NEXT, description=named[0].get("description", ""), enabled=True,
+                tags={**self.owner_tags, "Name": self.name + NEXT, ROTATION_OF: named[0]["id"]})
+            new = [{"id": made["id"], "name": self.name + NEXT}]  # the answer's value is dropped
+            self.log.info("rotation_key_created", id=made["id"])
+        for extra in new[1:]:
+            # CreateApiKey has no idempotency token: a create retried after a lost answer.
+            ignore_codes({NOT_FOUND}, self.client.delete_api_key, apiKey=extra["id"])
+        if new:
+            key = new[0]["id"]
+            linked = {k["id"] for k in list_all(self.client, "get_usage_plan_keys", usagePlanId=self.usage_plan_id)}
+            if key not in linked:
+                self.client.create_usage_plan_key(usagePlanId=self.usage_plan_id, keyId=key, keyType="API_KEY")
+            self.client.tag_resource(resourceArn=self.keys.arn(key), tags={"Name": self.name})
+            self.client.update_api_key(apiKey=key, patchOperations=[patch("/name", self.name)])
+            self.log.info("rotation_key_named", id=key)
+            named = [k for k in self._family() if k["name"] == self.name]
+        if len(named) == 2:
+            newer = [k for k in named if (k.get("tags") or {}).get(ROTATION_OF) in {m["id"] for m in named}]
+            if len(newer) != 1:
+                raise ResourceError(f"api_key {self.name}: two keys carry its name and neither replaces the other: "
+                                    f"{', '.join(sorted(k['id'] for k in named))}")
+            [old] = [k for k in named if k["id"] != newer[0]["id"]]
+            # The tags first: a run stopped before the rename finds two keys with the name
+            # again (RotationOf tells them apart), never a NAME-previous without its RetireAfter.
+            retire = retire_after(old) or self.now() + timedelta(hours=self.grace_hours)
+            self.client.tag_resource(resourceArn=self.keys.arn(old["id"]), tags={
+                "Name": self.name + PREVIOUS, RETIRE_AFTER: retire.isoformat(timespec="seconds")})
+            self.client.update_api_key(apiKey=old["id"], patchOperations=[patch("/name", self.name + PREVIOUS)])
+            self.log.info("rotation_key_retired", id=old["id"], until=retire.isoformat(timespec="seconds"))
+
+    def finish(self) -> bool:
+        """Deletes the previous key once its grace period is over; True when it did."""
+        removed = False
+        for key in self._family():
+            retire = retire_after(key) if key["name"] == self.name + PREVIOUS else None
+            if retire is None or self.now() < retire:
+                continue
+            ignore_codes({NOT_FOUND}, self.client.delete_usage_plan_key, usagePlanId=self.usage_plan_id, keyId=key["id"])
+            ignore_codes({NOT_FOUND}, self.client.delete_api_key, apiKey=key["id"])
+            self.log.info("rotation_previous_key_deleted", id=key["id"])
+            removed = True
+        return removed

@@ -1,0 +1,84 @@
+"""Secrets Manager in moto 5.2.5: the version dates and AWSCURRENT as AWS reports them.
+
+aws-notes A-42: moto answers every version's CreatedDate (and LastAccessedDate) with the time of
+the ListSecretVersionIds call itself; AWS answers "The date and time this version of the secret
+was created" (API reference, SecretVersionsListEntry). The rotation schedule reads the age of the
+AWSCURRENT version from it (orchestrator/rotation.py), so here each version reports the creation
+time moto recorded for it (GetSecretValue already does), to the millisecond as AWS reports it
+(moto keeps whole seconds: a version made in the same second as a token change would read as
+older than it).
+
+aws-notes A-43: after UpdateSecretVersionStage moves AWSCURRENT, moto's GetSecretValue without a
+VersionId or VersionStage still answers the version that held it before (moto keeps a "default
+version" only PutSecretValue and CreateSecret move); AWS answers AWSCURRENT ("If you don't specify
+either a VersionStage or VersionId, Secrets Manager returns the AWSCURRENT version", API reference
+GetSecretValue). ECS resolves a ``valueFrom`` secret that way, and so do the handlers.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import time
+
+from moto.secretsmanager.models import SecretsManagerBackend
+
+_PATCHED = "_video_pipeline_fidelity"
+
+
+def _list_secret_version_ids(original):
+    @functools.wraps(original)
+    def list_secret_version_ids(self: SecretsManagerBackend, secret_id: str) -> str:
+        answer = json.loads(original(self, secret_id))
+        versions = self.secrets[secret_id].versions
+        for entry in answer["Versions"]:
+            created = versions.get(entry["VersionId"], {}).get("createdate")
+            if created is not None:
+                entry["CreatedDate"] = created
+        return json.dumps(answer)
+
+    return list_secret_version_ids
+
+
+def _put_secret_value(original):
+    @functools.wraps(original)
+    def put_secret_value(self: SecretsManagerBackend, secret_id: str, *args, **kwargs):
+        secret = self.secrets[secret_id] if secret_id in self.secrets else None
+        before = set(secret.versions) if secret is not None else set()
+        answer = original(self, secret_id, *args, **kwargs)
+        made = self.secrets[secret_id].versions if secret is not None else {}
+        for version_id in set(made) - before:
+            made[version_id]["createdate"] = round(time.time(), 3)
+        return answer
+
+    return put_secret_value
+
+
+def _update_secret_version_stage(original):
+    @functools.wraps(original)
+    def update_secret_version_stage(self: SecretsManagerBackend, secret_id: str, version_stage: str,
+                                    remove_from_version_id: str, move_to_version_id: str):
+        answer = original(self, secret_id, version_stage, remove_from_version_id, move_to_version_id)
+        if version_stage == "AWSCURRENT" and move_to_version_id:
+            secret = self.secrets[secret_id]
+            secret.default_version_id = move_to_version_id
+            version = secret.versions[move_to_version_id]
+            secret.secret_string = version.get("secret_string")
+            secret.secret_binary = version.get("secret_binary")
+        return answer
+
+    return update_secret_version_stage
+
+
+def _patch(name: str, build) -> None:
+    original = getattr(SecretsManagerBackend, name)
+    if getattr(original, _PATCHED, False):
+        return
+    patched = build(original)
+    setattr(patched, _PATCHED, True)
+    setattr(SecretsManagerBackend, name, patched)
+
+
+def apply() -> None:
+    _patch("list_secret_version_ids", _list_secret_version_ids)
+    _patch("put_secret_value", _put_secret_value)
+    _patch("update_secret_version_stage", _update_secret_version_stage)
