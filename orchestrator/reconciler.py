@@ -315,19 +315,23 @@ class Reconciler:
         tagged = [o for o in h.list_owned(spec) if owned_by(o.tags, spec) and o.id not in entry.get("deposed", ())]
         # Any copy will do when none was recorded: all were made from this spec and token.
         kept = recorded or min(tagged, key=lambda o: o.id, default=None)
-        if kept is not None:
-            self._remove_duplicates(node, h, spec, kept.id, tagged, log, result)
+        if kept is not None and self._remove_duplicates(node, h, spec, kept.id, tagged, log, result):
+            # Read again: what the kept one says of its peers (an API key's companions) must not
+            # name the copies just deleted.
+            kept = h.read(kept.id) or kept
         return kept
 
     def _remove_duplicates(
         self, node: Node, h: Handler, spec: dict, kept: str, tagged: list[Observed], log, result: NodeResult,
-    ) -> None:
+    ) -> bool:
+        """Delete the copies; True when there were any."""
         extra = [o for o in tagged if o.id != kept and owned_by(o.tags, spec) and o.id not in result.deposed]
         for obs in extra:
             self._delete_and_wait(h, obs, spec, f"duplicate {h.kind} {node.name} ({obs.id})")
         if extra:
             result.duplicates_removed.extend(sorted(o.id for o in extra))
             log.warning("duplicate_removed", id=kept, removed=result.duplicates_removed)
+        return bool(extra)
 
     def _adopt_after_retry(self, h: Handler, spec: dict) -> Observed | None:
         """The retry of a create was refused because its first attempt had made the resource
@@ -374,7 +378,8 @@ class Reconciler:
             # whose answer was lost: the ownership tags find it. Compared by the id as read
             # back, the form list_owned reports too (a create may answer a name or an ARN).
             log.warning("create_retried", id=obs.id, retried=retried.describe())
-            self._remove_duplicates(node, h, spec, obs.id, h.list_owned(spec), log, result)
+            if self._remove_duplicates(node, h, spec, obs.id, h.list_owned(spec), log, result):
+                obs = h.read(obs.id) or obs  # its view of its peers without the deleted copies
         diffs = h.diff(spec, obs)
         return self._update(h, spec, obs, diffs, node) if diffs else obs
 

@@ -383,6 +383,29 @@ def test_an_interrupted_create_without_a_recorded_id_adopts_exactly_one_copy():
     assert list(CLOUD.items) == ["r-1"]
 
 
+def test_the_outputs_of_a_kept_copy_are_read_after_its_duplicates_are_gone(monkeypatch):
+    """A kind whose outputs name its peers (an API key's companions, which the usage plan holds)
+    must not hand its dependents the copies the run just deleted."""
+    def outputs(self, obs):
+        return {"id": obs.id, "peers": obs.raw["peers"]}
+
+    def observe(self, raw):
+        peers = sorted(r for r, i in CLOUD.items.items() if i["tags"].get("Name") == raw["tags"].get("Name"))
+        return Observed(raw["id"], {k: v for k, v in raw.items() if k not in ("tags", "id")}, dict(raw["tags"]),
+                        {**raw, "peers": peers})
+
+    monkeypatch.setattr(Widget, "outputs", outputs)
+    monkeypatch.setattr(Widget, "observe", observe)
+    state = MemoryState()
+    Widget.lose_response = True
+    with pytest.raises(ConnectionError):
+        reconciler(state).reconcile(node())
+    copy_of(rid="r-2")
+    Widget.lose_response = False
+    result = reconciler(state).reconcile(node())
+    assert result.duplicates_removed == ["r-2"] and result.outputs["peers"] == ["r-1"]
+
+
 def test_a_plan_never_deletes_copies():
     state = MemoryState()
     Widget.lose_response = True
