@@ -399,10 +399,10 @@ def test_the_outputs_of_a_kept_copy_are_read_after_its_duplicates_are_gone(monke
     state = MemoryState()
     Widget.lose_response = True
     with pytest.raises(ConnectionError):
-        reconciler(state).reconcile(node())
+        reconciler(state).reconcile(node(size=0))  # size 0: nothing to update, no read after
     copy_of(rid="r-2")
     Widget.lose_response = False
-    result = reconciler(state).reconcile(node())
+    result = reconciler(state).reconcile(node(size=0))
     assert result.duplicates_removed == ["r-2"] and result.outputs["peers"] == ["r-1"]
 
 
