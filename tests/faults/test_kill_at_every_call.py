@@ -6,7 +6,7 @@ its id). The next `bin/reconcile` must converge to exactly one of each resource,
 the state, with nothing else in the whole account; for every k.
 
 `bin/teardown` must then leave nothing. Teardown after a crash is proved on a sample of k (see
-TEARDOWN_SAMPLE): the k right after the first create of each of the stack's 26 resource kinds,
+TEARDOWN_SAMPLE): the k right after the first create of each of the stack's 33 resource kinds,
 so each kind is torn down once after it was orphaned by a kill and adopted by the next run. The
 other k reset moto instead (the next test's `fresh`): their teardown re-proved the same thing.
 
