@@ -126,3 +126,32 @@ def running_environment(tmp_path_factory, cfg: EnvConfig | None = None) -> Day2E
                 yield env
         finally:
             structlog.configure(**logged)
+
+
+class Killed(BaseException):
+    """The process dying at a call (not an Exception: nothing in the run may catch it)."""
+
+
+@contextlib.contextmanager
+def killed_after(env: Day2Env, k: int | None, services: tuple[str, ...]):
+    """The run dies right after its k-th mutating call through these services' clients (a
+    SIGKILL as the caller sees it: the call happened, its answer is lost). None: no kill."""
+    hooks = []
+    if k is not None:
+        seen = collections.Counter()
+
+        def die(model, **_):
+            if not model.name.startswith(("Describe", "Get", "List")):
+                seen["n"] += 1
+                if seen["n"] == k:
+                    raise Killed(f"{model.service_model.service_name} {model.name}")
+
+        for service in services:
+            client = env.aws.client(service)
+            client.meta.events.register("after-call", die)
+            hooks.append((client, die))
+    try:
+        yield
+    finally:
+        for client, hook in hooks:
+            client.meta.events.unregister("after-call", hook)

@@ -5,7 +5,6 @@ a run killed after any call resumed; state lost during the grace period; teardow
 """
 from __future__ import annotations
 
-import collections
 import json
 from datetime import datetime, timedelta
 
@@ -16,7 +15,7 @@ from orchestrator.config import EnvConfig
 from orchestrator.rotation import utc_now
 from orchestrator.run import apply_stack, teardown_stack
 from tests.conftest import REGION
-from tests.day2.environment import ENV, Day2Env, changes, mutating, running_environment
+from tests.day2.environment import ENV, Day2Env, Killed, changes, killed_after, mutating, running_environment
 from tests.support.memory_state import MemoryState
 
 KEY, SECRET = f"api-key-{ENV}", f"api-keys-{ENV}"
@@ -32,10 +31,6 @@ ROTATION_CALLS = {
     "secretsmanager TagResource": 1,              # ApiKeyId
 }
 REMOVAL_CALLS = {"apigateway DeleteUsagePlanKey": 1, "apigateway DeleteApiKey": 1}
-
-
-class Killed(BaseException):
-    """The process dies: nothing after this call runs."""
 
 
 @pytest.fixture(scope="module")
@@ -67,26 +62,9 @@ def secret_holds(key_id: str) -> bool:
 def run(env: Day2Env, *, forced: bool = False, now=utc_now, kill_after: int | None = None, state=None):
     state = state or env.state
     before = env.snapshot()
-    hooks = []
-    if kill_after is not None:
-        seen = collections.Counter()
-
-        def die(model, **_):
-            if not model.name.startswith(("Describe", "Get", "List")):
-                seen["n"] += 1
-                if seen["n"] == kill_after:
-                    raise Killed(f"{model.service_model.service_name} {model.name}")
-
-        for service in ("apigateway", "secretsmanager"):
-            client = env.aws.client(service)
-            client.meta.events.register("after-call", die)
-            hooks.append((client, die))
-    try:
+    with killed_after(env, kill_after, ("apigateway", "secretsmanager")):
         result = apply_stack(env.aws, env=ENV, doc=state.doc, save=state.save, cfg=env.cfg, clock=env.clock.as_clock(),
                              rotate=ROTATE if forced else frozenset(), now=now, parallelism=1)
-    finally:
-        for client, hook in hooks:
-            client.meta.events.unregister("after-call", hook)
     env.last_calls = mutating(before, env.snapshot())
     return result
 

@@ -6,7 +6,6 @@ the replication group accepts (sandbox/fidelity/elasticache_auth.py).
 """
 from __future__ import annotations
 
-import collections
 import json
 from datetime import timedelta
 
@@ -20,7 +19,7 @@ from orchestrator.run import apply_stack
 from sandbox.fidelity import clock as layer_clock
 from sandbox.fidelity.elasticache_auth import accepted_tokens
 from tests.conftest import REGION
-from tests.day2.environment import ENV, Day2Env, changes, mutating, running_environment
+from tests.day2.environment import ENV, Day2Env, Killed, changes, killed_after, mutating, running_environment
 
 SECRET, GROUP = f"redis-auth-{ENV}", f"redis-{ENV}"
 ROTATE = frozenset({"secret.redis_auth"})
@@ -33,10 +32,6 @@ ROTATION_CALLS = {
     "ecs UpdateService": 2,                                    # (d) both services read the token
     "elasticache AddTagsToResource": 2,                        # (e) "setting:…" before SET, the version after
 }
-
-
-class Killed(BaseException):
-    """The process dies: nothing after this call runs (not an Exception: no handler catches it)."""
 
 
 @pytest.fixture(scope="module")
@@ -78,26 +73,9 @@ def rotate(env: Day2Env, *, forced: bool = True, cfg: EnvConfig | None = None, n
     """bin/reconcile [--rotate secret.redis_auth]; with ``kill_after``, the process dies right
     after its k-th mutating call."""
     before = env.snapshot()
-    hooks = []
-    if kill_after is not None:
-        seen = collections.Counter()
-
-        def die(model, **_):
-            if not model.name.startswith(("Describe", "Get", "List")):
-                seen["n"] += 1
-                if seen["n"] == kill_after:
-                    raise Killed(f"{model.service_model.service_name} {model.name}")
-
-        for service in ("secretsmanager", "elasticache", "ecs"):
-            client = env.aws.client(service)
-            client.meta.events.register("after-call", die)
-            hooks.append((client, die))
-    try:
+    with killed_after(env, kill_after, ("secretsmanager", "elasticache", "ecs")):
         run = apply_stack(env.aws, env=ENV, doc=env.doc, save=env.state.save, cfg=cfg or env.cfg,
                           clock=env.clock.as_clock(), rotate=ROTATE if forced else frozenset(), now=now, parallelism=1)
-    finally:
-        for client, hook in hooks:
-            client.meta.events.unregister("after-call", hook)
     env.last_calls = mutating(before, env.snapshot())
     return run
 
