@@ -14,6 +14,8 @@ import functools
 from moto.ec2.models.nat_gateways import NatGateway
 from moto.efs.models import EFSBackend
 
+from sandbox.fidelity.patching import patch_once
+
 _PATCHED = "_video_pipeline_fidelity_interfaces"
 
 
@@ -41,11 +43,7 @@ def _create_mount_target(original):
 
 
 def _patch(cls, name: str, build) -> None:
-    original = getattr(cls, name)
-    if not getattr(original, _PATCHED, False):
-        patched = build(original)
-        setattr(patched, _PATCHED, True)
-        setattr(cls, name, patched)
+    patch_once(cls, name, build, _PATCHED)
 
 
 def apply() -> None:

@@ -22,6 +22,8 @@ import time
 
 from moto.secretsmanager.models import SecretsManagerBackend
 
+from sandbox.fidelity.patching import patch_once
+
 _PATCHED = "_video_pipeline_fidelity"
 
 
@@ -70,12 +72,7 @@ def _update_secret_version_stage(original):
 
 
 def _patch(name: str, build) -> None:
-    original = getattr(SecretsManagerBackend, name)
-    if getattr(original, _PATCHED, False):
-        return
-    patched = build(original)
-    setattr(patched, _PATCHED, True)
-    setattr(SecretsManagerBackend, name, patched)
+    patch_once(SecretsManagerBackend, name, build, _PATCHED)
 
 
 def apply() -> None:

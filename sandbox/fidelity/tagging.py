@@ -56,6 +56,7 @@ from moto.resourcegroupstaggingapi.models import ResourceGroupsTaggingAPIBackend
 from moto.utilities.utils import get_partition
 
 from sandbox.fidelity import clock, serial
+from sandbox.fidelity.patching import patch_once
 
 SWITCH = "aws_tagging"
 _PATCHED = "_video_pipeline_fidelity_tagging"
@@ -227,12 +228,7 @@ def _dispatch(original):
 
 
 def _patch(cls, name: str, build) -> None:
-    original = getattr(cls, name)
-    if getattr(original, _PATCHED, False):
-        return
-    patched = build(original)
-    setattr(patched, _PATCHED, True)
-    setattr(cls, name, patched)
+    patch_once(cls, name, build, _PATCHED)
 
 
 def apply() -> None:
