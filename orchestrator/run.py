@@ -235,7 +235,7 @@ def apply_stack(
         return preview
     removed = RunResult([], {})
     if deleting:
-        every = {n.key: n for n in (nodes or every_node(env, cfg or EnvConfig(), doc.azs or _placeholder_azs(aws.region)))}
+        every = _every_node(aws, env, doc, cfg, nodes)
         rec = Reconciler(aws, env=env, state=doc, save=save, clock=clock)
         removed = Teardown(rec, {k: every[k] for k in every if k in deleting}, doc, save).run(
             parallelism=parallelism, observer=observer, whole=False)
@@ -318,10 +318,16 @@ def _rotations(aws, preview: RunResult, nodes: list[Node], *, env: str, clock: C
     return found
 
 
+def _every_node(aws, env: str, doc, cfg: EnvConfig | None, nodes: list[Node] | None) -> dict[str, Node]:
+    """Every node an earlier configuration may have made, by key, in stack order (``nodes``:
+    a run over part of the stack in tests)."""
+    return {n.key: n for n in (nodes or every_node(env, cfg or EnvConfig(), doc.azs or _placeholder_azs(aws.region)))}
+
+
 def _delete_deposed(aws, *, env, doc, save, clock, nodes, cfg) -> None:
     """The old copies replacements made beside them left, dependents' first (reverse stack
     order): nothing refers to them any more once the walk succeeded."""
-    by_key = {n.key: n for n in (nodes or every_node(env, cfg or EnvConfig(), doc.azs or _placeholder_azs(aws.region)))}
+    by_key = _every_node(aws, env, doc, cfg, nodes)
     rec = Reconciler(aws, env=env, state=doc, save=save, clock=clock)
     for key in reversed(list(by_key)):
         if (doc.resource(key) or {}).get("deposed"):
@@ -381,7 +387,7 @@ def prepare_teardown(
             "(set deletion_protection = false, run bin/reconcile, then tear down); nothing was deleted"
         )
     # Names and tags do not depend on the AZs, so teardown finds everything without them.
-    by_key = {n.key: n for n in (nodes or every_node(env, cfg, doc.azs or _placeholder_azs(aws.region)))}
+    by_key = _every_node(aws, env, doc, cfg, nodes)
     rec = Reconciler(aws, env=env, state=doc, save=save, clock=clock)
     # Protection as AWS has it now, whatever the configuration says: one protected resource
     # refuses the whole teardown before anything is deleted (B-RDS-6).
