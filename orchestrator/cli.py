@@ -6,7 +6,6 @@ Exit codes: 0 converged / in sync / nothing left; 1 error (one line on stderr, n
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import sys
 import tempfile
@@ -101,6 +100,7 @@ DESCRIPTIONS = {
 
 
 def main(command: str, argv: list[str] | None = None) -> int:
+    _stop_on_sigterm()
     if command == "state":
         from orchestrator.state_cli import main as state_main
 
@@ -139,6 +139,16 @@ def main(command: str, argv: list[str] | None = None) -> int:
         for line in getattr(exc, "lines", None) or [one_line(exc)]:
             print(f"error: {' '.join(str(line).split())}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a service manager, a CI job cancelled) stops a run as Ctrl-C does: the walk is
+    left where it is, the lock released, one line printed; what was asked is already recorded."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 def _env_value_attached(argv: list[str]) -> list[str]:
@@ -207,6 +217,21 @@ def state_backend(location, env: str, region: str, account: str | None, *, check
     return S3StateBackend(s3, location.bucket, location.prefix, env, region, account)
 
 
+def _identity(args, aws):
+    """The state location's name, the walk's shared reads, and what AWS shows of the environment
+    (its VPC, read through the listing the walk's own VPC lookup uses); refused here, before any
+    change, when the environment names another state location."""
+    from orchestrator import identity
+    from resources.aws.shared_reads import SharedReads
+    from state import default_state_dir, resolve_location
+
+    here = identity.location_name(resolve_location(args.state, default_state_dir()))
+    shared = SharedReads()
+    live = identity.read(aws, args.env, shared)
+    identity.check(live, here, args.env)
+    return here, shared, live
+
+
 def _config(args, doc):
     """The configuration this run uses (--config, else the state's), said in one log line."""
     import structlog
@@ -231,6 +256,7 @@ def _config(args, doc):
 
 def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
     """One pass; prints the human rendering unless --json; returns the exit code and JSON document."""
+    from orchestrator import identity
     from orchestrator.config import remember_config, retired_tag_keys
     from orchestrator.report import change_entries, changes_of, duplicate_entries, render_changes, render_outputs
     from orchestrator.run import allow_replace_keys, apply_stack, reconcile_stack, redeploy_keys, rotate_names
@@ -240,20 +266,30 @@ def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
     with backend.locked(break_lock=args.break_lock):
         doc = backend.load()
         _note_previous_holder(backend)
+        here, shared, live = _identity(args, aws)
         chosen = _config(args, doc)
+        identity.require_configuration(live, doc, chosen, args.env)
         redeploy = redeploy_keys(getattr(args, "redeploy", []), args.env, chosen.cfg)
         allow_replace = allow_replace_keys(getattr(args, "allow_replace", []), args.env, chosen.cfg)
         rotate = rotate_names(getattr(args, "rotate", []), args.env, chosen.cfg)
-        if not plan:
+
+        def before_changes():
+            # Recorded before the first mutating call: a run stopped anywhere after this point
+            # (Ctrl-C, SIGTERM, SIGKILL) leaves the configuration it was asked for as pending,
+            # which the next plain run finishes (config.choose_config).
             doc.account = doc.account or backend.account
+            remember_config(doc, chosen, succeeded=False)
+            backend.save(doc)
+
         words = ("plan", "reading", "read") if plan else ("reconcile", "working", "ready")
         with _progress(args, *words) as observer:
-            walk = functools.partial(reconcile_stack, plan=True) if plan else apply_stack
-            run = walk(
-                aws, env=args.env, doc=doc, save=lambda: backend.save(doc), cfg=chosen.cfg,
-                parallelism=args.parallelism, observer=observer, retired_tags=retired_tag_keys(doc, chosen.cfg),
-                redeploy=redeploy, allow_replace=allow_replace, rotate=rotate,
-            )
+            common = dict(env=args.env, doc=doc, save=lambda: backend.save(doc), cfg=chosen.cfg,
+                          parallelism=args.parallelism, observer=observer, retired_tags=retired_tag_keys(doc, chosen.cfg),
+                          redeploy=redeploy, allow_replace=allow_replace, rotate=rotate, location=here, shared=shared)
+            if plan:
+                run = reconcile_stack(aws, plan=True, **common)
+            else:
+                run = apply_stack(aws, before_changes=before_changes, **common)
         if not plan and not run.refused:  # a refused apply changed nothing: nothing to remember
             remember_config(doc, chosen, succeeded=run.ok)
             backend.save(doc)
@@ -305,6 +341,7 @@ def teardown(args) -> int:
     with backend.locked(break_lock=args.break_lock):
         doc = backend.load()
         _note_previous_holder(backend)
+        _identity(args, aws)  # a state that is not the environment's own tears nothing down
         chosen = _config(args, doc)
         # Refused (configuration or live deletion protection) before the question is asked.
         prepared = prepare_teardown(aws, env=args.env, doc=doc, save=lambda: backend.save(doc), cfg=chosen.cfg)
@@ -447,6 +484,7 @@ def _drift_exit(documents: list[dict], *, new_only: bool = False) -> int:
 
 
 def drift(args) -> int:
+    from orchestrator import identity
     from orchestrator.config import retired_tag_keys
     from orchestrator.drift import drift_stack
     from orchestrator.notify import notify
@@ -459,10 +497,14 @@ def drift(args) -> int:
     # the state file is replaced atomically, so a concurrent reader sees a whole document.
     # --new-only writes only the record of its findings, beside the state (_mark_new).
     doc = backend.load()
+    _, shared, live = _identity(args, aws)
     chosen = _config(args, doc)
+    # Judged against the defaults, a live environment whose configuration is unknown drifts
+    # everywhere it was configured: an alarm that says nothing true.
+    identity.require_configuration(live, doc, chosen, args.env)
     with _progress(args, "drift", "reading", "read") as observer:
         report = drift_stack(aws, env=args.env, doc=doc, cfg=chosen.cfg, parallelism=args.parallelism, observer=observer,
-                             retired_tags=retired_tag_keys(doc, chosen.cfg))
+                             retired_tags=retired_tag_keys(doc, chosen.cfg), shared=shared)
     document = _drift_document(args.env, aws.region, chosen, report)
     if args.new_only:
         _mark_new(backend, document)

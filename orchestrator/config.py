@@ -32,6 +32,8 @@ from resources.ecs import FARGATE_MEMORY, fargate_memory_choices
 from resources.elasticache import snapshot_window_ok
 
 RESERVED_TAG_KEYS = ("Name", "Environment", "ManagedBy")
+# The tool's own records on resources (orchestrator.identity: where the state lives).
+RESERVED_TAG_PREFIX = "video-pipeline:"
 TAG_KEY = re.compile(r"[\w .:/=+\-@]{1,128}", re.UNICODE)
 TAG_VALUE = re.compile(r"[\w .:/=+\-@]{0,256}", re.UNICODE)
 # Environments whose data must survive a mistaken teardown unless the config says otherwise.
@@ -338,7 +340,7 @@ def _check_cidr(cfg: EnvConfig, where: str, mistyped: set[str]) -> list[str]:
 def _check_tags(cfg: EnvConfig, where: str, mistyped: set[str]) -> list[str]:
     problems = []
     for key, value in cfg.tags.items():
-        if key in RESERVED_TAG_KEYS:
+        if key in RESERVED_TAG_KEYS or key.startswith(RESERVED_TAG_PREFIX):
             problems.append(f"{where}: tags.{key} is set by the tool and cannot be overridden")
         elif key.lower().startswith("aws:"):
             problems.append(f"{where}: tags.{key}: the aws: prefix is reserved by AWS")

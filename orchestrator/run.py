@@ -8,6 +8,7 @@ from typing import Any, Callable
 import structlog
 
 from orchestrator import graph as graphs
+from orchestrator import identity
 from orchestrator.azs import AZ_COUNT, choose_azs
 from orchestrator.config import ConfigError, EnvConfig
 from orchestrator.errors import UserError, one_line
@@ -65,7 +66,7 @@ def reconcile_stack(
     shared: SharedReads | None = None, observer: WalkObserver | None = None,
     retired_tags: frozenset[str] = frozenset(), redeploy: frozenset[str] = frozenset(),
     allow_replace: frozenset[str] = frozenset(), replace_ok: frozenset[str] = frozenset(),
-    rotate: frozenset[str] = frozenset(), now: Callable[[], datetime] = utc_now,
+    rotate: frozenset[str] = frozenset(), now: Callable[[], datetime] = utc_now, location: str | None = None,
 ) -> RunResult:
     """One walk. A plan also judges its replacements (``allow_replace``: the nodes whose data
     the user consented to lose) and lists the nodes the configuration dropped; an apply makes
@@ -73,7 +74,9 @@ def reconcile_stack(
 
     ``rotate``: secrets asked to rotate (--rotate); with ``now`` (wall time, injected by tests)
     and secret_rotation_days, what a plan shows as the change ``rotation``. An apply walk never
-    rotates: apply_stack runs the rotation's steps around it."""
+    rotates: apply_stack runs the rotation's steps around it.
+
+    ``location``: the state location's name, which the environment's VPC carries (identity)."""
     cfg = cfg or EnvConfig()
     rotation = RotationPolicy(cfg.secret_rotation_days, rotate, now) if plan else None
     rec = Reconciler(
@@ -82,7 +85,7 @@ def reconcile_stack(
     )
     check_specs(rec, nodes or stack_nodes(env, cfg, doc.azs or _placeholder_azs(aws.region)))
     azs = choose_azs(aws.client("ec2"), recorded=doc.azs, env=env, region=aws.region)
-    by_key = {n.key: n for n in (nodes or stack_nodes(env, cfg, azs))}
+    by_key = {n.key: n for n in identity.anchor(nodes or stack_nodes(env, cfg, azs), location)}
     graph = {k: n.depends_on for k, n in by_key.items()}
     graphs.validate(graph)
     if not plan:
@@ -199,9 +202,15 @@ def apply_stack(
     parallelism: int = 16, nodes: list[Node] | None = None, observer: WalkObserver | None = None,
     retired_tags: frozenset[str] = frozenset(), redeploy: frozenset[str] = frozenset(),
     allow_replace: frozenset[str] = frozenset(), rotate: frozenset[str] = frozenset(),
-    now: Callable[[], datetime] = utc_now,
+    now: Callable[[], datetime] = utc_now, location: str | None = None, shared: SharedReads | None = None,
+    before_changes: Callable[[], Any] = lambda: None,
 ) -> RunResult:
     """A reconcile that changes AWS: the plan first (reads only), then the apply.
+
+    ``before_changes`` runs once the plan allows the apply, before its first mutating call: the
+    configuration the run was asked for is recorded there, so that a run interrupted anywhere
+    after it (Ctrl-C, SIGTERM, SIGKILL) is finished by the next plain run. ``shared``: the plan's
+    reads, already holding what the run read before it (the environment's VPC listing).
 
     A plan with a change AWS would refuse (impossible, a replacement not consented to, a failed
     resource kept for a person) ends the run before any mutating call: the apply never stops
@@ -218,9 +227,10 @@ def apply_stack(
     (orchestrator/rotation.py): its steps (a)-(c) before, the walk redeploys the services that
     read it (d), and (e)-(f) follow only when the walk succeeded.
     """
-    common = dict(env=env, doc=doc, cfg=cfg, clock=clock, parallelism=parallelism, nodes=nodes, retired_tags=retired_tags)
+    common = dict(env=env, doc=doc, cfg=cfg, clock=clock, parallelism=parallelism, nodes=nodes, retired_tags=retired_tags,
+                  location=location)
     preview = reconcile_stack(aws, save=lambda: None, plan=True, observer=observer, redeploy=redeploy, rotate=rotate,
-                              now=now, allow_replace=allow_replace, **common)
+                              now=now, allow_replace=allow_replace, shared=shared, **common)
     if preview.refused:
         # Nothing was changed: the outputs are the last known ones (the plan's reads may show a
         # resource that is not ours).
@@ -233,6 +243,7 @@ def apply_stack(
         # Nothing is deleted on a plan that could not read everything: what it missed may be
         # what the deletions would take with them.
         return preview
+    before_changes()
     removed = RunResult([], {})
     if deleting:
         every = _every_node(aws, env, doc, cfg, nodes)

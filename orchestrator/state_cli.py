@@ -236,10 +236,19 @@ def move(args) -> tuple[dict, str]:
         raise UserError("bin/state move: --from and --to are the same location")
     source = _backend(source_location, args.env, region)
     target = _backend(target_location, args.env, region)
+    from orchestrator import identity
+    from resources.aws import Aws
+
+    aws = Aws(region)
+    moved_from, moved_to = identity.location_name(source_location), identity.location_name(target_location)
     with source.locked(), target.locked():
         doc = source.load()
         if not source.exists:
             raise UserError(f"no state for env {args.env!r} in {region!r} at {source.location}; nothing moved")
+        # The environment names where its state lives: a copy at any other place is not its state.
+        live = identity.read(aws, args.env)
+        if live.named and identity.tag_value(moved_to) not in live.named:
+            identity.check(live, moved_from, args.env)
         target.load()
         if target.exists:
             raise UserError(f"{target.location} already holds a state for env {args.env!r}; nothing moved")
@@ -247,6 +256,9 @@ def move(args) -> tuple[dict, str]:
         copy = _backend(target_location, args.env, region).load()
         if copy.to_json() != doc.to_json():
             raise UserError(f"the copy at {target.location} does not read back as written; the source is kept")
+        # The environment names the new place before the old one goes: from here on a run at the
+        # old location refuses, and one killed in between finds the copy it names.
+        identity.record(aws, live, moved_to)
         source.retire()
     text = (f"moved the state of env {args.env!r} in {region!r} from {source.location} to {target.location}"
             + ("" if source_location.is_s3 else f" (the source is kept as {source.location}.moved)"))

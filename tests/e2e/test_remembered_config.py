@@ -80,20 +80,30 @@ def test_runs_without_config_use_the_one_the_environment_was_reconciled_with(cli
     assert state_of(state_dir)["config"]["hash"] == recorded["hash"], "a plan records nothing"
 
 
-def test_a_state_without_a_recorded_configuration_says_so(cli, reader, state_dir, tmp_path):
+def test_a_live_environment_without_a_recorded_configuration_is_never_judged_or_reconciled_against_defaults(
+        cli, server, reader, state_dir, tmp_path):
     assert cli("reconcile", "--env", ENV).code == 0
     state = state_of(state_dir)
     # A state written before configurations were recorded (schema 1) has none.
     del state["config"]
     state["schema_version"] = 1
-    next(state_dir.glob(f"{ENV}.*.json")).write_text(json.dumps(state))
-    drift = cli("drift", "--env", ENV, "--json")
-    assert drift.code == 0, drift.stderr
-    assert drift.json["config"]["origin"] == "defaults"
-    assert "config_not_recorded" in drift.stderr and "--config" in drift.stderr
-    again = cli("reconcile", "--env", ENV, "--json")
-    assert again.code == 0 and again.json["config"]["origin"] == "defaults"
-    assert state_of(state_dir)["schema_version"] == 2 and state_of(state_dir)["config"]["source"] == "defaults"
+    legacy = json.dumps(state)
+    next(state_dir.glob(f"{ENV}.*.json")).write_text(legacy)
+    server.clear_recording()
+    for command in (("drift", "--env", ENV, "--json"), ("reconcile", "--env", ENV), ("reconcile", "--env", ENV, "--plan")):
+        refused = cli(*command)
+        assert refused.code == 1, (command, refused.stderr)
+        lines = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+        assert len(lines) == 1 and "no configuration is recorded" in lines[0] and "--config FILE" in lines[0], refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert server.mutating_calls() == [], "a refused run changed AWS"
+    assert next(state_dir.glob(f"{ENV}.*.json")).read_text() == legacy, "a refused run wrote the state"
+    # The way the line says: an empty file means the defaults; the run records it.
+    empty = write_config(tmp_path, "empty.toml", "")
+    again = cli("reconcile", "--env", ENV, "--json", "--config", empty)
+    assert again.code == 0 and again.json["config"]["origin"] == "file", again.stderr
+    assert state_of(state_dir)["schema_version"] == 2 and state_of(state_dir)["config"]["source"] == empty
+    assert cli("drift", "--env", ENV).code == 0
 
 
 PROTECTED = "[environments.dev]\ndeletion_protection = true\n"

@@ -28,18 +28,57 @@ def start(command: str, *args: str, endpoint: str, state_dir: Path, workdir: Pat
     )
 
 
-def killed_create(proxy, k: int, state_dir: Path, workdir: Path, env: dict[str, str] | None = None) -> tuple[int, str]:
-    """`bin/reconcile` SIGKILLed right after its k-th mutating call (one worker, so k names the
-    same call on every run): its pid and that call."""
-    proc = start("reconcile", "--env", ENV, "--parallelism", "1", endpoint=proxy.endpoint, state_dir=state_dir,
+def killed_create(proxy, k: int, state_dir: Path, workdir: Path, env: dict[str, str] | None = None,
+                  args: tuple[str, ...] = (), sig: int = signal.SIGKILL) -> tuple[int, str]:
+    """`bin/reconcile` (with ``args``) SIGKILLed right after its k-th mutating call (one worker,
+    so k names the same call on every run): its pid and that call. With ``sig`` SIGINT (a
+    Ctrl-C) or SIGTERM the run must end by itself with exit 1, not with a traceback."""
+    proc = start("reconcile", "--env", ENV, "--parallelism", "1", *args, endpoint=proxy.endpoint, state_dir=state_dir,
                  workdir=workdir, env=env)
-    proxy.kill_after(k, proc.pid)
+    proxy.kill_after(k, proc.pid, sig)
     _, stderr = proc.communicate(timeout=300)
-    assert proc.returncode == -signal.SIGKILL, (
-        f"k={k}: the run ended with exit {proc.returncode} before its {k}th mutating call: {stderr[-1500:]}")
+    expected = -signal.SIGKILL if sig == signal.SIGKILL else 1
+    assert proc.returncode == expected, (
+        f"k={k}: the run ended with exit {proc.returncode} (expected {expected} after signal {sig}): {stderr[-1500:]}")
+    assert "Traceback" not in stderr, f"k={k}: an interrupted run printed a traceback: {stderr[-3000:]}"
     killed = proxy.killed_call
     proxy.reset()
     return proc.pid, f"{killed.service} {killed.operation}"
+
+
+# A configuration unlike the defaults in settings every layer of the stack has, none of which
+# changes the calls of a create (the values travel in the calls made anyway): what an interrupted
+# first create was asked for, which the next plain run must finish with.
+ASKED_CONFIG = """
+[environments.dev]
+api_desired_count = 3
+log_retention_days = 60
+db_backup_retention_days = 14
+redis_snapshot_retention_days = 3
+"""
+
+
+def write_asked_config(workdir: Path, text: str = ASKED_CONFIG) -> str:
+    path = workdir / "asked.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def assert_asked_settings(reader, state_dir: Path, context: str, *, protected: bool = False) -> None:
+    """The settings of ASKED_CONFIG (and deletion protection when ``protected``) as AWS has them,
+    and the configuration recorded in the state as the file's, no longer pending."""
+    service = reader("ecs").describe_services(cluster=f"video-processing-{ENV}", services=[f"metadata-api-{ENV}"])["services"]
+    assert [s["desiredCount"] for s in service] == [3], f"{context}: API service desired count {service}"
+    groups = reader("logs").describe_log_groups(logGroupNamePrefix=f"/ecs/video-processing-{ENV}/")["logGroups"]
+    assert groups and {g.get("retentionInDays") for g in groups} == {60}, f"{context}: log retention {groups}"
+    db = reader("rds").describe_db_instances(DBInstanceIdentifier=f"rds-postgresql-{ENV}")["DBInstances"][0]
+    assert db["BackupRetentionPeriod"] == 14, f"{context}: backup retention {db['BackupRetentionPeriod']}"
+    assert db["DeletionProtection"] is protected, f"{context}: RDS deletion protection {db['DeletionProtection']}"
+    group = reader("elasticache").describe_replication_groups(ReplicationGroupId=f"redis-{ENV}")["ReplicationGroups"][0]
+    assert group["SnapshotRetentionLimit"] == 3, f"{context}: Redis snapshot retention {group['SnapshotRetentionLimit']}"
+    state = json.loads(state_file(state_dir).read_text())
+    assert state["config"]["source"].endswith("asked.toml") and not state.get("pending_config"), (
+        f"{context}: the state records {state.get('config')} / pending {state.get('pending_config')}")
 
 
 def state_file(state_dir: Path) -> Path:

@@ -21,7 +21,9 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.test_full_stack import FULL_STACK
-from tests.faults.harness import ENV, assert_nothing_left, assert_one_of_each, killed_create
+from tests.faults.harness import (
+    ENV, assert_asked_settings, assert_nothing_left, assert_one_of_each, killed_create, write_asked_config,
+)
 
 # Mutating AWS calls of a full create of env dev (measured by test_full_create_makes_...).
 # Issue 15, data services and load balancer: +4 (CreateRole and AttachRolePolicy of the RDS
@@ -114,13 +116,16 @@ class _KillSweep:
     """Kill after call k, converge, one of each; teardown leaves nothing (for k in the sample)."""
 
     def test_killed_after_call_k_then_reconcile_converges(self, k, cli_direct, proxy, reader, state_dir, tmp_path):
-        _, killed = killed_create(proxy, k, state_dir, tmp_path)
+        # The killed first create was asked for a configuration other than the defaults: the
+        # plain run after it (no --config) must finish with those settings, not the defaults.
+        _, killed = killed_create(proxy, k, state_dir, tmp_path, args=("--config", write_asked_config(tmp_path)))
         where = f"k={k} (killed right after {killed})"
 
         cli = cli_direct  # the runs after the crash need no fault
         again = cli("reconcile", "--env", ENV)
         assert again.code == 0, f"{where}: reconcile after the crash failed: {again.stderr[-3000:]}"
         assert_one_of_each(reader, state_dir, where)
+        assert_asked_settings(reader, state_dir, where)
 
         if k in TEARDOWN_SAMPLE:
             down = cli("teardown", "--env", ENV, "--yes")

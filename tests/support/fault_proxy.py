@@ -132,10 +132,12 @@ class FaultProxy:
             self.killed_call: Call | None = None
             self.handled: list[Handled] = []
 
-    def kill_after(self, k: int, pid: int) -> None:
-        """SIGKILL ``pid`` once the k-th mutating call (counted from now) has executed upstream."""
+    def kill_after(self, k: int, pid: int, sig: int = signal.SIGKILL) -> None:
+        """Signal ``pid`` (SIGKILL; SIGINT for a Ctrl-C, SIGTERM) once the k-th mutating call
+        (counted from now) has executed upstream; its answer never reaches the client."""
         with self._lock:
             self._kill_at, self._kill_pid, self._mutating_seen = k, pid, 0
+            self._kill_signal = sig
             self.killed_call = None
 
     # -- what happened -------------------------------------------------------------------------
@@ -187,7 +189,7 @@ class FaultProxy:
                 self.killed_call = call
         if outcome == "killed":
             # The call happened; its answer never reaches the client.
-            os.kill(self._kill_pid, signal.SIGKILL)
+            os.kill(self._kill_pid, self._kill_signal)
             req.close_connection = True
             return
         if outcome == "dropped":
