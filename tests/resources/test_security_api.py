@@ -278,6 +278,26 @@ def test_account_is_not_handed_to_a_role_deleted_since_it_was_listed(aws, client
     assert arns["c"] in live_roles(iam)
 
 
+def test_account_names_the_kept_role_again_when_every_heir_went_meanwhile(aws, clients, clock, three_roles, monkeypatch):
+    """Both heirs deleted between the listing and the hand-over while another API logs: a's role
+    is kept and named again, never a deleted one."""
+    states, arns = three_roles
+    apigw, iam = clients["apigateway"], clients["iam"]
+    other_logging_stage(apigw)
+    heirs = ApiGatewayCloudWatchRole._heirs
+
+    def listed_then_deleted(self, obs):
+        listed = heirs(self, obs)
+        for env in ("b", "c"):
+            destroy(aws, states[env], env=env, nodes=[role_node(env)], clock=clock)
+        return listed
+
+    monkeypatch.setattr(ApiGatewayCloudWatchRole, "_heirs", listed_then_deleted)
+    destroy(aws, states["a"], env="a", nodes=[role_node("a")], clock=clock)
+    assert apigw.get_account()["cloudwatchRoleArn"] == arns["a"]
+    assert arns["a"] in live_roles(iam)
+
+
 def web_acl(wafv2) -> dict:
     [summary] = [a for a in wafv2.list_web_acls(Scope="REGIONAL")["WebACLs"] if a["Name"] == ACL]
     return wafv2.get_web_acl(Name=ACL, Scope="REGIONAL", Id=summary["Id"])
