@@ -198,7 +198,9 @@ def test_someone_elses_account_role_is_never_overwritten_nor_drift(aws, clients,
     assert ROLE not in {r["RoleName"] for r in iam.list_roles()["Roles"]}
 
 
-ENVS = ("a", "b", "c")
+# The first, whose role the account names, with a hyphen in its name: its role name is not
+# "apigateway-cloudwatch-role-eu-" followed by the others'.
+ENVS = ("eu-a", "b", "c")
 
 
 def role_node(env: str) -> Node:
@@ -209,12 +211,12 @@ def role_node(env: str) -> Node:
 
 @pytest.fixture
 def three_roles(aws, clients, clock):
-    """The role of environments a, b and c; the account names a's (the first one made)."""
+    """The role of environments eu-a, b and c; the account names eu-a's (the first one made)."""
     states = {env: MemoryState() for env in ENVS}
     for env in ENVS:
         converge(aws, states[env], env=env, nodes=[role_node(env)], clock=clock)
     arns = {env: clients["iam"].get_role(RoleName=f"apigateway-cloudwatch-role-{env}")["Role"]["Arn"] for env in ENVS}
-    assert clients["apigateway"].get_account()["cloudwatchRoleArn"] == arns["a"]
+    assert clients["apigateway"].get_account()["cloudwatchRoleArn"] == arns["eu-a"]
     return states, arns
 
 
@@ -222,7 +224,7 @@ def live_roles(iam) -> set[str]:
     return {r["Arn"] for r in iam.list_roles()["Roles"]}
 
 
-@pytest.mark.parametrize("order", list(itertools.permutations(ENVS)), ids="".join)
+@pytest.mark.parametrize("order", list(itertools.permutations(ENVS)), ids="/".join)
 def test_account_role_names_a_surviving_environments_role_in_every_teardown_order(aws, clients, clock, three_roles, order):
     states, arns = three_roles
     apigw, iam = clients["apigateway"], clients["iam"]
@@ -241,7 +243,7 @@ def test_account_role_names_a_surviving_environments_role_in_every_teardown_orde
 
 
 def test_account_handed_to_a_role_while_it_is_deleted_is_handed_on(aws, clients, clock, three_roles, monkeypatch):
-    """b's teardown read the account (naming a's role) before a's concurrent teardown handed it to
+    """b's teardown read the account (naming eu-a's role) before eu-a's concurrent teardown handed it to
     b; b deletes its role after that: it must hand the account on, not leave it naming b's."""
     states, arns = three_roles
     apigw, iam = clients["apigateway"], clients["iam"]
@@ -255,7 +257,7 @@ def test_account_handed_to_a_role_while_it_is_deleted_is_handed_on(aws, clients,
     monkeypatch.setattr(IamRole, "delete", handed_over_meanwhile)
     destroy(aws, states["b"], env="b", nodes=[role_node("b")], clock=clock)
     named = apigw.get_account()["cloudwatchRoleArn"]
-    assert named in {arns["a"], arns["c"]} and named in live_roles(iam)
+    assert named in {arns["eu-a"], arns["c"]} and named in live_roles(iam)
 
 
 def test_account_is_not_handed_to_a_role_deleted_since_it_was_listed(aws, clients, clock, three_roles, monkeypatch):
@@ -273,13 +275,13 @@ def test_account_is_not_handed_to_a_role_deleted_since_it_was_listed(aws, client
         return listed
 
     monkeypatch.setattr(ApiGatewayCloudWatchRole, "_heirs", b_listed_then_deleted)
-    destroy(aws, states["a"], env="a", nodes=[role_node("a")], clock=clock)
+    destroy(aws, states["eu-a"], env="eu-a", nodes=[role_node("eu-a")], clock=clock)
     assert apigw.get_account()["cloudwatchRoleArn"] == arns["c"]
     assert arns["c"] in live_roles(iam)
 
 
 def test_account_names_the_kept_role_again_when_every_heir_went_meanwhile(aws, clients, clock, three_roles, monkeypatch):
-    """Both heirs deleted between the listing and the hand-over while another API logs: a's role
+    """Both heirs deleted between the listing and the hand-over while another API logs: eu-a's role
     is kept and named again, never a deleted one."""
     states, arns = three_roles
     apigw, iam = clients["apigateway"], clients["iam"]
@@ -293,9 +295,9 @@ def test_account_names_the_kept_role_again_when_every_heir_went_meanwhile(aws, c
         return listed
 
     monkeypatch.setattr(ApiGatewayCloudWatchRole, "_heirs", listed_then_deleted)
-    destroy(aws, states["a"], env="a", nodes=[role_node("a")], clock=clock)
-    assert apigw.get_account()["cloudwatchRoleArn"] == arns["a"]
-    assert arns["a"] in live_roles(iam)
+    destroy(aws, states["eu-a"], env="eu-a", nodes=[role_node("eu-a")], clock=clock)
+    assert apigw.get_account()["cloudwatchRoleArn"] == arns["eu-a"]
+    assert arns["eu-a"] in live_roles(iam)
 
 
 def web_acl(wafv2) -> dict:
