@@ -12,23 +12,27 @@ The account setting belongs to the whole region, not to this stack:
 - it is set to this role only when it is unset (or already this role): someone else's role is
   never overwritten, and then counts as in sync (their role already lets API Gateway log);
 - drift reports it unset (switched off behind the tool's back); reconcile sets it again;
-- teardown deletes the role when it is not in use: the account names another role (or none),
-  or the account names this one and no API of the region logs through it — no REST API stage
-  (GetRestApis, GetStages) and no WebSocket API stage (apigatewayv2 GetApis, GetStages) with
-  execution or access logging on. The account setting is then reset (UpdateAccount
+- it is reference-counted across the environments of this tool: every environment whose role
+  exists holds a reference (found by name and ownership tags, as IAM is account-wide), and so
+  does every API of the region that logs through it — a REST API stage (GetRestApis, GetStages)
+  or WebSocket API stage (apigatewayv2 GetApis, GetStages) with execution or access logging on;
+- teardown deletes the role and, when the account names it, first hands the setting to another
+  environment's role (one being torn down at the same time counts until its role is deleted:
+  that teardown hands it on again, also when it was handed the setting while deleting). With no
+  other environment left and no stage logging, the setting is reset (UpdateAccount
   cloudwatchRoleArn "", as Terraform's aws_api_gateway_account reset_on_delete does) before the
-  role goes, so it never names a deleted role. Any other API logging: role and setting are left
-  alone (C-APIGW-1), the role still tagged as this environment's (the next reconcile adopts it,
-  drift --all shows it) and the teardown logs why it was kept.
+  role goes, so it never names a deleted role. With no other environment but a stage logging,
+  role and setting are left alone (C-APIGW-1), the role still tagged as this environment's (the
+  next reconcile adopts it, drift --all shows it) and the teardown logs why it was kept.
 """
 from __future__ import annotations
 
 import structlog
 
 from resources.aws import ignore_codes
-from resources.base import MANAGED_BY, Field, Refresh, Status
+from resources.base import MANAGED_BY, Field, Refresh, Status, tag_dict
 from resources.aws.consistency import consistency
-from resources.iam_role import IamRole
+from resources.iam_role import NOT_FOUND, IamRole, same_name
 
 PUSH_TO_CLOUDWATCH_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
 # UpdateAccount checks that API Gateway can assume the role: a role just created (or its trust
@@ -38,6 +42,8 @@ PUSH_TO_CLOUDWATCH_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonAPIGatew
 ROLE_USABLE = consistency("apigateway-account-role-usable", {"BadRequestException"}, timeout=60)
 # The account's setting as GetAccount answers it, kept in the role's raw description.
 ACCOUNT_ROLE = "ApiGatewayAccountCloudwatchRoleArn"
+# Every environment's role is this followed by the environment's name (orchestrator/stack/api.py).
+ROLE_PREFIX = "apigateway-cloudwatch-role-"
 
 log = structlog.get_logger()
 
@@ -85,49 +91,78 @@ class ApiGatewayCloudWatchRole(IamRole):
         if any(d.field == "account_role_set" and d.expected for d in diffs):
             # Only ever from unset (a set one is in sync): never someone else's role replaced.
             if self._account_role() is None:
-                ROLE_USABLE.call(
-                    self.clock, self.aws.client("apigateway").update_account,
-                    patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": obs.raw["Arn"]}],
-                )
+                self._name_in_account(obs.raw["Arn"])
 
     def delete(self, obs, spec=None):
-        if self._account_role() == obs.raw.get("Arn"):
-            users = self._logging_stages()
-            heir = self._heir(obs) if users else None
-            if heir:
-                # Another environment of this tool in the region has its own role, made for
-                # this very setting: the account is handed to it, and this one can go.
-                ROLE_USABLE.call(
-                    self.clock, self.aws.client("apigateway").update_account,
-                    patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": heir}],
-                )
-                log.info("apigateway_account_role_handed_over", role=obs.id, to=heir)
-                users = []
+        arn = obs.raw.get("Arn")
+        if self._account_role() == arn:
+            users = self._release(obs)
             if users:
                 # C-APIGW-1: other APIs of the region log through it; not ours to take away.
                 log.warning("apigateway_account_role_kept", role=obs.id, used_by=users[:5],
-                            reason="the API Gateway account's cloudwatchRoleArn names it and these stages log (C-APIGW-1)")
+                            reason="the API Gateway account's cloudwatchRoleArn names it, these stages log and no other environment has a role to take it")
                 self._kept.add(obs.id)
                 return
+        super().delete(obs, spec)
+        # Another environment's teardown running at the same time may have handed the account to
+        # this role after the read above (to it this role was still a live heir): hand it on again,
+        # so that the setting never names a deleted role while another environment has one.
+        if self._account_role() == arn:
+            self._release(obs)
+
+    def _release(self, obs) -> list[str]:
+        """Turn the account's setting, which names this role, away from it: to another
+        environment's role, else to none when no stage logs. Returns the stages that log through
+        it when neither could be done (the setting is then left as it is)."""
+        if self._hand_over(obs):
+            return []
+        users = self._logging_stages()
+        if not users:
             self.aws.client("apigateway").update_account(
                 patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": ""}])
-        super().delete(obs, spec)
+        return users
 
-    def _heir(self, obs) -> str | None:
-        """The ARN of another environment's role of this kind (ours by its ownership tags)."""
-        prefix = obs.id.rsplit("-", 1)[0] + "-"  # apigateway-cloudwatch-role-
+    def _hand_over(self, obs) -> str | None:
+        """Name another environment's role in the account's setting; its ARN, or None when no
+        other environment of this tool has one. Every environment of this tool in the account
+        holds a reference while its role exists, also one being torn down right now: its own
+        teardown hands the setting on again when it deletes that role."""
+        heirs = self._heirs(obs)
+        for name, heir in heirs:
+            self._name_in_account(heir)
+            # Deleted between the listing and the hand-over (its teardown read the account before
+            # it named this heir, so it will not hand it on): the next one.
+            if ignore_codes({NOT_FOUND}, self.client.get_role, RoleName=name) is not None:
+                log.info("apigateway_account_role_handed_over", role=obs.id, to=heir)
+                return heir
+        if heirs:
+            # Every heir went meanwhile: the setting names this role again, as before.
+            self._name_in_account(obs.raw["Arn"])
+        return None
+
+    def _name_in_account(self, arn: str) -> None:
+        ROLE_USABLE.call(
+            self.clock, self.aws.client("apigateway").update_account,
+            patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": arn}],
+        )
+
+    def _heirs(self, obs) -> list[tuple[str, str]]:
+        """(name, ARN) of the other environments' roles of this kind: this node's name with
+        another environment's, carrying this tool's ownership record."""
         iam = self.client
+        heirs = []
         for page in iam.get_paginator("list_roles").paginate():
             for role in page["Roles"]:
-                if not role["RoleName"].startswith(prefix) or role["RoleName"] == obs.id:
+                name = role["RoleName"]
+                if not name.startswith(ROLE_PREFIX) or same_name(obs.id, name):
                     continue
                 try:
-                    tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role["RoleName"])["Tags"]}
+                    tags = tag_dict(iam.list_role_tags(RoleName=name)["Tags"])
                 except iam.exceptions.NoSuchEntityException:
                     continue  # deleted meanwhile
-                if tags.get("ManagedBy") == MANAGED_BY:
-                    return role["Arn"]
-        return None
+                if tags.get("ManagedBy") == MANAGED_BY and tags.get("Name") == name:
+                    heirs.append((name, role["Arn"]))
+        return sorted(heirs)
 
     def _logging_stages(self) -> list[str]:
         """The stages of the region that log through the account's role: REST API stages with

@@ -5,7 +5,7 @@ from orchestrator.config import EnvConfig
 from orchestrator.spec import Join, Node, Ref
 from orchestrator.stack.common import spec_factory
 from resources.apigateway import ApiKey, RestApi, Stage, UsagePlan, VpcLink
-from resources.apigateway_account import PUSH_TO_CLOUDWATCH_POLICY, ApiGatewayCloudWatchRole
+from resources.apigateway_account import PUSH_TO_CLOUDWATCH_POLICY, ROLE_PREFIX, ApiGatewayCloudWatchRole
 from resources.apigateway_logs import ApiExecutionLogGroup
 from resources.log_group import LogGroup
 from resources.waf import SCOPE, WebAcl, WebAclAssociation
@@ -112,7 +112,7 @@ def api_security_nodes(env: str, cfg: EnvConfig) -> list[Node]:
         )),
         # C-APIGW-1: set on the account only if unset or already ours (resources/apigateway_account.py).
         Node("iam.apigw_cloudwatch_role", ApiGatewayCloudWatchRole, spec(
-            f"apigateway-cloudwatch-role-{env}", description="API Gateway writes execution and access logs to CloudWatch Logs",
+            f"{ROLE_PREFIX}{env}", description="API Gateway writes execution and access logs to CloudWatch Logs",
             assume_role_policy=trust, inline_policies={}, managed_policy_arns=[PUSH_TO_CLOUDWATCH_POLICY],
             account_role_set=True,
         )),

@@ -8,25 +8,31 @@ put back by the next reconcile. FSBP control ids as security.md gives them:
     APIGateway.3 X-Ray tracing                              test_stage_logging_metrics_and_tracing_...
     access logs to an encrypted log group, execution log group owned and encrypted
                                                              test_log_groups_are_encrypted_...
-    C-APIGW-1 account CloudWatch role                       test_account_role_..., test_someone_elses_...
+    C-APIGW-1 account CloudWatch role                       test_account_role_..., test_someone_elses_...,
+              shared by the environments                    test_account_..._handed_...
     APIGateway.4 WAF web ACL and its association            test_web_acl_...
 """
 from __future__ import annotations
 
 import collections
+import dataclasses
+import itertools
 import json
 
 import boto3
 import pytest
 
 from orchestrator.config import EnvConfig
-from resources.apigateway_account import PUSH_TO_CLOUDWATCH_POLICY
-from resources.iam_role import canonical_policy
-from tests.resources.apigateway_support import KEYS, REGION, WAF, make_nlb, network_nodes, nodes, rest_api
+from orchestrator.spec import Node
+from orchestrator.stack.api import api_security_nodes
+from resources.apigateway_account import PUSH_TO_CLOUDWATCH_POLICY, ApiGatewayCloudWatchRole
+from resources.iam_role import IamRole, canonical_policy
+from tests.resources.apigateway_support import KEYS, REGION, WAF, make_nlb, network_nodes, nodes, rest_api, substitute
 from tests.support.memory_state import MemoryState
 from tests.support.stack import actions, converge, destroy
 
 ROLE = "apigateway-cloudwatch-role-dev"
+ACCOUNT = "123456789012"  # moto's
 ACL = "video-metadata-api-waf-dev"
 ACCESS = "/aws/apigateway/video-metadata-api-dev/access"
 
@@ -190,6 +196,108 @@ def test_someone_elses_account_role_is_never_overwritten_nor_drift(aws, clients,
     # Ours goes (the account does not name it); theirs and the setting stay.
     assert apigw.get_account()["cloudwatchRoleArn"] == theirs
     assert ROLE not in {r["RoleName"] for r in iam.list_roles()["Roles"]}
+
+
+# The first, whose role the account names, with a hyphen in its name: its role name is not
+# "apigateway-cloudwatch-role-eu-" followed by the others'.
+ENVS = ("eu-a", "b", "c")
+
+
+def role_node(env: str) -> Node:
+    """The account role node of ``env`` alone (its trust names the account, a literal here)."""
+    [node] = [n for n in api_security_nodes(env, EnvConfig()) if n.key == "iam.apigw_cloudwatch_role"]
+    return dataclasses.replace(node, spec=substitute(node.spec, {("logs.api_access", "account_id"): ACCOUNT}))
+
+
+@pytest.fixture
+def three_roles(aws, clients, clock):
+    """The role of environments eu-a, b and c; the account names eu-a's (the first one made)."""
+    states = {env: MemoryState() for env in ENVS}
+    for env in ENVS:
+        converge(aws, states[env], env=env, nodes=[role_node(env)], clock=clock)
+    arns = {env: clients["iam"].get_role(RoleName=f"apigateway-cloudwatch-role-{env}")["Role"]["Arn"] for env in ENVS}
+    assert clients["apigateway"].get_account()["cloudwatchRoleArn"] == arns["eu-a"]
+    return states, arns
+
+
+def live_roles(iam) -> set[str]:
+    return {r["Arn"] for r in iam.list_roles()["Roles"]}
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(ENVS)), ids="/".join)
+def test_account_role_names_a_surviving_environments_role_in_every_teardown_order(aws, clients, clock, three_roles, order):
+    states, arns = three_roles
+    apigw, iam = clients["apigateway"], clients["iam"]
+    for i, env in enumerate(order):
+        destroy(aws, states[env], env=env, nodes=[role_node(env)], clock=clock)
+        survivors = order[i + 1:]
+        named = apigw.get_account().get("cloudwatchRoleArn")
+        if survivors:
+            # A live role of an environment still there, and their drift is clean.
+            assert named in {arns[s] for s in survivors} and named in live_roles(iam), (env, named)
+            for s in survivors:
+                assert changed(converge(aws, states[s], env=s, nodes=[role_node(s)], clock=clock, plan=True)) == {}
+        else:
+            # The last one, and no stage logs: reset, and every role gone.
+            assert not named and not live_roles(iam) & set(arns.values())
+
+
+def test_account_handed_to_a_role_while_it_is_deleted_is_handed_on(aws, clients, clock, three_roles, monkeypatch):
+    """b's teardown read the account (naming eu-a's role) before eu-a's concurrent teardown handed it to
+    b; b deletes its role after that: it must hand the account on, not leave it naming b's."""
+    states, arns = three_roles
+    apigw, iam = clients["apigateway"], clients["iam"]
+    delete = IamRole.delete
+
+    def handed_over_meanwhile(self, obs, spec=None):
+        if obs.id == "apigateway-cloudwatch-role-b":
+            apigw.update_account(patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": arns["b"]}])
+        delete(self, obs, spec)
+
+    monkeypatch.setattr(IamRole, "delete", handed_over_meanwhile)
+    destroy(aws, states["b"], env="b", nodes=[role_node("b")], clock=clock)
+    named = apigw.get_account()["cloudwatchRoleArn"]
+    assert named in {arns["eu-a"], arns["c"]} and named in live_roles(iam)
+
+
+def test_account_is_not_handed_to_a_role_deleted_since_it_was_listed(aws, clients, clock, three_roles, monkeypatch):
+    """An heir deleted between the listing and the hand-over (its own teardown read the account
+    before) is passed over for the next one."""
+    states, arns = three_roles
+    apigw, iam = clients["apigateway"], clients["iam"]
+    heirs = ApiGatewayCloudWatchRole._heirs
+    gone = ("apigateway-cloudwatch-role-b", arns["b"])
+
+    def b_listed_then_deleted(self, obs):
+        listed = heirs(self, obs)
+        assert listed[0] == gone
+        destroy(aws, states["b"], env="b", nodes=[role_node("b")], clock=clock)
+        return listed
+
+    monkeypatch.setattr(ApiGatewayCloudWatchRole, "_heirs", b_listed_then_deleted)
+    destroy(aws, states["eu-a"], env="eu-a", nodes=[role_node("eu-a")], clock=clock)
+    assert apigw.get_account()["cloudwatchRoleArn"] == arns["c"]
+    assert arns["c"] in live_roles(iam)
+
+
+def test_account_names_the_kept_role_again_when_every_heir_went_meanwhile(aws, clients, clock, three_roles, monkeypatch):
+    """Both heirs deleted between the listing and the hand-over while another API logs: eu-a's role
+    is kept and named again, never a deleted one."""
+    states, arns = three_roles
+    apigw, iam = clients["apigateway"], clients["iam"]
+    other_logging_stage(apigw)
+    heirs = ApiGatewayCloudWatchRole._heirs
+
+    def listed_then_deleted(self, obs):
+        listed = heirs(self, obs)
+        for env in ("b", "c"):
+            destroy(aws, states[env], env=env, nodes=[role_node(env)], clock=clock)
+        return listed
+
+    monkeypatch.setattr(ApiGatewayCloudWatchRole, "_heirs", listed_then_deleted)
+    destroy(aws, states["eu-a"], env="eu-a", nodes=[role_node("eu-a")], clock=clock)
+    assert apigw.get_account()["cloudwatchRoleArn"] == arns["eu-a"]
+    assert arns["eu-a"] in live_roles(iam)
 
 
 def web_acl(wafv2) -> dict:
