@@ -568,6 +568,7 @@ def drift_all(args) -> int:
 
     import structlog
 
+    from orchestrator import identity
     from orchestrator.config import choose_config, retired_tag_keys
     from orchestrator.drift import discover, drift_stack, leftovers
     from orchestrator.notify import notify
@@ -576,6 +577,7 @@ def drift_all(args) -> int:
     from state import default_state_dir, resolve_location
 
     location = resolve_location(args.state, default_state_dir())
+    here = identity.location_name(location)
     aws, _ = open_backend(args, env=None)
     account = aws.account_id()
     with_state = [e["env"] for e in _entries(location, aws.region) if e["region"] == aws.region]
@@ -603,6 +605,12 @@ def drift_all(args) -> int:
             # An Environment tag no name of ours can have: not an environment of this tool.
             return {"env": env, "region": aws.region, "state": "invalid", "error": one_line(exc)}
         swept = found.swept.get(env, [])
+        named = identity.named_elsewhere(swept, here)
+        if named:
+            # Its state lives at another location (moved there, or this copy is stale): checked
+            # there, not judged against a copy here nor called unmanaged.
+            return {**_drift_document(env, aws.region, None, DriftLike(unmanaged=[])), "state": "elsewhere",
+                    "state_location": named}
         if env not in found.with_state:
             unmanaged = leftovers(aws, swept)
             if not unmanaged:
@@ -645,6 +653,9 @@ def drift_all(args) -> int:
     if args.new_only:
         document["new_only"] = True
     for d in environments:
+        if d["state"] == "elsewhere":
+            print(f"{d['env']}: its state lives at {d['state_location']}; check it there", file=sys.stderr)
+            continue
         note = " (no state: everything it still owns is unmanaged)" if d["state"] == "none" else ""
         print(render_drift(d) + note, file=sys.stderr)
     for d in errors:

@@ -90,6 +90,13 @@ def check(live: Live, here: str, env: str) -> None:
         "--state, or move the state here with bin/state move")
 
 
+def named_elsewhere(swept, here: str) -> str | None:
+    """The state location an environment's VPC names, when it is not ``here``, from what the
+    tagging API listed for it (``bin/drift --all``: no read of its own)."""
+    named = {f.tags.get(STATE_TAG) for f in swept if ":vpc/" in f.id} - {None, tag_value(here)}
+    return min(named) if named else None
+
+
 def require_configuration(live: Live, doc, chosen, env: str) -> None:
     """Adoption never weakens: a live environment whose state records no configuration is never
     reconciled to the defaults because a --config was forgotten or a state was lost."""

@@ -106,3 +106,19 @@ def test_a_lost_state_is_never_replaced_by_the_defaults(cli, server, reader, sta
     assert [c for c in adopted.json["changes"] if c.get("action") != "unchanged"] == [], adopted.json["changes"]
     state = json.loads(next(state_dir.glob(f"{ENV}.{REGION}.json")).read_text())
     assert state["config"]["source"] == config and protected(reader)
+
+
+def test_drift_all_checks_an_environment_where_its_state_lives(cli, server, reader, state_dir, tmp_path):
+    """A state moved away: --all at the old place lists the environment as kept elsewhere (no
+    alert, nothing unmanaged); at the new place it is checked as usual."""
+    assert cli("reconcile", "--env", ENV).code == 0
+    assert cli("state", "init", URL).code == 0
+    assert cli("state", "move", "--env", ENV, "--from", str(state_dir), "--to", URL).code == 0
+
+    here = cli("drift", "--all", "--json")
+    assert here.code == 0, here.stderr
+    [entry] = here.json["environments"]
+    assert entry["state"] == "elsewhere" and entry["state_location"] == URL and entry["unmanaged"] == [], entry
+    assert URL in here.stderr
+    there = cli("drift", "--all", "--json", env={"VIDEO_PIPELINE_STATE": URL})
+    assert there.code == 0 and [e["state"] for e in there.json["environments"]] == ["found"], there.stderr

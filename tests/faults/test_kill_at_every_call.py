@@ -1,9 +1,11 @@
 """SIGKILL right after every mutating AWS call of a full create, one k at a time.
 
-For each k the proxy lets the k-th mutating call of `bin/reconcile --env dev` execute in moto,
-then kills the command before the answer reaches it (AWS made the resource, the tool never saw
-its id). The next `bin/reconcile` must converge to exactly one of each resource, all recorded in
-the state, with nothing else in the whole account; for every k.
+For each k the proxy lets the k-th mutating call of `bin/reconcile --env dev --config FILE` (a
+configuration unlike the defaults, harness.ASKED_CONFIG) execute in moto, then kills the command
+before the answer reaches it (AWS made the resource, the tool never saw its id). The next plain
+`bin/reconcile` (no --config) must converge to exactly one of each resource, all recorded in the
+state, with nothing else in the whole account, and with the settings the killed run was asked
+for (its configuration is recorded before its first mutating call); for every k.
 
 `bin/teardown` must then leave nothing. Teardown after a crash is proved on a sample of k (see
 TEARDOWN_SAMPLE): the k right after the first create of each of the stack's 33 resource kinds,
