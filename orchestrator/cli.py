@@ -87,10 +87,12 @@ def build_parser(command: str) -> Parser:
 
 
 STATE_HELP = ("where state lives: a directory or s3://BUCKET/PREFIX (default: $VIDEO_PIPELINE_STATE, else "
-              "$VIDEO_PIPELINE_STATE_DIR, else ~/.local/state/video-pipeline-infra); --state-dir DIR is an alias")
+              "$VIDEO_PIPELINE_STATE_DIR, else ~/.local/state/video-pipeline-infra); --state-dir DIR is an alias. "
+              "An environment names its location on its VPC: a run at another location changes nothing")
 
 CONFIG_HELP = ("TOML file with per-environment settings: what the environment should become "
-               "(default: the configuration it was last reconciled with, kept in its state)")
+               "(default: the configuration it was last reconciled with, kept in its state; a live environment "
+               "whose state records none is left unchanged until one is given)")
 
 DESCRIPTIONS = {
     "drift": "Compare live AWS with the desired state of an environment; change nothing.",

@@ -43,7 +43,8 @@ def build_parser() -> Parser:
     show.add_argument("--env", required=True)
     show.add_argument("--state", "--state-dir", dest="state", metavar="URL", help=STATE_HELP)
     common(show)
-    move = sub.add_parser("move", help="move one environment's state between locations (local and S3)",
+    move = sub.add_parser("move", help="move one environment's state between locations (local and S3); the "
+                          "environment's VPC is told the new location, and runs at the old one refuse from then on",
                           allow_abbrev=False)
     move.add_argument("--env", required=True)
     move.add_argument("--from", dest="source", required=True, metavar="URL")
