@@ -12,7 +12,7 @@ from typing import Any
 
 from orchestrator.drift_rules import apply_rules, rules_of
 from orchestrator.run import reconcile_stack
-from orchestrator.spec import UNKNOWN
+from orchestrator.spec import UNKNOWN, has_unknown
 from resources.aws.inventory import Found, gone, resource_id, tagged_resources, vpc_members
 from resources.aws.shared_reads import SharedReads
 
@@ -78,6 +78,10 @@ def drift_stack(
         for d in r.changes if r.action in ("update", "replace") else ():
             if d.field in LIFECYCLE_FIELDS:
                 continue  # the failure is listed as what it is, above
+            if has_unknown(d.expected):
+                # Depends on an id AWS assigns to a dependency that is missing or replaced: it
+                # cannot be judged until that exists; the dependency's own entry is the finding.
+                continue
             report.drifted.append({
                 "resource": r.key, "kind": r.kind, "name": r.name, "id": r.id, "attribute": d.field,
                 "expected": _plain(d.expected), "actual": _plain(d.actual),

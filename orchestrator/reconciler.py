@@ -159,6 +159,10 @@ class Reconciler:
             result.action = "create" if result.action == "unchanged" else result.action
             result.changes = result.changes or [FieldDiff(k, v, None) for k, v in spec.items() if k != "name"]
             if self.plan:
+                # What the create will give that the spec already says (a name-derived ARN): a
+                # dependent is compared with that, and shows a change only where its value
+                # really depends on what AWS assigns (an id), as "known after apply".
+                self.outputs[node.key] = h.planned_outputs(spec)
                 return result
             obs = self._create(node, h, spec, entry, log, result)
             result.changes = []  # the create carried them

@@ -198,12 +198,18 @@ class Stage(ApiGatewayHandler):
         self.client.delete_stage(restApiId=obs.attrs["rest_api_id"], stageName=obs.attrs["stage_name"])
 
     def outputs(self, obs):
-        api_id, stage_name = obs.attrs["rest_api_id"], obs.attrs["stage_name"]
+        return self._outputs(obs.attrs["rest_api_id"], obs.attrs["stage_name"])
+
+    def planned_outputs(self, spec):
+        # All follow from the REST API's id and the stage's name: known once that API exists.
+        return self._outputs(spec["rest_api_id"], spec["stage_name"]) if isinstance(spec["rest_api_id"], str) else {}
+
+    def _outputs(self, api_id: str, stage_name: str) -> dict:
         region = self.client.meta.region_name
         return {
-            "id": obs.id,
+            "id": stage_id(api_id, stage_name),
             "stage_name": stage_name,
             # What WAF associates a web ACL with (AssociateWebACL ResourceArn).
-            "arn": self.arn(obs.id),
+            "arn": self.arn(stage_id(api_id, stage_name)),
             "invoke_url": f"https://{api_id}.execute-api.{region}.amazonaws.com/{stage_name}",
         }

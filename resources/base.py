@@ -15,6 +15,7 @@ A handler declares, and knows nothing of the graph or the state store:
     update_fields(spec, obs, diffs) in place; only the fields that differ
     delete(obs, spec)               does not wait
     outputs(obs)    -> dict         what dependents may read
+    planned_outputs(spec) -> dict   the outputs a create will give, known before it (optional)
     create_timeout, update_timeout, delete_timeout, on_failed
 
 The engine (this base class and orchestrator/reconciler.py) owns for every kind: not-found on
@@ -410,6 +411,14 @@ class Handler:
 
     def outputs(self, obs: Observed) -> dict[str, Any]:
         return {"id": obs.id}
+
+    def planned_outputs(self, spec: dict) -> dict[str, Any]:
+        """The outputs a create of ``spec`` will give, as far as they follow from the spec alone
+        (a name-derived ARN, never an id AWS assigns): a plan's dependents of a resource it will
+        create compare against these, so a log group deleted behind the tool's back does not make
+        the task definition and role that name it look changed. Pure but for the account id
+        (asked once a run); a value of ``spec`` still UNKNOWN gives nothing. None by default."""
+        return {}
 
     def outputs_after_update(self, spec: dict, obs: Observed) -> dict[str, Any]:
         """The outputs an update to ``spec`` changes, as they will be after it (a plan's

@@ -89,5 +89,10 @@ class Cluster(EcsHandler):
     def delete(self, obs, spec=None):
         CLUSTER_DRAIN.call(self.clock, self.client.delete_cluster, cluster=obs.id)
 
+    def planned_outputs(self, spec):
+        # Cluster names are unique per account and region: the ARN follows from the name.
+        arn = f"arn:{self.client.meta.partition}:ecs:{self.aws.region}:{self.aws.account_id()}:cluster/{spec['name']}"
+        return {"id": arn, "arn": arn, "name": spec["name"]}
+
     def outputs(self, obs):
         return {"id": obs.id, "arn": obs.id, "name": obs.raw["clusterName"]}

@@ -323,5 +323,10 @@ class IamRole(Handler):
             ignore_codes({NOT_FOUND}, self.client.detach_role_policy, RoleName=obs.id, PolicyArn=arn)
         self.client.delete_role(RoleName=obs.id)
 
+    def planned_outputs(self, spec):
+        # CreateRole with the default path "/": the ARN is the account's and the name's.
+        arn = f"arn:{self.client.meta.partition}:iam::{self.aws.account_id()}:role/{spec['name']}"
+        return {"id": spec["name"], "name": spec["name"], "arn": arn}
+
     def outputs(self, obs):
         return {"id": obs.id, "name": obs.id, "arn": obs.raw["Arn"]}

@@ -133,6 +133,12 @@ class LogGroup(Handler):
     def delete(self, obs, spec=None):
         self.client.delete_log_group(logGroupName=obs.id)
 
+    def planned_outputs(self, spec):
+        # The name is the id, and the ARN follows from it, the region and the account.
+        account, region = self.aws.account_id(), self.aws.region
+        arn = f"arn:{self.client.meta.partition}:logs:{region}:{account}:log-group:{spec['name']}"
+        return {"id": spec["name"], "name": spec["name"], "arn": arn, "region": region, "account_id": account}
+
     def outputs(self, obs):
         arn = log_group_arn(obs.raw)
         return {"id": obs.id, "name": obs.id, "arn": arn, "region": self.aws.region, "account_id": arn.split(":")[4]}

@@ -109,5 +109,9 @@ class SubnetGroupHandler(Handler):
     def delete(self, obs, spec=None):
         self.released.call(self.clock, self._call("delete"), **{f"{self.noun}Name": obs.id})
 
+    def planned_outputs(self, spec):
+        # The name is the id, as AWS stores it (lower-case).
+        return {"id": spec["name"].lower(), "name": spec["name"].lower()}
+
     def outputs(self, obs):
         return {"id": obs.id, "name": obs.id}

@@ -6,7 +6,7 @@ import itertools
 import pytest
 
 from orchestrator.reconciler import Reconciler
-from orchestrator.spec import Node, Ref
+from orchestrator.spec import UNKNOWN, Node, Ref
 from botocore.exceptions import ClientError
 
 from resources.aws import retries
@@ -238,6 +238,37 @@ def test_refs_resolve_from_the_outputs_of_dependencies_and_are_unknown_in_a_plan
     rec.outputs["parent"] = {"id": "p-1"}
     rec.reconcile(node(parent=Ref("parent")))
     assert CLOUD.items["r-1"]["parent"] == "p-1"
+
+
+class NamedWidget(Widget):
+    """A kind whose name output follows from its spec; its id is the cloud's to assign."""
+
+    kind = "named_widget"
+
+    def outputs(self, obs):
+        return {"id": obs.id, "name": obs.tags["Name"]}
+
+    def planned_outputs(self, spec):
+        return {"name": spec["name"]}
+
+
+def test_a_plan_gives_the_dependents_of_a_create_its_planned_outputs_and_unknown_for_the_rest():
+    state = MemoryState()
+    named = Node("p", NamedWidget, {"name": "p-dev", "tags": {"Name": "p-dev"}, "zone": "a", "size": 1, "parent": None})
+    by_name = node(parent=Ref("p", "name"))
+    by_id = Node("w2", Widget, {"name": "w2-dev", "tags": {"Name": "w2-dev"}, "zone": "a", "size": 1, "parent": Ref("p")})
+    rec = reconciler(state)
+    for n in (named, by_name, by_id):
+        rec.reconcile(n)
+    CLOUD.items.pop(state.doc.resource("p")["id"])  # deleted behind the tool's back
+    rec = reconciler(state, plan=True)
+    assert rec.reconcile(named).action == "create"
+    # Its name is its spec's: what names it by name is unchanged, and what names its id will
+    # change to an id not known before the create.
+    assert rec.reconcile(by_name).action == "unchanged"
+    planned = rec.reconcile(by_id)
+    assert planned.action == "update"
+    assert [(d.field, d.expected) for d in planned.changes] == [("parent", UNKNOWN)]
 
 
 def test_teardown_deletes_recorded_and_tagged_leftovers_and_forgets_the_entry(monkeypatch):
