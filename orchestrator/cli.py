@@ -467,12 +467,18 @@ def drift(args) -> int:
     if args.new_only:
         _mark_new(backend, document)
     document["aws_calls"] = aws.calls.summary()
-    print(render_drift(document), file=sys.stderr)
+    print(render_drift(document), file=_summary_stream(args))
     if args.json:
         print(dump(document))
     if _worth_notifying([document], args.new_only):
         notify(document, command=args.notify_command, webhook=args.notify_webhook)
     return _drift_exit([document], new_only=args.new_only)
+
+
+def _summary_stream(args):
+    # The report for people is drift's answer: stdout. With --json the document is the answer
+    # (stdout holds it alone) and the report stays beside the logs on stderr.
+    return sys.stderr if args.json else sys.stdout
 
 
 def _worth_notifying(documents: list[dict], new_only: bool) -> bool:
@@ -604,11 +610,11 @@ def drift_all(args) -> int:
         document["new_only"] = True
     for d in environments:
         note = " (no state: everything it still owns is unmanaged)" if d["state"] == "none" else ""
-        print(render_drift(d) + note, file=sys.stderr)
+        print(render_drift(d) + note, file=_summary_stream(args))
     for d in errors:
         print(f"error: {d['env']}: {d['error']}", file=sys.stderr)
     print(f"{len(environments)} environment(s) checked in {aws.region}, "
-          f"{sum(not d['in_sync'] for d in environments)} with drift.", file=sys.stderr)
+          f"{sum(not d['in_sync'] for d in environments)} with drift.", file=_summary_stream(args))
     if args.json:
         print(dump(document))
     # --new-only: notified when an environment has something new (an unreadable state is in

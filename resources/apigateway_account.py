@@ -106,7 +106,7 @@ class ApiGatewayCloudWatchRole(IamRole):
             if users:
                 # C-APIGW-1: other APIs of the region log through it; not ours to take away.
                 log.warning("apigateway_account_role_kept", role=obs.id, used_by=users[:5],
-                            reason="the API Gateway account's cloudwatchRoleArn names it and these stages log (C-APIGW-1)")
+                            reason="the API Gateway account's cloudwatchRoleArn names it and these stages log")
                 self._kept.add(obs.id)
                 return
             self.aws.client("apigateway").update_account(
