@@ -135,3 +135,25 @@ def test_a_well_formed_region_no_endpoint_answers_for_is_one_line_after_one_read
     assert one_error_line(result) == "error: unknown AWS region 'xx-mars-1': no AWS endpoint answers for it"
     assert "html" not in result.stderr.lower()
     assert {(c.service, c.operation) for c in quiet_server.calls()} == {("ec2", "DescribeAvailabilityZones")}
+
+
+# -- refusals name no internal row id --------------------------------------------------------------
+def test_a_storage_shrink_and_an_engine_downgrade_are_refused_without_an_internal_row_id(cli, server, tmp_path):
+    from tests.support.row_ids import ROW_ID
+
+    def config(name: str, text: str) -> str:
+        (tmp_path / name).write_text("[defaults]\n" + text)
+        return str(tmp_path / name)
+
+    made = cli("reconcile", "--env", "dev", "--config", config("30.toml", "db_allocated_storage = 30\n"))
+    assert made.code == 0, made.stderr
+    server.clear_recording()
+    shrink = cli("reconcile", "--env", "dev", "--plan", "--config", config("25.toml", "db_allocated_storage = 25\n"))
+    downgrade = cli("reconcile", "--env", "dev",
+                    "--config", config("16.toml", "db_allocated_storage = 30\ndb_engine_version = '16'\n"))
+    for result, why in ((shrink, "RDS storage can only grow"), (downgrade, "cannot downgrade PostgreSQL 17")):
+        assert result.code == 1, result.stderr
+        [error, *_] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert error.startswith("error: rds.instance: ") and why in error, error
+        assert not ROW_ID.search(result.stdout + result.stderr), result.stdout + result.stderr
+    assert server.mutating_calls() == []
