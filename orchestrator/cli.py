@@ -187,8 +187,8 @@ def open_backend(args, env: str | None = ""):
     from orchestrator.names import validate_region
 
     aws = Aws(validate_region(region))
+    _check_region_exists(aws)  # before prewarm's thread shares the session
     aws.prewarm(STACK_SERVICES)
-    _check_region_exists(aws)
     if env is None:
         if location.is_s3:
             from state import check_bucket

@@ -34,10 +34,12 @@ REGION_PATTERN = re.compile(r"[a-z]{2,4}(?:-[a-z]+){1,2}-\d{1,2}")
 
 
 def known_regions() -> list[str]:
-    """Every region of every partition in botocore's endpoint data (a newer region may be missing)."""
+    """Every region of every partition botocore knows (partitions.json, a few kB; a region newer
+    than botocore is missing), without the pseudo-regions of global endpoints (aws-global)."""
     from botocore.loaders import create_loader
 
-    return sorted({r for p in create_loader().load_data("endpoints")["partitions"] for r in p["regions"]})
+    partitions = create_loader().load_data("partitions")["partitions"]
+    return sorted(r for p in partitions for r in p["regions"] if not r.endswith("-global"))
 
 
 def unknown_region(region: str, why: str) -> UserError:

@@ -7,12 +7,17 @@ import pytest
 from orchestrator.errors import UserError
 
 
-def test_every_region_botocore_knows_passes_the_shape_check():
+def test_every_region_botocore_knows_passes_the_shape_check_and_is_known():
+    from botocore.loaders import create_loader
+
     from orchestrator.names import known_regions, validate_region
 
-    regions = known_regions()
-    assert {"us-east-1", "us-gov-west-1", "cn-north-1", "us-isob-east-1"} <= set(regions)
-    assert [r for r in regions if validate_region(r) != r] == []
+    # endpoints.json: every region any service has an endpoint in (1 MB: too slow for every run).
+    endpoints = {r for p in create_loader().load_data("endpoints")["partitions"] for r in p["regions"]}
+    assert {"us-east-1", "us-gov-west-1", "cn-north-1", "us-isob-east-1", "eusc-de-east-1"} <= endpoints
+    assert [r for r in sorted(endpoints) if validate_region(r) != r] == []
+    assert endpoints <= set(known_regions())
+    assert [r for r in known_regions() if validate_region(r) != r] == []
 
 
 @pytest.mark.parametrize("region", ["mars-1", "us-east1", "useast-1", "US-EAST-1", "us-east-1 ", "us-east-", "1-us-east",
