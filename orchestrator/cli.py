@@ -168,6 +168,7 @@ def _env_value_attached(argv: list[str]) -> list[str]:
 
 def one_line(exc: BaseException) -> str:
     from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError
+    from botocore.parsers import ResponseParserError
 
     if isinstance(exc, NoCredentialsError):
         return "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
@@ -175,6 +176,10 @@ def one_line(exc: BaseException) -> str:
         return "no AWS region: pass --region or set AWS_REGION"
     if isinstance(exc, EndpointConnectionError):
         return f"cannot reach AWS: {exc}"
+    if isinstance(exc, ResponseParserError):
+        # Its message carries the whole body, an HTML page: no line for a person to read.
+        return ("the AWS endpoint answered with something other than an AWS API response (a web page?): "
+                "check the region and AWS_ENDPOINT_URL")
     if isinstance(exc, ClientError) and exc.operation_name == "GetCallerIdentity":
         return f"AWS rejected the credentials: {exc.response['Error'].get('Message', exc)}"
     message = getattr(exc, "user_message", None) or f"{type(exc).__name__}: {exc}"
@@ -191,7 +196,10 @@ def open_backend(args, env: str | None = ""):
     region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if not region:
         raise UserError("no AWS region: pass --region or set AWS_REGION")
-    aws = Aws(region)
+    from orchestrator.names import validate_region
+
+    aws = Aws(validate_region(region))
+    _check_region_exists(aws)  # before prewarm's thread shares the session
     aws.prewarm(STACK_SERVICES)
     if env is None:
         if location.is_s3:
@@ -201,6 +209,26 @@ def open_backend(args, env: str | None = ""):
         return aws, None
     account = aws.account_id()  # proves the credentials before anything else happens
     return aws, state_backend(location, args.env, region, account)
+
+
+def _check_region_exists(aws) -> None:
+    """A well-formed region name botocore does not know (a typo such as xx-east-1, or a region
+    newer than botocore): one read there, with one retry, tells. No such endpoint answers with a
+    connection error (after minutes of retries) or an emulator's HTML error page; either becomes one
+    line. A region botocore knows costs no call."""
+    import botocore.config
+    from botocore.exceptions import EndpointConnectionError
+    from botocore.parsers import ResponseParserError
+
+    from orchestrator.names import known_regions, unknown_region
+
+    if aws.region in known_regions():
+        return
+    config = botocore.config.Config(region_name=aws.region, retries={"mode": "standard", "total_max_attempts": 2})
+    try:
+        aws.session.client("ec2", config=config).describe_availability_zones()
+    except (EndpointConnectionError, ResponseParserError):
+        raise unknown_region(aws.region, "no AWS endpoint answers for it") from None
 
 
 def state_backend(location, env: str, region: str, account: str | None, *, check: bool = True):
@@ -511,12 +539,18 @@ def drift(args) -> int:
     if args.new_only:
         _mark_new(backend, document)
     document["aws_calls"] = aws.calls.summary()
-    print(render_drift(document), file=sys.stderr)
+    print(render_drift(document), file=_summary_stream(args))
     if args.json:
         print(dump(document))
     if _worth_notifying([document], args.new_only):
         notify(document, command=args.notify_command, webhook=args.notify_webhook)
     return _drift_exit([document], new_only=args.new_only)
+
+
+def _summary_stream(args):
+    # The report for people is drift's answer: stdout. With --json the document is the answer
+    # (stdout holds it alone) and the report stays beside the logs on stderr.
+    return sys.stderr if args.json else sys.stdout
 
 
 def _worth_notifying(documents: list[dict], new_only: bool) -> bool:
@@ -659,11 +693,11 @@ def drift_all(args) -> int:
             print(f"{d['env']}: its state lives at {d['state_location']}; check it there", file=sys.stderr)
             continue
         note = " (no state: everything it still owns is unmanaged)" if d["state"] == "none" else ""
-        print(render_drift(d) + note, file=sys.stderr)
+        print(render_drift(d) + note, file=_summary_stream(args))
     for d in errors:
         print(f"error: {d['env']}: {d['error']}", file=sys.stderr)
     print(f"{len(environments)} environment(s) checked in {aws.region}, "
-          f"{sum(not d['in_sync'] for d in environments)} with drift.", file=sys.stderr)
+          f"{sum(not d['in_sync'] for d in environments)} with drift.", file=_summary_stream(args))
     if args.json:
         print(dump(document))
     # --new-only: notified when an environment has something new (an unreadable state is in

@@ -19,6 +19,7 @@ one is reported as one line naming the key and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import ipaddress
 import json
@@ -197,7 +198,7 @@ def validate_config(values: dict, where: str = "config") -> EnvConfig:
     known = {}
     for key, value in values.items():
         if key not in fields:
-            problems.append(f"{where}: unknown key '{key}' (allowed: {', '.join(sorted(fields))})")
+            problems.append(unknown_key(where, key, fields))
         elif _type_ok(value, type(getattr(EnvConfig(), key))):
             known[key] = value
         else:
@@ -208,6 +209,17 @@ def validate_config(values: dict, where: str = "config") -> EnvConfig:
     if problems:
         raise ConfigError(problems)
     return cfg
+
+
+# Where every key is described: the list itself is dozens of keys, too long for an error line.
+KEYS_DOCUMENTED = "the keys are listed in the README's \"Configuration\" section"
+
+
+def unknown_key(where: str, key: str, known, otherwise: str = KEYS_DOCUMENTED) -> str:
+    """One line for a key no configuration has: the known key it most likely misspells, else
+    ``otherwise`` (where the keys are documented)."""
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    return f"{where}: unknown key '{key}'; " + (f"did you mean '{close[0]}'?" if close else otherwise)
 
 
 class ConfigError(UserError):

@@ -82,7 +82,10 @@ def drift_problems(drift: Any, where: str, keys: Iterable[str] | None = None) ->
     """Every problem of a ``drift`` configuration table, one line each (config.validate_config)."""
     if not isinstance(drift, dict):
         return [f"{where}: drift must be a table ([defaults.drift] or [environments.NAME.drift])"]
-    problems = [f"{where}: unknown key 'drift.{k}' (allowed: drift.ignore)" for k in sorted(drift) if k != "ignore"]
+    from orchestrator.config import unknown_key
+
+    problems = [unknown_key(where, f"drift.{k}", ["drift.ignore"], "allowed: drift.ignore")
+                for k in sorted(drift) if k != "ignore"]
     rules = drift.get("ignore", [])
     if not isinstance(rules, list):
         return problems + [f"{where}: drift.ignore must be a list of tables ([[environments.NAME.drift.ignore]]), "
@@ -96,7 +99,9 @@ def drift_problems(drift: Any, where: str, keys: Iterable[str] | None = None) ->
 def _rule_problems(rule: Any, where: str, keys: tuple[str, ...]) -> list[str]:
     if not isinstance(rule, dict):
         return [f"{where} must be a table with a reason and a resource or an unmanaged pattern, got {rule!r}"]
-    problems = [f"{where}: unknown key '{k}' (allowed: {', '.join(RULE_KEYS)})" for k in rule if k not in RULE_KEYS]
+    from orchestrator.config import unknown_key
+
+    problems = [unknown_key(where, k, RULE_KEYS, f"allowed: {', '.join(RULE_KEYS)}") for k in rule if k not in RULE_KEYS]
     for key in RULE_KEYS:
         if key in rule and not (isinstance(rule[key], str) and rule[key].strip()):
             problems.append(f"{where}: {key} must be a non-empty string, got {rule[key]!r}")

@@ -219,7 +219,7 @@ class RedisAuthRotation:
             # B-EC-7: a token change needs in-transit encryption; refused before the new version.
             if not self._settled().get("TransitEncryptionEnabled"):
                 raise ResourceError(f"replication_group {self.group_id} has no in-transit encryption: its AUTH token "
-                                    "cannot be changed (B-EC-7)")
+                                    "cannot be changed")
             pending = self._put_pending(versions.current)
         if pending.id != versions.current.id:
             self._rotate(pending)

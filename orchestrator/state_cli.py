@@ -72,7 +72,9 @@ def _region(args) -> str:
     region = getattr(args, "region", None) or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if not region:
         raise UserError("no AWS region: pass --region or set AWS_REGION")
-    return region
+    from orchestrator.names import validate_region
+
+    return validate_region(region)
 
 
 def _location(value: str | None):

@@ -111,7 +111,7 @@ class Stage(ApiGatewayHandler):
     def validate(self, spec):
         name = spec["stage_name"]
         if isinstance(name, str) and not STAGE_NAME.fullmatch(name):
-            return [f"stage name {name!r} must be 1-128 letters, digits, '-' or '_' (B-AG-1)"]
+            return [f"stage name {name!r} must be 1-128 letters, digits, '-' or '_'"]  # B-AG-1
         problems = []
         if spec["log_level"] not in LOG_LEVELS:
             problems.append(f"log_level {spec['log_level']!r}: one of {', '.join(LOG_LEVELS)} (FSBP APIGateway.1)")

@@ -101,10 +101,10 @@ class FileSystem(EfsHandler):
         problems = []
         token = spec["creation_token"]
         if isinstance(token, str) and not 1 <= len(token) <= CREATION_TOKEN_MAX:
-            problems.append(f"creation_token must be 1-{CREATION_TOKEN_MAX} characters (B-EFS-2)")
+            problems.append(f"creation_token must be 1-{CREATION_TOKEN_MAX} characters")  # B-EFS-2
         policies = spec["lifecycle_policies"]
         if isinstance(policies, list) and any(not isinstance(p, dict) or len(p) != 1 for p in policies):
-            problems.append("each lifecycle policy holds exactly one transition (B-EFS-3)")
+            problems.append("each lifecycle policy holds exactly one transition")  # B-EFS-3
         return problems
 
     def desired(self, spec):

@@ -75,7 +75,7 @@ def read_auth_token(sm, secret_arn: str, *, what: str, version_id: str | None = 
     except (ValueError, KeyError, TypeError):
         raise ResourceError(f"{what} is not a JSON document with an auth_token key") from None
     if not isinstance(token, str) or not AUTH_TOKEN.fullmatch(token):
-        raise ResourceError(f"{what} does not hold 16-128 letters, digits or ! & # $ ^ < > - (B-EC-4)")
+        raise ResourceError(f"{what} does not hold 16-128 letters, digits or ! & # $ ^ < > -")  # B-EC-4
     return token
 
 
@@ -186,20 +186,21 @@ class ReplicationGroup(Handler):
         if not snapshot_window_ok(spec["snapshot_window"]):
             problems.append("snapshot_window: hh24:mi-hh24:mi in UTC, at least 60 minutes (CreateReplicationGroup SnapshotWindow)")
         if not (GROUP_ID.fullmatch(name) and len(name) <= 40):
-            problems.append("ids are 1-40 letters, digits and single hyphens, a letter first (B-EC-1)")
+            problems.append("ids are 1-40 letters, digits and single hyphens, a letter first")  # B-EC-1
         n = spec["num_cache_clusters"]
+        # B-EC-2
         if not 1 <= n <= 6:
-            problems.append(f"num_cache_clusters = {n}; a group has 1 primary and up to 5 replicas (B-EC-2)")
+            problems.append(f"num_cache_clusters = {n}; a group has 1 primary and up to 5 replicas")
         if spec["automatic_failover"] and n < 2:
-            problems.append(f"automatic failover needs at least 2 cache clusters, got {n} (B-EC-2)")
+            problems.append(f"automatic failover needs at least 2 cache clusters, got {n}")
         if spec["multi_az"] and not spec["automatic_failover"]:
-            problems.append("Multi-AZ requires automatic failover (B-EC-3)")
+            problems.append("Multi-AZ requires automatic failover")  # B-EC-3
         if spec.get("auth_token_secret_arn") is not None and not spec["transit_encryption"]:
-            problems.append("an AUTH token is only accepted with in-transit encryption (B-EC-4)")
+            problems.append("an AUTH token is only accepted with in-transit encryption")  # B-EC-4
         if spec["transit_encryption"] and not transit_encryption_supported(spec["engine"], spec["engine_version"]):
-            problems.append(
+            problems.append(  # B-EC-5
                 f"in-transit encryption needs Redis OSS 4.0.10 or later (or Valkey 7.2), "
-                f"not {spec['engine']} {spec['engine_version']} (B-EC-5)"
+                f"not {spec['engine']} {spec['engine_version']}"
             )
         return problems
 
@@ -225,20 +226,20 @@ class ReplicationGroup(Handler):
         if target is None:
             newer = [v["EngineVersion"] for v in versions
                      if not_older(v["EngineVersion"], running) and not version_matches(v["EngineVersion"], running)]
-            return dataclasses.replace(diff, change=Change.IMPOSSIBLE, why=(
+            return dataclasses.replace(diff, change=Change.IMPOSSIBLE, why=(  # C-EC-3
                 f"ElastiCache offers no {engine} {wanted}; newer versions offered: {few(newer)} "
-                f"(DescribeCacheEngineVersions, C-EC-3)"))
+                f"(DescribeCacheEngineVersions)"))
         group = obs.attrs.get("parameter_group") or ""
         now = offered_version(versions, running)
         family_changes = now is None or now["CacheParameterGroupFamily"] != target["CacheParameterGroupFamily"]
         if family_changes and group and not group.startswith("default."):
-            return dataclasses.replace(diff, change=Change.IMPOSSIBLE, why=(
+            return dataclasses.replace(diff, change=Change.IMPOSSIBLE, why=(  # C-EC-3
                 f"the group uses the custom parameter group {group}; {engine} {wanted} needs one of family "
-                f"{target['CacheParameterGroupFamily']}, which this stack does not manage (C-EC-3)"))
+                f"{target['CacheParameterGroupFamily']}, which this stack does not manage"))
         moved = f"; the nodes move to default.{target['CacheParameterGroupFamily']}" if family_changes and group else ""
-        return dataclasses.replace(diff, change=Change.DOWNTIME, why=(
+        return dataclasses.replace(diff, change=Change.DOWNTIME, why=(  # C-EC-1, C-EC-3
             f"an engine upgrade to {engine} {wanted}: nodes are upgraded one by one, the primary by a failover "
-            f"(seconds of write errors){moved} (C-EC-1, C-EC-3)"))
+            f"(seconds of write errors){moved}"))
 
     def engine_versions(self, engine: str) -> list[dict]:
         """The versions of ``engine`` ElastiCache offers (DescribeCacheEngineVersions, paginated)."""

@@ -152,7 +152,7 @@ class IamRole(Handler):
     def validate(self, spec):
         problems = []
         if not ROLE_NAME.fullmatch(spec["name"]):
-            problems.append(f"role name {spec['name']!r}: 1-64 letters, digits and _+=,.@- (B-IAM-1)")
+            problems.append(f"role name {spec['name']!r}: 1-64 letters, digits and _+=,.@-")  # B-IAM-1
         problems += policy_problems(spec["assume_role_policy"], "trust policy")
         for name, document in sorted(spec["inline_policies"].items()):
             problems += policy_problems(document, f"policy {name}")

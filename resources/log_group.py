@@ -53,7 +53,7 @@ class LogGroup(Handler):
 
     def validate(self, spec):
         if not LOG_GROUP_NAME.fullmatch(spec["name"]):
-            return [f"log group name {spec['name']!r}: 1-512 letters, digits and . - _ / # (B-LOG-1)"]
+            return [f"log group name {spec['name']!r}: 1-512 letters, digits and . - _ / #"]  # B-LOG-1
         return []
 
     def describe(self, resource_id):

@@ -306,9 +306,10 @@ class DbInstance(Handler):
     def validate(self, spec):
         name, problems = spec["name"], []
         if not (IDENTIFIER.fullmatch(name) and len(name) <= 63):
-            problems.append("identifiers are 1-63 lower-case letters, digits and single hyphens, a letter first (B-RDS-1)")
+            # B-RDS-1
+            problems.append("identifiers are 1-63 lower-case letters, digits and single hyphens, a letter first")
         if not MASTER_USERNAME.fullmatch(spec["master_username"]):
-            problems.append("master_username must be 1-16 letters, digits or _, a letter first (B-RDS-4)")
+            problems.append("master_username must be 1-16 letters, digits or _, a letter first")  # B-RDS-4
         if spec["manage_master_user_password"] is not True:
             # B-RDS-3: the alternative is a password of our own, which this stack never handles.
             problems.append("only RDS-managed master passwords are supported")
@@ -351,7 +352,7 @@ class DbInstance(Handler):
         running, wanted = obs.attrs["engine_version"], diff.expected
         if older(wanted, running):
             return dataclasses.replace(
-                diff, change=Change.IMPOSSIBLE, why=f"cannot downgrade PostgreSQL {running} to {wanted} (C-RDS-3)"
+                diff, change=Change.IMPOSSIBLE, why=f"cannot downgrade PostgreSQL {running} to {wanted}"  # C-RDS-3
             )
         targets = self.upgrade_targets(obs.attrs.get("engine") or "postgres", running)
         offered = [t for t in targets if version_matches(wanted, t["EngineVersion"])]
@@ -360,7 +361,7 @@ class DbInstance(Handler):
             # from <running> to <wanted>" (C-RDS-5).
             return dataclasses.replace(diff, change=Change.IMPOSSIBLE, why=(
                 f"RDS offers no upgrade of PostgreSQL {running} to {wanted}; valid targets: "
-                f"{newest_per_major(targets)} (DescribeDBEngineVersions ValidUpgradeTarget, C-RDS-5)"))
+                f"{newest_per_major(targets)} (DescribeDBEngineVersions ValidUpgradeTarget)"))
         if major(wanted) == major(running):
             return diff
         groups = [g["DBParameterGroupName"] for g in (obs.raw or {}).get("DBParameterGroups") or []]
@@ -368,13 +369,13 @@ class DbInstance(Handler):
         if custom:
             # ModifyDBInstance EngineVersion: a nondefault group must be replaced by one of the new
             # family in the same call; this stack does not manage parameter groups.
-            return dataclasses.replace(diff, change=Change.IMPOSSIBLE, why=(
+            return dataclasses.replace(diff, change=Change.IMPOSSIBLE, why=(  # C-RDS-5
                 f"the instance uses the custom parameter group {custom[0]}; a major upgrade needs one of family "
-                f"postgres{major(wanted)}, which this stack does not manage (C-RDS-5)"))
-        return dataclasses.replace(diff, change=Change.DOWNTIME, why=(
+                f"postgres{major(wanted)}, which this stack does not manage"))
+        return dataclasses.replace(diff, change=Change.DOWNTIME, why=(  # C-RDS-5
             f"a major upgrade to PostgreSQL {wanted}: the primary and the standby are upgraded together, the database "
             f"is down for the upgrade (minutes, more for a large catalog); RDS snapshots it before and after and moves "
-            f"it to the default parameter group of postgres{major(wanted)} (C-RDS-5)"))
+            f"it to the default parameter group of postgres{major(wanted)}"))
 
     def upgrade_targets(self, engine: str, version: str) -> list[dict]:
         """``ValidUpgradeTarget`` of the running version (DescribeDBEngineVersions, paginated)."""
@@ -389,11 +390,11 @@ class DbInstance(Handler):
         have, want = obs.attrs["allocated_storage"], diff.expected
         least = -(-have * 11 // 10)  # 10 % more, rounded up, in whole GiB
         if want < have:
-            why = "RDS storage can only grow (C-RDS-2)"
+            why = "RDS storage can only grow"
         elif want < least:
-            why = f"an increase must be at least 10 % ({least} GiB); AWS would round it up (C-RDS-2)"
+            why = f"an increase must be at least 10 % ({least} GiB); AWS would round it up"
         elif (obs.raw or {}).get("DBInstanceStatus") == "storage-optimization":
-            why = "the last storage change is still being optimized; AWS refuses another until it ends (C-RDS-2)"
+            why = "the last storage change is still being optimized; AWS refuses another until it ends"
         else:
             return diff
         return dataclasses.replace(diff, change=Change.IMPOSSIBLE, why=why)

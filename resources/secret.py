@@ -45,7 +45,7 @@ def find_secret_by_name(sm, name: str, *, include_deleted: bool = False) -> dict
 
 def secret_name_problems(name: str) -> list[str]:
     if not SECRET_NAME.fullmatch(name):
-        return [f"secret name {name!r}: 1-512 ASCII letters, digits and /_+=.@- (B-SM-1)"]
+        return [f"secret name {name!r}: 1-512 ASCII letters, digits and /_+=.@-"]  # B-SM-1
     return []
 
 

@@ -101,7 +101,7 @@ def ip_permission(rule: dict) -> dict:
 
 def sg_text_problem(what: str, value: str) -> str | None:
     if not isinstance(value, str) or not SG_TEXT.fullmatch(value):
-        return f"{what} {value!r}: 1-255 characters of letters, digits, spaces and ._-:/()#,@[]+=&;{{}}!$* (B-SG-1)"
+        return f"{what} {value!r}: 1-255 characters of letters, digits, spaces and ._-:/()#,@[]+=&;{{}}!$*"  # B-SG-1
     return None
 
 
@@ -124,7 +124,7 @@ class SecurityGroup(Ec2Handler):
     def validate(self, spec):
         problems = [sg_text_problem("name", spec["name"]), sg_text_problem("description", spec["description"])]
         if spec["name"].startswith("sg-"):
-            problems.append(f"name {spec['name']!r} cannot start with 'sg-' (B-SG-1)")
+            problems.append(f"name {spec['name']!r} cannot start with 'sg-'")  # B-SG-1
         return [p for p in problems if p]
 
     def desired(self, spec):

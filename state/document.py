@@ -48,8 +48,13 @@ def _type_name(value: Any) -> str:
             int: "an integer", float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
 
 
-def _corrupt(problem: str) -> CorruptStateError:
-    return CorruptStateError(f"state file is corrupt: {problem}")
+def _subject(source: str | None) -> str:
+    # The file (or s3:// URL) named, so that whoever reads the error knows which one to look at.
+    return f"state file {source}" if source else "state file"
+
+
+def corrupt(problem: str, source: str | None = None) -> CorruptStateError:
+    return CorruptStateError(f"{_subject(source)} is corrupt: {problem}")
 
 
 # Required keys: what each must hold, and the test for it.
@@ -72,12 +77,12 @@ def _config_record_ok(record) -> bool:
             and isinstance(record.get("hash"), str) and isinstance(record.get("source"), str))
 
 
-def _check_shape(data: dict) -> None:
+def _check_shape(data: dict, source: str | None) -> None:
     for key, (expected, ok) in _SHAPE.items():
         if key not in data:
-            raise _corrupt(f"missing key {key!r}")
+            raise corrupt(f"missing key {key!r}", source)
         if not ok(data[key]):
-            raise _corrupt(f"{key!r} must be {expected}")
+            raise corrupt(f"{key!r} must be {expected}", source)
 
 
 class StateDocument:
@@ -94,34 +99,38 @@ class StateDocument:
                     "account": account, "azs": [], "resources": {}, "outputs": {}})
 
     @classmethod
-    def from_json(cls, text: str, *, env: str, region: str, account: str | None = None) -> StateDocument:
+    def from_json(cls, text: str, *, env: str, region: str, account: str | None = None,
+                  source: str | None = None) -> StateDocument:
+        """``source``: the file or s3:// URL the text was read from, named by every error."""
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise _corrupt(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+            raise corrupt(f"{exc.msg} at line {exc.lineno} column {exc.colno}", source) from None
         if not isinstance(data, dict):
-            raise _corrupt(f"expected an object, found {_type_name(data)}")
+            raise corrupt(f"expected an object, found {_type_name(data)}", source)
         if "schema_version" not in data:
-            raise _corrupt("missing key 'schema_version'")
+            raise corrupt("missing key 'schema_version'", source)
         version = data["schema_version"]
         if not isinstance(version, int) or isinstance(version, bool):
-            raise _corrupt(f"'schema_version' must be an integer, found {_type_name(version)}")
+            raise corrupt(f"'schema_version' must be an integer, found {_type_name(version)}", source)
         if version not in READABLE_VERSIONS:
             hint = "; it was written by a newer version of this tool" if version > SCHEMA_VERSION else ""
             raise SchemaVersionError(
-                f"state file has schema version {version}, this tool reads versions {READABLE_VERSIONS[0]} to {SCHEMA_VERSION}{hint}")
-        _check_shape(data)
+                f"{_subject(source)} has schema version {version}, this tool reads versions "
+                f"{READABLE_VERSIONS[0]} to {SCHEMA_VERSION}{hint}")
+        _check_shape(data, source)
         for key in _CONFIG_KEYS:
             if data.get(key) is not None and not _config_record_ok(data[key]):
-                raise _corrupt(f"{key!r} must be an object with 'values' (an object), 'hash' and 'source' (strings)")
+                raise corrupt(f"{key!r} must be an object with 'values' (an object), 'hash' and 'source' (strings)",
+                              source)
         data["schema_version"] = SCHEMA_VERSION
         if (data["env"], data["region"]) != (env, region):
             raise ForeignStateError(
-                f"state file belongs to env {data['env']!r} in region {data['region']!r}, "
+                f"{_subject(source)} belongs to env {data['env']!r} in region {data['region']!r}, "
                 f"not env {env!r} in {region!r}")
         if account is not None and data["account"] is not None and data["account"] != account:
             raise ForeignStateError(
-                f"state file belongs to account {data['account']!r}, not account {account!r}")
+                f"{_subject(source)} belongs to account {data['account']!r}, not account {account!r}")
         if data["account"] is None:
             # Learn the account the first time it is known, so later runs can check it.
             data["account"] = account

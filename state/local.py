@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Protocol, TypeVar, runtime_checkable
 
-from .document import StateDocument
-from .errors import CorruptStateError, LockHeldError, StateError
+from .document import StateDocument, corrupt
+from .errors import LockHeldError, StateError
 
 STATE_DIR_ENV = "VIDEO_PIPELINE_STATE_DIR"
 T = TypeVar("T")
@@ -255,8 +255,9 @@ class LocalStateBackend:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise CorruptStateError("state file is corrupt: not UTF-8 text") from None
-        return StateDocument.from_json(text, env=self.env, region=self.region, account=self.account)
+            raise corrupt("not UTF-8 text", self.location) from None
+        return StateDocument.from_json(text, env=self.env, region=self.region, account=self.account,
+                                       source=self.location)
 
     def save(self, doc: StateDocument) -> bool:
         """Write `doc` atomically if it differs from the file; True if written."""

@@ -30,8 +30,8 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 from datetime import datetime, timezone
 
-from .document import StateDocument
-from .errors import CorruptStateError, LockHeldError, StateError
+from .document import StateDocument, corrupt
+from .errors import LockHeldError, StateError
 from .local import _NAME, _pid_alive
 
 T = TypeVar("T")
@@ -416,8 +416,9 @@ class S3StateBackend:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise CorruptStateError(f"state {self.location} is corrupt: not UTF-8 text") from None
-        doc = StateDocument.from_json(text, env=self.env, region=self.region, account=self.account)
+            raise corrupt("not UTF-8 text", self.location) from None
+        doc = StateDocument.from_json(text, env=self.env, region=self.region, account=self.account,
+                                      source=self.location)
         self._etag, self._bytes = answer["ETag"], raw
         return doc
 

@@ -27,6 +27,7 @@ from orchestrator.config import EnvConfig
 from sandbox.fidelity import clock as layer_clock
 from tests.conftest import REGION
 from tests.day2.environment import ENV, Day2Env, changes, running_environment
+from tests.support.row_ids import ROW_ID
 
 DB = f"rds-postgresql-{ENV}"
 PENDING, MODIFY, OPTIMIZE = (layer_clock.DURATIONS[k] for k in ("rds.modify_pending", "rds.modify", "rds.storage_optimization"))
@@ -56,6 +57,7 @@ def assert_refused(env: Day2Env, cfg: EnvConfig, field: str, why: str) -> None:
     assert changes(plan) == {"rds.instance": {field: "IMPOSSIBLE"}}
     [refused] = plan.refused
     assert refused.key == "rds.instance" and why in refused.refusal and "restore the previous value" in refused.refusal
+    assert not ROW_ID.search(refused.refusal), refused.refusal
     run = env.apply(cfg)
     assert [r.key for r in run.refused] == ["rds.instance"]
     assert env.last_calls == {}
@@ -152,10 +154,10 @@ def test_a_storage_increase_goes_through_storage_optimization_and_the_next_run_d
 
 
 @pytest.mark.parametrize("size, why", [
-    (25, "RDS storage can only grow (C-RDS-2)"),
-    (32, "an increase must be at least 10 % (33 GiB); AWS would round it up (C-RDS-2)"),
+    (25, "RDS storage can only grow"),
+    (32, "an increase must be at least 10 % (33 GiB); AWS would round it up"),
     # A valid increase, but the last storage change is still being optimized.
-    (40, "the last storage change is still being optimized; AWS refuses another until it ends (C-RDS-2)"),
+    (40, "the last storage change is still being optimized; AWS refuses another until it ends"),
 ], ids=["shrink", "under-10-percent", "while-optimizing"])
 def test_a_storage_change_aws_refuses_is_refused_by_the_plan_and_the_apply(env, rds, size, why):
     assert instance(rds)["DBInstanceStatus"] == "storage-optimization", "runs after the storage increase"

@@ -533,9 +533,9 @@ def test_groups_of_a_mount_target_still_creating_are_shown_unread_and_left_alone
 
 
 @pytest.mark.parametrize("change, rule", [
-    ({"creation_token": "t" * 65}, "B-EFS-2"),
+    ({"creation_token": "t" * 65}, "creation_token must be 1-64 characters"),  # B-EFS-2
     ({"lifecycle_policies": [{"TransitionToIA": "AFTER_14_DAYS", "TransitionToPrimaryStorageClass": "AFTER_1_ACCESS"}]},
-     "B-EFS-3"),
+     "each lifecycle policy holds exactly one transition"),  # B-EFS-3
 ])
 def test_file_system_values_aws_refuses_are_refused_before_any_call(aws, change, rule):
     node = next(n for n in efs_nodes("dev", EnvConfig(), len(AZS)) if n.key == "efs.file_system")

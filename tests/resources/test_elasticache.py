@@ -191,14 +191,14 @@ def rg_spec(**changes) -> dict:
 
 
 @pytest.mark.parametrize("changes, rule", [
-    ({"name": "redis-" + "x" * 35}, "B-EC-1"),
-    ({"name": "redis--dev"}, "B-EC-1"),
-    ({"name": "1redis"}, "B-EC-1"),
-    ({"num_cache_clusters": 1}, "B-EC-2"),
-    ({"num_cache_clusters": 7}, "B-EC-2"),
-    ({"automatic_failover": False}, "B-EC-3"),
-    ({"transit_encryption": False}, "B-EC-4"),
-    ({"engine_version": "4.0.9"}, "B-EC-5"),
+    ({"name": "redis-" + "x" * 35}, "ids are 1-40 letters"),  # B-EC-1
+    ({"name": "redis--dev"}, "ids are 1-40 letters"),
+    ({"name": "1redis"}, "ids are 1-40 letters"),
+    ({"num_cache_clusters": 1}, "automatic failover needs at least 2 cache clusters, got 1"),  # B-EC-2
+    ({"num_cache_clusters": 7}, "num_cache_clusters = 7; a group has 1 primary and up to 5 replicas"),
+    ({"automatic_failover": False}, "Multi-AZ requires automatic failover"),  # B-EC-3
+    ({"transit_encryption": False}, "an AUTH token is only accepted with in-transit encryption"),  # B-EC-4
+    ({"engine_version": "4.0.9"}, "in-transit encryption needs Redis OSS 4.0.10 or later"),  # B-EC-5
 ])
 def test_aws_rules_moto_does_not_enforce_are_refused_by_validate(changes, rule):
     problems = ReplicationGroup(Aws(REGION), env="dev").validate(rg_spec(**changes))
@@ -220,7 +220,7 @@ def test_a_secret_without_a_valid_token_is_refused_without_showing_it(aws, moto_
     secrets = boto3.client("secretsmanager", region_name=REGION)
     handler = ReplicationGroup(aws, env="dev")
     short = secrets.create_secret(Name="short", SecretString=json.dumps({"auth_token": "tooShort@1"}))["ARN"]
-    with pytest.raises(ResourceError, match="B-EC-4") as caught:
+    with pytest.raises(ResourceError, match="does not hold 16-128 letters") as caught:  # B-EC-4
         handler.create(rg_spec(auth_token_secret_arn=short), "token")
     assert "tooShort" not in str(caught.value)
     plain = secrets.create_secret(Name="plain", SecretString="just-a-string")["ARN"]

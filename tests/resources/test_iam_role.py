@@ -242,6 +242,6 @@ def test_names_aws_refuses_are_refused_before_any_call(aws, name):
     state = MemoryState()
     engine = Reconciler(aws, env="dev", state=state.doc, save=state.save, clock=FakeClock().as_clock())
     before = aws.calls.total
-    with pytest.raises(ResourceError, match="B-IAM-1"):
+    with pytest.raises(ResourceError, match="1-64 letters, digits"):  # B-IAM-1
         engine.reconcile(Node("iam.task_role", IamRole, spec))
     assert aws.calls.total == before
