@@ -690,7 +690,7 @@ def drift_all(args) -> int:
         document["new_only"] = True
     for d in environments:
         if d["state"] == "elsewhere":
-            print(f"{d['env']}: its state lives at {d['state_location']}; check it there", file=sys.stderr)
+            print(f"{d['env']}: its state lives at {d['state_location']}; check it there", file=_summary_stream(args))
             continue
         note = " (no state: everything it still owns is unmanaged)" if d["state"] == "none" else ""
         print(render_drift(d) + note, file=_summary_stream(args))

@@ -119,6 +119,7 @@ def test_drift_all_checks_an_environment_where_its_state_lives(cli, server, read
     assert here.code == 0, here.stderr
     [entry] = here.json["environments"]
     assert entry["state"] == "elsewhere" and entry["state_location"] == URL and entry["unmanaged"] == [], entry
-    assert URL in here.stderr
+    assert URL in here.stderr  # with --json the human report is on stderr
+    assert URL in cli("drift", "--all").stdout
     there = cli("drift", "--all", "--json", env={"VIDEO_PIPELINE_STATE": URL})
     assert there.code == 0 and [e["state"] for e in there.json["environments"]] == ["found"], there.stderr
