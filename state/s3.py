@@ -3,8 +3,9 @@
 
 The lock is an object created with `If-None-Match: *` (S3 conditional writes: the PUT fails with
 412 PreconditionFailed when the key exists, and 409 ConditionalRequestConflict when a concurrent
-conditional write on the key is in flight). Its body names the holder and a lease; the run renews
-the lease (a PUT with `If-Match` on the lock's own ETag) every lease/3 while it works and deletes
+conditional write on the key is in flight: a 409 says nothing about who won, so every write that
+gets one reads the object again and retries while it is still ours or unchanged). Its body names
+the holder and a lease; the run renews the lease (a PUT with `If-Match` on the lock's own ETag) every lease/3 while it works and deletes
 the lock at the end (a DELETE with `If-Match`: never someone else's lock). A lock whose lease has
 run out belongs to a run that is gone (killed, its runner lost): the next run takes it over with
 a PUT `If-Match` on that lock's ETag, so of two runs taking over at once only one wins.
@@ -44,6 +45,11 @@ HEARTBEAT_DIVISOR = 3
 PRECONDITION_FAILED = "PreconditionFailed"        # 412: If-None-Match found the key / If-Match another ETag
 CONDITIONAL_CONFLICT = "ConditionalRequestConflict"  # 409: a concurrent conditional write on the key
 NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
+# D-S3-1: AWS's guidance on 409 is to read the object again and retry. A few attempts, a short
+# back-off doubled each time: the write in flight ends within a request's time.
+CONFLICT_ATTEMPTS = 3
+CONFLICT_BACKOFF_SECONDS = 0.25
+KEPT_CONFLICTING = "S3 kept answering ConditionalRequestConflict (another write to it was in flight)"
 
 
 class StateConflictError(StateError):
@@ -160,7 +166,8 @@ class S3StateBackend:
     """State in `s3://{bucket}/{prefix}/{env}.{region}.json` under a leased lock object."""
 
     def __init__(self, s3, bucket: str, prefix: str, env: str, region: str, account: str | None = None, *,
-                 now: Callable[[], float] = time.time, lease_seconds: float = LEASE_SECONDS,
+                 now: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
+                 lease_seconds: float = LEASE_SECONDS,
                  heartbeat: bool = True, command: str | None = None, host: str | None = None,
                  pid: int | None = None) -> None:
         for what, name in (("env", env), ("region", region)):
@@ -177,6 +184,7 @@ class S3StateBackend:
         self.location = f"s3://{bucket}/{self.key}"
         self.lock_location = f"s3://{bucket}/{self.lock_key}"
         self.now = now
+        self.sleep = sleep  # only between retries of a write S3 answered 409
         self.lease_seconds = lease_seconds
         self.heartbeat_seconds = lease_seconds / HEARTBEAT_DIVISOR
         self.heartbeat = heartbeat
@@ -232,18 +240,24 @@ class S3StateBackend:
             self._holder["ci_run"] = run
         self.previous_holder = self.broken_holder = self.expired_holder = self.lost = None
         body = self._body(started)
-        for _ in range(3):
+        for attempt in range(CONFLICT_ATTEMPTS):
             try:
                 answer = self.s3.put_object(Bucket=self.bucket, Key=self.lock_key, Body=body,
                                             ContentType="application/json", IfNoneMatch="*")
             except Exception as exc:
-                if _code(exc) not in (PRECONDITION_FAILED, CONDITIONAL_CONFLICT):
+                code = _code(exc)
+                if code not in (PRECONDITION_FAILED, CONDITIONAL_CONFLICT):
                     raise
             else:
                 return self._locked(answer["ETag"], started)
             current = self._read_lock()
             if current is None:
-                continue  # released between our PUT and our GET: try again
+                # 412: released between our PUT and our GET. 409 ConditionalRequestConflict
+                # (D-S3-1): another write to the key was in flight and none has landed. Either
+                # way the lock is free: try again, after a 409 a little later (AWS's guidance).
+                if code == CONDITIONAL_CONFLICT:
+                    self._retry_after_conflict(attempt)
+                continue
             etag, raw, holder = current
             if holder is not None and holder.get("id") == self.holder_id:
                 # Our own PUT landed and its answer was lost; botocore's retry met our lock.
@@ -286,19 +300,51 @@ class S3StateBackend:
             refusal = self._refuse_break(holder, break_lock)
             if refusal is not None:
                 raise LockHeldError(self._held_message(holder, refusal), holder)
-        try:
-            # If-Match on the lock we judged: of two runs taking it over at once, one wins.
-            answer = self.s3.put_object(Bucket=self.bucket, Key=self.lock_key, Body=body,
-                                        ContentType="application/json", IfMatch=etag)
-        except Exception as exc:
-            if _code(exc) not in (PRECONDITION_FAILED, CONDITIONAL_CONFLICT) and _code(exc) not in NOT_FOUND:
-                raise
-            raise LockHeldError(self._held_message(holder, "another run took the lock over first"), holder) from None
+        new_etag = self._replace_lock(etag, holder, body)
         if expired:
             self.expired_holder = holder or {}
         else:
             self.broken_holder = holder or {}
-        self._locked(answer["ETag"], started)
+        self._locked(new_etag, started)
+
+    def _replace_lock(self, etag: str, holder: dict | None, body: bytes) -> str:
+        """Put our lock over the one with ``etag`` (held by ``holder``): its new ETag, or
+        LockHeldError naming whoever holds the lock now."""
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                # If-Match on the lock we judged: of two runs taking it over at once, one wins.
+                return self.s3.put_object(Bucket=self.bucket, Key=self.lock_key, Body=body,
+                                          ContentType="application/json", IfMatch=etag)["ETag"]
+            except Exception as exc:
+                code = _code(exc)
+                if code not in (PRECONDITION_FAILED, CONDITIONAL_CONFLICT) and code not in NOT_FOUND:
+                    raise
+            if code != CONDITIONAL_CONFLICT:
+                break
+            # 409 ConditionalRequestConflict (D-S3-1): a write to the lock was in flight, and it
+            # need not have landed. Read it again: our own (our PUT landed) is taken; the lock we
+            # judged, unchanged, is tried again; anything else is another run's, named below.
+            current = self._read_lock()
+            if self._is_ours(current):
+                return current[0]
+            if current is None or current[0] != etag:
+                holder = current[2] if current else None
+                break
+            if not self._retry_after_conflict(attempt):
+                raise LockHeldError(self._held_message(holder, f"{KEPT_CONFLICTING}; try again"), holder)
+        raise LockHeldError(self._held_message(holder, "another run took the lock over first"), holder)
+
+    def _is_ours(self, current: tuple[str, bytes, dict | None] | None) -> bool:
+        """Whether the lock as read names this run: its holder id is unique to the run, so no
+        other run writes it, whatever ETag our own earlier writes left on the object."""
+        return current is not None and current[2] is not None and current[2].get("id") == self.holder_id
+
+    def _retry_after_conflict(self, attempt: int) -> bool:
+        """Wait before the next attempt of a write S3 answered 409; False when none is left."""
+        if attempt + 1 >= CONFLICT_ATTEMPTS:
+            return False
+        self.sleep(CONFLICT_BACKOFF_SECONDS * 2 ** attempt)
+        return True
 
     def _refuse_break(self, holder: dict | None, break_lock: str | None) -> str | None:
         """None when the unexpired lock may be broken, else why not (the end of the message)."""
@@ -338,20 +384,32 @@ class S3StateBackend:
                 return False
             renewed_at = self.now()
             body = self._body(renewed_at)
-            try:
-                answer = self.s3.put_object(Bucket=self.bucket, Key=self.lock_key, Body=body,
-                                            ContentType="application/json", IfMatch=self._lock_etag)
-            except Exception as exc:
-                if _code(exc) not in (PRECONDITION_FAILED, CONDITIONAL_CONFLICT) and _code(exc) not in NOT_FOUND:
-                    raise
-                current = self._read_lock()
-                if current is not None and current[1] == body:
-                    self._lock_etag, self._renewed_at = current[0], renewed_at  # our retried PUT had landed
-                    return True
-                self.lost = (current[2] if current else None) or {}
-                return False
-            self._lock_etag, self._renewed_at = answer["ETag"], renewed_at
-            return True
+            for attempt in range(CONFLICT_ATTEMPTS):
+                try:
+                    answer = self.s3.put_object(Bucket=self.bucket, Key=self.lock_key, Body=body,
+                                                ContentType="application/json", IfMatch=self._lock_etag)
+                except Exception as exc:
+                    code = _code(exc)
+                    if code not in (PRECONDITION_FAILED, CONDITIONAL_CONFLICT) and code not in NOT_FOUND:
+                        raise
+                    current = self._read_lock()
+                    if current is not None and current[1] == body:
+                        self._lock_etag, self._renewed_at = current[0], renewed_at  # our retried PUT had landed
+                        return True
+                    if code == CONDITIONAL_CONFLICT and self._is_ours(current):
+                        # 409 ConditionalRequestConflict (D-S3-1): a write to the lock was in
+                        # flight; the lock still names this run, so it is ours: renew it again on
+                        # the ETag it has now. Only another holder, or no lock, means lost.
+                        self._lock_etag = current[0]
+                        if self._retry_after_conflict(attempt):
+                            continue
+                        break
+                    self.lost = (current[2] if current else None) or {}
+                    return False
+                self._lock_etag, self._renewed_at = answer["ETag"], renewed_at
+                return True
+            # Still ours, out of attempts: a blip for the heartbeat, whose next beat tries again.
+            raise StateError(f"{KEPT_CONFLICTING} when this run renewed its state lock {self.lock_location}")
 
     def _beat(self) -> None:
         import structlog
@@ -375,12 +433,31 @@ class S3StateBackend:
             etag, self._lock_etag = self._lock_etag, None
             if etag is None or self.lost is not None:
                 return  # never delete a lock that is someone else's now
-            try:
-                # If-Match: a lock that changed hands since our last renewal is not ours to delete.
-                self.s3.delete_object(Bucket=self.bucket, Key=self.lock_key, IfMatch=etag)
-            except Exception as exc:
-                if _code(exc) not in (PRECONDITION_FAILED, CONDITIONAL_CONFLICT) and _code(exc) not in NOT_FOUND:
-                    raise
+            for attempt in range(CONFLICT_ATTEMPTS):
+                try:
+                    # If-Match: a lock that changed hands since our last renewal is not ours to delete.
+                    self.s3.delete_object(Bucket=self.bucket, Key=self.lock_key, IfMatch=etag)
+                    return
+                except Exception as exc:
+                    code = _code(exc)
+                    if code not in (PRECONDITION_FAILED, CONDITIONAL_CONFLICT) and code not in NOT_FOUND:
+                        raise
+                if code != CONDITIONAL_CONFLICT:
+                    return
+                # 409 ConditionalRequestConflict (D-S3-1): a write to the lock was in flight and
+                # nothing was deleted. Read it again: gone, or another run's, is not ours to
+                # delete; still naming this run, it is deleted on the ETag it has now.
+                current = self._read_lock()
+                if not self._is_ours(current):
+                    return
+                etag = current[0]
+                if not self._retry_after_conflict(attempt):
+                    break
+            # Never left behind silently: say how the next run gets past it.
+            raise StateError(
+                f"this run could not remove its state lock {self.lock_location}: {KEPT_CONFLICTING}; "
+                f"the next run takes it over when its lease ends at {current[2].get('expires_at', '?')}, "
+                f"or rerun with --break-lock {self.pid}@{self.host}")
 
     @contextlib.contextmanager
     def locked(self, *, break_lock: str | None = None) -> Iterator[S3StateBackend]:
@@ -431,26 +508,36 @@ class S3StateBackend:
             new = doc.to_json().encode()
             if new == self._bytes:
                 return False
-            self._check_still_ours()
-            condition = {"IfMatch": self._etag} if self._etag else {"IfNoneMatch": "*"}
-            try:
-                answer = self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=new,
-                                            ContentType="application/json", **condition)
-            except Exception as exc:
-                # 412 PreconditionFailed / 409 ConditionalRequestConflict: another writer; NoSuchKey:
-                # If-Match on an object deleted since. Unless it holds exactly what we wrote (our PUT
-                # landed, its answer was lost and botocore retried it), nothing is overwritten.
-                if _code(exc) not in (PRECONDITION_FAILED, CONDITIONAL_CONFLICT) and _code(exc) not in NOT_FOUND:
-                    raise
-                current = self._current()
-                if current is not None and current[1] == new:
-                    self._etag, self._bytes = current
-                    return True
-                raise StateConflictError(
-                    f"the state of env {self.env!r} in {self.region!r} changed since this run read it "
-                    f"({self.location}: S3 answered {_code(exc)}); nothing was overwritten") from None
-            self._etag, self._bytes = answer["ETag"], new
-            return True
+            for attempt in range(CONFLICT_ATTEMPTS):
+                self._check_still_ours()
+                condition = {"IfMatch": self._etag} if self._etag else {"IfNoneMatch": "*"}
+                try:
+                    answer = self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=new,
+                                                ContentType="application/json", **condition)
+                except Exception as exc:
+                    # 412 PreconditionFailed: another writer; NoSuchKey: If-Match on an object
+                    # deleted since. Unless it holds exactly what we wrote (our PUT landed, its
+                    # answer was lost and botocore retried it), nothing is overwritten.
+                    code = _code(exc)
+                    if code not in (PRECONDITION_FAILED, CONDITIONAL_CONFLICT) and code not in NOT_FOUND:
+                        raise
+                    current = self._current()
+                    if current is not None and current[1] == new:
+                        self._etag, self._bytes = current
+                        return True
+                    if code == CONDITIONAL_CONFLICT and (current[0] if current else None) == self._etag:
+                        # 409 ConditionalRequestConflict (D-S3-1): a write was in flight, but the
+                        # object is still the one this run read or wrote (or still absent): write
+                        # again. Only a changed ETag means someone else wrote it.
+                        if self._retry_after_conflict(attempt):
+                            continue
+                        break
+                    raise StateConflictError(
+                        f"the state of env {self.env!r} in {self.region!r} changed since this run read it "
+                        f"({self.location}: S3 answered {code}); nothing was overwritten") from None
+                self._etag, self._bytes = answer["ETag"], new
+                return True
+            raise StateError(f"{KEPT_CONFLICTING} when this run wrote {self.location}; nothing was written")
 
     def _current(self) -> tuple[str, bytes] | None:
         try:
@@ -467,14 +554,28 @@ class S3StateBackend:
         self._check_still_ours()
         if self._etag is None:
             return
-        try:
-            self.s3.delete_object(Bucket=self.bucket, Key=self.key, IfMatch=self._etag)
-        except Exception as exc:
-            if _code(exc) in (PRECONDITION_FAILED, CONDITIONAL_CONFLICT):
-                raise StateConflictError(
-                    f"the state at {self.location} changed since it was read; it was not removed") from None
-            if _code(exc) not in NOT_FOUND:
-                raise
+        changed = f"the state at {self.location} changed since it was read; it was not removed"
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                self.s3.delete_object(Bucket=self.bucket, Key=self.key, IfMatch=self._etag)
+                break
+            except Exception as exc:
+                code = _code(exc)
+                if code in NOT_FOUND:
+                    break
+                if code == PRECONDITION_FAILED:
+                    raise StateConflictError(changed) from None
+                if code != CONDITIONAL_CONFLICT:
+                    raise
+            # 409 ConditionalRequestConflict (D-S3-1): a write was in flight and nothing was
+            # deleted. Read it again: gone is done, unchanged is deleted again, changed is a conflict.
+            current = self._current()
+            if current is None:
+                break
+            if current[0] != self._etag:
+                raise StateConflictError(changed)
+            if not self._retry_after_conflict(attempt):
+                raise StateError(f"{KEPT_CONFLICTING} when this run removed {self.location}; it was not removed")
         self._etag, self._bytes = None, None
 
     def update_drift_record(self, update: Callable[[dict | None], tuple[dict, T]], *, attempts: int = 5) -> T:
