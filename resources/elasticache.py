@@ -415,16 +415,6 @@ class ReplicationGroup(Handler):
             if status != "available":
                 return Refresh(Status.PENDING, f"member {member} {status}")
         return None
-        group = self.describe(resource_id) or {}
-        for member in group.get("MemberClusters") or []:
-            try:
-                found = self.client.describe_cache_clusters(CacheClusterId=member)["CacheClusters"]
-            except self.client.exceptions.CacheClusterNotFoundFault:
-                continue  # removed by a replica count change: no member to wait for
-            status = found[0].get("CacheClusterStatus") if found else None
-            if found and status != "available":
-                return Refresh(Status.PENDING, f"member {member} {status}")
-        return state
 
     def outputs(self, obs):
         out = {"id": obs.id}

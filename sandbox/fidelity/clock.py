@@ -64,7 +64,7 @@ DURATIONS: dict[str, float] = {
     # after the NAT reads deleted (est.).
     "ec2.nat_address_release": 30.0,
     # A replica added by IncreaseReplicaCount is still "creating" after its group reads
-    # "available" (D-EC-1; only with ``elasticache_members``'s switch on): no published figure
+    # "available" (D-EC-1; only with ``elasticache_modify``'s replica switch on): no published figure
     # (est.).
     "elasticache.replica_create": 300.0,
     # The tagging index still lists a deleted resource (GetResources, C-TAG-1): AWS publishes no
