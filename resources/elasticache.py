@@ -26,9 +26,13 @@ SUBNET_GROUP_RELEASED = consistency(
     "cache-subnet-group-released", {"CacheSubnetGroupInUse"}, timeout=45 * 60, first_delay=5.0, max_delay=30.0
 )
 # One operation at a time: a modify, a replica count change or a delete while the group is
-# creating or modifying answers InvalidReplicationGroupState (A-18).
+# creating or modifying answers InvalidReplicationGroupState (A-18). After a replica count change
+# the group can read available while a member is still creating or deleting, and the next
+# ModifyReplicationGroup (or AUTH token ROTATE) answers InvalidCacheClusterState (D-EC-1): the
+# same wait.
 GROUP_BUSY = consistency(
-    "replication-group-busy", {"InvalidReplicationGroupState"}, timeout=60 * 60, first_delay=5.0, max_delay=30.0
+    "replication-group-busy", {"InvalidReplicationGroupState", "InvalidCacheClusterState"},
+    timeout=60 * 60, first_delay=5.0, max_delay=30.0,
 )
 
 # B-EC-1: 1-40 letters, digits or hyphens, a letter first, no trailing hyphen, no "--".
@@ -390,6 +394,28 @@ class ReplicationGroup(Handler):
 
     def status(self, raw):
         return status_of(raw)
+
+    def refresh(self, resource_id):
+        """Ready is the group and every member available: after a replica count change the group
+        reads available while a new member is still creating (D-EC-1), and a change made then is
+        refused. The members are read only once the group itself reads available."""
+        group = self.lookup(resource_id)
+        if group is None:
+            return Refresh(Status.GONE)
+        state = self.status(group)
+        return (self._busy_member(group) or state) if state.status is Status.READY else state
+
+    def _busy_member(self, group: dict) -> Refresh | None:
+        """Pending for the first member that is not available; None when all are."""
+        for member in group.get("MemberClusters") or []:
+            try:
+                found = self.client.describe_cache_clusters(CacheClusterId=member)["CacheClusters"]
+            except self.client.exceptions.CacheClusterNotFoundFault:
+                continue  # removed by a replica count change: nothing to wait for
+            status = found[0].get("CacheClusterStatus") if found else "available"
+            if status != "available":
+                return Refresh(Status.PENDING, f"member {member} {status}")
+        return None
 
     def outputs(self, obs):
         out = {"id": obs.id}

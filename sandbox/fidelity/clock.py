@@ -59,6 +59,14 @@ DURATIONS: dict[str, float] = {
     "elasticache.create": 480.0,
     # CreateNatGateway -> available: ~105 s (1m25s-2m05s, n=9).
     "ec2.nat_gateway": 105.0,
+    # ReleaseAddress of a deleted NAT gateway's Elastic IP answers AuthFailure (D-EIP-1; only with
+    # ``ec2_addresses``'s switch on): AWS publishes no figure; reports describe "a small pause"
+    # after the NAT reads deleted (est.).
+    "ec2.nat_address_release": 30.0,
+    # A replica added by IncreaseReplicaCount is still "creating" after its group reads
+    # "available" (D-EC-1; only with ``elasticache_modify``'s replica switch on): no published figure
+    # (est.).
+    "elasticache.replica_create": 300.0,
     # The tagging index still lists a deleted resource (GetResources, C-TAG-1): AWS publishes no
     # figure, only that changes "might not be immediately reflected"; an hour keeps a deleted
     # resource visible to the drift check that follows a teardown. Only with ``tagging.faithful()``.

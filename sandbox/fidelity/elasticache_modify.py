@@ -16,6 +16,14 @@ Reproduces aws-notes:
   user guide, "Tagging your ElastiCache resources"). Only with a controlled clock, for now: the
   orchestrator does not yet recognise member clusters as children of the group (later work), so
   the existing suite keeps seeing untagged members.
+- D-EC-1: "After Increase/DecreaseReplicaCount the replication group can read ``available`` while
+  a member cluster is still ``creating`` or ``deleting``; the next ModifyReplicationGroup (or an
+  AUTH ROTATE) answers InvalidCacheClusterState" (hashicorp/terraform-provider-aws #50096). Off
+  by default, also with a controlled clock: ``clock.switch(REPLICA_LAG, True)`` turns it on. Then
+  a replica added when its group's change ends reads ``creating`` for
+  ``elasticache.replica_create`` after that end, while the group reads ``available``; meanwhile
+  ModifyReplicationGroup and a further replica count change answer InvalidCacheClusterState.
+  Only additions are modelled: a removed replica is gone when the change ends, as before.
 """
 from __future__ import annotations
 
@@ -30,6 +38,7 @@ from sandbox.fidelity import clock
 from sandbox.fidelity.elasticache import _patch as patch_once, register_member
 
 _PATCHED = "_video_pipeline_fidelity_clock"
+REPLICA_LAG = "replica-create-lag"
 
 
 class InvalidReplicationGroupState(ElastiCacheException):
@@ -37,6 +46,13 @@ class InvalidReplicationGroupState(ElastiCacheException):
 
     def __init__(self, group_id: str, status: str):
         super().__init__(f"Replication group {group_id} must be in available state, current state is {status}.")
+
+
+class InvalidCacheClusterState(ElastiCacheException):
+    code = "InvalidCacheClusterState"
+
+    def __init__(self, cluster_id: str, status: str):
+        super().__init__(f"Cache cluster {cluster_id} is not in available state, current state is {status}.")
 
 
 def _patch(cls, name: str, build) -> None:
@@ -98,7 +114,54 @@ def _set_replicas(backend: ElastiCacheBackend, group: ReplicationGroup, replicas
         members.append(member)
         group.member_clusters.append(member["cache_cluster_id"])
         register_member(backend, group, member, security_groups)
+        _still_creating(backend.cache_clusters[member["cache_cluster_id"]], group)
     _propagate_tags(backend, group)
+
+
+# -- D-EC-1: a replica still creating after its group reads available ------------------------------
+
+def _replicas_lag() -> bool:
+    return clock.controlled() and clock.switched(REPLICA_LAG)
+
+
+def _still_creating(cluster, group: ReplicationGroup) -> None:
+    """A replica just added by the group's change: ``creating`` from the moment that change ended."""
+    if not _replicas_lag():
+        return
+    change = getattr(group, "_fidelity_change", None)
+    cluster._fidelity_replica_since = change["started"] + clock.duration("elasticache.modify") if change else clock.now()
+    cluster.cache_cluster_status = "creating"
+
+
+def _settle_replicas(backend: ElastiCacheBackend) -> None:
+    for cluster in backend.cache_clusters.values():
+        since = getattr(cluster, "_fidelity_replica_since", None)
+        if since is not None and clock.elapsed(since) >= clock.duration("elasticache.replica_create"):
+            cluster.cache_cluster_status = "available"
+            cluster._fidelity_replica_since = None
+
+
+def _refuse_while_a_member_is_busy(backend: ElastiCacheBackend, group: ReplicationGroup) -> None:
+    """InvalidCacheClusterState while a member is not ``available`` (only with the switch on)."""
+    if not _replicas_lag():
+        return
+    advance(group)
+    _settle_replicas(backend)
+    for member in _members(group):
+        cluster = backend.cache_clusters.get(member["cache_cluster_id"])
+        if cluster is not None and cluster.cache_cluster_status != "available":
+            raise InvalidCacheClusterState(cluster.cache_cluster_id, cluster.cache_cluster_status)
+
+
+def _modify_refused_while_a_member_is_busy(original):
+    def modify_replication_group(self: ElastiCacheResponse):
+        # On the response, before the AUTH token patch (elasticache_auth) starts a rotation.
+        group = self.elasticache_backend.replication_groups.get(self._get_param("ReplicationGroupId"))
+        if group is not None and group.cluster_mode != "enabled":
+            _refuse_while_a_member_is_busy(self.elasticache_backend, group)
+        return original(self)
+
+    return modify_replication_group
 
 
 def _replica_count(increase: bool):
@@ -106,6 +169,7 @@ def _replica_count(increase: bool):
         def change(self: ElastiCacheBackend, replication_group_id: str, new_replica_count: int):
             group = self.describe_replication_groups(replication_group_id)[0]
             advance(group)
+            _refuse_while_a_member_is_busy(self, group)
             current = len(_members(group)) - 1
             if not 0 <= new_replica_count <= 5 or (new_replica_count <= current if increase else new_replica_count >= current):
                 raise InvalidParameterValueException(
@@ -159,6 +223,7 @@ def _reading(original):
     def read(self: ElastiCacheBackend, *args, **kwargs):
         for group in list(self.replication_groups.values()):
             advance(group)
+        _settle_replicas(self)
         return original(self, *args, **kwargs)
 
     return read
@@ -193,6 +258,7 @@ def apply() -> None:
     _patch(ElastiCacheResponse, "increase_replica_count", _replica_count_response("increase_replica_count"))
     _patch(ElastiCacheResponse, "decrease_replica_count", _replica_count_response("decrease_replica_count"))
     _patch(ElastiCacheBackend, "modify_replication_group", _modify_replication_group)
+    _patch(ElastiCacheResponse, "modify_replication_group", _modify_refused_while_a_member_is_busy)
     _patch(ElastiCacheBackend, "describe_replication_groups", _reading)
     _patch(ElastiCacheBackend, "describe_cache_clusters", _reading)
     _patch(ElastiCacheBackend, "add_tags_to_resource", _tagging)

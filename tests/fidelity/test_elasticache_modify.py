@@ -6,7 +6,7 @@ import boto3
 import botocore.exceptions
 import pytest
 
-from sandbox.fidelity import clock
+from sandbox.fidelity import clock, elasticache_modify
 from tests.fidelity.test_elasticache import create_group
 
 REGION = "us-east-1"
@@ -76,3 +76,63 @@ def test_member_clusters_carry_the_groups_tags(ec, on_the_clock):
     ec.add_tags_to_resource(ResourceName=group(ec)["ARN"], Tags=[{"Key": "owner", "Value": "ops"}])
     ec.remove_tags_from_resource(ResourceName=group(ec)["ARN"], TagKeys=["stack"])
     assert all(ec.list_tags_for_resource(ResourceName=a)["TagList"] == [{"Key": "owner", "Value": "ops"}] for a in arns)
+
+
+# -- D-EC-1: a new replica is still creating after its group reads available -------------------------
+
+REPLICA_CREATE = clock.DURATIONS["elasticache.replica_create"]
+SECRET_TOKEN = "Tok3nFromTheSecretValue0123456789abcdefABCDEF0123456789abcdefXY"
+
+
+def statuses(ec) -> dict[str, str]:
+    clusters = ec.describe_cache_clusters()["CacheClusters"]
+    return {c["CacheClusterId"]: c["CacheClusterStatus"] for c in clusters if c.get("ReplicationGroupId") == "cache-a"}
+
+
+def refused_code(call, **kwargs) -> str:
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        call(ReplicationGroupId="cache-a", ApplyImmediately=True, **kwargs)
+    return refused.value.response["Error"]["Code"]
+
+
+@pytest.fixture
+def replicas_lag(on_the_clock):
+    clock.switch(elasticache_modify.REPLICA_LAG, True)
+    return on_the_clock
+
+
+def test_a_new_replica_is_creating_while_its_group_reads_available_and_changes_are_refused(ec, replicas_lag):
+    create_group(ec, clusters=2, subnet_group=None, TransitEncryptionEnabled=True, AuthToken=SECRET_TOKEN)
+    ec.increase_replica_count(ReplicationGroupId="cache-a", NewReplicaCount=2, ApplyImmediately=True)
+    replicas_lag.sleep(MODIFY)
+    assert group(ec)["Status"] == "available"
+    assert statuses(ec) == {"cache-a-001": "available", "cache-a-002": "available", "cache-a-003": "creating"}
+    assert refused_code(ec.modify_replication_group, CacheNodeType="cache.t3.small") == "InvalidCacheClusterState"
+    assert refused_code(ec.modify_replication_group, ReplicationGroupDescription="new words") == "InvalidCacheClusterState"
+    # An AUTH token ROTATE is refused before it starts: the group does not go modifying.
+    assert refused_code(ec.modify_replication_group, AuthToken="An0therT0kenValue0123456789", AuthTokenUpdateStrategy="ROTATE") \
+        == "InvalidCacheClusterState"
+    assert refused_code(ec.increase_replica_count, NewReplicaCount=3) == "InvalidCacheClusterState"
+    assert group(ec)["Status"] == "available" and group(ec)["Description"] == "fidelity"
+    replicas_lag.sleep(REPLICA_CREATE - 1)
+    assert statuses(ec)["cache-a-003"] == "creating"
+    replicas_lag.sleep(1)
+    assert set(statuses(ec).values()) == {"available"}
+    ec.modify_replication_group(ReplicationGroupId="cache-a", CacheNodeType="cache.t3.small", ApplyImmediately=True)
+    assert group(ec)["Status"] == "modifying"
+
+
+def test_the_replica_is_creating_from_the_end_of_the_change_however_late_it_is_read(ec, replicas_lag):
+    create_group(ec, clusters=2, subnet_group=None)
+    ec.increase_replica_count(ReplicationGroupId="cache-a", NewReplicaCount=2, ApplyImmediately=True)
+    replicas_lag.sleep(MODIFY + REPLICA_CREATE)  # nobody read the group in between
+    assert set(statuses(ec).values()) == {"available"}
+
+
+def test_off_by_default_every_member_is_available_when_the_group_is(ec, on_the_clock):
+    create_group(ec, clusters=2, subnet_group=None)
+    ec.increase_replica_count(ReplicationGroupId="cache-a", NewReplicaCount=2, ApplyImmediately=True)
+    on_the_clock.sleep(MODIFY)
+    assert set(statuses(ec).values()) == {"available"} and len(statuses(ec)) == 3
+    ec.modify_replication_group(ReplicationGroupId="cache-a", CacheNodeType="cache.t3.small", ApplyImmediately=True)
+    assert group(ec)["Status"] == "modifying"

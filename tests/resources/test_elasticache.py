@@ -20,6 +20,7 @@ from orchestrator.waiting import wait_for
 from resources.aws import Aws
 from resources.base import Change, FieldDiff, Observed, ResourceError, Status
 from resources.elasticache import CacheSubnetGroup, ReplicationGroup
+from sandbox.fidelity import clock as layer_clock, elasticache_modify
 from tests.resources.data_stack import NETWORK, converge_network, network, ownership, tags, with_spec
 from tests.support.memory_state import MemoryState
 from tests.support.stack import actions, converge, destroy
@@ -184,6 +185,46 @@ def test_destroy_then_destroy_again_then_recreate_with_the_same_id(aws, ec, stac
 
 # -- validation before any call (moto accepts all of these, A-17) --------------------------------
 
+# -- D-EC-1: a group reads available while a new member is still creating -------------------------
+
+def member_states(ec) -> dict[str, tuple[str, str]]:
+    """Every member of the group: (status, node type)."""
+    clusters = ec.describe_cache_clusters()["CacheClusters"]
+    return {c["CacheClusterId"]: (c["CacheClusterStatus"], c["CacheNodeType"]) for c in clusters if c.get("ReplicationGroupId") == NAME}
+
+
+@pytest.fixture
+def replicas_lag(clock):
+    """The layer on the handlers' own clock, with new replicas creating after their group's change."""
+    with layer_clock.use(clock):
+        layer_clock.switch(elasticache_modify.REPLICA_LAG, True)
+        yield clock
+
+
+def test_a_replica_count_change_then_a_node_type_change_in_one_run_waits_for_every_member(aws, ec, stack, replicas_lag):
+    """D-EC-1: the node type change meets InvalidReplicationGroupState while the replica is being
+    added, then InvalidCacheClusterState while it is still creating; both are waited out, and the
+    run ends with the group and every member available."""
+    state, nodes = stack
+    converge(aws, state, nodes=nodes(), clock=replicas_lag)
+    started = replicas_lag.now()
+    run = converge(aws, state, nodes=nodes(EnvConfig(redis_num_nodes=3, redis_node_type="cache.t3.small")), clock=replicas_lag)
+    assert redis_actions(run) == {"redis.subnet_group": "unchanged", "redis.replication_group": "update"}
+    assert replication_group(ec)["Status"] == "available" and replication_group(ec)["CacheNodeType"] == "cache.t3.small"
+    assert member_states(ec) == dict.fromkeys([f"{NAME}-001", f"{NAME}-002", f"{NAME}-003"], ("available", "cache.t3.small"))
+    modify, create = layer_clock.duration("elasticache.modify"), layer_clock.duration("elasticache.replica_create")
+    assert replicas_lag.now() - started >= 2 * modify + create
+
+
+def test_a_replica_count_change_is_done_only_once_the_new_member_is_available(aws, ec, stack, replicas_lag):
+    """D-EC-1: done is the group and every member available, not the group alone."""
+    state, nodes = stack
+    converge(aws, state, nodes=nodes(), clock=replicas_lag)
+    run = converge(aws, state, nodes=nodes(EnvConfig(redis_num_nodes=3)), clock=replicas_lag)
+    assert redis_actions(run)["redis.replication_group"] == "update"
+    assert {status for status, _ in member_states(ec).values()} == {"available"} and len(member_states(ec)) == 3
+
+
 def rg_spec(**changes) -> dict:
     _, rg = redis_nodes("dev", EnvConfig(), 2)
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:redis-auth-dev-AbCdEf"
@@ -267,6 +308,14 @@ def describe(stubber: Stubber, *answers: dict) -> None:
         stubber.add_response("describe_replication_groups", {"ReplicationGroups": [answer]}, {"ReplicationGroupId": NAME})
 
 
+def members(stubber: Stubber, *statuses: str) -> None:
+    """DescribeCacheClusters of each member in turn, as the wait reads them once the group is available."""
+    for i, status in enumerate(statuses, 1):
+        member = f"{NAME}-00{i}"
+        stubber.add_response("describe_cache_clusters", {"CacheClusters": [{"CacheClusterId": member, "CacheClusterStatus": status}]},
+                             {"CacheClusterId": member})
+
+
 def wait_ready(handler, clock):
     return wait_for(lambda: handler.refresh(NAME), Status.READY, what=f"replication_group {NAME}",
                     timeout=ReplicationGroup.create_timeout, ceiling=ReplicationGroup.poll_ceiling, clock=clock.as_clock())
@@ -275,10 +324,22 @@ def wait_ready(handler, clock):
 def test_creating_then_available_and_no_address_before(stubbed, clock):
     handler, stubber = stubbed
     describe(stubber, rg_answer("creating", endpoint=False), rg_answer("creating", endpoint=False), rg_answer("available"))
+    members(stubber, "available", "available")
     assert wait_ready(handler, clock).status is Status.READY
     assert clock.sleeps == [1.0, 1.5]
     creating = Observed(NAME, {}, {}, rg_answer("creating", endpoint=False))
     assert handler.outputs(creating) == {"id": NAME}
+
+
+def test_an_available_group_with_a_member_still_creating_is_pending(stubbed, clock):
+    """D-EC-1: ready is the group and every member available."""
+    handler, stubber = stubbed
+    describe(stubber, rg_answer("available", members=3))
+    members(stubber, "available", "available", "creating")
+    describe(stubber, rg_answer("available", members=3))
+    members(stubber, "available", "available", "available")
+    assert wait_ready(handler, clock).status is Status.READY
+    assert len(clock.sleeps) == 1
 
 
 def test_create_failed_fails_the_wait(stubbed, clock):

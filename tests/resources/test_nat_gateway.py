@@ -5,7 +5,12 @@ moto answers every NAT ``available`` at once and ignores tag filters on describe
 """
 from __future__ import annotations
 
+import pytest
+
 from orchestrator.run import reconcile_stack
+from resources.elastic_ip import DELETE_TIMEOUT, NAT_LETS_GO, ElasticIp
+from resources.base import Observed, ResourceError
+from sandbox.fidelity import clock as layer_clock, ec2_addresses
 from tests.resources.network import (
     live_nat_gateways, nodes, owned_addresses, owned_subnets, ownership, recorded_id, recorded_ids, tags,
 )
@@ -161,3 +166,39 @@ def test_recreate_after_teardown_sends_a_fresh_client_token(aws, ec2, clock):
     first, second = set(sent[:2]), set(sent[2:])
     assert len(sent) == 4
     assert first.isdisjoint(second), "the rebuilt NATs reuse the client tokens of the NATs torn down"
+
+
+# -- D-EIP-1: AWS lets go of a deleted NAT's address late -----------------------------------------
+
+RELEASE_WINDOW = layer_clock.DURATIONS["ec2.nat_address_release"]
+
+
+def test_teardown_releases_each_address_once_aws_lets_go_of_it_after_its_nat(aws, ec2, clock):
+    """D-EIP-1: after the NATs read deleted, ReleaseAddress answers AuthFailure for a while on the
+    layer's clock; the teardown waits it out on the same clock and releases both addresses."""
+    state = MemoryState()
+    with layer_clock.use(clock):
+        layer_clock.switch(ec2_addresses.SWITCH, True)
+        converge(aws, state, nodes=nat_nodes(), clock=clock)
+        started = clock.now()
+        run = destroy(aws, state, nodes=nat_nodes(), clock=clock)
+    assert actions(run) == dict.fromkeys(PREREQUISITES + list(NATS), "delete")
+    assert owned_addresses(ec2) == {} and live_nat_gateways(ec2) == {}
+    assert clock.now() - started >= RELEASE_WINDOW  # refused at first, released once the window was over
+
+
+def test_an_address_aws_does_not_let_go_of_within_the_delete_timeout_fails_in_one_line(aws, ec2, clock):
+    """D-EIP-1: the retry is bounded by the address's delete timeout, then one clear line."""
+    state = MemoryState()
+    with layer_clock.use(clock, durations={"ec2.nat_address_release": 2 * DELETE_TIMEOUT}):
+        layer_clock.switch(ec2_addresses.SWITCH, True)
+        converge(aws, state, nodes=nat_nodes(), clock=clock)
+        ec2.delete_nat_gateway(NatGatewayId=recorded_id(state, "nat.1"))
+        started = clock.now()
+        with pytest.raises(ResourceError) as failed:
+            ElasticIp(aws, env="dev", clock=clock.as_clock()).delete(Observed(recorded_id(state, "eip.1"), {}, {}))
+    message = str(failed.value)
+    assert "\n" not in message and "AuthFailure" in message and "run the teardown again later" in message
+    assert "You do not have permission" not in message
+    assert DELETE_TIMEOUT <= clock.now() - started <= DELETE_TIMEOUT + NAT_LETS_GO.max_delay
+    assert "nat-eip-1-dev" in owned_addresses(ec2)
