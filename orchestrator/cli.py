@@ -365,15 +365,17 @@ def reconcile(args) -> int:
 
 def teardown(args) -> int:
     from orchestrator.report import dump
-    from orchestrator.run import prepare_teardown
+    from orchestrator.run import prepare_teardown, refuse_protected_config
 
     aws, backend = open_backend(args)
     with backend.locked(break_lock=args.break_lock):
         doc = backend.load()
         _note_previous_holder(backend)
-        _identity(args, aws)  # a state that is not the environment's own tears nothing down
         chosen = _config(args, doc)
-        # Refused (configuration or live deletion protection) before the question is asked.
+        # Refused (configuration, a state that is not the environment's own, live deletion
+        # protection) before the question is asked.
+        refuse_protected_config(args.env, chosen.cfg)
+        _identity(args, aws)
         prepared = prepare_teardown(aws, env=args.env, doc=doc, save=lambda: backend.save(doc), cfg=chosen.cfg)
         if not args.yes:
             confirm_teardown(args.env, aws.region)

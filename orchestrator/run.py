@@ -385,6 +385,15 @@ class Teardown:
         return RunResult(results, failures)
 
 
+def refuse_protected_config(env: str, cfg: EnvConfig) -> None:
+    """A configuration with deletion protection on refuses a teardown before any AWS call."""
+    if cfg.deletion_protection:
+        raise TeardownRefused(
+            f"refusing to tear down {env}: deletion_protection is on in its configuration "
+            "(set deletion_protection = false, run bin/reconcile, then tear down); nothing was deleted"
+        )
+
+
 def prepare_teardown(
     aws, *, env: str, doc, save: Callable[[], Any], cfg: EnvConfig | None = None, clock: Clock = REAL_CLOCK,
     nodes: list[Node] | None = None,
@@ -392,11 +401,7 @@ def prepare_teardown(
     """Refuses a protected environment before anything is deleted. ``cfg`` carries the
     delete-time choices (the final snapshot) and the configured deletion protection."""
     cfg = cfg or EnvConfig()
-    if cfg.deletion_protection:
-        raise TeardownRefused(
-            f"refusing to tear down {env}: deletion_protection is on in its configuration "
-            "(set deletion_protection = false, run bin/reconcile, then tear down); nothing was deleted"
-        )
+    refuse_protected_config(env, cfg)
     # Names and tags do not depend on the AZs, so teardown finds everything without them.
     by_key = _every_node(aws, env, doc, cfg, nodes)
     rec = Reconciler(aws, env=env, state=doc, save=save, clock=clock)

@@ -102,13 +102,17 @@ def test_teardown_without_a_state_file_finds_everything_by_tags(cli, reader, sta
     assert counts(network_inventory(reader("ec2"), "dev")) == NOTHING
 
 
-def test_reconcile_after_state_loss_adopts_everything(cli, reader, server, state_dir):
+def test_reconcile_after_state_loss_adopts_everything(cli, reader, server, state_dir, tmp_path):
     first = cli("reconcile", "--env", "dev", "--json")
     assert first.code == 0
     for path in state_dir.iterdir():
         path.unlink()
     server.clear_recording()
-    again = cli("reconcile", "--env", "dev", "--json")
+    # Without its configuration a live environment is left as it is (test_environment_identity);
+    # with it (here the defaults it was made with: an empty file), everything is adopted.
+    defaults = tmp_path / "defaults.toml"
+    defaults.write_text("")
+    again = cli("reconcile", "--env", "dev", "--json", "--config", str(defaults))
     assert again.code == 0, again.stderr
     assert again.json["changes"] == []
     assert server.mutating_calls() == []
