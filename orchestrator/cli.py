@@ -447,9 +447,9 @@ def _drift_document(env: str, region: str, chosen, report) -> dict:
         "drifted": report.drifted, "missing": report.missing,
         "unmanaged": [{**u, "advice": UNMANAGED_ADVICE} for u in report.unmanaged],
         "unchecked": report.unchecked, "failed": report.failed, "pending": report.pending, "ignored": report.ignored,
-        "retained": getattr(report, "retained", []),
+        "retained": report.retained,
     }
-    if getattr(report, "retired", None):
+    if report.retired:
         document["retired"] = report.retired
     return document
 
@@ -606,14 +606,11 @@ def drift_all(args) -> int:
             return {"env": env, "region": aws.region, "state": "unreadable", "error": one_line(exc)}
         if not doc.resources and not swept:
             return None  # torn down: its state records nothing and AWS shows nothing
-        if doc.retired:
-            document = {**_drift_document(env, aws.region, chosen, drift_retired(aws, env=env, doc=doc, cfg=chosen.cfg,
-                                                                               swept=swept)), "state": "found"}
-            if args.new_only:
-                _mark_new(backends[env], document)
-            return document
-        report = drift_stack(aws, env=env, doc=doc, cfg=chosen.cfg, parallelism=per_env,
-                             retired_tags=retired_tag_keys(doc, chosen.cfg), swept=swept, shared=shared.get(env))
+        if doc.retired:  # torn down: nothing is expected, nothing is missing
+            report = drift_retired(aws, env=env, doc=doc, cfg=chosen.cfg, swept=swept)
+        else:
+            report = drift_stack(aws, env=env, doc=doc, cfg=chosen.cfg, parallelism=per_env,
+                                 retired_tags=retired_tag_keys(doc, chosen.cfg), swept=swept, shared=shared.get(env))
         document = {**_drift_document(env, aws.region, chosen, report), "state": "found"}
         if args.new_only:
             _mark_new(backends[env], document)  # each environment's own record
@@ -661,7 +658,7 @@ class DriftLike:
 
     def __init__(self, unmanaged: list[dict], retained: list[dict] = ()):
         self.drifted, self.missing, self.unchecked, self.unmanaged, self.ignored = [], [], [], unmanaged, []
-        self.failed, self.pending, self.retained = [], [], list(retained)
+        self.failed, self.pending, self.retained, self.retired = [], [], list(retained), None
         self.in_sync = not unmanaged
 
 
