@@ -312,7 +312,7 @@ def test_unmanaged_resources_in_the_vpc_are_reported(drift_cli, reader_factory, 
     stray = ec2.create_security_group(GroupName="hand-made", Description="not ours", VpcId=vpc)["GroupId"]
     result = drift_cli("drift", "--env", ENV, "--json")
     assert result.code == 2
-    assert {"kind": "security_group", "id": stray} in json.loads(result.stdout)["unmanaged"]
+    assert ("security_group", stray) in {(u["kind"], u["id"]) for u in json.loads(result.stdout)["unmanaged"]}
     ec2.delete_security_group(GroupId=stray)
     assert drift_cli("drift", "--env", ENV).code == 0
 
