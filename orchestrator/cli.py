@@ -308,6 +308,7 @@ def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
             # (Ctrl-C, SIGTERM, SIGKILL) leaves the configuration it was asked for as pending,
             # which the next plain run finishes (config.choose_config).
             doc.account = doc.account or backend.account
+            doc.retired = None  # created anew: no longer torn down
             remember_config(doc, chosen, succeeded=False)
             backend.save(doc)
 
@@ -365,6 +366,7 @@ def reconcile(args) -> int:
 
 def teardown(args) -> int:
     from orchestrator.report import dump
+    from orchestrator.retained import describe as describe_retained, retire
     from orchestrator.run import prepare_teardown, refuse_protected_config
 
     aws, backend = open_backend(args)
@@ -381,17 +383,26 @@ def teardown(args) -> int:
             confirm_teardown(args.env, aws.region)
         with _progress(args, "teardown", "deleting", "gone") as observer:
             run = prepared.run(parallelism=args.parallelism, observer=observer)
+        if run.ok:  # retired: state list and drift say so from now on (spec/cli.md)
+            retired = retire(aws, args.env, doc, run.results)
+            backend.save(doc)
+    retained = retired["retained"] if run.ok else []
     deleted = [
         {"resource": r.key, "kind": r.kind, "name": r.name, "id": r.id} for r in run.results if r.action == "delete"
     ]
     _print_failures(run)
     if args.json:
         print(dump({"env": args.env, "region": aws.region, "config": chosen.entry(), "deleted": deleted,
-                    "failed": _failure_entries(run), "aws_calls": aws.calls.summary()}))
+                    "retained": retained, "failed": _failure_entries(run), "aws_calls": aws.calls.summary()}))
     else:
-        for entry in deleted:
+        # A key scheduled for deletion is not deleted yet: said with its date, not as "deleted".
+        scheduled = {e["id"] for e in retained if e["kind"] == "kms_key"}
+        gone = [e for e in deleted if not (e["kind"] == "kms_key" and e["id"] in scheduled)]
+        for entry in gone:
             print(f"- deleted {entry['kind']} {entry['name']} ({entry['id']})")
-        print(f"{len(deleted)} deleted." if deleted else "Nothing of the environment was left to delete.")
+        for entry in retained:
+            print(f"- {describe_retained(entry)}")
+        print(f"{len(gone)} deleted." if gone else "Nothing of the environment was left to delete.")
         if not run.ok:
             print("The teardown failed: part of the environment is left (see the errors); run it again.")
     return EXIT_OK if run.ok else EXIT_ERROR
@@ -495,11 +506,18 @@ def run_sandbox(args) -> int:
 
 
 def _drift_document(env: str, region: str, chosen, report) -> dict:
-    return {
+    from orchestrator.report import UNMANAGED_ADVICE
+
+    document = {
         "env": env, "region": region, "config": chosen.entry() if chosen else None, "in_sync": report.in_sync,
-        "drifted": report.drifted, "missing": report.missing, "unmanaged": report.unmanaged,
+        "drifted": report.drifted, "missing": report.missing,
+        "unmanaged": [{**u, "advice": UNMANAGED_ADVICE} for u in report.unmanaged],
         "unchecked": report.unchecked, "failed": report.failed, "pending": report.pending, "ignored": report.ignored,
+        "retained": report.retained,
     }
+    if report.retired:
+        document["retired"] = report.retired
+    return document
 
 
 def _drift_exit(documents: list[dict], *, new_only: bool = False) -> int:
@@ -518,7 +536,7 @@ def _drift_exit(documents: list[dict], *, new_only: bool = False) -> int:
 def drift(args) -> int:
     from orchestrator import identity
     from orchestrator.config import retired_tag_keys
-    from orchestrator.drift import drift_stack
+    from orchestrator.drift import drift_retired, drift_stack
     from orchestrator.notify import notify
     from orchestrator.report import dump, render_drift
 
@@ -534,9 +552,12 @@ def drift(args) -> int:
     # Judged against the defaults, a live environment whose configuration is unknown drifts
     # everywhere it was configured: an alarm that says nothing true.
     identity.require_configuration(live, doc, chosen, args.env)
-    with _progress(args, "drift", "reading", "read") as observer:
-        report = drift_stack(aws, env=args.env, doc=doc, cfg=chosen.cfg, parallelism=args.parallelism, observer=observer,
-                             retired_tags=retired_tag_keys(doc, chosen.cfg), shared=shared)
+    if doc.retired:  # torn down: nothing is expected, nothing is missing
+        report = drift_retired(aws, env=args.env, doc=doc, cfg=chosen.cfg)
+    else:
+        with _progress(args, "drift", "reading", "read") as observer:
+            report = drift_stack(aws, env=args.env, doc=doc, cfg=chosen.cfg, parallelism=args.parallelism,
+                                 observer=observer, retired_tags=retired_tag_keys(doc, chosen.cfg), shared=shared)
     document = _drift_document(args.env, aws.region, chosen, report)
     if args.new_only:
         _mark_new(backend, document)
@@ -608,7 +629,7 @@ def drift_all(args) -> int:
 
     from orchestrator import identity
     from orchestrator.config import choose_config, retired_tag_keys
-    from orchestrator.drift import discover, drift_stack, leftovers
+    from orchestrator.drift import discover, drift_retired, drift_stack, leftovers
     from orchestrator.notify import notify
     from orchestrator.report import dump, render_drift
     from orchestrator.state_cli import _entries
@@ -650,11 +671,12 @@ def drift_all(args) -> int:
             return {**_drift_document(env, aws.region, None, DriftLike(unmanaged=[])), "state": "elsewhere",
                     "state_location": named}
         if env not in found.with_state:
-            unmanaged = leftovers(aws, swept)
-            if not unmanaged:
+            unmanaged, retained = leftovers(aws, swept)
+            if not unmanaged and not retained:
                 return None  # only resources deleted a while ago still listed (C-TAG-1): gone
-            log.warning("environment_without_state", env=env, resources=len(unmanaged))
-            report = DriftLike(unmanaged=unmanaged)
+            if unmanaged:
+                log.warning("environment_without_state", env=env, resources=len(unmanaged))
+            report = DriftLike(unmanaged=unmanaged, retained=retained)
             document = {**_drift_document(env, aws.region, None, report), "state": "none"}
             if args.new_only:
                 # Its record is kept where its state would be: a leftover is alerted on once.
@@ -669,8 +691,11 @@ def drift_all(args) -> int:
             return {"env": env, "region": aws.region, "state": "unreadable", "error": one_line(exc)}
         if not doc.resources and not swept:
             return None  # torn down: its state records nothing and AWS shows nothing
-        report = drift_stack(aws, env=env, doc=doc, cfg=chosen.cfg, parallelism=per_env,
-                             retired_tags=retired_tag_keys(doc, chosen.cfg), swept=swept, shared=shared.get(env))
+        if doc.retired:  # torn down: nothing is expected, nothing is missing
+            report = drift_retired(aws, env=env, doc=doc, cfg=chosen.cfg, swept=swept)
+        else:
+            report = drift_stack(aws, env=env, doc=doc, cfg=chosen.cfg, parallelism=per_env,
+                                 retired_tags=retired_tag_keys(doc, chosen.cfg), swept=swept, shared=shared.get(env))
         document = {**_drift_document(env, aws.region, chosen, report), "state": "found"}
         if args.new_only:
             _mark_new(backends[env], document)  # each environment's own record
@@ -681,12 +706,14 @@ def drift_all(args) -> int:
     per_env = max(2, min(args.parallelism, ALL_READERS // at_once))
     with ThreadPoolExecutor(max_workers=at_once) as pool:
         checked = [d for d in pool.map(check, names) if d is not None]
-    environments = [d for d in checked if "error" not in d]
+    # Torn down and in sync (only what AWS keeps on purpose left): listed apart, never alerted on.
+    retired = [d for d in checked if "error" not in d and d["in_sync"] and (d.get("retired") or d["state"] == "none")]
+    environments = [d for d in checked if "error" not in d and d not in retired]
     errors = [d for d in checked if "error" in d]
     document = {
         "all": True, "region": aws.region,
         "in_sync": all(d["in_sync"] for d in environments) and not errors,
-        "environments": environments, "errors": errors, "aws_calls": aws.calls.summary(),
+        "environments": environments, "retired": retired, "errors": errors, "aws_calls": aws.calls.summary(),
     }
     if args.new_only:
         document["new_only"] = True
@@ -696,10 +723,13 @@ def drift_all(args) -> int:
             continue
         note = " (no state: everything it still owns is unmanaged)" if d["state"] == "none" else ""
         print(render_drift(d) + note, file=_summary_stream(args))
+    for d in retired:
+        print(render_drift(d), file=_summary_stream(args))
     for d in errors:
         print(f"error: {d['env']}: {d['error']}", file=sys.stderr)
     print(f"{len(environments)} environment(s) checked in {aws.region}, "
-          f"{sum(not d['in_sync'] for d in environments)} with drift.", file=_summary_stream(args))
+          f"{sum(not d['in_sync'] for d in environments)} with drift"
+          + (f"; {len(retired)} torn down." if retired else "."), file=_summary_stream(args))
     if args.json:
         print(dump(document))
     # --new-only: notified when an environment has something new (an unreadable state is in
@@ -714,9 +744,9 @@ def drift_all(args) -> int:
 class DriftLike:
     """A report of an environment with no state: only what its tags still mark."""
 
-    def __init__(self, unmanaged: list[dict]):
+    def __init__(self, unmanaged: list[dict], retained: list[dict] = ()):
         self.drifted, self.missing, self.unchecked, self.unmanaged, self.ignored = [], [], [], unmanaged, []
-        self.failed, self.pending = [], []
+        self.failed, self.pending, self.retained, self.retired = [], [], list(retained), None
         self.in_sync = not unmanaged
 
 

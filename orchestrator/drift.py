@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator import retained
 from orchestrator.drift_rules import apply_rules, rules_of
 from orchestrator.run import reconcile_stack
 from orchestrator.spec import UNKNOWN, has_unknown
@@ -39,6 +40,11 @@ class DriftReport:
     # Entries an ignore rule took out of drifted, missing or unmanaged: {"category", ...the
     # entry..., "reason", "rule"}. They do not make the environment out of sync.
     ignored: list[dict] = field(default_factory=list)
+    # What AWS keeps on purpose (a KMS key pending deletion, a final snapshot): listed, in sync,
+    # never unmanaged (orchestrator.retained).
+    retained: list[dict] = field(default_factory=list)
+    # The state's record of the teardown that retired the environment, if one did.
+    retired: dict | None = None
 
     @property
     def in_sync(self) -> bool:
@@ -90,7 +96,7 @@ def drift_stack(
         report.unchecked.append({"resource": key, "reason": outcome.reason})
     managed = ({r.id for r in run.results if r.id} | {e.get("id") for e in doc.resources.values() if e.get("id")}
                | {old for e in doc.resources.values() for old in e.get("deposed", ())})
-    report.unmanaged = _unmanaged(aws, env, run, managed, shared, swept)
+    report.unmanaged, report.retained = _unmanaged(aws, env, run, managed, shared, swept)
     apply_rules(report, rules_of(cfg.drift if cfg is not None else None))
     return report
 
@@ -129,7 +135,19 @@ class Managed:
         return any(self.names(o) for o in found.owners)
 
 
-def _unmanaged(aws, env: str, run, managed: set[str], shared: SharedReads, swept: list[Found] | None = None) -> list[dict]:
+def drift_retired(aws, *, env: str, doc, cfg=None, swept: list[Found] | None = None) -> DriftReport:
+    """An environment a teardown retired: nothing is expected, so nothing is missing; what its
+    tags still mark is retained (a key pending deletion, a final snapshot) or unmanaged (made
+    since by someone else). One tagging-API sweep, unless ``swept`` (``bin/drift --all``)."""
+    found = tagged_resources(aws.client("resourcegroupstaggingapi"), env) if swept is None else swept
+    unmanaged, retained = classify(aws, found, Managed(set()))
+    report = DriftReport(unmanaged=unmanaged, retained=retained, retired=doc.retired)
+    apply_rules(report, rules_of(cfg.drift if cfg is not None else None))
+    return report
+
+
+def _unmanaged(aws, env: str, run, managed: set[str], shared: SharedReads,
+               swept: list[Found] | None = None) -> tuple[list[dict], list[dict]]:
     """What is in the environment's VPC or carries its tags and is neither managed nor a child
     of a managed resource, each once; what the tagging API still lists after its deletion is
     left out (C-TAG-1). ``swept``: the tagging API's answer for this environment, when one call
@@ -137,10 +155,16 @@ def _unmanaged(aws, env: str, run, managed: set[str], shared: SharedReads, swept
     vpc = next((r.id for r in run.results if r.key == "vpc" and r.id), None)
     found = vpc_members(aws.client("ec2"), vpc, shared) if vpc else []
     found += tagged_resources(aws.client("resourcegroupstaggingapi"), env) if swept is None else swept
-    return unmanaged_entries(aws, found, Managed(managed))
+    return classify(aws, found, Managed(managed))
 
 
 def unmanaged_entries(aws, found: list[Found], managed: Managed) -> list[dict]:
+    return classify(aws, found, managed)[0]
+
+
+def classify(aws, found: list[Found], managed: Managed) -> tuple[list[dict], list[dict]]:
+    """(unmanaged, retained): what is neither managed nor a child of a managed resource, but for
+    what AWS keeps on purpose after a deletion (orchestrator.retained), listed apart."""
     seen, candidates = set(), []
     # VPC listings first: they were read live, and an EC2 resource the sweep also lists is the same one.
     for f in sorted(found, key=lambda f: f.swept):
@@ -152,8 +176,9 @@ def unmanaged_entries(aws, found: list[Found], managed: Managed) -> list[dict]:
             candidates.append(f)
     # Existence is checked only for what is left: on a healthy stack, nothing (no call at all).
     deleted = gone(aws, [f for f in candidates if f.swept])
+    kept, candidates = retained.split(aws, [f for f in candidates if f.id not in deleted])
     return [{"kind": f.kind, "id": resource_id(f.id) if f.swept and f.kind == "ec2" else f.id}
-            for f in candidates if f.id not in deleted]
+            for f in candidates], kept
 
 
 # -- every environment of the account and region (bin/drift --all) -------------------------------
@@ -181,7 +206,8 @@ def discover(aws, with_state: list[str]) -> Discovered:
     return Discovered(sorted(with_state), by_env)
 
 
-def leftovers(aws, swept: list[Found]) -> list[dict]:
-    """An environment with no state: everything its tags still mark is unmanaged, but for what the
-    tagging API lists after its deletion (a torn-down environment's resources, C-TAG-1)."""
-    return unmanaged_entries(aws, swept, Managed(set()))
+def leftovers(aws, swept: list[Found]) -> tuple[list[dict], list[dict]]:
+    """An environment with no state: (unmanaged, retained). Everything its tags still mark is
+    unmanaged, but for what the tagging API lists after its deletion (a torn-down environment's
+    resources, C-TAG-1) and what AWS keeps on purpose (retained)."""
+    return classify(aws, swept, Managed(set()))

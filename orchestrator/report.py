@@ -10,6 +10,9 @@ from resources.base import Change, FieldDiff
 
 SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-"}
 CHANGING = frozenset(SYMBOLS)
+# Reconcile never deletes what it did not create: an unmanaged resource stays until a person acts.
+UNMANAGED_ADVICE = ("reconcile does not delete what it did not create: delete it, or add an ignore rule to the "
+                    "configuration ([[defaults.drift.ignore]] with unmanaged = its id and a reason)")
 
 
 def _show(value: Any) -> str:
@@ -127,13 +130,20 @@ def render_drift(doc: dict) -> str:
     """One environment's drift document for people. With --new-only, what is new since the last
     check is marked "(new)"; what an ignore rule matched is listed last, with its reason;
     modifications on their way are listed, and do not make it out of sync."""
+    from orchestrator.retained import describe
+
+    kept = [describe(e) for e in doc.get("retained", [])]
+    if doc["in_sync"] and (doc.get("retired") or doc.get("state") == "none"):
+        # Torn down: one line, what AWS still keeps named with its date.
+        when = f" on {doc['retired']['at'][:10]}" if doc.get("retired") else " (no state left)"
+        return f"{doc['env']} was torn down{when}; retained: {'; '.join(kept) if kept else 'nothing'}."
     ignored = [_ignored_line(i) for i in doc.get("ignored", [])]
     waiting = [f"  … {p['kind']} {p['name']} ({p['id']}): modification pending: "
                + ", ".join(f"{k} → {_show(v)}" for k, v in p["attributes"].items()) for p in doc.get("pending", [])]
     if doc["in_sync"]:
         head = f"In sync: {doc['env']} in {doc['region']} matches the desired state."
         return "\n".join([head[:-1] + f" ({len(ignored)} ignored by rule):", *ignored] if ignored else [head]) + (
-            "\n" + "\n".join(waiting) if waiting else "")
+            "\n" + "\n".join(waiting) if waiting else "") + "".join(f"\n  = retained {k}" for k in kept)
     fresh = {f["fingerprint"] for f in doc.get("new", [])}
     marked = "new" in doc
 
@@ -152,9 +162,11 @@ def render_drift(doc: dict) -> str:
         lines.append(f"  - missing {m['kind']} {m['name']}" + (f" (was {m['id']})" if m["id"] else "") + new("missing", m))
     for u in doc["unmanaged"]:
         lines.append(f"  ? unmanaged {u['kind']} {u['id']}{new('unmanaged', u)}")
+    if doc["unmanaged"]:
+        lines.append(f"  {UNMANAGED_ADVICE[0].upper()}{UNMANAGED_ADVICE[1:]}.")
     for c in doc["unchecked"]:
         lines.append(f"  ! could not check {c['resource']}: {c['reason']}{new('unchecked', c)}")
-    lines += waiting + ignored
+    lines += waiting + ignored + [f"  = retained {k}" for k in kept]
     counts = {k: len(doc.get(k, [])) for k in ("failed", "drifted", "missing", "unmanaged", "unchecked", "ignored")}
     summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
     if marked:

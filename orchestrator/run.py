@@ -147,15 +147,18 @@ def judge_replacements(results: list[NodeResult], graph: dict, by_key: dict[str,
         taken = f"it takes {len(r.dependents)} dependent(s) with it" if r.replacement == "delete_first" else ""
         lost = "; ".join(f"{k}: {what_}" for k, what_ in r.data_lost.items())
         radius = "; ".join(p for p in (taken, f"data lost: {lost}" if lost else "") if p)
-        if r.data_lost and r.key not in allow:
+        protected = ([reason for key in sorted(scope) for reason in rec.protections(by_key[key])]
+                     if r.replacement == "delete_first" else [])
+        if protected:
+            # --allow-replace alone would be refused again (AWS refuses the deletion): every step.
+            consent = f" and --allow-replace {r.key}" if r.data_lost else ""
+            r.refusal = (f"{what} cannot change {shown} in place ({radius}), and its replacement would delete "
+                         f"{'; '.join(protected)}: to replace it, first set deletion_protection = false with the "
+                         f"previous value kept and run bin/reconcile, then run bin/reconcile with the new value{consent}; "
+                         "or restore the previous value")
+        elif r.data_lost and r.key not in allow:
             r.refusal = (f"{what} cannot change {shown} in place ({radius}); to replace it: --allow-replace {r.key}, "
                          "or restore the previous value")
-            continue
-        if r.replacement == "delete_first":
-            protected = [reason for key in sorted(scope) for reason in rec.protections(by_key[key])]
-            if protected:
-                r.refusal = (f"{what} cannot change {shown} in place, and its replacement would delete "
-                             f"{'; '.join(protected)}: turn deletion protection off first, or restore the previous value")
 
 
 def dropped_nodes(env: str, cfg: EnvConfig, doc, azs: list[str]) -> list[Node]:

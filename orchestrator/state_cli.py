@@ -186,10 +186,29 @@ def list_(args) -> tuple[dict, str]:
     region = getattr(args, "region", None) or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if location.is_s3:
         _check(location, _region(args))
-    entries = _entries(location, region)
-    lines = [f"{e['env']:<20} {e['region']:<16} {e['updated_at']}{'  locked' if e['locked'] else ''}" for e in entries]
+    entries = [{**e, **_status(location, e)} for e in _entries(location, region)]
+    lines = [f"{e['env']:<20} {e['region']:<16} {e['updated_at']}  {_shown(e)}{'  locked' if e['locked'] else ''}"
+             for e in entries]
     text = "\n".join(lines) if lines else f"No environment has state at {location.url}."
     return {"location": location.url, "environments": entries}, text
+
+
+def _status(location, entry: dict) -> dict:
+    """"active", "torn down" (its document kept for audit, with the teardown's record under
+    "retired") or "unreadable" (bin/state show says why)."""
+    from orchestrator.cli import state_backend
+
+    try:
+        doc = state_backend(location, entry["env"], entry["region"], None, check=False).load()
+    except Exception:  # noqa: BLE001 - one bad document must not hide the others
+        return {"status": "unreadable", "retired": None}
+    return {"status": "torn down" if doc.retired else "active", "retired": doc.retired}
+
+
+def _shown(entry: dict) -> str:
+    if entry["status"] == "torn down":
+        return f"torn down {entry['retired']['at'][:10]}"
+    return entry["status"]
 
 
 def _check(location, region: str) -> None:

@@ -77,6 +77,11 @@ def _config_record_ok(record) -> bool:
             and isinstance(record.get("hash"), str) and isinstance(record.get("source"), str))
 
 
+def _retired_record_ok(record) -> bool:
+    return (isinstance(record, dict) and isinstance(record.get("at"), str)
+            and isinstance(record.get("retained"), list))
+
+
 def _check_shape(data: dict, source: str | None) -> None:
     for key, (expected, ok) in _SHAPE.items():
         if key not in data:
@@ -123,6 +128,8 @@ class StateDocument:
             if data.get(key) is not None and not _config_record_ok(data[key]):
                 raise corrupt(f"{key!r} must be an object with 'values' (an object), 'hash' and 'source' (strings)",
                               source)
+        if data.get("retired") is not None and not _retired_record_ok(data["retired"]):
+            raise corrupt("'retired' must be an object with 'at' (a string) and 'retained' (an array)", source)
         data["schema_version"] = SCHEMA_VERSION
         if (data["env"], data["region"]) != (env, region):
             raise ForeignStateError(
@@ -207,6 +214,24 @@ class StateDocument:
     pending_config = property(
         lambda self: self._get_config("pending_config"), lambda self, r: self._set_config("pending_config", r)
     )
+
+    @property
+    def retired(self) -> dict[str, Any] | None:
+        """Set by a teardown that succeeded: {at, by, command, retained}; the document is kept for
+        audit, and a reconcile that creates the environment anew clears it. Optional, so documents
+        written before it (and by older tools, which ignore it) stay loadable."""
+        return self._get_config("retired")
+
+    @retired.setter
+    def retired(self, record: dict[str, Any] | None) -> None:
+        if record is not None and not _retired_record_ok(record):
+            raise TypeError("retired must be a dict with at (a string) and retained (a list)")
+        record = _json_copy(record, "retired")
+        with self._lock:
+            if record is None:
+                self._data.pop("retired", None)
+            else:
+                self._data["retired"] = record
 
     @property
     def resources(self) -> dict[str, dict[str, Any]]:

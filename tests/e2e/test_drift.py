@@ -310,10 +310,15 @@ def test_unmanaged_resources_in_the_vpc_are_reported(drift_cli, reader_factory, 
     ec2 = reader_factory(moto_server)("ec2")
     vpc = _vpc(ec2)
     stray = ec2.create_security_group(GroupName="hand-made", Description="not ours", VpcId=vpc)["GroupId"]
-    result = drift_cli("drift", "--env", ENV, "--json")
-    assert result.code == 2
-    assert {"kind": "security_group", "id": stray} in json.loads(result.stdout)["unmanaged"]
-    ec2.delete_security_group(GroupId=stray)
+    try:
+        result = drift_cli("drift", "--env", ENV, "--json")
+        assert result.code == 2
+        [entry] = [u for u in json.loads(result.stdout)["unmanaged"] if (u["kind"], u["id"]) == ("security_group", stray)]
+        # What to do: reconcile does not delete what it did not create.
+        assert "delete it, or add an ignore rule" in entry["advice"]
+        assert "Reconcile does not delete what it did not create" in result.stderr
+    finally:  # the next scenarios share the environment
+        ec2.delete_security_group(GroupId=stray)
     assert drift_cli("drift", "--env", ENV).code == 0
 
 

@@ -39,3 +39,28 @@ def test_a_new_port_replaces_the_target_group_and_a_new_cidr_asks_for_consent(cl
         "elb.target_group, or its name"]
     [vpc_now] = reader("ec2").describe_vpcs(Filters=[{"Name": "tag:Environment", "Values": [ENV]}])["Vpcs"]
     assert vpc_now["CidrBlock"] == "10.0.0.0/16"
+
+
+def test_a_new_cidr_under_deletion_protection_names_every_step_and_the_steps_work(cli, tmp_path):
+    def config(name: str, protection: bool, cidr: str) -> str:
+        path = tmp_path / name
+        path.write_text(f'[defaults]\ndeletion_protection = {str(protection).lower()}\nvpc_cidr = "{cidr}"\n')
+        return str(path)
+
+    assert cli("reconcile", "--env", ENV, "--config", config("on.toml", True, "10.0.0.0/16")).code == 0
+    wanted = config("new.toml", True, "10.1.0.0/16")
+    for consent in ((), ("--allow-replace", "vpc")):
+        refused = cli("reconcile", "--env", ENV, "--config", wanted, "--plan", *consent)
+        assert refused.code == 1, refused.stderr
+        [error] = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+        assert f"rds-postgresql-{ENV}" in error and "deletion protection is on" in error, error
+        assert ("first set deletion_protection = false with the previous value kept and run bin/reconcile, then run "
+                "bin/reconcile with the new value and --allow-replace vpc") in error, error
+    # The steps as named: protection off (the CIDR as it was), then the new CIDR with consent.
+    off = cli("reconcile", "--env", ENV, "--config", config("off.toml", False, "10.0.0.0/16"))
+    assert off.code == 0, off.stderr
+    consented = cli("reconcile", "--env", ENV, "--config", config("new-off.toml", False, "10.1.0.0/16"), "--plan",
+                    "--allow-replace", "vpc", "--json")
+    assert consented.code == 2, consented.stderr
+    [vpc] = [c for c in consented.json["changes"] if c["resource"] == "vpc"]
+    assert vpc["replacement"] == "delete_first" and "refused" not in vpc

@@ -207,3 +207,21 @@ def test_concurrent_mutations_are_not_lost():
     resources = json.loads(doc.to_json())["resources"]
     assert len(resources) == 8
     assert all(len(entry) == 200 for entry in resources.values())
+
+
+def test_the_retired_record_round_trips_and_older_documents_have_none():
+    assert StateDocument.from_json(_doc_json(), env="dev", region="us-east-1").retired is None
+    doc = StateDocument.new("dev", "us-east-1")
+    record = {"at": "2026-12-06T17:00:00+00:00", "by": "ci@runner", "command": "bin/teardown",
+              "retained": [{"resource": "kms.key", "kind": "kms_key", "id": "k-1", "until": "2027-01-05T17:00:00+00:00"}]}
+    doc.retired = record
+    again = StateDocument.from_json(doc.to_json(), env="dev", region="us-east-1")
+    assert again.retired == record
+    again.retired = None  # a reconcile creating the environment anew
+    assert "retired" not in json.loads(again.to_json())
+
+
+@pytest.mark.parametrize("retired", ["yes", {"at": 1, "retained": []}, {"at": "2026-12-06", "retained": "kms"}])
+def test_a_malformed_retired_record_is_a_corrupt_state(retired):
+    with pytest.raises(CorruptStateError, match="'retired' must be an object"):
+        StateDocument.from_json(_doc_json(retired=retired), env="dev", region="us-east-1")
