@@ -93,7 +93,7 @@ def test_drift_of_the_environment_says_it_was_torn_down_and_exits_0(torn, cli):
                                                                ("rds_final_snapshot", torn["snapshot"])}
     human = cli("drift", "--env", ENV)
     assert human.code == 0
-    [line] = human.stderr.strip().splitlines()
+    [line] = human.stdout.strip().splitlines()  # the report goes to stdout without --json
     assert line.startswith(f"{ENV} was torn down on {doc['retired']['at'][:10]}; retained: ")
     assert f"scheduled for deletion on {torn['until']}" in line and f"final snapshot {torn['snapshot']} kept" in line
 
