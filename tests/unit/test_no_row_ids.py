@@ -4,6 +4,7 @@ texts, rendered reports) is scanned. The ids stay in the comments beside them.""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -45,4 +46,13 @@ def test_no_user_facing_string_carries_an_internal_row_id(package):
     found = [f"{path.relative_to(ROOT)}:{line}: {text!r}"
              for path in sorted((ROOT / package).rglob("*.py"))
              for line, text in row_ids_in(path.read_text())]
+    assert found == []
+
+
+def test_the_readme_names_no_row_id_issue_or_file_outside_the_repository():
+    """The README is for users: AWS behaviours in words, no row ids, no issue numbers, nothing
+    outside the repository (the design notes it was built from are not part of it)."""
+    text = (ROOT / "README.md").read_text()
+    found = [line for line in text.splitlines()
+             if ROW_ID.search(line) or re.search(r"\bissue \d+|\.\./shared|aws-notes|spec/[a-z]+\.md", line)]
     assert found == []
