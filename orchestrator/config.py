@@ -212,7 +212,7 @@ def validate_config(values: dict, where: str = "config") -> EnvConfig:
 
 
 # Where every key is described: the list itself is dozens of keys, too long for an error line.
-KEYS_DOCUMENTED = "the keys are listed in the README's \"Configuration\" section"
+KEYS_DOCUMENTED = "the keys are listed in docs/configuration.md"
 
 
 def unknown_key(where: str, key: str, known, otherwise: str = KEYS_DOCUMENTED) -> str:

@@ -2,7 +2,7 @@
 rotation"; FSBP SecretsManager.1 and .4). The API key's protocol is ApiKeyRotation's docstring;
 the AUTH token's follows.
 
-The tool rotates, not a Secrets Manager rotation Lambda (README "Secret rotation"): the new token
+The tool rotates, not a Secrets Manager rotation Lambda (docs/configuration.md "Secret rotation"): the new token
 must reach ElastiCache and the ECS tasks, and the tool is what already deploys both.
 
 The protocol is Secrets Manager's own (createSecret, setSecret, finishSecret; aws-notes B-SM-4)
@@ -306,7 +306,7 @@ class RedisAuthRotation:
 
 @dataclass
 class ApiKeyRotation:
-    """An API key's value cannot change: a second key takes over (README "Secret rotation").
+    """An API key's value cannot change: a second key takes over (docs/configuration.md "Secret rotation").
 
     ``begin``, before the walk: (a) CreateApiKey "NAME-next" (tag RotationOf: the old key's id);
     (b) CreateUsagePlanKey: the plan accepts both; (c) the new key takes the name (TagResource,
