@@ -51,7 +51,7 @@ def build_parser(command: str) -> Parser:
         )
         p.add_argument(
             "--rotate", action="append", default=[], metavar="SECRET",
-            help="rotate this secret now, without downtime (docs/configuration.md, "Secret rotation"): a node key "
+            help="rotate this secret now, without downtime (docs/configuration.md, \"Secret rotation\"): a node key "
                  "(secret.redis_auth) or the secret's name; repeatable",
         )
         p.add_argument(
