@@ -9,23 +9,21 @@ from __future__ import annotations
 import json
 import re
 import signal
-import subprocess
 from pathlib import Path
 
 from tests.e2e.inventory import counts, full_inventory
 from tests.e2e.test_full_stack import FULL_STACK
+from tests.support import command_server
 from tests.support.commands import REGION, command_environment, command_line
 
 ENV = "dev"
 
 
 def start(command: str, *args: str, endpoint: str, state_dir: Path, workdir: Path,
-          env: dict[str, str] | None = None) -> subprocess.Popen:
+          env: dict[str, str] | None = None):
     """A bin/ command as a process of its own, so the proxy can SIGKILL it mid-call."""
-    return subprocess.Popen(
-        command_line(command, *args), env={**command_environment(endpoint, state_dir, workdir), **(env or {})},
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=workdir,
-    )
+    return command_server.start(command_line(command, *args), {**command_environment(endpoint, state_dir, workdir), **(env or {})},
+                                workdir)
 
 
 def killed_create(proxy, k: int, state_dir: Path, workdir: Path, env: dict[str, str] | None = None) -> tuple[int, str]:
