@@ -17,6 +17,9 @@ from tests.support import command_server
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
+# For a command that meets throttling on purpose: botocore's back-off a hundredth as long (see
+# fast_retries/sitecustomize.py); the command runs as a plain subprocess to load it at start.
+FAST_RETRIES = {"PYTHONPATH": str(ROOT / "tests" / "support" / "fast_retries")}
 
 
 @dataclass
