@@ -141,8 +141,37 @@ def account_counts(client) -> dict[str, int]:
     }
 
 
+class _ReadOnce:
+    """A client whose reads (describe_*, get_*, list_*) are each made once per set of arguments."""
+
+    def __init__(self, client, answers: dict):
+        self._client, self._answers = client, answers
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._client, name)
+        if not name.startswith(("describe_", "get_", "list_")):
+            return attr
+
+        def read(**kwargs):
+            key = (self._client.meta.service_model.service_name, name, json.dumps(kwargs, sort_keys=True))
+            if key not in self._answers:
+                self._answers[key] = attr(**kwargs)
+            return self._answers[key]
+
+        return read
+
+
+def read_once(reader):
+    """The test's clients for one check: the account is read at one moment (nothing changes it
+    meanwhile), and the ownership-tag inventory and the account counts ask moto many of the same
+    questions (every VPC, subnet, secret...): each is asked once."""
+    answers: dict = {}
+    return lambda service: _ReadOnce(reader(service), answers)
+
+
 def assert_one_of_each(reader, state_dir: Path, context: str) -> None:
     """The whole stack exactly once, every resource in the state, nothing else in the account."""
+    reader = read_once(reader)
     inventory = full_inventory(reader, ENV)
     found = counts(inventory)
     wrong = {kind: (n, FULL_STACK.get(kind)) for kind, n in found.items() if n != FULL_STACK.get(kind)}
@@ -156,6 +185,7 @@ def assert_one_of_each(reader, state_dir: Path, context: str) -> None:
 
 
 def assert_nothing_left(reader, context: str) -> None:
+    reader = read_once(reader)
     left = {kind: ids for kind, ids in full_inventory(reader, ENV).items() if ids}
     assert left == {}, f"{context}: teardown left the environment's resources: {left}"
     anywhere = {kind: n for kind, n in account_counts(reader).items() if n}
