@@ -65,11 +65,10 @@ def _preload() -> None:
 
 def _run_command(request: dict, fds: list[int]) -> None:
     """In the forked child: become the bin/ command, then exit as its interpreter would."""
-    import random
     import runpy
     import traceback
 
-    random.seed()  # the forked children would otherwise share the server's random stream
+    # (The random module reseeds itself in a forked child: each command has its own stream.)
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)
