@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import select
 import signal
 import socket
 import struct
@@ -124,6 +125,11 @@ def serve(path: str) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # managers are reaped by the kernel
     print("ready", flush=True)
     while True:
+        # stdin is a pipe from the test process: its end (EOF) means the tests are over, however
+        # that process ended, and the server goes with it.
+        readable, _, _ = select.select([listener, sys.stdin], [], [])
+        if sys.stdin in readable:
+            return
         conn, _ = listener.accept()
         if os.fork() == 0:
             listener.close()
@@ -193,7 +199,7 @@ class CommandServer:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
                                    f"from tests.support.command_server import serve; serve({self.path!r})"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
         )
         if self.proc.stdout.readline().strip() != "ready":
             raise RuntimeError("the command server did not start")
@@ -213,7 +219,7 @@ class CommandServer:
         return Command(conn, out_r, err_r)
 
     def stop(self) -> None:
-        self.proc.kill()
+        self.proc.stdin.close()
         self.proc.wait()
 
 
