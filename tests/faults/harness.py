@@ -26,10 +26,11 @@ def start(command: str, *args: str, endpoint: str, state_dir: Path, workdir: Pat
                                 workdir)
 
 
-def killed_create(proxy, k: int, state_dir: Path, workdir: Path, env: dict[str, str] | None = None) -> tuple[int, str]:
-    """`bin/reconcile` SIGKILLed right after its k-th mutating call (one worker, so k names the
-    same call on every run): its pid and that call."""
-    proc = start("reconcile", "--env", ENV, "--parallelism", "1", endpoint=proxy.endpoint, state_dir=state_dir,
+def killed_create(proxy, k: int, state_dir: Path, workdir: Path, env: dict[str, str] | None = None,
+                  args: tuple[str, ...] = ()) -> tuple[int, str]:
+    """`bin/reconcile` (with ``args`` besides, such as ``--config FILE``) SIGKILLed right after its
+    k-th mutating call (one worker, so k names the same call on every run): its pid and that call."""
+    proc = start("reconcile", "--env", ENV, "--parallelism", "1", *args, endpoint=proxy.endpoint, state_dir=state_dir,
                  workdir=workdir, env=env)
     proxy.kill_after(k, proc.pid)
     _, stderr = proc.communicate(timeout=300)
