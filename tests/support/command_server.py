@@ -51,7 +51,6 @@ def _preload() -> None:
         self._cache = shared
 
     botocore.loaders.Loader.__init__ = loader_with_shared_cache
-    sys.path.insert(0, str(ROOT))
     for name in PRELOAD:
         importlib.import_module(name)
     from orchestrator.cli import STACK_SERVICES
@@ -197,7 +196,8 @@ class CommandServer:
         self._dir = tempfile.mkdtemp(prefix="bin-commands-")
         self.path = os.path.join(self._dir, "socket")
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
+            # sys.path[0] is the project, not -c's "" (the working directory, which changes per command).
+            [sys.executable, "-c", f"import sys; sys.path[0] = {str(ROOT)!r}; "
                                    f"from tests.support.command_server import serve; serve({self.path!r})"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
         )
