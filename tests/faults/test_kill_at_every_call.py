@@ -14,7 +14,7 @@ other k reset moto instead (the next test's `fresh`): their teardown re-proved t
 
 The killed run uses --parallelism 1 so that k names one call, the same on every run (a failure
 message says which, and the guard test checks the sample against the calls); the recovery runs
-use the default parallelism. The sweep is cut into classes of ~17 k so that pytest-xdist
+use the default parallelism. The sweep is cut into classes of 13 k so that pytest-xdist
 (--dist loadscope: one class, one worker) spreads it over the workers.
 """
 from __future__ import annotations
@@ -139,29 +139,14 @@ def _ks(first: int, last: int):
     return pytest.mark.parametrize("k", range(first, min(last, N_MUTATING_CALLS) + 1))
 
 
-@_ks(1, 17)
-class TestKilledAfterCalls1To17(_KillSweep):
-    pass
-
-
-@_ks(18, 34)
-class TestKilledAfterCalls18To34(_KillSweep):
-    pass
-
-
-@_ks(35, 51)
-class TestKilledAfterCalls35To51(_KillSweep):
-    pass
-
-
-@_ks(52, 68)
-class TestKilledAfterCalls52To68(_KillSweep):
-    pass
-
-
-@_ks(69, N_MUTATING_CALLS)
-class TestKilledAfterCalls69ToTheLast(_KillSweep):
-    pass
+# Classes of at most CLASS_SIZE k, one after the other up to the last call: --dist loadscope
+# sends a class whole to one worker, so no class is long enough to leave the other worker idle
+# at the end of the run (the last class once held 57 k, a third of the sweep).
+CLASS_SIZE = 13
+for _first in range(1, N_MUTATING_CALLS + 1, CLASS_SIZE):
+    _last = min(_first + CLASS_SIZE - 1, N_MUTATING_CALLS)
+    _name = f"TestKilledAfterCalls{_first}To{_last}"
+    globals()[_name] = _ks(_first, _last)(type(_name, (_KillSweep,), {"__module__": __name__}))
 
 
 def test_the_classes_sweep_every_k_once():

@@ -6,13 +6,15 @@ import json
 import pytest
 
 from tests.faults.harness import ENV, assert_one_of_each
+from tests.support.commands import FAST_RETRIES
 
 CREATES = ("Create", "Allocate", "Register", "Run", "Post:")
 
 
 def test_full_create_converges_with_throttling_and_server_errors(cli, proxy, moto, reader, state_dir):
     proxy.reset(seed=7, throttle=0.15, server_error=0.03)
-    result = cli("reconcile", "--env", ENV, "--json")
+    # botocore backs off as always, a hundredth as long (tests/support/fast_retries).
+    result = cli("reconcile", "--env", ENV, "--json", env=FAST_RETRIES)
     assert result.code == 0, result.stderr[-3000:]
     faults = proxy.outcomes()
     assert faults["throttled"] >= 20 and faults["server_error"] >= 3, faults
@@ -20,7 +22,7 @@ def test_full_create_converges_with_throttling_and_server_errors(cli, proxy, mot
 
     proxy.reset(seed=8, throttle=0.15, server_error=0.03)
     moto.clear_recording()
-    again = cli("reconcile", "--env", ENV, "--json")
+    again = cli("reconcile", "--env", ENV, "--json", env=FAST_RETRIES)
     assert again.code == 0, again.stderr[-3000:]
     assert again.json["changes"] == []
     assert moto.mutating_calls() == []

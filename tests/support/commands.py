@@ -13,8 +13,13 @@ from pathlib import Path
 
 import boto3
 
+from tests.support import command_server
+
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
+# For a command that meets throttling on purpose: botocore's back-off a hundredth as long (see
+# fast_retries/sitecustomize.py); the command runs as a plain subprocess to load it at start.
+FAST_RETRIES = {"PYTHONPATH": str(ROOT / "tests" / "support" / "fast_retries")}
 
 
 @dataclass
@@ -56,11 +61,13 @@ def make_cli(server, state_dir: Path, workdir: Path):
         full_env = {**base_env, **(env or {})}
         for key in drop:
             full_env.pop(key, None)
-        proc = subprocess.run(
-            command_line(command, *args),
-            env=full_env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300, cwd=workdir,
-        )
-        return Result(proc.returncode, proc.stdout, proc.stderr)
+        proc = command_server.start(command_line(command, *args), full_env, workdir)
+        try:
+            stdout, stderr = proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+        return Result(proc.returncode, stdout, stderr)
 
     return run
 
