@@ -9,23 +9,21 @@ from __future__ import annotations
 import json
 import re
 import signal
-import subprocess
 from pathlib import Path
 
 from tests.e2e.inventory import counts, full_inventory
 from tests.e2e.test_full_stack import FULL_STACK
+from tests.support import command_server
 from tests.support.commands import REGION, command_environment, command_line
 
 ENV = "dev"
 
 
 def start(command: str, *args: str, endpoint: str, state_dir: Path, workdir: Path,
-          env: dict[str, str] | None = None) -> subprocess.Popen:
+          env: dict[str, str] | None = None):
     """A bin/ command as a process of its own, so the proxy can SIGKILL it mid-call."""
-    return subprocess.Popen(
-        command_line(command, *args), env={**command_environment(endpoint, state_dir, workdir), **(env or {})},
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=workdir,
-    )
+    return command_server.start(command_line(command, *args), {**command_environment(endpoint, state_dir, workdir), **(env or {})},
+                                workdir)
 
 
 def killed_create(proxy, k: int, state_dir: Path, workdir: Path, env: dict[str, str] | None = None,
@@ -182,8 +180,37 @@ def account_counts(client) -> dict[str, int]:
     }
 
 
+class _ReadOnce:
+    """A client whose reads (describe_*, get_*, list_*) are each made once per set of arguments."""
+
+    def __init__(self, client, answers: dict):
+        self._client, self._answers = client, answers
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._client, name)
+        if not name.startswith(("describe_", "get_", "list_")):
+            return attr
+
+        def read(**kwargs):
+            key = (self._client.meta.service_model.service_name, name, json.dumps(kwargs, sort_keys=True))
+            if key not in self._answers:
+                self._answers[key] = attr(**kwargs)
+            return self._answers[key]
+
+        return read
+
+
+def read_once(reader):
+    """The test's clients for one check: the account is read at one moment (nothing changes it
+    meanwhile), and the ownership-tag inventory and the account counts ask moto many of the same
+    questions (every VPC, subnet, secret...): each is asked once."""
+    answers: dict = {}
+    return lambda service: _ReadOnce(reader(service), answers)
+
+
 def assert_one_of_each(reader, state_dir: Path, context: str) -> None:
     """The whole stack exactly once, every resource in the state, nothing else in the account."""
+    reader = read_once(reader)
     inventory = full_inventory(reader, ENV)
     found = counts(inventory)
     wrong = {kind: (n, FULL_STACK.get(kind)) for kind, n in found.items() if n != FULL_STACK.get(kind)}
@@ -197,6 +224,7 @@ def assert_one_of_each(reader, state_dir: Path, context: str) -> None:
 
 
 def assert_nothing_left(reader, context: str) -> None:
+    reader = read_once(reader)
     left = {kind: ids for kind, ids in full_inventory(reader, ENV).items() if ids}
     assert left == {}, f"{context}: teardown left the environment's resources: {left}"
     anywhere = {kind: n for kind, n in account_counts(reader).items() if n}
