@@ -81,13 +81,13 @@ def check(live: Live, here: str, env: str) -> None:
     if not elsewhere:
         return
     where = elsewhere[0]
-    shown = f"{where}" if not where.startswith("sha256:") else f"another location (recorded as {where})"
+    # A location too long or too unusual for a tag is recorded by its digest: named as such.
+    hashed = where.startswith("sha256:")
+    shown = f"another location (recorded as {where})" if hashed else where
+    flag = "that --state" if hashed else f"--state {where} (or set VIDEO_PIPELINE_STATE)"
     raise EnvironmentElsewhere(
-        f"environment {env} keeps its state at {shown}, not at {here}: nothing was changed; run with "
-        f"--state {where} (or set VIDEO_PIPELINE_STATE), or move the state here with bin/state move"
-        if not where.startswith("sha256:") else
-        f"environment {env} keeps its state at {shown}, not at {here}: nothing was changed; run with that "
-        "--state, or move the state here with bin/state move")
+        f"environment {env} keeps its state at {shown}, not at {here}: nothing was changed; run with {flag}, "
+        "or move the state here with bin/state move")
 
 
 def named_elsewhere(swept, here: str) -> str | None:
