@@ -5,7 +5,6 @@ No test reaches a network other than loopback: credentials are fake, the endpoin
 from __future__ import annotations
 
 import boto3
-import botocore.loaders
 import pytest
 import structlog
 from moto import mock_aws
@@ -13,25 +12,16 @@ from moto import mock_aws
 from resources.aws import Aws
 from resources.aws.clock import FakeClock
 from sandbox import fidelity
+from tests.support import botocore_cache
 
 # Tests meet the same moto as --sandbox: with the documented AWS behaviours moto lacks restored.
 fidelity.apply()
 
 # Every test builds its own boto3 session (the orchestrator's Aws factory does, and so do the
-# tests' own clients), and every new session parses botocore's JSON service models again: about
-# 0.2 s a client. The models are the same files for the whole test process, so all loaders of
-# this process share one cache of what they parsed (botocore already shares it among the
-# clients of one session). Only the pytest process: the bin/ commands run as they always do.
-_BOTOCORE_MODELS: dict = {}
-_loader_init = botocore.loaders.Loader.__init__
-
-
-def _loader_with_shared_cache(self, *args, **kwargs):
-    _loader_init(self, *args, **kwargs)
-    self._cache = _BOTOCORE_MODELS
-
-
-botocore.loaders.Loader.__init__ = _loader_with_shared_cache
+# tests' own clients): the parsed models and client classes are shared by the whole test process
+# (tests/support/botocore_cache.py). Only the pytest process and the warm interpreter the bin/
+# commands are forked from: a command run as a plain subprocess starts cold, as a user's does.
+botocore_cache.install()
 
 REGION = "us-east-1"
 SERVER_LAYERS = ("e2e", "faults")

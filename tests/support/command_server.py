@@ -4,7 +4,7 @@ A bin/ command spends about 0.6 s of CPU before its first AWS call: the interpre
 orchestrator's and botocore's imports, and parsing botocore's JSON service models for its dozen
 clients. The end-to-end and fault layers start about a thousand commands. This server (one per
 pytest process, started on first use) imports all of that once, with botocore's parsed models
-kept in one cache for every session (as tests/conftest.py does for the pytest process); for each
+and client classes shared by every session (tests/support/botocore_cache.py); for each
 command it forks, and the child runs the very bin/ script (runpy, as ``python bin/CMD``) with the
 command's argv, environment, working directory and stdin/stdout/stderr. Only the start-up is
 shared: everything a command does happens in its own process, which a test can SIGKILL by pid.
@@ -41,16 +41,9 @@ def needs_own_interpreter(env: dict[str, str]) -> bool:
 def _preload() -> None:
     import importlib
 
-    import botocore.loaders
+    from tests.support import botocore_cache
 
-    shared: dict = {}
-    loader_init = botocore.loaders.Loader.__init__
-
-    def loader_with_shared_cache(self, *args, **kwargs):
-        loader_init(self, *args, **kwargs)
-        self._cache = shared
-
-    botocore.loaders.Loader.__init__ = loader_with_shared_cache
+    botocore_cache.install()
     for name in PRELOAD:
         importlib.import_module(name)
     from orchestrator.cli import STACK_SERVICES
