@@ -18,7 +18,7 @@ import structlog
 from orchestrator.errors import one_line
 from orchestrator.rotation import ROTATABLE
 from orchestrator.spec import UNKNOWN, Node, has_unknown, resolve, spec_hash
-from orchestrator.waiting import WaitTimeout, wait_for
+from orchestrator.waiting import ResourceGone, wait_for
 from resources.aws import Aws
 from resources.aws import retries
 from resources.base import (
@@ -219,11 +219,7 @@ class Reconciler:
             # and endpoints are final only once it is ready (an RDS instance has no Endpoint
             # while creating, A-13), and AWS refuses a modify while one is in progress.
             # A create or an update an earlier run left going: the longer of the two.
-            wait_for(lambda: h.refresh(obs.id), Status.READY, what=what,
-                     timeout=max(h.create_timeout, h.update_timeout), ceiling=h.poll_ceiling, clock=self.clock)
-            obs = h.read(obs.id)
-            if obs is None:
-                raise ResourceError(f"{what} disappeared while waiting for it to become ready")
+            obs = self._ready(h, obs.id, what, timeout=max(h.create_timeout, h.update_timeout))
             state = h.status(obs.raw)
         if state.status is not Status.FAILED:
             return obs
@@ -368,15 +364,12 @@ class Reconciler:
         log.info("resource_create_called", id=new_id)
         what = f"{h.kind} {node.name} ({new_id})"
         try:
-            wait_for(lambda: h.refresh(new_id), Status.READY, what=what, timeout=h.create_timeout, ceiling=h.poll_ceiling, clock=self.clock)
+            obs = self._ready(h, new_id, what, timeout=h.create_timeout)
         except ResourceError:
             # A failed resource (a NAT "failed") is not live: the next run creates a new one
             # with a new token rather than being handed the failed one again.
             self._record(node, intent=None)
             raise
-        obs = h.read(new_id)
-        if obs is None:
-            raise ResourceError(f"{what} is ready but cannot be read back")
         if retried:
             # A create answered after a retry may have made a second resource on the attempt
             # whose answer was lost: the ownership tags find it. Compared by the id as read
@@ -391,10 +384,6 @@ class Reconciler:
         what = f"{h.kind} {node.name} ({obs.id})"
         h.update(spec, obs, diffs)
         try:
-            wait_for(
-                lambda: h.refresh(obs.id), Status.READY, what=what,
-                timeout=h.update_timeout, ceiling=h.poll_ceiling, clock=self.clock,
-            )
             return self._read_back(h, spec, obs.id, {d.field for d in diffs}, what)
         except ResourceError as exc:
             # A deployment rolled back, a modification that did not take: AWS's own account of
@@ -404,10 +393,23 @@ class Reconciler:
                 raise
             raise ResourceError(f"{exc}; {said[0]}", [*getattr(exc, "details", ()), *said[1:]]) from exc
 
+    def _ready(self, h: Handler, resource_id: str, what: str, *, timeout: float) -> Observed:
+        """Wait for the resource to be ready, and hand it back as the poll that found it ready
+        described it: no describe of its own after the wait."""
+        seen: dict[str, dict] = {}
+
+        def poll() -> Refresh:
+            refresh, seen["raw"] = h.poll(resource_id)
+            return refresh
+
+        wait_for(poll, Status.READY, what=what, timeout=timeout, ceiling=h.poll_ceiling, clock=self.clock)
+        return h.observe(seen["raw"])
+
     def _read_back(self, h: Handler, spec: dict, resource_id: str, changed: set[str], what: str) -> Observed:
-        """Re-read and re-diff the fields just changed: AWS can accept a change and not apply it
-        (a modification that fails and returns to "available", a value another writer puts
-        back), and that is a failure naming the field, never "updated".
+        """Wait for the resource to be ready again, then re-read and re-diff the fields just
+        changed: AWS can accept a change and not apply it (a modification that fails and returns
+        to "available", a value another writer puts back), and that is a failure naming the
+        field, never "updated".
 
         A change is done when AWS says so: a field still pending (PendingModifiedValues while
         the status already reads "available", C-RDS-1) is waited for, up to the update timeout.
@@ -418,9 +420,14 @@ class Reconciler:
         start = self.clock.now()
 
         def reread() -> Refresh:
-            fresh = h.read(resource_id)
-            if fresh is None:
+            # One describe while it is not ready (a deployment, a modification); the whole read
+            # (tags too) once it is.
+            refresh, raw = h.poll(resource_id)
+            if refresh.status is Status.DELETING:
                 return Refresh(Status.GONE)
+            if refresh.status is not Status.READY:
+                return refresh
+            fresh = h.observe(raw)
             waiting = sorted(changed & fresh.pending.keys())
             applied = dataclasses.replace(fresh, pending={})
             left = [d for d in h.diff(spec, applied) + retired_tag_diffs(self.retired_tags, spec, applied)
@@ -432,16 +439,12 @@ class Reconciler:
                 return Refresh(Status.PENDING, "the change is not visible yet")
             if left:
                 shown = ", ".join(f"{d.field} is {_short(d.actual)}, expected {_short(d.expected)}" for d in left)
-                return Refresh(Status.FAILED, f"the update did not take: {shown}")
+                raise UpdateNotApplied(f"{what}: the update did not take: {shown}")
             return Refresh(Status.READY)
 
         try:
             wait_for(reread, Status.READY, what=what, timeout=h.update_timeout, ceiling=h.poll_ceiling, clock=self.clock)
-        except WaitTimeout:
-            raise
-        except ResourceError as exc:
-            if "the update did not take" in str(exc):
-                raise ResourceError(f"{what}: {str(exc).split(' failed: ', 1)[1]}") from None
+        except ResourceGone:
             raise ResourceError(f"{what} disappeared during update") from None
         return seen["obs"]
 
@@ -487,6 +490,10 @@ class Reconciler:
             self.state.remove_resource(node.key)
             self.save()
         return result
+
+
+class UpdateNotApplied(ResourceError):
+    """AWS accepted an update and the resource, ready again, does not show it."""
 
 
 def impossible(h: Handler, node: Node, obs: Observed, diffs: list[FieldDiff]) -> str | None:

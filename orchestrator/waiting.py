@@ -19,7 +19,15 @@ VISIBILITY_GRACE = 120.0
 
 
 class WaitTimeout(ResourceError):
-    pass
+    """Still not in the state waited for at the deadline."""
+
+
+class ResourceFailed(ResourceError):
+    """AWS reports the resource failed while it was waited for."""
+
+
+class ResourceGone(ResourceError):
+    """The resource disappeared while it was waited for to become ready."""
 
 
 def wait_for(
@@ -52,7 +60,7 @@ def wait_for(
     if result.status is want:
         return result
     if result.status is Status.FAILED:
-        raise ResourceError(f"{what} failed: {result.detail}")
+        raise ResourceFailed(f"{what} failed: {result.detail}")
     if result.status is Status.GONE:
-        raise ResourceError(f"{what} disappeared while waiting for it to become {want.value}")
+        raise ResourceGone(f"{what} disappeared while waiting for it to become {want.value}")
     raise WaitTimeout(f"{what} still {result.detail or result.status.value} after {elapsed:.0f} s (limit {timeout:.0f} s)")

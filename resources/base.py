@@ -280,10 +280,20 @@ class Handler:
         their own may read them for every listed item at once (``across``, for every walk)."""
         return self.observe(raw)
 
-    def refresh(self, resource_id: str) -> Refresh:
-        """What the waiter polls: one describe, no tag read."""
+    def poll(self, resource_id: str) -> tuple[Refresh, dict | None]:
+        """What the waiter polls: one describe, no tag read. Where the resource is (``readiness``)
+        and the description it was judged on (None: gone), so that the engine reads it back from
+        the poll that found it ready instead of describing it once more."""
         raw = self.lookup(resource_id)
-        return Refresh(Status.GONE) if raw is None else self.status(raw)
+        return (Refresh(Status.GONE), None) if raw is None else (self.readiness(raw), raw)
+
+    def readiness(self, raw: dict) -> Refresh:
+        """``status``, and for a kind whose parts become ready after the whole (a replication
+        group's members), theirs: what the engine waits on after a create or an update."""
+        return self.status(raw)
+
+    def refresh(self, resource_id: str) -> Refresh:
+        return self.poll(resource_id)[0]
 
     def lookup(self, resource_id: str) -> dict | None:
         """``describe`` with this kind's not-found codes answered None."""

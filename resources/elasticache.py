@@ -395,13 +395,10 @@ class ReplicationGroup(Handler):
     def status(self, raw):
         return status_of(raw)
 
-    def refresh(self, resource_id):
+    def readiness(self, group):
         """Ready is the group and every member available: after a replica count change the group
         reads available while a new member is still creating (D-EC-1), and a change made then is
         refused. The members are read only once the group itself reads available."""
-        group = self.lookup(resource_id)
-        if group is None:
-            return Refresh(Status.GONE)
         state = self.status(group)
         return (self._busy_member(group) or state) if state.status is Status.READY else state
 

@@ -64,13 +64,13 @@ class Widget(Handler):
     def status(self, raw):
         return Refresh(self.cloud.status, "failure: out of capacity" if self.cloud.status is Status.FAILED else "")
 
-    def refresh(self, resource_id):
-        # The engine's refresh, counted and hooked for the tests.
+    def poll(self, resource_id):
+        # The engine's poll, counted and hooked for the tests.
         self.cloud.calls.append("refresh")
         self.on_refresh(resource_id)
         self._polling = True
         try:
-            return super().refresh(resource_id)
+            return super().poll(resource_id)
         finally:
             self._polling = False
 
@@ -531,8 +531,8 @@ def test_a_field_that_changes_is_read_back_once_and_not_again():
     CLOUD.calls.clear()
     result = reconciler(state).reconcile(node(size=4))
     assert result.action == "update"
-    # find, update, the wait's refresh, one read back: nothing more.
-    assert CLOUD.calls == ["get", "update", "refresh", "get"]
+    # find, update, and the wait's poll, which is the read back: nothing more.
+    assert CLOUD.calls == ["get", "update", "refresh"]
 
 
 # -- the lifecycle the engine owns (issue 12) ------------------------------------------------------
