@@ -16,13 +16,12 @@ from typing import Any, Callable
 import structlog
 
 from orchestrator.errors import one_line
-from orchestrator.rotation import ROTATABLE
 from orchestrator.spec import UNKNOWN, Node, has_unknown, resolve, spec_hash
 from orchestrator.waiting import ResourceGone, wait_for
 from resources.aws import Aws
 from resources.aws import retries
 from resources.base import (
-    Change, FieldDiff, Handler, Observed, Refresh, ResourceError, Status, owned_by, spec_problems,
+    Change, FieldDiff, Handler, Observed, OnFailed, Refresh, ResourceError, Status, owned_by, spec_problems,
 )
 from resources.aws.clock import Clock
 from resources.aws.shared_reads import SharedReads
@@ -138,67 +137,19 @@ class Reconciler:
         started = time.monotonic()
         h = self.handler(node)
         log = structlog.get_logger().bind(kind=h.kind, name=node.name)
-        resolved = resolve(node.spec, self.outputs)
-        problems = spec_problems(h, resolved, has_unknown)
-        if problems:
-            raise ResourceError("; ".join(problems))
-        spec = h.desired(resolved)
+        spec = self._desired(node, h)
         entry = self.state.resource(node.key) or {}
-        result = NodeResult(node.key, h.kind, node.name, "unchanged", previous_failure=(entry.get("failure") or {}).get("reason"))
-        result.deposed = [i for i in entry.get("deposed", []) if i != entry.get("id")]
-        if result.previous_failure:
-            log.warning("previous_run_failed_here", reason=result.previous_failure)
-        if entry.get("intent") and not self.plan:
-            obs = self._resume(node, h, spec, entry, log, result)
-        else:
-            obs = h.find(spec, entry.get("id"))
-        if obs is not None:
-            result.awaiting = dict(obs.pending)
-            obs = self._settle(node, h, spec, obs, log, result)
+        result = self._new_result(node, h, entry, log)
+        obs = self._observe(node, h, spec, entry, log, result)
         if obs is None:
-            result.action = "create" if result.action == "unchanged" else result.action
-            result.changes = result.changes or [FieldDiff(k, v, None) for k, v in spec.items() if k != "name"]
-            if self.plan:
-                # What the create will give that the spec already says (a name-derived ARN): a
-                # dependent is compared with that, and shows a change only where its value
-                # really depends on what AWS assigns (an id), as "known after apply".
-                self.outputs[node.key] = h.planned_outputs(spec)
+            obs = self._absent(node, h, spec, entry, log, result)
+            if obs is None:  # a plan shows the create, it does not make it
                 return result
-            obs = self._create(node, h, spec, entry, log, result)
-            result.changes = []  # the create carried them
         elif result.refusal is None:  # a failed resource kept for a person is not diffed
-            diffs = (h.diff(spec, obs) + retired_tag_diffs(self.retired_tags, spec, obs) + self._redeploy(node, h, obs)
-                     + self._rotation(node, h, obs))
-            if diffs:
-                replacing = any(d.replace for d in diffs)
-                result.action = "replace" if replacing else "update"
-                result.changes = diffs
-                refused = impossible(h, node, obs, diffs)
-                if replacing and not refused:
-                    result.replacement = "beside" if h.replace_beside else "delete_first"
-                    # Whether a replacement may be made is the plan's to say (the graph: what
-                    # goes with it, what data; the consent): the apply makes only those.
-                    if not self.plan and node.key not in self.replace_ok:
-                        refused = not_in_place(h, node, obs, diffs)
-                if refused:
-                    result.refusal = refused
-                    if not self.plan:
-                        raise ResourceError(refused)
-                if not self.plan:
-                    obs = self._change(node, h, spec, obs, diffs, entry, log, result)
+            obs = self._converge(node, h, spec, obs, entry, log, result)
         result.id = obs.id
         result.outputs = h.outputs(obs)
-        # A plan's dependents see what the apply will give them: an id not known yet after a
-        # replacement or a new revision.
-        new_id = result.action == "replace" or (
-            result.action == "update" and h.update_makes_new_id and any(not d.field.startswith("tags.") for d in result.changes))
-        if self.plan and new_id:
-            self.outputs[node.key] = {}
-        elif self.plan and result.action == "update":
-            # An output the update changes (a REST API's deployed configuration) as it will be.
-            self.outputs[node.key] = {**result.outputs, **h.outputs_after_update(spec, obs)}
-        else:
-            self.outputs[node.key] = result.outputs
+        self.outputs[node.key] = self._outputs_for_dependents(h, spec, obs, result)
         self._record(node, id=obs.id, spec_hash=spec_hash(spec), outputs=result.outputs, intent=None, failure=None)
         log.info(
             "resource_planned" if self.plan else EVENTS[result.action],
@@ -207,6 +158,93 @@ class Reconciler:
             duration_s=round(time.monotonic() - started, 3),
         )
         return result
+
+    def _desired(self, node: Node, h: Handler) -> dict:
+        """The node's spec with its references resolved, checked against the kind's typed fields
+        and AWS's value rules before any call, in the kind's normal form."""
+        resolved = resolve(node.spec, self.outputs)
+        problems = spec_problems(h, resolved, has_unknown)
+        if problems:
+            raise ResourceError("; ".join(problems))
+        return h.desired(resolved)
+
+    def _new_result(self, node: Node, h: Handler, entry: dict, log) -> NodeResult:
+        result = NodeResult(node.key, h.kind, node.name, "unchanged", previous_failure=(entry.get("failure") or {}).get("reason"))
+        result.deposed = [i for i in entry.get("deposed", []) if i != entry.get("id")]
+        if result.previous_failure:
+            log.warning("previous_run_failed_here", reason=result.previous_failure)
+        return result
+
+    def _observe(self, node: Node, h: Handler, spec: dict, entry: dict, log, result: NodeResult) -> Observed | None:
+        """The node's live resource, settled (pending waited for, failed handled); None: there is
+        none to reconcile. After a run that stopped mid-create, every copy it may have made."""
+        if entry.get("intent") and not self.plan:
+            obs = self._resume(node, h, spec, entry, log, result)
+        else:
+            obs = h.find(spec, entry.get("id"))
+        if obs is None:
+            return None
+        result.awaiting = dict(obs.pending)
+        return self._settle(node, h, spec, obs, log, result)
+
+    def _absent(self, node: Node, h: Handler, spec: dict, entry: dict, log, result: NodeResult) -> Observed | None:
+        """No live resource: the apply creates it; a plan shows the create and returns None."""
+        result.action = "create" if result.action == "unchanged" else result.action
+        result.changes = result.changes or [FieldDiff(k, v, None) for k, v in spec.items() if k != "name"]
+        if self.plan:
+            # What the create will give that the spec already says (a name-derived ARN): a
+            # dependent is compared with that, and shows a change only where its value
+            # really depends on what AWS assigns (an id), as "known after apply".
+            self.outputs[node.key] = h.planned_outputs(spec)
+            return None
+        obs = self._create(node, h, spec, entry, log, result)
+        result.changes = []  # the create carried them
+        return obs
+
+    def _converge(self, node: Node, h: Handler, spec: dict, obs: Observed, entry: dict, log, result: NodeResult) -> Observed:
+        """A live resource: diffed; what differs is changed in place or by a replacement, or
+        refused (before any call) when AWS would refuse it or the plan did not allow it."""
+        diffs = (h.diff(spec, obs) + retired_tag_diffs(self.retired_tags, spec, obs) + self._redeploy(node, h, obs)
+                 + self._rotation(node, h, obs))
+        if not diffs:
+            return obs
+        result.action = "replace" if any(d.replace for d in diffs) else "update"
+        result.changes = diffs
+        refused = self._refusal(node, h, obs, diffs, result)
+        if refused:
+            result.refusal = refused
+            if not self.plan:
+                raise ResourceError(refused)
+        if self.plan:
+            return obs
+        return self._change(node, h, spec, obs, diffs, entry, log, result)
+
+    def _refusal(self, node: Node, h: Handler, obs: Observed, diffs: list[FieldDiff], result: NodeResult) -> str | None:
+        """Why this change cannot be made: AWS refuses it, or it needs a replacement the plan
+        did not allow (stateless, or consented to with --allow-replace)."""
+        refused = impossible(h, node, obs, diffs)
+        if refused or result.action != "replace":
+            return refused
+        result.replacement = "beside" if h.replace_beside else "delete_first"
+        # Whether a replacement may be made is the plan's to say (the graph: what goes with it,
+        # what data; the consent): the apply makes only those.
+        if not self.plan and node.key not in self.replace_ok:
+            return not_in_place(h, node, obs, diffs)
+        return None
+
+    def _outputs_for_dependents(self, h: Handler, spec: dict, obs: Observed, result: NodeResult) -> dict[str, Any]:
+        """What the dependents of this node resolve their references with. A plan's dependents
+        see what the apply will give them: an id not known yet after a replacement or a new
+        revision, an output the update changes (a REST API's deployed configuration) as it will be."""
+        if not self.plan:
+            return result.outputs
+        new_id = result.action == "replace" or (
+            result.action == "update" and h.update_makes_new_id and any(not d.field.startswith("tags.") for d in result.changes))
+        if new_id:
+            return {}
+        if result.action == "update":
+            return {**result.outputs, **h.outputs_after_update(spec, obs)}
+        return result.outputs
 
     def _settle(self, node: Node, h: Handler, spec: dict, obs: Observed, log, result: NodeResult) -> Observed | None:
         """A found resource in the state AWS reports: pending is waited for, failed follows the
@@ -225,11 +263,11 @@ class Reconciler:
             return obs
         result.failed_state = state.detail or "failed"
         reason = f"{what} is failed ({state.detail or 'no reason given'})"
-        if h.on_failed == "update":
+        if h.on_failed == OnFailed.UPDATE:
             # A deployment that failed or was rolled back (C-ECS-1/2): never "unchanged"; the
             # update deploys the requested revision again (_redeploy adds the change).
             return obs
-        if h.on_failed != "replace":
+        if h.on_failed != OnFailed.REPLACE:
             # Listed (so teardown deletes it) but never "unchanged": a person decides.
             result.refusal = f"{reason}: tear the environment down and reconcile again"
             result.action = "replace"
@@ -285,7 +323,7 @@ class Reconciler:
         """The synthetic change ``deployment`` for a kind whose failure an update repairs (on_failed
         "update"): after a failed deployment, or when the user asks for one (--redeploy, an image
         pushed again under the same tag). The handler's update_fields starts a new deployment."""
-        failed = h.on_failed == "update" and h.status(obs.raw).status is Status.FAILED
+        failed = h.on_failed == OnFailed.UPDATE and h.status(obs.raw).status is Status.FAILED
         if not failed and node.key not in self.redeploy:
             return []
         why = f"the last one failed: {h.status(obs.raw).detail}" if failed else "asked for with --redeploy"
@@ -295,7 +333,7 @@ class Reconciler:
         """The synthetic change ``rotation`` of a secret the tool rotates: asked for, due by age or
         in progress (orchestrator.rotation), in plans and drift checks: one ListSecretVersionIds for
         the AUTH token; the API key's companions came with its read."""
-        if self.rotation is None or node.key not in ROTATABLE:
+        if self.rotation is None:
             return []
         found = self.rotation.diff(node.key, h, obs)
         return [found] if found else []

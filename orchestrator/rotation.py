@@ -38,6 +38,7 @@ from typing import Callable
 import structlog
 
 from orchestrator.errors import UserError
+from orchestrator.spec import resolve
 from orchestrator.waiting import wait_for
 from resources.apigateway_common import NOT_FOUND, list_all, patch
 from resources.apigateway_keys import NEXT, PREVIOUS, RETIRE_AFTER, ROTATION_OF, ApiKey, family
@@ -120,7 +121,10 @@ class RotationPolicy:
 
     def diff(self, key: str, h, obs) -> FieldDiff | None:
         """``h``, ``obs``: the node's handler and what it read (one more read for the AUTH token's
-        versions; the API key's companions came with the key)."""
+        versions; the API key's companions came with the key). None for a node the tool does not
+        rotate."""
+        if key not in ROTATABLE:
+            return None
         if ROTATABLE[key].kind == "api_key":
             return self._api_key_diff(key, obs)
         return self._versions_diff(key, h.client, obs.id)
@@ -392,3 +396,37 @@ class ApiKeyRotation:
             self.log.info("rotation_previous_key_deleted", id=key["id"])
             removed = True
         return removed
+
+
+def planned_rotations(aws, results: list, nodes: list, *, env: str, clock, grace_hours: float,
+                      now: Callable[[], datetime]) -> dict[str, "RedisAuthRotation | ApiKeyRotation"]:
+    """The rotations a plan's ``results`` show, whose other resources exist (a replication group
+    this run creates takes the current token; a usage plan it creates, the current key)."""
+    by_result = {r.key: r for r in results}
+    by_key = {n.key: n for n in nodes}
+    found = {}
+    for key, what in ROTATABLE.items():
+        secret = by_result.get(key)
+        if secret is None or key not in by_key or not any(d.field == "rotation" for d in secret.changes):
+            continue
+        partner = by_result.get(what.usage_plan if what.kind == "api_key" else what.group)
+        if partner is None or partner.id is None or partner.action not in ("unchanged", "update"):
+            if what.kind != "api_key":
+                structlog.get_logger().warning("rotation_postponed", secret=secret.id,
+                                               detail=f"{what.group} is not there yet; the next run rotates")
+            continue
+        spec = resolve(by_key[key].spec, {})
+        if what.kind == "api_key":
+            found[key] = ApiKeyRotation(aws, clock, env, spec["name"], spec["tags"], partner.id, grace_hours, now)
+        else:
+            found[key] = RedisAuthRotation(aws, clock, env, secret.id, partner.id, spec, token_readers(key, nodes))
+    return found
+
+
+def token_readers(secret_key: str, nodes: list) -> frozenset[str]:
+    """The ECS services whose tasks read the secret: ECS resolves a ``valueFrom`` when a task
+    starts, so the services of the task definitions that name it start tasks with the new token
+    only once redeployed."""
+    graph = {n.key: (n.depends_on, n.handler.kind) for n in nodes}
+    task_definitions = {k for k, (deps, kind) in graph.items() if secret_key in deps and kind == "ecs_task_definition"}
+    return frozenset(k for k, (deps, kind) in graph.items() if deps & task_definitions and kind == "ecs_service")

@@ -5,8 +5,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
-import structlog
-
 from orchestrator import graph as graphs
 from orchestrator import identity
 from orchestrator.azs import AZ_COUNT, choose_azs
@@ -14,7 +12,7 @@ from orchestrator.config import ConfigError, EnvConfig
 from orchestrator.errors import UserError, one_line
 from orchestrator.executor import Outcome, WalkObserver, walk
 from orchestrator.reconciler import NodeResult, Reconciler
-from orchestrator.rotation import ROTATABLE, ApiKeyRotation, RedisAuthRotation, RotationPolicy, rotate_keys, utc_now
+from orchestrator.rotation import ApiKeyRotation, RotationPolicy, planned_rotations, rotate_keys, utc_now
 from orchestrator.spec import UNKNOWN, Node, has_unknown, resolve
 from orchestrator.stack import every_node, stack_nodes, stack_outputs
 from resources.base import spec_problems
@@ -91,32 +89,49 @@ def reconcile_stack(
     if not plan:
         doc.azs = azs
         save()
-    weights = graphs.critical_path_weights(graph, {k: n.handler.expected_seconds for k, n in by_key.items()})
-    if observer is not None:
-        observer.begin({k: n.name for k, n in by_key.items()})
-    outcomes = walk(
-        graph, lambda k: rec.reconcile(by_key[k]), max_workers=parallelism, priority=weights, on_event=observer
-    )
+    outcomes = _walk(rec, by_key, graph, parallelism=parallelism, observer=observer)
     results = [outcomes[k].value for k in by_key if outcomes[k].status == "ok"]  # stack order
     if plan:
         judge_replacements(results, graph, by_key, allow_replace, rec)
         if nodes is None:
-            results += [NodeResult(n.key, n.handler.kind, n.name, "delete", id=(doc.resource(n.key) or {}).get("id"))
-                        for n in dropped_nodes(env, cfg, doc, azs)]
+            results += _dropped_results(env, cfg, doc, azs)
     else:
-        for r in results:
-            if r.action == "replace":
-                r.dependents = sorted(graphs.descendants(graph, r.key))
-    resolved = {k: (resolve(ref, rec.outputs) if ref else None) for k, ref in stack_outputs().items()}
+        _blast_radius(results, graph)
+    outputs = _stack_outputs(rec, doc)
     failures = _failures(outcomes)
-    # An output this run could not read (its node failed, or a run over part of the stack in
-    # tests) is the last one known, else null.
-    known = doc.outputs
-    outputs = {k: (known.get(k) if v is UNKNOWN else v) for k, v in resolved.items()}
     if not plan and not failures:
         doc.outputs = outputs
         save()
     return RunResult(results, failures, outputs)
+
+
+def _walk(rec: Reconciler, by_key: dict[str, Node], graph: dict, *, parallelism: int,
+          observer: WalkObserver | None) -> dict[str, Outcome]:
+    """Every node reconciled once its dependencies are, the longest chain of expected durations
+    first."""
+    weights = graphs.critical_path_weights(graph, {k: n.handler.expected_seconds for k, n in by_key.items()})
+    if observer is not None:
+        observer.begin({k: n.name for k, n in by_key.items()})
+    return walk(graph, lambda k: rec.reconcile(by_key[k]), max_workers=parallelism, priority=weights, on_event=observer)
+
+
+def _dropped_results(env: str, cfg: EnvConfig, doc, azs: list[str]) -> list[NodeResult]:
+    """A plan's deletions of what the configuration dropped."""
+    return [NodeResult(n.key, n.handler.kind, n.name, "delete", id=(doc.resource(n.key) or {}).get("id"))
+            for n in dropped_nodes(env, cfg, doc, azs)]
+
+
+def _blast_radius(results: list[NodeResult], graph: dict) -> None:
+    for r in results:
+        if r.action == "replace":
+            r.dependents = sorted(graphs.descendants(graph, r.key))
+
+
+def _stack_outputs(rec: Reconciler, doc) -> dict[str, Any]:
+    """The stack's outputs as this run read them; one it could not read (its node failed, or a
+    run over part of the stack in tests) is the last one known, else null."""
+    resolved = {k: (resolve(ref, rec.outputs) if ref else None) for k, ref in stack_outputs().items()}
+    return {k: (doc.outputs.get(k) if v is UNKNOWN else v) for k, v in resolved.items()}
 
 
 def judge_replacements(results: list[NodeResult], graph: dict, by_key: dict[str, Node], allow: frozenset[str], rec) -> None:
@@ -132,33 +147,38 @@ def judge_replacements(results: list[NodeResult], graph: dict, by_key: dict[str,
     replacing = [r for r in results if r.replacement]
     scopes = {r.key: ({r.key} | graphs.descendants(graph, r.key)) if r.replacement == "delete_first" else {r.key}
               for r in replacing}
-    inside = {k: root for root, keys in scopes.items() for k in keys if k != root}
+    inside = {k for root, keys in scopes.items() for k in keys if k != root}
     for r in replacing:
-        if r.key in inside:
-            continue
-        r.dependents = sorted(graphs.descendants(graph, r.key))
-        scope = scopes[r.key]
-        r.data_lost = {k: by_key[k].handler.stateful for k in sorted(scope) if by_key[k].handler.stateful}
-        for key in sorted(scope - {r.key}):
-            if key in by_result:
-                by_result[key].action, by_result[key].replacement, by_result[key].replaced_with = "replace", "delete_first", r.key
-        what = f"{r.kind} {r.name} ({r.id})"
-        shown = ", ".join(f"{d.field} {d.actual!r} → {d.expected!r}" for d in r.changes if d.replace)
-        taken = f"it takes {len(r.dependents)} dependent(s) with it" if r.replacement == "delete_first" else ""
-        lost = "; ".join(f"{k}: {what_}" for k, what_ in r.data_lost.items())
-        radius = "; ".join(p for p in (taken, f"data lost: {lost}" if lost else "") if p)
-        protected = ([reason for key in sorted(scope) for reason in rec.protections(by_key[key])]
-                     if r.replacement == "delete_first" else [])
-        if protected:
-            # --allow-replace alone would be refused again (AWS refuses the deletion): every step.
-            consent = f" and --allow-replace {r.key}" if r.data_lost else ""
-            r.refusal = (f"{what} cannot change {shown} in place ({radius}), and its replacement would delete "
-                         f"{'; '.join(protected)}: to replace it, first set deletion_protection = false with the "
-                         f"previous value kept and run bin/reconcile, then run bin/reconcile with the new value{consent}; "
-                         "or restore the previous value")
-        elif r.data_lost and r.key not in allow:
-            r.refusal = (f"{what} cannot change {shown} in place ({radius}); to replace it: --allow-replace {r.key}, "
-                         "or restore the previous value")
+        if r.key not in inside:  # judged with the replacement that takes it
+            _judge_replacement(r, scopes[r.key], graph, by_key, by_result, allow, rec)
+
+
+def _judge_replacement(r: NodeResult, scope: set[str], graph: dict, by_key: dict[str, Node],
+                       by_result: dict[str, NodeResult], allow: frozenset[str], rec) -> None:
+    r.dependents = sorted(graphs.descendants(graph, r.key))
+    r.data_lost = {k: by_key[k].handler.stateful for k in sorted(scope) if by_key[k].handler.stateful}
+    for key in sorted((scope - {r.key}) & by_result.keys()):
+        by_result[key].action, by_result[key].replacement, by_result[key].replaced_with = "replace", "delete_first", r.key
+    protected = ([reason for key in sorted(scope) for reason in rec.protections(by_key[key])]
+                 if r.replacement == "delete_first" else [])
+    if protected:
+        # --allow-replace alone would be refused again (AWS refuses the deletion): every step.
+        consent = f" and --allow-replace {r.key}" if r.data_lost else ""
+        r.refusal = (f"{_not_in_place(r)}, and its replacement would delete "
+                     f"{'; '.join(protected)}: to replace it, first set deletion_protection = false with the "
+                     f"previous value kept and run bin/reconcile, then run bin/reconcile with the new value{consent}; "
+                     "or restore the previous value")
+    elif r.data_lost and r.key not in allow:
+        r.refusal = f"{_not_in_place(r)}; to replace it: --allow-replace {r.key}, or restore the previous value"
+
+
+def _not_in_place(r: NodeResult) -> str:
+    """The change only a replacement makes, and what the replacement takes with it."""
+    shown = ", ".join(f"{d.field} {d.actual!r} → {d.expected!r}" for d in r.changes if d.replace)
+    taken = f"it takes {len(r.dependents)} dependent(s) with it" if r.replacement == "delete_first" else ""
+    lost = "; ".join(f"{k}: {what}" for k, what in r.data_lost.items())
+    radius = "; ".join(p for p in (taken, f"data lost: {lost}" if lost else "") if p)
+    return f"{r.kind} {r.name} ({r.id}) cannot change {shown} in place ({radius})"
 
 
 def dropped_nodes(env: str, cfg: EnvConfig, doc, azs: list[str]) -> list[Node]:
@@ -234,43 +254,84 @@ def apply_stack(
                   location=location)
     preview = reconcile_stack(aws, save=lambda: None, plan=True, observer=observer, redeploy=redeploy, rotate=rotate,
                               now=now, allow_replace=allow_replace, shared=shared, **common)
-    if preview.refused:
-        # Nothing was changed: the outputs are the last known ones (the plan's reads may show a
-        # resource that is not ours).
-        preview.outputs = dict(doc.outputs) or preview.outputs
-        return preview
-    if preview.ok and not _needs_apply(preview, doc):
-        return preview
-    deleting = [r.key for r in preview.results if r.action == "delete" or r.replacement == "delete_first"]
-    if deleting and not preview.ok:
-        # Nothing is deleted on a plan that could not read everything: what it missed may be
-        # what the deletions would take with them.
+    if _plan_ends_the_run(preview, doc):
         return preview
     before_changes()
-    removed = RunResult([], {})
-    if deleting:
-        every = _every_node(aws, env, doc, cfg, nodes)
-        rec = Reconciler(aws, env=env, state=doc, save=save, clock=clock)
-        removed = Teardown(rec, {k: every[k] for k in every if k in deleting}, doc, save).run(
-            parallelism=parallelism, observer=observer, whole=False)
-        if removed.failures:
-            return removed
-    # A rotation starts only from a plan that read everything: a failing walk would stop it at
-    # (d) anyway, but there is no reason to begin one then.
-    stack = nodes or stack_nodes(env, cfg or EnvConfig(), doc.azs or _placeholder_azs(aws.region))
-    rotations = _rotations(aws, preview, stack, env=env, clock=clock, cfg=cfg or EnvConfig(), now=now) if preview.ok else {}
-    for key, rotation in rotations.items():
-        try:
-            rotation.begin()
-        except Exception as exc:  # the walk has not started: nothing else was changed
-            return RunResult([], {key: Outcome("failed", f"rotation of {rotation.secret_arn}: {one_line(exc)}")},
-                             dict(doc.outputs))
+    removed = _delete_first(aws, preview, env=env, doc=doc, save=save, clock=clock, cfg=cfg, nodes=nodes,
+                            parallelism=parallelism, observer=observer)
+    if removed.failures:
+        return removed
+    rotations, refused = _begin_rotations(aws, preview, env=env, doc=doc, clock=clock, cfg=cfg or EnvConfig(),
+                                          nodes=nodes, now=now)
+    if refused is not None:
+        return refused
+    for rotation in rotations.values():
         redeploy = redeploy | rotation.readers
     replaced = {r.key for r in preview.results if r.replacement}
     run = reconcile_stack(aws, save=save, observer=observer, redeploy=redeploy, replace_ok=frozenset(replaced), **common)
     for r in run.results:
         if r.key in replaced:
             r.action = "replace"
+    _finish_rotations(run, preview, rotations)
+    if run.ok:
+        _delete_deposed(aws, env=env, doc=doc, save=save, clock=clock, nodes=nodes, cfg=cfg)
+    run.results += [r for r in removed.results if r.key not in replaced]
+    return run
+
+
+def _deleting(preview: RunResult) -> list[str]:
+    """What the apply deletes before its walk: nodes the configuration dropped, and replacements
+    made by deleting first."""
+    return [r.key for r in preview.results if r.action == "delete" or r.replacement == "delete_first"]
+
+
+def _plan_ends_the_run(preview: RunResult, doc) -> bool:
+    """True when no apply follows the plan: a change AWS would refuse (nothing was changed: the
+    outputs are the last known ones, the plan's reads may show a resource that is not ours),
+    nothing to do, or deletions on a plan that could not read everything (what it missed may be
+    what they would take with them)."""
+    if preview.refused:
+        preview.outputs = dict(doc.outputs) or preview.outputs
+        return True
+    if preview.ok:
+        return not _needs_apply(preview, doc)
+    return bool(_deleting(preview))
+
+
+def _delete_first(aws, preview: RunResult, *, env: str, doc, save, clock: Clock, cfg: EnvConfig | None,
+                  nodes: list[Node] | None, parallelism: int, observer: WalkObserver | None) -> RunResult:
+    """One teardown walk over what ``_deleting`` names, dependents first."""
+    deleting = _deleting(preview)
+    if not deleting:
+        return RunResult([], {})
+    every = _every_node(aws, env, doc, cfg, nodes)
+    rec = Reconciler(aws, env=env, state=doc, save=save, clock=clock)
+    return Teardown(rec, {k: every[k] for k in every if k in deleting}, doc, save).run(
+        parallelism=parallelism, observer=observer, whole=False)
+
+
+def _begin_rotations(aws, preview: RunResult, *, env: str, doc, clock: Clock, cfg: EnvConfig,
+                     nodes: list[Node] | None, now: Callable[[], datetime]) -> tuple[dict, RunResult | None]:
+    """The rotations the plan shows, their steps before the walk made; and the run's result when
+    one of them could not begin (the walk has not started: nothing else was changed). A rotation
+    starts only from a plan that read everything: a failing walk would stop it at (d) anyway."""
+    if not preview.ok:
+        return {}, None
+    stack = nodes or stack_nodes(env, cfg, doc.azs or _placeholder_azs(aws.region))
+    rotations = planned_rotations(aws, preview.results, stack, env=env, clock=clock,
+                                  grace_hours=cfg.api_key_rotation_grace_hours, now=now)
+    for key, rotation in rotations.items():
+        try:
+            rotation.begin()
+        except Exception as exc:
+            return rotations, RunResult([], {key: Outcome("failed", f"rotation of {rotation.secret_arn}: {one_line(exc)}")},
+                                        dict(doc.outputs))
+    return rotations, None
+
+
+def _finish_rotations(run: RunResult, preview: RunResult, rotations: dict) -> None:
+    """The rotations' steps after the walk, only when it succeeded: the services that read the
+    secret were redeployed with the new value (d)."""
     for key, rotation in rotations.items():
         if not run.ok and isinstance(rotation, ApiKeyRotation):
             continue  # both keys are accepted; the next run points the secret at the new one
@@ -292,44 +353,6 @@ def apply_stack(
         if rotated is not None:
             rotated.action = "update"
             rotated.changes = [*rotated.changes, planned]
-    if run.ok:
-        _delete_deposed(aws, env=env, doc=doc, save=save, clock=clock, nodes=nodes, cfg=cfg)
-    run.results += [r for r in removed.results if r.key not in replaced]
-    return run
-
-
-def _rotations(aws, preview: RunResult, nodes: list[Node], *, env: str, clock: Clock, cfg: EnvConfig,
-               now: Callable[[], datetime]) -> dict[str, RedisAuthRotation | ApiKeyRotation]:
-    """The rotations the plan shows, whose other resources exist (a replication group this run
-    creates takes the current token; a usage plan it creates, the current key)."""
-    results = {r.key: r for r in preview.results}
-    by_key = {n.key: n for n in nodes}
-    graph = {n.key: n.depends_on for n in nodes}
-    found = {}
-    for key, what in ROTATABLE.items():
-        secret = results.get(key)
-        if secret is None or key not in by_key or not any(d.field == "rotation" for d in secret.changes):
-            continue
-        if what.kind == "api_key":
-            plan = results.get(what.usage_plan)
-            if plan is None or plan.id is None or plan.action not in ("unchanged", "update"):
-                continue
-            spec = resolve(by_key[key].spec, {})
-            found[key] = ApiKeyRotation(aws, clock, env, spec["name"], spec["tags"], plan.id,
-                                        cfg.api_key_rotation_grace_hours, now)
-            continue
-        group = results.get(what.group)
-        if group is None or group.id is None or group.action not in ("unchanged", "update"):
-            structlog.get_logger().warning("rotation_postponed", secret=secret.id,
-                                           detail=f"{what.group} is not there yet; the next run rotates")
-            continue
-        # ECS resolves the secret when a task starts: the services of the task definitions
-        # that name it (a valueFrom) start tasks with the new token only once redeployed.
-        task_definitions = {k for k, deps in graph.items() if key in deps and by_key[k].handler.kind == "ecs_task_definition"}
-        readers = frozenset(k for k, deps in graph.items() if deps & task_definitions and by_key[k].handler.kind == "ecs_service")
-        spec = resolve(by_key[key].spec, {})
-        found[key] = RedisAuthRotation(aws, clock, env, secret.id, group.id, spec, readers)
-    return found
 
 
 def _every_node(aws, env: str, doc, cfg: EnvConfig | None, nodes: list[Node] | None) -> dict[str, Node]:

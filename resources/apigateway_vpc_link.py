@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from resources.apigateway_common import NOT_FOUND, ApiGatewayHandler, list_all, named_and_owned, patch
-from resources.base import Change, Field, Observed, Refresh, Status
+from resources.base import Change, Field, Observed, OnFailed, Refresh, Status
 
 
 def status_of(link: dict) -> Refresh:
@@ -39,7 +39,7 @@ class VpcLink(ApiGatewayHandler):
     not_found = frozenset({NOT_FOUND})
     # C-VPCL-1: a link that ends FAILED still exists and holds its NLB, and AWS never removes it.
     # It holds no data: a run deletes it and creates a new one (the engine's on_failed).
-    on_failed = "replace"
+    on_failed = OnFailed.REPLACE
     # A FAILED link is never removed by AWS and keeps its NLB (C-VPCL-1): one found by its tags
     # (the state was lost) is adopted so that the engine deletes it before making the new one.
     replace_beside = False

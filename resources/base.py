@@ -50,6 +50,17 @@ class Status(enum.Enum):
     GONE = "gone"
 
 
+class OnFailed(str, enum.Enum):
+    """What a run does with a resource AWS reports failed (the engine's ``_settle``)."""
+
+    # It holds data, or cannot be told apart from a half-made one: say so, keep it for a person.
+    STOP = "stop"
+    # Stateless, and AWS leaves failed ones behind: delete it and create a new one.
+    REPLACE = "replace"
+    # An update repairs it (a rolled-back ECS deployment): deploy the requested revision again.
+    UPDATE = "update"
+
+
 @dataclass(frozen=True)
 class Refresh:
     status: Status
@@ -172,11 +183,10 @@ class Handler:
     # is ready again. 0: the read after the wait is authoritative, a value not changed then was
     # not applied (an ECS deploy rolled back, a modification that returned to "available").
     read_after_write_lag: ClassVar[float] = 0.0
-    # What a run does with a resource AWS reports failed: "stop" (it holds data or cannot be
-    # told apart from a half-made one: say so, keep it for a person to look at) or "replace"
-    # (stateless, and AWS leaves failed ones behind: a NAT gateway "failed", a VPC link FAILED,
-    # aws-notes B-EC2-3 and C-VPCL-1: delete it and create a new one).
-    on_failed: ClassVar[str] = "stop"
+    # What a run does with a resource AWS reports failed (OnFailed): REPLACE for a NAT gateway
+    # "failed" or a VPC link FAILED (B-EC2-3, C-VPCL-1), UPDATE for an ECS service whose
+    # deployment failed, STOP for everything else.
+    on_failed: ClassVar[OnFailed] = OnFailed.STOP
     # Whether a new one can exist beside the old one until the old one is gone (a NAT gateway
     # can; an NLB's or an RDS instance's name is unique, a mount target is one per AZ, a subnet's
     # CIDR cannot overlap itself). It decides how the engine replaces one:
@@ -316,7 +326,7 @@ class Handler:
         never adopted where the new one can be made beside it (AWS removes a NAT "failed"
         itself, B-EC2-3); where it cannot (a unique name, one per AZ, a VPC link holding its NLB,
         C-VPCL-1), one failed one is handed over so that the engine deletes it first."""
-        if self.on_failed != "replace":
+        if self.on_failed != OnFailed.REPLACE:
             return owned
         live = [o for o in owned if self.status(o.raw).status is not Status.FAILED]
         if live or self.replace_beside:

@@ -6,7 +6,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from resources.aws import error_code
-from resources.base import Change, Field, Observed, Refresh, ResourceError, Status, owned_by
+from resources.base import Change, Field, Observed, OnFailed, Refresh, ResourceError, Status, owned_by
 from resources.ecs_common import (
     EcsHandler,
     IAM_NOT_READY,
@@ -100,7 +100,7 @@ class Service(EcsHandler):
     not_found = SERVICE_GONE
     # A deployment that failed or was rolled back (C-ECS-1/2) is repaired by deploying again:
     # the next run never calls it unchanged, and a fixed image needs no teardown.
-    on_failed = "update"
+    on_failed = OnFailed.UPDATE
     fields = {
         "cluster": Field(str, Change.REPLACE, why="a service never moves to another cluster"),
         # A literal, for lookups where the cluster ARN is unknown (teardown without state).

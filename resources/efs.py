@@ -12,7 +12,7 @@ import json
 from botocore.exceptions import ClientError
 
 from resources.aws import error_code, ignore_codes
-from resources.base import Change, Field, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
+from resources.base import Change, Field, Handler, Observed, OnFailed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
 from resources.aws.consistency import consistency
 
 FS_NOT_FOUND = "FileSystemNotFound"
@@ -260,7 +260,7 @@ class MountTargets(Handler):
     # the engine deletes the set and creates it again. The set is one node, so the mount
     # targets of the healthy AZs go too: NFS clients lose their mounts for the minutes the
     # delete and create take, which is still better than a set that never serves one AZ.
-    on_failed = "replace"
+    on_failed = OnFailed.REPLACE
     fields = {
         # The lookup of a lost state, through the file system (B-EFS-2); not compared.
         "creation_token": Field(str, create_only=True),
@@ -404,7 +404,7 @@ class AccessPoint(EfsHandler):
     # An access point is an entry point, not storage: deleting one leaves the files of its root
     # directory in the file system. One AWS reports "error" is deleted and made again; the new
     # id and ARN reach the task definition and the task role's policy in the same walk.
-    on_failed = "replace"
+    on_failed = OnFailed.REPLACE
     # A file system may have several access points with the same settings.
     replace_beside = True
     fields = {

@@ -11,7 +11,7 @@ import dataclasses
 from botocore.exceptions import ClientError
 
 from resources.aws import error_code, ignore_codes
-from resources.base import Change, Field, FieldDiff, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
+from resources.base import Change, Field, FieldDiff, Handler, Observed, OnFailed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
 from resources.aws.consistency import consistency
 from resources.aws.shared_reads import chunks
 
@@ -256,7 +256,7 @@ class LoadBalancer(ElbHandler):
     # again (listeners, groups: the target group is its own node, and an internal NLB has no
     # Elastic IPs). The engine deletes it and creates a new one. While a VPC link still uses
     # it, AWS refuses the delete (ResourceInUse) and the run says so.
-    on_failed = "replace"
+    on_failed = OnFailed.REPLACE
     fields = {
         "scheme": Field(str, Change.REPLACE, why="set at creation only"),
         "type": Field(str, Change.REPLACE, why="another type is another load balancer"),

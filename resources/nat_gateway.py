@@ -1,7 +1,7 @@
 """NAT gateway, one per AZ, each with its own Elastic IP (high availability)."""
 from __future__ import annotations
 
-from resources.base import Change, Field, Observed, Refresh, Status, tag_dict
+from resources.base import Change, Field, Observed, OnFailed, Refresh, Status, tag_dict
 from resources.ec2 import Ec2Handler, in_vpc_filters, ownership_filters
 
 # AWS answers NatGatewayNotFound for an unknown id; moto answers an empty list (aws-notes A-11).
@@ -42,7 +42,7 @@ class NatGateway(Ec2Handler):
     not_found = frozenset({NOT_FOUND})
     # A NAT that failed (Gateway.NotAttached, B-EC2-3) holds nothing: a new one replaces it, and
     # AWS removes the failed one itself after about an hour.
-    on_failed = "replace"
+    on_failed = OnFailed.REPLACE
     # Several NAT gateways may share a subnet: a new one is made beside the old one.
     replace_beside = True
     expected_seconds = 105
