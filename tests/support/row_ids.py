@@ -4,4 +4,5 @@ from __future__ import annotations
 
 import re
 
-ROW_ID = re.compile(r"\b(?:[A-D]-[A-Z0-9]+-\d+|A-\d+)\b")
+# [0-9A-Z], not [A-Z0-9]: written the other way the pattern's own text ("A-Z0-9") would match it.
+ROW_ID = re.compile(r"\b(?:[A-D]-[0-9A-Z]+-\d+|A-\d+)\b")
