@@ -1,5 +1,5 @@
 """The one handler contract every AWS resource kind implements, and the lifecycle the engine
-owns around it (aws-notes table C; architecture.md "The lifecycle belongs to the engine").
+owns around it (docs/aws-behaviours.md table C; docs/architecture.md, "The engine owns the rest").
 
 A handler declares, and knows nothing of the graph or the state store:
 
@@ -69,10 +69,10 @@ class Observed:
 
 
 class Change(enum.Enum):
-    """How AWS applies a change of one field (the plan shows it; architecture.md)."""
+    """How AWS applies a change of one field (the plan shows it; docs/architecture.md)."""
 
     IN_PLACE = "in place"
-    # Applied in place, with a restart, failover or reconnect (aws-notes C-RDS-4, C-EC-1).
+    # Applied in place, with a restart, failover or reconnect (docs/aws-behaviours.md C-RDS-4, C-EC-1).
     DOWNTIME = "in place with downtime"
     # AWS has no in-place change: a new resource (and a new id) is the only way.
     REPLACE = "replacement"
@@ -158,9 +158,9 @@ class Handler:
     fields: ClassVar[dict[str, Field]] = {}
     # AWS's error codes for "no such resource" on a read or delete by id of this kind.
     not_found: ClassVar[frozenset[str]] = frozenset()
-    # Typical seconds from create call to ready on AWS (aws-timings.md); drives longest-pole-first.
+    # Typical seconds from create call to ready on AWS (T-4.2); drives longest-pole-first.
     expected_seconds: ClassVar[float] = 1.0
-    # The same for a delete to gone (aws-timings §1.3): drives teardown's longest pole first.
+    # The same for a delete to gone (T-1.3): drives teardown's longest pole first.
     expected_delete_seconds: ClassVar[float] = 1.0
     create_timeout: ClassVar[float] = 5 * 60
     # An update waits for the resource to be ready again (a modification, a deployment).
@@ -175,7 +175,7 @@ class Handler:
     # What a run does with a resource AWS reports failed: "stop" (it holds data or cannot be
     # told apart from a half-made one: say so, keep it for a person to look at) or "replace"
     # (stateless, and AWS leaves failed ones behind: a NAT gateway "failed", a VPC link FAILED,
-    # aws-notes B-EC2-3 and C-VPCL-1: delete it and create a new one).
+    # docs/aws-behaviours.md B-EC2-3 and C-VPCL-1: delete it and create a new one).
     on_failed: ClassVar[str] = "stop"
     # Whether a new one can exist beside the old one until the old one is gone (a NAT gateway
     # can; an NLB's or an RDS instance's name is unique, a mount target is one per AZ, a subnet's
