@@ -1,4 +1,4 @@
-"""The three commands of spec/cli.md: flags, exit codes, JSON documents.
+"""The three commands of docs/usage.md: flags, exit codes, JSON documents.
 
 Exit codes: 0 converged / in sync / nothing left; 1 error (one line on stderr, no traceback);
 2 with --plan: changes pending.
@@ -345,7 +345,7 @@ def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
     if not run.ok:
         return EXIT_ERROR, document
     if run.refused:
-        # spec/cli.md: a plan never promises what the apply will refuse, and the apply refuses
+        # docs/architecture.md: a plan never promises what the apply will refuse, and the apply refuses
         # it before its first mutating call.
         for r in run.refused:
             print(f"error: {r.key}: {r.refusal}", file=sys.stderr)
@@ -383,7 +383,7 @@ def teardown(args) -> int:
             confirm_teardown(args.env, aws.region)
         with _progress(args, "teardown", "deleting", "gone") as observer:
             run = prepared.run(parallelism=args.parallelism, observer=observer)
-        if run.ok:  # retired: state list and drift say so from now on (spec/cli.md)
+        if run.ok:  # retired: state list and drift say so from now on (docs/usage.md)
             retired = retire(aws, args.env, doc, run.results)
             backend.save(doc)
     retained = retired["retained"] if run.ok else []

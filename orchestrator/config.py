@@ -13,7 +13,7 @@
     attribute = "desired_count"
     reason = "autoscaling owns the count"
 
-Every value is checked against AWS's own rules (aws-notes.md table B) before any AWS call; a bad
+Every value is checked against AWS's own rules (docs/aws-behaviours.md table B) before any AWS call; a bad
 one is reported as one line naming the key and what is allowed.
 """
 from __future__ import annotations
@@ -82,7 +82,7 @@ class EnvConfig:
     # What bin/drift reports as ignored rather than drifted: {"ignore": [rule, ...]}
     # (orchestrator.drift_rules). Only the report reads it; no resource depends on it.
     drift: dict[str, Any] = field(default_factory=dict)
-    # -- issue 15, data services and load balancer (spec/security.md rows RDS, ElastiCache, EFS,
+    # -- issue 15, data services and load balancer (docs/configuration.md rows RDS, ElastiCache, EFS,
     # load balancer): each costs money or changes behaviour, so each is a key; defaults secure.
     # FSBP RDS.9: the PostgreSQL logs exported to CloudWatch Logs (ingestion and storage cost).
     db_log_exports: list[str] = field(default_factory=lambda: ["postgresql", "upgrade"])
@@ -102,14 +102,14 @@ class EnvConfig:
     efs_backup: bool = True
     # Cross-zone load balancing on the NLB (inter-AZ data transfer is charged for an NLB).
     lb_cross_zone: bool = True
-    # -- issue 15, VPC / keys / logs (spec/security.md) --
+    # -- issue 15, VPC / keys / logs (docs/configuration.md) --
     # VPC flow logs (FSBP EC2.6): how long their log group keeps them; 365 days is the minimum
     # FSBP CloudWatch.16 asks of a log group.
     flow_log_retention_days: int = 365
     # The environment's KMS key (FSBP KMS.4) is deleted this many days after a teardown
     # (ScheduleKeyDeletion's waiting period, 7-30): until then a mistaken teardown can be undone.
     kms_deletion_window_days: int = 30
-    # -- issue 15, API Gateway (spec/security.md API Gateway row; FSBP APIGateway.1, .3, .4) --
+    # -- issue 15, API Gateway (docs/configuration.md API Gateway row; FSBP APIGateway.1, .3, .4) --
     # Execution logging of every method (FSBP APIGateway.1 passes with ERROR or INFO; INFO logs
     # every request: more CloudWatch Logs ingestion).
     api_log_level: str = "ERROR"
@@ -125,7 +125,7 @@ class EnvConfig:
     api_waf: bool = True
     # Its rate-based rule: requests per client IP in 5 minutes before it is blocked.
     api_waf_rate_limit: int = 2000
-    # -- issue 15, IAM / secrets / ECS (spec/security.md rows IAM, secrets, secret rotation, ECS) --
+    # -- issue 15, IAM / secrets / ECS (docs/configuration.md rows IAM, secrets, secret rotation, ECS) --
     # FSBP ECS.5: containers run with a read-only root file system; the paths an image writes to
     # are task volumes (nginx: its cache and pid directories). Off for an image that cannot.
     ecs_readonly_root_filesystem: bool = True
@@ -363,7 +363,7 @@ def _check_tags(cfg: EnvConfig, where: str, mistyped: set[str]) -> list[str]:
     return problems
 
 
-# -- the configuration an environment remembers (spec/cli.md) ---------------------------------
+# -- the configuration an environment remembers (docs/usage.md) ---------------------------------
 
 @dataclass(frozen=True)
 class ChosenConfig:

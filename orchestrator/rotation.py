@@ -1,11 +1,11 @@
-"""Rotating the Redis AUTH token and the API key without downtime (spec/security.md "secret
+"""Rotating the Redis AUTH token and the API key without downtime (docs/configuration.md "secret
 rotation"; FSBP SecretsManager.1 and .4). The API key's protocol is ApiKeyRotation's docstring;
 the AUTH token's follows.
 
 The tool rotates, not a Secrets Manager rotation Lambda (docs/configuration.md "Secret rotation"): the new token
 must reach ElastiCache and the ECS tasks, and the tool is what already deploys both.
 
-The protocol is Secrets Manager's own (createSecret, setSecret, finishSecret; aws-notes B-SM-4)
+The protocol is Secrets Manager's own (createSecret, setSecret, finishSecret; docs/aws-behaviours.md B-SM-4)
 with ElastiCache's two-step token change (B-EC-7). Its progress lives in AWS, so a run killed at
 any step is resumed by the next one from what AWS shows:
 

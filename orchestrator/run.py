@@ -237,7 +237,7 @@ def apply_stack(
 
     A plan with a change AWS would refuse (impossible, a replacement not consented to, a failed
     resource kept for a person) ends the run before any mutating call: the apply never stops
-    half way through an environment on a change the plan could have named (spec/cli.md). A plan
+    half way through an environment on a change the plan could have named (docs/architecture.md). A plan
     with nothing to do, nothing pending and nothing left by an earlier run ends it too, with no
     second read.
 

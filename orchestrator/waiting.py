@@ -1,7 +1,7 @@
 """Waiting for a resource to become ready or gone: adaptive polling with a per-resource ceiling.
 
 Stock botocore waiters poll at a fixed 15-30 s and give up after 10-30 min, too early for Multi-AZ
-RDS or a Redis replication group (aws-timings 1.4). Here the first poll comes after one second,
+RDS or a Redis replication group (T-1.4). Here the first poll comes after one second,
 the interval grows by half each time up to the handler's ``poll_ceiling`` (a few percent of a
 typical duration), and the deadline is the handler's own create/delete timeout.
 """

@@ -1,7 +1,7 @@
 """The role API Gateway writes execution and access logs with, and the account setting naming it.
 
 API Gateway logs to CloudWatch through one role per account and region (GetAccount / UpdateAccount
-``cloudwatchRoleArn``), shared by every REST and WebSocket API there (aws-notes C-APIGW-1;
+``cloudwatchRoleArn``), shared by every REST and WebSocket API there (docs/aws-behaviours.md C-APIGW-1;
 developer guide "Set up CloudWatch logging for REST APIs"). Without it, UpdateStage refuses to
 turn execution or access logging on. This node is an IAM role (trusted by apigateway.amazonaws.com
 for this account only, with the AWS managed policy AmazonAPIGatewayPushToCloudWatchLogs) plus one

@@ -1,6 +1,6 @@
 """What every API Gateway handler shares: tags by ARN, not-found, pacing, paginated listings.
 
-API Gateway's control plane has fixed, account-wide quotas that cannot be raised (aws-notes
+API Gateway's control plane has fixed, account-wide quotas that cannot be raised (docs/aws-behaviours.md
 B-AG-2): CreateRestApi 1 per 3 s, CreateDeployment 1 per 5 s, DeleteRestApi 1 per 30 s,
 UpdateUsagePlan 1 per 20 s. Over the limit AWS answers TooManyRequestsException (429), which
 botocore's standard retry mode already retries: it is in ``_THROTTLED_ERROR_CODES`` of

@@ -4,7 +4,7 @@ API Gateway names it itself, ``API-Gateway-Execution-Logs_{restApiId}/{stageName
 it on the first request it logs if it does not exist: then unencrypted, kept forever and owned by
 nobody (left behind by a teardown). The stack creates it first (the stage's node waits for it),
 with the environment's KMS key and the configured retention like every other log group
-(security.md "logs" row), and deletes it on teardown. API Gateway then writes into it as it is.
+(docs/configuration.md "logs" row), and deletes it on teardown. API Gateway then writes into it as it is.
 
 The group's name depends on the REST API's id, so the node's name (and its Name tag) is a fixed
 one and the handler derives the group's name from ``rest_api_id`` and ``stage_name``. Without

@@ -5,7 +5,7 @@ A deployment is an immutable snapshot of the REST API. Its description records t
 the hash differs (routes changed, or the stage was pointed at another deployment by hand) a new
 deployment is made and the stage re-pointed at it.
 
-The stage also carries the security baseline of spec/security.md's API Gateway row: execution
+The stage also carries the security baseline of docs/configuration.md's API Gateway row: execution
 logging at ERROR or INFO and detailed CloudWatch metrics on every method (methodSettings ``*/*``,
 FSBP APIGateway.1), access logging in JSON to the environment's encrypted log group, and X-Ray
 tracing (FSBP APIGateway.3). CreateStage takes only ``tracingEnabled``; the method settings and
@@ -93,7 +93,7 @@ class Stage(ApiGatewayHandler):
         "rest_api_name": Field(str, create_only=True),
         # The REST API's config_hash: a new deployment whenever it changes.
         "deployed_config": Field(str),
-        # spec/security.md, API Gateway row (FSBP APIGateway.1, .3).
+        # docs/configuration.md, API Gateway row (FSBP APIGateway.1, .3).
         "log_level": Field(str),
         "metrics_enabled": Field(bool),
         # Full request and response bodies in the execution logs: off, they may hold secrets.

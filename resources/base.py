@@ -1,5 +1,5 @@
 """The one handler contract every AWS resource kind implements, and the lifecycle the engine
-owns around it (aws-notes table C; architecture.md "The lifecycle belongs to the engine").
+owns around it (docs/aws-behaviours.md table C; docs/architecture.md, "The engine owns the rest").
 
 A handler declares, and knows nothing of the graph or the state store:
 
@@ -80,10 +80,10 @@ class Observed:
 
 
 class Change(enum.Enum):
-    """How AWS applies a change of one field (the plan shows it; architecture.md)."""
+    """How AWS applies a change of one field (the plan shows it; docs/architecture.md)."""
 
     IN_PLACE = "in place"
-    # Applied in place, with a restart, failover or reconnect (aws-notes C-RDS-4, C-EC-1).
+    # Applied in place, with a restart, failover or reconnect (docs/aws-behaviours.md C-RDS-4, C-EC-1).
     DOWNTIME = "in place with downtime"
     # AWS has no in-place change: a new resource (and a new id) is the only way.
     REPLACE = "replacement"
@@ -169,9 +169,9 @@ class Handler:
     fields: ClassVar[dict[str, Field]] = {}
     # AWS's error codes for "no such resource" on a read or delete by id of this kind.
     not_found: ClassVar[frozenset[str]] = frozenset()
-    # Typical seconds from create call to ready on AWS (aws-timings.md); drives longest-pole-first.
+    # Typical seconds from create call to ready on AWS (T-4.2); drives longest-pole-first.
     expected_seconds: ClassVar[float] = 1.0
-    # The same for a delete to gone (aws-timings §1.3): drives teardown's longest pole first.
+    # The same for a delete to gone (T-1.3): drives teardown's longest pole first.
     expected_delete_seconds: ClassVar[float] = 1.0
     create_timeout: ClassVar[float] = 5 * 60
     # An update waits for the resource to be ready again (a modification, a deployment).

@@ -19,7 +19,7 @@ SERVICE_GONE = frozenset({"ServiceNotFoundException", "ServiceNotActiveException
 TASK_DEFINITION_NOT_FOUND = "ClientException"
 
 # B-ECS-4: DeleteCluster answers ClusterContainsServicesException / ClusterContainsTasksException
-# while services are still DRAINING (reported for 5-20 minutes, aws-timings 1.3).
+# while services are still DRAINING (reported for 5-20 minutes, T-1.3).
 CLUSTER_DRAIN = consistency(
     "ecs-cluster-services-drain",
     {"ClusterContainsServicesException", "ClusterContainsTasksException"},

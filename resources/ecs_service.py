@@ -30,7 +30,7 @@ def service_location(service_arn: str) -> tuple[str, str]:
 
 
 def status_of(service: dict) -> Refresh:
-    """Pending while a deployment runs (aws-notes C-ECS-4: a run killed during a deploy leaves it
+    """Pending while a deployment runs (docs/aws-behaviours.md C-ECS-4: a run killed during a deploy leaves it
     going, and the next one waits for it); failed once the circuit breaker stopped one (C-ECS-1,
     C-ECS-2), with AWS's reason."""
     status = service["status"]
@@ -89,10 +89,10 @@ def observe_service(service: dict) -> Observed:
 class Service(EcsHandler):
     kind = "ecs_service"
     expected_seconds = 75
-    expected_delete_seconds = 90  # drain to INACTIVE, 1-2 min (est.), aws-timings §1.3
+    expected_delete_seconds = 90  # drain to INACTIVE, 1-2 min (est.), T-1.3
     create_timeout = 20 * 60  # Terraform's default; steady state typically 60-120 s
     # A deployment (UpdateService with a new revision, rolling): 2-6 min (est.), longer with a
-    # load balancer's deregistration delay; Terraform's default is 20 min (aws-timings §1.2).
+    # load balancer's deregistration delay; Terraform's default is 20 min (T-1.2).
     # Also how long a run waits for a deployment an earlier run left going (C-ECS-4).
     update_timeout = 20 * 60
     delete_timeout = 20 * 60  # DRAINING has been seen to last more than 5 minutes

@@ -1,5 +1,5 @@
 """A task definition is a family of immutable revisions: registering one makes a new revision
-(aws-notes A-27), so the desired definition is compared with the family's latest ACTIVE revision
+(docs/aws-behaviours.md A-27), so the desired definition is compared with the family's latest ACTIVE revision
 and a new revision is registered only when they differ. Older revisions stay ACTIVE, as CDK
 leaves them, so a circuit-breaker rollback always has the previous revision to return to;
 teardown deregisters and deletes them all."""
@@ -118,7 +118,7 @@ SECRET_LIKE = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE_KEY|API_KEY|CRED
 
 
 def container_problems(container: dict) -> list[str]:
-    """The security.md ECS row's rules a container definition must keep (FSBP ECS.4, ECS.8)."""
+    """The docs/configuration.md ECS row's rules a container definition must keep (FSBP ECS.4, ECS.8)."""
     if not isinstance(container, dict):
         return []
     name = container.get("name")

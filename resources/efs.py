@@ -1,6 +1,6 @@
 """EFS: the encrypted file system, its mount targets (one per private subnet) and an access point.
 
-botocore has no EFS waiters (aws-notes A-22/A-34): ``status`` maps the lifecycle states and
+botocore has no EFS waiters (docs/aws-behaviours.md A-22/A-34): ``status`` maps the lifecycle states and
 the engine polls. EFS ids are not validated against a pattern: moto's are shorter than
 AWS's (A-20), and AWS answers FileSystemNotFound / AccessPointNotFound for a bad one anyway.
 """
@@ -247,8 +247,8 @@ class MountTargets(Handler):
     taggable = False
     service = "efs"
     expected_seconds = 80
-    expected_delete_seconds = 60  # ~1 min (est.), aws-timings §1.3
-    create_timeout = 30 * 60  # Terraform's default: >10 min has been seen (aws-timings 1.1)
+    expected_delete_seconds = 60  # ~1 min (est.), T-1.3
+    create_timeout = 30 * 60  # Terraform's default: >10 min has been seen (T-1.1)
     # An update deletes and creates single mount targets (a subnet change): as long as a create.
     update_timeout = 30 * 60
     delete_timeout = 10 * 60

@@ -1,4 +1,4 @@
-"""The EFS file-system policy: a resource policy on the file system (security.md, EFS row).
+"""The EFS file-system policy: a resource policy on the file system (docs/configuration.md, EFS row).
 
 One policy per file system, so the file system id is the policy's id. It carries no tags: the
 ownership record lives on the file system, found by its creation token as for the mount targets

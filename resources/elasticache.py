@@ -146,8 +146,8 @@ class ReplicationGroup(Handler):
     # bin/drift --all: one listing for every environment (base.Handler.account_listing).
     account_listing = ("describe_replication_groups", "ReplicationGroups", "ReplicationGroupId", 100)
     service = "elasticache"
-    expected_seconds = 480  # aws-timings 4.2
-    expected_delete_seconds = 390  # 5-8 min (est.), aws-timings §1.3
+    expected_seconds = 480  # T-4.2
+    expected_delete_seconds = 390  # 5-8 min (est.), T-1.3
     create_timeout = 60 * 60  # Terraform's default
     delete_timeout = 45 * 60
     poll_ceiling = 20
@@ -309,7 +309,7 @@ class ReplicationGroup(Handler):
         return [obs] if obs and owned_by(obs.tags, spec) else []
 
     def create(self, spec, token):
-        # CreateReplicationGroup has no idempotency token (aws-notes headline 3): find-by-id first.
+        # CreateReplicationGroup has no idempotency token (docs/aws-behaviours.md B-TOKEN-1): find-by-id first.
         arguments = dict(
             ReplicationGroupId=spec["name"],
             ReplicationGroupDescription=spec["description"],

@@ -245,7 +245,7 @@ class LoadBalancer(ElbHandler):
     # bin/drift --all: one listing for every environment (base.Handler.account_listing).
     account_listing = ("describe_load_balancers", "LoadBalancers", "LoadBalancerArn", 400)
     # NLB provisioning: 2m22s, 2m37s, 2m41s in public Terraform apply logs (aws_lb "Creation
-    # complete after"); not in aws-timings.md yet.
+    # complete after"), T-1.1.
     expected_seconds = 150
     create_timeout = 20 * 60
     delete_timeout = 10 * 60
@@ -267,7 +267,7 @@ class LoadBalancer(ElbHandler):
         # CreateListener / ModifyListener / DeleteListener, in place.
         "listeners": Field(list),
         # Load balancer attributes (ModifyLoadBalancerAttributes, in place; CreateLoadBalancer
-        # takes none, so they follow the create). security.md load balancer row: cross-zone on
+        # takes none, so they follow the create). docs/configuration.md load balancer row: cross-zone on
         # (FSBP has no control for it on an NLB, ELB.9 is for Classic ones), and deletion
         # protection as the environment's deletion_protection says (FSBP ELB.6).
         "cross_zone": Field(bool),

@@ -17,7 +17,7 @@ from resources.base import MANAGED_BY, Field, Handler, Observed, ResourceError, 
 
 NOT_FOUND = "NoSuchEntity"
 ALREADY_EXISTS = "EntityAlreadyExists"
-# B-IAM-1: 1-64 of [\w+=,.@-] (ASCII word characters); moto checks neither (aws-notes A-24).
+# B-IAM-1: 1-64 of [\w+=,.@-] (ASCII word characters); moto checks neither (docs/aws-behaviours.md A-24).
 ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
 # Elements that take one value or a list of values with the same meaning.
 LIST_ELEMENTS = ("Action", "NotAction", "Resource", "NotResource")
@@ -28,7 +28,7 @@ ACCOUNT = "${AWS::AccountId}"
 REGION = "${AWS::Region}"
 # IAM policy grammar, "Condition operators": each condition key has a type, and the operator must
 # be of that type. ARN-typed keys (aws:SourceArn, aws:PrincipalArn, *Arn service keys) take the
-# ARN operators; String operators on them "work" but bypass ARN matching (security.md IAM row).
+# ARN operators; String operators on them "work" but bypass ARN matching (docs/configuration.md IAM row).
 ARN_OPERATORS = ("ArnEquals", "ArnLike", "ArnNotEquals", "ArnNotLike")
 STRING_OPERATORS = ("StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase",
                     "StringLike", "StringNotLike")

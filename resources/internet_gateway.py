@@ -57,7 +57,7 @@ class InternetGateway(Ec2Handler):
             if d.actual:
                 self._detach(obs.id, d.actual)
             if d.expected:
-                # A VPC holds one IGW; AWS refuses a second (moto accepts it, aws-notes A-4), so
+                # A VPC holds one IGW; AWS refuses a second (moto accepts it, docs/aws-behaviours.md A-4), so
                 # the attachment is checked by the diff before this call is ever made.
                 # A retried attach whose first attempt landed is answered Resource.AlreadyAssociated.
                 landed = lambda vpc=d.expected: (self.read(obs.id) or obs).attrs.get("vpc_id") == vpc  # noqa: E731

@@ -16,7 +16,7 @@ from resources.aws.shared_reads import describe_all
 
 NOT_FOUND = "ResourceNotFoundException"
 ALREADY_EXISTS = "ResourceAlreadyExistsException"
-# B-LOG-1: moto accepts any name (aws-notes A-25), AWS only these.
+# B-LOG-1: moto accepts any name (docs/aws-behaviours.md A-25), AWS only these.
 LOG_GROUP_NAME = re.compile(r"[.\-_/#A-Za-z0-9]{1,512}")
 KMS_KEY_USABLE = consistency("kms-key-usable-by-logs", {"AccessDeniedException", "InvalidParameterException"}, timeout=120)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from resources.base import Change, Field, Observed, OnFailed, Refresh, Status, tag_dict
 from resources.ec2 import Ec2Handler, in_vpc_filters, ownership_filters
 
-# AWS answers NatGatewayNotFound for an unknown id; moto answers an empty list (aws-notes A-11).
+# AWS answers NatGatewayNotFound for an unknown id; moto answers an empty list (docs/aws-behaviours.md A-11).
 NOT_FOUND = "NatGatewayNotFound"
 # Deleted NATs stay listed for about an hour (B-EC2-3); "deleted" is asked not to be listed.
 LISTED_STATES = ("pending", "available", "failed", "deleting")
@@ -46,7 +46,7 @@ class NatGateway(Ec2Handler):
     # Several NAT gateways may share a subnet: a new one is made beside the old one.
     replace_beside = True
     expected_seconds = 105
-    expected_delete_seconds = 60  # aws-timings §1.3, n=6
+    expected_delete_seconds = 60  # T-1.3, n=6
     create_timeout = 10 * 60  # Terraform's default; typical is 85-125 s
     delete_timeout = 30 * 60
     poll_ceiling = 10
@@ -66,7 +66,7 @@ class NatGateway(Ec2Handler):
         return observe_nat_gateway(item)
 
     def list_owned(self, spec):
-        # AWS narrows by the tag filters; moto ignores them (aws-notes A-6), and the subnet of a
+        # AWS narrows by the tag filters; moto ignores them (docs/aws-behaviours.md A-6), and the subnet of a
         # lost state is unknown, so ownership is checked client-side as well.
         pages = self.client.get_paginator("describe_nat_gateways").paginate(
             Filters=[{"Name": "state", "Values": list(LISTED_STATES)}, *ownership_filters(spec)]

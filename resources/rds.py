@@ -1,7 +1,7 @@
 """RDS PostgreSQL: the DB subnet group over the isolated subnets, and the Multi-AZ instance.
 
 RDS creates and keeps the master password in a Secrets Manager secret of its own
-(ManageMasterUserPassword, aws-notes A-14): the value never passes through this process, and
+(ManageMasterUserPassword, docs/aws-behaviours.md A-14): the value never passes through this process, and
 only the secret's ARN is an output.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ SUBNET_GROUP_NOT_FOUND = "DBSubnetGroupNotFoundFault"
 INSTANCE_NOT_FOUND = "DBInstanceNotFound"
 
 # DeleteDBSubnetGroup answers InvalidDBSubnetGroupStateFault while an instance in the group is
-# still being deleted (aws-notes A-12); an interrupted teardown meets an instance "deleting".
+# still being deleted (docs/aws-behaviours.md A-12); an interrupted teardown meets an instance "deleting".
 SUBNET_GROUP_RELEASED = consistency(
     "rds-subnet-group-released", {"InvalidDBSubnetGroupStateFault"}, timeout=60 * 60, first_delay=5.0, max_delay=30.0
 )
@@ -43,7 +43,7 @@ FAILED_STATES = ("failed", "inaccessible-encryption-credentials")
 IDENTIFIER = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 MASTER_USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,15}")
 # The key of the master secret: a key ARN or a bare key id. RDS reads it back as the key's ARN
-# (MasterUserSecret.KmsKeyId, aws-notes B-RDS-9); an alias could only be compared after a KMS
+# (MasterUserSecret.KmsKeyId, docs/aws-behaviours.md B-RDS-9); an alias could only be compared after a KMS
 # call, so it is refused before any call.
 KMS_KEY_ARN = re.compile(r"arn:aws[\w-]*:kms:[a-z0-9-]+:\d{12}:key/(?P<id>[A-Za-z0-9-]+)")
 KMS_KEY_ID = re.compile(r"(mrk-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}")
@@ -207,7 +207,7 @@ MODIFY_PARAMETERS = {
     "publicly_accessible": "PubliclyAccessible",
     "port": "DBPortNumber",
     "manage_master_user_password": "ManageMasterUserPassword",
-    # Always sent with ManageMasterUserPassword=True (update_fields, aws-notes B-RDS-9).
+    # Always sent with ManageMasterUserPassword=True (update_fields, docs/aws-behaviours.md B-RDS-9).
     "master_user_secret_kms_key_id": "MasterUserSecretKmsKeyId",
     "backup_retention_days": "BackupRetentionPeriod",
     "deletion_protection": "DeletionProtection",
@@ -251,8 +251,8 @@ class DbInstance(Handler):
     # bin/drift --all: one listing for every environment (base.Handler.account_listing).
     account_listing = ("describe_db_instances", "DBInstances", "DBInstanceIdentifier", 100)
     service = "rds"
-    expected_seconds = 840  # Multi-AZ db.t3.medium, aws-timings 4.2
-    expected_delete_seconds = 330  # 4-7 min without a final snapshot, aws-timings §1.3
+    expected_seconds = 840  # Multi-AZ db.t3.medium, T-4.2
+    expected_delete_seconds = 330  # 4-7 min without a final snapshot, T-1.3
     create_timeout = 40 * 60  # Terraform's default
     delete_timeout = 60 * 60
     poll_ceiling = 30
@@ -280,9 +280,9 @@ class DbInstance(Handler):
         "db_name": Field(str, Change.REPLACE, why="set at creation only"),
         "master_username": Field(str, Change.REPLACE, why="set at creation only"),
         "manage_master_user_password": Field(bool),
-        # security.md "keys": the master secret RDS creates in Secrets Manager is encrypted with
+        # docs/configuration.md "keys": the master secret RDS creates in Secrets Manager is encrypted with
         # the environment's key, not aws/secretsmanager. In place: RDS re-encrypts its secret
-        # (ModifyDBInstance with ManageMasterUserPassword, aws-notes B-RDS-9).
+        # (ModifyDBInstance with ManageMasterUserPassword, docs/aws-behaviours.md B-RDS-9).
         "master_user_secret_kms_key_id": Field(str, matches=kms_key_matches),
         "backup_retention_days": Field(int),
         "deletion_protection": Field(bool),
@@ -412,7 +412,7 @@ class DbInstance(Handler):
         return [obs] if obs and owned_by(obs.tags, spec) else []
 
     def create(self, spec, token):
-        # CreateDBInstance has no idempotency token (aws-notes headline 3): find-by-name first.
+        # CreateDBInstance has no idempotency token (docs/aws-behaviours.md B-TOKEN-1): find-by-name first.
         monitoring = {"MonitoringRoleArn": spec["monitoring_role_arn"]} if spec["monitoring_interval"] else {}
         exports = {"EnableCloudwatchLogsExports": spec["cloudwatch_logs_exports"]} if spec["cloudwatch_logs_exports"] else {}
         with name_taken_is_explained(self.kind, spec["name"], {"DBInstanceAlreadyExists"}):

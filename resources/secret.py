@@ -21,7 +21,7 @@ from resources.aws.consistency import consistency
 
 NOT_FOUND = "ResourceNotFoundException"
 # The name is held by a secret scheduled for deletion (AWS keeps it 7-30 days): AWS answers
-# InvalidRequestException, moto ResourceExistsException (aws-notes A-23).
+# InvalidRequestException, moto ResourceExistsException (docs/aws-behaviours.md A-23).
 NAME_TAKEN = ("ResourceExistsException", "InvalidRequestException")
 # B-SM-2: a force delete is asynchronous; "if you delete a secret and then immediately create a
 # secret with the same name, use appropriate back off and retry logic".
@@ -146,7 +146,7 @@ class _Secret(Handler):
         self.client.untag_resource(SecretId=obs.id, TagKeys=keys)
 
     def delete(self, obs, spec=None):
-        # No recovery window, so the same name can be created again at once (stack.md
+        # No recovery window, so the same name can be created again at once (docs/usage.md
         # "Teardown"); force-deleting a missing secret is not an error on AWS either (B-SM-2).
         self.client.delete_secret(SecretId=obs.id, ForceDeleteWithoutRecovery=True)
 

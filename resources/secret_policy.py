@@ -1,4 +1,4 @@
-"""The resource policy of a secret the stack owns (security.md "secrets" row).
+"""The resource policy of a secret the stack owns (docs/configuration.md "secrets" row).
 
 One policy per secret, so the secret's ARN is the policy's id. It carries no tags: the ownership
 record lives on the secret, found by its name after a state loss (the node's name is the

@@ -23,7 +23,7 @@ RULE_NOT_FOUND = "InvalidPermission.NotFound"
 RULE_DUPLICATE = "InvalidPermission.Duplicate"
 DUPLICATE = "InvalidGroup.Duplicate"
 # B-SG-1: names and descriptions up to 255 characters of this set; a name cannot start with
-# "sg-" (it would read as a group id). moto checks none of it (aws-notes A-9).
+# "sg-" (it would read as a group id). moto checks none of it (docs/aws-behaviours.md A-9).
 SG_TEXT = re.compile(r"[a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*]{1,255}")
 DIRECTIONS = ("ingress", "egress")
 

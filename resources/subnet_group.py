@@ -19,7 +19,7 @@ from resources.aws.consistency import EC2_NEW_RESOURCE, Consistency
 def require_two_azs(aws, clock, what: str, subnet_ids: list[str]) -> None:
     """B-RDS-7: a DB subnet group must cover at least two AZs (DBSubnetGroupDoesNotCoverEnoughAZs).
 
-    moto does not check it (aws-notes A-12), so the rule is enforced here, before the call.
+    moto does not check it (docs/aws-behaviours.md A-12), so the rule is enforced here, before the call.
     """
     subnets = EC2_NEW_RESOURCE.call(clock, aws.client("ec2").describe_subnets, SubnetIds=list(subnet_ids))["Subnets"]
     azs = sorted({s["AvailabilityZone"] for s in subnets})

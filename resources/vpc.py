@@ -34,7 +34,7 @@ class Vpc(Ec2Handler):
         return Observed(vpc["VpcId"], attrs, tag_dict(vpc.get("Tags")), vpc)
 
     def create(self, spec, token):
-        # CreateVpc has no idempotency token (aws-notes A-1): the reconciler's find-by-tags
+        # CreateVpc has no idempotency token (docs/aws-behaviours.md A-1): the reconciler's find-by-tags
         # before create is what keeps a retried run from making a second VPC.
         vpc = self.client.create_vpc(CidrBlock=spec["cidr_block"], TagSpecifications=self.tag_specifications(spec))
         return vpc["Vpc"]["VpcId"]

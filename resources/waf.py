@@ -1,4 +1,4 @@
-"""WAFv2 web ACL in front of the REST API's stage, and its association (spec/security.md, API
+"""WAFv2 web ACL in front of the REST API's stage, and its association (docs/configuration.md, API
 Gateway row; FSBP APIGateway.4).
 
 The web ACL (scope REGIONAL, the scope of API Gateway stages) allows by default and blocks what

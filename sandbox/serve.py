@@ -49,7 +49,7 @@ def main() -> None:
     apply()
     from sandbox.fidelity import tagging
 
-    # GetResources as a real account answers it (aws-notes C-TAG-1), in every test using this server.
+    # GetResources as a real account answers it (docs/aws-behaviours.md C-TAG-1), in every test using this server.
     tagging.on_by_default()
     import moto.server
 

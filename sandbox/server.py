@@ -14,7 +14,7 @@ FAKE_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
 }
-# Settings moto reads from its own process environment (aws-notes "Testing recommendations").
+# Settings moto reads from its own process environment (docs/aws-behaviours.md ).
 SERVER_ENVIRONMENT = {
     "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
 }
@@ -38,7 +38,7 @@ def embedded_server(host: str = "127.0.0.1", speed: float | None = None) -> Iter
         clock.use_speed(speed)
     from sandbox.fidelity import tagging
 
-    # GetResources as a real account answers it (aws-notes C-TAG-1); back to moto's own when the
+    # GetResources as a real account answers it (docs/aws-behaviours.md C-TAG-1); back to moto's own when the
     # server stops, for whatever else runs in this process.
     tagging.on_by_default()
 

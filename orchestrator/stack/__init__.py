@@ -1,4 +1,4 @@
-"""The stack as data (spec/stack.md): every node, its name, tags, desired spec and references.
+"""The stack as data (docs/configuration.md): every node, its name, tags, desired spec and references.
 
 Each part of the stack is a module of node builders; a node's dependencies are the refs in its
 spec, so the graph cannot forget an edge.
@@ -59,7 +59,7 @@ def every_node(env: str, cfg: EnvConfig, azs: list[str]) -> list[Node]:
 
 
 def stack_outputs() -> dict[str, Ref]:
-    """The seven outputs of spec/stack.md, each read from the node that owns it."""
+    """The seven outputs of docs/usage.md, each read from the node that owns it."""
     return {
         "VpcId": Ref("vpc"),
         "EcsClusterName": Ref("ecs.cluster", "name"),

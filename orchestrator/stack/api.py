@@ -21,7 +21,7 @@ ACCESS_LOG_FORMAT = (
     '"responseLatency":"$context.responseLatency","integrationLatency":"$context.integrationLatency",'
     '"apiKeyId":"$context.identity.apiKeyId","wafResponseCode":"$context.wafResponseCode"}'
 )
-# FSBP APIGateway.4: the AWS managed groups security.md names (baseline OWASP-style rules, and
+# FSBP APIGateway.4: the AWS managed groups docs/configuration.md names (baseline OWASP-style rules, and
 # request patterns known to be malicious such as Log4j's JNDI lookups).
 WAF_MANAGED_RULE_GROUPS = ["AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"]
 
@@ -68,7 +68,7 @@ def api_nodes(env: str, cfg: EnvConfig) -> list[Node]:
             rest_api_name=f"video-metadata-api-{env}",  # for teardown without state
             # A new deployment whenever the routes the REST API serves change.
             deployed_config=Ref("apigw.rest_api", "config_hash"),
-            # spec/security.md API Gateway row: FSBP APIGateway.1 (execution logging, metrics),
+            # docs/configuration.md API Gateway row: FSBP APIGateway.1 (execution logging, metrics),
             # .3 (X-Ray), access logs to the encrypted log group.
             log_level=cfg.api_log_level, metrics_enabled=cfg.api_detailed_metrics, data_trace=False,
             tracing_enabled=cfg.api_tracing,
@@ -90,7 +90,7 @@ def api_nodes(env: str, cfg: EnvConfig) -> list[Node]:
 
 
 def api_security_nodes(env: str, cfg: EnvConfig) -> list[Node]:
-    """issue 15, the API Gateway row of spec/security.md: the log groups, the account's
+    """issue 15, the API Gateway row of docs/configuration.md: the log groups, the account's
     CloudWatch role, the WAF web ACL and its association with the stage."""
     spec = spec_factory(env, cfg)
     account = Ref("logs.api_access", "account_id")
@@ -98,7 +98,7 @@ def api_security_nodes(env: str, cfg: EnvConfig) -> list[Node]:
         "Version": "2012-10-17",
         "Statement": [{
             "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}, "Action": "sts:AssumeRole",
-            # Against the confused deputy (IAM.21 as security.md applies it): this account's APIs only.
+            # Against the confused deputy (IAM.21 as docs/configuration.md applies it): this account's APIs only.
             "Condition": {"StringEquals": {"aws:SourceAccount": account}},
         }],
     }

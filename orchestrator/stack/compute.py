@@ -35,7 +35,7 @@ def _container(name: str, image: str, log_key: str, cfg: EnvConfig) -> dict:
         "name": name,
         "image": image,
         "essential": True,
-        # -- issue 15, ECS row of security.md --
+        # -- issue 15, ECS row of docs/configuration.md --
         # FSBP ECS.5: the image cannot be changed at run time; writable paths are task volumes.
         "readonlyRootFilesystem": cfg.ecs_readonly_root_filesystem,
         # FSBP ECS.4: never privileged (Fargate refuses it anyway; said here so that a task
@@ -130,7 +130,7 @@ def load_balancer_nodes(env: str, cfg: EnvConfig, az_count: int) -> list[Node]:
             f"api-nlb-{env}", scheme="internal", type="network", subnet_ids=tier_subnets("private", az_count),
             security_group_ids=[Ref("sg.nlb")],
             listeners=[{"port": cfg.api_port, "protocol": "TCP", "target_group_arn": Ref("elb.target_group", "arn")}],
-            # security.md load balancer row.
+            # docs/configuration.md load balancer row.
             cross_zone=cfg.lb_cross_zone,
             deletion_protection=cfg.deletion_protection,
         )),

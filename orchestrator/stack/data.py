@@ -17,7 +17,7 @@ REDIS_PORT = 6379
 # RDS user guide, "Setting up and enabling Enhanced Monitoring": the role trusts
 # monitoring.rds.amazonaws.com and carries the AWS managed policy below.
 # Against the confused deputy, aws:SourceAccount as the RDS user guide recommends for this role
-# (security.md IAM row); ${AWS::AccountId} is filled in by the role's handler (resources/iam_role.py).
+# (docs/configuration.md IAM row); ${AWS::AccountId} is filled in by the role's handler (resources/iam_role.py).
 RDS_MONITORING_TRUST = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Principal": {"Service": "monitoring.rds.amazonaws.com"}, "Action": "sts:AssumeRole",
@@ -42,7 +42,7 @@ def rds_log_group_key(log_type: str) -> str:
 
 def rds_log_group_nodes(env: str, cfg: EnvConfig) -> list[Node]:
     """The log groups RDS exports to, one per exported log type, made before the instance (it
-    waits for them): a group RDS creates itself has no KMS key and never expires (aws-notes
+    waits for them): a group RDS creates itself has no KMS key and never expires (docs/aws-behaviours.md
     C-RDS-6). RDS writes into an existing group as it is (the pattern of terraform-aws-modules'
     RDS module). A log type dropped from db_log_exports leaves its group: logs are data; teardown
     still deletes it (orchestrator.stack.every_config)."""
@@ -81,7 +81,7 @@ def rds_nodes(env: str, cfg: EnvConfig, az_count: int) -> list[Node]:
             # RDS generates the password and keeps it in a Secrets Manager secret it owns: the
             # value never passes through this process, a log, the plan or the state file.
             manage_master_user_password=True,
-            # security.md "keys": that secret encrypted with the environment's key.
+            # docs/configuration.md "keys": that secret encrypted with the environment's key.
             master_user_secret_kms_key_id=Ref("kms.key", "arn"),
             backup_retention_days=cfg.db_backup_retention_days,
             deletion_protection=cfg.deletion_protection,
@@ -171,7 +171,7 @@ def efs_nodes(env: str, cfg: EnvConfig, az_count: int) -> list[Node]:
             root_directory={"Path": "/video-processing",
                             "CreationInfo": {"OwnerUid": 1000, "OwnerGid": 1000, "Permissions": "750"}},
         )),
-        # security.md EFS row (prowler: EFS not public): no access without TLS; mount and write
+        # docs/configuration.md EFS row (prowler: EFS not public): no access without TLS; mount and write
         # only for the task role, only through the access point. The task definition mounts with
         # IAM authorization and TLS (B-EFS-4), so the tasks present the task role.
         Node("efs.policy", FileSystemPolicy, spec(
@@ -193,7 +193,7 @@ def efs_policy(file_system_arn, task_role_arn, access_point_arn) -> dict:
             {"Sid": "TaskRoleThroughAccessPoint", "Effect": "Allow", "Principal": {"AWS": task_role_arn},
              "Action": ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
              "Resource": file_system_arn,
-             # security.md IAM row: conditions use the operator of their type (ArnEquals for ARNs).
+             # docs/configuration.md IAM row: conditions use the operator of their type (ArnEquals for ARNs).
              "Condition": {"ArnEquals": {"elasticfilesystem:AccessPointArn": access_point_arn}}},
         ],
     }

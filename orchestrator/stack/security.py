@@ -79,7 +79,7 @@ def secret_nodes(env: str, cfg: EnvConfig) -> list[Node]:
 
 
 def ecs_trust(source_arn: bool) -> dict:
-    """The trust policy of a role ECS tasks assume, against the confused deputy (security.md IAM
+    """The trust policy of a role ECS tasks assume, against the confused deputy (docs/configuration.md IAM
     row, FSBP IAM.21 as the spec maps it): only ECS acting for this account. The ECS developer
     guide ("Amazon ECS task IAM role") recommends aws:SourceAccount and aws:SourceArn
     ``arn:aws:ecs:REGION:ACCOUNT:*`` for task roles, where ECS passes the task's ARN; for the task
@@ -117,7 +117,7 @@ def iam_nodes(env: str, cfg: EnvConfig) -> list[Node]:
             {"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
              "Resource": [Ref("rds.instance", "secret_arn"), Ref("secret.redis_auth", "arn")]},
             # The secrets are encrypted with the environment's key: reading one through Secrets
-            # Manager decrypts with it (the key policy delegates to IAM, security.md "keys").
+            # Manager decrypts with it (the key policy delegates to IAM, docs/configuration.md "keys").
             {"Sid": "DecryptOwnSecrets", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": Ref("kms.key", "arn"),
              "Condition": {"StringEquals": {"kms:ViaService": Join("secretsmanager.", Ref("logs.api", "region"), ".amazonaws.com")}}},
         ],
@@ -128,7 +128,7 @@ def iam_nodes(env: str, cfg: EnvConfig) -> list[Node]:
             {"Sid": "MountOwnFileSystem", "Effect": "Allow",
              "Action": ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
              "Resource": Ref("efs.file_system", "arn"),
-             # An ARN-typed key: the ARN operator (security.md IAM row; the EFS policy does the same).
+             # An ARN-typed key: the ARN operator (docs/configuration.md IAM row; the EFS policy does the same).
              "Condition": {"ArnEquals": {"elasticfilesystem:AccessPointArn": Ref("efs.access_point", "arn")}}},
         ],
     }
@@ -145,7 +145,7 @@ def iam_nodes(env: str, cfg: EnvConfig) -> list[Node]:
 
 
 
-# -- issue 15, VPC / keys / logs (spec/security.md) ---------------------------------------------
+# -- issue 15, VPC / keys / logs (docs/configuration.md) ---------------------------------------------
 
 def kms_alias(env: str) -> str:
     return f"alias/video-pipeline-{env}"
@@ -169,7 +169,7 @@ KEY_POLICY = {
         # Secrets Manager (the policy of the aws/secretsmanager key, narrowed to this account).
         # RDS's master secret too: RDS creates it through Secrets Manager for the principal that
         # calls CreateDBInstance / ModifyDBInstance, so the ViaService is secretsmanager's
-        # (aws-notes B-RDS-9).
+        # (docs/aws-behaviours.md B-RDS-9).
         {"Sid": "SecretsManagerEncrypts", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
          "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey"],
          "Resource": "*",
@@ -236,7 +236,7 @@ def flow_log_nodes(env: str, cfg: EnvConfig) -> list[Node]:
     ]
 
 
-# -- issue 15, IAM / secrets / ECS (spec/security.md "secrets") ------------------------------------
+# -- issue 15, IAM / secrets / ECS (docs/configuration.md "secrets") ------------------------------------
 
 def secret_policy(readers: list, admins: list) -> dict:
     """Only ``readers`` (the roles that read the secret) and ``admins`` (who runs the tool: it reads
@@ -253,7 +253,7 @@ def secret_policy(readers: list, admins: list) -> dict:
     statements.append({
         "Sid": "NobodyElseReads", "Effect": "Deny", "Principal": {"AWS": "*"},
         "Action": "secretsmanager:GetSecretValue", "Resource": "*",
-        # aws:PrincipalArn is ARN-typed: the ARN operator (security.md IAM row).
+        # aws:PrincipalArn is ARN-typed: the ARN operator (docs/configuration.md IAM row).
         "Condition": {"ArnNotLike": {"aws:PrincipalArn": [*readers, *admins]}},
     })
     return {"Version": "2012-10-17", "Statement": statements}

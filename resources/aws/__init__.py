@@ -4,7 +4,7 @@ Credentials come from the standard chain only; the region from ``--region`` or t
 environment; ``AWS_ENDPOINT_URL`` is honoured by botocore itself, so an emulator needs no code
 here. Every client retries throttling and 5xx in botocore's ``standard`` mode (the default
 ``legacy`` mode does not retry ``LimitExceededException`` nor API Gateway's
-``TooManyRequestsException``, see aws-notes B-RETRY-1).
+``TooManyRequestsException``, see docs/aws-behaviours.md B-RETRY-1).
 """
 from __future__ import annotations
 

@@ -72,7 +72,7 @@ EC2_NEW_RESOURCE = consistency(
 
 # ENIs of deleted NATs, RDS, Redis, EFS and Fargate tasks linger for minutes; until they are
 # released, deleting their subnet, security group or VPC, or detaching the IGW while public
-# addresses are mapped, fails with DependencyViolation (aws-timings 1.3). An EIP still held by
+# addresses are mapped, fails with DependencyViolation (T-1.3). An EIP still held by
 # a NAT that is still being deleted answers InvalidIPAddress.InUse.
 DEPENDENCIES_DRAIN = consistency(
     "dependencies-drain",

@@ -1,12 +1,12 @@
 """What lives in an environment's VPC or carries its tags, for the drift check's "unmanaged" list.
 
 Every EC2 describe is filtered by the VPC (unfiltered describes have the tightest rate limits,
-aws-timings §2); the tagging API is only a sweep for other services (A-33: it misses some
+T-2); the tagging API is only a sweep for other services (A-33: it misses some
 types), never the source of truth for managed resources.
 
 On a real account the sweep also answers children of the stack (API Gateway stages, the Redis
 member clusters, ECS tasks tagged through propagateTags) and resources deleted a while ago
-(aws-notes C-TAG-1, C-EC-2, B-TAG-1). This module only says what AWS says about each item: the
+(docs/aws-behaviours.md C-TAG-1, C-EC-2, B-TAG-1). This module only says what AWS says about each item: the
 resources it belongs to (``Found.owners``, read from its own ARN or, for a network interface,
 from the description and requester AWS gives it) and whether it still exists (``gone``). Which
 owners are managed is the drift check's business.
@@ -181,7 +181,7 @@ def shared_across(ec2, vpcs: dict[str, str | None]) -> dict[str, SharedReads]:
     return shared
 
 
-# -- children, read from the ARN's own structure (aws-notes C-TAG-1, C-EC-2) -------------------
+# -- children, read from the ARN's own structure (docs/aws-behaviours.md C-TAG-1, C-EC-2) -------------------
 
 _MEMBER = re.compile(r"(.+?)-(?:\d{4}-)?\d{3}")
 
@@ -291,7 +291,7 @@ def gone(aws, found: Iterable[Found]) -> set[str]:
             pages = aws.client("ec2").get_paginator("describe_tags").paginate(Filters=[{"Name": "resource-id", "Values": part}])
             present |= {t["ResourceId"] for page in pages for t in page["Tags"]}
         # A deleted NAT gateway keeps its tags and stays described, state "deleted", for about
-        # an hour (aws-notes A-6): it is gone all the same.
+        # an hour (docs/aws-behaviours.md A-6): it is gone all the same.
         nats = sorted(rid for rid in present if rid.startswith("nat-"))
         if nats:
             described = aws.client("ec2").describe_nat_gateways(NatGatewayIds=nats)["NatGateways"]

@@ -1,4 +1,4 @@
-"""Client-side pacing for the control-plane calls AWS caps hardest (aws-timings §2, B-AG-2).
+"""Client-side pacing for the control-plane calls AWS caps hardest (T-2, B-AG-2).
 
 botocore's standard retries do absorb a throttle, but they give up after a few attempts; calls
 capped at one per several seconds (API Gateway CreateDeployment 1/5 s, CreateRestApi 1/3 s,
@@ -47,7 +47,7 @@ class Pace:
             self._last = now
 
 
-# ECS: a bucket of 20 refilled at 1/s (aws-timings §2): a stack's few definitions go at once.
+# ECS: a bucket of 20 refilled at 1/s (T-2): a stack's few definitions go at once.
 REGISTER_TASK_DEFINITION = Pace("RegisterTaskDefinition", 1.0, burst=20)
 CREATE_REST_API = Pace("CreateRestApi", 3.0)
 CREATE_DEPLOYMENT = Pace("CreateDeployment", 5.0)

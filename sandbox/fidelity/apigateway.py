@@ -5,12 +5,12 @@
    returns it from GetIntegration, GetMethod or GetResources(embed=methods). AWS stores it and
    returns it in every Integration (API reference, Integration.connectionId). Without it a
    private integration can never be seen as converged.
-2. Tags of every taggable resource, not only stages (aws-notes A-38). AWS's TagResource, UntagResource and
+2. Tags of every taggable resource, not only stages (docs/aws-behaviours.md A-38). AWS's TagResource, UntagResource and
    GetTags take the ARN of a REST API, API key, usage plan, VPC link or stage (API reference,
    TagResource: resourceArn; "Tagging your API Gateway resources"). moto routes only stage
    ARNs: for the others the request matches no route and the answer is a 404 page, so a tag
    key the tool no longer wants could never be removed from them.
-3. Logging needs the account's CloudWatch role (aws-notes C-APIGW-1). UpdateStage that turns
+3. Logging needs the account's CloudWatch role (docs/aws-behaviours.md C-APIGW-1). UpdateStage that turns
    execution logging on (``…/logging/loglevel`` ERROR or INFO) or sets access logging
    (``/accessLogSettings/…``) while the account has no ``cloudwatchRoleArn`` is refused with
    BadRequestException "CloudWatch Logs role ARN must be set in account settings to enable

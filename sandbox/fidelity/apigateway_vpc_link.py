@@ -1,6 +1,6 @@
 """API Gateway VPC links on the layer's clock: PENDING, then AVAILABLE or FAILED.
 
-Reproduces aws-notes C-VPCL-1: "A VPC link that ends FAILED still exists and holds its NLB".
+Reproduces docs/aws-behaviours.md C-VPCL-1: "A VPC link that ends FAILED still exists and holds its NLB".
 AWS (API reference, VpcLink.status): "The status of the VPC link. The valid values are
 AVAILABLE, PENDING, DELETING, or FAILED", with ``statusMessage`` "A description about the VPC
 link status". CreateVpcLink answers PENDING; the link becomes AVAILABLE (or FAILED, when AWS

@@ -1,7 +1,7 @@
 """The fidelity layer's clock: the "now" that day-2 states (deploying, modifying,
 storage-optimization, rolled back, failed) advance on, and the failures a test asks for.
 
-moto answers every change at once and never fails (aws-notes, table C). The clock-driven patches
+moto answers every change at once and never fails (docs/aws-behaviours.md, table C). The clock-driven patches
 (``ecs_deployments``, ``rds_modify``, ...) record when an operation started and, each time a
 Describe* is answered, move the model to the state AWS would show at "now". Nothing runs in the
 background: moto's backends are not thread-safe (``serial.py``), so transitions are applied
@@ -30,12 +30,12 @@ import threading
 from typing import Iterator, Protocol
 
 # How long each operation takes on the controlled clock, in seconds: the typical values of
-# aws-timings.md in the shared design notes (section 1.2 "Modify"), so a test that advances by them reads
+# T-1.2 ("Modify") in docs/aws-behaviours.md, so a test that advances by them reads
 # like the real thing. A test may override them through ``use(durations=...)``.
 DURATIONS: dict[str, float] = {
     # ECS service: "Steady state +60-120 s" after CreateService; UpdateService 2-6 min (est.).
     "ecs.deployment": 120.0,
-    # ECS: one batch of a deployment's tasks launched and failed (C-ECS-3); aws-timings.md §1.2
+    # ECS: one batch of a deployment's tasks launched and failed (C-ECS-3); T-1.2
     # UpdateService row: "new task start (~1 min)".
     "ecs.task_start": 60.0,
     # RDS ModifyDBInstance: C-RDS-1, the status can still read "available" for seconds.
@@ -51,11 +51,11 @@ DURATIONS: dict[str, float] = {
     "elasticache.modify": 1200.0,
     # API Gateway CreateVpcLink -> AVAILABLE: minutes (it creates the NLB's endpoint service).
     "apigateway.vpc_link": 180.0,
-    # Creates that are pending on AWS (``creates.py``, only with its switch on): aws-timings.md
-    # §1.1 typical figures. RDS PostgreSQL Multi-AZ CreateDBInstance -> available: ~14 min.
+    # Creates that are pending on AWS (``creates.py``, only with its switch on): T-1.1
+    # typical figures. RDS PostgreSQL Multi-AZ CreateDBInstance -> available: ~14 min.
     "rds.create": 840.0,
     # ElastiCache Redis replication group (2 nodes, failover, encryption) -> available: ~7-9 min
-    # (§4.2 A p50 480 s).
+    # (T-4.2: 480 s).
     "elasticache.create": 480.0,
     # CreateNatGateway -> available: ~105 s (1m25s-2m05s, n=9).
     "ec2.nat_gateway": 105.0,

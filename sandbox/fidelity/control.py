@@ -11,7 +11,7 @@ moto sees the request:
 - ``POST /fidelity/fail`` with ``{"kind": "ecs-image", "key": "nginx:2", "reason": "..."}``:
   ``clock.fail``.
 - ``POST /fidelity/tagging`` with ``{"faithful": true}`` (or ``false``): GetResources answers as
-  AWS does (``tagging.py``, aws-notes C-TAG-1), on by default in this server; ``false`` until the
+  AWS does (``tagging.py``, docs/aws-behaviours.md C-TAG-1), on by default in this server; ``false`` until the
   next reset. Answers ``{"faithful": ...}``.
 - ``POST /fidelity/reset``: instant clock, nothing failing, only the default switches on. moto's own
   ``POST /moto-api/reset`` does the same, so a test never inherits the previous one's clock.

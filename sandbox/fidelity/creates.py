@@ -1,14 +1,14 @@
 """Creates that take AWS's time: RDS ``creating``, ElastiCache ``creating``, NAT ``pending``.
 
-moto answers every create with the resource already available (aws-notes, headline gap 1: "Nothing
+moto answers every create with the resource already available (docs/aws-behaviours.md A-35: "Nothing
 is ever pending in moto"; A-6, A-13, A-16). On AWS:
 
 - RDS CreateDBInstance answers ``creating`` and the instance has no Endpoint until it is created
-  (A-13); a Multi-AZ PostgreSQL instance takes ~14 min (aws-timings.md §1.1, ``rds.create``).
+  (A-13); a Multi-AZ PostgreSQL instance takes ~14 min (T-1.1, ``rds.create``).
 - ElastiCache CreateReplicationGroup answers ``creating``, and so do its member clusters, for
-  ~7-9 min (A-16; aws-timings.md §1.1, ``elasticache.create``).
+  ~7-9 min (A-16; T-1.1, ``elasticache.create``).
 - EC2 CreateNatGateway answers ``pending``, ``available`` ~105 s later (A-6, B-EC2-3;
-  aws-timings.md §1.1, ``ec2.nat_gateway``).
+  T-1.1, ``ec2.nat_gateway``).
 
 Off by default, also with a controlled clock: the handler and end-to-end suites create whole
 stacks on the layer's clock and expect them ready. ``clock.switch(SWITCH, True)`` turns it on;

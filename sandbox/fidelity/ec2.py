@@ -49,7 +49,7 @@ def _patch_default_group() -> None:
         VPCBackend.create_vpc = _with_default_group_ingress(VPCBackend.create_vpc)
 
 
-# -- a deleted NAT gateway lets go of its address (aws-notes A-5) ------------------------------
+# -- a deleted NAT gateway lets go of its address (docs/aws-behaviours.md A-5) ------------------------------
 # AWS: deleting a NAT gateway disassociates its Elastic IP address, which can then be released
 # or given to a new NAT gateway (VPC user guide, "Delete a NAT gateway": "the Elastic IP address
 # is disassociated but not released"). moto 5.2.5 marks the gateway deleted and keeps the

@@ -1,4 +1,4 @@
-"""EC2: the Elastic IP of a NAT gateway just deleted cannot be released yet (aws-notes D-EIP-1).
+"""EC2: the Elastic IP of a NAT gateway just deleted cannot be released yet (docs/aws-behaviours.md D-EIP-1).
 
 AWS: after a NAT gateway reads ``deleted``, ReleaseAddress of the Elastic IP it held can answer
 **AuthFailure** ("You do not have permission to access the specified resource", HTTP 400) for a
@@ -7,7 +7,7 @@ genevieve/leftovers #33). moto 5.2.5 releases the address at once.
 
 Off by default, also with a controlled clock: ``clock.switch(SWITCH, True)`` turns it on. Then a
 NAT gateway deleted at the layer's "now" marks the address it held (``ec2.py`` has already
-disassociated it, aws-notes A-5), and ReleaseAddress of that address answers AuthFailure until
+disassociated it, docs/aws-behaviours.md A-5), and ReleaseAddress of that address answers AuthFailure until
 ``clock.duration("ec2.nat_address_release")`` has gone by on the layer's clock. Any other
 address, and every address once that time is up, is released as moto does.
 """

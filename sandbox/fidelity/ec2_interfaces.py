@@ -4,7 +4,7 @@ AWS writes the owner into the interface it creates for a service and marks it re
 (EC2 user guide "Requester-managed network interfaces"): a NAT gateway's is described
 ``Interface for NAT Gateway nat-…``, a mount target's ``EFS mount target for fs-… (fsmt-…)``.
 moto 5.2.5 creates both with an empty description, ``RequesterManaged`` false, so the drift
-check (which lists the VPC's interfaces to find what runs there unmanaged, aws-notes C-TAG-1)
+check (which lists the VPC's interfaces to find what runs there unmanaged, docs/aws-behaviours.md C-TAG-1)
 could not tell them from an interface somebody attached by hand.
 """
 from __future__ import annotations

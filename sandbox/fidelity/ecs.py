@@ -2,7 +2,7 @@
 
 moto 5.2.5 never starts a service's tasks: ``runningCount`` stays 0 and the PRIMARY deployment
 ``IN_PROGRESS`` unless ``MOTO_ECS_SERVICE_RUNNING`` was set when the service was created, and an
-``UpdateService`` leaves the deployment as it was (aws-notes A-28), so a service never reaches
+``UpdateService`` leaves the deployment as it was (docs/aws-behaviours.md A-28), so a service never reaches
 the steady state that ``services_stable`` and the orchestrator wait for. It also answers
 ``deploymentConfiguration: null`` for a service created with one, so the circuit breaker the
 stack turns on can never be read back.

@@ -1,6 +1,6 @@
 """ECS deployments on the layer's clock: IN_PROGRESS, COMPLETED, FAILED and rolled back.
 
-Reproduces aws-notes C-ECS-1, C-ECS-2, C-ECS-4 and the deployment part of A-28:
+Reproduces docs/aws-behaviours.md C-ECS-1, C-ECS-2, C-ECS-4 and the deployment part of A-28:
 
 - C-ECS-1: "A deploy (UpdateService with a new revision) is a deployment IN_PROGRESS ->
   COMPLETED. With the circuit breaker and rollback on, a failing deployment ends FAILED and ECS
@@ -12,7 +12,7 @@ Reproduces aws-notes C-ECS-1, C-ECS-2, C-ECS-4 and the deployment part of A-28:
 - C-ECS-4: "A run killed during a deploy leaves the deployment going": the deployment lives on
   the clock, not in the client that started it.
 
-A deployment takes ``clock.duration("ecs.deployment")`` (aws-timings.md: steady state +60-120 s).
+A deployment takes ``clock.duration("ecs.deployment")`` (T-1.1: steady state +60-120 s).
 Its tasks start in proportion to the time gone by (running/pending move). A deployment whose
 task definition (``ecs-task-definition`` / ``family:revision``) or one of whose images
 (``ecs-image`` / image) is marked failing (``clock.fail``) starts tasks that stop:
@@ -22,7 +22,7 @@ task definition (``ecs-task-definition`` / ``family:revision``) or one of whose 
   breaker has a minimum threshold of 3 and a maximum threshold of 200. and uses the values in the
   following formula to determine the deployment failure. 0.5 * desired task count" (rounded up
   here: the reference does not say how a half is rounded). The scheduler launches a batch of
-  tasks per ``clock.duration("ecs.task_start")`` (aws-timings.md §1.2: "new task start (~1 min)"):
+  tasks per ``clock.duration("ecs.task_start")`` (T-1.2: "new task start (~1 min)"):
   as many as ``maximumPercent`` leaves room for beside the tasks still running, at least one.
   Each batch's tasks fail at the end of its period; ``failedTasks`` counts them up and the
   deployment turns FAILED only when the count reaches the threshold. So a service of desired 1

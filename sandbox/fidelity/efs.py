@@ -1,5 +1,5 @@
 """EFS in moto 5.2.5, made to follow the AWS documentation where the stack's security settings
-need it (security.md, EFS row; aws-notes A-21).
+need it (docs/configuration.md, EFS row; docs/aws-behaviours.md A-21).
 
 - PutBackupPolicy is not implemented (A-21: NotImplementedError). AWS: "Updates the file
   system's backup policy", Status ENABLED or DISABLED; DescribeBackupPolicy then answers the

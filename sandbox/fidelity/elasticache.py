@@ -1,6 +1,6 @@
 """ElastiCache in moto 5.2.5, made to follow the AWS documentation where the stack's lifecycle needs it.
 
-Three gaps (aws-notes A-16, A-18): CreateReplicationGroup ignores NumCacheClusters and lists no
+Three gaps (docs/aws-behaviours.md A-16, A-18): CreateReplicationGroup ignores NumCacheClusters and lists no
 member clusters; DeleteReplicationGroup leaves the group "deleting" forever; DeleteCacheSubnetGroup
 is not implemented. Each patch wraps moto's own method (or adds the missing one) and keeps moto's
 models and serialisation.
@@ -82,7 +82,7 @@ def _create_replication_group(original):
         clusters this replication group initially has" (API reference; 2-6 with automatic
         failover, B-EC-2). The members are <id>-001 (primary) … <id>-00N (replicas), placed in
         PreferredCacheClusterAZs or spread over the cache subnet group's AZs, and each is a cache
-        cluster listed by DescribeCacheClusters (aws-notes A-16). moto only honours
+        cluster listed by DescribeCacheClusters (docs/aws-behaviours.md A-16). moto only honours
         ReplicasPerNodeGroup, so NumCacheClusters is translated to it."""
         count = kwargs.get("num_cache_clusters")
         if count and not kwargs.get("replicas_per_node_group") and kwargs.get("cluster_mode") != "enabled":
@@ -106,7 +106,7 @@ def _delete_replication_group(original):
     def delete_replication_group(self: ElastiCacheBackend, replication_group_id: str, retain_primary_cluster=None):
         """AWS DeleteReplicationGroup: the response says "deleting", and once the deletion is done
         the group is gone: DescribeReplicationGroups answers ReplicationGroupNotFoundFault and the
-        id can be used again (aws-notes A-18, B-EC-6; the ReplicationGroupDeleted waiter in
+        id can be used again (docs/aws-behaviours.md A-18, B-EC-6; the ReplicationGroupDeleted waiter in
         botocore's waiters-2.json succeeds on that error). The end state is reached at once, as
         moto does for every other delete. The member clusters go with it, except the primary
         with RetainPrimaryCluster."""
@@ -130,7 +130,7 @@ def _backend_delete_cache_subnet_group(_missing):
     def delete_cache_subnet_group(self: ElastiCacheBackend, cache_subnet_group_name: str):
         """AWS DeleteCacheSubnetGroup: deletes the group; CacheSubnetGroupNotFoundFault for an
         unknown name; CacheSubnetGroupInUse while a replication group or cache cluster uses it
-        (API reference, Errors). moto 5.2.5 raises NotImplementedError (aws-notes A-18)."""
+        (API reference, Errors). moto 5.2.5 raises NotImplementedError (docs/aws-behaviours.md A-18)."""
         group = self.cache_subnet_groups.get(cache_subnet_group_name)
         if group is None:
             raise CacheSubnetGroupNotFound(cache_subnet_group_name)

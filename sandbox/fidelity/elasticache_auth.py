@@ -1,6 +1,6 @@
 """ElastiCache AUTH token changes (ModifyReplicationGroup AuthToken + AuthTokenUpdateStrategy).
 
-Reproduces aws-notes B-EC-7 (moto 5.2.5 parses neither parameter: the group keeps whatever
+Reproduces docs/aws-behaviours.md B-EC-7 (moto 5.2.5 parses neither parameter: the group keeps whatever
 CreateReplicationGroup was given, and both strategies "succeed" without changing anything):
 
 - ElastiCache user guide, "Modifying the AUTH token on an existing cluster": only with encryption

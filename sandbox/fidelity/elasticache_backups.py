@@ -1,5 +1,5 @@
 """ElastiCache ModifyReplicationGroup in moto 5.2.5 drops two parameters the stack sets
-(security.md, ElastiCache row; FSBP ElastiCache.1 and .2).
+(docs/configuration.md, ElastiCache row; FSBP ElastiCache.1 and .2).
 
 moto's response handler passes ModifyReplicationGroup's SnapshotRetentionLimit on, but not
 SnapshotWindow nor AutoMinorVersionUpgrade: the call succeeds and nothing changes. AWS applies

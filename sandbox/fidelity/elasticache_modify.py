@@ -1,6 +1,6 @@
 """ElastiCache replication group changes on the layer's clock, and the replica-count API.
 
-Reproduces aws-notes:
+Reproduces docs/aws-behaviours.md:
 
 - A-37: IncreaseReplicaCount / DecreaseReplicaCount "are not implemented: the server answers
   with a body botocore cannot parse"; on AWS "both exist; the group goes modifying for minutes,
@@ -9,7 +9,7 @@ Reproduces aws-notes:
   removed from the end, never the primary.
 - C-EC-1: "Replication group changes (node type, replicas, engine) go modifying for minutes; one
   operation at a time (InvalidReplicationGroupState)". With a controlled clock a node type or
-  replica change leaves the group ``modifying`` for ``elasticache.modify`` (aws-timings.md:
+  replica change leaves the group ``modifying`` for ``elasticache.modify`` (T-1.2:
   15-25 min), then ``available`` with the change visible (on the group and its members); a
   second change meanwhile is refused. With the instant clock the change is done at once.
 - C-EC-2: "Tags on a replication group are replicated to every member cluster" (ElastiCache

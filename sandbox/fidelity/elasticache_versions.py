@@ -1,4 +1,4 @@
-"""ElastiCache engine versions and engine upgrades of a replication group (aws-notes A-45, C-EC-1,
+"""ElastiCache engine versions and engine upgrades of a replication group (docs/aws-behaviours.md A-45, C-EC-1,
 C-EC-3).
 
 moto 5.2.5 has no DescribeCacheEngineVersions (NotImplementedError), its ModifyReplicationGroup

@@ -2,15 +2,15 @@
 
 moto builds all ~1,400 AWS managed policies at every reset (about 2 s) or, with
 MOTO_IAM_LOAD_MANAGED_POLICIES=false (the tests' and the e2e server's setting), none: then
-AttachRolePolicy answers NoSuchEntity for a policy AWS has (aws-notes A-24, headline 9). AWS
+AttachRolePolicy answers NoSuchEntity for a policy AWS has (docs/aws-behaviours.md A-24). AWS
 managed policies "are created and administered by AWS" and are available in every account (IAM
 user guide, "AWS managed policies"). This patch keeps moto's setting for the others and always
 provides the few the stack attaches, built from moto's own copy of their documents:
 
 - arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole, for the RDS monitoring
-  role (security.md RDS row, FSBP RDS.6).
+  role (docs/configuration.md RDS row, FSBP RDS.6).
 - arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs, for the role API
-  Gateway logs through (security.md API Gateway row, aws-notes C-APIGW-1).
+  Gateway logs through (docs/configuration.md API Gateway row, docs/aws-behaviours.md C-APIGW-1).
 """
 from __future__ import annotations
 

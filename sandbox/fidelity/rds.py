@@ -3,9 +3,9 @@
 - ModifyDBSubnetGroup changes the group in place (API reference: "Modifies an existing DB subnet
   group"); moto pops the group from its backend and never stores the modified one again.
 - With ManageMasterUserPassword, RDS *generates* the master password and keeps it, with the
-  master user name, in the secret it owns (API reference, ManageMasterUserPassword; aws-notes
+  master user name, in the secret it owns (API reference, ManageMasterUserPassword; docs/aws-behaviours.md
   A-14). moto stores the fixed pair admin / P@55w0rd! for every instance.
-- ModifyDBInstance with MasterUserSecretKmsKeyId (aws-notes B-RDS-9, A-46): RDS refuses the key
+- ModifyDBInstance with MasterUserSecretKmsKeyId (docs/aws-behaviours.md B-RDS-9, A-46): RDS refuses the key
   without ManageMasterUserPassword ("InvalidParameterValue: A ManageMasterUserPassword value is
   required when MasterUserSecretKmsKeyId is specified", the answer terraform-provider-aws quotes
   in its aws_db_instance and aws_rds_cluster updates); with ManageMasterUserPassword=True on an

@@ -1,12 +1,12 @@
 """RDS ModifyDBInstance on the layer's clock: PendingModifiedValues, modifying,
 storage-optimization; and a minor engine upgrade on demand.
 
-Reproduces aws-notes:
+Reproduces docs/aws-behaviours.md:
 
 - C-RDS-1: "After ModifyDBInstance with ApplyImmediately the status can still read available for
   seconds; PendingModifiedValues lists what is still to apply." Here: ``available`` with the
   changed fields in PendingModifiedValues for ``rds.modify_pending`` seconds, then ``modifying``
-  for ``rds.modify`` (aws-timings.md: a Multi-AZ class change takes 10-20 min), then the values
+  for ``rds.modify`` (T-1.2: a Multi-AZ class change takes 10-20 min), then the values
   are applied and PendingModifiedValues is empty.
 - C-RDS-2: "A storage change puts the instance in storage-optimization for hours (can exceed
   24 h), fully usable; no other storage change for 6 h or until that ends; an increase must be
@@ -62,7 +62,7 @@ TEN_PERCENT_ENGINES = ("db2", "mariadb", "mysql", "oracle", "postgres")
 # event categories and event messages": RDS-EVENT-0012, -0014, -0004, -0006; the failover pair as
 # DescribeEvents words it in published Multi-AZ class-change and failover logs). Multi-AZ: the
 # standby is modified first, then a failover to it (observed at ~40 % of a 16 min change, over in
-# ~35 s; aws-timings.md: failover 60-120 s). Single-AZ: the instance is shut down and restarted on
+# ~35 s; T-1.2: failover 60-120 s). Single-AZ: the instance is shut down and restarted on
 # the new class, down in between.
 _CLASS_CHANGE_EVENTS = {
     True: ((0.0, "Applying modification to database instance class", "configuration change"),
@@ -199,7 +199,7 @@ def _patch_modify(original):
         values = {f: db_kwargs.pop(f) for f in PENDING_FIELDS
                   if db_kwargs.get(f) is not None and db_kwargs[f] != _current(db, f)}
         if _cooling_down(db) and any(f in values for f in STORAGE_FIELDS):
-            # RDS's answer, quoted in terraform-provider-aws#12493 (aws-notes C-RDS-2).
+            # RDS's answer, quoted in terraform-provider-aws#12493 (docs/aws-behaviours.md C-RDS-2).
             raise RDSClientError("InvalidParameterCombination",
                                  "You can't currently modify the storage of this DB instance because the previous "
                                  "storage change is being optimized.")

@@ -1,4 +1,4 @@
-"""RDS for PostgreSQL engine versions as AWS offers them (aws-notes A-44, C-RDS-3, C-RDS-5).
+"""RDS for PostgreSQL engine versions as AWS offers them (docs/aws-behaviours.md A-44, C-RDS-3, C-RDS-5).
 
 moto 5.2.5 has no DescribeDBEngineVersions (NotImplementedError, a 500 over HTTP: A-40), keeps
 the EngineVersion a CreateDBInstance was given ("17", where RDS runs a full version such as

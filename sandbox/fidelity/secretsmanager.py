@@ -1,6 +1,6 @@
 """Secrets Manager in moto 5.2.5: the version dates and AWSCURRENT as AWS reports them.
 
-aws-notes A-42: moto answers every version's CreatedDate (and LastAccessedDate) with the time of
+docs/aws-behaviours.md A-42: moto answers every version's CreatedDate (and LastAccessedDate) with the time of
 the ListSecretVersionIds call itself; AWS answers "The date and time this version of the secret
 was created" (API reference, SecretVersionsListEntry). The rotation schedule reads the age of the
 AWSCURRENT version from it (orchestrator/rotation.py), so here each version reports the creation
@@ -8,7 +8,7 @@ time moto recorded for it (GetSecretValue already does), to the millisecond as A
 (moto keeps whole seconds: a version made in the same second as a token change would read as
 older than it).
 
-aws-notes A-43: after UpdateSecretVersionStage moves AWSCURRENT, moto's GetSecretValue without a
+docs/aws-behaviours.md A-43: after UpdateSecretVersionStage moves AWSCURRENT, moto's GetSecretValue without a
 VersionId or VersionStage still answers the version that held it before (moto keeps a "default
 version" only PutSecretValue and CreateSecret move); AWS answers AWSCURRENT ("If you don't specify
 either a VersionStage or VersionId, Secrets Manager returns the AWSCURRENT version", API reference

@@ -1,4 +1,4 @@
-"""The Resource Groups Tagging API's GetResources, answering as AWS does (aws-notes C-TAG-1, B-TAG-1).
+"""The Resource Groups Tagging API's GetResources, answering as AWS does (docs/aws-behaviours.md C-TAG-1, B-TAG-1).
 
 AWS (API reference, GetResources) "Returns all the tagged or previously tagged resources that are
 located in the specified Region for the account", every taggable type, and its index follows the

@@ -2,7 +2,7 @@
 7.1, the last Redis OSS, so it can only be refused an upgrade (tests/day2/test_every_key.py). Here
 an environment made on Redis OSS 6.2 is upgraded across parameter group families to 7.0, then
 to the minor 7.1, each on the fidelity layer's clock (sandbox/fidelity/elasticache_versions.py,
-aws-notes C-EC-1, C-EC-3), with the same four checks as every key: (a) the plan, (b) the apply's
+docs/aws-behaviours.md C-EC-1, C-EC-3), with the same four checks as every key: (a) the plan, (b) the apply's
 exact mutating calls and its wait, (c) a second apply with no call, (d) drift clean; and the
 members read back with the test's own client.
 """

@@ -68,7 +68,7 @@ def full_inventory(client, env: str) -> dict[str, list[str]]:
                       and _ours(kms.list_resource_tags(KeyId=k["KeyId"])["Tags"], env)]
     sm = client("secretsmanager")
     inv["secret"] = [s["Name"] for s in sm.list_secrets(IncludePlannedDeletion=False)["SecretList"] if _ours(s.get("Tags"), env)]
-    # issue 15: the resource policy of each of those secrets (security.md "secrets").
+    # issue 15: the resource policy of each of those secrets (docs/configuration.md "secrets").
     inv["secret_policy"] = [name for name in inv["secret"] if sm.get_resource_policy(SecretId=name).get("ResourcePolicy")]
     inv["db_instance"] = [d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]
                           if _ours(d.get("TagList"), env)]

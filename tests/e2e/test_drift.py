@@ -138,7 +138,7 @@ def delete_secret(c):
 
 
 
-# -- issue 15, data services and load balancer (spec/security.md): each setting switched off ----
+# -- issue 15, data services and load balancer (docs/configuration.md): each setting switched off ----
 
 DB = f"rds-postgresql-{ENV}"
 

@@ -1,6 +1,6 @@
 """bin/drift on an account that answers as a real one (issue 14): the test server's GetResources
 lists the stack's children and resources deleted a while ago (sandbox/fidelity/tagging.py,
-aws-notes C-TAG-1, C-EC-2, on by default), the NAT and mount-target interfaces name their owner.
+docs/aws-behaviours.md C-TAG-1, C-EC-2, on by default), the NAT and mount-target interfaces name their owner.
 
 Two environments are reconciled once for the module; each test adds what it needs with the
 test's own client and removes it afterwards.

@@ -1,4 +1,4 @@
-"""The whole seed stack through the real bin/ commands, read back line by line of spec/stack.md.
+"""The whole seed stack through the real bin/ commands, read back line by line of docs/configuration.md.
 
 The tests that only read the stack (or run passes that must change nothing) share one stack,
 built once on a moto server of the module's own; the teardown test builds its own.
@@ -237,7 +237,7 @@ def test_every_line_of_stack_md(stack, reader):
         assert container["logConfiguration"]["logDriver"] == "awslogs"
         assert {s["name"] for s in container["secrets"]} == {"DB_CREDENTIALS", "REDIS_AUTH_TOKEN"}
         assert all("valueFrom" in s and "value" not in s for s in container["secrets"])
-        # security.md ECS row: read-only root, never privileged, awslogs non-blocking.
+        # docs/configuration.md ECS row: read-only root, never privileged, awslogs non-blocking.
         assert container["readonlyRootFilesystem"] is True and container["privileged"] is False
         assert container["logConfiguration"]["options"]["mode"] == "non-blocking"
     worker_td = ecs.describe_task_definition(taskDefinition=f"video-worker-{ENV}")["taskDefinition"]

@@ -1,4 +1,4 @@
-"""After bin/teardown exits 0 the environment is retired (spec/cli.md): bin/state list and
+"""After bin/teardown exits 0 the environment is retired (docs/usage.md): bin/state list and
 bin/drift say it was torn down, and what AWS keeps on purpose (the KMS key pending deletion, the
 final snapshot) is named as retained with its date, never as unmanaged or missing.
 

@@ -1,4 +1,4 @@
-"""A deploy the circuit breaker rolls back is a failure, through the real bin/ commands (aws-notes
+"""A deploy the circuit breaker rolls back is a failure, through the real bin/ commands (docs/aws-behaviours.md
 C-ECS-1, reproduced by the fidelity layer: sandbox/fidelity/ecs_deployments.py).
 
 ECS answers UpdateService at once, then rolls the failing revision back to the previous one: the

@@ -1,6 +1,6 @@
 """The API Gateway account's CloudWatch role is one per account and region, shared by every
-environment: tearing one down leaves the others logging and their drift clean (spec/cli.md,
-shared resources). One teardown order here; tests/resources/test_security_api.py covers all six.
+environment: tearing one down leaves the others logging and their drift clean (docs/configuration.md,
+API Gateway rows). One teardown order here; tests/resources/test_security_api.py covers all six.
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """API Gateway VPC links on the layer's clock (sandbox/fidelity/apigateway_vpc_link.py):
-aws-notes C-VPCL-1, in-process under mock_aws."""
+docs/aws-behaviours.md C-VPCL-1, in-process under mock_aws."""
 from __future__ import annotations
 
 import boto3

@@ -1,6 +1,6 @@
 """The layer's clock over HTTP (sandbox/fidelity/control.py), in the moto server subprocess the
 end-to-end tests start: a deployment driven to its rollback by POST /fidelity/clock and
-POST /fidelity/fail (aws-notes C-ECS-1), and moto's reset giving the instant clock back."""
+POST /fidelity/fail (docs/aws-behaviours.md C-ECS-1), and moto's reset giving the instant clock back."""
 from __future__ import annotations
 
 import json

@@ -1,5 +1,5 @@
 """Creates that take AWS's time (sandbox/fidelity/creates.py) and ``--sandbox-speed``
-(clock.use_speed): aws-notes headline gap 1, A-6, A-13, A-16; aws-timings.md §1.1. The wall clock
+(clock.use_speed): docs/aws-behaviours.md A-35, A-6, A-13, A-16; T-1.1. The wall clock
 is a FakeClock: nothing sleeps."""
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def waits(waiter, **kwargs) -> bool:
 
 
 def test_the_creation_durations_are_aws_timings_figures_the_benchmark_uses_too():
-    """One source of truth for AWS's figures: aws-timings.md §1.1 / §4.2 p50."""
+    """One source of truth for AWS's figures: T-1.1 / T-4.2 p50."""
     assert clock.DURATIONS["rds.create"] == slow_seconds("rds", "CreateDBInstance") == 840
     assert clock.DURATIONS["elasticache.create"] == slow_seconds("elasticache", "CreateReplicationGroup") == 480
     assert clock.DURATIONS["ec2.nat_gateway"] == slow_seconds("ec2", "CreateNatGateway") == 105

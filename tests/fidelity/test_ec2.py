@@ -40,7 +40,7 @@ def test_each_call_runs_alone(ec2, monkeypatch):
 
 
 def test_a_deleted_nat_gateway_lets_go_of_its_address_which_a_new_one_can_take(ec2):
-    """aws-notes A-5: deleting a NAT gateway disassociates its Elastic IP (not released)."""
+    """docs/aws-behaviours.md A-5: deleting a NAT gateway disassociates its Elastic IP (not released)."""
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
     eip = ec2.allocate_address(Domain="vpc")["AllocationId"]

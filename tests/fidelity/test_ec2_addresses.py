@@ -1,5 +1,5 @@
 """ReleaseAddress of a just-deleted NAT gateway's Elastic IP (sandbox/fidelity/ec2_addresses.py):
-aws-notes D-EIP-1, in-process under mock_aws on the layer's clock."""
+docs/aws-behaviours.md D-EIP-1, in-process under mock_aws on the layer's clock."""
 from __future__ import annotations
 
 import botocore.exceptions

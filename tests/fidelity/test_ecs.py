@@ -2,7 +2,7 @@
 against the moto server subprocess the end-to-end tests use (``python -m sandbox.serve``).
 
 Without the patches moto leaves a Fargate service at runningCount 0 with its deployment
-IN_PROGRESS and answers deploymentConfiguration null (aws-notes A-28).
+IN_PROGRESS and answers deploymentConfiguration null (docs/aws-behaviours.md A-28).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ECS deployments on the layer's clock (sandbox/fidelity/ecs_deployments.py): aws-notes C-ECS-1,
+"""ECS deployments on the layer's clock (sandbox/fidelity/ecs_deployments.py): docs/aws-behaviours.md C-ECS-1,
 C-ECS-2, C-ECS-4 and A-28's deployment, in-process under mock_aws."""
 from __future__ import annotations
 

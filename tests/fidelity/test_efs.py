@@ -1,4 +1,4 @@
-"""EFS backup and file-system policies (sandbox/fidelity/efs.py): aws-notes A-21 and the
+"""EFS backup and file-system policies (sandbox/fidelity/efs.py): docs/aws-behaviours.md A-21 and the
 missing DeleteFileSystemPolicy, in-process under mock_aws."""
 from __future__ import annotations
 

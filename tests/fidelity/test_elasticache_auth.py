@@ -1,4 +1,4 @@
-"""ElastiCache AUTH token changes (sandbox/fidelity/elasticache_auth.py): aws-notes B-EC-7,
+"""ElastiCache AUTH token changes (sandbox/fidelity/elasticache_auth.py): docs/aws-behaviours.md B-EC-7,
 B-EC-4, C-EC-1, in-process under mock_aws."""
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """ElastiCache replication group changes on the layer's clock (sandbox/fidelity/
-elasticache_modify.py): aws-notes A-37, C-EC-1, C-EC-2, in-process under mock_aws."""
+elasticache_modify.py): docs/aws-behaviours.md A-37, C-EC-1, C-EC-2, in-process under mock_aws."""
 from __future__ import annotations
 
 import boto3

@@ -1,5 +1,5 @@
 """ElastiCache engine versions and engine upgrades (sandbox/fidelity/elasticache_versions.py):
-aws-notes A-45, C-EC-1, C-EC-3, in-process under mock_aws, read back with the test's own client."""
+docs/aws-behaviours.md A-45, C-EC-1, C-EC-3, in-process under mock_aws, read back with the test's own client."""
 from __future__ import annotations
 
 import boto3

@@ -32,7 +32,7 @@ def test_the_managed_master_secret_holds_a_generated_password_and_the_real_user(
 
 
 def test_the_master_secret_key_changes_only_with_manage_master_user_password_and_keeps_the_secret(moto_aws):
-    """aws-notes B-RDS-9 / A-46: the key alone is refused; with ManageMasterUserPassword=True RDS
+    """docs/aws-behaviours.md B-RDS-9 / A-46: the key alone is refused; with ManageMasterUserPassword=True RDS
     re-encrypts its one secret (same ARN) and reports the key's ARN."""
     rds = boto3.client("rds", region_name="us-east-1")
     sm = boto3.client("secretsmanager", region_name="us-east-1")

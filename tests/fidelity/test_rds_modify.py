@@ -1,4 +1,4 @@
-"""RDS modifications on the layer's clock (sandbox/fidelity/rds_modify.py): aws-notes C-RDS-1,
+"""RDS modifications on the layer's clock (sandbox/fidelity/rds_modify.py): docs/aws-behaviours.md C-RDS-1,
 C-RDS-2, C-RDS-3, in-process under mock_aws."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""RDS for PostgreSQL engine versions (sandbox/fidelity/rds_versions.py): aws-notes A-44, C-RDS-3,
+"""RDS for PostgreSQL engine versions (sandbox/fidelity/rds_versions.py): docs/aws-behaviours.md A-44, C-RDS-3,
 C-RDS-5, in-process under mock_aws, read back with the test's own client."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Secrets Manager version dates and AWSCURRENT (sandbox/fidelity/secretsmanager.py): aws-notes
+"""Secrets Manager version dates and AWSCURRENT (sandbox/fidelity/secretsmanager.py): docs/aws-behaviours.md
 A-42, A-43, in-process under mock_aws."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""GetResources as AWS answers it (sandbox/fidelity/tagging.py, aws-notes C-TAG-1, B-TAG-1):
+"""GetResources as AWS answers it (sandbox/fidelity/tagging.py, docs/aws-behaviours.md C-TAG-1, B-TAG-1):
 children carrying the stack's tags and resources deleted a while ago, only when a test switches
 it on; moto's own answer otherwise."""
 from __future__ import annotations

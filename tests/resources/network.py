@@ -1,7 +1,7 @@
 """Helpers shared by the network handler tests: node selection and read-backs with the test's client.
 
 Read-backs go through the test's own boto3 client and select by our ownership tags, client-side
-as well as in the filter: moto's describe_nat_gateways ignores tag filters (aws-notes A-6).
+as well as in the filter: moto's describe_nat_gateways ignores tag filters (docs/aws-behaviours.md A-6).
 """
 from __future__ import annotations
 

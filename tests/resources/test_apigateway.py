@@ -348,7 +348,7 @@ def test_deployments_are_at_least_five_seconds_apart_on_the_injected_clock(aws, 
     assert deployed_at[1] - deployed_at[0] >= 5
 
 
-# -- a VPC link that ends FAILED (aws-notes C-VPCL-1, on the fidelity layer's clock) --------------
+# -- a VPC link that ends FAILED (docs/aws-behaviours.md C-VPCL-1, on the fidelity layer's clock) --------------
 LINK_FAILURE = "NLB is not in a valid state"
 
 

@@ -253,7 +253,7 @@ def test_pace_is_shared_by_threads(fake):
 
 
 def test_pace_allows_its_burst_then_refills_at_its_rate(fake):
-    # ECS RegisterTaskDefinition: a bucket of 20 refilled at one per second (aws-timings §2).
+    # ECS RegisterTaskDefinition: a bucket of 20 refilled at one per second (T-2).
     pace = Pace("RegisterTaskDefinition", 1.0, burst=3)
     clock = fake.as_clock()
     for _ in range(3):

@@ -1,7 +1,7 @@
 """A sub-call retried by botocore after its answer was lost: AWS answers the retry "already
 exists / associated" (the first attempt landed). Each handler reads the wanted state back and
 carries on; an error that does not mean that is raised as it came. moto accepts duplicates
-(aws-notes A-4, A-8), so these run against a botocore Stubber."""
+(docs/aws-behaviours.md A-4, A-8), so these run against a botocore Stubber."""
 from __future__ import annotations
 
 import pytest

@@ -1,7 +1,7 @@
 """AWS behaviour moto cannot show: pending and failed states, late visibility, retried AWS errors.
 
 moto answers every EC2 resource ``available`` in the create response and is always consistent
-(aws-notes, headline 1 and B-EC2-1), so these paths run against a botocore Stubber on the
+(docs/aws-behaviours.md A-35 and B-EC2-1), so these paths run against a botocore Stubber on the
 handler's own client, or a fake client whose answers follow a FakeClock. Nothing sleeps.
 """
 from __future__ import annotations
@@ -133,7 +133,7 @@ def test_nat_pending_past_the_timeout_raises_wait_timeout_naming_the_limit(fake)
 
 def test_just_created_nat_not_visible_yet_counts_as_pending(stubbed, fake):
     aws, stubber = stubbed
-    # AWS answers NatGatewayNotFound, moto an empty list (aws-notes A-6); both mean "not yet".
+    # AWS answers NatGatewayNotFound, moto an empty list (docs/aws-behaviours.md A-6); both mean "not yet".
     stubber.add_client_error("describe_nat_gateways", "NatGatewayNotFound", expected_params={"NatGatewayIds": [NAT_ID]})
     stubber.add_response("describe_nat_gateways", {"NatGateways": []}, {"NatGatewayIds": [NAT_ID]})
     describe_nat(stubber, "available")
@@ -187,7 +187,7 @@ def test_failed_and_deleted_nats_carrying_our_tags_are_not_adopted(stubbed, fake
         nat_answer("pending", nat_id="nat-0000000000000000d"),
     ]
     # The server-side state and tag filters are asked for, but not trusted (moto ignores the
-    # tag filters, aws-notes A-6). Failed ones are listed, so that teardown deletes them.
+    # tag filters, docs/aws-behaviours.md A-6). Failed ones are listed, so that teardown deletes them.
     tag_filters = [{"Name": f"tag:{k}", "Values": [OURS[k]]} for k in ("Name", "Environment", "ManagedBy")]
     for _ in range(2):
         stubber.add_response(

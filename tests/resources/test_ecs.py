@@ -172,7 +172,7 @@ def test_create_reads_back_cluster_task_definitions_and_services_then_second_run
         {"name": "DB_CREDENTIALS", "valueFrom": DB_SECRET},
         {"name": "REDIS_AUTH_TOKEN", "valueFrom": f"{REDIS_SECRET}:auth_token::"},
     ]
-    # The read-only root file system's scratch (security.md ECS row) follows the EFS volume.
+    # The read-only root file system's scratch (docs/configuration.md ECS row) follows the EFS volume.
     assert container["mountPoints"] == [
         {"sourceVolume": "video-processing", "containerPath": "/mnt/video-processing", "readOnly": False},
         {"sourceVolume": "scratch-tmp", "containerPath": "/tmp", "readOnly": False}]
@@ -411,7 +411,7 @@ def test_subset_equal_ignores_what_aws_adds_and_reorders_but_sees_real_changes()
 
 
 def test_register_task_definition_is_paced_to_the_ecs_bucket(aws, clock):
-    # ECS: a burst of 20 RegisterTaskDefinition calls, then one per second (aws-timings §2).
+    # ECS: a burst of 20 RegisterTaskDefinition calls, then one per second (T-2).
     handler = TaskDefinition(aws, env="dev", clock=clock.as_clock())
     stub = Stubber(aws.client("ecs"))
     for revision in range(1, 23):
@@ -665,7 +665,7 @@ def test_cluster_delete_waits_while_services_drain(clock):
     assert len(clock.sleeps) == 2
 
 
-# -- day 2 on the fidelity layer's clock (aws-notes C-ECS-1, C-ECS-4) -----------------------------
+# -- day 2 on the fidelity layer's clock (docs/aws-behaviours.md C-ECS-1, C-ECS-4) -----------------------------
 
 def test_a_run_that_starts_during_a_deployment_waits_for_it(aws, ecs, clock, stack):
     from sandbox.fidelity import clock as layer_clock
@@ -700,7 +700,7 @@ def test_a_deployment_the_circuit_breaker_stops_fails_the_run_with_its_reason(aw
 
 
 def test_a_deploy_is_waited_for_as_long_as_the_service_update_timeout_allows(aws, ecs, clock, stack):
-    # A rolling deploy takes 2-6 min, more behind a deregistration delay (aws-timings §1.2): here
+    # A rolling deploy takes 2-6 min, more behind a deregistration delay (T-1.2): here
     # 15 min, past the 5 min a kind gets by default, inside the service's update_timeout.
     converge(aws, stack.state, nodes=stack.nodes(), clock=clock)
     cfg = EnvConfig(api_image="public.ecr.aws/nginx/nginx:1.27")

@@ -2,7 +2,7 @@
 
 The vpc and the private subnets come from converging the network nodes; the efs security group
 is made here with the test's own ec2 client and replaces the Ref to sg.efs. moto answers every
-EFS resource ``available`` at once (aws-notes A-20/A-22): the creating / in-use paths run
+EFS resource ``available`` at once (docs/aws-behaviours.md A-20/A-22): the creating / in-use paths run
 against a Stubber on the handler's own client, with a FakeClock; an "error" state is set in
 moto's backend, and the engine's failed policy is what the run shows.
 """

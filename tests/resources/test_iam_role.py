@@ -27,7 +27,7 @@ from tests.support.stack import actions as all_actions, converge, destroy
 
 ROLES = {"iam.execution_role": "ecs-task-execution-role-dev", "iam.task_role": "ecs-task-role-dev"}
 ACCOUNT = "123456789012"
-# The trust policies as AWS holds them: the account and region filled in (security.md IAM row).
+# The trust policies as AWS holds them: the account and region filled in (docs/configuration.md IAM row).
 TRUSTS = {"iam.execution_role": fill_placeholders(ECS_TRUST, ACCOUNT, REGION),
           "iam.task_role": fill_placeholders(ECS_TASK_TRUST, ACCOUNT, REGION)}
 ELSEWHERE = {

@@ -31,7 +31,7 @@ def actions(run) -> dict[str, str]:
 
 
 def nodes():
-    # The groups are encrypted with the environment's key (security.md "logs").
+    # The groups are encrypted with the environment's key (docs/configuration.md "logs").
     return log_group_nodes("dev", EnvConfig()) + key_nodes("dev", EnvConfig())
 
 

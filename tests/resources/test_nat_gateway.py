@@ -1,7 +1,7 @@
 """NAT gateway handler on moto: the standard case list plus NAT states, read back with the test's own client.
 
 moto answers every NAT ``available`` at once and ignores tag filters on describe_nat_gateways
-(aws-notes A-6); pending and failed NATs are covered with a Stubber in test_ec2_waits_and_retries.
+(docs/aws-behaviours.md A-6); pending and failed NATs are covered with a Stubber in test_ec2_waits_and_retries.
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def hand_made_nat(ec2, subnet_id: str, name: str) -> str:
 
 def delete_like_aws(ec2, nat_id: str) -> None:
     # AWS disassociates the NAT's EIP when the NAT is deleted; so does the fidelity layer over
-    # moto (aws-notes A-5), else a new NAT on that EIP would fail with Resource.AlreadyAssociated.
+    # moto (docs/aws-behaviours.md A-5), else a new NAT on that EIP would fail with Resource.AlreadyAssociated.
     ec2.delete_nat_gateway(NatGatewayId=nat_id)
 
 

@@ -526,7 +526,7 @@ def test_subnet_group_delete_waits_for_the_instance_to_leave_it(clock):
 
 
 def test_the_master_secret_key_is_the_same_key_by_arn_or_by_id_and_another_key_differs():
-    """MasterUserSecret.KmsKeyId is the key's ARN (aws-notes B-RDS-9); a spec may hold the id."""
+    """MasterUserSecret.KmsKeyId is the key's ARN (docs/aws-behaviours.md B-RDS-9); a spec may hold the id."""
     from resources.rds import kms_key_matches
 
     key_id = KEY_ARN.split("/")[-1]

@@ -209,7 +209,7 @@ def let_go_after_lookup(client, ec2, subnet_id: str) -> None:
 def test_private_route_follows_a_nat_replaced_behind_our_back(aws, ec2, clock):
     state = converged(aws, clock)
     old_nat = recorded_id(state, "nat.2")
-    # AWS frees the EIP with the NAT (the fidelity layer too, aws-notes A-5).
+    # AWS frees the EIP with the NAT (the fidelity layer too, docs/aws-behaviours.md A-5).
     ec2.delete_nat_gateway(NatGatewayId=old_nat)
 
     run = converge(aws, state, nodes=rt_nodes(), clock=clock)

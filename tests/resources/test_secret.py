@@ -52,7 +52,7 @@ def actions(run) -> dict[str, str]:
 
 
 def nodes(key_id: str):
-    # The secrets are encrypted with the environment's key (security.md "secrets").
+    # The secrets are encrypted with the environment's key (docs/configuration.md "secrets").
     out = []
     for node in secret_nodes("dev", EnvConfig()):
         if node.key == "secret.api_key":
@@ -223,7 +223,7 @@ def test_delete_without_recovery_window_and_delete_when_already_gone(aws, sm, ap
             describe(sm, name)
     again = destroy(aws, state, nodes=nodes(api_key), clock=clock)
     assert set(actions(again).values()) == {"absent"}
-    # The names are free at once (stack.md "Teardown").
+    # The names are free at once (docs/usage.md "Teardown").
     assert set(actions(converge(aws, MemoryState(), nodes=nodes(api_key), clock=clock)).values()) == {"create"}
 
 

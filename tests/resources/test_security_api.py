@@ -1,8 +1,8 @@
-"""spec/security.md, the API Gateway row (issue 15), on moto with the fidelity layer.
+"""docs/configuration.md, the API Gateway row (issue 15), on moto with the fidelity layer.
 
 Each setting is read back with the test's own boto3 clients after a reconcile, switched off
 behind the tool's back, seen in the plan (what bin/drift reports: drift is the plan's diff) and
-put back by the next reconcile. FSBP control ids as security.md gives them:
+put back by the next reconcile. FSBP control ids as docs/configuration.md gives them:
 
     APIGateway.1 execution logging (ERROR/INFO), metrics   test_stage_logging_metrics_and_tracing_...
     APIGateway.3 X-Ray tracing                              test_stage_logging_metrics_and_tracing_...

@@ -1,4 +1,4 @@
-"""spec/security.md, rows VPC, keys and logs, on moto: each read back with the test's own boto3
+"""docs/configuration.md, rows VPC, keys and logs, on moto: each read back with the test's own boto3
 clients after a reconcile, switched off behind the tool's back, seen by the plan (what drift
 reports), and restored by the next reconcile; then torn down.
 

@@ -1,8 +1,8 @@
-"""spec/security.md, the IAM, secrets and ECS rows (issue 15), on moto.
+"""docs/configuration.md, the IAM, secrets and ECS rows (issue 15), on moto.
 
 Each row is read back with the test's own boto3 clients after a reconcile, switched off behind
 the tool's back, seen in the plan (which is what bin/drift reports: drift is the plan's diff),
-and put back by the next reconcile. FSBP control ids as security.md gives them:
+and put back by the next reconcile. FSBP control ids as docs/configuration.md gives them:
 
     IAM.21 trust policies scoped to the account (SourceAccount, SourceArn), operators by type,
            no wildcard actions        test_trust_policies_..., test_role_policies_that_break_...

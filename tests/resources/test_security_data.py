@@ -1,8 +1,8 @@
-"""spec/security.md, the data services and load balancer rows (issue 15), on moto.
+"""docs/configuration.md, the data services and load balancer rows (issue 15), on moto.
 
 Each row is read back with the test's own boto3 clients after a reconcile, switched off behind
 the tool's back, seen in the plan (which is what bin/drift reports: drift is the plan's diff),
-and put back by the next reconcile. FSBP control ids as security.md gives them:
+and put back by the next reconcile. FSBP control ids as docs/configuration.md gives them:
 
     RDS.10 IAM database authentication      test_rds_security_settings_...
     RDS.9  postgresql and upgrade log export test_rds_security_settings_...
@@ -63,7 +63,7 @@ def rds_stack(aws, ec2, clock):
 
     def nodes(cfg: EnvConfig = EnvConfig()):
         # The instance's master secret and its export log groups are encrypted with the
-        # environment's key (security.md "keys", "logs"): the key converges with them.
+        # environment's key (docs/configuration.md "keys", "logs"): the key converges with them.
         group, db, role, *log_groups = rds_nodes("dev", cfg, 2)
         return [*network(), *key_nodes("dev", cfg), group, with_spec(db, security_group_ids=[sg_id]), role, *log_groups]
 
@@ -159,9 +159,9 @@ def environment_key_arn() -> str:
 
 
 def test_rds_master_secret_is_on_the_environment_key_switched_back_seen_and_restored(aws, rds_stack, clock):
-    """security.md "keys": the secret RDS makes for the master password is encrypted with the
+    """docs/configuration.md "keys": the secret RDS makes for the master password is encrypted with the
     environment's key, not aws/secretsmanager; switched back behind the tool's back, drift (the
-    plan) reports it and the next reconcile re-encrypts the same secret (aws-notes B-RDS-9)."""
+    plan) reports it and the next reconcile re-encrypts the same secret (docs/aws-behaviours.md B-RDS-9)."""
     state, nodes = rds_stack
     converge(aws, state, nodes=nodes(), clock=clock)
     rds, sm = boto3.client("rds", region_name=REGION), boto3.client("secretsmanager", region_name=REGION)
@@ -209,8 +209,8 @@ def export_group(logs, name: str) -> dict | None:
 
 
 def test_rds_export_log_groups_are_made_first_on_the_key_switched_off_seen_and_restored(aws, rds_stack, clock):
-    """security.md "logs": the groups RDS exports to exist before the instance (else RDS makes them
-    unencrypted and kept forever, aws-notes C-RDS-6), on the environment's key, 365 days, ours."""
+    """docs/configuration.md "logs": the groups RDS exports to exist before the instance (else RDS makes them
+    unencrypted and kept forever, docs/aws-behaviours.md C-RDS-6), on the environment's key, 365 days, ours."""
     state, nodes = rds_stack
     order = []
     aws.client("logs").meta.events.register("provide-client-params.logs.CreateLogGroup", lambda params, **_: order.append(params["logGroupName"]))

@@ -200,7 +200,7 @@ def test_delete_and_delete_when_already_gone(aws, ec2, clock):
 
 
 def test_referencing_groups_are_deleted_before_the_groups_they_reference(aws, ec2, clock):
-    # moto deletes a referenced group anyway (aws-notes A-9); AWS answers DependencyViolation.
+    # moto deletes a referenced group anyway (docs/aws-behaviours.md A-9); AWS answers DependencyViolation.
     state = converged(aws, clock)
     ids = recorded_ids(state, GROUPS)
     order = []

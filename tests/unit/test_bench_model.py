@@ -52,7 +52,7 @@ def test_requests_are_classified_by_service_and_operation(method, url, headers, 
 def test_every_delayed_operation_quotes_its_aws_timings_row_and_is_classifiable():
     assert SLOW_OPERATIONS[("rds", "CreateDBInstance")].seconds == 840
     for (service, operation), timing in SLOW_OPERATIONS.items():
-        assert timing.seconds > 0 and timing.source.startswith("§")
+        assert timing.seconds > 0 and timing.source.startswith("T-4.2 ")
         assert operation[0].isupper() and service == service.lower()
     assert slow_seconds("ec2", "DescribeVpcs") == 0.0
 

@@ -1,4 +1,4 @@
-"""The drift check's "unmanaged" list on a real account (issue 14, aws-notes C-TAG-1, C-EC-2):
+"""The drift check's "unmanaged" list on a real account (issue 14, docs/aws-behaviours.md C-TAG-1, C-EC-2):
 every child kind the tagging API or the VPC's interfaces show is recognised as its managed
 parent's, by the structure AWS gives it; a stranger is not. No AWS: the inputs are what AWS
 answers, written out."""
