@@ -5,24 +5,17 @@ Exit codes: 0 converged / in sync / nothing left; 1 error (one line on stderr, n
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
 
+from orchestrator.commands import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, STATE_HELP, Parser, one_line, state_backend
 from orchestrator.errors import UserError
 
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 LOG_FORMAT_ENV = "VIDEO_PIPELINE_LOG_FORMAT"
 # The services the stack's handlers call, roughly in the order a walk first needs them.
 STACK_SERVICES = ("sts", "ec2", "secretsmanager", "iam", "logs", "rds", "elasticache", "efs", "elbv2", "ecs",
                   "apigateway", "resourcegroupstaggingapi", "kms", "wafv2")
-
-
-class Parser(argparse.ArgumentParser):
-    # argparse exits 2 on a usage error, which the contract reserves for "changes pending".
-    def error(self, message: str):
-        raise UserError(f"{self.prog}: {message}")
 
 
 def build_parser(command: str) -> Parser:
@@ -85,10 +78,6 @@ def build_parser(command: str) -> Parser:
     )
     return p
 
-
-STATE_HELP = ("where state lives: a directory or s3://BUCKET/PREFIX (default: $VIDEO_PIPELINE_STATE, else "
-              "$VIDEO_PIPELINE_STATE_DIR, else ~/.local/state/video-pipeline-infra); --state-dir DIR is an alias. "
-              "An environment names its location on its VPC: a run at another location changes nothing")
 
 CONFIG_HELP = ("TOML file with per-environment settings: what the environment should become "
                "(default: the configuration it was last reconciled with, kept in its state; a live environment "
@@ -166,26 +155,6 @@ def _env_value_attached(argv: list[str]) -> list[str]:
     return out
 
 
-def one_line(exc: BaseException) -> str:
-    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError
-    from botocore.parsers import ResponseParserError
-
-    if isinstance(exc, NoCredentialsError):
-        return "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-    if isinstance(exc, NoRegionError):
-        return "no AWS region: pass --region or set AWS_REGION"
-    if isinstance(exc, EndpointConnectionError):
-        return f"cannot reach AWS: {exc}"
-    if isinstance(exc, ResponseParserError):
-        # Its message carries the whole body, an HTML page: no line for a person to read.
-        return ("the AWS endpoint answered with something other than an AWS API response (a web page?): "
-                "check the region and AWS_ENDPOINT_URL")
-    if isinstance(exc, ClientError) and exc.operation_name == "GetCallerIdentity":
-        return f"AWS rejected the credentials: {exc.response['Error'].get('Message', exc)}"
-    message = getattr(exc, "user_message", None) or f"{type(exc).__name__}: {exc}"
-    return " ".join(str(message).split())
-
-
 def open_backend(args, env: str | None = ""):
     """Region, credentials and the environment's state backend; nothing is changed yet. With
     ``env=None`` (drift --all) only the client factory, the backend being per environment."""
@@ -229,22 +198,6 @@ def _check_region_exists(aws) -> None:
         aws.session.client("ec2", config=config).describe_availability_zones()
     except (EndpointConnectionError, ResponseParserError):
         raise unknown_region(aws.region, "no AWS endpoint answers for it") from None
-
-
-def state_backend(location, env: str, region: str, account: str | None, *, check: bool = True):
-    """The backend of one environment at a StateLocation. For S3, the bucket is checked first (three
-    reads; one `error:` line per unmet requirement). Its client comes from a factory of its own, so
-    the JSON documents' `aws_calls` still count the stack's calls only."""
-    from state import LocalStateBackend, S3StateBackend, check_bucket
-
-    if not location.is_s3:
-        return LocalStateBackend(location.path, env, region, account)
-    from resources.aws import Aws
-
-    s3 = Aws(region).client("s3")
-    if check:
-        check_bucket(s3, location.bucket, location.prefix)
-    return S3StateBackend(s3, location.bucket, location.prefix, env, region, account)
 
 
 def _identity(args, aws):
