@@ -105,12 +105,13 @@ def main(command: str, argv: list[str] | None = None) -> int:
         if args.parallelism < 1:
             raise UserError(f"bin/{command}: --parallelism must be at least 1")
         from orchestrator.config import ChosenConfig, load_config
+        from orchestrator.stack import node_keys
 
         # Checked here, before any AWS call; without --config the state says (choose_config).
         if getattr(args, "all", False) and args.config:
             raise UserError(f"bin/{command}: --config names what one environment should become; with --all each "
                             "environment is judged against the configuration recorded in its state")
-        args.given = ChosenConfig(load_config(args.config, args.env), "file", args.config) if args.config else None
+        args.given = ChosenConfig(load_config(args.config, args.env, node_keys()), "file", args.config) if args.config else None
         from orchestrator import logs
 
         logs.configure(args.log_format)
@@ -220,8 +221,9 @@ def _config(args, doc):
     import structlog
 
     from orchestrator.config import choose_config
+    from orchestrator.stack import node_keys
 
-    chosen = choose_config(args.given, doc, args.env)
+    chosen = choose_config(args.given, doc, args.env, node_keys())
     log = structlog.get_logger()
     fields = chosen.entry()
     if chosen.origin == "pending":
@@ -585,6 +587,7 @@ def drift_all(args) -> int:
     from orchestrator.drift import discover, drift_retired, drift_stack, leftovers
     from orchestrator.notify import notify
     from orchestrator.report import dump, render_drift
+    from orchestrator.stack import node_keys
     from orchestrator.state_cli import _entries
     from state import default_state_dir, resolve_location
 
@@ -639,7 +642,7 @@ def drift_all(args) -> int:
         try:
             if isinstance(doc, Exception):
                 raise doc
-            chosen = choose_config(None, doc, env)
+            chosen = choose_config(None, doc, env, node_keys())
         except Exception as exc:  # noqa: BLE001 - one environment's bad state must not hide the others
             return {"env": env, "region": aws.region, "state": "unreadable", "error": one_line(exc)}
         if not doc.resources and not swept:
