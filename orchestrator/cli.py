@@ -5,24 +5,17 @@ Exit codes: 0 converged / in sync / nothing left; 1 error (one line on stderr, n
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
 
+from orchestrator.commands import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, STATE_HELP, Parser, one_line, state_backend
 from orchestrator.errors import UserError
 
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 LOG_FORMAT_ENV = "VIDEO_PIPELINE_LOG_FORMAT"
 # The services the stack's handlers call, roughly in the order a walk first needs them.
 STACK_SERVICES = ("sts", "ec2", "secretsmanager", "iam", "logs", "rds", "elasticache", "efs", "elbv2", "ecs",
                   "apigateway", "resourcegroupstaggingapi", "kms", "wafv2")
-
-
-class Parser(argparse.ArgumentParser):
-    # argparse exits 2 on a usage error, which the contract reserves for "changes pending".
-    def error(self, message: str):
-        raise UserError(f"{self.prog}: {message}")
 
 
 def build_parser(command: str) -> Parser:
@@ -86,10 +79,6 @@ def build_parser(command: str) -> Parser:
     return p
 
 
-STATE_HELP = ("where state lives: a directory or s3://BUCKET/PREFIX (default: $VIDEO_PIPELINE_STATE, else "
-              "$VIDEO_PIPELINE_STATE_DIR, else ~/.local/state/video-pipeline-infra); --state-dir DIR is an alias. "
-              "An environment names its location on its VPC: a run at another location changes nothing")
-
 CONFIG_HELP = ("TOML file with per-environment settings: what the environment should become "
                "(default: the configuration it was last reconciled with, kept in its state; a live environment "
                "whose state records none is left unchanged until one is given)")
@@ -116,12 +105,13 @@ def main(command: str, argv: list[str] | None = None) -> int:
         if args.parallelism < 1:
             raise UserError(f"bin/{command}: --parallelism must be at least 1")
         from orchestrator.config import ChosenConfig, load_config
+        from orchestrator.stack import node_keys
 
         # Checked here, before any AWS call; without --config the state says (choose_config).
         if getattr(args, "all", False) and args.config:
             raise UserError(f"bin/{command}: --config names what one environment should become; with --all each "
                             "environment is judged against the configuration recorded in its state")
-        args.given = ChosenConfig(load_config(args.config, args.env), "file", args.config) if args.config else None
+        args.given = ChosenConfig(load_config(args.config, args.env, node_keys()), "file", args.config) if args.config else None
         from orchestrator import logs
 
         logs.configure(args.log_format)
@@ -164,26 +154,6 @@ def _env_value_attached(argv: list[str]) -> list[str]:
             out.append(argv[i])
             i += 1
     return out
-
-
-def one_line(exc: BaseException) -> str:
-    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError
-    from botocore.parsers import ResponseParserError
-
-    if isinstance(exc, NoCredentialsError):
-        return "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-    if isinstance(exc, NoRegionError):
-        return "no AWS region: pass --region or set AWS_REGION"
-    if isinstance(exc, EndpointConnectionError):
-        return f"cannot reach AWS: {exc}"
-    if isinstance(exc, ResponseParserError):
-        # Its message carries the whole body, an HTML page: no line for a person to read.
-        return ("the AWS endpoint answered with something other than an AWS API response (a web page?): "
-                "check the region and AWS_ENDPOINT_URL")
-    if isinstance(exc, ClientError) and exc.operation_name == "GetCallerIdentity":
-        return f"AWS rejected the credentials: {exc.response['Error'].get('Message', exc)}"
-    message = getattr(exc, "user_message", None) or f"{type(exc).__name__}: {exc}"
-    return " ".join(str(message).split())
 
 
 def open_backend(args, env: str | None = ""):
@@ -231,22 +201,6 @@ def _check_region_exists(aws) -> None:
         raise unknown_region(aws.region, "no AWS endpoint answers for it") from None
 
 
-def state_backend(location, env: str, region: str, account: str | None, *, check: bool = True):
-    """The backend of one environment at a StateLocation. For S3, the bucket is checked first (three
-    reads; one `error:` line per unmet requirement). Its client comes from a factory of its own, so
-    the JSON documents' `aws_calls` still count the stack's calls only."""
-    from state import LocalStateBackend, S3StateBackend, check_bucket
-
-    if not location.is_s3:
-        return LocalStateBackend(location.path, env, region, account)
-    from resources.aws import Aws
-
-    s3 = Aws(region).client("s3")
-    if check:
-        check_bucket(s3, location.bucket, location.prefix)
-    return S3StateBackend(s3, location.bucket, location.prefix, env, region, account)
-
-
 def _identity(args, aws):
     """The state location's name, the walk's shared reads, and what AWS shows of the environment
     (its VPC, read through the listing the walk's own VPC lookup uses); refused here, before any
@@ -267,8 +221,9 @@ def _config(args, doc):
     import structlog
 
     from orchestrator.config import choose_config
+    from orchestrator.stack import node_keys
 
-    chosen = choose_config(args.given, doc, args.env)
+    chosen = choose_config(args.given, doc, args.env, node_keys())
     log = structlog.get_logger()
     fields = chosen.entry()
     if chosen.origin == "pending":
@@ -632,6 +587,7 @@ def drift_all(args) -> int:
     from orchestrator.drift import discover, drift_retired, drift_stack, leftovers
     from orchestrator.notify import notify
     from orchestrator.report import dump, render_drift
+    from orchestrator.stack import node_keys
     from orchestrator.state_cli import _entries
     from state import default_state_dir, resolve_location
 
@@ -686,7 +642,7 @@ def drift_all(args) -> int:
         try:
             if isinstance(doc, Exception):
                 raise doc
-            chosen = choose_config(None, doc, env)
+            chosen = choose_config(None, doc, env, node_keys())
         except Exception as exc:  # noqa: BLE001 - one environment's bad state must not hide the others
             return {"env": env, "region": aws.region, "state": "unreadable", "error": one_line(exc)}
         if not doc.resources and not swept:

@@ -19,16 +19,16 @@ one is reported as one line naming the key and what is allowed.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import ipaddress
 import json
 import re
 import tomllib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
-from orchestrator.errors import UserError
+from orchestrator.drift_rules import drift_problems
+from orchestrator.errors import UserError, unknown_key
 from resources.ecs import FARGATE_MEMORY, fargate_memory_choices
 from resources.elasticache import snapshot_window_ok
 
@@ -153,10 +153,12 @@ def defaults_for(env: str) -> dict[str, Any]:
     return {"deletion_protection": bool(PRODUCTION_LIKE.fullmatch(env))}
 
 
-def load_config(path: str | None, env: str) -> EnvConfig:
+def load_config(path: str | None, env: str, node_keys: Iterable[str] | None = None) -> EnvConfig:
+    """``node_keys``: the stack's (orchestrator.stack.node_keys), which a drift rule's resource
+    must name; given by the caller, for the stack is built from an EnvConfig."""
     merged: dict = defaults_for(env)
     if path is None:
-        return validate_config(merged)
+        return validate_config(merged, node_keys=node_keys)
     try:
         with open(path, "rb") as fh:
             doc = tomllib.load(fh)
@@ -179,7 +181,7 @@ def load_config(path: str | None, env: str) -> EnvConfig:
                 merged["drift"] = _merge_drift(merged["drift"], value)
             else:
                 merged[key] = value
-    return validate_config(merged, where=path)
+    return validate_config(merged, where=path, node_keys=node_keys)
 
 
 def _merge_drift(earlier: dict, later: dict) -> dict:
@@ -191,21 +193,24 @@ def _merge_drift(earlier: dict, later: dict) -> dict:
     return merged
 
 
-def validate_config(values: dict, where: str = "config") -> EnvConfig:
-    """Every problem at once, one line each (ConfigError.lines), before any AWS call."""
+def validate_config(values: dict, where: str = "config", node_keys: Iterable[str] | None = None) -> EnvConfig:
+    """Every problem at once, one line each (ConfigError.lines), before any AWS call. ``node_keys``:
+    as for load_config; needed only when a drift rule names a resource."""
     problems: list[str] = []
     fields = {f.name: f for f in dataclasses.fields(EnvConfig)}
     known = {}
     for key, value in values.items():
         if key not in fields:
-            problems.append(unknown_key(where, key, fields))
+            problems.append(unknown_key(where, key, fields, KEYS_DOCUMENTED))
         elif _type_ok(value, type(getattr(EnvConfig(), key))):
             known[key] = value
         else:
             problems.append(f"{where}: {key} must be {_TYPE_NAMES[type(getattr(EnvConfig(), key))]}, got {value!r}")
     cfg = EnvConfig(**known)
-    for check in (_check_cidr, _check_tags, _check_values, _check_drift):
-        problems += check(cfg, where, {k for k in values if k not in known})
+    mistyped = {k for k in values if k not in known}
+    for check in (_check_cidr, _check_tags, _check_values):
+        problems += check(cfg, where, mistyped)
+    problems += _check_drift(cfg, where, mistyped, node_keys)
     if problems:
         raise ConfigError(problems)
     return cfg
@@ -213,13 +218,6 @@ def validate_config(values: dict, where: str = "config") -> EnvConfig:
 
 # Where every key is described: the list itself is dozens of keys, too long for an error line.
 KEYS_DOCUMENTED = "the keys are listed in docs/configuration.md"
-
-
-def unknown_key(where: str, key: str, known, otherwise: str = KEYS_DOCUMENTED) -> str:
-    """One line for a key no configuration has: the known key it most likely misspells, else
-    ``otherwise`` (where the keys are documented)."""
-    close = difflib.get_close_matches(key, sorted(known), n=1)
-    return f"{where}: unknown key '{key}'; " + (f"did you mean '{close[0]}'?" if close else otherwise)
 
 
 class ConfigError(UserError):
@@ -326,10 +324,8 @@ def _buffer_bytes(text: str) -> int | None:
     return int(found[1]) << {"k": 10, "m": 20, "g": 30}[found[2]] if found else None
 
 
-def _check_drift(cfg: EnvConfig, where: str, mistyped: set[str]) -> list[str]:
-    from orchestrator.drift_rules import drift_problems
-
-    return [] if "drift" in mistyped else drift_problems(cfg.drift, where)
+def _check_drift(cfg: EnvConfig, where: str, mistyped: set[str], node_keys: Iterable[str] | None) -> list[str]:
+    return [] if "drift" in mistyped else drift_problems(cfg.drift, where, node_keys)
 # The RDS for PostgreSQL log types CloudWatch Logs export takes (RDS user guide, "Publishing
 # PostgreSQL logs to Amazon CloudWatch Logs").
 DB_LOG_TYPES = ("postgresql", "upgrade")
@@ -403,15 +399,16 @@ def config_hash(values: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def choose_config(given: ChosenConfig | None, doc, env: str) -> ChosenConfig:
+def choose_config(given: ChosenConfig | None, doc, env: str, node_keys: Iterable[str] | None = None) -> ChosenConfig:
     """--config when given; else what the environment was being moved to by a reconcile that
     failed (so a forgotten flag does not revert what it already changed); else the last
-    successful reconcile's; else the defaults."""
+    successful reconcile's; else the defaults. ``node_keys``: as for load_config."""
     if given is not None:
         return given
     for origin, record in (("pending", doc.pending_config), ("recorded", doc.config)):
         if record:
-            cfg = validate_config(record["values"], where=f"the configuration recorded in the state of {env}")
+            cfg = validate_config(record["values"], where=f"the configuration recorded in the state of {env}",
+                                  node_keys=node_keys)
             return ChosenConfig(cfg, origin, record.get("source", "unknown"))
     return ChosenConfig(load_config(None, env), "defaults", "defaults")
 

@@ -19,12 +19,13 @@ kind of entry and what identifies it, never when it was seen. Pure functions: no
 from __future__ import annotations
 
 import difflib
-import functools
 import hashlib
 import json
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, Iterable
+
+from orchestrator.errors import unknown_key
 
 RULE_KEYS = ("attribute", "kind", "reason", "resource", "unmanaged")
 # The report's lists an ignore rule can take an entry from. "unchecked" is not one of them: a
@@ -67,40 +68,28 @@ def rules_of(drift: dict | None) -> list[IgnoreRule]:
     return [IgnoreRule(**{k: v for k, v in rule.items() if k in RULE_KEYS}) for rule in (drift or {}).get("ignore", [])]
 
 
-@functools.cache
-def node_keys() -> tuple[str, ...]:
-    """Every node key of the stack. Keys depend neither on the environment's name, its settings
-    nor its AZs (the stack always spans two), so the defaults give them all."""
-    from orchestrator.azs import AZ_COUNT
-    from orchestrator.config import EnvConfig
-    from orchestrator.stack import stack_nodes
-
-    return tuple(n.key for n in stack_nodes("env", EnvConfig(), [f"az{i}" for i in range(1, AZ_COUNT + 1)]))
-
-
-def drift_problems(drift: Any, where: str, keys: Iterable[str] | None = None) -> list[str]:
-    """Every problem of a ``drift`` configuration table, one line each (config.validate_config)."""
+def drift_problems(drift: Any, where: str, keys: Iterable[str] | None) -> list[str]:
+    """Every problem of a ``drift`` configuration table, one line each (config.validate_config).
+    ``keys``: the stack's node keys (orchestrator.stack.node_keys), which a rule's resource must
+    name. The caller gives them: the stack is built from a configuration, so this check cannot
+    build it."""
     if not isinstance(drift, dict):
         return [f"{where}: drift must be a table ([defaults.drift] or [environments.NAME.drift])"]
-    from orchestrator.config import unknown_key
-
     problems = [unknown_key(where, f"drift.{k}", ["drift.ignore"], "allowed: drift.ignore")
                 for k in sorted(drift) if k != "ignore"]
     rules = drift.get("ignore", [])
     if not isinstance(rules, list):
         return problems + [f"{where}: drift.ignore must be a list of tables ([[environments.NAME.drift.ignore]]), "
                            f"got {rules!r}"]
-    known = tuple(node_keys() if keys is None else keys)
+    known = None if keys is None else tuple(keys)
     for index, rule in enumerate(rules, 1):
         problems += _rule_problems(rule, f"{where}: drift.ignore[{index}]", known)
     return problems
 
 
-def _rule_problems(rule: Any, where: str, keys: tuple[str, ...]) -> list[str]:
+def _rule_problems(rule: Any, where: str, keys: tuple[str, ...] | None) -> list[str]:
     if not isinstance(rule, dict):
         return [f"{where} must be a table with a reason and a resource or an unmanaged pattern, got {rule!r}"]
-    from orchestrator.config import unknown_key
-
     problems = [unknown_key(where, k, RULE_KEYS, f"allowed: {', '.join(RULE_KEYS)}") for k in rule if k not in RULE_KEYS]
     for key in RULE_KEYS:
         if key in rule and not (isinstance(rule[key], str) and rule[key].strip()):
@@ -115,6 +104,9 @@ def _rule_problems(rule: Any, where: str, keys: tuple[str, ...]) -> list[str]:
     if "kind" in rule and "unmanaged" not in rule:
         problems.append(f"{where}: kind narrows an unmanaged rule; it needs unmanaged")
     resource = rule.get("resource")
+    if isinstance(resource, str) and resource.strip() and keys is None:
+        # The caller's mistake, not the user's: no resource can be judged without the stack's keys.
+        raise TypeError(f"{where}: a drift rule's resource is checked against the stack's node keys; pass them")
     if isinstance(resource, str) and resource.strip() and not any(fnmatchcase(k, resource) for k in keys):
         if GLOB_CHARACTERS & set(resource):
             problems.append(f"{where}: resource pattern {resource!r} matches no node of the stack")

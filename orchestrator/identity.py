@@ -20,8 +20,8 @@ import socket
 from dataclasses import dataclass, replace
 
 from orchestrator.errors import UserError
+from resources.aws.ownership import environment_filters
 from resources.aws.shared_reads import listing
-from resources.ec2 import environment_filters
 
 # The tag on the environment's VPC naming its state location.
 STATE_TAG = "video-pipeline:state"

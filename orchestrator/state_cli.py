@@ -14,7 +14,7 @@ import os
 import re
 import sys
 
-from orchestrator.cli import EXIT_ERROR, EXIT_OK, STATE_HELP, Parser, one_line
+from orchestrator.commands import EXIT_ERROR, EXIT_OK, STATE_HELP, Parser, one_line, state_backend
 from orchestrator.errors import UserError
 
 # Noncurrent versions (earlier states, renewed and released locks) kept this long.
@@ -196,8 +196,6 @@ def list_(args) -> tuple[dict, str]:
 def _status(location, entry: dict) -> dict:
     """"active", "torn down" (its document kept for audit, with the teardown's record under
     "retired") or "unreadable" (bin/state show says why)."""
-    from orchestrator.cli import state_backend
-
     try:
         doc = state_backend(location, entry["env"], entry["region"], None, check=False).load()
     except Exception:  # noqa: BLE001 - one bad document must not hide the others
@@ -218,7 +216,6 @@ def _check(location, region: str) -> None:
 
 
 def _backend(location, env: str, region: str):
-    from orchestrator.cli import state_backend
     from orchestrator.names import validate_env
 
     validate_env(env)

@@ -35,9 +35,8 @@ from typing import Any, Callable, ClassVar
 
 from resources.aws import Aws, error_code
 from resources.aws.clock import REAL_CLOCK, Clock
+from resources.aws.ownership import MANAGED_BY
 from resources.aws.shared_reads import SharedReads, describe_all
-
-MANAGED_BY = "video-pipeline-infra"
 
 
 class Status(enum.Enum):

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from resources.base import MANAGED_BY, Handler, Observed, Status, owned_by, tag_dict, tag_list
+from resources.base import Handler, Observed, Status, owned_by, tag_dict, tag_list
 from resources.aws.consistency import EC2_NEW_RESOURCE
+from resources.aws.ownership import environment_filters, vpc_filters
 from resources.aws.shared_reads import listing
 
 OWNERSHIP_KEYS = ("Name", "Environment", "ManagedBy")
@@ -12,14 +13,6 @@ OWNERSHIP_KEYS = ("Name", "Environment", "ManagedBy")
 
 def ownership_filters(spec: dict) -> list[dict]:
     return [{"Name": f"tag:{k}", "Values": [spec["tags"][k]]} for k in OWNERSHIP_KEYS]
-
-
-def environment_filters(env: str) -> list[dict]:
-    return [{"Name": "tag:Environment", "Values": [env]}, {"Name": "tag:ManagedBy", "Values": [MANAGED_BY]}]
-
-
-def vpc_filters(vpc_id: str) -> list[dict]:
-    return [{"Name": "vpc-id", "Values": [vpc_id]}]
 
 
 def in_vpc_filters(handler: "Ec2Handler", spec: dict) -> list[dict]:

@@ -6,7 +6,9 @@ spec, so the graph cannot forget an edge.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
+from orchestrator.azs import AZ_COUNT
 from orchestrator.config import DB_LOG_TYPES, EnvConfig
 from orchestrator.spec import Node, Ref
 from orchestrator.stack.network import network_nodes, subnet_cidrs
@@ -50,6 +52,13 @@ def every_config(cfg: EnvConfig) -> EnvConfig:
     return dataclasses.replace(cfg, db_log_exports=list(DB_LOG_TYPES), **{k: True for k in OPTIONAL_NODES})
 
 
+@functools.cache
+def node_keys() -> tuple[str, ...]:
+    """Every node key of the stack (what a drift rule's resource names). Keys depend neither on the
+    environment's name, its settings nor its AZs (the stack always spans two), so the defaults give them all."""
+    return tuple(n.key for n in stack_nodes("env", EnvConfig(), [f"az{i}" for i in range(1, AZ_COUNT + 1)]))
+
+
 def every_node(env: str, cfg: EnvConfig, azs: list[str]) -> list[Node]:
     """Every node an earlier configuration may have made. Teardown looks for all of them (one
     found absent costs a read, no call); a reconcile deletes what the configuration dropped,
@@ -71,4 +80,4 @@ def stack_outputs() -> dict[str, Ref]:
     }
 
 
-__all__ = ["OPTIONAL_NODES", "OUTPUT_KEYS", "every_config", "every_node", "network_nodes", "stack_nodes", "stack_outputs", "subnet_cidrs"]
+__all__ = ["OPTIONAL_NODES", "OUTPUT_KEYS", "every_config", "every_node", "network_nodes", "node_keys", "stack_nodes", "stack_outputs", "subnet_cidrs"]

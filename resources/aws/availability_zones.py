@@ -1,7 +1,7 @@
 """Choosing the stack's two AZs: once, then recorded; recovered from live subnets after state loss."""
 from __future__ import annotations
 
-from resources.base import MANAGED_BY
+from resources.aws.ownership import MANAGED_BY
 
 
 def available_zones(ec2) -> list[str]:

@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 
 from botocore.exceptions import ClientError
 
-from resources.base import MANAGED_BY
+from resources.aws.ownership import MANAGED_BY, environment_filters, vpc_filters
 from resources.aws.shared_reads import SharedReads, chunks, describe_all, listing
 
 
@@ -135,8 +135,6 @@ def shared_across(ec2, vpcs: dict[str, str | None]) -> dict[str, SharedReads]:
     A VPC recorded but gone, or a key a handler no longer uses, only costs its own call then."""
     import json
     from concurrent.futures import ThreadPoolExecutor
-
-    from resources.ec2 import environment_filters, vpc_filters
 
     # Account-wide listings (IAM roles, RDS instances, API Gateway's account …) are asked of the
     # one ``across`` all the walks share: the first walk to need one fetches it for every walk.

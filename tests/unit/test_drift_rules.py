@@ -6,9 +6,9 @@ import pytest
 
 from orchestrator.config import ChosenConfig, ConfigError, EnvConfig, choose_config, load_config, remember_config
 from orchestrator.drift import DriftReport
-from orchestrator.drift_rules import IgnoreRule, apply_rules, compare, fingerprint, node_keys, rules_of
+from orchestrator.drift_rules import IgnoreRule, apply_rules, compare, fingerprint, rules_of
 from orchestrator.report import render_drift
-from orchestrator.stack import stack_nodes
+from orchestrator.stack import node_keys, stack_nodes
 from state import StateDocument
 
 
@@ -112,7 +112,7 @@ def write(tmp_path, text):
 ])
 def test_a_bad_rule_is_one_line_naming_it(tmp_path, rule, fragment):
     with pytest.raises(ConfigError) as caught:
-        load_config(write(tmp_path, f"[[environments.dev.drift.ignore]]\n{rule}\n"), "dev")
+        load_config(write(tmp_path, f"[[environments.dev.drift.ignore]]\n{rule}\n"), "dev", node_keys())
     assert len(caught.value.lines) == 1, caught.value.lines
     assert fragment in caught.value.lines[0]
     assert "drift.ignore[1]" in caught.value.lines[0]
@@ -130,7 +130,7 @@ resource = "ecs.service.nope"
 reason = "r"
 """
     with pytest.raises(ConfigError) as caught:
-        load_config(write(tmp_path, text), "dev")
+        load_config(write(tmp_path, text), "dev", node_keys())
     assert [line.split(": ")[1] for line in caught.value.lines] == ["drift.ignore[2]", "drift.ignore[3]"]
 
 
@@ -142,7 +142,7 @@ reason = "r"
 ])
 def test_a_misplaced_or_mistyped_drift_table_is_one_line(tmp_path, text, fragment):
     with pytest.raises(Exception) as caught:
-        load_config(write(tmp_path, text), "dev")
+        load_config(write(tmp_path, text), "dev", node_keys())
     lines = getattr(caught.value, "lines", None) or [caught.value.user_message]
     assert len(lines) == 1 and fragment in lines[0], lines
 
@@ -158,8 +158,8 @@ attribute = "desired_count"
 reason = "autoscaling owns the count"
 """
     path = write(tmp_path, text)
-    assert [r.reason for r in rules_of(load_config(path, "prod").drift)] == ["the bastion", "autoscaling owns the count"]
-    assert [r.reason for r in rules_of(load_config(path, "dev").drift)] == ["the bastion"]
+    assert [r.reason for r in rules_of(load_config(path, "prod", node_keys()).drift)] == ["the bastion", "autoscaling owns the count"]
+    assert [r.reason for r in rules_of(load_config(path, "dev", node_keys()).drift)] == ["the bastion"]
 
 
 def test_node_keys_are_the_stacks():
@@ -167,16 +167,29 @@ def test_node_keys_are_the_stacks():
     assert len(keys) == len(stack_nodes("dev", EnvConfig(), ["a", "b"])) and {"vpc", "secret.redis_auth.policy", "ecs.service.worker", "apigw.usage_plan", "subnet.isolated.2"} <= set(keys)
 
 
+def test_a_resource_rule_is_judged_only_against_node_keys_the_caller_gives(tmp_path):
+    # The configuration cannot build the stack (the stack is built from it): its caller gives the
+    # keys. A caller that forgot them is told so, rather than the user being told of a bad rule.
+    path = write(tmp_path, '[[environments.dev.drift.ignore]]\nresource = "ecs.service.worker"\nreason = "r"\n')
+    assert rules_of(load_config(path, "dev", ["ecs.service.worker"]).drift)[0].resource == "ecs.service.worker"
+    with pytest.raises(ConfigError, match="resource 'ecs.service.worker' is not a node of the stack"):
+        load_config(path, "dev", ["vpc"])
+    with pytest.raises(TypeError, match="node keys"):
+        load_config(path, "dev")
+    # Without a resource rule there is nothing to judge: the keys are not needed.
+    assert load_config(write(tmp_path, '[[defaults.drift.ignore]]\nunmanaged = "sg-*"\nreason = "r"\n'), "dev").drift
+
+
 # -- the recorded configuration carries the rules ---------------------------------------------------
 
 def test_rules_are_recorded_with_the_configuration_and_used_without_config(tmp_path):
     path = write(tmp_path, '[[environments.prod.drift.ignore]]\nresource = "ecs.service.worker"\n'
                            'attribute = "desired_count"\nreason = "autoscaling owns the count"\n')
-    given = ChosenConfig(load_config(path, "prod"), "file", path)
+    given = ChosenConfig(load_config(path, "prod", node_keys()), "file", path)
     doc = StateDocument.new("prod", "us-east-1")
     remember_config(doc, given, succeeded=True)
     assert doc.config["values"]["drift"]["ignore"][0]["reason"] == "autoscaling owns the count"
-    recorded = choose_config(None, doc, "prod")
+    recorded = choose_config(None, doc, "prod", node_keys())
     assert recorded.origin == "recorded" and recorded.hash == given.hash
     assert rules_of(recorded.cfg.drift) == [IgnoreRule(reason="autoscaling owns the count",
                                                         resource="ecs.service.worker", attribute="desired_count")]
@@ -193,7 +206,7 @@ def test_a_bad_rule_recorded_in_the_state_is_refused_in_one_line():
     doc = StateDocument.new("dev", "us-east-1")
     doc.config = {"values": {"drift": {"ignore": [{"resource": "vpc"}]}}, "hash": "sha256:x", "source": "c.toml"}
     with pytest.raises(ConfigError) as caught:
-        choose_config(None, doc, "dev")
+        choose_config(None, doc, "dev", node_keys())
     assert caught.value.lines == ["the configuration recorded in the state of dev: drift.ignore[1]: reason is required: "
                                   "say why this drift is expected, for whoever reads the report"]
 
