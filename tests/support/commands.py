@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,6 +98,11 @@ def run_in_process(server, state_dir: Path, workdir: Path, command: str, *args: 
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = main(command, list(args))
     finally:
+        # A command that ends early (bad input, a refusal) leaves its client-building thread
+        # (Aws.prewarm) going, which reads the environment: it finishes before that is put back.
+        for thread in threading.enumerate():
+            if thread.name == "clients":
+                thread.join()
         os.environ.clear()
         os.environ.update(saved)
     return Result(code, out.getvalue(), err.getvalue())
