@@ -119,3 +119,16 @@ def test_credentials_of_the_named_account_go_on(cli, server, tmp_path):
     plan = cli("reconcile", "--env", "dev", "--plan", "--config", str(config))
     assert plan.code == 2, plan.stderr
     assert server.mutating_calls() == []
+
+
+def test_state_move_waits_for_a_held_lock_up_to_its_lock_timeout(cli, quiet_server, state_dir, tmp_path):
+    with LockHolder(state_dir) as holder:
+        result = cli("state", "move", "--env", "dev", "--from", str(state_dir), "--to", str(tmp_path / "to"),
+                     "--lock-timeout", "1s")
+    assert result.code == 1 and result.stdout == "", result.stderr
+    waiting, error = result.stderr.strip().splitlines()
+    assert waiting.startswith(f"waiting up to 1s for the state lock: state for env 'dev' in '{REGION}' is locked by "
+                              f"pid {holder.pid} on host ")
+    assert error.startswith(f"error: state for env 'dev' in '{REGION}' is locked by pid {holder.pid} on host ")
+    assert error.endswith("; another run is in progress (waited 1s for it)")
+    assert quiet_server.calls() == []
