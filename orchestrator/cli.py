@@ -68,6 +68,8 @@ def build_parser(command: str) -> Parser:
             help="take over the state lock when its recorded holder is gone: a dead pid on this host, "
                  "or the holder named PID@HOST on another host",
         )
+    p.add_argument("--lock-timeout", default="0", metavar="DURATION",
+                   help=LOCK_TIMEOUT_HELP["drift" if command == "drift" else "locking"])
     p.add_argument("--json", action="store_true", help="print exactly one JSON document on stdout")
     p.add_argument("--state", "--state-dir", dest="state", metavar="URL", help=STATE_HELP)
     p.add_argument("--region", help="AWS region (default: $AWS_REGION or $AWS_DEFAULT_REGION)")
@@ -82,6 +84,14 @@ def build_parser(command: str) -> Parser:
 CONFIG_HELP = ("TOML file with per-environment settings: what the environment should become "
                "(default: the configuration it was last reconciled with, kept in its state; a live environment "
                "whose state records none is left unchanged until one is given)")
+
+LOCK_TIMEOUT_HELP = {
+    "locking": "wait up to DURATION (30s, 5m, 1h, or seconds) for the state lock when another run holds it "
+               "(default 0: refuse at once)",
+    # Accepted so that a CI job can pass one set of flags to every command.
+    "drift": "accepted like reconcile's and teardown's (30s, 5m, 1h, or seconds); drift is read-only and takes "
+             "no state lock, so it never waits",
+}
 
 DESCRIPTIONS = {
     "drift": "Compare live AWS with the desired state of an environment; change nothing.",
@@ -104,6 +114,9 @@ def main(command: str, argv: list[str] | None = None) -> int:
             validate_env(args.env)
         if args.parallelism < 1:
             raise UserError(f"bin/{command}: --parallelism must be at least 1")
+        from orchestrator.lock_wait import parse_duration
+
+        args.lock_timeout = parse_duration(args.lock_timeout)
         from orchestrator.config import ChosenConfig, load_config
         from orchestrator.stack import node_keys
 
@@ -178,7 +191,19 @@ def open_backend(args, env: str | None = ""):
             check_bucket(Aws(region).client("s3"), location.bucket, location.prefix)
         return aws, None
     account = aws.account_id()  # proves the credentials before anything else happens
+    _require_account(args, account)
     return aws, state_backend(location, args.env, region, account)
+
+
+def _require_account(args, account: str) -> None:
+    """The account the configuration names for the environment (``account_id``), checked against
+    the credentials' before any call but STS's: a run with another account's credentials (a
+    profile left set, the wrong CI secret) would otherwise build a second copy there."""
+    wanted = args.given.cfg.account_id if args.given else ""
+    # --sandbox runs on an embedded emulator with fake credentials: no account of anyone's to guard.
+    if wanted and wanted != account and not getattr(args, "sandbox", False):
+        raise UserError(f"environment {args.env} belongs to AWS account {wanted} (account_id in {args.config}), "
+                        f"but these credentials are for account {account}; nothing was changed")
 
 
 def _check_region_exists(aws) -> None:
@@ -199,6 +224,13 @@ def _check_region_exists(aws) -> None:
         aws.session.client("ec2", config=config).describe_availability_zones()
     except (EndpointConnectionError, ResponseParserError):
         raise unknown_region(aws.region, "no AWS endpoint answers for it") from None
+
+
+def _locked(args, backend):
+    """The state lock, waited for up to --lock-timeout when another run holds it."""
+    from orchestrator.lock_wait import locked
+
+    return locked(backend, break_lock=args.break_lock, timeout=args.lock_timeout)
 
 
 def _identity(args, aws):
@@ -248,7 +280,7 @@ def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
 
     plan = args.plan if plan is None else plan
     aws, backend = open_backend(args)
-    with backend.locked(break_lock=args.break_lock):
+    with _locked(args, backend):
         doc = backend.load()
         _note_previous_holder(backend)
         here, shared, live = _identity(args, aws)
@@ -325,7 +357,7 @@ def teardown(args) -> int:
     from orchestrator.run import prepare_teardown, refuse_protected_config
 
     aws, backend = open_backend(args)
-    with backend.locked(break_lock=args.break_lock):
+    with _locked(args, backend):
         doc = backend.load()
         _note_previous_holder(backend)
         chosen = _config(args, doc)

@@ -147,6 +147,9 @@ class EnvConfig:
     # An API key cannot change its value: a rotation makes a second key, and the old one stays in
     # the usage plan this many hours so that clients can switch (0: removed by the next reconcile).
     api_key_rotation_grace_hours: int = 24
+    # The AWS account the environment belongs to (12 digits; empty: not checked): every command
+    # for it refuses credentials of another account before any call but STS's (orchestrator.cli).
+    account_id: str = ""
 
 
 def defaults_for(env: str) -> dict[str, Any]:
@@ -316,6 +319,8 @@ def _check_values(cfg: EnvConfig, where: str, mistyped: set[str]) -> list[str]:
     check("ecs_log_max_buffer_size", _buffer_bytes(cfg.ecs_log_max_buffer_size) is not None
           and 1 << 20 <= _buffer_bytes(cfg.ecs_log_max_buffer_size) <= 4 << 30,
           "a size from 1m to 4g, such as 25m")
+    check("account_id", cfg.account_id == "" or bool(re.fullmatch(r"[0-9]{12}", cfg.account_id)),
+          "an AWS account ID: 12 digits, as a string such as \"123456789012\"")
     return problems
 
 
@@ -379,6 +384,9 @@ class ChosenConfig:
             # Without rules, the values (and so the hash every earlier state records) are what
             # they were before drift rules existed: upgrading records nothing new.
             del values["drift"]
+        if not values["account_id"]:
+            # Likewise: an environment that names no account records what it did before the key.
+            del values["account_id"]
         return values
 
     @property

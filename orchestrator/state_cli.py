@@ -49,6 +49,9 @@ def build_parser() -> Parser:
     move.add_argument("--env", required=True)
     move.add_argument("--from", dest="source", required=True, metavar="URL")
     move.add_argument("--to", dest="target", required=True, metavar="URL")
+    move.add_argument("--lock-timeout", default="0", metavar="DURATION",
+                      help="wait up to DURATION (30s, 5m, 1h, or seconds) for either state lock when another run "
+                           "holds it (default 0: refuse at once)")
     common(move)
     return p
 
@@ -249,6 +252,9 @@ def move(args) -> tuple[dict, str]:
     """Copy under both locks, read the copy back and compare, then retire the source: a local
     file is kept renamed ENV.REGION.json.moved; an S3 object is deleted (the bucket's versioning
     keeps it as a noncurrent version)."""
+    from orchestrator.lock_wait import locked, parse_duration
+
+    timeout = parse_duration(args.lock_timeout)
     region = _region(args)
     source_location, target_location = _location(args.source), _location(args.target)
     if source_location == target_location:
@@ -260,7 +266,7 @@ def move(args) -> tuple[dict, str]:
 
     aws = Aws(region)
     moved_from, moved_to = identity.location_name(source_location), identity.location_name(target_location)
-    with source.locked(), target.locked():
+    with locked(source, timeout=timeout, on_wait=_say_waiting), locked(target, timeout=timeout, on_wait=_say_waiting):
         doc = source.load()
         if not source.exists:
             raise UserError(f"no state for env {args.env!r} in {region!r} at {source.location}; nothing moved")
@@ -283,6 +289,13 @@ def move(args) -> tuple[dict, str]:
             + ("" if source_location.is_s3 else f" (the source is kept as {source.location}.moved)"))
     return {"env": args.env, "region": region, "from": source.location, "to": target.location,
             "resources": len(doc.resources)}, text
+
+
+def _say_waiting(exc, timeout: float) -> None:
+    # bin/state has no log format: a plain line on stderr (stdout is the answer, or --json's document).
+    from orchestrator.lock_wait import shown
+
+    print(f"waiting up to {shown(timeout)} for the state lock: {exc}", file=sys.stderr, flush=True)
 
 
 ACTIONS = {"init": init, "list": list_, "show": show, "move": move}

@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from resources.aws.clock import FakeClock
+from resources.aws.clock import Clock, FakeClock
 from state import (
     LEASE_SECONDS, BucketRequirementsError, CorruptStateError, ForeignStateError, LockHeldError, LockLostError,
     S3StateBackend, SchemaVersionError, StateBackend, StateConflictError, StateDocument, StateError, check_bucket,
@@ -376,3 +376,50 @@ def test_a_lock_object_naming_no_holder_waits_out_a_lease_from_its_last_write(s3
     b = make(s3, wall)
     b.lock()
     assert b.expired_holder == {"expires_at": b.expired_holder["expires_at"], "unreadable": True}
+
+
+# -- --lock-timeout (orchestrator/lock_wait.py) on S3 state: the backend's clock is the waiter's --
+def test_a_lock_timeout_waits_for_another_runner_to_release_the_lock(s3, wall):
+    from orchestrator.lock_wait import locked
+
+    first = make(s3, wall, host="runner-a", pid=4242)
+    first.lock()
+    second = make(s3, wall, host="runner-b")
+    told = []
+
+    def sleep(seconds):
+        wall.sleep(seconds)
+        if wall.t - T0 >= 10:
+            first.unlock()  # the first run ends ten seconds in
+
+    clock = Clock(now=wall.now, sleep=sleep)
+    with locked(second, timeout=60, clock=clock, on_wait=lambda exc, t: told.append(str(exc))):
+        assert lock_body(s3)["id"] == second.holder_id
+    [message] = told
+    assert "pid 4242 on host runner-a" in message
+    assert 10 <= wall.t - T0 < 20 and second.expired_holder is None
+
+
+def test_a_lock_timeout_longer_than_the_lease_takes_over_a_gone_runners_lock(s3, wall):
+    from orchestrator.lock_wait import locked
+
+    gone = make(s3, wall, host="runner-a", pid=4242)
+    gone.lock()  # never renewed nor released: its runner is gone
+    second = make(s3, wall, host="runner-b")
+    with locked(second, timeout=300, clock=wall.as_clock(), on_wait=lambda *a: None):
+        assert lock_body(s3)["id"] == second.holder_id
+    assert second.expired_holder["pid"] == 4242
+    assert LEASE_SECONDS <= wall.t - T0 < LEASE_SECONDS + 30
+
+
+def test_a_lock_timeout_shorter_than_the_lease_is_refused_saying_it_waited(s3, wall):
+    from orchestrator.lock_wait import locked
+
+    first = make(s3, wall, host="runner-a", pid=4242)
+    first.lock()
+    second = make(s3, wall, host="runner-b")
+    with pytest.raises(LockHeldError) as info:
+        with locked(second, timeout=30, clock=wall.as_clock(), on_wait=lambda *a: None):
+            pass
+    assert "pid 4242 on host runner-a" in str(info.value) and str(info.value).endswith("(waited 30s for it)")
+    assert wall.t - T0 == 30 and lock_body(s3)["id"] == first.holder_id

@@ -67,6 +67,9 @@ Team = "platform"
         ('[defaults]\nsecret_rotation_days = -1', "secret_rotation_days = -1 is not allowed (from 0 to 3650)"),
         ('[defaults]\nsecret_rotation_days = 30.5', "secret_rotation_days must be an integer"),
         ('[defaults]\napi_key_rotation_grace_hours = 721', "api_key_rotation_grace_hours = 721 is not allowed (from 0 to 720)"),
+        ('[environments.dev]\naccount_id = "12345678901"', "account_id = '12345678901' is not allowed (an AWS account ID: 12"),
+        ('[environments.dev]\naccount_id = "12345678901a"', "account_id = '12345678901a' is not allowed"),
+        ('[environments.dev]\naccount_id = 123456789012', "account_id must be a string, got 123456789012"),
     ],
 )
 def test_bad_values_name_the_key_in_one_line(tmp_path, text, fragment):
@@ -79,3 +82,18 @@ def test_bad_values_name_the_key_in_one_line(tmp_path, text, fragment):
 def test_missing_file_is_one_line(tmp_path):
     with pytest.raises(UserError, match="cannot read config"):
         load_config(str(tmp_path / "nope.toml"), "dev")
+
+
+def test_account_id_is_read_per_environment(tmp_path):
+    path = write(tmp_path, '[environments.prod]\naccount_id = "012345678901"\n')
+    assert load_config(path, "prod").account_id == "012345678901"
+    assert load_config(path, "dev").account_id == ""
+
+
+def test_an_environment_naming_no_account_records_the_same_values_and_hash_as_before_the_key():
+    # The hash every existing state records must not move: upgrading the tool changes no plan.
+    from orchestrator.config import ChosenConfig
+
+    assert "account_id" not in ChosenConfig(EnvConfig(), "file", "c.toml").values
+    named = ChosenConfig(EnvConfig(account_id="123456789012"), "file", "c.toml")
+    assert named.values["account_id"] == "123456789012" and named.hash != ChosenConfig(EnvConfig(), "file", "c.toml").hash
