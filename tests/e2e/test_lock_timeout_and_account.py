@@ -10,20 +10,12 @@ import pytest
 
 from tests.e2e.conftest import REGION, via_bin_for
 from tests.support.commands import command_environment, command_line
+from tests.e2e.test_state_and_input import one_error_line
 from tests.support.lock_holder import LockHolder
 from tests.support.moto_server import Call
 
 ACCOUNT = "123456789012"  # moto's default account
 OTHER_ACCOUNT = "111111111111"
-
-
-def one_error_line(result) -> str:
-    assert result.code == 1, (result.code, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 # -- --lock-timeout --------------------------------------------------------------------------------
