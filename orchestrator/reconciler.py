@@ -83,6 +83,7 @@ class Reconciler:
         self, aws: Aws, *, env: str, state, save: Callable[[], None], clock: Clock, plan: bool = False,
         shared: SharedReads | None = None, retired_tags: frozenset[str] = frozenset(),
         redeploy: frozenset[str] = frozenset(), replace_ok: frozenset[str] = frozenset(), rotation=None,
+        settled_in_plan: dict[str, tuple[str, "NodeResult"]] | None = None,
     ):
         self.aws = aws
         self.env = env
@@ -103,6 +104,10 @@ class Reconciler:
         # RotationPolicy): plans and drift checks only; the apply walk leaves rotation to
         # apply_stack, which runs its steps around the walk.
         self.rotation = rotation
+        # A plan's nodes it read and found unchanged, by key: (the hash of the resolved spec it
+        # compared, its result). An apply walk hands these back without reading them again.
+        self.settled: dict[str, tuple[str, NodeResult]] = {}
+        self.settled_in_plan = settled_in_plan or {}
         retries.install_on(aws)
 
     def handler(self, node: Node) -> Handler:
@@ -139,6 +144,9 @@ class Reconciler:
         log = structlog.get_logger().bind(kind=h.kind, name=node.name)
         spec = self._desired(node, h)
         entry = self.state.resource(node.key) or {}
+        planned = self._as_planned(node, spec, entry)
+        if planned is not None:
+            return self._finish(node, h, spec, planned, log, started)
         result = self._new_result(node, h, entry, log)
         obs = self._observe(node, h, spec, entry, log, result)
         if obs is None:
@@ -149,15 +157,35 @@ class Reconciler:
             obs = self._converge(node, h, spec, obs, entry, log, result)
         result.id = obs.id
         result.outputs = h.outputs(obs)
+        if self.plan and _settled(result):
+            self.settled[node.key] = (spec_hash(spec), result)
+        return self._finish(node, h, spec, result, log, started, obs)
+
+    def _finish(self, node: Node, h: Handler, spec: dict, result: NodeResult, log, started: float,
+                obs: Observed | None = None) -> NodeResult:
+        """The node's outputs for its dependents, its state entry, its log line."""
         self.outputs[node.key] = self._outputs_for_dependents(h, spec, obs, result)
-        self._record(node, id=obs.id, spec_hash=spec_hash(spec), outputs=result.outputs, intent=None, failure=None)
+        self._record(node, id=result.id, spec_hash=spec_hash(spec), outputs=result.outputs, intent=None, failure=None)
         log.info(
             "resource_planned" if self.plan else EVENTS[result.action],
-            id=obs.id,
+            id=result.id,
             action=result.action,
             duration_s=round(time.monotonic() - started, 3),
         )
         return result
+
+    def _as_planned(self, node: Node, spec: dict, entry: dict) -> NodeResult | None:
+        """The plan's result for a node it read moments ago and found unchanged, when the apply
+        would compare the same thing: the same resolved spec (its dependencies' outputs are what
+        the plan saw), nothing left in its entry by an earlier run, no redeploy asked for. The
+        apply walk does not read it again: it works from its plan, as Terraform's apply does."""
+        known = self.settled_in_plan.get(node.key)
+        if self.plan or known is None or node.key in self.redeploy or known[0] != spec_hash(spec):
+            return None
+        result = known[1]
+        if entry.get("intent") or entry.get("failure") or entry.get("deposed") or entry.get("id") != result.id:
+            return None
+        return dataclasses.replace(result)
 
     def _desired(self, node: Node, h: Handler) -> dict:
         """The node's spec with its references resolved, checked against the kind's typed fields
@@ -232,7 +260,7 @@ class Reconciler:
             return not_in_place(h, node, obs, diffs)
         return None
 
-    def _outputs_for_dependents(self, h: Handler, spec: dict, obs: Observed, result: NodeResult) -> dict[str, Any]:
+    def _outputs_for_dependents(self, h: Handler, spec: dict, obs: Observed | None, result: NodeResult) -> dict[str, Any]:
         """What the dependents of this node resolve their references with. A plan's dependents
         see what the apply will give them: an id not known yet after a replacement or a new
         revision, an output the update changes (a REST API's deployed configuration) as it will be."""
@@ -532,6 +560,12 @@ class Reconciler:
 
 class UpdateNotApplied(ResourceError):
     """AWS accepted an update and the resource, ready again, does not show it."""
+
+
+def _settled(result: NodeResult) -> bool:
+    """Read and found as asked: nothing to change, wait for or refuse."""
+    return (result.action == "unchanged" and not result.pending and not result.awaiting
+            and result.refusal is None and result.failed_state is None)
 
 
 def impossible(h: Handler, node: Node, obs: Observed, diffs: list[FieldDiff]) -> str | None:

@@ -29,6 +29,8 @@ class RunResult:
     results: list[NodeResult]
     failures: dict[str, Outcome]
     outputs: dict[str, Any] = field(default_factory=dict)
+    # A plan's nodes read and found as asked (Reconciler.settled): its apply does not read them again.
+    settled: dict[str, tuple[str, NodeResult]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -65,6 +67,7 @@ def reconcile_stack(
     retired_tags: frozenset[str] = frozenset(), redeploy: frozenset[str] = frozenset(),
     allow_replace: frozenset[str] = frozenset(), replace_ok: frozenset[str] = frozenset(),
     rotate: frozenset[str] = frozenset(), now: Callable[[], datetime] = utc_now, location: str | None = None,
+    settled: dict[str, tuple[str, NodeResult]] | None = None,
 ) -> RunResult:
     """One walk. A plan also judges its replacements (``allow_replace``: the nodes whose data
     the user consented to lose) and lists the nodes the configuration dropped; an apply makes
@@ -74,12 +77,14 @@ def reconcile_stack(
     and secret_rotation_days, what a plan shows as the change ``rotation``. An apply walk never
     rotates: apply_stack runs the rotation's steps around it.
 
-    ``location``: the state location's name, which the environment's VPC carries (identity)."""
+    ``location``: the state location's name, which the environment's VPC carries (identity).
+
+    ``settled``: an apply's plan's nodes read and found as asked, handed back without a read."""
     cfg = cfg or EnvConfig()
     rotation = RotationPolicy(cfg.secret_rotation_days, rotate, now) if plan else None
     rec = Reconciler(
         aws, env=env, state=doc, save=save, clock=clock, plan=plan, shared=shared, retired_tags=retired_tags,
-        redeploy=redeploy, replace_ok=replace_ok, rotation=rotation,
+        redeploy=redeploy, replace_ok=replace_ok, rotation=rotation, settled_in_plan=settled,
     )
     check_specs(rec, nodes or stack_nodes(env, cfg, doc.azs or _placeholder_azs(aws.region)))
     azs = choose_azs(aws.client("ec2"), recorded=doc.azs, env=env, region=aws.region)
@@ -102,7 +107,7 @@ def reconcile_stack(
     if not plan and not failures:
         doc.outputs = outputs
         save()
-    return RunResult(results, failures, outputs)
+    return RunResult(results, failures, outputs, rec.settled)
 
 
 def _walk(rec: Reconciler, by_key: dict[str, Node], graph: dict, *, parallelism: int,
@@ -268,7 +273,8 @@ def apply_stack(
     for rotation in rotations.values():
         redeploy = redeploy | rotation.readers
     replaced = {r.key for r in preview.results if r.replacement}
-    run = reconcile_stack(aws, save=save, observer=observer, redeploy=redeploy, replace_ok=frozenset(replaced), **common)
+    run = reconcile_stack(aws, save=save, observer=observer, redeploy=redeploy, replace_ok=frozenset(replaced),
+                          settled=preview.settled, **common)
     for r in run.results:
         if r.key in replaced:
             r.action = "replace"

@@ -174,6 +174,9 @@ SCENARIOS = [
     Scenario("api_throttle_burst", 100, {"apigw.usage_plan": {"throttle": IN_PLACE}}, {"apigateway UpdateUsagePlan": 1}),
     # Only the drift report reads it: nothing changes, nothing is called.
     Scenario("drift", {"ignore": [WORKER_RULE]}, {}),
+    # Only the commands' account check reads it (before any call; tests/e2e/test_lock_timeout_and_account.py):
+    # naming the account the environment is in changes nothing.
+    Scenario("account_id", "123456789012", {}),
     Scenario("efs_backup", False, {"efs.file_system": {"backup": IN_PLACE}}, {"efs PutBackupPolicy": 1}),
     Scenario("lb_cross_zone", False, {"elb.nlb": {"cross_zone": IN_PLACE}}, {"elbv2 ModifyLoadBalancerAttributes": 1}),
     Scenario("flow_log_retention_days", 400, {"logs.flow": {"retention_days": IN_PLACE}}, {"logs PutRetentionPolicy": 1}),
