@@ -35,36 +35,58 @@ def render_changes(results: Iterable[NodeResult], *, past: bool, failed: bool = 
              "replace": "replaced" if past else "replace", "delete": "deleted" if past else "delete"}
     lines = []
     for r in changes_of(results):
-        ident = f" ({r.id})" if r.id else ""
-        if r.action in SYMBOLS:
-            lines.append(f"{SYMBOLS[r.action]} {verbs[r.action]} {r.kind} {r.name}{ident}")
-        if r.action in ("update", "replace"):
-            for d in r.changes:
-                lines.append(f"    {d.field}: {_show(d.actual)} → {_show(d.expected)}{_mark(d)}")
-            if r.replaced_with:
-                lines.append(f"    deleted and created again with {r.replaced_with}")
-            elif r.replacement:
-                lines.append("    " + REPLACEMENT[r.replacement])
-            if r.dependents:
-                lines.append(f"    depends on it (updated or replaced with it): {', '.join(r.dependents)}")
-            for key, what in r.data_lost.items():
-                lines.append(f"    ! data lost: {key}: {what}")
-        if r.deposed:
-            lines.append(f"- {'deleted' if past else 'delete'} old {r.kind} {r.name}: {', '.join(r.deposed)} (replaced by {r.id})")
-    for r in results:
-        if r.duplicates_removed:
-            lines.append(f"x removed duplicate {r.kind} {r.name}: {', '.join(r.duplicates_removed)} (kept {r.id})")
+        lines += _change_lines(r, verbs, past)
+    lines += _duplicate_lines(results)
+    lines.append(_outcome_line(_change_summary(results, verbs, past), failed=failed, refused=refused))
+    return "\n".join(lines)
+
+
+def _change_lines(r: NodeResult, verbs: dict[str, str], past: bool) -> list[str]:
+    """One changed resource: its headline, what changes in it, and an old copy left to delete."""
+    ident = f" ({r.id})" if r.id else ""
+    lines = []
+    if r.action in SYMBOLS:
+        lines.append(f"{SYMBOLS[r.action]} {verbs[r.action]} {r.kind} {r.name}{ident}")
+    if r.action in ("update", "replace"):
+        lines += _change_details(r)
+    if r.deposed:
+        lines.append(f"- {'deleted' if past else 'delete'} old {r.kind} {r.name}: {', '.join(r.deposed)} (replaced by {r.id})")
+    return lines
+
+
+def _change_details(r: NodeResult) -> list[str]:
+    """An update's or a replacement's fields, how it is replaced, what goes with it and what is lost."""
+    lines = [f"    {d.field}: {_show(d.actual)} → {_show(d.expected)}{_mark(d)}" for d in r.changes]
+    if r.replaced_with:
+        lines.append(f"    deleted and created again with {r.replaced_with}")
+    elif r.replacement:
+        lines.append("    " + REPLACEMENT[r.replacement])
+    if r.dependents:
+        lines.append(f"    depends on it (updated or replaced with it): {', '.join(r.dependents)}")
+    for key, what in r.data_lost.items():
+        lines.append(f"    ! data lost: {key}: {what}")
+    return lines
+
+
+def _duplicate_lines(results: Iterable[NodeResult]) -> list[str]:
+    return [f"x removed duplicate {r.kind} {r.name}: {', '.join(r.duplicates_removed)} (kept {r.id})"
+            for r in results if r.duplicates_removed]
+
+
+def _change_summary(results: Iterable[NodeResult], verbs: dict[str, str], past: bool) -> str:
+    """"2 to create, 1 to update" (a plan) or "2 created, 1 updated" (a run); empty for none."""
     counts = {a: sum(1 for r in results if r.action == a) for a in ("create", "update", "replace", "delete")}
-    summary = ", ".join(f"{n} to {a}" if not past else f"{n} {verbs[a]}" for a, n in counts.items() if n)
+    return ", ".join(f"{n} to {a}" if not past else f"{n} {verbs[a]}" for a, n in counts.items() if n)
+
+
+def _outcome_line(summary: str, *, failed: bool, refused: bool) -> str:
     if refused:
         done = f"{summary.capitalize()}. " if summary else ""
-        lines.append(done + "Refused: the plan holds changes that cannot be applied (errors on stderr); nothing was changed.")
-    elif failed:
+        return done + "Refused: the plan holds changes that cannot be applied (errors on stderr); nothing was changed."
+    if failed:
         done = f"{summary.capitalize()} before it stopped. " if summary else ""
-        lines.append(done + "The run failed: the environment does not match the desired state (errors on stderr).")
-    else:
-        lines.append(summary.capitalize() + "." if summary else "No changes. The environment matches the desired state.")
-    return "\n".join(lines)
+        return done + "The run failed: the environment does not match the desired state (errors on stderr)."
+    return summary.capitalize() + "." if summary else "No changes. The environment matches the desired state."
 
 
 REPLACEMENT = {
