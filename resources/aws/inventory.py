@@ -133,34 +133,59 @@ def shared_across(ec2, vpcs: dict[str, str | None]) -> dict[str, SharedReads]:
     handlers list by ownership tags (VPCs, Elastic IPs, flow logs), split into a SharedReads per
     environment under the keys its own walk asks for. ``vpcs``: env -> its recorded VPC id.
     A VPC recorded but gone, or a key a handler no longer uses, only costs its own call then."""
-    import json
-    from concurrent.futures import ThreadPoolExecutor
-
     # Account-wide listings (IAM roles, RDS instances, API Gateway's account …) are asked of the
     # one ``across`` all the walks share: the first walk to need one fetches it for every walk.
     across = SharedReads()
     shared = {env: SharedReads(across) for env in vpcs}
     env_of_vpc = {vpc: env for env, vpc in vpcs.items() if vpc}
-    owned = [{"Name": "tag:ManagedBy", "Values": [MANAGED_BY]}]
-    by_tags = (("describe_vpcs", "Vpcs"), ("describe_addresses", "Addresses"), ("describe_flow_logs", "FlowLogs"))
     # Listed by VPC for the handlers only (the default network ACL), not an "unmanaged" kind.
     by_vpc = [(kind, call, key, filter_name) for kind, call, key, _, filter_name in VPC_MEMBERS]
     by_vpc += [("network_acl", "describe_network_acls", "NetworkAcls", "vpc-id")] if env_of_vpc else []
+    tagged, listed = _list_at_once(ec2, env_of_vpc, by_vpc if env_of_vpc else [])
+    _seed_tagged(shared, tagged)
+    if not env_of_vpc:
+        return shared
+    groups = _seed_vpc_members(shared, env_of_vpc, by_vpc, listed)
+    _seed_group_rules(ec2, shared, env_of_vpc, groups)
+    return shared
+
+
+# The EC2 kinds the handlers list by ownership tags: (call, the answer's key).
+_LISTED_BY_TAGS = (("describe_vpcs", "Vpcs"), ("describe_addresses", "Addresses"), ("describe_flow_logs", "FlowLogs"))
+
+
+def _list_at_once(ec2, env_of_vpc: dict[str, str], by_vpc: list[tuple]) -> tuple[list[list[dict]], list[list[dict]]]:
+    """Every kind listed by ownership tags, and every kind of ``by_vpc`` in all the VPCs:
+    the listings are independent, made at once, so the walks wait for the slowest, not their sum."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    owned = [{"Name": "tag:ManagedBy", "Values": [MANAGED_BY]}]
 
     def in_vpcs(call: str, key: str, filter_name: str) -> list[dict]:
         return [i for part in chunks(sorted(env_of_vpc)) for i in describe_all(ec2, call, key, Filters=[{"Name": filter_name, "Values": part}])]
 
-    # The listings are independent: made at once, the walks wait for the slowest, not their sum.
     with ThreadPoolExecutor(max_workers=8) as pool:
-        tagged = [pool.submit(describe_all, ec2, call, key, Filters=owned) for call, key in by_tags]
-        listed = [pool.submit(in_vpcs, call, key, filter_name) for _, call, key, filter_name in (by_vpc if env_of_vpc else [])]
-        tagged, listed = [f.result() for f in tagged], [f.result() for f in listed]
-    for (call, _), items in zip(by_tags, tagged):
+        tagged = [pool.submit(describe_all, ec2, call, key, Filters=owned) for call, key in _LISTED_BY_TAGS]
+        listed = [pool.submit(in_vpcs, call, key, filter_name) for _, call, key, filter_name in by_vpc]
+        return [f.result() for f in tagged], [f.result() for f in listed]
+
+
+def _seed_tagged(shared: dict[str, SharedReads], tagged: list[list[dict]]) -> None:
+    """Each environment's part of the listings by ownership tags, under its own filters' key."""
+    import json
+
+    for (call, _), items in zip(_LISTED_BY_TAGS, tagged):
         for env, reads in shared.items():
             mine = [i for i in items if {t["Key"]: t["Value"] for t in i.get("Tags", [])}.get("Environment") == env]
             reads.seed((call, json.dumps(environment_filters(env), sort_keys=True)), mine)
-    if not env_of_vpc:
-        return shared
+
+
+def _seed_vpc_members(shared: dict[str, SharedReads], env_of_vpc: dict[str, str], by_vpc: list[tuple],
+                      listed: list[list[dict]]) -> dict[str, list[dict]]:
+    """Each environment's part of the listings by VPC, under its own VPC filter's key; answers
+    each VPC's security groups, whose rules are listed next."""
+    import json
+
     groups: dict[str, list[dict]] = {}
     for (kind, call, _, filter_name), items in zip(by_vpc, listed):
         for vpc, env in env_of_vpc.items():
@@ -169,6 +194,14 @@ def shared_across(ec2, vpcs: dict[str, str | None]) -> dict[str, SharedReads]:
             shared[env].seed((call, json.dumps(filters, sort_keys=True)), mine)
             if kind == "security_group":
                 groups[vpc] = mine
+    return groups
+
+
+def _seed_group_rules(ec2, shared: dict[str, SharedReads], env_of_vpc: dict[str, str],
+                      groups: dict[str, list[dict]]) -> None:
+    """The rules of every security group in one listing, each VPC's under its environment's key."""
+    import json
+
     ids = sorted(g["GroupId"] for mine in groups.values() for g in mine)
     rules = [r for part in chunks(ids) for r in describe_all(ec2, "describe_security_group_rules", "SecurityGroupRules",
                                                              Filters=[{"Name": "group-id", "Values": part}])] if ids else []
@@ -176,7 +209,6 @@ def shared_across(ec2, vpcs: dict[str, str | None]) -> dict[str, SharedReads]:
         in_vpc = {g["GroupId"] for g in mine}
         shared[env_of_vpc[vpc]].seed(("describe_security_group_rules", json.dumps(vpc_filters(vpc), sort_keys=True)),
                                      [r for r in rules if r["GroupId"] in in_vpc])
-    return shared
 
 
 # -- children, read from the ARN's own structure (docs/aws-behaviours.md C-TAG-1, C-EC-2) -------------------
