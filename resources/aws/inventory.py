@@ -271,40 +271,58 @@ def _probe(service: str, resource: str, arn: str) -> tuple[str, Callable] | None
         name = name.removesuffix(":*")
         return "logs", lambda c: any(g["logGroupName"] == name for g in c.describe_log_groups(logGroupNamePrefix=name)["logGroups"])
     if service == "rds":
-        calls = {"db": ("describe_db_instances", "DBInstanceIdentifier"), "subgrp": ("describe_db_subnet_groups", "DBSubnetGroupName"),
-                 "snapshot": ("describe_db_snapshots", "DBSnapshotIdentifier"), "cluster": ("describe_db_clusters", "DBClusterIdentifier")}
-        if kind in calls:
-            op, param = calls[kind]
-            return "rds", lambda c: bool(getattr(c, op)(**{param: name}))
+        return _probe_by_name("rds", _RDS_DESCRIBES, kind, name)
     if service == "elasticache":
-        calls = {"cluster": ("describe_cache_clusters", "CacheClusterId"), "replicationgroup": ("describe_replication_groups", "ReplicationGroupId"),
-                 "subnetgroup": ("describe_cache_subnet_groups", "CacheSubnetGroupName")}
-        if kind in calls:
-            op, param = calls[kind]
-            return "elasticache", lambda c: bool(getattr(c, op)(**{param: name}))
+        return _probe_by_name("elasticache", _ELASTICACHE_DESCRIBES, kind, name)
     if service == "ecs":
-        if kind == "task":
-            cluster = name.split("/")[0]
-            # A stopped task stays described for about an hour: it runs nowhere, it is gone.
-            return "ecs", lambda c: any(t.get("lastStatus") != "STOPPED" for t in c.describe_tasks(cluster=cluster, tasks=[arn])["tasks"])
-        if kind == "cluster":
-            return "ecs", lambda c: any(x["status"] != "INACTIVE" for x in c.describe_clusters(clusters=[arn])["clusters"])
-        if kind == "service":
-            cluster = name.split("/")[0]
-            return "ecs", lambda c: any(s["status"] != "INACTIVE" for s in c.describe_services(cluster=cluster, services=[arn])["services"])
-        if kind == "task-definition":
-            return "ecs", lambda c: c.describe_task_definition(taskDefinition=arn)["taskDefinition"]["status"] == "ACTIVE"
+        return _probe_ecs(kind, name, arn)
     if service == "elasticloadbalancing":
         return "elbv2", lambda c: bool(c.describe_tags(ResourceArns=[arn])["TagDescriptions"])
     if service == "elasticfilesystem":
-        if kind == "file-system":
-            return "efs", lambda c: bool(c.describe_file_systems(FileSystemId=name)["FileSystems"])
-        if kind == "access-point":
-            return "efs", lambda c: bool(c.describe_access_points(AccessPointId=name)["AccessPoints"])
+        return _probe_efs(kind, name)
     if service == "apigateway":
         return "apigateway", lambda c: c.get_tags(resourceArn=arn) is not None
     if service == "iam" and kind == "role":
         return "iam", lambda c: bool(c.get_role(RoleName=name.rsplit("/", 1)[-1]))
+    return None
+
+
+# ARN resource type -> (the describe call, its identifier parameter), for the services whose
+# describe of one resource by name answers with it or raises NotFound.
+_RDS_DESCRIBES = {"db": ("describe_db_instances", "DBInstanceIdentifier"), "subgrp": ("describe_db_subnet_groups", "DBSubnetGroupName"),
+                  "snapshot": ("describe_db_snapshots", "DBSnapshotIdentifier"), "cluster": ("describe_db_clusters", "DBClusterIdentifier")}
+_ELASTICACHE_DESCRIBES = {"cluster": ("describe_cache_clusters", "CacheClusterId"),
+                          "replicationgroup": ("describe_replication_groups", "ReplicationGroupId"),
+                          "subnetgroup": ("describe_cache_subnet_groups", "CacheSubnetGroupName")}
+
+
+def _probe_by_name(client: str, describes: dict[str, tuple[str, str]], kind: str, name: str) -> tuple[str, Callable] | None:
+    if kind not in describes:
+        return None
+    op, param = describes[kind]
+    return client, lambda c: bool(getattr(c, op)(**{param: name}))
+
+
+def _probe_ecs(kind: str, name: str, arn: str) -> tuple[str, Callable] | None:
+    if kind == "task":
+        cluster = name.split("/")[0]
+        # A stopped task stays described for about an hour: it runs nowhere, it is gone.
+        return "ecs", lambda c: any(t.get("lastStatus") != "STOPPED" for t in c.describe_tasks(cluster=cluster, tasks=[arn])["tasks"])
+    if kind == "cluster":
+        return "ecs", lambda c: any(x["status"] != "INACTIVE" for x in c.describe_clusters(clusters=[arn])["clusters"])
+    if kind == "service":
+        cluster = name.split("/")[0]
+        return "ecs", lambda c: any(s["status"] != "INACTIVE" for s in c.describe_services(cluster=cluster, services=[arn])["services"])
+    if kind == "task-definition":
+        return "ecs", lambda c: c.describe_task_definition(taskDefinition=arn)["taskDefinition"]["status"] == "ACTIVE"
+    return None
+
+
+def _probe_efs(kind: str, name: str) -> tuple[str, Callable] | None:
+    if kind == "file-system":
+        return "efs", lambda c: bool(c.describe_file_systems(FileSystemId=name)["FileSystems"])
+    if kind == "access-point":
+        return "efs", lambda c: bool(c.describe_access_points(AccessPointId=name)["AccessPoints"])
     return None
 
 
