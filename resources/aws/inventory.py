@@ -334,29 +334,39 @@ def gone(aws, found: Iterable[Found]) -> set[str]:
     out: set[str] = set()
     ec2_ids = {resource_id(f.id): f.id for f in found if f.id.split(":")[2:3] == ["ec2"]}
     if ec2_ids:
-        present = set()
-        for part in chunks(sorted(ec2_ids)):
-            pages = aws.client("ec2").get_paginator("describe_tags").paginate(Filters=[{"Name": "resource-id", "Values": part}])
-            present |= {t["ResourceId"] for page in pages for t in page["Tags"]}
-        # A deleted NAT gateway keeps its tags and stays described, state "deleted", for about
-        # an hour (docs/aws-behaviours.md A-6): it is gone all the same.
-        nats = sorted(rid for rid in present if rid.startswith("nat-"))
-        if nats:
-            described = aws.client("ec2").describe_nat_gateways(NatGatewayIds=nats)["NatGateways"]
-            present -= {n["NatGatewayId"] for n in described if n["State"] in ("deleting", "deleted")}
+        present = _ec2_present(aws, ec2_ids)
         out |= {arn for rid, arn in ec2_ids.items() if rid not in present}
     for f in found:
-        parts = f.id.split(":", 5)
-        if len(parts) < 6 or parts[2] == "ec2":
-            continue
-        probe = _probe(parts[2], parts[5], f.id)
-        if probe is None:
-            continue
-        client_name, exists = probe
-        try:
-            if not exists(aws.client(client_name)):
-                out.add(f.id)
-        except ClientError as exc:
-            if _not_found(exc):
-                out.add(f.id)
+        if _probed_gone(aws, f):
+            out.add(f.id)
     return out
+
+
+def _ec2_present(aws, ec2_ids: dict[str, str]) -> set[str]:
+    """The EC2 resource ids AWS still has: those DescribeTags answers for, but NAT gateways deleted."""
+    present = set()
+    for part in chunks(sorted(ec2_ids)):
+        pages = aws.client("ec2").get_paginator("describe_tags").paginate(Filters=[{"Name": "resource-id", "Values": part}])
+        present |= {t["ResourceId"] for page in pages for t in page["Tags"]}
+    # A deleted NAT gateway keeps its tags and stays described, state "deleted", for about
+    # an hour (docs/aws-behaviours.md A-6): it is gone all the same.
+    nats = sorted(rid for rid in present if rid.startswith("nat-"))
+    if nats:
+        described = aws.client("ec2").describe_nat_gateways(NatGatewayIds=nats)["NatGateways"]
+        present -= {n["NatGatewayId"] for n in described if n["State"] in ("deleting", "deleted")}
+    return present
+
+
+def _probed_gone(aws, f: Found) -> bool:
+    """A resource of any other service is gone: its probe says so, or AWS answers not found."""
+    parts = f.id.split(":", 5)
+    if len(parts) < 6 or parts[2] == "ec2":
+        return False
+    probe = _probe(parts[2], parts[5], f.id)
+    if probe is None:
+        return False
+    client_name, exists = probe
+    try:
+        return not exists(aws.client(client_name))
+    except ClientError as exc:
+        return _not_found(exc)
