@@ -612,99 +612,152 @@ def drift_all(args) -> int:
     location and those the ownership tags show; one tagging-API sweep serves them all."""
     from concurrent.futures import ThreadPoolExecutor
 
-    import structlog
+    from orchestrator.report import dump
 
-    from orchestrator import identity
-    from orchestrator.config import choose_config, retired_tag_keys
-    from orchestrator.drift import discover, drift_retired, drift_stack, leftovers
-    from orchestrator.notify import notify
-    from orchestrator.report import dump, render_drift
-    from orchestrator.stack import node_keys
-    from orchestrator.state_cli import _entries
-    from state import default_state_dir, resolve_location
+    walk = _AllEnvironments(args)
+    with ThreadPoolExecutor(max_workers=walk.at_once) as pool:
+        checked = [d for d in pool.map(walk.check, walk.found.names) if d is not None]
+    environments, retired, errors = _split_checked(checked)
+    document = {
+        "all": True, "region": walk.aws.region,
+        "in_sync": all(d["in_sync"] for d in environments) and not errors,
+        "environments": environments, "retired": retired, "errors": errors, "aws_calls": walk.aws.calls.summary(),
+    }
+    if args.new_only:
+        document["new_only"] = True
+    _print_all(args, walk.aws.region, environments, retired, errors)
+    if args.json:
+        print(dump(document))
+    _notify_all(args, document, environments)
+    code = _drift_exit(environments, new_only=args.new_only)
+    return EXIT_ERROR if code == EXIT_OK and errors else code
 
-    location = resolve_location(args.state, default_state_dir())
-    here = identity.location_name(location)
-    aws, _ = open_backend(args, env=None)
-    account = aws.account_id()
-    with_state = [e["env"] for e in _entries(location, aws.region) if e["region"] == aws.region]
-    found = discover(aws, with_state)
-    log = structlog.get_logger()
-    backends, docs = {}, {}
-    for env in found.with_state:
-        backends[env] = state_backend(location, env, aws.region, account, check=False)
-        try:
-            docs[env] = backends[env].load()
-        except Exception as exc:  # noqa: BLE001 - one environment's bad state must not hide the others
-            docs[env] = exc
-    # One listing per EC2 kind for every environment's VPC, split among their walks.
-    from resources.aws.inventory import shared_across
 
-    vpcs = {env: (doc.resource("vpc") or {}).get("id") for env, doc in docs.items() if not isinstance(doc, Exception)}
-    shared = shared_across(aws.client("ec2"), vpcs)
+class _AllEnvironments:
+    """What drift --all's checks of each environment share: the state location, the account's
+    sweep, every state loaded once, and the EC2 listings split among the environments' VPCs."""
 
-    def check(env: str) -> dict | None:
+    def __init__(self, args):
+        import structlog
+
+        from orchestrator import identity
+        from orchestrator.drift import discover
+        from orchestrator.state_cli import _entries
+        from state import default_state_dir, resolve_location
+
+        self.args = args
+        self.location = resolve_location(args.state, default_state_dir())
+        self.here = identity.location_name(self.location)
+        self.aws, _ = open_backend(args, env=None)
+        self.account = self.aws.account_id()
+        region = self.aws.region
+        with_state = [e["env"] for e in _entries(self.location, region) if e["region"] == region]
+        self.found = discover(self.aws, with_state)
+        self.log = structlog.get_logger()
+        self.backends, self.docs = self._load_states()
+        self.shared = self._shared_listings()
+        self.at_once = max(1, min(ALL_ENVIRONMENTS_AT_ONCE, len(self.found.names)))
+        self.per_env = max(2, min(args.parallelism, ALL_READERS // self.at_once))
+
+    def _load_states(self) -> tuple[dict, dict]:
+        """Each environment's state backend and its document, or the exception loading it raised."""
+        backends, docs = {}, {}
+        for env in self.found.with_state:
+            backends[env] = state_backend(self.location, env, self.aws.region, self.account, check=False)
+            try:
+                docs[env] = backends[env].load()
+            except Exception as exc:  # noqa: BLE001 - one environment's bad state must not hide the others
+                docs[env] = exc
+        return backends, docs
+
+    def _shared_listings(self) -> dict:
+        # One listing per EC2 kind for every environment's VPC, split among their walks.
+        from resources.aws.inventory import shared_across
+
+        vpcs = {env: (doc.resource("vpc") or {}).get("id")
+                for env, doc in self.docs.items() if not isinstance(doc, Exception)}
+        return shared_across(self.aws.client("ec2"), vpcs)
+
+    def check(self, env: str) -> dict | None:
+        """One environment's drift document; None when there is nothing of it to report."""
+        from orchestrator import identity
         from orchestrator.names import validate_env
 
+        region = self.aws.region
         try:
             validate_env(env)
         except UserError as exc:
             # An Environment tag no name of ours can have: not an environment of this tool.
-            return {"env": env, "region": aws.region, "state": "invalid", "error": one_line(exc)}
-        swept = found.swept.get(env, [])
-        named = identity.named_elsewhere(swept, here)
+            return {"env": env, "region": region, "state": "invalid", "error": one_line(exc)}
+        swept = self.found.swept.get(env, [])
+        named = identity.named_elsewhere(swept, self.here)
         if named:
             # Its state lives at another location (moved there, or this copy is stale): checked
             # there, not judged against a copy here nor called unmanaged.
-            return {**_drift_document(env, aws.region, None, DriftLike(unmanaged=[])), "state": "elsewhere",
+            return {**_drift_document(env, region, None, DriftLike(unmanaged=[])), "state": "elsewhere",
                     "state_location": named}
-        if env not in found.with_state:
-            unmanaged, retained = leftovers(aws, swept)
-            if not unmanaged and not retained:
-                return None  # only resources deleted a while ago still listed (C-TAG-1): gone
-            if unmanaged:
-                log.warning("environment_without_state", env=env, resources=len(unmanaged))
-            report = DriftLike(unmanaged=unmanaged, retained=retained)
-            document = {**_drift_document(env, aws.region, None, report), "state": "none"}
-            if args.new_only:
-                # Its record is kept where its state would be: a leftover is alerted on once.
-                _mark_new(state_backend(location, env, aws.region, account, check=False), document)
-            return document
-        doc = docs[env]
+        if env not in self.found.with_state:
+            return self._check_without_state(env, swept)
+        return self._check_with_state(env, swept)
+
+    def _check_without_state(self, env: str, swept: list) -> dict | None:
+        """An environment only the ownership tags show: whatever it still owns is unmanaged."""
+        from orchestrator.drift import leftovers
+
+        unmanaged, retained = leftovers(self.aws, swept)
+        if not unmanaged and not retained:
+            return None  # only resources deleted a while ago still listed (C-TAG-1): gone
+        if unmanaged:
+            self.log.warning("environment_without_state", env=env, resources=len(unmanaged))
+        report = DriftLike(unmanaged=unmanaged, retained=retained)
+        document = {**_drift_document(env, self.aws.region, None, report), "state": "none"}
+        if self.args.new_only:
+            # Its record is kept where its state would be: a leftover is alerted on once.
+            _mark_new(state_backend(self.location, env, self.aws.region, self.account, check=False), document)
+        return document
+
+    def _check_with_state(self, env: str, swept: list) -> dict | None:
+        """An environment with state here: compared with the configuration its state records."""
+        from orchestrator.config import choose_config
+        from orchestrator.stack import node_keys
+
+        doc = self.docs[env]
         try:
             if isinstance(doc, Exception):
                 raise doc
             chosen = choose_config(None, doc, env, node_keys())
         except Exception as exc:  # noqa: BLE001 - one environment's bad state must not hide the others
-            return {"env": env, "region": aws.region, "state": "unreadable", "error": one_line(exc)}
+            return {"env": env, "region": self.aws.region, "state": "unreadable", "error": one_line(exc)}
         if not doc.resources and not swept:
             return None  # torn down: its state records nothing and AWS shows nothing
-        if doc.retired:  # torn down: nothing is expected, nothing is missing
-            report = drift_retired(aws, env=env, doc=doc, cfg=chosen.cfg, swept=swept)
-        else:
-            report = drift_stack(aws, env=env, doc=doc, cfg=chosen.cfg, parallelism=per_env,
-                                 retired_tags=retired_tag_keys(doc, chosen.cfg), swept=swept, shared=shared.get(env))
-        document = {**_drift_document(env, aws.region, chosen, report), "state": "found"}
-        if args.new_only:
-            _mark_new(backends[env], document)  # each environment's own record
+        report = self._drift(env, doc, chosen, swept)
+        document = {**_drift_document(env, self.aws.region, chosen, report), "state": "found"}
+        if self.args.new_only:
+            _mark_new(self.backends[env], document)  # each environment's own record
         return document
 
-    names = found.names
-    at_once = max(1, min(ALL_ENVIRONMENTS_AT_ONCE, len(names)))
-    per_env = max(2, min(args.parallelism, ALL_READERS // at_once))
-    with ThreadPoolExecutor(max_workers=at_once) as pool:
-        checked = [d for d in pool.map(check, names) if d is not None]
+    def _drift(self, env: str, doc, chosen, swept: list):
+        from orchestrator.config import retired_tag_keys
+        from orchestrator.drift import drift_retired, drift_stack
+
+        if doc.retired:  # torn down: nothing is expected, nothing is missing
+            return drift_retired(self.aws, env=env, doc=doc, cfg=chosen.cfg, swept=swept)
+        return drift_stack(self.aws, env=env, doc=doc, cfg=chosen.cfg, parallelism=self.per_env,
+                           retired_tags=retired_tag_keys(doc, chosen.cfg), swept=swept, shared=self.shared.get(env))
+
+
+def _split_checked(checked: list[dict]) -> tuple[list[dict], list[dict], list[dict]]:
+    """The checked environments, those torn down and in sync, and those that could not be checked."""
     # Torn down and in sync (only what AWS keeps on purpose left): listed apart, never alerted on.
     retired = [d for d in checked if "error" not in d and d["in_sync"] and (d.get("retired") or d["state"] == "none")]
     environments = [d for d in checked if "error" not in d and d not in retired]
     errors = [d for d in checked if "error" in d]
-    document = {
-        "all": True, "region": aws.region,
-        "in_sync": all(d["in_sync"] for d in environments) and not errors,
-        "environments": environments, "retired": retired, "errors": errors, "aws_calls": aws.calls.summary(),
-    }
-    if args.new_only:
-        document["new_only"] = True
+    return environments, retired, errors
+
+
+def _print_all(args, region: str, environments: list[dict], retired: list[dict], errors: list[dict]) -> None:
+    from orchestrator.report import render_drift
+
     for d in environments:
         if d["state"] == "elsewhere":
             print(f"{d['env']}: its state lives at {d['state_location']}; check it there", file=_summary_stream(args))
@@ -715,18 +768,19 @@ def drift_all(args) -> int:
         print(render_drift(d), file=_summary_stream(args))
     for d in errors:
         print(f"error: {d['env']}: {d['error']}", file=sys.stderr)
-    print(f"{len(environments)} environment(s) checked in {aws.region}, "
+    print(f"{len(environments)} environment(s) checked in {region}, "
           f"{sum(not d['in_sync'] for d in environments)} with drift"
           + (f"; {len(retired)} torn down." if retired else "."), file=_summary_stream(args))
-    if args.json:
-        print(dump(document))
+
+
+def _notify_all(args, document: dict, environments: list[dict]) -> None:
+    from orchestrator.notify import notify
+
     # --new-only: notified when an environment has something new (an unreadable state is in
     # the exit code and on stderr, every time).
     worth = _worth_notifying(environments, True) if args.new_only else not document["in_sync"]
     if worth:
         notify(document, command=args.notify_command, webhook=args.notify_webhook)
-    code = _drift_exit(environments, new_only=args.new_only)
-    return EXIT_ERROR if code == EXIT_OK and errors else code
 
 
 class DriftLike:

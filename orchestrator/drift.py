@@ -65,40 +65,57 @@ def drift_stack(
     )
     report = DriftReport()
     for r in run.results:
-        entry = {"resource": r.key, "kind": r.kind, "name": r.name, "id": r.id}
-        if r.failed_state or r.previous_failure:
-            reason = f"AWS reports it failed: {r.failed_state}" if r.failed_state else f"the last reconcile failed here: {r.previous_failure}"
-            report.failed.append({**entry, "reason": reason})
-        if r.awaiting:
-            report.pending.append({**entry, "attributes": _plain(r.awaiting)})
-        if r.action == "create":
-            recorded = (doc.resource(r.key) or {}).get("id")
-            report.missing.append({"resource": r.key, "kind": r.kind, "name": r.name, "id": recorded})
-        if r.deposed:
-            # A replacement's old copy a killed run left: the next reconcile deletes it.
-            report.drifted.append({**entry, "attribute": "old_copies", "expected": [], "actual": list(r.deposed)})
-        if r.action == "delete":
-            # Made under an earlier configuration, which this one switched off (api_waf = false):
-            # still there until a reconcile deletes it.
-            report.drifted.append({**entry, "attribute": "exists", "expected": False, "actual": True})
-        for d in r.changes if r.action in ("update", "replace") else ():
-            if d.field in LIFECYCLE_FIELDS:
-                continue  # the failure is listed as what it is, above
-            if has_unknown(d.expected):
-                # Depends on an id AWS assigns to a dependency that is missing or replaced: it
-                # cannot be judged until that exists; the dependency's own entry is the finding.
-                continue
-            report.drifted.append({
-                "resource": r.key, "kind": r.kind, "name": r.name, "id": r.id, "attribute": d.field,
-                "expected": _plain(d.expected), "actual": _plain(d.actual),
-            })
+        _report_result(report, r, doc)
     for key, outcome in run.failures.items():
         report.unchecked.append({"resource": key, "reason": outcome.reason})
-    managed = ({r.id for r in run.results if r.id} | {e.get("id") for e in doc.resources.values() if e.get("id")}
-               | {old for e in doc.resources.values() for old in e.get("deposed", ())})
-    report.unmanaged, report.retained = _unmanaged(aws, env, run, managed, shared, swept)
+    report.unmanaged, report.retained = _unmanaged(aws, env, run, _managed_ids(run, doc), shared, swept)
     apply_rules(report, rules_of(cfg.drift if cfg is not None else None))
     return report
+
+
+def _report_result(report: DriftReport, r, doc) -> None:
+    """What the plan's result for one resource says about it: failed, pending, missing, drifted."""
+    entry = {"resource": r.key, "kind": r.kind, "name": r.name, "id": r.id}
+    if r.failed_state or r.previous_failure:
+        reason = f"AWS reports it failed: {r.failed_state}" if r.failed_state else f"the last reconcile failed here: {r.previous_failure}"
+        report.failed.append({**entry, "reason": reason})
+    if r.awaiting:
+        report.pending.append({**entry, "attributes": _plain(r.awaiting)})
+    if r.action == "create":
+        recorded = (doc.resource(r.key) or {}).get("id")
+        report.missing.append({"resource": r.key, "kind": r.kind, "name": r.name, "id": recorded})
+    if r.deposed:
+        # A replacement's old copy a killed run left: the next reconcile deletes it.
+        report.drifted.append({**entry, "attribute": "old_copies", "expected": [], "actual": list(r.deposed)})
+    if r.action == "delete":
+        # Made under an earlier configuration, which this one switched off (api_waf = false):
+        # still there until a reconcile deletes it.
+        report.drifted.append({**entry, "attribute": "exists", "expected": False, "actual": True})
+    if r.action in ("update", "replace"):
+        report.drifted += _drifted_fields(r)
+
+
+def _drifted_fields(r) -> list[dict]:
+    """An update's or a replacement's changed fields, but for those that are not drift."""
+    drifted = []
+    for d in r.changes:
+        if d.field in LIFECYCLE_FIELDS:
+            continue  # the failure is listed as what it is (_report_result)
+        if has_unknown(d.expected):
+            # Depends on an id AWS assigns to a dependency that is missing or replaced: it
+            # cannot be judged until that exists; the dependency's own entry is the finding.
+            continue
+        drifted.append({
+            "resource": r.key, "kind": r.kind, "name": r.name, "id": r.id, "attribute": d.field,
+            "expected": _plain(d.expected), "actual": _plain(d.actual),
+        })
+    return drifted
+
+
+def _managed_ids(run, doc) -> set[str]:
+    """Every id the environment manages: the walk's, the state's, and old copies still recorded."""
+    return ({r.id for r in run.results if r.id} | {e.get("id") for e in doc.resources.values() if e.get("id")}
+            | {old for e in doc.resources.values() for old in e.get("deposed", ())})
 
 
 class Managed:

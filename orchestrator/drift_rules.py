@@ -90,6 +90,12 @@ def drift_problems(drift: Any, where: str, keys: Iterable[str] | None) -> list[s
 def _rule_problems(rule: Any, where: str, keys: tuple[str, ...] | None) -> list[str]:
     if not isinstance(rule, dict):
         return [f"{where} must be a table with a reason and a resource or an unmanaged pattern, got {rule!r}"]
+    return _rule_shape_problems(rule, where) + _rule_resource_problems(rule.get("resource"), where, keys)
+
+
+def _rule_shape_problems(rule: dict, where: str) -> list[str]:
+    """The rule's keys: known, non-empty strings, a reason, and a resource or an unmanaged pattern
+    with only the keys that narrow it."""
     problems = [unknown_key(where, k, RULE_KEYS, f"allowed: {', '.join(RULE_KEYS)}") for k in rule if k not in RULE_KEYS]
     for key in RULE_KEYS:
         if key in rule and not (isinstance(rule[key], str) and rule[key].strip()):
@@ -103,18 +109,23 @@ def _rule_problems(rule: Any, where: str, keys: tuple[str, ...] | None) -> list[
         problems.append(f"{where}: attribute narrows a resource rule; it needs resource")
     if "kind" in rule and "unmanaged" not in rule:
         problems.append(f"{where}: kind narrows an unmanaged rule; it needs unmanaged")
-    resource = rule.get("resource")
-    if isinstance(resource, str) and resource.strip() and keys is None:
+    return problems
+
+
+def _rule_resource_problems(resource: Any, where: str, keys: tuple[str, ...] | None) -> list[str]:
+    """A rule's resource (a node key or a glob over them) names a node of the stack."""
+    if not (isinstance(resource, str) and resource.strip()):
+        return []  # none, or not a string: reported with the rule's keys
+    if keys is None:
         # The caller's mistake, not the user's: no resource can be judged without the stack's keys.
         raise TypeError(f"{where}: a drift rule's resource is checked against the stack's node keys; pass them")
-    if isinstance(resource, str) and resource.strip() and not any(fnmatchcase(k, resource) for k in keys):
-        if GLOB_CHARACTERS & set(resource):
-            problems.append(f"{where}: resource pattern {resource!r} matches no node of the stack")
-        else:
-            close = difflib.get_close_matches(resource, keys, n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]}?)" if close else " (a node key as in the drift report's \"resource\")"
-            problems.append(f"{where}: resource {resource!r} is not a node of the stack{hint}")
-    return problems
+    if any(fnmatchcase(k, resource) for k in keys):
+        return []
+    if GLOB_CHARACTERS & set(resource):
+        return [f"{where}: resource pattern {resource!r} matches no node of the stack"]
+    close = difflib.get_close_matches(resource, keys, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]}?)" if close else " (a node key as in the drift report's \"resource\")"
+    return [f"{where}: resource {resource!r} is not a node of the stack{hint}"]
 
 
 def apply_rules(report, rules: list[IgnoreRule]) -> None:

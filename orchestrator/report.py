@@ -35,36 +35,58 @@ def render_changes(results: Iterable[NodeResult], *, past: bool, failed: bool = 
              "replace": "replaced" if past else "replace", "delete": "deleted" if past else "delete"}
     lines = []
     for r in changes_of(results):
-        ident = f" ({r.id})" if r.id else ""
-        if r.action in SYMBOLS:
-            lines.append(f"{SYMBOLS[r.action]} {verbs[r.action]} {r.kind} {r.name}{ident}")
-        if r.action in ("update", "replace"):
-            for d in r.changes:
-                lines.append(f"    {d.field}: {_show(d.actual)} → {_show(d.expected)}{_mark(d)}")
-            if r.replaced_with:
-                lines.append(f"    deleted and created again with {r.replaced_with}")
-            elif r.replacement:
-                lines.append("    " + REPLACEMENT[r.replacement])
-            if r.dependents:
-                lines.append(f"    depends on it (updated or replaced with it): {', '.join(r.dependents)}")
-            for key, what in r.data_lost.items():
-                lines.append(f"    ! data lost: {key}: {what}")
-        if r.deposed:
-            lines.append(f"- {'deleted' if past else 'delete'} old {r.kind} {r.name}: {', '.join(r.deposed)} (replaced by {r.id})")
-    for r in results:
-        if r.duplicates_removed:
-            lines.append(f"x removed duplicate {r.kind} {r.name}: {', '.join(r.duplicates_removed)} (kept {r.id})")
+        lines += _change_lines(r, verbs, past)
+    lines += _duplicate_lines(results)
+    lines.append(_outcome_line(_change_summary(results, verbs, past), failed=failed, refused=refused))
+    return "\n".join(lines)
+
+
+def _change_lines(r: NodeResult, verbs: dict[str, str], past: bool) -> list[str]:
+    """One changed resource: its headline, what changes in it, and an old copy left to delete."""
+    ident = f" ({r.id})" if r.id else ""
+    lines = []
+    if r.action in SYMBOLS:
+        lines.append(f"{SYMBOLS[r.action]} {verbs[r.action]} {r.kind} {r.name}{ident}")
+    if r.action in ("update", "replace"):
+        lines += _change_details(r)
+    if r.deposed:
+        lines.append(f"- {'deleted' if past else 'delete'} old {r.kind} {r.name}: {', '.join(r.deposed)} (replaced by {r.id})")
+    return lines
+
+
+def _change_details(r: NodeResult) -> list[str]:
+    """An update's or a replacement's fields, how it is replaced, what goes with it and what is lost."""
+    lines = [f"    {d.field}: {_show(d.actual)} → {_show(d.expected)}{_mark(d)}" for d in r.changes]
+    if r.replaced_with:
+        lines.append(f"    deleted and created again with {r.replaced_with}")
+    elif r.replacement:
+        lines.append("    " + REPLACEMENT[r.replacement])
+    if r.dependents:
+        lines.append(f"    depends on it (updated or replaced with it): {', '.join(r.dependents)}")
+    for key, what in r.data_lost.items():
+        lines.append(f"    ! data lost: {key}: {what}")
+    return lines
+
+
+def _duplicate_lines(results: Iterable[NodeResult]) -> list[str]:
+    return [f"x removed duplicate {r.kind} {r.name}: {', '.join(r.duplicates_removed)} (kept {r.id})"
+            for r in results if r.duplicates_removed]
+
+
+def _change_summary(results: Iterable[NodeResult], verbs: dict[str, str], past: bool) -> str:
+    """"2 to create, 1 to update" (a plan) or "2 created, 1 updated" (a run); empty for none."""
     counts = {a: sum(1 for r in results if r.action == a) for a in ("create", "update", "replace", "delete")}
-    summary = ", ".join(f"{n} to {a}" if not past else f"{n} {verbs[a]}" for a, n in counts.items() if n)
+    return ", ".join(f"{n} to {a}" if not past else f"{n} {verbs[a]}" for a, n in counts.items() if n)
+
+
+def _outcome_line(summary: str, *, failed: bool, refused: bool) -> str:
     if refused:
         done = f"{summary.capitalize()}. " if summary else ""
-        lines.append(done + "Refused: the plan holds changes that cannot be applied (errors on stderr); nothing was changed.")
-    elif failed:
+        return done + "Refused: the plan holds changes that cannot be applied (errors on stderr); nothing was changed."
+    if failed:
         done = f"{summary.capitalize()} before it stopped. " if summary else ""
-        lines.append(done + "The run failed: the environment does not match the desired state (errors on stderr).")
-    else:
-        lines.append(summary.capitalize() + "." if summary else "No changes. The environment matches the desired state.")
-    return "\n".join(lines)
+        return done + "The run failed: the environment does not match the desired state (errors on stderr)."
+    return summary.capitalize() + "." if summary else "No changes. The environment matches the desired state."
 
 
 REPLACEMENT = {
@@ -134,17 +156,39 @@ def render_drift(doc: dict) -> str:
 
     kept = [describe(e) for e in doc.get("retained", [])]
     if doc["in_sync"] and (doc.get("retired") or doc.get("state") == "none"):
-        # Torn down: one line, what AWS still keeps named with its date.
-        when = f" on {doc['retired']['at'][:10]}" if doc.get("retired") else " (no state left)"
-        return f"{doc['env']} was torn down{when}; retained: {'; '.join(kept) if kept else 'nothing'}."
+        return _render_torn_down(doc, kept)
     ignored = [_ignored_line(i) for i in doc.get("ignored", [])]
-    waiting = [f"  … {p['kind']} {p['name']} ({p['id']}): modification pending: "
-               + ", ".join(f"{k} → {_show(v)}" for k, v in p["attributes"].items()) for p in doc.get("pending", [])]
+    waiting = _pending_lines(doc)
     if doc["in_sync"]:
-        head = f"In sync: {doc['env']} in {doc['region']} matches the desired state."
-        return "\n".join([head[:-1] + f" ({len(ignored)} ignored by rule):", *ignored] if ignored else [head]) + (
-            "\n" + "\n".join(waiting) if waiting else "") + "".join(f"\n  = retained {k}" for k in kept)
+        return _render_in_sync(doc, ignored, waiting, kept)
     fresh = {f["fingerprint"] for f in doc.get("new", [])}
+    lines = [f"Drift in {doc['env']} ({doc['region']}):"]
+    lines += _finding_lines(doc, _new_marker(doc, fresh))
+    lines += waiting + ignored + [f"  = retained {k}" for k in kept]
+    lines.append(_drift_summary(doc, fresh) + ".")
+    return "\n".join(lines)
+
+
+def _render_torn_down(doc: dict, kept: list[str]) -> str:
+    # Torn down: one line, what AWS still keeps named with its date.
+    when = f" on {doc['retired']['at'][:10]}" if doc.get("retired") else " (no state left)"
+    return f"{doc['env']} was torn down{when}; retained: {'; '.join(kept) if kept else 'nothing'}."
+
+
+def _pending_lines(doc: dict) -> list[str]:
+    return [f"  … {p['kind']} {p['name']} ({p['id']}): modification pending: "
+            + ", ".join(f"{k} → {_show(v)}" for k, v in p["attributes"].items()) for p in doc.get("pending", [])]
+
+
+def _render_in_sync(doc: dict, ignored: list[str], waiting: list[str], kept: list[str]) -> str:
+    head = f"In sync: {doc['env']} in {doc['region']} matches the desired state."
+    return "\n".join([head[:-1] + f" ({len(ignored)} ignored by rule):", *ignored] if ignored else [head]) + (
+        "\n" + "\n".join(waiting) if waiting else "") + "".join(f"\n  = retained {k}" for k in kept)
+
+
+def _new_marker(doc: dict, fresh: set[str]):
+    """``new(category, entry)``: " (new)" for a finding new since the last --new-only check;
+    empty for the others, and for every finding of a check without --new-only."""
     marked = "new" in doc
 
     def new(category: str, entry: dict) -> str:
@@ -152,7 +196,12 @@ def render_drift(doc: dict) -> str:
 
         return " (new)" if marked and fingerprint(category, entry) in fresh else ""
 
-    lines = [f"Drift in {doc['env']} ({doc['region']}):"]
+    return new
+
+
+def _finding_lines(doc: dict, new) -> list[str]:
+    """The findings, worst first: failed, drifted, missing, unmanaged (with the advice), unchecked."""
+    lines = []
     for f in doc.get("failed", []):
         lines.append(f"  ! failed {f['kind']} {f['name']} ({f['id']}): {f['reason']}{new('failed', f)}")
     for d in doc["drifted"]:
@@ -166,13 +215,16 @@ def render_drift(doc: dict) -> str:
         lines.append(f"  {UNMANAGED_ADVICE[0].upper()}{UNMANAGED_ADVICE[1:]}.")
     for c in doc["unchecked"]:
         lines.append(f"  ! could not check {c['resource']}: {c['reason']}{new('unchecked', c)}")
-    lines += waiting + ignored + [f"  = retained {k}" for k in kept]
+    return lines
+
+
+def _drift_summary(doc: dict, fresh: set[str]) -> str:
+    """"1 drifted, 2 missing", with how many are new when --new-only marked them."""
     counts = {k: len(doc.get(k, [])) for k in ("failed", "drifted", "missing", "unmanaged", "unchecked", "ignored")}
     summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
-    if marked:
+    if "new" in doc:
         summary += f"; {len(fresh)} new since the last check" if doc.get("new_since") else "; the first check: all new"
-    lines.append(summary + ".")
-    return "\n".join(lines)
+    return summary
 
 
 def _ignored_line(entry: dict) -> str:

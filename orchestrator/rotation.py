@@ -346,43 +346,60 @@ class ApiKeyRotation:
         new = sorted((k for k in keys if k["name"] == self.name + NEXT), key=lambda k: k["id"])
         previous = [k for k in keys if k["name"] == self.name + PREVIOUS]
         if not new and len(named) == 1:
-            if previous:
-                retire = retire_after(previous[0])
-                if retire is not None and self.now() >= retire:
-                    return  # only the previous key's removal is left: finish
-                until = f"until {retire.isoformat(timespec='seconds')}" if retire else f"(no {RETIRE_AFTER} tag: delete it by hand)"
-                raise ResourceError(f"api_key {self.name}: the previous key {previous[0]['id']} is in its grace period "
-                                    f"{until}; rotate again once it is deleted")
-            made = self.client.create_api_key(
-                name=self.name + NEXT, description=named[0].get("description", ""), enabled=True,
-                tags={**self.owner_tags, "Name": self.name + NEXT, ROTATION_OF: named[0]["id"]})
-            new = [{"id": made["id"], "name": self.name + NEXT}]  # the answer's value is dropped
-            self.log.info("rotation_key_created", id=made["id"])
+            if previous and self._grace_period_over(previous[0]):
+                return  # only the previous key's removal is left: finish
+            new = [self._create_next(named[0])]
         for extra in new[1:]:
             # CreateApiKey has no idempotency token: a create retried after a lost answer.
             ignore_codes({NOT_FOUND}, self.client.delete_api_key, apiKey=extra["id"])
         if new:
-            key = new[0]["id"]
-            linked = {k["id"] for k in list_all(self.client, "get_usage_plan_keys", usagePlanId=self.usage_plan_id)}
-            if key not in linked:
-                self.client.create_usage_plan_key(usagePlanId=self.usage_plan_id, keyId=key, keyType="API_KEY")
-            self.client.tag_resource(resourceArn=self.keys.arn(key), tags={"Name": self.name})
-            self.client.update_api_key(apiKey=key, patchOperations=[patch("/name", self.name)])
-            self.log.info("rotation_key_named", id=key)
-            named = [k for k in self._family() if k["name"] == self.name]
+            named = self._give_name(new[0]["id"])
         if len(named) == 2:
-            newer = [k for k in named if (k.get("tags") or {}).get(ROTATION_OF) in {m["id"] for m in named}]
-            if len(newer) != 1:
-                raise ResourceError(f"api_key {self.name}: two keys carry its name and neither replaces the other: "
-                                    f"{', '.join(sorted(k['id'] for k in named))}")
-            [old] = [k for k in named if k["id"] != newer[0]["id"]]
-            # The tags first: a run stopped before the rename finds two keys with the name
-            # again (RotationOf tells them apart), never a NAME-previous without its RetireAfter.
-            retire = retire_after(old) or self.now() + timedelta(hours=self.grace_hours)
-            self.client.tag_resource(resourceArn=self.keys.arn(old["id"]), tags={
-                "Name": self.name + PREVIOUS, RETIRE_AFTER: retire.isoformat(timespec="seconds")})
-            self.client.update_api_key(apiKey=old["id"], patchOperations=[patch("/name", self.name + PREVIOUS)])
-            self.log.info("rotation_key_retired", id=old["id"], until=retire.isoformat(timespec="seconds"))
+            self._retire_old(named)
+
+    def _grace_period_over(self, previous: dict) -> bool:
+        """True when the previous rotation's key is past its RetireAfter; raises while it is in
+        its grace period: one rotation at a time."""
+        retire = retire_after(previous)
+        if retire is not None and self.now() >= retire:
+            return True
+        until = f"until {retire.isoformat(timespec='seconds')}" if retire else f"(no {RETIRE_AFTER} tag: delete it by hand)"
+        raise ResourceError(f"api_key {self.name}: the previous key {previous['id']} is in its grace period "
+                            f"{until}; rotate again once it is deleted")
+
+    def _create_next(self, current: dict) -> dict:
+        """(a) The key that takes over, "NAME-next", tagged with the id of the one it replaces."""
+        made = self.client.create_api_key(
+            name=self.name + NEXT, description=current.get("description", ""), enabled=True,
+            tags={**self.owner_tags, "Name": self.name + NEXT, ROTATION_OF: current["id"]})
+        self.log.info("rotation_key_created", id=made["id"])
+        return {"id": made["id"], "name": self.name + NEXT}  # the answer's value is dropped
+
+    def _give_name(self, key: str) -> list[dict]:
+        """(b) and (c): the usage plan accepts the new key, which then takes the name; answers
+        the keys carrying the name now."""
+        linked = {k["id"] for k in list_all(self.client, "get_usage_plan_keys", usagePlanId=self.usage_plan_id)}
+        if key not in linked:
+            self.client.create_usage_plan_key(usagePlanId=self.usage_plan_id, keyId=key, keyType="API_KEY")
+        self.client.tag_resource(resourceArn=self.keys.arn(key), tags={"Name": self.name})
+        self.client.update_api_key(apiKey=key, patchOperations=[patch("/name", self.name)])
+        self.log.info("rotation_key_named", id=key)
+        return [k for k in self._family() if k["name"] == self.name]
+
+    def _retire_old(self, named: list[dict]) -> None:
+        """(d) Of the two keys carrying the name, the one the other replaces becomes "NAME-previous"."""
+        newer = [k for k in named if (k.get("tags") or {}).get(ROTATION_OF) in {m["id"] for m in named}]
+        if len(newer) != 1:
+            raise ResourceError(f"api_key {self.name}: two keys carry its name and neither replaces the other: "
+                                f"{', '.join(sorted(k['id'] for k in named))}")
+        [old] = [k for k in named if k["id"] != newer[0]["id"]]
+        # The tags first: a run stopped before the rename finds two keys with the name
+        # again (RotationOf tells them apart), never a NAME-previous without its RetireAfter.
+        retire = retire_after(old) or self.now() + timedelta(hours=self.grace_hours)
+        self.client.tag_resource(resourceArn=self.keys.arn(old["id"]), tags={
+            "Name": self.name + PREVIOUS, RETIRE_AFTER: retire.isoformat(timespec="seconds")})
+        self.client.update_api_key(apiKey=old["id"], patchOperations=[patch("/name", self.name + PREVIOUS)])
+        self.log.info("rotation_key_retired", id=old["id"], until=retire.isoformat(timespec="seconds"))
 
     def finish(self) -> bool:
         """Deletes the previous key once its grace period is over; True when it did."""

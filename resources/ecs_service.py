@@ -143,15 +143,11 @@ class Service(EcsHandler):
         reason, then the latest service events and why the last tasks stopped."""
         service = obs.raw
         deployments = service.get("deployments") or []
-        primary = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
-        running = (primary.get("taskDefinition") or service.get("taskDefinition") or "?").rsplit("/", 1)[-1]
+        running = self._running_revision(service, deployments)
         failed = next((d for d in deployments if d.get("rolloutState") == "FAILED"), None)
         events = [e.get("message", "") for e in (service.get("events") or [])[:5]]
-        said = [e for marker in ("deployment failed", "circuit breaker", "rolling back") for e in events if marker in e]
-        reason = (failed or {}).get("rolloutStateReason") or (said[0].split(") ", 1)[-1] if said else "no reason given")
-        cluster, name = service_location(obs.id)
-        stopped = self.client.list_tasks(cluster=cluster, serviceName=name, desiredStatus="STOPPED")["taskArns"][:5]
-        tasks = self.client.describe_tasks(cluster=cluster, tasks=stopped)["tasks"] if stopped else []
+        reason = self._failure_reason(failed, events)
+        tasks = self._stopped_tasks(obs.id)
         # C-ECS-1: the requested revision too. The failed deployment still names it while ECS
         # lists it beside the rollback; once it is gone the read-back's diff names it instead.
         requested = ((failed or {}).get("taskDefinition") or "").rsplit("/", 1)[-1]
@@ -161,6 +157,24 @@ class Service(EcsHandler):
             *(f"event: {e}" for e in events),
             *(f"stopped task {t['taskArn'].rsplit('/', 1)[-1]}: {t.get('stoppedReason', 'no reason given')}" for t in tasks),
         ]
+
+    @staticmethod
+    def _running_revision(service: dict, deployments: list[dict]) -> str:
+        """The task definition revision (family:N) of the primary deployment, else the service's."""
+        primary = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
+        return (primary.get("taskDefinition") or service.get("taskDefinition") or "?").rsplit("/", 1)[-1]
+
+    @staticmethod
+    def _failure_reason(failed: dict | None, events: list[str]) -> str:
+        """The failed deployment's own reason, else the first event that tells of the failure."""
+        said = [e for marker in ("deployment failed", "circuit breaker", "rolling back") for e in events if marker in e]
+        return (failed or {}).get("rolloutStateReason") or (said[0].split(") ", 1)[-1] if said else "no reason given")
+
+    def _stopped_tasks(self, service_id: str) -> list[dict]:
+        """The service's last five stopped tasks, described (each with why it stopped)."""
+        cluster, name = service_location(service_id)
+        stopped = self.client.list_tasks(cluster=cluster, serviceName=name, desiredStatus="STOPPED")["taskArns"][:5]
+        return self.client.describe_tasks(cluster=cluster, tasks=stopped)["tasks"] if stopped else []
 
     def status(self, raw):
         return status_of(raw)

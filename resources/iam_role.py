@@ -70,28 +70,47 @@ def policy_problems(document: dict, what: str) -> list[str]:
     "*" actions on "*" resources; a condition key of ARN type under an ARN operator, an account key
     under a String operator."""
     problems = []
-    statements = document.get("Statement", []) if isinstance(document, dict) else []
-    for statement in statements if isinstance(statements, list) else [statements]:
+    for statement in _statements(document):
         if not isinstance(statement, dict):
             continue
         sid = statement.get("Sid") or "a statement"
-        actions, resources = statement.get("Action", []), statement.get("Resource", [])
-        actions = actions if isinstance(actions, list) else [actions]
-        resources = resources if isinstance(resources, list) else [resources]
-        if statement.get("Effect") == "Allow" and "*" in actions and "*" in resources:
-            problems.append(f"{what}: {sid} allows every action on every resource (FSBP IAM.1)")
-        # FSBP IAM.21: no wildcard of a whole service ("s3:*") in a policy the stack makes.
-        wild = sorted(a for a in actions if isinstance(a, str) and a.endswith(":*"))
-        if statement.get("Effect") == "Allow" and wild:
-            problems.append(f"{what}: {sid} allows every action of a service ({', '.join(wild)}; FSBP IAM.21)")
-        for operator, tests in (statement.get("Condition") or {}).items():
-            base = _operator_base(operator)
-            for key in tests if isinstance(tests, dict) else {}:
-                low = key.lower()
-                if low.endswith("arn") and base not in ARN_OPERATORS:
-                    problems.append(f"{what}: {sid}: condition key {key} is an ARN: use ArnEquals or ArnLike, not {operator}")
-                elif low in STRING_KEYS and base not in STRING_OPERATORS:
-                    problems.append(f"{what}: {sid}: condition key {key} is a string: use StringEquals, not {operator}")
+        problems += _allow_problems(statement, sid, what)
+        problems += _condition_problems(statement, sid, what)
+    return problems
+
+
+def _statements(document) -> list:
+    # A policy's Statement may be one statement or a list of them.
+    statements = document.get("Statement", []) if isinstance(document, dict) else []
+    return statements if isinstance(statements, list) else [statements]
+
+
+def _allow_problems(statement: dict, sid: str, what: str) -> list[str]:
+    """An Allow of every action on every resource (FSBP IAM.1), or of every action of a service."""
+    problems = []
+    actions, resources = statement.get("Action", []), statement.get("Resource", [])
+    actions = actions if isinstance(actions, list) else [actions]
+    resources = resources if isinstance(resources, list) else [resources]
+    if statement.get("Effect") == "Allow" and "*" in actions and "*" in resources:
+        problems.append(f"{what}: {sid} allows every action on every resource (FSBP IAM.1)")
+    # FSBP IAM.21: no wildcard of a whole service ("s3:*") in a policy the stack makes.
+    wild = sorted(a for a in actions if isinstance(a, str) and a.endswith(":*"))
+    if statement.get("Effect") == "Allow" and wild:
+        problems.append(f"{what}: {sid} allows every action of a service ({', '.join(wild)}; FSBP IAM.21)")
+    return problems
+
+
+def _condition_problems(statement: dict, sid: str, what: str) -> list[str]:
+    """A condition key under an operator of another type than its own (ARN or String)."""
+    problems = []
+    for operator, tests in (statement.get("Condition") or {}).items():
+        base = _operator_base(operator)
+        for key in tests if isinstance(tests, dict) else {}:
+            low = key.lower()
+            if low.endswith("arn") and base not in ARN_OPERATORS:
+                problems.append(f"{what}: {sid}: condition key {key} is an ARN: use ArnEquals or ArnLike, not {operator}")
+            elif low in STRING_KEYS and base not in STRING_OPERATORS:
+                problems.append(f"{what}: {sid}: condition key {key} is a string: use StringEquals, not {operator}")
     return problems
 
 

@@ -133,34 +133,59 @@ def shared_across(ec2, vpcs: dict[str, str | None]) -> dict[str, SharedReads]:
     handlers list by ownership tags (VPCs, Elastic IPs, flow logs), split into a SharedReads per
     environment under the keys its own walk asks for. ``vpcs``: env -> its recorded VPC id.
     A VPC recorded but gone, or a key a handler no longer uses, only costs its own call then."""
-    import json
-    from concurrent.futures import ThreadPoolExecutor
-
     # Account-wide listings (IAM roles, RDS instances, API Gateway's account …) are asked of the
     # one ``across`` all the walks share: the first walk to need one fetches it for every walk.
     across = SharedReads()
     shared = {env: SharedReads(across) for env in vpcs}
     env_of_vpc = {vpc: env for env, vpc in vpcs.items() if vpc}
-    owned = [{"Name": "tag:ManagedBy", "Values": [MANAGED_BY]}]
-    by_tags = (("describe_vpcs", "Vpcs"), ("describe_addresses", "Addresses"), ("describe_flow_logs", "FlowLogs"))
     # Listed by VPC for the handlers only (the default network ACL), not an "unmanaged" kind.
     by_vpc = [(kind, call, key, filter_name) for kind, call, key, _, filter_name in VPC_MEMBERS]
     by_vpc += [("network_acl", "describe_network_acls", "NetworkAcls", "vpc-id")] if env_of_vpc else []
+    tagged, listed = _list_at_once(ec2, env_of_vpc, by_vpc if env_of_vpc else [])
+    _seed_tagged(shared, tagged)
+    if not env_of_vpc:
+        return shared
+    groups = _seed_vpc_members(shared, env_of_vpc, by_vpc, listed)
+    _seed_group_rules(ec2, shared, env_of_vpc, groups)
+    return shared
+
+
+# The EC2 kinds the handlers list by ownership tags: (call, the answer's key).
+_LISTED_BY_TAGS = (("describe_vpcs", "Vpcs"), ("describe_addresses", "Addresses"), ("describe_flow_logs", "FlowLogs"))
+
+
+def _list_at_once(ec2, env_of_vpc: dict[str, str], by_vpc: list[tuple]) -> tuple[list[list[dict]], list[list[dict]]]:
+    """Every kind listed by ownership tags, and every kind of ``by_vpc`` in all the VPCs:
+    the listings are independent, made at once, so the walks wait for the slowest, not their sum."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    owned = [{"Name": "tag:ManagedBy", "Values": [MANAGED_BY]}]
 
     def in_vpcs(call: str, key: str, filter_name: str) -> list[dict]:
         return [i for part in chunks(sorted(env_of_vpc)) for i in describe_all(ec2, call, key, Filters=[{"Name": filter_name, "Values": part}])]
 
-    # The listings are independent: made at once, the walks wait for the slowest, not their sum.
     with ThreadPoolExecutor(max_workers=8) as pool:
-        tagged = [pool.submit(describe_all, ec2, call, key, Filters=owned) for call, key in by_tags]
-        listed = [pool.submit(in_vpcs, call, key, filter_name) for _, call, key, filter_name in (by_vpc if env_of_vpc else [])]
-        tagged, listed = [f.result() for f in tagged], [f.result() for f in listed]
-    for (call, _), items in zip(by_tags, tagged):
+        tagged = [pool.submit(describe_all, ec2, call, key, Filters=owned) for call, key in _LISTED_BY_TAGS]
+        listed = [pool.submit(in_vpcs, call, key, filter_name) for _, call, key, filter_name in by_vpc]
+        return [f.result() for f in tagged], [f.result() for f in listed]
+
+
+def _seed_tagged(shared: dict[str, SharedReads], tagged: list[list[dict]]) -> None:
+    """Each environment's part of the listings by ownership tags, under its own filters' key."""
+    import json
+
+    for (call, _), items in zip(_LISTED_BY_TAGS, tagged):
         for env, reads in shared.items():
             mine = [i for i in items if {t["Key"]: t["Value"] for t in i.get("Tags", [])}.get("Environment") == env]
             reads.seed((call, json.dumps(environment_filters(env), sort_keys=True)), mine)
-    if not env_of_vpc:
-        return shared
+
+
+def _seed_vpc_members(shared: dict[str, SharedReads], env_of_vpc: dict[str, str], by_vpc: list[tuple],
+                      listed: list[list[dict]]) -> dict[str, list[dict]]:
+    """Each environment's part of the listings by VPC, under its own VPC filter's key; answers
+    each VPC's security groups, whose rules are listed next."""
+    import json
+
     groups: dict[str, list[dict]] = {}
     for (kind, call, _, filter_name), items in zip(by_vpc, listed):
         for vpc, env in env_of_vpc.items():
@@ -169,6 +194,14 @@ def shared_across(ec2, vpcs: dict[str, str | None]) -> dict[str, SharedReads]:
             shared[env].seed((call, json.dumps(filters, sort_keys=True)), mine)
             if kind == "security_group":
                 groups[vpc] = mine
+    return groups
+
+
+def _seed_group_rules(ec2, shared: dict[str, SharedReads], env_of_vpc: dict[str, str],
+                      groups: dict[str, list[dict]]) -> None:
+    """The rules of every security group in one listing, each VPC's under its environment's key."""
+    import json
+
     ids = sorted(g["GroupId"] for mine in groups.values() for g in mine)
     rules = [r for part in chunks(ids) for r in describe_all(ec2, "describe_security_group_rules", "SecurityGroupRules",
                                                              Filters=[{"Name": "group-id", "Values": part}])] if ids else []
@@ -176,7 +209,6 @@ def shared_across(ec2, vpcs: dict[str, str | None]) -> dict[str, SharedReads]:
         in_vpc = {g["GroupId"] for g in mine}
         shared[env_of_vpc[vpc]].seed(("describe_security_group_rules", json.dumps(vpc_filters(vpc), sort_keys=True)),
                                      [r for r in rules if r["GroupId"] in in_vpc])
-    return shared
 
 
 # -- children, read from the ARN's own structure (docs/aws-behaviours.md C-TAG-1, C-EC-2) -------------------
@@ -239,40 +271,58 @@ def _probe(service: str, resource: str, arn: str) -> tuple[str, Callable] | None
         name = name.removesuffix(":*")
         return "logs", lambda c: any(g["logGroupName"] == name for g in c.describe_log_groups(logGroupNamePrefix=name)["logGroups"])
     if service == "rds":
-        calls = {"db": ("describe_db_instances", "DBInstanceIdentifier"), "subgrp": ("describe_db_subnet_groups", "DBSubnetGroupName"),
-                 "snapshot": ("describe_db_snapshots", "DBSnapshotIdentifier"), "cluster": ("describe_db_clusters", "DBClusterIdentifier")}
-        if kind in calls:
-            op, param = calls[kind]
-            return "rds", lambda c: bool(getattr(c, op)(**{param: name}))
+        return _probe_by_name("rds", _RDS_DESCRIBES, kind, name)
     if service == "elasticache":
-        calls = {"cluster": ("describe_cache_clusters", "CacheClusterId"), "replicationgroup": ("describe_replication_groups", "ReplicationGroupId"),
-                 "subnetgroup": ("describe_cache_subnet_groups", "CacheSubnetGroupName")}
-        if kind in calls:
-            op, param = calls[kind]
-            return "elasticache", lambda c: bool(getattr(c, op)(**{param: name}))
+        return _probe_by_name("elasticache", _ELASTICACHE_DESCRIBES, kind, name)
     if service == "ecs":
-        if kind == "task":
-            cluster = name.split("/")[0]
-            # A stopped task stays described for about an hour: it runs nowhere, it is gone.
-            return "ecs", lambda c: any(t.get("lastStatus") != "STOPPED" for t in c.describe_tasks(cluster=cluster, tasks=[arn])["tasks"])
-        if kind == "cluster":
-            return "ecs", lambda c: any(x["status"] != "INACTIVE" for x in c.describe_clusters(clusters=[arn])["clusters"])
-        if kind == "service":
-            cluster = name.split("/")[0]
-            return "ecs", lambda c: any(s["status"] != "INACTIVE" for s in c.describe_services(cluster=cluster, services=[arn])["services"])
-        if kind == "task-definition":
-            return "ecs", lambda c: c.describe_task_definition(taskDefinition=arn)["taskDefinition"]["status"] == "ACTIVE"
+        return _probe_ecs(kind, name, arn)
     if service == "elasticloadbalancing":
         return "elbv2", lambda c: bool(c.describe_tags(ResourceArns=[arn])["TagDescriptions"])
     if service == "elasticfilesystem":
-        if kind == "file-system":
-            return "efs", lambda c: bool(c.describe_file_systems(FileSystemId=name)["FileSystems"])
-        if kind == "access-point":
-            return "efs", lambda c: bool(c.describe_access_points(AccessPointId=name)["AccessPoints"])
+        return _probe_efs(kind, name)
     if service == "apigateway":
         return "apigateway", lambda c: c.get_tags(resourceArn=arn) is not None
     if service == "iam" and kind == "role":
         return "iam", lambda c: bool(c.get_role(RoleName=name.rsplit("/", 1)[-1]))
+    return None
+
+
+# ARN resource type -> (the describe call, its identifier parameter), for the services whose
+# describe of one resource by name answers with it or raises NotFound.
+_RDS_DESCRIBES = {"db": ("describe_db_instances", "DBInstanceIdentifier"), "subgrp": ("describe_db_subnet_groups", "DBSubnetGroupName"),
+                  "snapshot": ("describe_db_snapshots", "DBSnapshotIdentifier"), "cluster": ("describe_db_clusters", "DBClusterIdentifier")}
+_ELASTICACHE_DESCRIBES = {"cluster": ("describe_cache_clusters", "CacheClusterId"),
+                          "replicationgroup": ("describe_replication_groups", "ReplicationGroupId"),
+                          "subnetgroup": ("describe_cache_subnet_groups", "CacheSubnetGroupName")}
+
+
+def _probe_by_name(client: str, describes: dict[str, tuple[str, str]], kind: str, name: str) -> tuple[str, Callable] | None:
+    if kind not in describes:
+        return None
+    op, param = describes[kind]
+    return client, lambda c: bool(getattr(c, op)(**{param: name}))
+
+
+def _probe_ecs(kind: str, name: str, arn: str) -> tuple[str, Callable] | None:
+    if kind == "task":
+        cluster = name.split("/")[0]
+        # A stopped task stays described for about an hour: it runs nowhere, it is gone.
+        return "ecs", lambda c: any(t.get("lastStatus") != "STOPPED" for t in c.describe_tasks(cluster=cluster, tasks=[arn])["tasks"])
+    if kind == "cluster":
+        return "ecs", lambda c: any(x["status"] != "INACTIVE" for x in c.describe_clusters(clusters=[arn])["clusters"])
+    if kind == "service":
+        cluster = name.split("/")[0]
+        return "ecs", lambda c: any(s["status"] != "INACTIVE" for s in c.describe_services(cluster=cluster, services=[arn])["services"])
+    if kind == "task-definition":
+        return "ecs", lambda c: c.describe_task_definition(taskDefinition=arn)["taskDefinition"]["status"] == "ACTIVE"
+    return None
+
+
+def _probe_efs(kind: str, name: str) -> tuple[str, Callable] | None:
+    if kind == "file-system":
+        return "efs", lambda c: bool(c.describe_file_systems(FileSystemId=name)["FileSystems"])
+    if kind == "access-point":
+        return "efs", lambda c: bool(c.describe_access_points(AccessPointId=name)["AccessPoints"])
     return None
 
 
@@ -284,29 +334,39 @@ def gone(aws, found: Iterable[Found]) -> set[str]:
     out: set[str] = set()
     ec2_ids = {resource_id(f.id): f.id for f in found if f.id.split(":")[2:3] == ["ec2"]}
     if ec2_ids:
-        present = set()
-        for part in chunks(sorted(ec2_ids)):
-            pages = aws.client("ec2").get_paginator("describe_tags").paginate(Filters=[{"Name": "resource-id", "Values": part}])
-            present |= {t["ResourceId"] for page in pages for t in page["Tags"]}
-        # A deleted NAT gateway keeps its tags and stays described, state "deleted", for about
-        # an hour (docs/aws-behaviours.md A-6): it is gone all the same.
-        nats = sorted(rid for rid in present if rid.startswith("nat-"))
-        if nats:
-            described = aws.client("ec2").describe_nat_gateways(NatGatewayIds=nats)["NatGateways"]
-            present -= {n["NatGatewayId"] for n in described if n["State"] in ("deleting", "deleted")}
+        present = _ec2_present(aws, ec2_ids)
         out |= {arn for rid, arn in ec2_ids.items() if rid not in present}
     for f in found:
-        parts = f.id.split(":", 5)
-        if len(parts) < 6 or parts[2] == "ec2":
-            continue
-        probe = _probe(parts[2], parts[5], f.id)
-        if probe is None:
-            continue
-        client_name, exists = probe
-        try:
-            if not exists(aws.client(client_name)):
-                out.add(f.id)
-        except ClientError as exc:
-            if _not_found(exc):
-                out.add(f.id)
+        if _probed_gone(aws, f):
+            out.add(f.id)
     return out
+
+
+def _ec2_present(aws, ec2_ids: dict[str, str]) -> set[str]:
+    """The EC2 resource ids AWS still has: those DescribeTags answers for, but NAT gateways deleted."""
+    present = set()
+    for part in chunks(sorted(ec2_ids)):
+        pages = aws.client("ec2").get_paginator("describe_tags").paginate(Filters=[{"Name": "resource-id", "Values": part}])
+        present |= {t["ResourceId"] for page in pages for t in page["Tags"]}
+    # A deleted NAT gateway keeps its tags and stays described, state "deleted", for about
+    # an hour (docs/aws-behaviours.md A-6): it is gone all the same.
+    nats = sorted(rid for rid in present if rid.startswith("nat-"))
+    if nats:
+        described = aws.client("ec2").describe_nat_gateways(NatGatewayIds=nats)["NatGateways"]
+        present -= {n["NatGatewayId"] for n in described if n["State"] in ("deleting", "deleted")}
+    return present
+
+
+def _probed_gone(aws, f: Found) -> bool:
+    """A resource of any other service is gone: its probe says so, or AWS answers not found."""
+    parts = f.id.split(":", 5)
+    if len(parts) < 6 or parts[2] == "ec2":
+        return False
+    probe = _probe(parts[2], parts[5], f.id)
+    if probe is None:
+        return False
+    client_name, exists = probe
+    try:
+        return not exists(aws.client(client_name))
+    except ClientError as exc:
+        return _not_found(exc)
