@@ -26,6 +26,8 @@ from resources.base import (
 from resources.aws.clock import Clock
 from resources.aws.shared_reads import SharedReads
 
+# In a plan's ``settled``: the node's resource was looked for and not found.
+ABSENT = "absent"
 EVENTS = {"create": "resource_created", "update": "resource_updated", "replace": "resource_replaced", "unchanged": "resource_unchanged"}
 TOKEN_NAMESPACE = uuid.UUID("6f1d3b52-9a51-4c5e-9f55-7c1a9e0d2b10")
 
@@ -105,7 +107,8 @@ class Reconciler:
         # apply_stack, which runs its steps around the walk.
         self.rotation = rotation
         # A plan's nodes it read and found unchanged, by key: (the hash of the resolved spec it
-        # compared, its result). An apply walk hands these back without reading them again.
+        # compared, its result), or found absent: (ABSENT, its result). An apply walk hands the
+        # former back without reading them again and creates the latter without looking again.
         self.settled: dict[str, tuple[str, NodeResult]] = {}
         self.settled_in_plan = settled_in_plan or {}
         retries.install_on(aws)
@@ -174,6 +177,14 @@ class Reconciler:
         )
         return result
 
+    def _absent_in_plan(self, node: Node) -> bool:
+        """The plan looked for this node's resource moments ago, by its recorded id and by its
+        ownership tags (which need no reference resolved, as teardown's search), and found none;
+        under the state's lock nothing has made one since (a create of this run would have
+        recorded its intent first): the apply creates it without looking again."""
+        known = self.settled_in_plan.get(node.key)
+        return not self.plan and known is not None and known[0] == ABSENT
+
     def _as_planned(self, node: Node, spec: dict, entry: dict) -> NodeResult | None:
         """The plan's result for a node it read moments ago and found unchanged, when the apply
         would compare the same thing: the same resolved spec (its dependencies' outputs are what
@@ -208,6 +219,8 @@ class Reconciler:
         none to reconcile. After a run that stopped mid-create, every copy it may have made."""
         if entry.get("intent") and not self.plan:
             obs = self._resume(node, h, spec, entry, log, result)
+        elif self._absent_in_plan(node):
+            return None
         else:
             obs = h.find(spec, entry.get("id"))
         if obs is None:
@@ -224,6 +237,8 @@ class Reconciler:
             # dependent is compared with that, and shows a change only where its value
             # really depends on what AWS assigns (an id), as "known after apply".
             self.outputs[node.key] = h.planned_outputs(spec)
+            if result.action == "create":
+                self.settled[node.key] = (ABSENT, result)
             return None
         obs = self._create(node, h, spec, entry, log, result)
         result.changes = []  # the create carried them

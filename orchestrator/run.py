@@ -29,7 +29,8 @@ class RunResult:
     results: list[NodeResult]
     failures: dict[str, Outcome]
     outputs: dict[str, Any] = field(default_factory=dict)
-    # A plan's nodes read and found as asked (Reconciler.settled): its apply does not read them again.
+    # A plan's nodes read and found as asked, or found absent (Reconciler.settled): its apply
+    # does not look for them again.
     settled: dict[str, tuple[str, NodeResult]] = field(default_factory=dict)
 
     @property
@@ -79,7 +80,8 @@ def reconcile_stack(
 
     ``location``: the state location's name, which the environment's VPC carries (identity).
 
-    ``settled``: an apply's plan's nodes read and found as asked, handed back without a read."""
+    ``settled``: an apply's plan's nodes read and found as asked (handed back without a read) or
+    found absent (created without looking again)."""
     cfg = cfg or EnvConfig()
     rotation = RotationPolicy(cfg.secret_rotation_days, rotate, now) if plan else None
     rec = Reconciler(
