@@ -18,6 +18,7 @@ import atexit
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -214,6 +215,7 @@ class CommandServer:
     def stop(self) -> None:
         self.proc.stdin.close()
         self.proc.wait()
+        shutil.rmtree(self._dir, ignore_errors=True)  # its socket's directory
 
 
 _server: CommandServer | None = None
