@@ -146,10 +146,11 @@ class Reconciler:
         h = self.handler(node)
         log = structlog.get_logger().bind(kind=h.kind, name=node.name)
         spec = self._desired(node, h)
+        digest = spec_hash(spec)
         entry = self.state.resource(node.key) or {}
-        planned = self._as_planned(node, spec, entry)
+        planned = self._as_planned(node, digest, entry)
         if planned is not None:
-            return self._finish(node, h, spec, planned, log, started)
+            return self._finish(node, h, spec, digest, planned, log, started)
         result = self._new_result(node, h, entry, log)
         obs = self._observe(node, h, spec, entry, log, result)
         if obs is None:
@@ -161,14 +162,14 @@ class Reconciler:
         result.id = obs.id
         result.outputs = h.outputs(obs)
         if self.plan and _settled(result):
-            self.settled[node.key] = (spec_hash(spec), result)
-        return self._finish(node, h, spec, result, log, started, obs)
+            self.settled[node.key] = (digest, result)
+        return self._finish(node, h, spec, digest, result, log, started, obs)
 
-    def _finish(self, node: Node, h: Handler, spec: dict, result: NodeResult, log, started: float,
+    def _finish(self, node: Node, h: Handler, spec: dict, digest: str, result: NodeResult, log, started: float,
                 obs: Observed | None = None) -> NodeResult:
         """The node's outputs for its dependents, its state entry, its log line."""
         self.outputs[node.key] = self._outputs_for_dependents(h, spec, obs, result)
-        self._record(node, id=result.id, spec_hash=spec_hash(spec), outputs=result.outputs, intent=None, failure=None)
+        self._record(node, id=result.id, spec_hash=digest, outputs=result.outputs, intent=None, failure=None)
         log.info(
             "resource_planned" if self.plan else EVENTS[result.action],
             id=result.id,
@@ -183,18 +184,19 @@ class Reconciler:
         under the state's lock nothing has made one since (a create of this run would have
         recorded its intent first): the apply creates it without looking again."""
         known = self.settled_in_plan.get(node.key)
-        return not self.plan and known is not None and known[0] == ABSENT
+        return not self.plan and known is not None and known[0] == ABSENT and known[1].action == "create"
 
-    def _as_planned(self, node: Node, spec: dict, entry: dict) -> NodeResult | None:
+    def _as_planned(self, node: Node, digest: str, entry: dict) -> NodeResult | None:
         """The plan's result for a node it read moments ago and found unchanged, when the apply
         would compare the same thing: the same resolved spec (its dependencies' outputs are what
         the plan saw), nothing left in its entry by an earlier run, no redeploy asked for. The
-        apply walk does not read it again: it works from its plan, as Terraform's apply does."""
+        apply walk does not read it again: it works from its plan, as Terraform's apply does. (A
+        node the plan's replacement judgement took into a replacement's scope no longer is.)"""
         known = self.settled_in_plan.get(node.key)
-        if self.plan or known is None or node.key in self.redeploy or known[0] != spec_hash(spec):
+        if self.plan or known is None or node.key in self.redeploy or known[0] != digest:
             return None
         result = known[1]
-        if entry.get("intent") or entry.get("failure") or entry.get("deposed") or entry.get("id") != result.id:
+        if not _settled(result) or entry.get("intent") or entry.get("failure") or entry.get("deposed") or entry.get("id") != result.id:
             return None
         return dataclasses.replace(result)
 
