@@ -287,7 +287,8 @@ def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
         chosen = _config(args, doc)
         identity.require_configuration(live, doc, chosen, args.env)
         redeploy = redeploy_keys(getattr(args, "redeploy", []), args.env, chosen.cfg)
-        allow_replace = allow_replace_keys(getattr(args, "allow_replace", []), args.env, chosen.cfg)
+        # A plain run finishing a failed one's configuration finishes the replacements it was allowed.
+        allow_replace = allow_replace_keys(getattr(args, "allow_replace", []), args.env, chosen.cfg) or chosen.consented
         rotate = rotate_names(getattr(args, "rotate", []), args.env, chosen.cfg)
 
         def before_changes():
@@ -296,7 +297,7 @@ def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
             # which the next plain run finishes (config.choose_config).
             doc.account = doc.account or backend.account
             doc.retired = None  # created anew: no longer torn down
-            remember_config(doc, chosen, succeeded=False)
+            remember_config(doc, chosen, succeeded=False, consented=allow_replace)
             backend.save(doc)
 
         words = ("plan", "reading", "read") if plan else ("reconcile", "working", "ready")
@@ -309,7 +310,7 @@ def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
             else:
                 run = apply_stack(aws, before_changes=before_changes, **common)
         if not plan and not run.refused:  # a refused apply changed nothing: nothing to remember
-            remember_config(doc, chosen, succeeded=run.ok)
+            remember_config(doc, chosen, succeeded=run.ok, consented=allow_replace)
             backend.save(doc)
     document = {
         "env": args.env,

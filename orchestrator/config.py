@@ -376,6 +376,10 @@ class ChosenConfig:
     origin: str
     # The file the values were first read from, or "defaults".
     source: str
+    # Pending only: the replacements the failed run was allowed to make (--allow-replace). A run
+    # killed half way through a consented replacement has deleted part of it; the next plain run
+    # finishes it rather than stopping to ask again with the environment half gone.
+    consented: frozenset[str] = frozenset()
 
     @property
     def values(self) -> dict[str, Any]:
@@ -417,7 +421,7 @@ def choose_config(given: ChosenConfig | None, doc, env: str, node_keys: Iterable
         if record:
             cfg = validate_config(record["values"], where=f"the configuration recorded in the state of {env}",
                                   node_keys=node_keys)
-            return ChosenConfig(cfg, origin, record.get("source", "unknown"))
+            return ChosenConfig(cfg, origin, record.get("source", "unknown"), frozenset(record.get("allow_replace", ())))
     return ChosenConfig(load_config(None, env), "defaults", "defaults")
 
 
@@ -430,10 +434,12 @@ def retired_tag_keys(doc, cfg: EnvConfig) -> frozenset[str]:
     return frozenset(earlier - set(cfg.tags))
 
 
-def remember_config(doc, chosen: ChosenConfig, *, succeeded: bool) -> None:
+def remember_config(doc, chosen: ChosenConfig, *, succeeded: bool, consented: frozenset[str] = frozenset()) -> None:
     """After a reconcile (not a plan): a success records its configuration, a failure keeps the
     one it was applying as pending, so that no later run without --config reverts what the
-    failed run already changed. Unchanged records are left as they are (no state write)."""
+    failed run already changed; with the replacements it was allowed to make (``consented``), so
+    that no later plain run stops half way through one. Unchanged records are left as they are
+    (no state write)."""
     record = chosen.record()
     applied = (doc.config or {}).get("hash") == record["hash"]
     if succeeded:
@@ -441,4 +447,4 @@ def remember_config(doc, chosen: ChosenConfig, *, succeeded: bool) -> None:
             doc.config = record
         doc.pending_config = None
     elif not applied:
-        doc.pending_config = record
+        doc.pending_config = {**record, "allow_replace": sorted(consented)} if consented else record

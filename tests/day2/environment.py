@@ -68,17 +68,17 @@ class Day2Env:
         return run
 
     def apply(self, cfg: EnvConfig | None = None, *, chosen: ChosenConfig | None = None,
-              allow_replace: frozenset[str] = frozenset()) -> RunResult:
+              allow_replace: frozenset[str] = frozenset(), parallelism: int = 16) -> RunResult:
         """bin/reconcile [--config]: plan, refuse or apply; the configuration remembered as the
         CLI does (recorded on success, pending on failure, nothing when refused)."""
         chosen = chosen or ChosenConfig(cfg or self.cfg, "file", "day2.toml")
         before = self.snapshot()
         run = apply_stack(self.aws, env=ENV, doc=self.doc, save=self.state.save, cfg=chosen.cfg,
                           clock=self.clock.as_clock(), retired_tags=retired_tag_keys(self.doc, chosen.cfg),
-                          allow_replace=allow_replace)
+                          allow_replace=allow_replace or chosen.consented, parallelism=parallelism)
         self.last_calls = mutating(before, self.snapshot())
         if not run.refused:
-            remember_config(self.doc, chosen, succeeded=run.ok)
+            remember_config(self.doc, chosen, succeeded=run.ok, consented=allow_replace)
             self.state.save()
         if run.ok and not run.refused:
             self.cfg = chosen.cfg
@@ -133,9 +133,10 @@ class Killed(BaseException):
 
 
 @contextlib.contextmanager
-def killed_after(env: Day2Env, k: int | None, services: tuple[str, ...]):
+def killed_after(env: Day2Env, k: int | str | None, services: tuple[str, ...]):
     """The run dies right after its k-th mutating call through these services' clients (a
-    SIGKILL as the caller sees it: the call happened, its answer is lost). None: no kill."""
+    SIGKILL as the caller sees it: the call happened, its answer is lost); ``k`` "service
+    Operation": after the first such call. None: no kill."""
     hooks = []
     if k is not None:
         seen = collections.Counter()
@@ -143,8 +144,9 @@ def killed_after(env: Day2Env, k: int | None, services: tuple[str, ...]):
         def die(model, **_):
             if not model.name.startswith(("Describe", "Get", "List")):
                 seen["n"] += 1
-                if seen["n"] == k:
-                    raise Killed(f"{model.service_model.service_name} {model.name}")
+                call = f"{model.service_model.service_name} {model.name}"
+                if seen["n"] == k or call == k:
+                    raise Killed(call)
 
         for service in services:
             client = env.aws.client(service)

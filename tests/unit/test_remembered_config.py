@@ -145,6 +145,21 @@ def test_success_records_failure_keeps_pending_and_nothing_changes_when_equal():
     assert doc.config == second.record() and doc.pending_config is None
 
 
+def test_a_failed_run_keeps_the_replacements_it_was_allowed_for_the_plain_run_that_finishes_it():
+    """A run killed half way through a consented replacement (the VPC, the database gone with it)
+    is finished by the next plain run, not stopped to ask again with the environment half gone;
+    a success, or a run asked for with --config, drops the consent."""
+    doc = StateDocument.new("dev", "us-east-1")
+    remember_config(doc, chosen(source="a.toml"), succeeded=True)
+    asked = chosen(source="b.toml", vpc_cidr="10.1.0.0/16")
+    remember_config(doc, asked, succeeded=False, consented=frozenset({"vpc"}))
+    resumed = choose_config(None, StateDocument.from_json(doc.to_json(), env="dev", region="us-east-1"), "dev")
+    assert (resumed.origin, resumed.cfg, resumed.consented) == ("pending", asked.cfg, frozenset({"vpc"}))
+    assert choose_config(asked, doc, "dev").consented == frozenset()
+    remember_config(doc, resumed, succeeded=True, consented=resumed.consented)
+    assert doc.pending_config is None and choose_config(None, doc, "dev").consented == frozenset()
+
+
 def test_the_hash_is_of_the_values_only():
     assert chosen(source="a.toml").hash == chosen(origin="recorded", source="b.toml").hash
     assert chosen(log_retention_days=90).hash != chosen().hash
