@@ -41,12 +41,6 @@ def test_every_key_the_configuration_accepts_has_a_row_of_its_own():
     assert sorted(_rows(PAGE.read_text())) == sorted(fields)
 
 
-def test_a_key_the_configuration_does_not_accept_gets_no_row():
-    with pytest.raises(ConfigError):
-        validate_config({"db_instance_size": "large"})
-    assert "db_instance_size" not in _rows(PAGE.read_text())
-
-
 @pytest.mark.parametrize("key, bad", [
     ("db_allocated_storage", 19), ("api_log_level", "OFF"), ("redis_snapshot_window", "1:00"),
     ("db_monitoring_interval", 7), ("ecs_log_max_buffer_size", "5g"), ("api_cpu", 300),
