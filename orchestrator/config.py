@@ -51,105 +51,228 @@ MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
 @dataclass(frozen=True)
 class EnvConfig:
     vpc_cidr: str = "10.0.0.0/16"
+    """The environment's VPC network, carved into 16 slices, six used as subnets.
+
+    Allowed: an IPv4 network, /16 to /24
+
+    Fixed once created: a new CIDR is a new VPC and everything in it (the database, Redis, the
+    execution log group among them), refused by the plan with the data it would lose unless
+    `--allow-replace vpc` consents; then everything in the VPC is deleted first and made anew."""
     tags: dict[str, str] = field(default_factory=dict)
-    # Deletion protection on RDS, and teardown refuses the environment.
+    """Tags added to every resource (the keys of `tags` are the ones the tool sets).
+
+    Allowed: AWS tag keys (1-128 characters) and values (0-256 characters) of letters, digits,
+    spaces and `_ . : / = + - @`; `Name`, `Environment`, `ManagedBy`, `video-pipeline:*` and `aws:*`
+    are reserved
+
+    Per environment: yes, `[environments.NAME.tags]` adds to `[defaults.tags]` key by key"""
     deletion_protection: bool = False
+    """RDS deletion protection, and teardown refuses the environment; on by default for an
+    environment named `prod`, `production` or `prd`, alone or followed by `-` and a suffix
+    (`prod-eu`)."""
     db_instance_class: str = "db.t3.medium"
+    """The RDS instance class, `db.<family>.<size>`."""
     db_engine_version: str = "17"
+    """The PostgreSQL version, major (or major.minor) 11 and later: a major alone (`17`) runs the
+    minor RDS picks and stays in sync with the newer minors it moves to.
+
+    A change is checked at plan time against the upgrade targets RDS offers for the running version
+    (`DescribeDBEngineVersions` `ValidUpgradeTarget`, read only when the version differs): a newer
+    minor is in place; a major upgrade (`18`) is **downtime** (primary and standby upgraded together,
+    RDS snapshots before and after) and is sent with `AllowMajorVersionUpgrade`, the default
+    parameter group moving to the new family's. **Refused** before any call: an older version
+    (including a minor older than the one running), a target RDS does not offer (the refusal names
+    the valid ones), and a major upgrade of an instance on a custom parameter group (the stack does
+    not manage them)."""
     db_allocated_storage: int = 20
+    """The database's storage, in GiB."""
     db_backup_retention_days: int = 7
+    """Days RDS keeps the automated backups (0, which would turn them off, is not allowed)."""
     db_final_snapshot: bool = False
+    """Take a final snapshot of the database on teardown."""
     # FSBP RDS.6 (AWS Config rds-enhanced-monitoring-enabled: NON_COMPLIANT when the interval
     # is 0): on by default at the cheapest interval; 0 turns it off.
     db_monitoring_interval: int = 60
+    """The RDS Enhanced Monitoring interval in seconds; on by default for FSBP RDS.6, through the
+    role `rds-monitoring-role-ENV` (always made)."""
     redis_node_type: str = "cache.t3.micro"
+    """The ElastiCache node type, `cache.<family>.<size>`."""
     redis_engine_version: str = "7.1"
+    """The Redis OSS version, 5.0.6 or later (in-transit encryption): `<major>.<minor>` from 6
+    (`6.x`: any 6).
+
+    A change must be a version ElastiCache offers (`DescribeCacheEngineVersions`, read only when the
+    version differs); an upgrade is **downtime**: nodes are upgraded one by one, the primary by a
+    failover (seconds of write errors). Across parameter group families (6.2 → 7.0) the new family's
+    default group is named in the same call. **Refused** before any call: an older version (7.1 is
+    the last Redis OSS: a running 7.1 has nothing to upgrade to), a version not offered, and a change
+    of family on a custom parameter group."""
     redis_num_nodes: int = 2
+    """Nodes of the Redis replication group (automatic failover needs 2)."""
     log_retention_days: int = 30
+    """Days the ECS services' log groups keep their logs (a CloudWatch Logs retention value)."""
     api_image: str = "public.ecr.aws/docker/library/nginx:stable-alpine"
+    """The container image of the API service (`metadata-api`)."""
     api_port: int = 80
+    """The port the API containers listen on, and the load balancer's.
+
+    The target group's port cannot change in place: a new target group is made beside the old one
+    (`api-tg-ENV-b`, then back to `api-tg-ENV` the next time), the listener and the service are
+    pointed at it, then the old one is deleted — no consent needed, it holds no data."""
     api_cpu: int = 256
+    """CPU units of an API task (a Fargate CPU/memory pair with `api_memory`)."""
     api_memory: int = 512
+    """Memory of an API task, in MiB (a Fargate CPU/memory pair with `api_cpu`).
+
+    Allowed: what Fargate pairs with `api_cpu`: 512, 1024 or 2048 for 256; from 1024 to 4096 for
+    512, 2048 to 8192 for 1024, 4096 to 16384 for 2048 and 8192 to 30720 for 4096, in steps of 1024;
+    from 16384 to 61440 for 8192 in steps of 4096; from 32768 to 122880 for 16384 in steps of 8192"""
     api_desired_count: int = 2
+    """Tasks the API service runs."""
     worker_image: str = "public.ecr.aws/docker/library/busybox:stable"
+    """The container image of the worker service (`video-worker`)."""
     worker_cpu: int = 1024
+    """CPU units of a worker task (a Fargate CPU/memory pair with `worker_memory`)."""
     worker_memory: int = 2048
+    """Memory of a worker task, in MiB (a Fargate CPU/memory pair with `worker_cpu`).
+
+    Allowed: what Fargate pairs with `worker_cpu`, as for `api_memory`"""
     worker_desired_count: int = 1
+    """Tasks the worker service runs."""
     # The default image is a placeholder consumer that keeps the EFS volume mounted.
     worker_command: list[str] = field(default_factory=lambda: ["sh", "-c", "while true; do sleep 3600; done"])
+    """The worker container's command; the default is a placeholder loop that keeps the EFS volume
+    mounted."""
     api_throttle_rate: float = 100.0
+    """Usage plan throttling: the steady rate, in requests per second."""
     api_throttle_burst: int = 200
+    """Usage plan throttling: the burst, in requests."""
     # What bin/drift reports as ignored rather than drifted: {"ignore": [rule, ...]}
     # (orchestrator.drift_rules). Only the report reads it; no resource depends on it.
     drift: dict[str, Any] = field(default_factory=dict)
+    """What `bin/drift` reports as `ignored` rather than drifted (see [Drift checks](drift.md)).
+
+    Allowed: `ignore`: `[[defaults.drift.ignore]]` / `[[environments.NAME.drift.ignore]]` tables:
+    `reason` (required) and `resource` (+ `attribute`) or `unmanaged` (+ `kind`)
+
+    Per environment: yes, `[[environments.NAME.drift.ignore]]` rules are added to the defaults'"""
     # -- issue 15, data services and load balancer (docs/configuration.md rows RDS, ElastiCache, EFS,
     # load balancer): each costs money or changes behaviour, so each is a key; defaults secure.
     # FSBP RDS.9: the PostgreSQL logs exported to CloudWatch Logs (ingestion and storage cost).
     db_log_exports: list[str] = field(default_factory=lambda: ["postgresql", "upgrade"])
+    """The RDS for PostgreSQL logs exported to CloudWatch Logs (FSBP RDS.9); `[]` exports none.
+
+    Each exported type has its log group made by the stack first
+    (`/aws/rds/instance/rds-postgresql-ENV/TYPE`, see "RDS export log groups" below); a type removed
+    later stops being exported but its group and the logs in it stay until teardown."""
     # How long the export log groups (/aws/rds/instance/rds-postgresql-ENV/<type>) keep them:
     # database logs are audit material (connections, errors, upgrades), so the 365 days FSBP
     # CloudWatch.16 asks of a log group, like the flow and API logs, not the tasks' 30.
     db_log_retention_days: int = 365
+    """Days the RDS export log groups keep the database logs (a CloudWatch Logs retention value, as
+    `log_retention_days`; database logs are audit material: 365 is FSBP CloudWatch.16's minimum, like
+    the flow and API logs)."""
     # FSBP RDS.13: RDS moves the engine to newer minors in the maintenance window (C-RDS-3).
     db_auto_minor_version_upgrade: bool = True
+    """RDS applies newer minors of the engine in the maintenance window (FSBP RDS.13)."""
     # FSBP ElastiCache.1: daily snapshots kept this many days (backup storage cost).
     redis_snapshot_retention_days: int = 7
+    """Days the daily Redis snapshots are kept (FSBP ElastiCache.1)."""
     # The daily snapshot window, UTC (16:00-17:00 UTC is 01:00-02:00 in Tokyo).
     redis_snapshot_window: str = "16:00-17:00"
+    """The daily Redis snapshot window, in UTC (the default is 01:00-02:00 in Tokyo)."""
     # FSBP ElastiCache.2: minor engine upgrades applied in the maintenance window.
     redis_auto_minor_version_upgrade: bool = True
+    """ElastiCache minor engine upgrades in the maintenance window (FSBP ElastiCache.2)."""
     # FSBP EFS.2: the file system in AWS Backup's default daily plan (backup storage cost).
     efs_backup: bool = True
+    """The file system in AWS Backup's default daily plan (FSBP EFS.2)."""
     # Cross-zone load balancing on the NLB (inter-AZ data transfer is charged for an NLB).
     lb_cross_zone: bool = True
+    """Cross-zone load balancing on the NLB (inter-AZ traffic is charged)."""
     # -- issue 15, VPC / keys / logs (docs/configuration.md) --
     # VPC flow logs (FSBP EC2.6): how long their log group keeps them; 365 days is the minimum
     # FSBP CloudWatch.16 asks of a log group.
     flow_log_retention_days: int = 365
+    """Days the VPC flow logs' log group keeps them (a CloudWatch Logs retention value, as
+    `log_retention_days`; FSBP EC2.6; 365 is FSBP CloudWatch.16's minimum)."""
     # The environment's KMS key (FSBP KMS.4) is deleted this many days after a teardown
     # (ScheduleKeyDeletion's waiting period, 7-30): until then a mistaken teardown can be undone.
     kms_deletion_window_days: int = 30
+    """Days between teardown and the deletion of the environment's KMS key (ScheduleKeyDeletion)."""
     # -- issue 15, API Gateway (docs/configuration.md API Gateway row; FSBP APIGateway.1, .3, .4) --
     # Execution logging of every method (FSBP APIGateway.1 passes with ERROR or INFO; INFO logs
     # every request: more CloudWatch Logs ingestion).
     api_log_level: str = "ERROR"
+    """Execution logging of every API method (FSBP APIGateway.1; `INFO` logs every request)."""
     # How long the execution and access log groups keep their logs; 365 days is the minimum
     # FSBP CloudWatch.16 asks of a log group.
     api_log_retention_days: int = 365
+    """Days the API's execution and access log groups keep their logs (a CloudWatch Logs retention
+    value)."""
     # Detailed (per-method) CloudWatch metrics on the stage (charged as custom metrics).
     api_detailed_metrics: bool = True
+    """Per-method CloudWatch metrics on the API stage (charged as custom metrics)."""
     # X-Ray tracing of the stage (FSBP APIGateway.3; traces are charged beyond the free tier).
     api_tracing: bool = True
+    """X-Ray tracing of the API stage (FSBP APIGateway.3)."""
     # The WAFv2 web ACL on the stage (FSBP APIGateway.4). Off: a reconcile deletes the web ACL
     # and its association (nodes the configuration drops are deleted), and APIGateway.4 fails.
     api_waf: bool = True
+    """The WAFv2 web ACL on the API stage (FSBP APIGateway.4); `false` deletes the web ACL and its
+    association on the next reconcile (APIGateway.4 then fails) and `true` makes them again."""
     # Its rate-based rule: requests per client IP in 5 minutes before it is blocked.
     api_waf_rate_limit: int = 2000
+    """Requests per client IP in 5 minutes before the web ACL's rate rule blocks it."""
     # -- issue 15, IAM / secrets / ECS (docs/configuration.md rows IAM, secrets, secret rotation, ECS) --
     # FSBP ECS.5: containers run with a read-only root file system; the paths an image writes to
     # are task volumes (nginx: its cache and pid directories). Off for an image that cannot.
     ecs_readonly_root_filesystem: bool = True
+    """Containers run with a read-only root file system (FSBP ECS.5); `false` for an image that
+    must write outside its scratch paths."""
     api_scratch_paths: list[str] = field(default_factory=lambda: ["/var/cache/nginx", "/var/run"])
+    """Writable task volumes of the API containers (Fargate task storage, emptied with the task),
+    mounted at these paths while the root is read-only."""
     worker_scratch_paths: list[str] = field(default_factory=lambda: ["/tmp"])
+    """Writable task volumes of the worker containers (Fargate task storage, emptied with the task),
+    mounted at these paths while the root is read-only."""
     # awslogs in non-blocking mode: log lines wait in a buffer of this size (Docker's size syntax)
     # while CloudWatch Logs is slow, instead of blocking the application; the oldest are dropped
     # when it is full.
     ecs_log_max_buffer_size: str = "25m"
+    """The awslogs buffer of `non-blocking` mode (a size in `k`/`m`/`g`); lines beyond it are
+    dropped rather than blocking the application."""
     # Who besides the roles that read them may read the stack's secrets (their resource policies
     # deny everyone else): IAM role or user ARNs (aws:PrincipalArn, * wildcards allowed) of the
     # people and pipelines that run bin/reconcile and bin/drift. Empty: the principal running the
     # reconcile, which changes with whoever runs it; set it for a team.
     secret_admin_principals: list[str] = field(default_factory=list)
+    """IAM role or user ARNs (`*` allowed) that may read the stack's secrets besides the roles that
+    use them; empty: the principal running the reconcile."""
     # Secret rotation (FSBP SecretsManager.4, whose Config rule's maxDaysSinceRotation defaults to
     # 90): a reconcile rotates the Redis AUTH token when the value in use (AWSCURRENT) is older
     # than this many days (orchestrator/rotation.py); 0 never rotates on a schedule.
     secret_rotation_days: int = 90
+    """A reconcile rotates the Redis AUTH token and the API key once the value in use is older than
+    this many days, and drift reports it overdue (90: the default of the AWS Config rule behind FSBP
+    SecretsManager.4); 0 never rotates on a schedule (`--rotate` still does)."""
     # An API key cannot change its value: a rotation makes a second key, and the old one stays in
     # the usage plan this many hours so that clients can switch (0: removed by the next reconcile).
     api_key_rotation_grace_hours: int = 24
+    """After an API key rotation the old key keeps working this many hours (clients switch to the
+    secret's new value); the first reconcile after that deletes it; 0: the next reconcile."""
     # The AWS account the environment belongs to (12 digits; empty: not checked): every command
     # for it refuses credentials of another account before any call but STS's (orchestrator.cli).
     account_id: str = ""
+    """The AWS account the environment belongs to; empty: not checked.
+
+    Per environment: yes, and usually set there (`[environments.prod]`)
+
+    With it, `bin/reconcile` (and `--plan`), `bin/drift --env` and `bin/teardown` given this file ask
+    STS who the credentials are and, for another account, change nothing and exit 1 with one line
+    naming both accounts, before any other AWS call (not with `--sandbox`: its emulator has an
+    account of its own). A run without `--config` is guarded by the state, which records its
+    account."""
 
 
 def defaults_for(env: str) -> dict[str, Any]:
@@ -241,10 +364,14 @@ _TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", float:
                list: "a list of strings"}
 
 
-def _check_values(cfg: EnvConfig, where: str, mistyped: set[str]) -> list[str]:
+def _check_values(cfg: EnvConfig, where: str, mistyped: set[str], rules: dict[str, str] | None = None) -> list[str]:
+    """``rules``, when given, receives each key's allowed values in the words of its error line:
+    the configuration reference (orchestrator.config_reference) shows exactly what is checked."""
     problems: list[str] = []
 
     def check(key: str, ok: bool, allowed: str, value=None) -> None:
+        if rules is not None:
+            rules.setdefault(key, allowed)
         # A key of the wrong type has its line already; its default is what is checked here.
         if not ok and key not in mistyped:
             shown = getattr(cfg, key) if value is None else value
