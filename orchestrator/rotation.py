@@ -38,6 +38,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 import structlog
+from botocore.exceptions import ClientError
 
 from orchestrator.errors import UserError
 from orchestrator.spec import resolve
@@ -253,7 +254,7 @@ class RedisAuthRotation:
             try:
                 self.sm.put_secret_value(SecretId=self.secret_arn, SecretString=value, ClientRequestToken=token,
                                          VersionStages=[PENDING])
-            except Exception as exc:
+            except ClientError as exc:
                 if error_code(exc) != VERSION_TAKEN:
                     raise
                 # D-SM-1: an earlier rotation from this AWSCURRENT made that version (AWSCURRENT

@@ -11,13 +11,14 @@
    answering the old one.
 3. AssociateWebACL right after the web ACL was created answers **WAFUnavailableEntityException**
    for a while (docs/aws-behaviours.md D-WAF-1; API reference AssociateWebACL, "Temporary
-   inconsistencies during updates": "After you create a web ACL, if you try to associate it with a
-   resource, you might get an exception indicating that the web ACL is unavailable", for "a few
-   seconds to a number of minutes"; hashicorp/terraform-provider-aws #17527, #29080). moto 5.2.5 associates at once. Off by default,
-   also with a controlled clock: ``clock.switch(NEW_ENTITY_LAG, True)`` turns it on. Then a web
-   ACL created at the layer's "now" cannot be associated until ``clock.duration("wafv2.new_entity")``
-   has gone by on the layer's clock. (A stage just created can be refused too; not modelled: the
-   stack's stage is older than its web ACL's association in every run.)
+   inconsistencies during updates": "After you create a web ACL, if you try to associate it with
+   a resource, you might get an exception indicating that the web ACL is unavailable", for "a few
+   seconds to a number of minutes"; hashicorp/terraform-provider-aws #17527, #29080). moto 5.2.5
+   associates at once. Off by default, also with a controlled clock:
+   ``clock.switch(NEW_ENTITY_LAG, True)`` turns it on. Then a web ACL created at the layer's "now"
+   cannot be associated until ``clock.duration("wafv2.new_entity")`` has gone by on the layer's
+   clock. A stage just created can be refused the same way: not modelled (the handler's retry is
+   the same for both).
 """
 from __future__ import annotations
 
