@@ -10,7 +10,9 @@ with ElastiCache's two-step token change (B-EC-7). Its progress lives in AWS, so
 any step is resumed by the next one from what AWS shows:
 
   (a) PutSecretValue: a new random token, staged AWSPENDING only (a ClientRequestToken derived
-      from the secret and its AWSCURRENT version: a retry makes no second version, B-SM-3);
+      from the secret and its AWSCURRENT version: a retry makes no second version, B-SM-3; when
+      that id is already a version's, after AWSCURRENT was moved back by hand or a rotation was
+      cancelled, the next id derived from them is used, D-SM-1);
   (b) ModifyReplicationGroup ROTATE with it: the group accepts the old and the new token;
   (c) UpdateSecretVersionStage: AWSCURRENT moves to the new version (AWSPREVIOUS to the old);
   (d) the ECS services whose tasks read the token redeploy (ECS resolves ``valueFrom`` when a
@@ -36,13 +38,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 import structlog
+from botocore.exceptions import ClientError
 
 from orchestrator.errors import UserError
 from orchestrator.spec import resolve
 from orchestrator.waiting import wait_for
 from resources.apigateway_common import NOT_FOUND, list_all, patch
 from resources.apigateway_keys import NEXT, PREVIOUS, RETIRE_AFTER, ROTATION_OF, ApiKey, family
-from resources.aws import ignore_codes
+from resources.aws import error_code, ignore_codes
 from resources.base import Change, FieldDiff, ResourceError, Status, tag_list
 from resources.elasticache import GROUP_BUSY, ReplicationGroup, read_auth_token
 from resources.secret import generated_document
@@ -52,6 +55,11 @@ PENDING, CURRENT = "AWSPENDING", "AWSCURRENT"
 # "setting:<version>:<AuthTokenLastModifiedDate>" while the SET is on its way (see _set).
 SET_TAG = "AuthTokenSecretVersion"
 ROTATION_NAMESPACE = uuid.UUID("0b7f6f4e-4a51-4f0e-9a1c-5d2f3e8c7a61")
+# D-SM-1: PutSecretValue with a ClientRequestToken that already names a version holding other data
+# answers ResourceExistsException. How many ids derived from one AWSCURRENT are tried: each taken
+# one is a version an earlier rotation from that same AWSCURRENT left behind.
+VERSION_ID_ATTEMPTS = 20
+VERSION_TAKEN = "ResourceExistsException"
 
 
 @dataclass(frozen=True)
@@ -172,6 +180,13 @@ class RotationPolicy:
         return self._due(key, versions.current.created, f"{CURRENT} version {versions.current.id}", "a new token")
 
 
+def pending_version_id(secret_arn: str, current_id: str, attempt: int = 0) -> str:
+    """The ClientRequestToken of a rotation from ``current_id``: the same for a retry (B-SM-3);
+    ``attempt`` counts the ids found taken (D-SM-1). The first is the one rotations always used."""
+    seed = f"{secret_arn}/{current_id}" + (f"/{attempt}" if attempt else "")
+    return str(uuid.uuid5(ROTATION_NAMESPACE, seed))
+
+
 def retire_after(key: dict) -> datetime | None:
     text = (key.get("tags") or {}).get(RETIRE_AFTER)
     try:
@@ -233,16 +248,26 @@ class RedisAuthRotation:
             self.log.info("rotation_promoted", version=pending.id, previous=versions.current.id)
 
     def _put_pending(self, current: Version) -> Version:
-        # Deterministic per rotation: the same secret and AWSCURRENT give the same token, so a
-        # retried PutSecretValue whose first answer was lost makes no second version (B-SM-3).
-        token = str(uuid.uuid5(ROTATION_NAMESPACE, f"{self.secret_arn}/{current.id}"))
-        self.sm.put_secret_value(SecretId=self.secret_arn, SecretString=generated_document(self.secret_spec),
-                                 ClientRequestToken=token, VersionStages=[PENDING])
-        self.log.info("rotation_pending_created", version=token)
-        pending = read_versions(self.sm, self.secret_arn).pending
-        if pending is None or pending.id != token:
-            raise ResourceError(f"secret {self.secret_arn}: version {token} is not staged {PENDING} after PutSecretValue")
-        return pending
+        value = generated_document(self.secret_spec)
+        for attempt in range(VERSION_ID_ATTEMPTS):
+            token = pending_version_id(self.secret_arn, current.id, attempt)
+            try:
+                self.sm.put_secret_value(SecretId=self.secret_arn, SecretString=value, ClientRequestToken=token,
+                                         VersionStages=[PENDING])
+            except ClientError as exc:
+                if error_code(exc) != VERSION_TAKEN:
+                    raise
+                # D-SM-1: an earlier rotation from this AWSCURRENT made that version (AWSCURRENT
+                # moved back by hand since, or AWSPENDING removed): never rewritten, the next id.
+                self.log.info("rotation_version_id_taken", version=token)
+                continue
+            self.log.info("rotation_pending_created", version=token)
+            pending = read_versions(self.sm, self.secret_arn).pending
+            if pending is None or pending.id != token:
+                raise ResourceError(f"secret {self.secret_arn}: version {token} is not staged {PENDING} after PutSecretValue")
+            return pending
+        raise ResourceError(f"secret {self.secret_arn}: the {VERSION_ID_ATTEMPTS} version ids of a rotation from {CURRENT} "
+                            f"version {current.id} are all taken; move {CURRENT} to the newest version, then rotate again")
 
     def _rotate(self, pending: Version) -> None:
         group = self._settled()

@@ -51,6 +51,9 @@ DURATIONS: dict[str, float] = {
     "elasticache.modify": 1200.0,
     # API Gateway CreateVpcLink -> AVAILABLE: minutes (it creates the NLB's endpoint service).
     "apigateway.vpc_link": 180.0,
+    # AssociateWebACL answers WAFUnavailableEntityException after CreateWebACL (D-WAF-1; only with
+    # ``wafv2``'s switch on): "a few minutes" (API reference), no published figure (est.).
+    "wafv2.new_entity": 120.0,
     # Creates that are pending on AWS (``creates.py``, only with its switch on): T-1.1
     # typical figures. RDS PostgreSQL Multi-AZ CreateDBInstance -> available: ~14 min.
     "rds.create": 840.0,

@@ -13,6 +13,17 @@ VersionId or VersionStage still answers the version that held it before (moto ke
 version" only PutSecretValue and CreateSecret move); AWS answers AWSCURRENT ("If you don't specify
 either a VersionStage or VersionId, Secrets Manager returns the AWSCURRENT version", API reference
 GetSecretValue). ECS resolves a ``valueFrom`` secret that way, and so do the handlers.
+
+docs/aws-behaviours.md D-SM-1: PutSecretValue with a ClientRequestToken that already names a
+version holding other data answers **ResourceExistsException** ("if the secret data is different,
+then the operation fails because you can't modify an existing version; you can only create new
+ones"; the same data "succeeds but does nothing", API reference PutSecretValue). moto 5.2.5 does so
+for every version but one staged AWSPENDING, which it overwrites in place (it keeps the AWSPENDING
+version id RotateSecret makes before a rotation function has put a value in it, and fills that in,
+as AWS does). Here a version staged AWSPENDING that already holds a value is refused like any
+other; one without a value is still filled in. On by default (AWS always refuses);
+``clock.switch(PENDING_OVERWRITE, True)`` gives a test moto's own overwrite back until the next
+``clock.reset()``.
 """
 from __future__ import annotations
 
@@ -20,11 +31,16 @@ import functools
 import json
 import time
 
-from moto.secretsmanager.models import SecretsManagerBackend
+from moto.secretsmanager.exceptions import ResourceExistsException
+from moto.secretsmanager.models import FakeSecret, SecretsManagerBackend
 
+from sandbox.fidelity import clock
 from sandbox.fidelity.patching import patch_once
 
 _PATCHED = "_video_pipeline_fidelity"
+_PATCHED_PENDING = "_video_pipeline_fidelity_pending"
+# The switch that gives moto's overwrite of an AWSPENDING version back (off: as AWS, D-SM-1).
+PENDING_OVERWRITE = "secretsmanager-pending-overwrite"
 
 
 def _list_secret_version_ids(original):
@@ -55,6 +71,27 @@ def _put_secret_value(original):
     return put_secret_value
 
 
+def _refusing_to_rewrite_a_pending_version(original):
+    """D-SM-1: a version staged AWSPENDING that holds a value is not rewritten: the same data
+    changes nothing, other data answers ResourceExistsException (moto's own message)."""
+    @functools.wraps(original)
+    def put_secret_value(self: SecretsManagerBackend, secret_id: str, secret_string, secret_binary,
+                         client_request_token, version_stages):
+        secret = self.secrets.get(secret_id) if not clock.switched(PENDING_OVERWRITE) else None
+        version = secret.versions.get(client_request_token) if isinstance(secret, FakeSecret) and client_request_token else None
+        if version is not None and "AWSPENDING" in version.get("version_stages", []) \
+                and (version.get("secret_string"), version.get("secret_binary")) != (None, None):
+            if (version.get("secret_string"), version.get("secret_binary")) == (secret_string, secret_binary):
+                return secret.to_short_dict(include_version_stages=True, version_id=client_request_token)
+            raise ResourceExistsException(
+                f"You can't use ClientRequestToken {client_request_token} because that value is already in use for a "
+                f"version of secret {secret.arn}.")
+        return original(self, secret_id=secret_id, secret_string=secret_string, secret_binary=secret_binary,
+                        client_request_token=client_request_token, version_stages=version_stages)
+
+    return put_secret_value
+
+
 def _update_secret_version_stage(original):
     @functools.wraps(original)
     def update_secret_version_stage(self: SecretsManagerBackend, secret_id: str, version_stage: str,
@@ -78,4 +115,5 @@ def _patch(name: str, build) -> None:
 def apply() -> None:
     _patch("list_secret_version_ids", _list_secret_version_ids)
     _patch("put_secret_value", _put_secret_value)
+    patch_once(SecretsManagerBackend, "put_secret_value", _refusing_to_rewrite_a_pending_version, _PATCHED_PENDING)
     _patch("update_secret_version_stage", _update_secret_version_stage)

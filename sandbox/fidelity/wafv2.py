@@ -9,12 +9,27 @@
    ACL (API reference, AssociateWebACL; GetWebACLForResource answers one). moto appends the
    resource to the new web ACL and leaves it on the old one too, so GetWebACLForResource keeps
    answering the old one.
+3. AssociateWebACL right after the web ACL was created answers **WAFUnavailableEntityException**
+   for a while (docs/aws-behaviours.md D-WAF-1; API reference AssociateWebACL, "Temporary
+   inconsistencies during updates": "After you create a web ACL, if you try to associate it with
+   a resource, you might get an exception indicating that the web ACL is unavailable", for "a few
+   seconds to a number of minutes"; hashicorp/terraform-provider-aws #17527, #29080). moto 5.2.5
+   associates at once. Off by default, also with a controlled clock:
+   ``clock.switch(NEW_ENTITY_LAG, True)`` turns it on. Then a web ACL created at the layer's "now"
+   cannot be associated until ``clock.duration("wafv2.new_entity")`` has gone by on the layer's
+   clock. A stage just created can be refused the same way: not modelled (the handler's retry is
+   the same for both).
 """
 from __future__ import annotations
 
 from moto.wafv2 import exceptions, models
 
+from sandbox.fidelity import clock
+from sandbox.fidelity.patching import patch_once
+
 _PATCHED = "_video_pipeline_fidelity"
+_PATCHED_NEW = "_video_pipeline_fidelity_new_entity"
+NEW_ENTITY_LAG = "waf-new-entity-lag"
 
 
 class WAFAssociatedItemException(exceptions.WAFv2ClientError):
@@ -25,6 +40,42 @@ class WAFAssociatedItemException(exceptions.WAFv2ClientError):
         )
 
 
+class WAFUnavailableEntityException(exceptions.WAFv2ClientError):
+    def __init__(self) -> None:
+        # AWS's own words (WAF API reference, WAFUnavailableEntityException).
+        super().__init__(
+            "WAFUnavailableEntityException",
+            "WAF couldn’t retrieve a resource that you specified for this operation. If you’ve just created a resource "
+            "that you’re using in this operation, you might just need to wait a few minutes. It can take from a few "
+            "seconds to a number of minutes for changes to propagate. Verify the resource specifications in your "
+            "request parameters and then retry the operation.",
+        )
+
+
+def new_entity_lag() -> bool:
+    return clock.controlled() and clock.switched(NEW_ENTITY_LAG)
+
+
+def _noting_creation(original):
+    def create_web_acl(self, *args, **kwargs):
+        acl = original(self, *args, **kwargs)
+        if new_entity_lag():
+            acl._fidelity_created = clock.now()
+        return acl
+
+    return create_web_acl
+
+
+def _refusing_a_new_web_acl(original):
+    def associate_web_acl(self, web_acl_arn: str, resource_arn: str):
+        created = getattr(self.wacls.get(web_acl_arn), "_fidelity_created", None)
+        if new_entity_lag() and created is not None and clock.elapsed(created) < clock.duration("wafv2.new_entity"):
+            raise WAFUnavailableEntityException()
+        return original(self, web_acl_arn, resource_arn)
+
+    return associate_web_acl
+
+
 def _live(backend, resource_arn: str) -> bool:
     if models.re.search(models.APIGATEWAY_REGEX, resource_arn):
         return backend._find_apigw_stage(resource_arn) is not None
@@ -32,6 +83,13 @@ def _live(backend, resource_arn: str) -> bool:
 
 
 def apply() -> None:
+    _apply_association_rules()
+    # After 1. and 2.: a refused association changes nothing.
+    patch_once(models.WAFV2Backend, "create_web_acl", _noting_creation, _PATCHED_NEW)
+    patch_once(models.WAFV2Backend, "associate_web_acl", _refusing_a_new_web_acl, _PATCHED_NEW)
+
+
+def _apply_association_rules() -> None:
     backend = models.WAFV2Backend
     if getattr(backend.delete_web_acl, _PATCHED, False):
         return

@@ -1,11 +1,17 @@
-"""Secrets Manager version dates and AWSCURRENT (sandbox/fidelity/secretsmanager.py): docs/aws-behaviours.md
-A-42, A-43, in-process under mock_aws."""
+"""Secrets Manager version dates, AWSCURRENT and versions never rewritten
+(sandbox/fidelity/secretsmanager.py): docs/aws-behaviours.md A-42, A-43, D-SM-1, in-process under
+mock_aws."""
 from __future__ import annotations
 
 import time
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
+from moto.core import DEFAULT_ACCOUNT_ID as ACCOUNT
+from moto.secretsmanager.models import secretsmanager_backends
+
+from sandbox.fidelity import clock, secretsmanager
 
 REGION = "us-east-1"
 
@@ -37,3 +43,74 @@ def test_get_secret_value_answers_awscurrent_after_the_label_moved(sm):
     assert (answer["SecretString"], answer["VersionId"]) == ("two", "c" * 32)
     assert sorted(answer["VersionStages"]) == ["AWSCURRENT", "AWSPENDING"]
     assert sm.get_secret_value(SecretId=arn, VersionStage="AWSPREVIOUS")["SecretString"] == "one"
+
+
+# -- D-SM-1: a version's data never changes (sandbox/fidelity/secretsmanager.py) ---------------
+
+def put(sm, arn, value, token, stages=("AWSPENDING",)):
+    """The error code PutSecretValue answers, None when it succeeded."""
+    try:
+        sm.put_secret_value(SecretId=arn, SecretString=value, ClientRequestToken=token, VersionStages=list(stages))
+    except ClientError as exc:
+        return exc.response["Error"]["Code"]
+    return None
+
+
+def value_of(sm, arn, version_id):
+    return sm.get_secret_value(SecretId=arn, VersionId=version_id)["SecretString"]
+
+
+def stages_of(sm, arn) -> dict[str, list[str]]:
+    return {v["VersionId"]: sorted(v["VersionStages"]) for v in sm.list_secret_version_ids(SecretId=arn)["Versions"]}
+
+
+def test_a_token_naming_a_version_with_other_data_is_refused_whatever_its_labels(sm):
+    arn = sm.create_secret(Name="s", SecretString="one")["ARN"]
+    assert put(sm, arn, "two", "d" * 32, stages=("AWSPREVIOUS",)) is None
+    assert put(sm, arn, "three", "e" * 32) is None  # staged AWSPENDING
+    # moto's own answer for a version not staged AWSPENDING; the layer's for the pending one,
+    # which moto 5.2.5 overwrote.
+    for token in ("d" * 32, "e" * 32):
+        assert put(sm, arn, "other", token) == "ResourceExistsException"
+    assert (value_of(sm, arn, "d" * 32), value_of(sm, arn, "e" * 32)) == ("two", "three")
+
+
+def test_the_same_data_again_succeeds_and_changes_nothing(sm):
+    arn = sm.create_secret(Name="s", SecretString="one")["ARN"]
+    assert put(sm, arn, "two", "e" * 32) is None
+    before = stages_of(sm, arn)
+    assert put(sm, arn, "two", "e" * 32) is None
+    assert stages_of(sm, arn) == before and value_of(sm, arn, "e" * 32) == "two"
+
+
+def test_a_new_version_staged_awspending_takes_the_label_from_the_old_one(sm):
+    """AWS moves a label named in VersionStages from the version that held it (API reference,
+    PutSecretValue VersionStages): not a refusal."""
+    arn = sm.create_secret(Name="s", SecretString="one")["ARN"]
+    assert put(sm, arn, "two", "e" * 32) is None
+    assert put(sm, arn, "three", "f" * 32) is None
+    assert stages_of(sm, arn)["f" * 32] == ["AWSPENDING"] and stages_of(sm, arn)["e" * 32] == []
+
+
+def test_the_empty_pending_version_rotate_secret_makes_is_filled_in(sm):
+    """RotateSecret stages AWSPENDING on a version id with no value yet; the rotation function's
+    PutSecretValue with that token puts the value there (AWS's rotation protocol). moto makes
+    that version only when it has a rotation Lambda to invoke: made here as moto makes it."""
+    arn = sm.create_secret(Name="s", SecretString="one")["ARN"]
+    secret = secretsmanager_backends[ACCOUNT][REGION].secrets[arn]
+    secret.versions["g" * 32] = {"createdate": int(time.time()), "version_id": "g" * 32, "version_stages": ["AWSPENDING"]}
+    assert put(sm, arn, "two", "g" * 32) is None
+    assert value_of(sm, arn, "g" * 32) == "two"
+    assert put(sm, arn, "three", "g" * 32) == "ResourceExistsException"  # filled in: now it holds a value
+
+
+def test_the_switch_gives_back_motos_overwrite_until_reset(sm):
+    arn = sm.create_secret(Name="s", SecretString="one")["ARN"]
+    assert put(sm, arn, "two", "e" * 32) is None
+    clock.switch(secretsmanager.PENDING_OVERWRITE, True)
+    try:
+        assert put(sm, arn, "three", "e" * 32) is None
+        assert value_of(sm, arn, "e" * 32) == "three"
+    finally:
+        clock.reset()
+    assert put(sm, arn, "four", "e" * 32) == "ResourceExistsException"

@@ -1,9 +1,13 @@
-"""WAFv2 and API Gateway logging as AWS documents them (sandbox/fidelity/wafv2.py, apigateway.py 3)."""
+"""WAFv2 and API Gateway logging as AWS documents them (sandbox/fidelity/wafv2.py, apigateway.py 3;
+docs/aws-behaviours.md D-WAF-1)."""
 from __future__ import annotations
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+
+from sandbox.fidelity import clock as layer_clock
+from sandbox.fidelity import wafv2 as wafv2_layer
 
 REGION = "us-east-1"
 VIS = {"SampledRequestsEnabled": False, "CloudWatchMetricsEnabled": False, "MetricName": "m"}
@@ -58,3 +62,48 @@ def test_stage_logging_needs_the_account_cloudwatch_role(stage_arn):
     apigw.update_account(patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": "arn:aws:iam::123456789012:role/r"}])
     apigw.update_stage(restApiId=api, stageName="dev", patchOperations=on)
     assert apigw.get_stage(restApiId=api, stageName="dev")["methodSettings"]["*/*"]["loggingLevel"] == "ERROR"
+
+
+# -- D-WAF-1: a web ACL just created cannot be associated yet (sandbox/fidelity/wafv2.py 3) -------
+
+NEW_ENTITY = layer_clock.DURATIONS["wafv2.new_entity"]
+
+
+def associate(wafv2, acl_arn, stage) -> str | None:
+    """The error code AssociateWebACL answers, None when it associated."""
+    try:
+        wafv2.associate_web_acl(WebACLArn=acl_arn, ResourceArn=stage)
+    except ClientError as exc:
+        return exc.response["Error"]["Code"]
+    return None
+
+
+@pytest.fixture
+def lagging(on_the_clock):
+    layer_clock.switch(wafv2_layer.NEW_ENTITY_LAG, True)
+    return on_the_clock
+
+
+def test_a_new_web_acl_answers_unavailable_until_the_window_is_over(stage_arn, lagging):
+    wafv2 = boto3.client("wafv2", region_name=REGION)
+    a = acl(wafv2, "a")
+    with pytest.raises(ClientError) as refused:
+        wafv2.associate_web_acl(WebACLArn=a["ARN"], ResourceArn=stage_arn[1])
+    assert refused.value.response["Error"]["Code"] == "WAFUnavailableEntityException"
+    assert "you might just need to wait a few minutes" in refused.value.response["Error"]["Message"]
+    assert "WebACL" not in wafv2.get_web_acl_for_resource(ResourceArn=stage_arn[1])  # refused: nothing changed
+    lagging.sleep(NEW_ENTITY - 1)
+    assert associate(wafv2, a["ARN"], stage_arn[1]) == "WAFUnavailableEntityException"
+    lagging.sleep(1)
+    assert associate(wafv2, a["ARN"], stage_arn[1]) is None
+    assert wafv2.get_web_acl_for_resource(ResourceArn=stage_arn[1])["WebACL"]["ARN"] == a["ARN"]
+
+
+def test_a_web_acl_made_before_the_switch_and_the_default_are_associated_at_once(stage_arn, on_the_clock):
+    wafv2 = boto3.client("wafv2", region_name=REGION)
+    a = acl(wafv2, "a")  # off by default, also on a controlled clock
+    layer_clock.switch(wafv2_layer.NEW_ENTITY_LAG, True)
+    assert associate(wafv2, a["ARN"], stage_arn[1]) is None
+    layer_clock.reset()
+    b = acl(wafv2, "b")  # a reset turns it off
+    assert associate(wafv2, b["ARN"], stage_arn[1]) is None

@@ -1,6 +1,8 @@
 """Log group handler on moto: one log group per ECS service with retention, read back with the test's own client."""
 from __future__ import annotations
 
+import dataclasses
+
 import boto3
 import pytest
 
@@ -12,6 +14,7 @@ from orchestrator.stack.security import key_nodes, log_group_nodes
 from resources.base import ResourceError
 from resources.log_group import LogGroup
 from resources.aws.clock import FakeClock
+from sandbox.fidelity import logs_kms
 from tests.conftest import REGION
 from tests.resources.network import changed_fields, ownership, recorded_id
 from tests.support.memory_state import MemoryState
@@ -161,3 +164,38 @@ def test_names_aws_refuses_are_refused_before_any_call(aws, name):
     with pytest.raises(ResourceError, match="1-512 letters, digits"):  # B-LOG-1
         engine.reconcile(Node("logs.api", LogGroup, spec))
     assert aws.calls.total == before
+
+
+# -- D-LOG-1: the environment key's policy lets CloudWatch Logs use it -------------------------
+
+def without_the_logs_statement(nodes_: list[Node]) -> list[Node]:
+    """The stack's nodes with a key policy that leaves CloudWatch Logs out."""
+    changed = []
+    for node in nodes_:
+        if node.key == "kms.key":
+            policy = {**node.spec["policy"], "Statement": [
+                s for s in node.spec["policy"]["Statement"] if s.get("Sid") != "CloudWatchLogsEncrypts"]}
+            node = dataclasses.replace(node, spec={**node.spec, "policy": policy})
+        changed.append(node)
+    return changed
+
+
+def test_the_stack_key_policy_lets_cloudwatch_logs_encrypt_its_groups(aws, logs, clock):
+    """With the layer checking the key as AWS does, both groups are made encrypted with the key."""
+    state = MemoryState()
+    with logs_kms.key_policy_checked():
+        run = converge(aws, state, nodes=nodes(), clock=clock)
+    assert run.ok, run.failures
+    key = recorded_id(state, "kms.key")
+    for name in GROUPS.values():
+        assert log_group(logs, name)["kmsKeyId"].endswith(f":key/{key}")
+
+
+def test_a_key_policy_without_the_cloudwatch_logs_statement_is_refused(aws, logs, clock):
+    state = MemoryState()
+    with logs_kms.key_policy_checked():
+        run = reconcile_stack(aws, env="dev", doc=state.doc, save=state.save, clock=clock.as_clock(),
+                              nodes=without_the_logs_statement(nodes()))
+    assert set(run.failures) == set(GROUPS)
+    assert "AccessDeniedException" in run.failures["logs.api"].reason
+    assert all(log_group(logs, name) is None for name in GROUPS.values())
