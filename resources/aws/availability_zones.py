@@ -47,7 +47,8 @@ def db_class_zones(rds, *, engine: str, version: str, db_class: str) -> set[str]
     # EngineVersion matches exactly: a major alone would match no option, so it is filtered here.
     exact = {"EngineVersion": version} if "." in version else {}
     pages = rds.get_paginator("describe_orderable_db_instance_options").paginate(
-        Engine=engine, DBInstanceClass=db_class, Vpc=True, **exact)
+        Engine=engine, DBInstanceClass=db_class, Vpc=True, **exact,
+        PaginationConfig={"PageSize": 1000})  # one option per version and storage type: few pages
     return {az["Name"] for page in pages for o in page["OrderableDBInstanceOptions"]
             if o["EngineVersion"] == version or o["EngineVersion"].startswith(version + ".")
             for az in o.get("AvailabilityZones", [])}

@@ -7,7 +7,8 @@ AWS answers one option per class, engine version and storage type, each with the
 DescribeOrderableDBInstanceOptions / OrderableDBInstanceOption).
 
 This module answers for postgres, the versions of ``rds_versions``' table, the class asked
-(``DBInstanceClass``; a class is required: the stack asks for one). Its AZs are those where EC2
+(``DBInstanceClass``, one of the PostgreSQL families in ``FAMILIES``; a class is required: the
+stack asks for one). Its AZs are those where EC2
 offers the instance type the class runs on (db.t3.medium on t3.medium), read from moto's own copy
 of AWS's DescribeInstanceTypeOfferings data by AZ ID: so us-east-1e (use1-az3), which lacks the
 current types on AWS, lacks them here too. It never lists an AZ EC2 does not offer the type in.
@@ -28,11 +29,17 @@ from sandbox.fidelity import clock
 from sandbox.fidelity.rds_versions import ENGINE, RELEASED, _key
 
 KIND = "rds-orderable"
+# The RDS for PostgreSQL instance families (RDS user guide, "Supported DB engines for DB instance
+# classes"), the smallest size being micro: EC2 offers types RDS does not (c5.large, t3.nano), and
+# a class outside these is answered as not orderable rather than offered where AWS would not.
+FAMILIES = ("t3", "t4g", "m5", "m6g", "m6i", "m7g", "r5", "r6g", "r6i", "r7g")
 
 
 def zones_offering(db_class: str, region: str) -> list[str]:
     """The AZ names of ``region`` that offer ``db_class``, in name order."""
     instance_type = db_class.removeprefix("db.")
+    if instance_type.split(".")[0] not in FAMILIES or instance_type.endswith(".nano"):
+        return []
     ids = {o["Location"] for o in INSTANCE_TYPE_OFFERINGS["availability-zone-id"].get(region, [])
            if o["InstanceType"] == instance_type}
     return sorted(z.name for z in RegionsAndZonesBackend.zones.get(region, [])

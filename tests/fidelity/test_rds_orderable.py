@@ -26,6 +26,7 @@ def test_a_class_is_offered_where_ec2_offers_its_type_and_one_az_can_stop_offeri
     assert zones(rds, DBInstanceClass="db.t3.medium", EngineVersion="17.6") == every
 
 
-def test_a_class_ec2_has_no_type_for_is_not_orderable(moto_aws):
+def test_a_class_rds_does_not_offer_for_postgres_is_not_orderable_even_where_ec2_has_the_type(moto_aws):
     rds = boto3.client("rds", region_name="us-east-1")
+    assert zones(rds, DBInstanceClass="db.c5.large") == []  # EC2 offers c5.large; RDS has no db.c5
     assert zones(rds, DBInstanceClass="db.zz9.large") == []
