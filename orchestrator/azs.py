@@ -63,11 +63,11 @@ class Offering:
     def read(cls, aws, cfg, region: str) -> Offering:
         db_names = db_class_zones(aws.client("rds"), engine=DB_ENGINE, version=cfg.db_engine_version,
                                   db_class=cfg.db_instance_class)
-        # ElastiCache has no per-AZ offering API (it refuses a create with
-        # InsufficientCacheClusterCapacity "... is not currently supported in the availability zone").
-        # The node type runs on the EC2 type of the same name (cache.t3.micro on t3.micro): EC2's
-        # offerings by AZ ID are the documented proxy. EC2 listing it nowhere tells nothing (a node
-        # type without an EC2 twin): then the node type does not restrict the choice.
+        # ElastiCache has no per-AZ offering API: it refuses a create in an AZ without the node type
+        # (InsufficientCacheClusterCapacity "cache.t4g.small (VPC) is not currently supported in the
+        # availability zone us-east-1e", winglang/wing#4126). The nearest answer is EC2's offering
+        # of the type of the same name (cache.t3.micro, t3.micro) by AZ ID: a proxy, not
+        # ElastiCache's word. EC2 listing it nowhere tells nothing: then it restricts nothing.
         cache_ids = instance_type_zone_ids(aws.client("ec2"), cfg.redis_node_type.removeprefix("cache.")) or None
         return cls(cfg.db_instance_class, db_names, cfg.redis_node_type, cache_ids, FARGATE_ZONE_IDS.get(region))
 
