@@ -322,8 +322,11 @@ def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
         "outputs": run.outputs,
         "failed": _failure_entries(run),
         "aws_calls": aws.calls.summary(),
+        "azs": run.azs.entry() if run.azs else None,
     }
     if not args.json:
+        if plan and run.azs:
+            print(run.azs.line())
         # A refused apply is shown as the plan it stopped at.
         print(render_changes(run.results, past=not plan and not run.refused, failed=not run.ok, refused=bool(run.refused)))
         title = "Outputs" if run.ok else "Last known outputs"

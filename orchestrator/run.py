@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from orchestrator import graph as graphs
 from orchestrator import identity
-from orchestrator.azs import AZ_COUNT, choose_azs
+from orchestrator.azs import AZ_COUNT, AzChoice, choose_azs
 from orchestrator.config import ConfigError, EnvConfig
 from orchestrator.errors import UserError, one_line
 from orchestrator.executor import Outcome, WalkObserver, walk
@@ -32,6 +32,8 @@ class RunResult:
     # A plan's nodes read and found as asked, or found absent (Reconciler.settled): its apply
     # does not look for them again.
     settled: dict[str, tuple[str, NodeResult]] = field(default_factory=dict)
+    # The stack's AZs and why they are these (a walk over the stack; None for a teardown).
+    azs: AzChoice | None = None
 
     @property
     def ok(self) -> bool:
@@ -50,6 +52,15 @@ def _failures(outcomes: dict[str, Outcome]) -> dict[str, Outcome]:
 def _placeholder_azs(region: str) -> list[str]:
     # Names and tags do not depend on the AZs, nor does any rule a handler checks.
     return [f"{region}-az{i}" for i in range(1, AZ_COUNT + 1)]
+
+
+def record_azs(doc, choice: AzChoice) -> bool:
+    """The AZs by name (what the subnets are given) and by ID (C-AZ-1); whether that changed the
+    state (a state that recorded names only gains the IDs, and nothing else moves)."""
+    if (doc.azs, doc.az_ids) == (choice.names, choice.ids):
+        return False
+    doc.azs, doc.az_ids = choice.names, choice.ids
+    return True
 
 
 def check_specs(rec: Reconciler, nodes: list[Node]) -> None:
@@ -89,12 +100,13 @@ def reconcile_stack(
         redeploy=redeploy, replace_ok=replace_ok, rotation=rotation, settled_in_plan=settled,
     )
     check_specs(rec, nodes or stack_nodes(env, cfg, doc.azs or _placeholder_azs(aws.region)))
-    azs = choose_azs(aws.client("ec2"), recorded=doc.azs, env=env, region=aws.region)
+    choice = choose_azs(aws, doc=doc, cfg=cfg, env=env, region=aws.region)
+    azs = choice.names
     by_key = {n.key: n for n in identity.anchor(nodes or stack_nodes(env, cfg, azs), location)}
     graph = {k: n.depends_on for k, n in by_key.items()}
     graphs.validate(graph)
     if not plan:
-        doc.azs = azs
+        record_azs(doc, choice)
         save()
     outcomes = _walk(rec, by_key, graph, parallelism=parallelism, observer=observer)
     results = [outcomes[k].value for k in by_key if outcomes[k].status == "ok"]  # stack order
@@ -109,7 +121,7 @@ def reconcile_stack(
     if not plan and not failures:
         doc.outputs = outputs
         save()
-    return RunResult(results, failures, outputs, rec.settled)
+    return RunResult(results, failures, outputs, rec.settled, choice)
 
 
 def _walk(rec: Reconciler, by_key: dict[str, Node], graph: dict, *, parallelism: int,
@@ -262,8 +274,11 @@ def apply_stack(
     preview = reconcile_stack(aws, save=lambda: None, plan=True, observer=observer, redeploy=redeploy, rotate=rotate,
                               now=now, allow_replace=allow_replace, shared=shared, **common)
     if _plan_ends_the_run(preview, doc):
+        if preview.ok and not preview.refused and record_azs(doc, preview.azs):
+            save()
         return preview
     before_changes()
+    record_azs(doc, preview.azs)  # the AZs the plan showed; the walk saves them before its first change
     removed = _delete_first(aws, preview, env=env, doc=doc, save=save, clock=clock, cfg=cfg, nodes=nodes,
                             parallelism=parallelism, observer=observer)
     if removed.failures:
@@ -414,6 +429,7 @@ class Teardown:
         failures = _failures(outcomes)
         if whole and not failures:
             self.doc.azs = []
+            self.doc.az_ids = []
             self.doc.outputs = {}
             self.save()
         return RunResult(results, failures)

@@ -57,12 +57,16 @@ def corrupt(problem: str, source: str | None = None) -> CorruptStateError:
     return CorruptStateError(f"{_subject(source)} is corrupt: {problem}")
 
 
+def _strings(v) -> bool:
+    return isinstance(v, list) and all(isinstance(item, str) for item in v)
+
+
 # Required keys: what each must hold, and the test for it.
 _SHAPE = {
     "env": ("a string", lambda v: isinstance(v, str)),
     "region": ("a string", lambda v: isinstance(v, str)),
     "account": ("a string or null", lambda v: v is None or isinstance(v, str)),
-    "azs": ("an array of strings", lambda v: isinstance(v, list) and all(isinstance(az, str) for az in v)),
+    "azs": ("an array of strings", _strings),
     "resources": ("an object of objects",
                   lambda v: isinstance(v, dict) and all(isinstance(r, dict) for r in v.values())),
     "outputs": ("an object", lambda v: isinstance(v, dict)),
@@ -128,6 +132,8 @@ class StateDocument:
             if data.get(key) is not None and not _config_record_ok(data[key]):
                 raise corrupt(f"{key!r} must be an object with 'values' (an object), 'hash' and 'source' (strings)",
                               source)
+        if data.get("az_ids") is not None and not _strings(data["az_ids"]):
+            raise corrupt("'az_ids' must be an array of strings", source)
         if data.get("retired") is not None and not _retired_record_ok(data["retired"]):
             raise corrupt("'retired' must be an object with 'at' (a string) and 'retained' (an array)", source)
         data["schema_version"] = SCHEMA_VERSION
@@ -178,6 +184,23 @@ class StateDocument:
             raise TypeError("azs must be a sequence of strings")
         with self._lock:
             self._data["azs"] = list(azs)
+
+    @property
+    def az_ids(self) -> list[str]:
+        """The AZ IDs of ``azs``, in the same order (docs/aws-behaviours.md C-AZ-1). Optional: a
+        document written before they were recorded has names only, and older tools ignore it."""
+        with self._lock:
+            return list(self._data.get("az_ids") or [])
+
+    @az_ids.setter
+    def az_ids(self, ids: list[str]) -> None:
+        if isinstance(ids, str) or not all(isinstance(i, str) for i in ids):
+            raise TypeError("az_ids must be a sequence of strings")
+        with self._lock:
+            if ids:
+                self._data["az_ids"] = list(ids)
+            else:
+                self._data.pop("az_ids", None)
 
     @property
     def outputs(self) -> dict[str, Any]:

@@ -33,9 +33,14 @@ def test_a_region_with_one_az_is_refused_in_one_line(one_zone_region, tmp_path, 
     assert ec2.describe_vpcs(Filters=[{"Name": "tag:Environment", "Values": ["dev"]}])["Vpcs"] == []
 
 
-def test_recorded_azs_are_not_chosen_again(one_zone_region):
+def test_recorded_azs_are_not_chosen_again(one_zone_region, aws):
     from orchestrator.azs import choose_azs
+    from orchestrator.config import EnvConfig
+    from state import StateDocument
 
-    ec2 = boto3.client("ec2", region_name=REGION)
+    doc = StateDocument.new("dev", REGION)
+    doc.azs, doc.az_ids = ["us-east-1a", "us-east-1b"], ["use1-az6", "use1-az1"]
     # Chosen once and recorded: a region that lost a zone later does not re-plan the network.
-    assert choose_azs(ec2, recorded=["us-east-1a", "us-east-1b"], env="dev", region=REGION) == ["us-east-1a", "us-east-1b"]
+    choice = choose_azs(aws, doc=doc, cfg=EnvConfig(), env="dev", region=REGION)
+    assert (choice.names, choice.ids) == (["us-east-1a", "us-east-1b"], ["use1-az6", "use1-az1"])
+    assert aws.calls.total == 0
