@@ -46,7 +46,8 @@ MASTER_USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,15}")
 # reserved word used by the engine"). Only the ones seen refused: "rdsadmin" on every engine (RDS's
 # own administrator), "admin" on PostgreSQL, and PostgreSQL's "pg_" role prefix. "postgres" is
 # accepted (the console's default). Compared lower-case: PostgreSQL folds an unquoted name so.
-RESERVED_MASTER_USERNAMES = {"postgres": frozenset({"admin", "rdsadmin"})}
+RESERVED_ON_EVERY_ENGINE = frozenset({"rdsadmin"})
+RESERVED_MASTER_USERNAMES = {"postgres": RESERVED_ON_EVERY_ENGINE | {"admin"}}
 RESERVED_MASTER_USERNAME_PREFIXES = {"postgres": ("pg_",)}
 # The key of the master secret: a key ARN or a bare key id. RDS reads it back as the key's ARN
 # (MasterUserSecret.KmsKeyId, docs/aws-behaviours.md B-RDS-9); an alias could only be compared after a KMS
@@ -60,7 +61,7 @@ def master_username_problems(engine: str, name: str) -> list[str]:
     if not MASTER_USERNAME.fullmatch(name):
         return ["master_username must be 1-16 letters, digits or _, a letter first"]
     lowered = name.lower()
-    reserved = RESERVED_MASTER_USERNAMES.get(engine, frozenset({"rdsadmin"}))
+    reserved = RESERVED_MASTER_USERNAMES.get(engine, RESERVED_ON_EVERY_ENGINE)
     if lowered in reserved or lowered.startswith(RESERVED_MASTER_USERNAME_PREFIXES.get(engine, ())):
         return [f"master_username {name!r} is reserved by the {engine} engine; choose another name"]
     return []
