@@ -42,11 +42,29 @@ FAILED_STATES = ("failed", "inaccessible-encryption-credentials")
 # B-RDS-1 and B-RDS-4.
 IDENTIFIER = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 MASTER_USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,15}")
+# B-RDS-4: names the engine keeps for itself, which RDS refuses with InvalidParameterValue ("a
+# reserved word used by the engine"). Only the ones seen refused: "rdsadmin" on every engine (RDS's
+# own administrator), "admin" on PostgreSQL, and PostgreSQL's "pg_" role prefix. "postgres" is
+# accepted (the console's default). Compared lower-case: PostgreSQL folds an unquoted name so.
+RESERVED_ON_EVERY_ENGINE = frozenset({"rdsadmin"})
+RESERVED_MASTER_USERNAMES = {"postgres": RESERVED_ON_EVERY_ENGINE | {"admin"}}
+RESERVED_MASTER_USERNAME_PREFIXES = {"postgres": ("pg_",)}
 # The key of the master secret: a key ARN or a bare key id. RDS reads it back as the key's ARN
 # (MasterUserSecret.KmsKeyId, docs/aws-behaviours.md B-RDS-9); an alias could only be compared after a KMS
 # call, so it is refused before any call.
 KMS_KEY_ARN = re.compile(r"arn:aws[\w-]*:kms:[a-z0-9-]+:\d{12}:key/(?P<id>[A-Za-z0-9-]+)")
 KMS_KEY_ID = re.compile(r"(mrk-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}")
+
+
+def master_username_problems(engine: str, name: str) -> list[str]:
+    """B-RDS-4: the master user name's shape, then the engine's reserved names."""
+    if not MASTER_USERNAME.fullmatch(name):
+        return ["master_username must be 1-16 letters, digits or _, a letter first"]
+    lowered = name.lower()
+    reserved = RESERVED_MASTER_USERNAMES.get(engine, RESERVED_ON_EVERY_ENGINE)
+    if lowered in reserved or lowered.startswith(RESERVED_MASTER_USERNAME_PREFIXES.get(engine, ())):
+        return [f"master_username {name!r} is reserved by the {engine} engine; choose another name"]
+    return []
 
 
 # -- helpers shared with the ElastiCache handlers ---------------------------------------------
@@ -308,8 +326,7 @@ class DbInstance(Handler):
         if not (IDENTIFIER.fullmatch(name) and len(name) <= 63):
             # B-RDS-1
             problems.append("identifiers are 1-63 lower-case letters, digits and single hyphens, a letter first")
-        if not MASTER_USERNAME.fullmatch(spec["master_username"]):
-            problems.append("master_username must be 1-16 letters, digits or _, a letter first")  # B-RDS-4
+        problems += master_username_problems(spec["engine"], spec["master_username"])
         if spec["manage_master_user_password"] is not True:
             # B-RDS-3: the alternative is a password of our own, which this stack never handles.
             problems.append("only RDS-managed master passwords are supported")

@@ -50,6 +50,7 @@ NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 CONFLICT_ATTEMPTS = 3
 CONFLICT_BACKOFF_SECONDS = 0.25
 KEPT_CONFLICTING = "S3 kept answering ConditionalRequestConflict (another write to it was in flight)"
+ACCESS_DENIED = "AccessDenied"
 
 
 class StateConflictError(StateError):
@@ -77,6 +78,13 @@ def _code(exc: BaseException) -> str | None:
 
 def _is_client_error(exc: BaseException) -> bool:
     return _code(exc) is not None
+
+
+def _delete_denied(what: str, then: str) -> StateError:
+    """D-S3-2: S3 authorises a DeleteObject with If-Match only when the caller has both
+    s3:DeleteObject and s3:GetObject; its AccessDenied does not say which one is missing."""
+    return StateError(f"S3 denied deleting {what}: a conditional delete (If-Match) needs both s3:DeleteObject "
+                      f"and s3:GetObject on the state bucket's objects; {then}")
 
 
 def _iso(ts: float) -> str:
@@ -440,6 +448,9 @@ class S3StateBackend:
                     return
                 except Exception as exc:
                     code = _code(exc)
+                    if code == ACCESS_DENIED:
+                        raise _delete_denied(f"the state lock {self.lock_location}",
+                                             "the lock stays until its lease ends") from None
                     if code not in (PRECONDITION_FAILED, CONDITIONAL_CONFLICT) and code not in NOT_FOUND:
                         raise
                 if code != CONDITIONAL_CONFLICT:
@@ -563,6 +574,8 @@ class S3StateBackend:
                 code = _code(exc)
                 if code in NOT_FOUND:
                     break
+                if code == ACCESS_DENIED:
+                    raise _delete_denied(self.location, "it was not removed") from None
                 if code == PRECONDITION_FAILED:
                     raise StateConflictError(changed) from None
                 if code != CONDITIONAL_CONFLICT:

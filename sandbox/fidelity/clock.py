@@ -60,6 +60,9 @@ DURATIONS: dict[str, float] = {
     # ElastiCache Redis replication group (2 nodes, failover, encryption) -> available: ~7-9 min
     # (T-4.2: 480 s).
     "elasticache.create": 480.0,
+    # ElastiCache DeleteReplicationGroup -> ReplicationGroupNotFoundFault: 5-8 min (est.; T-1.3,
+    # T-4.2: 360 s). Only with ``elasticache``'s PENDING_DELETES switch on.
+    "elasticache.delete": 360.0,
     # CreateNatGateway -> available: ~105 s (1m25s-2m05s, n=9).
     "ec2.nat_gateway": 105.0,
     # ReleaseAddress of a deleted NAT gateway's Elastic IP answers AuthFailure (D-EIP-1; only with

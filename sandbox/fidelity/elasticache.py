@@ -4,6 +4,11 @@ Three gaps (docs/aws-behaviours.md A-16, A-18): CreateReplicationGroup ignores N
 member clusters; DeleteReplicationGroup leaves the group "deleting" forever; DeleteCacheSubnetGroup
 is not implemented. Each patch wraps moto's own method (or adds the missing one) and keeps moto's
 models and serialisation.
+
+A delete ends at once by default. With a controlled clock and ``clock.switch(PENDING_DELETES, True)``
+it takes AWS's time (B-EC-6): the group and its members read "deleting" for ``elasticache.delete``
+on the layer's clock, then the group is gone. Off by default, also with a controlled clock: the
+handler and end-to-end suites tear stacks down on the layer's clock and expect deletes to end.
 """
 from __future__ import annotations
 
@@ -15,7 +20,10 @@ from moto.elasticache.models import ElastiCacheBackend, ReplicationGroup
 from moto.elasticache.responses import ElastiCacheResponse
 from moto.core.responses import EmptyResult
 
+from sandbox.fidelity import clock
+
 _PATCHED = "_video_pipeline_fidelity"
+PENDING_DELETES = "pending-deletes"
 
 
 class CacheSubnetGroupInUse(ElastiCacheException):
@@ -84,6 +92,7 @@ def _create_replication_group(original):
         PreferredCacheClusterAZs or spread over the cache subnet group's AZs, and each is a cache
         cluster listed by DescribeCacheClusters (docs/aws-behaviours.md A-16). moto only honours
         ReplicasPerNodeGroup, so NumCacheClusters is translated to it."""
+        finish_deletes(self)  # an id whose delete has ended is free again
         count = kwargs.get("num_cache_clusters")
         if count and not kwargs.get("replicas_per_node_group") and kwargs.get("cluster_mode") != "enabled":
             kwargs["replicas_per_node_group"] = count - 1
@@ -101,6 +110,26 @@ def _create_replication_group(original):
 
 # -- (b) DeleteReplicationGroup ends ------------------------------------------------------------
 
+def _deletes_take_time() -> bool:
+    return clock.controlled() and clock.switched(PENDING_DELETES)
+
+
+def _remove(backend: ElastiCacheBackend, group: ReplicationGroup, members: list[str]) -> None:
+    """The end of a delete: the group, its tags and the member clusters that go with it."""
+    del backend.replication_groups[group.replication_group_id]
+    backend.tagging_service.delete_all_tags_for_resource(group.arn)
+    for member in members:
+        backend.cache_clusters.pop(member, None)
+
+
+def finish_deletes(backend: ElastiCacheBackend) -> None:
+    """Lazily, before any call that would see them: the deletes whose time is up are done."""
+    for group in list(backend.replication_groups.values()):
+        deleting = getattr(group, "_fidelity_deleting", None)
+        if deleting is not None and clock.elapsed(deleting["started"]) >= clock.duration("elasticache.delete"):
+            _remove(backend, group, deleting["members"])
+
+
 def _delete_replication_group(original):
     @functools.wraps(original)
     def delete_replication_group(self: ElastiCacheBackend, replication_group_id: str, retain_primary_cluster=None):
@@ -108,20 +137,37 @@ def _delete_replication_group(original):
         the group is gone: DescribeReplicationGroups answers ReplicationGroupNotFoundFault and the
         id can be used again (docs/aws-behaviours.md A-18, B-EC-6; the ReplicationGroupDeleted waiter in
         botocore's waiters-2.json succeeds on that error). The end state is reached at once, as
-        moto does for every other delete. The member clusters go with it, except the primary
-        with RetainPrimaryCluster."""
+        moto does for every other delete, unless PENDING_DELETES is on (then after
+        ``elasticache.delete`` on the layer's clock, the members reading "deleting" too). The
+        member clusters go with it, except the primary with RetainPrimaryCluster."""
+        finish_deletes(self)
         group = self.replication_groups.get(replication_group_id)
+        if getattr(group, "_fidelity_deleting", None) is not None:
+            return group  # already being deleted: nothing more starts
         members = [m for g in (group.node_groups if group else []) for m in g["node_group_members"]]
         primary = next((m["cache_cluster_id"] for m in members if m.get("current_role") == "primary"), None)
         answer = original(self, replication_group_id, retain_primary_cluster)
-        del self.replication_groups[replication_group_id]
-        self.tagging_service.delete_all_tags_for_resource(answer.arn)
-        for member in members:
-            if not (retain_primary_cluster and member["cache_cluster_id"] == primary):
-                self.cache_clusters.pop(member["cache_cluster_id"], None)
+        dropped = [m["cache_cluster_id"] for m in members
+                   if not (retain_primary_cluster and m["cache_cluster_id"] == primary)]
+        if not _deletes_take_time():
+            _remove(self, answer, dropped)
+            return answer
+        answer._fidelity_deleting = {"started": clock.now(), "members": dropped}
+        for member in dropped:
+            if member in self.cache_clusters:
+                self.cache_clusters[member].cache_cluster_status = "deleting"
         return answer
 
     return delete_replication_group
+
+
+def _finishing_deletes(original):
+    @functools.wraps(original)
+    def reading(self: ElastiCacheBackend, *args, **kwargs):
+        finish_deletes(self)
+        return original(self, *args, **kwargs)
+
+    return reading
 
 
 # -- (c) DeleteCacheSubnetGroup -------------------------------------------------------------------
@@ -131,6 +177,7 @@ def _backend_delete_cache_subnet_group(_missing):
         """AWS DeleteCacheSubnetGroup: deletes the group; CacheSubnetGroupNotFoundFault for an
         unknown name; CacheSubnetGroupInUse while a replication group or cache cluster uses it
         (API reference, Errors). moto 5.2.5 raises NotImplementedError (docs/aws-behaviours.md A-18)."""
+        finish_deletes(self)
         group = self.cache_subnet_groups.get(cache_subnet_group_name)
         if group is None:
             raise CacheSubnetGroupNotFound(cache_subnet_group_name)
@@ -155,5 +202,7 @@ def _response_delete_cache_subnet_group(_missing):
 def apply() -> None:
     _patch(ElastiCacheBackend, "create_replication_group", _create_replication_group)
     _patch(ElastiCacheBackend, "delete_replication_group", _delete_replication_group)
+    _patch(ElastiCacheBackend, "describe_replication_groups", _finishing_deletes)
+    _patch(ElastiCacheBackend, "describe_cache_clusters", _finishing_deletes)
     _patch(ElastiCacheBackend, "delete_cache_subnet_group", _backend_delete_cache_subnet_group)
     _patch(ElastiCacheResponse, "delete_cache_subnet_group", _response_delete_cache_subnet_group)
