@@ -275,7 +275,7 @@ def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
     """One pass; prints the human rendering unless --json; returns the exit code and JSON document."""
     from orchestrator import identity
     from orchestrator.config import remember_config, retired_tag_keys
-    from orchestrator.report import change_entries, changes_of, duplicate_entries, render_changes, render_outputs
+    from orchestrator.report import change_entries, duplicate_entries
     from orchestrator.run import allow_replace_keys, apply_stack, reconcile_stack, redeploy_keys, rotate_names
 
     plan = args.plan if plan is None else plan
@@ -324,6 +324,13 @@ def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
         "aws_calls": aws.calls.summary(),
         "azs": run.azs.entry() if run.azs else None,
     }
+    return _reconcile_outcome(args, plan, run), document
+
+
+def _reconcile_outcome(args, plan: bool, run) -> int:
+    """What a reconcile prints for a person, and its exit code."""
+    from orchestrator.report import changes_of, render_changes, render_outputs
+
     if not args.json:
         if plan and run.azs:
             print(run.azs.line())
@@ -334,7 +341,7 @@ def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
             print(f"\n{title}:\n" + render_outputs(run.outputs))
     _print_failures(run)
     if not run.ok:
-        return EXIT_ERROR, document
+        return EXIT_ERROR
     if run.refused:
         # docs/architecture.md: a plan never promises what the apply will refuse, and the apply refuses
         # it before its first mutating call.
@@ -342,8 +349,8 @@ def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
             print(f"error: {r.key}: {r.refusal}", file=sys.stderr)
         if not plan:
             print("error: nothing was changed", file=sys.stderr)
-        return EXIT_ERROR, document
-    return (EXIT_CHANGES if plan and changes_of(run.results) else EXIT_OK), document
+        return EXIT_ERROR
+    return EXIT_CHANGES if plan and changes_of(run.results) else EXIT_OK
 
 
 def reconcile(args) -> int:
