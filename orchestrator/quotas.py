@@ -53,10 +53,11 @@ NAT_COUNTED = frozenset({"pending", "available", "deleting"})
 def refuse_over_quota(aws, results: list, by_key: dict[str, Node]) -> None:
     """Sets the refusal of the first result that would pass a quota, one per quota (and AZ)."""
     adds = _adds(results, by_key)
+    limits = Limits(aws.client("service-quotas")) if adds else None
     for quota in QUOTAS:
         wanted = {zone: n for (kind, zone), n in adds.items() if kind == quota.kind}
         if wanted:
-            _judge(aws, quota, wanted, results, by_key)
+            _judge(aws, quota, limits, wanted, results, by_key)
 
 
 def _adding(r) -> bool:
@@ -81,9 +82,9 @@ def _zone(node: Node | None, by_key: dict[str, Node]) -> str | None:
     return None
 
 
-def _judge(aws, quota: Quota, wanted: dict, results: list, by_key: dict[str, Node]) -> None:
+def _judge(aws, quota: Quota, limits: Limits, wanted: dict, results: list, by_key: dict[str, Node]) -> None:
     used = _in_use(aws.client("ec2"), quota)
-    limit, source = _limit(aws.client("service-quotas"), quota)
+    limit, source = limits.of(quota)
     for zone, n in wanted.items():
         if used[zone] + n > limit:
             first = next(r for r in results if r.kind == quota.kind and _adding(r)
@@ -124,19 +125,26 @@ def _subnet_zones(ec2, subnet_ids: list[str]) -> dict[str, str]:
     return zones
 
 
-def _limit(sq, quota: Quota) -> tuple[int, str]:
-    """The account's quota and where it was read: the applied value (GetServiceQuota), else
-    AWS's default (GetAWSDefaultServiceQuota), else the documented default when Service Quotas
-    is unavailable or denied (the deployer may not be allowed servicequotas:Get*)."""
-    try:
-        return int(sq.get_service_quota(ServiceCode=quota.service, QuotaCode=quota.code)["Quota"]["Value"]), \
-            "the account's quota"
-    except (ClientError, BotoCoreError, KeyError):
-        pass
-    try:
-        return int(sq.get_aws_default_service_quota(ServiceCode=quota.service, QuotaCode=quota.code)["Quota"]["Value"]), \
-            "AWS's default quota"
-    except (ClientError, BotoCoreError, KeyError) as exc:
-        structlog.get_logger().warning("quota_not_read", quota=quota.code, error=one_line(exc),
-                                       detail="Service Quotas could not be read; the documented default is used")
+class Limits:
+    """The account's quotas as Service Quotas answers them: the applied value (GetServiceQuota),
+    else AWS's default (GetAWSDefaultServiceQuota), else the documented default when Service
+    Quotas is unavailable or denied (a deployer role without servicequotas:Get*). A denial is
+    remembered: the other quotas of the run are not asked again, and it is said once."""
+
+    def __init__(self, sq) -> None:
+        self.sq = sq
+        self.unreadable: str | None = None
+
+    def of(self, quota: Quota) -> tuple[int, str]:
+        """The quota's value and where it was read."""
+        asks = (("get_service_quota", "the account's quota"), ("get_aws_default_service_quota", "AWS's default quota"))
+        for operation, source in asks if self.unreadable is None else ():
+            try:
+                return int(getattr(self.sq, operation)(ServiceCode=quota.service, QuotaCode=quota.code)["Quota"]["Value"]), source
+            except (ClientError, BotoCoreError, KeyError) as exc:
+                failure = exc
+        if self.unreadable is None:
+            self.unreadable = one_line(failure)
+            structlog.get_logger().warning("quotas_not_read", error=self.unreadable,
+                                           detail="Service Quotas could not be read; the documented defaults are used")
         return quota.default, "the documented default: Service Quotas could not be read"
