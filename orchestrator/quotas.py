@@ -36,7 +36,7 @@ class Quota:
     per_zone: bool = False
     # The quota whose increase raises this one: "To increase this quota, increase the quota for
     # VPCs per Region" (VPC quotas page, internet gateways).
-    raised_with: "Quota | None" = None
+    raised_with: Quota | None = None
 
 
 VPCS = Quota("vpc", "VPCs per Region", "vpc", "L-F678F1CE", 5)
@@ -89,17 +89,24 @@ def _judge(aws, quota: Quota, limits: Limits, wanted: dict, results: list, by_ke
         if used[zone] + n > limit:
             first = next(r for r in results if r.kind == quota.kind and _adding(r)
                          and (not quota.per_zone or _zone(by_key.get(r.key), by_key) == zone))
-            line = _refusal(quota, aws.region, zone, used[zone], n, limit, source)
+            line = _refusal(quota, aws.region, zone, used[zone], n, limit, source) + _how_to_raise(
+                quota, limits, aws.region, used[zone] + n - limit)
             first.refusal = f"{first.refusal}; {line}" if first.refusal else line
 
 
 def _refusal(quota: Quota, region: str, zone: str | None, used: int, n: int, limit: int, source: str) -> str:
+    return (f"quota {quota.name} ({quota.code}) in {zone or region}: {used} in use + {n} to create = {used + n}, "
+            f"over the limit of {limit} ({source}); ")
+
+
+def _how_to_raise(quota: Quota, limits: Limits, region: str, missing: int) -> str:
+    """The increase request that makes room for ``missing`` more. Internet gateways are raised
+    through the VPC quota, by the same amount (VPC quotas page)."""
     raised = quota.raised_with or quota
     via = f"it rises with {raised.name}: raise that" if quota.raised_with else "raise it"
-    return (f"quota {quota.name} ({quota.code}) in {zone or region}: {used} in use + {n} to create = {used + n}, "
-            f"over the limit of {limit} ({source}); {via} in the Service Quotas console, or: aws service-quotas "
-            f"request-service-quota-increase --service-code {raised.service} --quota-code {raised.code} "
-            f"--desired-value {used + n} --region {region}")
+    return (f"{via} in the Service Quotas console, or: aws service-quotas request-service-quota-increase "
+            f"--service-code {raised.service} --quota-code {raised.code} "
+            f"--desired-value {limits.of(raised)[0] + missing} --region {region}")
 
 
 def _in_use(ec2, quota: Quota) -> collections.Counter:
@@ -125,26 +132,41 @@ def _subnet_zones(ec2, subnet_ids: list[str]) -> dict[str, str]:
     return zones
 
 
+# What a read of Service Quotas may meet: an error answer (AccessDeniedException for a role
+# without servicequotas:Get*, NoSuchResourceException), no endpoint, or a quota without a value.
+READ_ERRORS = (ClientError, BotoCoreError, KeyError)
+
+
 class Limits:
     """The account's quotas as Service Quotas answers them: the applied value (GetServiceQuota),
     else AWS's default (GetAWSDefaultServiceQuota), else the documented default when Service
-    Quotas is unavailable or denied (a deployer role without servicequotas:Get*). A denial is
-    remembered: the other quotas of the run are not asked again, and it is said once."""
+    Quotas is unavailable or denied. Once it could not be read, the run's other quotas are not
+    asked again, and that is said once."""
 
     def __init__(self, sq) -> None:
         self.sq = sq
-        self.unreadable: str | None = None
+        self.unreadable = False
+        self.known: dict[str, tuple[int, str]] = {}
 
     def of(self, quota: Quota) -> tuple[int, str]:
-        """The quota's value and where it was read."""
-        asks = (("get_service_quota", "the account's quota"), ("get_aws_default_service_quota", "AWS's default quota"))
-        for operation, source in asks if self.unreadable is None else ():
+        """The quota's value and where it was read, read once per run."""
+        if quota.code not in self.known:
+            self.known[quota.code] = self._read(quota)
+        return self.known[quota.code]
+
+    def _read(self, quota: Quota) -> tuple[int, str]:
+        if not self.unreadable:
             try:
-                return int(getattr(self.sq, operation)(ServiceCode=quota.service, QuotaCode=quota.code)["Quota"]["Value"]), source
-            except (ClientError, BotoCoreError, KeyError) as exc:
-                failure = exc
-        if self.unreadable is None:
-            self.unreadable = one_line(failure)
-            structlog.get_logger().warning("quotas_not_read", error=self.unreadable,
-                                           detail="Service Quotas could not be read; the documented defaults are used")
+                return self._ask("get_service_quota", quota), "the account's quota"
+            except READ_ERRORS:
+                pass
+            try:
+                return self._ask("get_aws_default_service_quota", quota), "AWS's default quota"
+            except READ_ERRORS as exc:
+                self.unreadable = True
+                structlog.get_logger().warning("quotas_not_read", error=one_line(exc),
+                                               detail="Service Quotas could not be read; the documented defaults are used")
         return quota.default, "the documented default: Service Quotas could not be read"
+
+    def _ask(self, operation: str, quota: Quota) -> int:
+        return int(getattr(self.sq, operation)(ServiceCode=quota.service, QuotaCode=quota.code)["Quota"]["Value"])

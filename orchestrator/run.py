@@ -10,8 +10,8 @@ from orchestrator import identity
 from orchestrator.azs import AZ_COUNT, choose_azs
 from orchestrator.config import ConfigError, EnvConfig
 from orchestrator.errors import UserError, one_line
-from orchestrator.quotas import refuse_over_quota
 from orchestrator.executor import Outcome, WalkObserver, walk
+from orchestrator.quotas import refuse_over_quota
 from orchestrator.reconciler import NodeResult, Reconciler
 from orchestrator.rotation import ApiKeyRotation, RotationPolicy, planned_rotations, rotate_keys, utc_now
 from orchestrator.spec import UNKNOWN, Node, has_unknown, resolve
@@ -249,8 +249,9 @@ def apply_stack(
     reads, already holding what the run read before it (the environment's VPC listing).
 
     A plan with a change AWS would refuse (impossible, a replacement not consented to, a failed
-    resource kept for a person, a create past the account's quota) ends the run before any mutating call: the apply never stops
-    half way through an environment on a change the plan could have named (docs/architecture.md). A plan
+    resource kept for a person, a create past the account's quota) ends the run before any
+    mutating call: the apply never stops half way through an environment on a change the plan
+    could have named (docs/architecture.md). A plan
     with nothing to do, nothing pending and nothing left by an earlier run ends it too, with no
     second read.
 

@@ -109,3 +109,20 @@ def test_a_nat_gateway_past_its_zone_quota_names_the_zone(aws, ec2, first):
         "nat.2": "quota NAT gateways per Availability Zone (L-FE5A380F) in us-east-1b",
     }
     assert vpcs_of(ec2, "second") == []
+
+
+def test_vpc_and_internet_gateway_quotas_each_get_their_line(aws, ec2, first):
+    quotas.applied("L-0263D0A3", 10)
+    quotas.applied("L-F678F1CE", 2)  # the Region's default VPC and "first"'s
+    quotas.applied("L-A4707A72", 1)  # "first"'s gateway (moto's default VPC has none)
+    run, _ = apply(aws, "second")
+    lines = {r.key: r.refusal for r in run.refused}
+    assert set(lines) == {"vpc", "igw"}
+    assert lines["vpc"].startswith("quota VPCs per Region (L-F678F1CE) in us-east-1: 2 in use + 1 to create = 3, "
+                                   "over the limit of 2 (the account's quota); raise it")
+    # Internet gateways are raised through the VPC quota, by the same amount (VPC quotas page):
+    # one more than its 2.
+    assert lines["igw"].endswith("over the limit of 1 (the account's quota); it rises with VPCs per Region: raise that in "
+                                 "the Service Quotas console, or: aws service-quotas request-service-quota-increase "
+                                 "--service-code vpc --quota-code L-F678F1CE --desired-value 3 --region us-east-1")
+    assert vpcs_of(ec2, "second") == []
