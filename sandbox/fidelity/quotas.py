@@ -16,7 +16,8 @@ GetAWSDefaultServiceQuota at all (NotImplementedError).
 Here:
 
 - **Service Quotas, always**: GetServiceQuota and GetAWSDefaultServiceQuota answer the four
-  quotas (any other code as moto does). The applied value is the default unless a test applied
+  quotas. Any other code: GetServiceQuota as moto does; GetAWSDefaultServiceQuota
+  NoSuchResourceException (AWS would answer its default; nothing here asks for one). The applied value is the default unless a test applied
   an increase, ``applied(code, value)``, kept on moto's backend (moto's reset forgets it).
 - **Enforced, off by default** (``clock.switch(SWITCH, True)``, ``with enforced():``, or
   ``POST /fidelity/quotas {"enforced": true}`` on the test server): the four creates answer as
@@ -162,12 +163,13 @@ def _create_igw(original):
 
 def _create_nat(original):
     def create_nat_gateway(self: NatGatewayBackend, subnet_id: str, *args, **kwargs):
-        zone = self.get_subnet(subnet_id).availability_zone
-        held = sum(1 for nat in self.nat_gateways.values()
-                   if nat.state in NAT_COUNTED and _zone_of(self, nat.subnet_id) == zone)
-        _refuse_past(self, "L-FE5A380F", held, "NatGatewayLimitExceeded",
-                     f"Performing this operation would exceed the limit of "
-                     f"{limit(self.account_id, self.region_name, 'L-FE5A380F')} NAT gateways.")
+        if on():  # off, not even the subnet is looked up: moto answers as it always did
+            zone = _zone_of(self, subnet_id)
+            held = sum(1 for nat in self.nat_gateways.values()
+                       if nat.state in NAT_COUNTED and _zone_of(self, nat.subnet_id) == zone)
+            _refuse_past(self, "L-FE5A380F", held, "NatGatewayLimitExceeded",
+                         f"Performing this operation would exceed the limit of "
+                         f"{limit(self.account_id, self.region_name, 'L-FE5A380F')} NAT gateways.")
         return original(self, subnet_id, *args, **kwargs)
 
     return create_nat_gateway
@@ -176,7 +178,7 @@ def _create_nat(original):
 def _zone_of(backend, subnet_id: str) -> str | None:
     try:
         return backend.get_subnet(subnet_id).availability_zone
-    except EC2ClientError:  # a deleted subnet's gateway
+    except EC2ClientError:  # a deleted subnet's gateway; an unknown subnet, which moto refuses next
         return None
 
 
