@@ -306,7 +306,7 @@ def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
                           parallelism=args.parallelism, observer=observer, retired_tags=retired_tag_keys(doc, chosen.cfg),
                           redeploy=redeploy, allow_replace=allow_replace, rotate=rotate, location=here, shared=shared)
             if plan:
-                run = reconcile_stack(aws, plan=True, **common)
+                run = reconcile_stack(aws, plan=True, quotas=True, **common)
             else:
                 run = apply_stack(aws, before_changes=before_changes, **common)
         if not plan and not run.refused:  # a refused apply changed nothing: nothing to remember

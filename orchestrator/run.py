@@ -11,6 +11,7 @@ from orchestrator.azs import AZ_COUNT, AzChoice, choose_azs
 from orchestrator.config import ConfigError, EnvConfig
 from orchestrator.errors import UserError, one_line
 from orchestrator.executor import Outcome, WalkObserver, walk
+from orchestrator.quotas import refuse_over_quota
 from orchestrator.reconciler import NodeResult, Reconciler
 from orchestrator.rotation import ApiKeyRotation, RotationPolicy, planned_rotations, rotate_keys, utc_now
 from orchestrator.spec import UNKNOWN, Node, has_unknown, resolve
@@ -79,7 +80,7 @@ def reconcile_stack(
     retired_tags: frozenset[str] = frozenset(), redeploy: frozenset[str] = frozenset(),
     allow_replace: frozenset[str] = frozenset(), replace_ok: frozenset[str] = frozenset(),
     rotate: frozenset[str] = frozenset(), now: Callable[[], datetime] = utc_now, location: str | None = None,
-    settled: dict[str, tuple[str, NodeResult]] | None = None,
+    settled: dict[str, tuple[str, NodeResult]] | None = None, quotas: bool = False,
 ) -> RunResult:
     """One walk. A plan also judges its replacements (``allow_replace``: the nodes whose data
     the user consented to lose) and lists the nodes the configuration dropped; an apply makes
@@ -92,7 +93,10 @@ def reconcile_stack(
     ``location``: the state location's name, which the environment's VPC carries (identity).
 
     ``settled``: an apply's plan's nodes read and found as asked (handed back without a read) or
-    found absent (created without looking again)."""
+    found absent (created without looking again).
+
+    ``quotas``: a plan also refuses what would pass the account's quotas (orchestrator/quotas.py);
+    the plan of a reconcile asks for it, a drift check does not."""
     cfg = cfg or EnvConfig()
     rotation = RotationPolicy(cfg.secret_rotation_days, rotate, now) if plan else None
     rec = Reconciler(
@@ -112,6 +116,8 @@ def reconcile_stack(
     results = [outcomes[k].value for k in by_key if outcomes[k].status == "ok"]  # stack order
     if plan:
         judge_replacements(results, graph, by_key, allow_replace, rec)
+        if quotas:
+            refuse_over_quota(aws, results, by_key)
         if nodes is None:
             results += _dropped_results(env, cfg, doc, azs)
     else:
@@ -255,8 +261,9 @@ def apply_stack(
     reads, already holding what the run read before it (the environment's VPC listing).
 
     A plan with a change AWS would refuse (impossible, a replacement not consented to, a failed
-    resource kept for a person) ends the run before any mutating call: the apply never stops
-    half way through an environment on a change the plan could have named (docs/architecture.md). A plan
+    resource kept for a person, a create past the account's quota) ends the run before any
+    mutating call: the apply never stops half way through an environment on a change the plan
+    could have named (docs/architecture.md). A plan
     with nothing to do, nothing pending and nothing left by an earlier run ends it too, with no
     second read.
 
@@ -272,7 +279,7 @@ def apply_stack(
     common = dict(env=env, doc=doc, cfg=cfg, clock=clock, parallelism=parallelism, nodes=nodes, retired_tags=retired_tags,
                   location=location)
     preview = reconcile_stack(aws, save=lambda: None, plan=True, observer=observer, redeploy=redeploy, rotate=rotate,
-                              now=now, allow_replace=allow_replace, shared=shared, **common)
+                              now=now, allow_replace=allow_replace, shared=shared, quotas=True, **common)
     if _plan_ends_the_run(preview, doc):
         if preview.ok and not preview.refused and record_azs(doc, preview.azs):
             save()

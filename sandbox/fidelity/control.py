@@ -13,6 +13,10 @@ moto sees the request:
 - ``POST /fidelity/tagging`` with ``{"faithful": true}`` (or ``false``): GetResources answers as
   AWS does (``tagging.py``, docs/aws-behaviours.md C-TAG-1), on by default in this server; ``false`` until the
   next reset. Answers ``{"faithful": ...}``.
+- ``POST /fidelity/quotas`` with ``{"enforced": true, "denied": false, "applied": {"L-0263D0A3": 10}}``
+  (each key optional): EC2 stops at the quotas, Service Quotas is denied, an increase is applied
+  in us-east-1 (``quotas.py``, docs/aws-behaviours.md D-QUOTA-1); off again at the next reset.
+  Answers ``{"enforced": ..., "denied": ...}``.
 - ``POST /fidelity/reset``: instant clock, nothing failing, only the default switches on. moto's own
   ``POST /moto-api/reset`` does the same, so a test never inherits the previous one's clock.
 
@@ -25,7 +29,7 @@ import ipaddress
 import json
 from typing import Any, Callable
 
-from sandbox.fidelity import clock, tagging
+from sandbox.fidelity import clock, quotas, tagging
 
 PREFIX = "/fidelity/"
 
@@ -76,10 +80,21 @@ def handle(environ: dict, start_response: Callable) -> list[bytes]:
         if "faithful" in body:
             tagging.switch(bool(body["faithful"]))
         return _answer(start_response, "200 OK", {"faithful": tagging.on()})
+    if action == "quotas":
+        return _answer(start_response, "200 OK", _quotas(body))
     if action == "reset":
         clock.reset()
         return _answer(start_response, "200 OK", _state())
     return _answer(start_response, "404 Not Found", {"message": f"no fidelity control {action!r}"})
+
+
+def _quotas(body: dict) -> dict:
+    for name, switch in (("enforced", quotas.SWITCH), ("denied", quotas.DENIED)):
+        if name in body:
+            clock.switch(switch, bool(body[name]))
+    for code, value in body.get("applied", {}).items():
+        quotas.applied(code, int(value))
+    return {"enforced": clock.switched(quotas.SWITCH), "denied": clock.switched(quotas.DENIED)}
 
 
 def with_control(app_class: type) -> type:
