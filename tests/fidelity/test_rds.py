@@ -46,7 +46,8 @@ def managed_instance(rds, kms):
 def test_the_key_of_a_secret_rds_already_manages_is_refused_alone_or_with_manage_master_user_password(moto_aws):
     """docs/aws-behaviours.md B-RDS-9, D-RDS-1: the key alone is refused (a ManageMasterUserPassword value is
     required); with ManageMasterUserPassword=True on an instance that already manages its secret it is refused
-    too (the API reference: valid only while turning management on). Nothing changes: one secret, its key."""
+    too (the API reference: valid only while turning management on): nothing changes, one secret, its key. The
+    documented way still works: management off, then on again with the key."""
     rds, sm, kms = (boto3.client(s, region_name="us-east-1") for s in ("rds", "secretsmanager", "kms"))
     db, first, second = managed_instance(rds, kms)
     secret_arn = db["MasterUserSecret"]["SecretArn"]
@@ -69,13 +70,9 @@ def test_the_key_of_a_secret_rds_already_manages_is_refused_alone_or_with_manage
     rds.modify_db_instance(DBInstanceIdentifier="one", ManageMasterUserPassword=True, ApplyImmediately=True)
     assert [s["ARN"] for s in sm.list_secrets()["SecretList"]] == [secret_arn]
 
-
-def test_the_documented_way_to_another_key_is_management_off_then_on_with_the_key(moto_aws):
-    """D-RDS-1: management off (a password of one's own; RDS deletes its secret), then on again with the
-    key: a new secret, on the new key, with a new password."""
-    rds, sm, kms = (boto3.client(s, region_name="us-east-1") for s in ("rds", "secretsmanager", "kms"))
-    db, _, second = managed_instance(rds, kms)
-    old_value = sm.get_secret_value(SecretId=db["MasterUserSecret"]["SecretArn"])["SecretString"]
+    # The documented way: management off (a password of one's own; RDS deletes its secret), then on again
+    # with the key: a secret on the new key, with a new password.
+    old_value = sm.get_secret_value(SecretId=secret_arn)["SecretString"]
     rds.modify_db_instance(DBInstanceIdentifier="one", ManageMasterUserPassword=False, MasterUserPassword="Interim-Passw0rd",
                            ApplyImmediately=True)
     rds.modify_db_instance(DBInstanceIdentifier="one", ManageMasterUserPassword=True, MasterUserSecretKmsKeyId=second["Arn"],
