@@ -120,10 +120,6 @@ class Service(EcsHandler):
     # A deployment that failed or was rolled back (C-ECS-1/2) is repaired by deploying again:
     # the next run never calls it unchanged, and a fixed image needs no teardown.
     on_failed = OnFailed.UPDATE
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._progress: dict[str, dict] = {}  # the last deployment counts logged, per service
     fields = {
         "cluster": Field(str, Change.REPLACE, why="a service never moves to another cluster"),
         # A literal, for lookups where the cluster ARN is unknown (teardown without state).
@@ -139,6 +135,10 @@ class Service(EcsHandler):
         "circuit_breaker": Field(dict),
         "propagate_tags": Field(str),
     }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._progress: dict[str, dict] = {}  # the last deployment counts logged, per service
 
     def desired(self, spec):
         breaker = spec["circuit_breaker"]
@@ -176,8 +176,8 @@ class Service(EcsHandler):
         primary = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
         if failed is None and primary.get("rolloutState") == "IN_PROGRESS":
             deploying = (primary.get("taskDefinition") or "?").rsplit("/", 1)[-1]
-            head = f"{deploying} never reached a steady state: {deployment_counts(primary)}; the last stopped tasks: {stop_summary(tasks)}"
-            return [head, *(f"event: {e}" for e in events)]
+            return [f"{deploying} never reached a steady state: {deployment_counts(primary)}; "
+                    f"the last stopped tasks: {stop_summary(tasks)}", *(f"event: {e}" for e in events)]
         # C-ECS-1: the requested revision too. The failed deployment still names it while ECS
         # lists it beside the rollback; once it is gone the read-back's diff names it instead.
         requested = ((failed or {}).get("taskDefinition") or "").rsplit("/", 1)[-1]
