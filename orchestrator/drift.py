@@ -16,6 +16,7 @@ from orchestrator.run import reconcile_stack
 from orchestrator.spec import UNKNOWN, has_unknown
 from resources.aws.inventory import Found, gone, resource_id, tagged_resources, vpc_members
 from resources.aws.shared_reads import SharedReads
+from resources.base import Change
 
 
 # The engine's synthetic changes for a failed resource (its status, a new deployment).
@@ -53,15 +54,16 @@ class DriftReport:
 
 def drift_stack(
     aws, *, env: str, doc, cfg=None, parallelism: int = 16, observer=None, retired_tags: frozenset[str] = frozenset(),
-    swept: list[Found] | None = None, shared: SharedReads | None = None, now=None,
+    swept: list[Found] | None = None, shared: SharedReads | None = None, now=None, nodes=None,
 ) -> DriftReport:
     """``swept``: what the tagging API lists for ``env``, when one sweep served every
     environment (``bin/drift --all``); else this check asks for its own. ``shared``: the walk's
-    reads, seeded with listings made once for several environments."""
+    reads, seeded with listings made once for several environments. ``nodes``: a part of the
+    stack only (tests), else the whole stack of ``cfg``."""
     shared = shared if shared is not None else SharedReads()
     run = reconcile_stack(
         aws, env=env, doc=doc, save=lambda: None, cfg=cfg, plan=True, parallelism=parallelism, shared=shared,
-        observer=observer, retired_tags=retired_tags, **({"now": now} if now else {}),
+        observer=observer, retired_tags=retired_tags, nodes=nodes, **({"now": now} if now else {}),
     )
     report = DriftReport()
     for r in run.results:
@@ -108,6 +110,9 @@ def _drifted_fields(r) -> list[dict]:
         drifted.append({
             "resource": r.key, "kind": r.kind, "name": r.name, "id": r.id, "attribute": d.field,
             "expected": _plain(d.expected), "actual": _plain(d.actual),
+            # A value AWS will not change back (a managed secret's key, D-RDS-1): reported, with
+            # why, never as something the next reconcile repairs.
+            **({"not_repairable": d.why or "AWS refuses the change"} if d.change is Change.IMPOSSIBLE else {}),
         })
     return drifted
 

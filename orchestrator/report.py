@@ -206,7 +206,8 @@ def _finding_lines(doc: dict, new) -> list[str]:
         lines.append(f"  ! failed {f['kind']} {f['name']} ({f['id']}): {f['reason']}{new('failed', f)}")
     for d in doc["drifted"]:
         lines.append(f"  ~ {d['kind']} {d['name']} ({d['id']}): {d['attribute']}: {_show(d['actual'])} → expected "
-                     f"{_show(d['expected'])}{new('drifted', d)}")
+                     f"{_show(d['expected'])}{new('drifted', d)}"
+                     + (f" (a reconcile cannot restore it: {d['not_repairable']})" if d.get("not_repairable") else ""))
     for m in doc["missing"]:
         lines.append(f"  - missing {m['kind']} {m['name']}" + (f" (was {m['id']})" if m["id"] else "") + new("missing", m))
     for u in doc["unmanaged"]:

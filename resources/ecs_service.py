@@ -1,8 +1,10 @@
 """Fargate service: private subnets, no public IP, circuit breaker, steady state waited for."""
 from __future__ import annotations
 
+import collections
 from typing import Any
 
+import structlog
 from botocore.exceptions import ClientError
 
 from resources.aws import error_code
@@ -19,6 +21,8 @@ from resources.ecs_common import (
     ecs_tags,
     error_message,
 )
+
+log = structlog.get_logger()
 
 
 def service_location(service_arn: str) -> tuple[str, str]:
@@ -51,6 +55,19 @@ def status_of(service: dict) -> Refresh:
     if len(deployments) == 1 and deployments[0].get("status") == "PRIMARY" and running == desired:
         return Refresh(Status.READY, "steady")
     return Refresh(Status.PENDING, f"{running}/{desired} tasks running, {len(deployments)} deployments")
+
+
+def deployment_counts(deployment: dict) -> str:
+    """"deployment IN_PROGRESS: desired 1, running 0, failed 0" (failed: what the breaker counts)."""
+    return (f"deployment {deployment.get('rolloutState', '?')}: desired {deployment.get('desiredCount', 0)}, "
+            f"running {deployment.get('runningCount', 0)}, failed {deployment.get('failedTasks', 0)}")
+
+
+def stop_summary(tasks: list[dict]) -> str:
+    """The stopped tasks by stop code and reason, most frequent first: "3 EssentialContainerExited
+    (Essential container in task exited)"."""
+    seen = collections.Counter((t.get("stopCode", "no stop code"), t.get("stoppedReason", "no reason given")) for t in tasks)
+    return "; ".join(f"{n} {code} ({reason})" for (code, reason), n in seen.most_common()) or "none stopped"
 
 
 # What UpdateService can change in place (loadBalancers and propagateTags included nowadays).
@@ -93,7 +110,9 @@ class Service(EcsHandler):
     create_timeout = 20 * 60  # Terraform's default; steady state typically 60-120 s
     # A deployment (UpdateService with a new revision, rolling): 2-6 min (est.), longer with a
     # load balancer's deregistration delay; Terraform's default is 20 min (T-1.2).
-    # Also how long a run waits for a deployment an earlier run left going (C-ECS-4).
+    # Also how long a run waits for a deployment an earlier run left going (C-ECS-4). The
+    # update's own deadline: a deployment whose tasks exit after RUNNING may never be FAILED by
+    # the breaker (D-ECS-1), so this, not ECS, ends the wait (explain names why).
     update_timeout = 20 * 60
     delete_timeout = 20 * 60  # DRAINING has been seen to last more than 5 minutes
     poll_ceiling = 10
@@ -116,6 +135,10 @@ class Service(EcsHandler):
         "circuit_breaker": Field(dict),
         "propagate_tags": Field(str),
     }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._progress: dict[str, dict] = {}  # the last deployment counts logged, per service
 
     def desired(self, spec):
         breaker = spec["circuit_breaker"]
@@ -140,7 +163,9 @@ class Service(EcsHandler):
 
     def explain(self, obs):
         """A deploy that did not end as asked (C-ECS-1/2): the revision running and the breaker's
-        reason, then the latest service events and why the last tasks stopped."""
+        reason, then the latest service events and why the last tasks stopped. One the deadline
+        ended while it was still in progress (D-ECS-1: tasks that exit after RUNNING, which the
+        breaker may never count): its counts and its tasks' stop codes and reasons."""
         service = obs.raw
         deployments = service.get("deployments") or []
         running = self._running_revision(service, deployments)
@@ -148,6 +173,11 @@ class Service(EcsHandler):
         events = [e.get("message", "") for e in (service.get("events") or [])[:5]]
         reason = self._failure_reason(failed, events)
         tasks = self._stopped_tasks(obs.id)
+        primary = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
+        if failed is None and primary.get("rolloutState") == "IN_PROGRESS":
+            deploying = (primary.get("taskDefinition") or "?").rsplit("/", 1)[-1]
+            return [f"{deploying} never reached a steady state: {deployment_counts(primary)}; "
+                    f"the last stopped tasks: {stop_summary(tasks)}", *(f"event: {e}" for e in events)]
         # C-ECS-1: the requested revision too. The failed deployment still names it while ECS
         # lists it beside the rollback; once it is gone the read-back's diff names it instead.
         requested = ((failed or {}).get("taskDefinition") or "").rsplit("/", 1)[-1]
@@ -178,6 +208,20 @@ class Service(EcsHandler):
 
     def status(self, raw):
         return status_of(raw)
+
+    def readiness(self, raw):
+        """``status``; while a deployment is in progress, its counts are logged as they change: the
+        progress of a wait that may end at the update's deadline rather than by ECS (D-ECS-1)."""
+        refresh = status_of(raw)
+        primary = next((d for d in raw.get("deployments") or [] if d.get("status") == "PRIMARY"), {})
+        if refresh.status is Status.PENDING and primary.get("rolloutState") == "IN_PROGRESS":
+            counts = {k: primary.get(k, 0) for k in ("desiredCount", "runningCount", "pendingCount", "failedTasks")}
+            if self._progress.get(raw["serviceArn"]) != counts:
+                self._progress[raw["serviceArn"]] = counts
+                log.info("ecs_deployment_progress", service=raw.get("serviceName"), deployment=primary.get("id"),
+                         desired=counts["desiredCount"], running=counts["runningCount"],
+                         pending=counts["pendingCount"], failed=counts["failedTasks"])
+        return refresh
 
     def list_owned(self, spec):
         # cluster_name is a literal, so this works in teardown where the cluster ARN is unknown.

@@ -225,8 +225,7 @@ MODIFY_PARAMETERS = {
     "publicly_accessible": "PubliclyAccessible",
     "port": "DBPortNumber",
     "manage_master_user_password": "ManageMasterUserPassword",
-    # Always sent with ManageMasterUserPassword=True (update_fields, docs/aws-behaviours.md B-RDS-9).
-    "master_user_secret_kms_key_id": "MasterUserSecretKmsKeyId",
+    # master_user_secret_kms_key_id: none; a change is refused by the plan (D-RDS-1).
     "backup_retention_days": "BackupRetentionPeriod",
     "deletion_protection": "DeletionProtection",
     "monitoring_interval": "MonitoringInterval",
@@ -299,9 +298,13 @@ class DbInstance(Handler):
         "master_username": Field(str, Change.REPLACE, why="set at creation only"),
         "manage_master_user_password": Field(bool),
         # docs/configuration.md "keys": the master secret RDS creates in Secrets Manager is encrypted with
-        # the environment's key, not aws/secretsmanager. In place: RDS re-encrypts its secret
-        # (ModifyDBInstance with ManageMasterUserPassword, docs/aws-behaviours.md B-RDS-9).
-        "master_user_secret_kms_key_id": Field(str, matches=kms_key_matches),
+        # the environment's key, not aws/secretsmanager. Chosen at creation: RDS takes a key only while
+        # management is turned on, never for a secret it already manages (the API reference,
+        # ModifyDBInstance MasterUserSecretKmsKeyId; docs/aws-behaviours.md D-RDS-1, B-RDS-9).
+        "master_user_secret_kms_key_id": Field(str, Change.IMPOSSIBLE, matches=kms_key_matches, why=(
+            "RDS cannot change the key of a master secret it already manages; the documented ways are to turn "
+            "password management off and on again with the new key, which gives the master user a new password, "
+            "or to replace the instance")),
         "backup_retention_days": Field(int),
         "deletion_protection": Field(bool),
         # FSBP RDS.6: Enhanced Monitoring, with the monitoring role (None while off: AWS refuses a
@@ -481,11 +484,6 @@ class DbInstance(Handler):
             changes["CloudwatchLogsExportConfiguration"] = {
                 k: v for k, v in (("EnableLogTypes", sorted(want - have)), ("DisableLogTypes", sorted(have - want))) if v
             }
-        if "MasterUserSecretKmsKeyId" in changes:
-            # B-RDS-9: RDS refuses the key alone ("A ManageMasterUserPassword value is required
-            # when MasterUserSecretKmsKeyId is specified"); True keeps RDS managing the password
-            # (False would need a password of our own, B-RDS-3).
-            changes["ManageMasterUserPassword"] = True
         if "EngineVersion" in changes and major(changes["EngineVersion"]) != major(obs.attrs["engine_version"]):
             changes["AllowMajorVersionUpgrade"] = True
         # Without ApplyImmediately most changes wait for the maintenance window (A-15).

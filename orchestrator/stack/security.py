@@ -168,8 +168,8 @@ KEY_POLICY = {
         # Secrets Manager uses the key on behalf of principals of this account, and only through
         # Secrets Manager (the policy of the aws/secretsmanager key, narrowed to this account).
         # RDS's master secret too: RDS creates it through Secrets Manager for the principal that
-        # calls CreateDBInstance / ModifyDBInstance, so the ViaService is secretsmanager's
-        # (docs/aws-behaviours.md B-RDS-9).
+        # calls CreateDBInstance (or ModifyDBInstance turning management on, the only time it takes
+        # a key, D-RDS-1), so the ViaService is secretsmanager's (docs/aws-behaviours.md B-RDS-9).
         {"Sid": "SecretsManagerEncrypts", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
          "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey"],
          "Resource": "*",

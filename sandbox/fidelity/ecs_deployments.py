@@ -30,9 +30,24 @@ task definition (``ecs-task-definition`` / ``family:revision``) or one of whose 
   tasks a batch) after the first; while a batch is starting its tasks are ``pendingCount``, never
   ``runningCount``.
 - The failed tasks are listed by ListTasks(desiredStatus=STOPPED) with their ``stoppedReason``,
-  ``stopCode`` TaskFailedToStart and the service's tags when ``propagateTags`` is SERVICE; the
-  service's ``events`` say "has started N tasks" per batch and "has stopped 1 running tasks" per
-  failure, newest first.
+  ``stopCode`` and the service's tags when ``propagateTags`` is SERVICE; the service's ``events``
+  say "has started N tasks" per batch and "has stopped 1 running tasks" per failure, newest
+  first. The stop code is AWS's (API reference, Task.stopCode; ECS guide, "Stopped tasks error
+  codes"): ``EssentialContainerExited`` for a task whose essential container exited ("Essential
+  container in task exited": it had started), ``TaskFailedToStart`` for one that never started
+  (CannotPullContainerError, ResourceInitializationError, ...).
+- D-ECS-1 (off by default; ``clock.switch(EXITED_UNCOUNTED, True)`` turns it on): a task that
+  reached RUNNING and then stopped with EssentialContainerExited, in a service with no load
+  balancer, no service registry and no container health check, is not a failure the breaker
+  counts. ECS API reference, Deployment.failedTasks: "A task is considered a failure if the
+  service scheduler can't launch the task, the task doesn't transition to a RUNNING state, or if it
+  fails any of its defined health checks and is stopped"; ECS guide, "How the Amazon ECS
+  deployment circuit breaker detects failures": stage 1 watches tasks reach RUNNING, stage 2 the
+  health checks; AWS re:Post "ecs-deployment-roll-back-failure": "If a task successfully starts,
+  passes the dependent health checks, but then stops, then the circuit breaker might not
+  activate." So ``failedTasks`` stays 0, the breaker never trips and the deployment stays
+  IN_PROGRESS while the scheduler keeps replacing the tasks. Off, such tasks count as they did
+  (the other answer AWS gives: "might").
 
 Without the breaker AWS keeps launching tasks that fail: the deployment stays IN_PROGRESS and
 ``failedTasks`` keeps counting (the stopped tasks kept for ListTasks are capped, see
@@ -60,6 +75,18 @@ DEFAULT_REASONS = {
 }
 
 
+# D-ECS-1: the switch that stops counting tasks that exited after RUNNING (see the docstring).
+EXITED_UNCOUNTED = "ecs-exited-after-running-uncounted"
+EXITED = "EssentialContainerExited"
+NEVER_STARTED = "TaskFailedToStart"
+
+
+def stop_code(reason: str) -> str:
+    """AWS's stopCode for a task that stopped with ``reason``: an essential container that exited
+    had started; anything else the layer fails a task with is a task that never started."""
+    return EXITED if reason.startswith("Essential container in task exited") else NEVER_STARTED
+
+
 # ECS keeps a stopped task listed "for at least one hour" (ECS guide); a deployment failing
 # without the breaker for hours would otherwise pile up thousands of task objects in moto.
 MAX_STOPPED_TASKS = 100
@@ -74,6 +101,7 @@ class Rollout:
     batch: int = 1  # tasks launched per task-start period (C-ECS-3)
     batches: int = 0  # batches launched so far
     failed: int = 0  # failedTasks so far
+    stopped: int = 0  # tasks stopped so far, counted by the breaker or not (D-ECS-1)
 
 
 def threshold(desired: int) -> int:
@@ -113,6 +141,23 @@ def _failure(backend: Any, task_definition_arn: str) -> str | None:
         if marked:
             return reason or DEFAULT_REASONS["ecs-image"].format(image=image)
     return None
+
+
+def _health_checked(backend: Any, service: Any, task_definition_arn: str) -> bool:
+    """A load balancer, a service registry or a container health check: stage 2 of the breaker
+    watches the task after RUNNING."""
+    if service.load_balancers or getattr(service, "service_registries", None):
+        return True
+    definition = backend.describe_task_definition(task_definition_arn)
+    return any(c.get("healthCheck") for c in definition.container_definitions)
+
+
+def counted(backend: Any, service: Any, primary: dict, reason: str) -> bool:
+    """Whether the breaker counts a task stopped with ``reason`` (D-ECS-1, with its switch on:
+    not one that exited after RUNNING in a service nothing health-checks)."""
+    if stop_code(reason) != EXITED or not clock.switched(EXITED_UNCOUNTED):
+        return True
+    return _health_checked(backend, service, primary["taskDefinition"])
 
 
 def _event(service: Any, message: str) -> None:
@@ -180,11 +225,13 @@ def _failing(backend: Any, service: Any, primary: dict, rollout: Rollout) -> boo
     desired = primary["desiredCount"]
     limit = threshold(desired)
     breaker = (getattr(service, "deployment_configuration", None) or {}).get("deploymentCircuitBreaker") or {}
+    counts = counted(backend, service, primary, rollout.failure)
+    trips = breaker.get("enable") and counts
     period = clock.duration("ecs.task_start")
     gone = clock.elapsed(rollout.started)
     if math.isinf(gone):
-        # Instant clock: the whole story is told at once; without the breaker it is told up to the
-        # threshold, then the deployment is left going.
+        # Instant clock: the whole story is told at once; without the breaker (or with tasks it
+        # does not count, D-ECS-1) it is told up to the threshold, then the deployment is left going.
         ended = math.ceil(limit / rollout.batch)
     else:
         ended = int(gone // period)
@@ -192,18 +239,19 @@ def _failing(backend: Any, service: Any, primary: dict, rollout: Rollout) -> boo
         rollout.batches += 1
         # A batch's tasks start one after another; the breaker trips on the threshold-th failure
         # and no further task of that batch is launched.
-        failed = min(rollout.batch, limit - rollout.failed) if breaker.get("enable") else rollout.batch
-        launched = _stopped_tasks(backend, service, primary, failed, rollout.failure,
-                                  keep=max(0, MAX_STOPPED_TASKS - rollout.failed))
+        stopped = min(rollout.batch, limit - rollout.failed) if trips else rollout.batch
+        launched = _stopped_tasks(backend, service, primary, stopped, rollout.failure,
+                                  keep=max(0, MAX_STOPPED_TASKS - rollout.stopped))
         listed = "".join(f" (task {t.id})" for t in launched)
-        _event(service, f"has started {failed} tasks:{listed}.")
+        _event(service, f"has started {stopped} tasks:{listed}.")
         for task in launched:
             _event(service, f"has stopped 1 running tasks: (task {task.id}).")
-        rollout.failed += failed
-        if breaker.get("enable") and rollout.failed >= limit:
+        rollout.stopped += stopped
+        rollout.failed += stopped if counts else 0
+        if trips and rollout.failed >= limit:
             _tripped(backend, service, primary, rollout, at=rollout.started + rollout.batches * period)
             return True
-    if math.isinf(gone) and not breaker.get("enable"):
+    if math.isinf(gone) and not trips:
         rollout.settled = True
     # The batch being started: its tasks are PROVISIONING/PENDING, none RUNNING.
     primary.update(failedTasks=rollout.failed, runningCount=0, pendingCount=min(desired, rollout.batch), updatedAt=utcnow())
@@ -266,7 +314,7 @@ def _stopped_tasks(backend: Any, service: Any, primary: dict, count: int, reason
         task.desired_status = "STOPPED"
         task.last_status = "STOPPED"
         task.stopped_reason = reason
-        task.stop_code = "TaskFailedToStart"
+        task.stop_code = stop_code(reason)
         task.stopped_at = utcnow()
         backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task
         tasks.append(task)

@@ -6,7 +6,7 @@ import boto3
 import botocore.exceptions
 import pytest
 
-from sandbox.fidelity import clock
+from sandbox.fidelity import clock, ecs_deployments
 from tests.fidelity.test_ecs import BREAKER_ON, REGION, describe, fargate_service
 
 DEPLOY = clock.DURATIONS["ecs.deployment"]
@@ -82,8 +82,9 @@ def test_a_failing_revision_trips_the_breaker_and_rolls_back_to_the_previous_one
     stopped = ecs.list_tasks(cluster="c", desiredStatus="STOPPED")["taskArns"]
     assert len(stopped) == 3
     tasks = ecs.describe_tasks(cluster="c", tasks=stopped, include=["TAGS"])["tasks"]
-    assert {t["stoppedReason"] for t in tasks} == {
-        "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref nginx:2: not found"}
+    assert {(t["stoppedReason"], t["stopCode"]) for t in tasks} == {(
+        "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref nginx:2: not found",
+        "TaskFailedToStart")}
     assert {t["startedBy"] for t in tasks} == {failed["id"]}
     assert all(t["tags"] == [{"key": "stack", "value": "video"}] for t in tasks)
     on_the_clock.sleep(DEPLOY)
@@ -102,8 +103,9 @@ def test_a_first_deployment_that_fails_has_nothing_to_roll_back_to_and_stays_fai
     [primary] = service["deployments"]
     assert (primary["rolloutState"], primary["runningCount"], service["runningCount"]) == ("FAILED", 0, 0)
     tasks = ecs.describe_tasks(cluster="c", tasks=ecs.list_tasks(cluster="c", desiredStatus="STOPPED")["taskArns"])["tasks"]
+    # It had started: AWS's stop code for an essential container that exited (Task.stopCode).
     assert {(t["lastStatus"], t["stoppedReason"], t["stopCode"]) for t in tasks} == {
-        ("STOPPED", "Essential container in task exited", "TaskFailedToStart")}
+        ("STOPPED", "Essential container in task exited", "EssentialContainerExited")}
     on_the_clock.sleep(DEPLOY * 10)
     assert describe(ecs)["deployments"][0]["rolloutState"] == "FAILED"
 
@@ -197,3 +199,70 @@ def test_without_the_breaker_failed_tasks_keep_counting_and_the_deployment_never
     assert (primary["rolloutState"], primary["failedTasks"], primary["pendingCount"]) == ("IN_PROGRESS", 20, 2)
     on_the_clock.sleep(TASK_START)
     assert describe(ecs)["deployments"][0]["failedTasks"] == 22
+
+
+# -- D-ECS-1: a task that exited after RUNNING, in a service nothing health-checks ---------------
+
+CRASH = "Essential container in task exited"
+
+
+def crashing_revision(ecs, **container) -> str:
+    """A revision whose essential container starts, then exits (``clock.fail`` by image)."""
+    clock.fail("ecs-image", "worker:crash", CRASH)
+    return ecs.register_task_definition(
+        family="app", cpu="256", memory="512", networkMode="awsvpc", requiresCompatibilities=["FARGATE"],
+        containerDefinitions=[{"name": "app", "image": "worker:crash", **container}],
+    )["taskDefinition"]["taskDefinitionArn"]
+
+
+def stopped_tasks(ecs) -> list[dict]:
+    return ecs.describe_tasks(cluster="c", tasks=ecs.list_tasks(cluster="c", desiredStatus="STOPPED")["taskArns"])["tasks"]
+
+
+def test_tasks_that_exit_after_running_are_not_counted_by_the_breaker_and_the_deployment_stays_in_progress(
+        clients, on_the_clock):
+    """D-ECS-1, switched on: no load balancer, no health check: the breaker never trips, failedTasks stays 0,
+    the old revision keeps running beside the deployment that goes on, and the tasks' stop code is
+    EssentialContainerExited."""
+    ecs, ec2 = clients
+    clock.switch(ecs_deployments.EXITED_UNCOUNTED, True)
+    _, revisions = fargate_service(ecs, ec2, desired=2, deploymentConfiguration=BREAKER_ON)
+    on_the_clock.sleep(DEPLOY)
+    crashing = crashing_revision(ecs)
+    ecs.update_service(cluster="c", service="app", taskDefinition=crashing)
+    on_the_clock.sleep(TASK_START * 10)
+    new, old = describe(ecs)["deployments"]
+    assert (new["taskDefinition"], new["rolloutState"], new["failedTasks"], new["runningCount"]) == (crashing, "IN_PROGRESS", 0, 0)
+    assert (old["taskDefinition"], old["runningCount"]) == (revisions[0], 2)
+    tasks = stopped_tasks(ecs)
+    assert len(tasks) == 20  # two a period (maximumPercent 200 beside 2 running), ten periods
+    assert {(t["stoppedReason"], t["stopCode"]) for t in tasks} == {(CRASH, "EssentialContainerExited")}
+    assert not any("deployment failed" in e["message"] for e in describe(ecs)["events"])
+
+
+def test_tasks_that_exit_after_running_count_where_a_health_check_watches_them(clients, on_the_clock):
+    """D-ECS-1, switched on: with a container health check the breaker's second stage counts them: FAILED,
+    rolled back."""
+    ecs, ec2 = clients
+    clock.switch(ecs_deployments.EXITED_UNCOUNTED, True)
+    _, revisions = fargate_service(ecs, ec2, desired=2, deploymentConfiguration=BREAKER_ON)
+    on_the_clock.sleep(DEPLOY)
+    checked = crashing_revision(ecs, healthCheck={"command": ["CMD-SHELL", "true"], "interval": 10})
+    ecs.update_service(cluster="c", service="app", taskDefinition=checked)
+    on_the_clock.sleep(TASK_START * 2)
+    failed = next(d for d in describe(ecs)["deployments"] if d["taskDefinition"] == checked)
+    assert (failed["rolloutState"], failed["failedTasks"]) == ("FAILED", 3)
+    assert describe(ecs)["taskDefinition"] == revisions[0]
+
+
+def test_tasks_that_exit_after_running_count_while_the_switch_is_off(clients, on_the_clock):
+    """Off by default: the breaker counts them (AWS's other answer, "might not activate")."""
+    ecs, ec2 = clients
+    fargate_service(ecs, ec2, desired=2, deploymentConfiguration=BREAKER_ON)
+    on_the_clock.sleep(DEPLOY)
+    crashing = crashing_revision(ecs)
+    ecs.update_service(cluster="c", service="app", taskDefinition=crashing)
+    on_the_clock.sleep(TASK_START * 2)
+    failed = next(d for d in describe(ecs)["deployments"] if d["taskDefinition"] == crashing)
+    assert failed["rolloutState"] == "FAILED"
+    assert {t["stopCode"] for t in stopped_tasks(ecs)} == {"EssentialContainerExited"}

@@ -735,6 +735,33 @@ def test_a_first_deployment_that_failed_is_reported_by_the_next_run_with_its_rea
     assert stack.state.doc.resource("ecs.service.api")["failure"]["reason"] == reason
 
 
+def test_a_deploy_whose_tasks_exit_after_running_ends_at_the_update_deadline_naming_counts_and_stop_codes(
+        aws, ecs, clock, stack):
+    """D-ECS-1: the worker (no load balancer, no health check) on a revision whose container starts then exits:
+    the breaker does not count those tasks, the deployment stays IN_PROGRESS, and the run fails at the
+    service's update deadline with one line naming the deployment's counts, the stop codes and reasons."""
+    from orchestrator.run import reconcile_stack
+    from sandbox.fidelity import ecs_deployments
+
+    converge(aws, stack.state, nodes=stack.nodes(), clock=clock)
+    crashing = EnvConfig(worker_image="public.ecr.aws/docker/library/busybox:exits")
+    with layer_clock_driven(clock) as layer:
+        layer.switch(ecs_deployments.EXITED_UNCOUNTED, True)
+        layer.fail("ecs-image", crashing.worker_image, "Essential container in task exited")
+        started = clock.now()
+        run = reconcile_stack(aws, env="dev", doc=stack.state.doc, save=stack.state.save, clock=clock.as_clock(),
+                              nodes=stack.nodes(crashing))
+        waited = clock.now() - started
+        [deployment, _] = describe_service(ecs, "video-worker-dev")["deployments"]
+    assert Service.update_timeout <= waited < Service.update_timeout + 5 * 60
+    assert deployment["rolloutState"] == "IN_PROGRESS"
+    reason = run.failures["ecs.service.worker"].reason
+    assert "\n" not in reason
+    assert reason.startswith("ecs_service video-worker-dev (") and f"limit {Service.update_timeout}" in reason
+    assert "video-worker-dev:2 never reached a steady state: deployment IN_PROGRESS: desired 1, running 0, failed 0" in reason
+    assert "the last stopped tasks: 5 EssentialContainerExited (Essential container in task exited)" in reason
+
+
 @contextlib.contextmanager
 def layer_clock_driven(clock, durations=None):
     """The fidelity layer's clock driven by the reconciler's: every poll moves deployments on."""

@@ -26,17 +26,20 @@ import boto3
 import pytest
 
 from orchestrator.config import EnvConfig
-from orchestrator.run import TeardownRefused
+from orchestrator.drift import drift_stack
+from orchestrator.run import TeardownRefused, apply_stack
 from orchestrator.stack.compute import load_balancer_nodes
 from orchestrator.spec import Ref
 from orchestrator.stack import every_config
 from orchestrator.stack.data import RDS_MONITORING_POLICY, efs_nodes, efs_policy, rds_log_group_name, rds_nodes, redis_nodes
 from orchestrator.stack.security import kms_alias, key_nodes
+from resources.base import Change
 from resources.iam_role import canonical_policy, canonical_statement
 from tests.conftest import REGION
 from tests.resources.data_stack import converge_network, network, with_spec
 from tests.resources.network import recorded_id
 from tests.support.memory_state import MemoryState
+from tests.support.row_ids import ROW_ID
 from tests.support.stack import actions, converge, destroy
 
 AZS = ["us-east-1a", "us-east-1b"]
@@ -158,10 +161,12 @@ def environment_key_arn() -> str:
     return boto3.client("kms", region_name=REGION).describe_key(KeyId=kms_alias("dev"))["KeyMetadata"]["Arn"]
 
 
-def test_rds_master_secret_is_on_the_environment_key_switched_back_seen_and_restored(aws, rds_stack, clock):
+def test_rds_master_secret_is_on_the_environment_key_and_a_key_switched_back_is_reported_never_promised(aws, rds_stack, clock):
     """docs/configuration.md "keys": the secret RDS makes for the master password is encrypted with the
-    environment's key, not aws/secretsmanager; switched back behind the tool's back, drift (the
-    plan) reports it and the next reconcile re-encrypts the same secret (docs/aws-behaviours.md B-RDS-9)."""
+    environment's key, not aws/secretsmanager. Switched back behind the tool's back (the one way RDS allows:
+    management off, then on again with another key), the plan refuses the change before any call, naming the
+    documented ways, and drift reports it as something a reconcile cannot restore (docs/aws-behaviours.md
+    D-RDS-1: RDS never changes the key of a secret it already manages)."""
     state, nodes = rds_stack
     converge(aws, state, nodes=nodes(), clock=clock)
     rds, sm = boto3.client("rds", region_name=REGION), boto3.client("secretsmanager", region_name=REGION)
@@ -171,22 +176,29 @@ def test_rds_master_secret_is_on_the_environment_key_switched_back_seen_and_rest
     assert sm.describe_secret(SecretId=secret["SecretArn"])["KmsKeyId"] in (key_arn, key_arn.split("/")[-1])
     assert changed(converge(aws, state, nodes=nodes(), clock=clock, plan=True)) == {}  # ARN and id forms agree
 
-    # Behind the tool's back: back on Secrets Manager's own key (the only way RDS takes a key).
+    # Behind the tool's back: management off, then on again with Secrets Manager's own key.
+    rds.modify_db_instance(DBInstanceIdentifier=DB, ManageMasterUserPassword=False, MasterUserPassword="Interim-Passw0rd",
+                           ApplyImmediately=True)
     rds.modify_db_instance(DBInstanceIdentifier=DB, ManageMasterUserPassword=True,
                            MasterUserSecretKmsKeyId="alias/aws/secretsmanager", ApplyImmediately=True)
-    assert db_instance(rds)["MasterUserSecret"]["KmsKeyId"] != key_arn
+    switched = db_instance(rds)["MasterUserSecret"]
+    assert switched["KmsKeyId"] != key_arn
+
     plan = converge(aws, state, nodes=nodes(), clock=clock, plan=True)
-    assert changed(plan) == {"rds.instance": {"master_user_secret_kms_key_id"}}
-    sent = []
-    aws.client("rds").meta.events.register("provide-client-params.rds.ModifyDBInstance", lambda params, **_: sent.append(params))
-    converge(aws, state, nodes=nodes(), clock=clock)
-    # B-RDS-9: the key only with ManageMasterUserPassword=True, which keeps RDS managing it.
-    assert sent == [{"DBInstanceIdentifier": DB, "ApplyImmediately": True, "MasterUserSecretKmsKeyId": key_arn,
-                     "ManageMasterUserPassword": True}]
-    restored = db_instance(rds)["MasterUserSecret"]
-    assert restored["KmsKeyId"] == key_arn and restored["SecretArn"] == secret["SecretArn"]
-    assert state.doc.resource("rds.instance")["outputs"]["secret_arn"] == secret["SecretArn"]
-    assert changed(converge(aws, state, nodes=nodes(), clock=clock, plan=True)) == {}
+    [result] = [r for r in plan.results if r.action != "unchanged"]
+    assert [(d.field, d.change) for d in result.changes] == [("master_user_secret_kms_key_id", Change.IMPOSSIBLE)]
+    assert "turn password management off and on again" in result.refusal and "replace the instance" in result.refusal
+    assert not ROW_ID.search(result.refusal), result.refusal
+
+    before = collections.Counter(aws.calls.counts)
+    run = apply_stack(aws, env="dev", doc=state.doc, save=state.save, nodes=nodes(), clock=clock.as_clock())
+    assert [r.key for r in run.refused] == ["rds.instance"] and mutating_calls(aws, before) == {}
+    assert db_instance(rds)["MasterUserSecret"] == switched
+
+    report = drift_stack(aws, env="dev", doc=state.doc, cfg=EnvConfig(), nodes=nodes())
+    [entry] = report.drifted
+    assert (entry["attribute"], entry["expected"], entry["actual"]) == ("master_user_secret_kms_key_id", key_arn, switched["KmsKeyId"])
+    assert "turn password management off and on again" in entry["not_repairable"]
 
 
 @pytest.mark.parametrize("key", ["alias/video-pipeline-dev", "arn:aws:kms:us-east-1:123456789012:alias/x", "not-a-key"])

@@ -268,3 +268,14 @@ def test_the_human_report_marks_what_is_new():
     lines = render_drift(doc).splitlines()
     assert lines[1].endswith("expected 1") and lines[2].endswith("sg-0abc1234 (new)")
     assert lines[-1] == "1 drifted, 1 unmanaged; 1 new since the last check."
+
+
+def test_the_human_report_says_a_drifted_value_aws_will_not_change_back_is_not_for_a_reconcile():
+    """docs/aws-behaviours.md D-RDS-1: a drift no reconcile repairs is reported with why, never as a promise."""
+    why = "RDS cannot change the key of a master secret it already manages"
+    doc = {**document(drifted=[drifted(attribute="master_user_secret_kms_key_id", expected="arn:k1", actual="arn:k2",
+                                       not_repairable=why)]), "in_sync": False, "ignored": []}
+    lines = render_drift(doc).splitlines()
+    assert lines[1].endswith(f"expected arn:k1 (a reconcile cannot restore it: {why})"), lines[1]
+    assert fingerprint("drifted", doc["drifted"][0]) == fingerprint("drifted", drifted(
+        attribute="master_user_secret_kms_key_id", expected="arn:k1", actual="arn:k2"))
