@@ -291,13 +291,19 @@ class Reconciler:
             return {**result.outputs, **h.outputs_after_update(spec, obs)}
         return result.outputs
 
+    @staticmethod
+    def _supersedes(h: Handler, spec: dict, obs: Observed) -> bool:
+        """A change to make to a resource whose earlier change is still in progress, of a kind
+        whose update takes that one's place (Handler.update_supersedes_pending)."""
+        return h.update_supersedes_pending and bool(h.diff(spec, obs))
+
     def _settle(self, node: Node, h: Handler, spec: dict, obs: Observed, log, result: NodeResult) -> Observed | None:
         """A found resource in the state AWS reports: pending is waited for, failed follows the
         kind's ``on_failed``. None: there is no live resource to reconcile (create one)."""
         what = f"{h.kind} {node.name} ({obs.id})"
         state = h.status(obs.raw)
         result.pending = state.status is Status.PENDING
-        if result.pending and not self.plan:
+        if result.pending and not self.plan and not self._supersedes(h, spec, obs):
             # Created or changed by an earlier run that did not wait for it (C-ECS-4): attributes
             # and endpoints are final only once it is ready (an RDS instance has no Endpoint
             # while creating, A-13), and AWS refuses a modify while one is in progress.

@@ -197,6 +197,12 @@ class Handler:
     #   adopted, so that the engine deletes it before creating.
     # False unless a kind says otherwise: deleting first is always possible.
     replace_beside: ClassVar[bool] = False
+    # An update may be made while an earlier change is still in progress, and takes its place:
+    # ECS's UpdateService starts a new deployment and drains the one in progress. A run that finds
+    # one in progress and has a change to make makes it at once instead of waiting for the old one
+    # first, which may never end by itself (a deployment whose tasks exit after RUNNING stays
+    # IN_PROGRESS, docs/aws-behaviours.md D-ECS-1): a fixed image is deployed without the wait.
+    update_supersedes_pending: ClassVar[bool] = False
     # An update makes a new id (a task definition's revision): a plan shows what refers to it as
     # changing too ("known after apply"), so the service roll a new revision causes is visible.
     update_makes_new_id: ClassVar[bool] = False

@@ -120,6 +120,8 @@ class Service(EcsHandler):
     # A deployment that failed or was rolled back (C-ECS-1/2) is repaired by deploying again:
     # the next run never calls it unchanged, and a fixed image needs no teardown.
     on_failed = OnFailed.UPDATE
+    # UpdateService during a deployment starts a new one; the one in progress drains (D-ECS-1).
+    update_supersedes_pending = True
     fields = {
         "cluster": Field(str, Change.REPLACE, why="a service never moves to another cluster"),
         # A literal, for lookups where the cluster ARN is unknown (teardown without state).

@@ -761,6 +761,21 @@ def test_a_deploy_whose_tasks_exit_after_running_ends_at_the_update_deadline_nam
     assert "video-worker-dev:2 never reached a steady state: deployment IN_PROGRESS: desired 1, running 0, failed 0" in reason
     assert "the last stopped tasks: 5 EssentialContainerExited (Essential container in task exited)" in reason
 
+    # The fix: the next run deploys it at once rather than first waiting out the stuck deployment
+    # (which would never end by itself), and the service reaches a steady state on it.
+    fixed = EnvConfig(worker_image="public.ecr.aws/docker/library/busybox:1.37")
+    with layer_clock_driven(clock):
+        started = clock.now()
+        run = reconcile_stack(aws, env="dev", doc=stack.state.doc, save=stack.state.save, clock=clock.as_clock(),
+                              nodes=stack.nodes(fixed))
+        waited = clock.now() - started
+    assert run.failures == {}, run.failures
+    assert waited < Service.update_timeout / 2, waited
+    [primary, *_] = describe_service(ecs, "video-worker-dev")["deployments"]
+    assert (primary["rolloutState"], primary["runningCount"]) == ("COMPLETED", 1), primary
+    task = ecs.describe_task_definition(taskDefinition=primary["taskDefinition"])["taskDefinition"]
+    assert task["containerDefinitions"][0]["image"] == fixed.worker_image
+
 
 @contextlib.contextmanager
 def layer_clock_driven(clock, durations=None):
