@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
+from concurrent.futures import Executor, Future
 from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -111,6 +112,9 @@ class Reconciler:
         # former back without reading them again and creates the latter without looking again.
         self.settled: dict[str, tuple[str, NodeResult]] = {}
         self.settled_in_plan = settled_in_plan or {}
+        # A plan's reads started before the walk (``read_ahead``): key -> (the hash of the spec
+        # they were made for, the find's future).
+        self._read_ahead: dict[str, tuple[str, Future]] = {}
         retries.install_on(aws)
 
     def handler(self, node: Node) -> Handler:
@@ -124,6 +128,31 @@ class Reconciler:
             # Published only once complete: other threads pick it up at once.
             h = self._handlers.setdefault(node.handler, h)
         return h
+
+    def read_ahead(self, nodes, pool: Executor) -> None:
+        """A plan's reads, all started at once before the walk: every recorded node is looked for
+        with its spec resolved from the outputs the state recorded, so the reads need not wait
+        for the graph's depth (a no-op reconcile or a drift check is a few waves of parallel
+        reads, not one per level). The walk takes a node's read when the spec it resolves is
+        the one read for (nothing changed above it), and reads again otherwise; a node never
+        recorded, or left mid-create, is read by the walk as before. Reads only: a plan's
+        walk makes no change, so nothing here can be older than a change of its own."""
+        recorded = {key: entry.get("outputs") or {} for key, entry in self.state.resources.items()}
+        for node in nodes:
+            entry = self.state.resource(node.key) or {}
+            if self.plan and entry.get("id") and not entry.get("intent"):
+                h = self.handler(node)
+                spec = h.desired(resolve(node.spec, recorded))
+                if not has_unknown(spec) and not spec_problems(h, spec, has_unknown):
+                    self._read_ahead[node.key] = (spec_hash(spec), pool.submit(h.find, spec, entry["id"]))
+
+    def _find(self, node: Node, h: Handler, spec: dict, entry: dict) -> Observed | None:
+        """The node's resource by its recorded id or its ownership tags, from the read made
+        ahead for this very spec when there is one."""
+        ahead = self._read_ahead.pop(node.key, None)
+        if ahead is not None and ahead[0] == spec_hash(spec):
+            return ahead[1].result()
+        return h.find(spec, entry.get("id"))
 
     def _record(self, node: Node, **fields) -> None:
         if not self.plan:
@@ -224,7 +253,7 @@ class Reconciler:
         elif self._absent_in_plan(node):
             return None
         else:
-            obs = h.find(spec, entry.get("id"))
+            obs = self._find(node, h, spec, entry)
         if obs is None:
             return None
         result.awaiting = dict(obs.pending)

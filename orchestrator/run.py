@@ -1,6 +1,7 @@
 """A whole pass over the stack: build the graph, walk it, collect results. No I/O but AWS."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
@@ -112,7 +113,10 @@ def reconcile_stack(
     if not plan:
         record_azs(doc, choice)
         save()
-    outcomes = _walk(rec, by_key, graph, parallelism=parallelism, observer=observer)
+    with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="read-ahead") as pool:
+        rec.read_ahead(by_key.values(), pool)
+        outcomes = _walk(rec, by_key, graph, parallelism=parallelism, observer=observer)
+        pool.shutdown(wait=False, cancel_futures=True)  # reads the walk did not take (a failed dependency)
     results = [outcomes[k].value for k in by_key if outcomes[k].status == "ok"]  # stack order
     if plan:
         judge_replacements(results, graph, by_key, allow_replace, rec)
