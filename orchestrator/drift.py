@@ -61,6 +61,8 @@ def drift_stack(
     reads, seeded with listings made once for several environments. ``nodes``: a part of the
     stack only (tests), else the whole stack of ``cfg``."""
     shared = shared if shared is not None else SharedReads()
+    if swept is not None:
+        shared.index_tags(lambda: swept)
     run = reconcile_stack(
         aws, env=env, doc=doc, save=lambda: None, cfg=cfg, plan=True, parallelism=parallelism, shared=shared,
         observer=observer, retired_tags=retired_tags, nodes=nodes, **({"now": now} if now else {}),
@@ -70,7 +72,7 @@ def drift_stack(
         _report_result(report, r, doc)
     for key, outcome in run.failures.items():
         report.unchecked.append({"resource": key, "reason": outcome.reason})
-    report.unmanaged, report.retained = _unmanaged(aws, env, run, _managed_ids(run, doc), shared, swept)
+    report.unmanaged, report.retained = _unmanaged(aws, env, run, _managed_ids(run, doc), shared)
     apply_rules(report, rules_of(cfg.drift if cfg is not None else None))
     return report
 
@@ -168,15 +170,14 @@ def drift_retired(aws, *, env: str, doc, cfg=None, swept: list[Found] | None = N
     return report
 
 
-def _unmanaged(aws, env: str, run, managed: set[str], shared: SharedReads,
-               swept: list[Found] | None = None) -> tuple[list[dict], list[dict]]:
+def _unmanaged(aws, env: str, run, managed: set[str], shared: SharedReads) -> tuple[list[dict], list[dict]]:
     """What is in the environment's VPC or carries its tags and is neither managed nor a child
     of a managed resource, each once; what the tagging API still lists after its deletion is
-    left out (C-TAG-1). ``swept``: the tagging API's answer for this environment, when one call
-    served several (``bin/drift --all``)."""
+    left out (C-TAG-1). The tagging API's answer is the walk's tag index (one call, or one for
+    several environments under ``bin/drift --all``)."""
     vpc = next((r.id for r in run.results if r.key == "vpc" and r.id), None)
     found = vpc_members(aws.client("ec2"), vpc, shared) if vpc else []
-    found += tagged_resources(aws.client("resourcegroupstaggingapi"), env) if swept is None else swept
+    found += shared.tagged()
     return classify(aws, found, Managed(managed))
 
 

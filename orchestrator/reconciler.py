@@ -25,7 +25,7 @@ from resources.base import (
     Change, FieldDiff, Handler, Observed, OnFailed, Refresh, ResourceError, Status, owned_by, spec_problems,
 )
 from resources.aws.clock import Clock
-from resources.aws.shared_reads import SharedReads
+from resources.aws.shared_reads import SharedReads, tags_read_live
 
 # In a plan's ``settled``: the node's resource was looked for and not found.
 ABSENT = "absent"
@@ -278,8 +278,16 @@ class Reconciler:
     def _converge(self, node: Node, h: Handler, spec: dict, obs: Observed, entry: dict, log, result: NodeResult) -> Observed:
         """A live resource: diffed; what differs is changed in place or by a replacement, or
         refused (before any call) when AWS would refuse it or the plan did not allow it."""
-        diffs = (h.diff(spec, obs) + retired_tag_diffs(self.retired_tags, spec, obs) + self._redeploy(node, h, obs)
-                 + self._rotation(node, h, obs))
+        diffs = self._field_diffs(h, spec, obs)
+        if self.shared.tags_indexed and any(d.field.startswith("tags.") for d in diffs):
+            # The tag index follows changes with a delay (C-TAG-1): a tag difference it shows is
+            # read again from the resource before it is reported or acted on.
+            with tags_read_live():
+                live = h.read(obs.id)
+            if live is not None:
+                obs = live
+                diffs = self._field_diffs(h, spec, obs)
+        diffs += self._redeploy(node, h, obs) + self._rotation(node, h, obs)
         if not diffs:
             return obs
         result.action = "replace" if any(d.replace for d in diffs) else "update"
@@ -292,6 +300,9 @@ class Reconciler:
         if self.plan:
             return obs
         return self._change(node, h, spec, obs, diffs, entry, log, result)
+
+    def _field_diffs(self, h: Handler, spec: dict, obs: Observed) -> list[FieldDiff]:
+        return h.diff(spec, obs) + retired_tag_diffs(self.retired_tags, spec, obs)
 
     def _refusal(self, node: Node, h: Handler, obs: Observed, diffs: list[FieldDiff], result: NodeResult) -> str | None:
         """Why this change cannot be made: AWS refuses it, or it needs a replacement the plan

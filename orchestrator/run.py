@@ -19,6 +19,7 @@ from orchestrator.spec import UNKNOWN, Node, has_unknown, resolve
 from orchestrator.stack import every_node, stack_nodes, stack_outputs
 from resources.base import spec_problems
 from resources.aws.clock import REAL_CLOCK, Clock
+from resources.aws.inventory import tagged_resources
 from resources.aws.shared_reads import SharedReads
 
 
@@ -113,7 +114,11 @@ def reconcile_stack(
     if not plan:
         record_azs(doc, choice)
         save()
+    if plan and not rec.shared.tags_indexed:
+        rec.shared.index_tags(lambda: tagged_resources(aws.client("resourcegroupstaggingapi"), env))
     with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="read-ahead") as pool:
+        if plan:
+            pool.submit(rec.shared.tagged)  # first: most reads wait for it
         rec.read_ahead(by_key.values(), pool)
         outcomes = _walk(rec, by_key, graph, parallelism=parallelism, observer=observer)
         pool.shutdown(wait=False, cancel_futures=True)  # reads the walk did not take (a failed dependency)

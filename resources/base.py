@@ -295,6 +295,12 @@ class Handler:
         their own may read them for every listed item at once (``across``, for every walk)."""
         return self.observe(raw)
 
+    def tags_for(self, arn: str, read: Callable[[], dict[str, str]]) -> dict[str, str]:
+        """The tags of ``arn``: from the walk's tag index when it lists them (one GetResources
+        for the whole environment, SharedReads.index_tags), else ``read()``, the kind's own call."""
+        indexed = self.shared.indexed_tags(arn) if self.shared is not None else None
+        return indexed if indexed is not None else read()
+
     def poll(self, resource_id: str) -> tuple[Refresh, dict | None]:
         """What the waiter polls: one describe, no tag read. Where the resource is (``readiness``)
         and the description it was judged on (None: gone), so that the engine reads it back from

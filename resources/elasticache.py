@@ -279,10 +279,10 @@ class ReplicationGroup(Handler):
             # across parameter group families must name (classify, update_fields, C-EC-3).
             "parameter_group": (member.get("CacheParameterGroup") or {}).get("CacheParameterGroupName"),
         }
-        tags = self.client.list_tags_for_resource(ResourceName=group["ARN"])["TagList"]
+        tags = self.tags_for(group["ARN"], lambda: tag_dict(self.client.list_tags_for_resource(ResourceName=group["ARN"])["TagList"]))
         # A change accepted but not applied yet (C-EC-1) is what the group is converging to.
         waiting = {"engine_version": pending.get("EngineVersion"), "node_type": pending.get("CacheNodeType")}
-        return Observed(group["ReplicationGroupId"], attrs, tag_dict(tags), group, {k: v for k, v in waiting.items() if v})
+        return Observed(group["ReplicationGroupId"], attrs, tags, group, {k: v for k, v in waiting.items() if v})
 
     def observe_listed_item(self, raw, items, across):
         # bin/drift --all: every environment's first member from one DescribeCacheClusters of the

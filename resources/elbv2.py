@@ -117,7 +117,8 @@ class TargetGroup(ElbHandler):
 
     def observe(self, raw):
         # Two reads: the default diff compares tags too, and ELBv2 has them only in DescribeTags.
-        return self._observe(raw, self.tags_of(raw["TargetGroupArn"]))
+        arn = raw["TargetGroupArn"]
+        return self._observe(raw, self.tags_for(arn, lambda: self.tags_of(arn)))
 
     def _observe(self, tg: dict, tags: dict[str, str]) -> Observed:
         attrs = {
@@ -297,7 +298,8 @@ class LoadBalancer(ElbHandler):
 
     def observe(self, raw):
         # Three reads: the load balancer, its tags (DescribeTags only) and its listeners.
-        return self._observe(raw, self.tags_of(raw["LoadBalancerArn"]))
+        arn = raw["LoadBalancerArn"]
+        return self._observe(raw, self.tags_for(arn, lambda: self.tags_of(arn)))
 
     def _observe(self, lb: dict, tags: dict[str, str]) -> Observed:
         arn = lb["LoadBalancerArn"]

@@ -121,7 +121,7 @@ class KmsKey(Handler):
             "enabled": raw["KeyState"] == "Enabled",
             "policy": canonical_policy(self.client.get_key_policy(KeyId=key, PolicyName="default")["Policy"]),
         }
-        return Observed(key, attrs, self._tags(key), raw)
+        return Observed(key, attrs, self.tags_for(raw["Arn"], lambda: self._tags(key)), raw)
 
     def _tags(self, key: str) -> dict[str, str]:
         pages = self.client.get_paginator("list_resource_tags").paginate(KeyId=key)

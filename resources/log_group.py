@@ -60,7 +60,8 @@ class LogGroup(Handler):
         return find_log_group_by_name(self.client, resource_id)
 
     def observe(self, raw):
-        tags = self.client.list_tags_for_resource(resourceArn=log_group_arn(raw))["tags"]
+        arn = log_group_arn(raw)
+        tags = self.tags_for(arn, lambda: self.client.list_tags_for_resource(resourceArn=arn)["tags"])
         attrs = {"retention_days": raw.get("retentionInDays"), "kms_key_id": raw.get("kmsKeyId")}
         return Observed(raw["logGroupName"], attrs, tags, raw)
 

@@ -73,8 +73,9 @@ class SubnetGroupHandler(Handler):
             "description": group[f"{self.noun}Description"],
             "subnet_ids": sorted(s["SubnetIdentifier"] for s in group.get("Subnets", [])),
         }
-        tags = self.client.list_tags_for_resource(ResourceName=group[self.arn_key])["TagList"]
-        return Observed(group[f"{self.noun}Name"], attrs, tag_dict(tags), group)
+        arn = group[self.arn_key]
+        tags = self.tags_for(arn, lambda: tag_dict(self.client.list_tags_for_resource(ResourceName=arn)["TagList"]))
+        return Observed(group[f"{self.noun}Name"], attrs, tags, group)
 
     def list_owned(self, spec):
         # Names are unique per account and region (stored lower-case): the name is the lookup.

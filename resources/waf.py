@@ -126,7 +126,8 @@ class WebAcl(Handler):
         return {**answer["WebACL"], "LockToken": answer["LockToken"]}
 
     def observe(self, raw):
-        tags = tag_dict(self.client.list_tags_for_resource(ResourceARN=raw["ARN"])["TagInfoForResource"].get("TagList"))
+        tags = self.tags_for(raw["ARN"], lambda: tag_dict(
+            self.client.list_tags_for_resource(ResourceARN=raw["ARN"])["TagInfoForResource"].get("TagList")))
         groups, limit = observed_rules(raw.get("Rules"))
         attrs = {"scope": SCOPE, "managed_rule_groups": groups, "rate_limit": limit,
                  "description": raw.get("Description") or ""}

@@ -14,13 +14,32 @@ of them (``inventory.shared_across``): the same keys, so the walk finds them as 
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import threading
 from concurrent.futures import Future
-from typing import Any, Callable, Hashable
+from typing import Any, Callable, Hashable, Iterable, Iterator
 
 # EC2 caps the values of one filter at 200.
 MAX_FILTER_VALUES = 200
+
+
+# The environment's tagged resources as the tagging API lists them (each with ``id``, its ARN,
+# and ``tags``: inventory.Found).
+TAGGED = ("tagging", "environment")
+# Set while a difference the tag index showed is read again from the resource itself.
+_LIVE_TAGS = contextvars.ContextVar("live_tags", default=False)
+
+
+@contextlib.contextmanager
+def tags_read_live() -> Iterator[None]:
+    """Every tag read in this block asks the resource itself, never the tag index."""
+    token = _LIVE_TAGS.set(True)
+    try:
+        yield
+    finally:
+        _LIVE_TAGS.reset(token)
 
 
 class SharedReads:
@@ -30,6 +49,43 @@ class SharedReads:
         # ``bin/drift --all``: the reads every environment's walk shares (account-wide listings,
         # one call for all of them). None for a single environment's walk.
         self.across = across
+        self._tagged: Callable[[], Iterable[Any]] | None = None
+        self._tags_by_arn: dict[str, dict] | None = None
+
+    # -- the tag index -------------------------------------------------------------------------
+    # One GetResources (100 resources a page) lists every resource of the environment with its
+    # tags; the kinds whose describe carries no tags (log groups, ElastiCache, RDS subnet groups,
+    # load balancers, KMS keys) read theirs from it instead of one call each. The index follows
+    # changes with a delay (docs/aws-behaviours.md C-TAG-1): the engine reads again from the
+    # resource any tag difference it shows before reporting or acting on it, so a lagging index
+    # can hide a change made moments ago until the next check, never invent one.
+
+    def index_tags(self, fetch: Callable[[], Iterable[Any]]) -> None:
+        """Use ``fetch`` (the environment's tagged resources) for this walk's tag reads."""
+        self._tagged = fetch
+
+    @property
+    def tags_indexed(self) -> bool:
+        return self._tagged is not None
+
+    def tagged(self) -> list[Any]:
+        """The environment's tagged resources, listed once for the walk (drift's search for
+        unmanaged resources reads the same listing)."""
+        if self._tagged is None:
+            raise RuntimeError("no tag index for this walk")
+        return self.once(TAGGED, lambda: list(self._tagged()))
+
+    def indexed_tags(self, arn: str) -> dict | None:
+        """The tags the index lists for ``arn``; None: no index, not listed (a resource without
+        the environment's tags, or of a type the index does not cover), or a live read asked."""
+        if self._tagged is None or _LIVE_TAGS.get():
+            return None
+        if self._tags_by_arn is None:
+            by_arn = {f.id: dict(f.tags) for f in self.tagged()}
+            with self._lock:
+                self._tags_by_arn = by_arn
+        found = self._tags_by_arn.get(arn)
+        return dict(found) if found is not None else None
 
     def account(self, key: Hashable, fetch: Callable[[], Any]) -> Any:
         """An account-wide listing (the same for every environment): fetched once for all the

@@ -54,8 +54,9 @@ def test_a_fresh_environment_with_its_children_listed_is_in_sync(stack, aws, mot
     assert doc["in_sync"] is True and doc["unmanaged"] == [] and doc["drifted"] == doc["missing"] == []
     # Recognising children costs no call: no describe to confirm anything exists. The budget of
     # one environment's check (test_drift.py: 81 with RDS's export log groups and secret
-    # rotation's ListSecretVersionIds and GetApiKeys); issue 14's 60 a environment is drift --all's.
-    assert len(moto_server.calls()) <= 81, collections.Counter(f"{c.service}:{c.operation}" for c in moto_server.calls())
+    # rotation's ListSecretVersionIds and GetApiKeys; 69 with tags from the tagging API's sweep);
+    # issue 14's 60 a environment is drift --all's.
+    assert len(moto_server.calls()) <= 69, collections.Counter(f"{c.service}:{c.operation}" for c in moto_server.calls())
 
 
 def test_an_unmanaged_security_group_and_tagged_log_group_are_each_reported_once(stack, aws):
@@ -116,8 +117,9 @@ def test_drift_all_reports_every_environment_and_a_deleted_environments_leftover
         # Measured 113: the account-wide listings (IAM roles, RDS, ElastiCache, ELBv2, EFS, API
         # Gateway, secrets, KMS aliases, log groups) made once for both environments. 119 with
         # RDS's export log groups (issue 15, logs): one shared listing of their path, their tags;
-        # 121 with the rotation schedule's ListSecretVersionIds, one per environment.
-        assert doc["aws_calls"]["total"] <= 121, calls
+        # 121 with the rotation schedule's ListSecretVersionIds, one per environment. 101: the
+        # tags the describes do not carry come from the one tagging sweep (issue 25).
+        assert doc["aws_calls"]["total"] <= 101, calls
         assert calls["iam:GetAccountAuthorizationDetails"] == calls["iam:ListRoles"] == calls["rds:DescribeDBInstances"] == 1, calls
     finally:
         logs.delete_log_group(logGroupName="/ecs/video-processing-gone/metadata-api")
@@ -172,11 +174,13 @@ def test_drift_all_answered_from_shared_listings_still_sees_each_change_by_hand(
         drifted = {(d["id"], d["attribute"]) for d in by_env["other"]["drifted"]}
         assert {(role, "description"), (secret, "description"), (group, "tags.Name"), (log_group, "retention_days"),
                 (key, "enabled")} <= drifted, by_env["other"]["drifted"]
-        # Answered from the listings: no read by id of any of them.
+        # Answered from the listings: no read by id of any of them, but for the target group
+        # whose tags the tagging API's index shows changed: read again by itself (the index
+        # lags behind changes, C-TAG-1), once.
         calls = collections.Counter(f"{c.service}:{c.operation}" for c in moto_server.calls())
         assert calls["iam:GetRole"] == 0 and calls["iam:ListRoles"] == 1, calls
         assert calls["secretsmanager:DescribeSecret"] == 0 and calls["secretsmanager:ListSecrets"] == 1, calls
-        assert calls["elasticloadbalancing:DescribeTargetGroups"] == 1, calls
+        assert calls["elasticloadbalancing:DescribeTargetGroups"] == 2, calls
     finally:
         assert stack("reconcile", "--env", "other").code == 0
     assert stack("drift", "--all").code == 0
