@@ -13,9 +13,9 @@ before left it: a deploy (a new task definition revision), a replica change, a s
 class change, an engine upgrade, a stateless replacement made beside (a target group's new port) and
 a consented stateful one made by deleting first (the VPC's CIDR, with a final snapshot of the
 database). The first apply of each, not killed, counts its mutating calls; the change is then made
-again (to another value, the same calls) once per k, killed after its k-th call. The VPC's
-replacement makes about 200 calls: it is killed after the first call of each operation instead,
-so that every kind of call it makes is covered once (``first_of_each``).
+again (to another value, the same calls) once per k, killed after its k-th call. The two
+replacements are killed after a sample of their calls instead (``kill_at``, each said where it is
+declared): every kind of call they make, and every step of the replacement itself.
 
 The killed runs use parallelism 1 so that k names the same call on every run.
 """
@@ -153,16 +153,18 @@ CHANGES = [
     # 17 calls of 13 operations (the port is in the security groups' rules, the listener, the
     # task definition and the API's integrations too): killed after the replacement's own steps
     # (the new group made, the listener moved, the service moved, the old group deleted) and
-    # after the first call of each other service.
+    # after the first call of each kind (verb) of the others.
     Change("stateless replacement", lambda c, k: dataclasses.replace(c, api_port=(8080, 8081)[k % 2]), 17, check_port,
            new_revisions=1, kill_at=("elbv2 CreateTargetGroup", "elbv2 DeleteListener", "elbv2 CreateListener",
                                      "ecs RegisterTaskDefinition", "ecs UpdateService", "elbv2 DeleteTargetGroup",
-                                     "ec2 RevokeSecurityGroupIngress", "apigateway PutIntegration",
-                                     "apigateway CreateDeployment")),
+                                     "ec2 AuthorizeSecurityGroupIngress", "ec2 RevokeSecurityGroupIngress",
+                                     "apigateway PutIntegration", "apigateway CreateDeployment",
+                                     "apigateway UpdateStage")),
     # About 200 calls, each run a whole stack deleted and made again: killed after the call that
     # deletes the database (its final snapshot must exist before it goes), after the old VPC's
     # deletion (nothing of the environment left but what is outside the VPC), and after the new
-    # database's creation (its answer lost: one database, not two).
+    # database's creation (its answer lost: one database, not two). Its second half is a create
+    # of what the VPC held, killed after each of its calls by tests/faults/test_kill_at_every_call.py.
     Change("stateful replacement", lambda c, k: dataclasses.replace(c, vpc_cidr=("10.0.0.0/16", "10.1.0.0/16")[k % 2]),
            0, check_vpc, allow_replace=frozenset({"vpc"}), new_revisions=None,
            kill_at=("rds DeleteDBInstance", "ec2 DeleteVpc", "rds CreateDBInstance")),
