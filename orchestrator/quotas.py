@@ -16,6 +16,8 @@ nothing, and a no-op reconcile makes no call for it.
 from __future__ import annotations
 
 import collections
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import structlog
@@ -54,10 +56,12 @@ def refuse_over_quota(aws, results: list, by_key: dict[str, Node]) -> None:
     """Sets the refusal of the first result that would pass a quota, one per quota (and AZ)."""
     adds = _adds(results, by_key)
     limits = Limits(aws.client("service-quotas")) if adds else None
-    for quota in QUOTAS:
-        wanted = {zone: n for (kind, zone), n in adds.items() if kind == quota.kind}
-        if wanted:
-            _judge(aws, quota, limits, wanted, results, by_key)
+    asked = [(q, {zone: n for (kind, zone), n in adds.items() if kind == q.kind}) for q in QUOTAS]
+    asked = [(q, wanted) for q, wanted in asked if wanted]
+    # Each quota's usage and limit are two or three reads of their own: all asked at once, so a
+    # create's plan waits for one round of them, not one after the other.
+    with ThreadPoolExecutor(max_workers=max(len(asked), 1), thread_name_prefix="quotas") as pool:
+        list(pool.map(lambda a: _judge(aws, a[0], limits, a[1], results, by_key), asked))
 
 
 def _adding(r) -> bool:
@@ -147,12 +151,17 @@ class Limits:
         self.sq = sq
         self.unreadable = False
         self.known: dict[str, tuple[int, str]] = {}
+        # The quotas are judged at once (refuse_over_quota), their usage read side by side; the
+        # limits are read one at a time, so that Service Quotas found unreadable is said once
+        # and not asked again.
+        self._lock = threading.Lock()
 
     def of(self, quota: Quota) -> tuple[int, str]:
         """The quota's value and where it was read, read once per run."""
-        if quota.code not in self.known:
-            self.known[quota.code] = self._read(quota)
-        return self.known[quota.code]
+        with self._lock:
+            if quota.code not in self.known:
+                self.known[quota.code] = self._read(quota)
+            return self.known[quota.code]
 
     def _read(self, quota: Quota) -> tuple[int, str]:
         if not self.unreadable:
