@@ -8,7 +8,9 @@ made again, even when the offering changes: a running stack does not move.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from orchestrator.errors import UserError
 from resources.aws.availability_zones import (
@@ -61,14 +63,15 @@ class Offering:
 
     @classmethod
     def read(cls, aws, cfg, region: str) -> Offering:
-        db_names = db_class_zones(aws.client("rds"), engine=DB_ENGINE, version=cfg.db_engine_version,
-                                  db_class=cfg.db_instance_class)
         # ElastiCache has no per-AZ offering API: it refuses a create in an AZ without the node type
         # (InsufficientCacheClusterCapacity "cache.t4g.small (VPC) is not currently supported in the
         # availability zone us-east-1e", winglang/wing#4126). The nearest answer is EC2's offering
         # of the type of the same name (cache.t3.micro, t3.micro) by AZ ID: a proxy, not
         # ElastiCache's word. EC2 listing it nowhere tells nothing: then it restricts nothing.
-        cache_ids = instance_type_zone_ids(aws.client("ec2"), cfg.redis_node_type.removeprefix("cache.")) or None
+        db_names, cache_ids = _side_by_side(
+            lambda: db_class_zones(aws.client("rds"), engine=DB_ENGINE, version=cfg.db_engine_version,
+                                   db_class=cfg.db_instance_class),
+            lambda: instance_type_zone_ids(aws.client("ec2"), cfg.redis_node_type.removeprefix("cache.")) or None)
         return cls(cfg.db_instance_class, db_names, cfg.redis_node_type, cache_ids, FARGATE_ZONE_IDS.get(region))
 
     def lacks(self, zone: Zone) -> list[str]:
@@ -81,6 +84,12 @@ class Offering:
 
     def what(self) -> str:
         return _and([self.db_class, *([self.node_type] if self.cache_ids is not None else []), "Fargate"])
+
+
+def _side_by_side(*reads: Callable[[], Any]) -> list[Any]:
+    """Independent reads made at once: a first create waits for one round of them, not each."""
+    with ThreadPoolExecutor(max_workers=len(reads), thread_name_prefix="azs") as pool:
+        return list(pool.map(lambda read: read(), reads))
 
 
 def _and(items: list[str]) -> str:
@@ -99,10 +108,10 @@ def choose_azs(aws, *, doc, cfg, env: str, region: str) -> AzChoice:
             by_name = zone_ids(ec2, recorded)
             ids = [by_name[name] for name in recorded]
         return AzChoice([Zone(i, n) for i, n in zip(ids, recorded)], "as recorded (a running stack does not move)")
-    in_use = zones_in_use(ec2, env)[:AZ_COUNT]
+    in_use, available = _side_by_side(lambda: zones_in_use(ec2, env)[:AZ_COUNT], lambda: available_zones(ec2))
     if len(in_use) == AZ_COUNT:
         return AzChoice(in_use, "where the environment's subnets are (a running stack does not move)")
-    candidates = [z for z in available_zones(ec2) if z not in in_use]
+    candidates = [z for z in available if z not in in_use]
     if len(in_use) + len(candidates) < AZ_COUNT:
         raise UserError(f"region {region} has {len(in_use) + len(candidates)} available AZ(s); the stack needs {AZ_COUNT}")
     offering = Offering.read(aws, cfg, region)
