@@ -1,6 +1,8 @@
 """Security groups (least privilege), secrets, log groups and IAM roles."""
 from __future__ import annotations
 
+import re
+
 from orchestrator.config import EnvConfig
 from orchestrator.spec import Join, Node, Ref
 from orchestrator.stack.common import spec_factory
@@ -100,6 +102,27 @@ ECS_TRUST = ecs_trust(source_arn=False)
 ECS_TASK_TRUST = ecs_trust(source_arn=True)
 
 
+# A private ECR image: ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY[:TAG|@DIGEST].
+PRIVATE_ECR_IMAGE = re.compile(r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([^:@]+)")
+
+
+def ecr_pull_statements(images: list[str]) -> list[dict]:
+    """What the execution role needs to pull the tasks' images: for private ECR images, a token
+    (GetAuthorizationToken takes no resource: AWS requires "*") and the layers of those
+    repositories only; for public ones (Amazon ECR Public, Docker Hub), nothing, as Fargate
+    pulls them without credentials."""
+    repositories = sorted({f"arn:aws:ecr:{m[2]}:{m[1]}:repository/{m[3]}"
+                           for m in (PRIVATE_ECR_IMAGE.match(image) for image in images) if m})
+    if not repositories:
+        return []
+    return [
+        {"Sid": "EcrAuth", "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"},
+        {"Sid": "EcrPull", "Effect": "Allow",
+         "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+         "Resource": repositories},
+    ]
+
+
 def iam_nodes(env: str, cfg: EnvConfig) -> list[Node]:
 
     spec = spec_factory(env, cfg)
@@ -107,11 +130,7 @@ def iam_nodes(env: str, cfg: EnvConfig) -> list[Node]:
     execution_policy = {
         "Version": "2012-10-17",
         "Statement": [
-            # GetAuthorizationToken has no resource-level permissions: AWS requires "*" for it.
-            {"Sid": "EcrAuth", "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"},
-            {"Sid": "EcrPull", "Effect": "Allow",
-             "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-             "Resource": "arn:aws:ecr:*:*:repository/*"},
+            *ecr_pull_statements([cfg.api_image, cfg.worker_image]),
             {"Sid": "WriteOwnLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
              "Resource": log_streams},
             {"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],

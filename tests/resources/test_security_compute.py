@@ -328,3 +328,20 @@ def test_container_rules_are_refused_before_any_call(aws, api_key):
         "secret: pass it in secrets (valueFrom) instead (FSBP ECS.8)",
     ]
     assert aws.calls.total == before
+
+
+def test_the_execution_role_pulls_only_from_the_private_repositories_the_images_name(aws, iam, api_key, clock):
+    """The default images are public (Amazon ECR Public): Fargate pulls them without credentials,
+    so the role holds no ECR permission at all; a private ECR image gives it that repository only."""
+    from orchestrator.stack.security import ecr_pull_statements
+
+    converge(aws, MemoryState(), nodes=nodes(api_key), clock=clock)
+    [name] = iam.list_role_policies(RoleName=EXECUTION)["PolicyNames"]
+    statements = iam.get_role_policy(RoleName=EXECUTION, PolicyName=name)["PolicyDocument"]["Statement"]
+    assert not [s for s in statements if any(a.startswith("ecr:") for a in s["Action"])], statements
+
+    private = f"{ACCOUNT}.dkr.ecr.ap-northeast-1.amazonaws.com/video/worker:1.4"
+    auth, pull = ecr_pull_statements(["public.ecr.aws/docker/library/nginx:stable-alpine", private])
+    assert (auth["Action"], auth["Resource"]) == (["ecr:GetAuthorizationToken"], "*")
+    assert pull["Resource"] == [f"arn:aws:ecr:ap-northeast-1:{ACCOUNT}:repository/video/worker"]
+    assert ecr_pull_statements([f"{private}@sha256:{'a' * 64}"])[1]["Resource"] == pull["Resource"]
