@@ -6,7 +6,7 @@ reduced to ids at once. Nothing of it reaches attrs, outputs, logs or ``Observed
 """
 from __future__ import annotations
 
-from resources.apigateway_common import (
+from resources.api.common import (
     CONCURRENT_MODIFICATION,
     NOT_FOUND,
     ApiGatewayHandler,

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import re
 
-from resources.apigateway_common import find_rest_apis
+from resources.api.common import find_rest_apis
 from resources.base import MANAGED_BY, Change, Field
-from resources.log_group import LogGroup
+from resources.security.log_group import LogGroup
 
 PREFIX = "API-Gateway-Execution-Logs_"
 NAME = re.compile(re.escape(PREFIX) + r"(?P<api>[^/]+)/(?P<stage>.+)")

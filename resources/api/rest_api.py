@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from resources.apigateway_common import (
+from resources.api.common import (
     CONCURRENT_MODIFICATION,
     NOT_FOUND,
     ApiGatewayHandler,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from resources.apigateway_common import (
+from resources.api.common import (
     CONCURRENT_MODIFICATION,
     NOT_FOUND,
     ApiGatewayHandler,

@@ -1,7 +1,7 @@
 """VPC link: how the REST API's private integration reaches the internal Network Load Balancer."""
 from __future__ import annotations
 
-from resources.apigateway_common import NOT_FOUND, ApiGatewayHandler, list_all, named_and_owned, patch
+from resources.api.common import NOT_FOUND, ApiGatewayHandler, list_all, named_and_owned, patch
 from resources.base import Change, Field, Observed, OnFailed, Refresh, Status
 
 

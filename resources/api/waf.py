@@ -20,7 +20,7 @@ import re
 
 from botocore.exceptions import ClientError
 
-from resources.apigateway_common import find_rest_apis
+from resources.api.common import find_rest_apis
 from resources.aws import error_code
 from resources.base import MANAGED_BY, Change, Field, Handler, Observed, ResourceError, owned_by, tag_dict, tag_list
 from resources.aws.consistency import consistency

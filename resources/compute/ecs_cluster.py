@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from resources.base import Field, Observed, Refresh, ResourceError, Status, owned_by
-from resources.ecs_common import (
+from resources.compute.ecs_common import (
     CLUSTER_DRAIN,
     CLUSTER_NOT_FOUND,
     EcsHandler,

@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from resources.aws import error_code
 from resources.base import Change, Field, Observed, OnFailed, Refresh, ResourceError, Status, owned_by
-from resources.ecs_common import (
+from resources.compute.ecs_common import (
     EcsHandler,
     IAM_NOT_READY,
     IAM_PROPAGATION,

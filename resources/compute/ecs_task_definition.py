@@ -11,7 +11,7 @@ from typing import Any
 from resources.aws import ignore_codes
 from resources.base import Field, FieldDiff, Observed, Refresh, Status, owned_by, tags_diff
 from resources.aws.pacing import REGISTER_TASK_DEFINITION
-from resources.ecs_common import (
+from resources.compute.ecs_common import (
     FARGATE_MEMORY,
     EcsHandler,
     TASK_DEFINITION_NOT_FOUND,

@@ -10,9 +10,9 @@ import json
 
 from resources.base import Change, Field, Handler, Observed
 from resources.aws.consistency import consistency
-from resources.efs import FILE_SYSTEM_AVAILABLE, FS_NOT_FOUND, find_file_systems_by_token, same_owner
+from resources.data.efs import FILE_SYSTEM_AVAILABLE, FS_NOT_FOUND, find_file_systems_by_token, same_owner
 from resources.base import tag_dict
-from resources.iam_role import canonical_policy
+from resources.security.iam_role import canonical_policy
 
 POLICY_NOT_FOUND = "PolicyNotFound"
 # PutFileSystemPolicy: "The maximum size of a file system policy is 20,000 characters" (EFS API

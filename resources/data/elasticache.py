@@ -13,9 +13,9 @@ import dataclasses
 
 from resources.base import Change, Field, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
 from resources.aws.consistency import consistency
-from resources.rds import few, version_matches
+from resources.data.rds import few, version_matches
 from resources.aws.shared_reads import describe_all
-from resources.subnet_group import SubnetGroupHandler, name_taken_is_explained
+from resources.data.subnet_group import SubnetGroupHandler, name_taken_is_explained
 
 SUBNET_GROUP_NOT_FOUND = "CacheSubnetGroupNotFoundFault"
 GROUP_NOT_FOUND = "ReplicationGroupNotFoundFault"

@@ -18,7 +18,7 @@ from resources.base import (
     Change, Field, FieldDiff, Handler, Observed, Refresh, Status, owned_by, tag_dict, tag_list,
 )
 from resources.aws.consistency import consistency
-from resources.subnet_group import SubnetGroupHandler, name_taken_is_explained
+from resources.data.subnet_group import SubnetGroupHandler, name_taken_is_explained
 
 log = structlog.get_logger()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from resources.aws import error_code
 from resources.base import Change, Field, Observed, ResourceError, tag_dict
 from resources.aws.consistency import DEPENDENCIES_DRAIN, consistency
-from resources.ec2 import Ec2Handler
+from resources.network.ec2 import Ec2Handler
 
 NOT_FOUND = "InvalidAllocationID.NotFound"
 # The teardown's budget for one address (the base class's default delete timeout, kept explicit

@@ -9,7 +9,7 @@ CreateFlowLogs and DeleteFlowLogs alike (EC2 API reference), and are read here.
 from __future__ import annotations
 
 from resources.base import Change, Field, Observed, Refresh, ResourceError, Status, tag_dict
-from resources.ec2 import Ec2Handler
+from resources.network.ec2 import Ec2Handler
 
 NOT_FOUND = "InvalidFlowLogId.NotFound"
 TRAFFIC_TYPES = ("ACCEPT", "REJECT", "ALL")

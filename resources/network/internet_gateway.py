@@ -4,7 +4,7 @@ from __future__ import annotations
 from resources.aws import done_if_landed, ignore_codes
 from resources.base import Field, Observed, tag_dict
 from resources.aws.consistency import DEPENDENCIES_DRAIN, EC2_NEW_RESOURCE
-from resources.ec2 import Ec2Handler
+from resources.network.ec2 import Ec2Handler
 
 NOT_FOUND = "InvalidInternetGatewayID.NotFound"
 NOT_ATTACHED = "Gateway.NotAttached"

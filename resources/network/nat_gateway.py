@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from resources.base import Change, Field, Observed, OnFailed, Refresh, Status, tag_dict
-from resources.ec2 import Ec2Handler, in_vpc_filters, ownership_filters
+from resources.network.ec2 import Ec2Handler, in_vpc_filters, ownership_filters
 
 # AWS answers NatGatewayNotFound for an unknown id; moto answers an empty list (docs/aws-behaviours.md A-11).
 NOT_FOUND = "NatGatewayNotFound"

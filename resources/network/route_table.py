@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from resources.aws import done_if_landed, error_code, ignore_codes
 from resources.base import Change, Field, Observed, tag_dict
 from resources.aws.consistency import DEPENDENCIES_DRAIN, EC2_NEW_RESOURCE
-from resources.ec2 import Ec2Handler, in_vpc_filters
+from resources.network.ec2 import Ec2Handler, in_vpc_filters
 
 NOT_FOUND = "InvalidRouteTableID.NotFound"
 ROUTE_NOT_FOUND = "InvalidRoute.NotFound"

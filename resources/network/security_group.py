@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from resources.aws import done_if_landed, error_code, ignore_codes
 from resources.base import MANAGED_BY, Change, Field, Observed, ResourceError, tag_dict
 from resources.aws.consistency import DEPENDENCIES_DRAIN, EC2_NEW_RESOURCE
-from resources.ec2 import Ec2Handler, in_vpc_filters
+from resources.network.ec2 import Ec2Handler, in_vpc_filters
 from resources.aws.shared_reads import chunks, describe_all, listing
 
 NOT_FOUND = "InvalidGroup.NotFound"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from resources.base import Change, Field, Observed, Refresh, Status, tag_dict
 from resources.aws.consistency import DEPENDENCIES_DRAIN
-from resources.ec2 import Ec2Handler, in_vpc_filters
+from resources.network.ec2 import Ec2Handler, in_vpc_filters
 
 NOT_FOUND = "InvalidSubnetID.NotFound"
 

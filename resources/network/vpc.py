@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from resources.base import Change, Field, Observed, Refresh, Status, tag_dict
 from resources.aws.consistency import DEPENDENCIES_DRAIN, EC2_NEW_RESOURCE
-from resources.ec2 import Ec2Handler
+from resources.network.ec2 import Ec2Handler
 
 NOT_FOUND = "InvalidVpcID.NotFound"
 

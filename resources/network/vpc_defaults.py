@@ -18,8 +18,8 @@ import ipaddress
 from resources.aws import done_if_landed
 from resources.base import MANAGED_BY, Change, Field, Observed, Refresh, Status, tag_dict, tag_list
 from resources.aws.consistency import EC2_NEW_RESOURCE
-from resources.ec2 import OWNERSHIP_KEYS, Ec2Handler, in_vpc_filters
-from resources.security_group import SecurityGroup
+from resources.network.ec2 import OWNERSHIP_KEYS, Ec2Handler, in_vpc_filters
+from resources.network.security_group import SecurityGroup
 
 ACL_NOT_FOUND = "InvalidNetworkAclID.NotFound"
 ACL_ENTRY_NOT_FOUND = "InvalidNetworkAclEntry.NotFound"

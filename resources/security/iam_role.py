@@ -23,7 +23,7 @@ ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
 LIST_ELEMENTS = ("Action", "NotAction", "Resource", "NotResource")
 # Placeholders a policy in the stack may use for the caller's account and region, known only once
 # credentials are (the stack is built before any call). The same ones the KMS key policy uses
-# (resources/kms_key.py), filled in by the handler's ``desired`` from the cached account id.
+# (resources/security/kms_key.py), filled in by the handler's ``desired`` from the cached account id.
 ACCOUNT = "${AWS::AccountId}"
 REGION = "${AWS::Region}"
 # IAM policy grammar, "Condition operators": each condition key has a type, and the operator must

@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 
 from resources.aws import error_code, ignore_codes
 from resources.base import Field, Handler, Observed, Refresh, Status, owned_by
-from resources.iam_role import canonical_policy, policy_text
+from resources.security.iam_role import canonical_policy, policy_text
 from resources.aws.shared_reads import describe_all
 
 NOT_FOUND = "NotFoundException"

@@ -17,8 +17,8 @@ import re
 
 from resources.base import Change, Field, Handler, Observed, owned_by, tag_dict
 from resources.aws.consistency import consistency
-from resources.iam_role import ACCOUNT, REGION, canonical_policy, fill_placeholders, policy_problems, policy_text
-from resources.secret import NOT_FOUND, find_secret_by_name
+from resources.security.iam_role import ACCOUNT, REGION, canonical_policy, fill_placeholders, policy_problems, policy_text
+from resources.security.secret import NOT_FOUND, find_secret_by_name
 
 # Filled in by ``desired`` with the principal that runs the tool (see ``caller_principals``).
 CALLER = "${Tool::Caller}"

@@ -32,7 +32,7 @@ import structlog
 from resources.aws import ignore_codes
 from resources.base import MANAGED_BY, Field, Refresh, Status, tag_dict
 from resources.aws.consistency import consistency
-from resources.iam_role import NOT_FOUND, IamRole, same_name
+from resources.security.iam_role import NOT_FOUND, IamRole, same_name
 
 PUSH_TO_CLOUDWATCH_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
 # UpdateAccount checks that API Gateway can assume the role: a role just created (or its trust
