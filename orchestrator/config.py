@@ -29,8 +29,8 @@ from typing import Any, Iterable
 
 from orchestrator.drift_rules import drift_problems
 from orchestrator.errors import UserError, unknown_key
-from resources.ecs import FARGATE_MEMORY, fargate_memory_choices
-from resources.elasticache import snapshot_window_ok
+from resources.compute.ecs import FARGATE_MEMORY, fargate_memory_choices
+from resources.data.elasticache import snapshot_window_ok
 
 RESERVED_TAG_KEYS = ("Name", "Environment", "ManagedBy")
 # The tool's own records on resources (orchestrator.identity: where the state lives).

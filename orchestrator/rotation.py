@@ -43,12 +43,12 @@ from botocore.exceptions import ClientError
 from orchestrator.errors import UserError
 from orchestrator.spec import resolve
 from orchestrator.waiting import wait_for
-from resources.apigateway_common import NOT_FOUND, list_all, patch
-from resources.apigateway_keys import NEXT, PREVIOUS, RETIRE_AFTER, ROTATION_OF, ApiKey, family
+from resources.api.common import NOT_FOUND, list_all, patch
+from resources.api.keys import NEXT, PREVIOUS, RETIRE_AFTER, ROTATION_OF, ApiKey, family
 from resources.aws import error_code, ignore_codes
 from resources.base import Change, FieldDiff, ResourceError, Status, tag_list
-from resources.elasticache import GROUP_BUSY, ReplicationGroup, read_auth_token
-from resources.secret import generated_document
+from resources.data.elasticache import GROUP_BUSY, ReplicationGroup, read_auth_token
+from resources.security.secret import generated_document
 
 PENDING, CURRENT = "AWSPENDING", "AWSCURRENT"
 # On the replication group: the secret version its token was SET to (a version id, not a secret);
@@ -74,7 +74,7 @@ class Rotatable:
 
 
 # Keyed by the node whose plan shows the change "rotation": the AUTH token's secret (its versions
-# are the rotation's state), the API key (its companions are, resources/apigateway_keys.py). The
+# are the rotation's state), the API key (its companions are, resources/api/keys.py). The
 # RDS master secret is rotated by RDS itself (ManageMasterUserPassword).
 ROTATABLE = {
     "secret.redis_auth": Rotatable("secret.redis_auth", "redis_auth", group="redis.replication_group"),

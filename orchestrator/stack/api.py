@@ -4,11 +4,11 @@ from __future__ import annotations
 from orchestrator.config import EnvConfig
 from orchestrator.spec import Join, Node, Ref
 from orchestrator.stack.common import spec_factory
-from resources.apigateway import ApiKey, RestApi, Stage, UsagePlan, VpcLink
-from resources.apigateway_account import PUSH_TO_CLOUDWATCH_POLICY, ROLE_PREFIX, ApiGatewayCloudWatchRole
-from resources.apigateway_logs import ApiExecutionLogGroup
-from resources.log_group import LogGroup
-from resources.waf import SCOPE, WebAcl, WebAclAssociation
+from resources.api.apigateway import ApiKey, RestApi, Stage, UsagePlan, VpcLink
+from resources.shared.apigateway_account import PUSH_TO_CLOUDWATCH_POLICY, ROLE_PREFIX, ApiGatewayCloudWatchRole
+from resources.api.logs import ApiExecutionLogGroup
+from resources.security.log_group import LogGroup
+from resources.api.waf import SCOPE, WebAcl, WebAclAssociation
 
 # The access log line, one JSON object per request (API Gateway developer guide, "CloudWatch log
 # formats for API Gateway": the JSON example, with the API key id and the WAF verdict added).
@@ -82,7 +82,7 @@ def api_nodes(env: str, cfg: EnvConfig) -> list[Node]:
             f"usage-plan-{env}", description=f"Throttling for the {env} video metadata API",
             throttle={"rateLimit": cfg.api_throttle_rate, "burstLimit": cfg.api_throttle_burst},
             api_stages=[{"apiId": Ref("apigw.rest_api"), "stage": Ref("apigw.stage", "stage_name")}],
-            # The key, and during a rotation its companions (resources/apigateway_keys.py).
+            # The key, and during a rotation its companions (resources/api/keys.py).
             api_key_ids=Ref("apigw.api_key", "ids"),
         )),
         *api_security_nodes(env, cfg),
@@ -110,7 +110,7 @@ def api_security_nodes(env: str, cfg: EnvConfig) -> list[Node]:
             f"api-execution-logs-{env}", retention_days=cfg.api_log_retention_days, kms_key_id=Ref("kms.key", "arn"),
             rest_api_id=Ref("apigw.rest_api"), stage_name=env, rest_api_name=f"video-metadata-api-{env}",
         )),
-        # C-APIGW-1: set on the account only if unset or already ours (resources/apigateway_account.py).
+        # C-APIGW-1: set on the account only if unset or already ours (resources/shared/apigateway_account.py).
         Node("iam.apigw_cloudwatch_role", ApiGatewayCloudWatchRole, spec(
             f"{ROLE_PREFIX}{env}", description="API Gateway writes execution and access logs to CloudWatch Logs",
             assume_role_policy=trust, inline_policies={}, managed_policy_arns=[PUSH_TO_CLOUDWATCH_POLICY],
@@ -127,7 +127,7 @@ def waf_nodes(env: str, cfg: EnvConfig) -> list[Node]:
             f"video-metadata-api-waf-{env}", scope=SCOPE, managed_rule_groups=WAF_MANAGED_RULE_GROUPS,
             rate_limit=cfg.api_waf_rate_limit, description=f"Guards the {env} video metadata API",
         )),
-        # Not taggable: no tags of its own (resources/waf.py).
+        # Not taggable: no tags of its own (resources/api/waf.py).
         Node("waf.association", WebAclAssociation, {
             "name": f"video-metadata-api-waf-{env}-stage", "tags": {},
             "web_acl_arn": Ref("waf.web_acl", "arn"), "resource_arn": Ref("apigw.stage", "arn"),

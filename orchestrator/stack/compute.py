@@ -7,8 +7,8 @@ from orchestrator.config import EnvConfig
 from orchestrator.spec import Join, Node, Ref
 from orchestrator.stack.common import spec_factory, tier_subnets
 from orchestrator.stack.data import DB_PORT, REDIS_PORT
-from resources.ecs import Cluster, Service, TaskDefinition
-from resources.elbv2 import LoadBalancer, TargetGroup
+from resources.compute.ecs import Cluster, Service, TaskDefinition
+from resources.compute.elbv2 import LoadBalancer, TargetGroup
 
 EFS_VOLUME = "video-processing"
 API_CONTAINER = "metadata-api"

@@ -4,12 +4,12 @@ from __future__ import annotations
 from orchestrator.config import EnvConfig
 from orchestrator.spec import Node, Ref
 from orchestrator.stack.common import spec_factory, tier_subnets
-from resources.efs import AccessPoint, FileSystem, MountTargets
-from resources.efs_policy import FileSystemPolicy
-from resources.elasticache import CacheSubnetGroup, ReplicationGroup
-from resources.iam_role import IamRole
-from resources.log_group import LogGroup
-from resources.rds import DbInstance, DbSubnetGroup
+from resources.data.efs import AccessPoint, FileSystem, MountTargets
+from resources.data.efs_policy import FileSystemPolicy
+from resources.data.elasticache import CacheSubnetGroup, ReplicationGroup
+from resources.security.iam_role import IamRole
+from resources.security.log_group import LogGroup
+from resources.data.rds import DbInstance, DbSubnetGroup
 
 DB_PORT = 5432
 REDIS_PORT = 6379
@@ -17,7 +17,7 @@ REDIS_PORT = 6379
 # RDS user guide, "Setting up and enabling Enhanced Monitoring": the role trusts
 # monitoring.rds.amazonaws.com and carries the AWS managed policy below.
 # Against the confused deputy, aws:SourceAccount as the RDS user guide recommends for this role
-# (docs/configuration.md IAM row); ${AWS::AccountId} is filled in by the role's handler (resources/iam_role.py).
+# (docs/configuration.md IAM row); ${AWS::AccountId} is filled in by the role's handler (resources/security/iam_role.py).
 RDS_MONITORING_TRUST = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Principal": {"Service": "monitoring.rds.amazonaws.com"}, "Action": "sts:AssumeRole",

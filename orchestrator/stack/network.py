@@ -6,13 +6,13 @@ import ipaddress
 from orchestrator.config import EnvConfig
 from orchestrator.spec import Node, Ref
 from orchestrator.stack.common import TIERS, spec_factory
-from resources.elastic_ip import ElasticIp
-from resources.internet_gateway import InternetGateway
-from resources.nat_gateway import NatGateway
-from resources.route_table import RouteTable
-from resources.subnet import Subnet
-from resources.vpc import Vpc
-from resources.vpc_defaults import DefaultNetworkAcl, DefaultSecurityGroup, default_acl_entries
+from resources.network.elastic_ip import ElasticIp
+from resources.network.internet_gateway import InternetGateway
+from resources.network.nat_gateway import NatGateway
+from resources.network.route_table import RouteTable
+from resources.network.subnet import Subnet
+from resources.network.vpc import Vpc
+from resources.network.vpc_defaults import DefaultNetworkAcl, DefaultSecurityGroup, default_acl_entries
 
 
 def subnet_cidrs(vpc_cidr: str, az_count: int) -> dict[tuple[str, int], str]:

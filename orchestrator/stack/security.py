@@ -6,13 +6,13 @@ import re
 from orchestrator.config import EnvConfig
 from orchestrator.spec import Join, Node, Ref
 from orchestrator.stack.common import spec_factory
-from resources.flow_log import FlowLog
-from resources.iam_role import IamRole
-from resources.kms_key import ACCOUNT, REGION, KmsKey
-from resources.log_group import LogGroup
-from resources.secret import ApiKeySecret, GeneratedSecret
-from resources.secret_policy import CALLER, SecretPolicy
-from resources.security_group import SecurityGroup
+from resources.network.flow_log import FlowLog
+from resources.security.iam_role import IamRole
+from resources.security.kms_key import ACCOUNT, REGION, KmsKey
+from resources.security.log_group import LogGroup
+from resources.security.secret import ApiKeySecret, GeneratedSecret
+from resources.security.secret_policy import CALLER, SecretPolicy
+from resources.network.security_group import SecurityGroup
 
 ALL_TRAFFIC = {"protocol": "-1", "from_port": -1, "to_port": -1}
 
@@ -86,7 +86,7 @@ def ecs_trust(source_arn: bool) -> dict:
     guide ("Amazon ECS task IAM role") recommends aws:SourceAccount and aws:SourceArn
     ``arn:aws:ecs:REGION:ACCOUNT:*`` for task roles, where ECS passes the task's ARN; for the task
     execution role the guide shows no aws:SourceArn, so that role carries aws:SourceAccount only,
-    which ECS passes for both. ${AWS::…} are filled in by the role's handler (resources/iam_role.py)
+    which ECS passes for both. ${AWS::…} are filled in by the role's handler (resources/security/iam_role.py)
     as for the KMS key policy."""
     condition = {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
     if source_arn:
@@ -170,7 +170,7 @@ def kms_alias(env: str) -> str:
     return f"alias/video-pipeline-{env}"
 
 
-# ${AWS::AccountId} and ${AWS::Region} are filled in by the key's handler (resources/kms_key.py).
+# ${AWS::AccountId} and ${AWS::Region} are filled in by the key's handler (resources/security/kms_key.py).
 KEY_POLICY = {
     "Version": "2012-10-17",
     "Statement": [
@@ -280,7 +280,7 @@ def secret_policy(readers: list, admins: list) -> dict:
 
 def secret_policy_nodes(env: str, cfg: EnvConfig) -> list[Node]:
     spec = spec_factory(env, cfg)
-    # Empty: the principal that runs the reconcile (resources/secret_policy.py CALLER).
+    # Empty: the principal that runs the reconcile (resources/security/secret_policy.py CALLER).
     admins = list(cfg.secret_admin_principals) or [CALLER]
     return [
         # The node's name is the secret's: the lookup after a state loss, and its ownership tags.

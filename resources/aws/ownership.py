@@ -1,5 +1,5 @@
 """How the tool finds what it owns: the ManagedBy tag value and the EC2 filters by environment
-or VPC. Plumbing, not a handler: the handlers (resources.base, resources.ec2) and the
+or VPC. Plumbing, not a handler: the handlers (resources.base, resources.network.ec2) and the
 account-wide listings (inventory, availability_zones) all read it from here."""
 from __future__ import annotations
 

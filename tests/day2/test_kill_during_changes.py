@@ -79,7 +79,7 @@ def resume(env: Day2Env, wanted: EnvConfig, where: str) -> None:
 
 def stack_counts() -> dict[str, int]:
     """account_counts but for task definitions: a family keeps its earlier revisions ACTIVE on
-    purpose (resources/ecs_task_definition.py), counted apart (``revisions``)."""
+    purpose (resources/compute/ecs_task_definition.py), counted apart (``revisions``)."""
     counts = account_counts(reader)
     del counts["task_definition"]
     return counts

@@ -6,7 +6,7 @@ import boto3
 import pytest
 
 from orchestrator.stack.data import RDS_MONITORING_POLICY
-from resources.apigateway_account import PUSH_TO_CLOUDWATCH_POLICY
+from resources.shared.apigateway_account import PUSH_TO_CLOUDWATCH_POLICY
 
 REGION = "us-east-1"
 

@@ -14,8 +14,8 @@ from structlog.testing import capture_logs
 
 from orchestrator.run import reconcile_stack
 from orchestrator.spec import resolve
-from resources.apigateway import ApiKey, RestApi, UsagePlan
-from resources.apigateway_rest_api import config_hash
+from resources.api.apigateway import ApiKey, RestApi, UsagePlan
+from resources.api.rest_api import config_hash
 from tests.resources.apigateway_support import (
     KEYS, REGION, api_actions, api_key, api_outputs, changed_fields, make_nlb, network_nodes, nodes, ownership,
     resources_by_path, rest_api, stage_deployment, usage_plan, vpc_link,

@@ -13,10 +13,10 @@ import pytest
 from orchestrator.spec import has_unknown
 from orchestrator.waiting import wait_for
 from orchestrator.stack.api import ACCESS_LOG_FORMAT
-from resources.apigateway import Stage, UsagePlan, VpcLink
-from resources.apigateway_common import patch_value
+from resources.api.apigateway import Stage, UsagePlan, VpcLink
+from resources.api.common import patch_value
 from resources.aws.pacing import Pace
-from resources.apigateway_rest_api import RouteConverger, normal_routes, observe_routes
+from resources.api.rest_api import RouteConverger, normal_routes, observe_routes
 from resources.base import Change, Observed, Status, spec_problems
 from resources.aws.clock import FakeClock
 from tests.support.stubs import stubbed_aws

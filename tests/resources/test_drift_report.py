@@ -3,7 +3,7 @@ from botocore.exceptions import ClientError
 
 from orchestrator.drift import drift_stack
 from orchestrator.report import render_drift
-from resources.log_group import LogGroup
+from resources.security.log_group import LogGroup
 from tests.support.memory_state import MemoryState
 from tests.support.stack import converge
 

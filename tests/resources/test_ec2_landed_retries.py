@@ -10,9 +10,9 @@ from botocore.exceptions import ClientError
 from resources.aws import done_if_landed
 from resources.base import FieldDiff, Observed
 from resources.aws.clock import FakeClock
-from resources.internet_gateway import InternetGateway
-from resources.route_table import RouteTable
-from resources.security_group import SecurityGroup
+from resources.network.internet_gateway import InternetGateway
+from resources.network.route_table import RouteTable
+from resources.network.security_group import SecurityGroup
 from tests.support.stubs import stubbed_aws
 
 RT, SUBNET, IGW, VPC, SG = "rtb-0a", "subnet-0a", "igw-0a", "vpc-0a", "sg-0a"

@@ -13,11 +13,11 @@ from botocore.stub import Stubber
 from orchestrator.waiting import VISIBILITY_GRACE, WaitTimeout, wait_for
 from resources.base import FieldDiff, Observed, ResourceError, Status
 from resources.aws.clock import FakeClock
-from resources.elastic_ip import ElasticIp
-from resources.internet_gateway import InternetGateway
-from resources.nat_gateway import NatGateway
-from resources.subnet import Subnet
-from resources.vpc import Vpc
+from resources.network.elastic_ip import ElasticIp
+from resources.network.internet_gateway import InternetGateway
+from resources.network.nat_gateway import NatGateway
+from resources.network.subnet import Subnet
+from resources.network.vpc import Vpc
 from tests.support.stubs import stubbed_aws
 
 NAT_ID = "nat-0123456789abcdef0"

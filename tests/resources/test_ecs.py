@@ -26,8 +26,8 @@ from orchestrator.stack.network import network_nodes
 from orchestrator.stack.security import ECS_TRUST, log_group_name
 from resources.aws import Aws
 from resources.base import Observed, ResourceError, Status, ownership_tags, spec_problems
-from resources.ecs import Cluster, Service, TaskDefinition, fargate_memory_choices, subset_equal
-from resources.ecs_task_definition import TASK_DEFINITION_FIELDS
+from resources.compute.ecs import Cluster, Service, TaskDefinition, fargate_memory_choices, subset_equal
+from resources.compute.ecs_task_definition import TASK_DEFINITION_FIELDS
 from tests.support.memory_state import MemoryState
 from tests.support.stack import actions, converge, destroy
 

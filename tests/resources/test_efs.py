@@ -25,7 +25,7 @@ from orchestrator.stack.network import network_nodes
 from orchestrator.waiting import wait_for
 from resources.base import FieldDiff, Observed, ResourceError, Status
 from resources.aws.clock import FakeClock
-from resources.efs import AccessPoint, FileSystem, MountTargets, lifecycle_status
+from resources.data.efs import AccessPoint, FileSystem, MountTargets, lifecycle_status
 from tests.conftest import REGION
 from tests.resources.network import changed_fields, ownership, recorded_id, recorded_ids, tags
 from tests.support.stubs import stubbed_aws

@@ -19,7 +19,7 @@ from orchestrator.stack.data import redis_nodes
 from orchestrator.waiting import wait_for
 from resources.aws import Aws
 from resources.base import Change, FieldDiff, Observed, ResourceError, Status
-from resources.elasticache import CacheSubnetGroup, ReplicationGroup
+from resources.data.elasticache import CacheSubnetGroup, ReplicationGroup
 from sandbox.fidelity import clock as layer_clock, elasticache_modify
 from tests.resources.data_stack import NETWORK, converge_network, network, ownership, tags, with_spec
 from tests.support.memory_state import MemoryState

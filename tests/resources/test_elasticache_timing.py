@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.config import EnvConfig
-from resources.elasticache import ReplicationGroup
+from resources.data.elasticache import ReplicationGroup
 from sandbox.fidelity import clock as layer_clock, creates
 from sandbox.fidelity.elasticache import PENDING_DELETES
 from tests.resources.test_elasticache import GROUP, NAME, REDIS_KEYS, ec, gone, redis_actions, replication_group, stack  # noqa: F401

@@ -22,7 +22,7 @@ from orchestrator.stack.network import network_nodes
 from orchestrator.waiting import wait_for
 from resources.base import Observed, ResourceError, Status
 from resources.aws.clock import FakeClock
-from resources.elbv2 import ENFORCE_PRIVATE_LINK, LoadBalancer, TargetGroup
+from resources.compute.elbv2 import ENFORCE_PRIVATE_LINK, LoadBalancer, TargetGroup
 from tests.conftest import REGION
 from tests.resources.network import changed_fields, ownership, recorded_id, recorded_ids, tags
 from tests.support.stubs import stubbed_aws

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from structlog.testing import capture_logs
 
 from orchestrator.reconciler import idempotency_token
-from resources.flow_log import FlowLog
+from resources.network.flow_log import FlowLog
 from tests.resources.network import nodes
 from tests.resources.test_lost_create_answers import LoseFirstAnswer, no_retry_sleep  # noqa: F401
 from tests.support.memory_state import MemoryState

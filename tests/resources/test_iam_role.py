@@ -18,7 +18,7 @@ from orchestrator.run import reconcile_stack
 from orchestrator.spec import Join, Node, Ref
 from orchestrator.stack.security import ECS_TASK_TRUST, ECS_TRUST, iam_nodes, key_nodes, log_group_nodes, secret_nodes
 from resources.base import ResourceError
-from resources.iam_role import IamRole, canonical_policy, fill_placeholders
+from resources.security.iam_role import IamRole, canonical_policy, fill_placeholders
 from resources.aws.clock import FakeClock
 from tests.conftest import REGION
 from tests.resources.network import changed_fields, ownership, recorded_id

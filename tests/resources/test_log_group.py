@@ -12,7 +12,7 @@ from orchestrator.run import reconcile_stack
 from orchestrator.spec import Node
 from orchestrator.stack.security import key_nodes, log_group_nodes
 from resources.base import ResourceError
-from resources.log_group import LogGroup
+from resources.security.log_group import LogGroup
 from resources.aws.clock import FakeClock
 from sandbox.fidelity import logs_kms
 from tests.conftest import REGION

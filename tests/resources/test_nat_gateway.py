@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.run import reconcile_stack
-from resources.elastic_ip import DELETE_TIMEOUT, NAT_LETS_GO, ElasticIp
+from resources.network.elastic_ip import DELETE_TIMEOUT, NAT_LETS_GO, ElasticIp
 from resources.base import Observed, ResourceError
 from sandbox.fidelity import clock as layer_clock, ec2_addresses
 from tests.resources.network import (

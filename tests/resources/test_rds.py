@@ -20,7 +20,7 @@ from orchestrator.stack.data import rds_nodes
 from orchestrator.waiting import wait_for
 from resources.aws import Aws
 from resources.base import Change, FieldDiff, Observed, Refresh, ResourceError, Status
-from resources.rds import DbInstance, DbSubnetGroup
+from resources.data.rds import DbInstance, DbSubnetGroup
 from tests.resources.data_stack import NETWORK, converge_network, network, ownership, tags, with_spec
 from tests.support.memory_state import MemoryState
 from tests.support.stack import actions, converge, destroy
@@ -527,7 +527,7 @@ def test_subnet_group_delete_waits_for_the_instance_to_leave_it(clock):
 
 def test_the_master_secret_key_is_the_same_key_by_arn_or_by_id_and_another_key_differs():
     """MasterUserSecret.KmsKeyId is the key's ARN (docs/aws-behaviours.md B-RDS-9); a spec may hold the id."""
-    from resources.rds import kms_key_matches
+    from resources.data.rds import kms_key_matches
 
     key_id = KEY_ARN.split("/")[-1]
     assert kms_key_matches(KEY_ARN, KEY_ARN) and kms_key_matches(key_id, KEY_ARN) and kms_key_matches(KEY_ARN, key_id)

@@ -11,7 +11,7 @@ from orchestrator.config import ConfigError, EnvConfig
 from orchestrator.run import reconcile_stack
 from orchestrator.stack.data import rds_nodes
 from resources.aws import Aws
-from resources.rds import DbInstance
+from resources.data.rds import DbInstance
 from tests.support.memory_state import MemoryState
 
 REGION = "us-east-1"

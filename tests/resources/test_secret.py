@@ -22,7 +22,7 @@ from orchestrator.spec import Node
 from orchestrator.stack.security import key_nodes, secret_nodes
 from resources.base import ResourceError, Status
 from resources.aws.clock import FakeClock
-from resources.secret import ApiKeySecret, GeneratedSecret
+from resources.security.secret import ApiKeySecret, GeneratedSecret
 from tests.conftest import REGION
 from tests.resources.network import changed_fields, ownership, recorded_id
 from tests.support.memory_state import MemoryState

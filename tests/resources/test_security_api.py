@@ -25,8 +25,8 @@ import pytest
 from orchestrator.config import EnvConfig
 from orchestrator.spec import Node
 from orchestrator.stack.api import api_security_nodes
-from resources.apigateway_account import PUSH_TO_CLOUDWATCH_POLICY, ApiGatewayCloudWatchRole
-from resources.iam_role import IamRole, canonical_policy
+from resources.shared.apigateway_account import PUSH_TO_CLOUDWATCH_POLICY, ApiGatewayCloudWatchRole
+from resources.security.iam_role import IamRole, canonical_policy
 from tests.resources.apigateway_support import KEYS, REGION, WAF, make_nlb, network_nodes, nodes, rest_api, substitute
 from tests.support.memory_state import MemoryState
 from tests.support.stack import actions, converge, destroy

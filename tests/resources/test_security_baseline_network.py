@@ -14,7 +14,7 @@ import pytest
 
 from orchestrator.config import ConfigError, EnvConfig, validate_config
 from orchestrator.stack import stack_nodes
-from resources.vpc_defaults import default_acl_entries, opens_remote_admin
+from resources.network.vpc_defaults import default_acl_entries, opens_remote_admin
 from tests.conftest import REGION
 from tests.resources.network import AZS, changed_fields, owned_vpc, ownership, recorded_id
 from tests.support.memory_state import MemoryState

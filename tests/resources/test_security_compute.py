@@ -29,9 +29,9 @@ from orchestrator.stack.compute import task_definition_nodes
 from orchestrator.stack.data import rds_nodes
 from orchestrator.stack.security import iam_nodes, key_nodes, log_group_nodes, secret_nodes, secret_policy_nodes
 from resources.base import spec_problems
-from resources.ecs_task_definition import TaskDefinition
-from resources.iam_role import IamRole, canonical_policy
-from resources.secret_policy import SecretPolicy, caller_principals
+from resources.compute.ecs_task_definition import TaskDefinition
+from resources.security.iam_role import IamRole, canonical_policy
+from resources.security.secret_policy import SecretPolicy, caller_principals
 from tests.conftest import REGION
 from tests.resources.network import changed_fields
 from tests.support.memory_state import MemoryState

@@ -34,7 +34,7 @@ from orchestrator.stack import every_config
 from orchestrator.stack.data import RDS_MONITORING_POLICY, efs_nodes, efs_policy, rds_log_group_name, rds_nodes, redis_nodes
 from orchestrator.stack.security import kms_alias, key_nodes
 from resources.base import Change
-from resources.iam_role import canonical_policy, canonical_statement
+from resources.security.iam_role import canonical_policy, canonical_statement
 from tests.conftest import REGION
 from tests.resources.data_stack import converge_network, network, with_spec
 from tests.resources.network import recorded_id
@@ -204,7 +204,7 @@ def test_rds_master_secret_is_on_the_environment_key_and_a_key_switched_back_is_
 @pytest.mark.parametrize("key", ["alias/video-pipeline-dev", "arn:aws:kms:us-east-1:123456789012:alias/x", "not-a-key"])
 def test_a_master_secret_key_rds_would_report_otherwise_is_refused_before_any_call(key):
     from resources.aws import Aws
-    from resources.rds import DbInstance
+    from resources.data.rds import DbInstance
 
     _, db, *_ = rds_nodes("dev", EnvConfig(), 2)
     problems = DbInstance(Aws(REGION), env="dev").validate({**db.spec, "master_user_secret_kms_key_id": key})
@@ -336,7 +336,7 @@ def test_redis_backups_and_minor_upgrades_are_set_at_create_switched_off_seen_an
     ({"snapshot_window": "4pm"}, "hh24:mi-hh24:mi"),
 ])
 def test_redis_backup_settings_aws_refuses_are_refused_before_any_call(aws, changes, problem):
-    from resources.elasticache import ReplicationGroup
+    from resources.data.elasticache import ReplicationGroup
 
     _, rg = redis_nodes("dev", EnvConfig(), 2)
     spec = {**rg.spec, "subnet_group": "g", "security_group_ids": ["sg-0a"], "auth_token_secret_arn": None, **changes}
@@ -538,7 +538,7 @@ def test_a_monitoring_role_rds_cannot_use_yet_is_waited_for_and_other_refusals_a
     from botocore.stub import ANY, Stubber
 
     from resources.aws import Aws
-    from resources.rds import DbInstance
+    from resources.data.rds import DbInstance
 
     _, db, *_ = rds_nodes("dev", EnvConfig(), 2)
     spec = {**db.spec, "subnet_group": "g", "security_group_ids": ["sg-0a"],

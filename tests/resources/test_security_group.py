@@ -16,7 +16,7 @@ from orchestrator.stack.network import network_nodes
 from orchestrator.stack.security import security_group_nodes
 from orchestrator.spec import has_unknown, resolve
 from resources.base import Observed, spec_problems
-from resources.security_group import SecurityGroup
+from resources.network.security_group import SecurityGroup
 from tests.resources.network import AZS, changed_fields, owned_vpc, ownership, recorded_id, recorded_ids, tags
 from tests.support.memory_state import MemoryState
 from tests.support.stack import actions, converge, destroy

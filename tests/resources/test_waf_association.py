@@ -1,4 +1,4 @@
-"""The web ACL's association with the stage (resources/waf.py WebAclAssociation) against a web ACL
+"""The web ACL's association with the stage (resources/api/waf.py WebAclAssociation) against a web ACL
 AWS is still propagating: docs/aws-behaviours.md D-WAF-1, reproduced by sandbox/fidelity/wafv2.py
 on the layer's clock, in-process under mock_aws."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from resources.waf import NEW_ENTITY, WebAclAssociation
+from resources.api.waf import NEW_ENTITY, WebAclAssociation
 from sandbox.fidelity import clock as layer_clock
 from sandbox.fidelity import wafv2 as wafv2_layer
 from tests.conftest import REGION

@@ -1,6 +1,8 @@
 """The project's module import graph, read from the source with ``ast``: every import, also the
 ones inside functions (a hidden import is still a dependency), relative ones resolved. It has no
-cycle, and the packages depend on each other in one direction only."""
+cycle, the packages depend on each other in one direction only, and the handlers' families
+(resources/network, data, ...) reach only the contract, the AWS plumbing and their own family,
+save the few cross-family imports listed here."""
 from __future__ import annotations
 
 import ast
@@ -81,6 +83,7 @@ def _inside(module: str, package: str) -> bool:
 # (importing package, imported package, what is allowed of it, why)
 DIRECTIONS = [
     ("resources.aws", "resources", ("resources.aws",), "the AWS plumbing knows nothing of the handlers"),
+    ("resources.base", "resources", ("resources.aws",), "the handler contract knows no family"),
     ("resources", "orchestrator", (), "handlers are used by the engine, never the other way"),
     ("state", "orchestrator", (), "state is stored for the engine, never the other way"),
     ("sandbox", "orchestrator", (), "the sandbox serves the engine, never the other way"),
@@ -94,3 +97,47 @@ def test_packages_import_in_one_direction(importer, imported, allowed, why):
                       for target in targets
                       if _inside(target, imported) and not any(_inside(target, a) for a in allowed))
     assert not breaches, f"{importer} must not import {imported} ({why}): " + "; ".join(breaches)
+
+
+# The handler families: every handler lives in one (resources/base.py and resources/aws/ are not handlers).
+FAMILIES = ("network", "data", "compute", "api", "security", "shared")
+# (importing family, imported family) -> why: the only imports from one family into another. The
+# security family is the one others build on; it imports no other family itself.
+CROSS_FAMILY = {
+    ("api", "security"): "the stage's execution log group is a log group (api/logs.py subclasses LogGroup)",
+    ("data", "security"): "the EFS file-system policy is compared in IAM's canonical form (iam_role.canonical_policy)",
+    ("shared", "security"): "the account's API Gateway CloudWatch role is an IAM role (subclasses IamRole)",
+}
+
+
+def _family(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[0] == "resources" and parts[1] in FAMILIES else None
+
+
+def test_every_handler_module_is_in_a_family():
+    outside = sorted(name for name in modules() if _inside(name, "resources") and _family(name) is None
+                     and name not in ("resources", "resources.base") and not _inside(name, "resources.aws"))
+    assert not outside, "resources/ holds base.py, aws/ and the family packages only: " + ", ".join(outside)
+    assert {_family(name) for name in modules()} >= set(FAMILIES)
+
+
+def _family_imports():
+    """(module, imported module) for every import of a family module into the rest of resources/."""
+    return [(module, target) for module, targets in graph().items() if _family(module)
+            for target in sorted(targets) if _inside(target, "resources")]
+
+
+def test_a_family_imports_the_contract_the_plumbing_its_own_family_and_only_the_listed_others():
+    breaches = sorted(f"{module} imports {target}" for module, target in _family_imports()
+                      if target != "resources.base" and not _inside(target, "resources.aws")
+                      and _family(target) != _family(module)
+                      and (_family(module), _family(target)) not in CROSS_FAMILY)
+    assert not breaches, "a family imports resources.base, resources.aws, its own family and CROSS_FAMILY: " + "; ".join(breaches)
+
+
+def test_the_listed_cross_family_imports_are_the_ones_made():
+    # Keeps CROSS_FAMILY the truth: an entry no import needs any more is removed, not kept as a licence.
+    made = {(_family(module), _family(target)) for module, target in _family_imports()
+            if _family(target) and _family(target) != _family(module)}
+    assert made == set(CROSS_FAMILY)

@@ -20,7 +20,7 @@ from orchestrator.spec import Node
 from orchestrator.stack import stack_nodes
 from resources.aws import Aws
 from resources.aws.clock import FakeClock
-from resources.ecs import FARGATE_MEMORY
+from resources.compute.ecs import FARGATE_MEMORY
 from state import StateDocument
 from tests.support.memory_state import MemoryState
 
@@ -93,7 +93,7 @@ def offline_reconciler(env: str) -> Reconciler:
 
 
 def test_a_handler_rule_stops_the_run_before_any_call_listing_every_node():
-    from resources.log_group import LogGroup
+    from resources.security.log_group import LogGroup
 
     nodes = [Node(f"logs.{i}", LogGroup, {"name": name, "tags": {}, "retention_days": 30, "kms_key_id": "arn:aws:kms:us-east-1:123456789012:key/k"})
              for i, name in enumerate(["bad name!", "/fine", "also bad?"])]
