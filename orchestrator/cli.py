@@ -55,7 +55,9 @@ def build_parser(command: str) -> Parser:
     if command == "drift":
         p.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
         p.add_argument("--notify-command", metavar="CMD", help="on drift, run CMD (shell) with the JSON report on stdin")
-        p.add_argument("--notify-webhook", metavar="URL", help="on drift, POST the JSON report to URL")
+        p.add_argument("--notify-webhook", metavar="URL",
+                       help="on drift, POST the JSON report to URL (https://); better given as "
+                            "VIDEO_PIPELINE_NOTIFY_WEBHOOK, which keeps its token out of the process list")
         p.add_argument("--new-only", action="store_true",
                        help="alert on what is new since the last --new-only check (kept beside the state): exit 2 "
                             "and notify only when something new drifted; the report still lists everything")
@@ -117,6 +119,10 @@ def main(command: str, argv: list[str] | None = None) -> int:
         from orchestrator.lock_wait import parse_duration
 
         args.lock_timeout = parse_duration(args.lock_timeout)
+        if command == "drift":
+            from orchestrator.notify import webhook_url
+
+            args.notify_webhook = webhook_url(args.notify_webhook, os.environ)
         from orchestrator.config import ChosenConfig, load_config
         from orchestrator.stack import node_keys
 

@@ -264,3 +264,11 @@ BAD_FLAGS = {
 def test_bad_flag_values_are_one_line(run, quiet_server, via, args, message):
     assert message in one_error_line(run(via, "reconcile", "--env", "dev", *args))
     assert quiet_server.calls() == []
+
+
+def test_a_drift_webhook_that_is_not_https_is_one_line_and_no_call(run, quiet_server):
+    """The report names the account's resources and the URL carries its token: never sent in
+    clear to another machine."""
+    line = one_error_line(run("bin", "drift", "--env", "dev", "--notify-webhook", "http://hooks.example.com/T0/secret"))
+    assert line.startswith("error: the drift webhook must be an https:// URL") and "secret" not in line
+    assert quiet_server.calls() == []
