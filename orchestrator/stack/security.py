@@ -170,31 +170,46 @@ def kms_alias(env: str) -> str:
     return f"alias/video-pipeline-{env}"
 
 
-# ${AWS::AccountId} and ${AWS::Region} are filled in by the key's handler (resources/security/kms_key.py).
-KEY_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [
-        # The account administers the key and IAM policies grant its use (AWS's default key
-        # policy): without it the key could become unmanageable, and KMS refuses such a policy.
-        {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-         "Action": "kms:*", "Resource": "*"},
-        # CloudWatch Logs encrypts log groups of this account and region only (CloudWatch Logs
-        # user guide, "Encrypt log data using AWS KMS": the aws:logs:arn encryption context).
-        {"Sid": "CloudWatchLogsEncrypts", "Effect": "Allow", "Principal": {"Service": f"logs.{REGION}.amazonaws.com"},
-         "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-         "Resource": "*",
-         "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:*"}}},
-        # Secrets Manager uses the key on behalf of principals of this account, and only through
-        # Secrets Manager (the policy of the aws/secretsmanager key, narrowed to this account).
-        # RDS's master secret too: RDS creates it through Secrets Manager for the principal that
-        # calls CreateDBInstance (or ModifyDBInstance turning management on, the only time it takes
-        # a key, D-RDS-1), so the ViaService is secretsmanager's (docs/aws-behaviours.md B-RDS-9).
-        {"Sid": "SecretsManagerEncrypts", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-         "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey"],
-         "Resource": "*",
-         "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com", "kms:CallerAccount": ACCOUNT}}},
-    ],
-}
+def environment_log_groups(env: str) -> list[str]:
+    """ARN patterns of every log group the environment encrypts with its key: the ECS services',
+    RDS's exports, the API's access and execution logs (API Gateway names the latter after the
+    API's id, unknown before it exists, and the stage, the environment's name) and the flow logs."""
+    from orchestrator.stack.api import api_access_log_group_name
+    from orchestrator.stack.data import rds_log_group_name
+
+    names = [log_group_name(env, "*"), rds_log_group_name(env, "*"), api_access_log_group_name(env).rsplit("/", 1)[0] + "/*",
+             f"API-Gateway-Execution-Logs_*/{env}", flow_log_group_name(env)]
+    return [f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}" for name in names]
+
+
+def key_policy(env: str) -> dict:
+    """${AWS::AccountId} and ${AWS::Region} are filled in by the key's handler (resources/security/kms_key.py)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            # The account administers the key and IAM policies grant its use (AWS's default key
+            # policy): without it the key could become unmanageable, and KMS refuses such a policy.
+            {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+             "Action": "kms:*", "Resource": "*"},
+            # CloudWatch Logs encrypts this environment's log groups only (CloudWatch Logs user
+            # guide, "Encrypt log data using AWS KMS": the aws:logs:arn encryption context; any
+            # of the listed patterns admits a group): never another environment's, nor a group
+            # someone else makes in the account (docs/aws-behaviours.md D-LOG-1).
+            {"Sid": "CloudWatchLogsEncrypts", "Effect": "Allow", "Principal": {"Service": f"logs.{REGION}.amazonaws.com"},
+             "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+             "Resource": "*",
+             "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": environment_log_groups(env)}}},
+            # Secrets Manager uses the key on behalf of principals of this account, and only through
+            # Secrets Manager (the policy of the aws/secretsmanager key, narrowed to this account).
+            # RDS's master secret too: RDS creates it through Secrets Manager for the principal that
+            # calls CreateDBInstance (or ModifyDBInstance turning management on, the only time it takes
+            # a key, D-RDS-1), so the ViaService is secretsmanager's (docs/aws-behaviours.md B-RDS-9).
+            {"Sid": "SecretsManagerEncrypts", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+             "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey"],
+             "Resource": "*",
+             "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com", "kms:CallerAccount": ACCOUNT}}},
+        ],
+    }
 
 
 def key_nodes(env: str, cfg: EnvConfig) -> list[Node]:
@@ -203,7 +218,7 @@ def key_nodes(env: str, cfg: EnvConfig) -> list[Node]:
         # FSBP KMS.4: one customer-managed key per environment, rotated yearly.
         Node("kms.key", KmsKey, spec(
             f"kms-key-{env}", description=f"Log groups and secrets of the {env} video pipeline",
-            alias=kms_alias(env), rotation=True, enabled=True, policy=KEY_POLICY,
+            alias=kms_alias(env), rotation=True, enabled=True, policy=key_policy(env),
             deletion_window_days=cfg.kms_deletion_window_days,
         )),
     ]

@@ -191,6 +191,22 @@ def test_the_stack_key_policy_lets_cloudwatch_logs_encrypt_its_groups(aws, logs,
         assert log_group(logs, name)["kmsKeyId"].endswith(f":key/{key}")
 
 
+def test_the_environment_key_encrypts_its_own_groups_only(aws, logs, clock):
+    """The key policy admits the environment's log groups, not every group of the account: a
+    group of another environment (or of anyone else) cannot be encrypted with it."""
+    from botocore.exceptions import ClientError
+
+    state = MemoryState()
+    with logs_kms.key_policy_checked():
+        assert converge(aws, state, nodes=nodes(), clock=clock).ok
+        key_arn = aws.client("kms").describe_key(KeyId=recorded_id(state, "kms.key"))["KeyMetadata"]["Arn"]
+        for other in ("/ecs/video-processing-prod/metadata-api", "/by-hand/dev"):
+            with pytest.raises(ClientError) as refused:
+                logs.create_log_group(logGroupName=other, kmsKeyId=key_arn)
+            assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+        logs.create_log_group(logGroupName="/ecs/video-processing-dev/another", kmsKeyId=key_arn)
+
+
 def test_a_key_policy_without_the_cloudwatch_logs_statement_is_refused(aws, logs, clock):
     state = MemoryState()
     with logs_kms.key_policy_checked():

@@ -112,8 +112,12 @@ def test_every_row_is_read_back_after_a_reconcile_and_a_second_run_changes_nothi
     assert listed(by_sid["AccountAdministers"]["Principal"]["AWS"]) == ["arn:aws:iam::123456789012:root"]
     logs_use = by_sid["CloudWatchLogsEncrypts"]
     assert listed(logs_use["Principal"]["Service"]) == [f"logs.{REGION}.amazonaws.com"]
-    assert listed(logs_use["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]) == [
-        f"arn:aws:logs:{REGION}:123456789012:log-group:*"]
+    # This environment's log groups only, never every group of the account.
+    assert listed(logs_use["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]) == sorted(
+        f"arn:aws:logs:{REGION}:123456789012:log-group:{name}" for name in (
+            "/ecs/video-processing-dev/*", "/aws/rds/instance/rds-postgresql-dev/*",
+            "/aws/apigateway/video-metadata-api-dev/*", "API-Gateway-Execution-Logs_*/dev",
+            "/vpc/video-pipeline-dev/flow-logs"))
     via = by_sid["SecretsManagerEncrypts"]["Condition"]["StringEquals"]["kms:ViaService"]
     assert listed(via) == [f"secretsmanager.{REGION}.amazonaws.com"]
     assert "${" not in json.dumps(policy)
