@@ -18,11 +18,16 @@ REDIS_PORT = 6379
 # monitoring.rds.amazonaws.com and carries the AWS managed policy below.
 # Against the confused deputy, aws:SourceAccount as the RDS user guide recommends for this role
 # (docs/configuration.md IAM row); ${AWS::AccountId} is filled in by the role's handler (resources/security/iam_role.py).
-RDS_MONITORING_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Principal": {"Service": "monitoring.rds.amazonaws.com"}, "Action": "sts:AssumeRole",
-                   "Condition": {"StringEquals": {"aws:SourceAccount": "${AWS::AccountId}"}}}],
-}
+def rds_monitoring_trust(env: str) -> dict:
+    """Enhanced Monitoring may assume the role for this environment's instance only: the account
+    and the instance's ARN (RDS user guide, "Setting up and enabling Enhanced Monitoring",
+    confused deputy: aws:SourceArn and aws:SourceAccount; an ARN-typed key, the ARN operator)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "monitoring.rds.amazonaws.com"}, "Action": "sts:AssumeRole",
+                       "Condition": {"StringEquals": {"aws:SourceAccount": "${AWS::AccountId}"},
+                                     "ArnLike": {"aws:SourceArn": f"arn:aws:rds:${{AWS::Region}}:${{AWS::AccountId}}:db:{db_instance_name(env)}"}}}],
+    }
 RDS_MONITORING_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 
 
@@ -101,7 +106,7 @@ def rds_nodes(env: str, cfg: EnvConfig, az_count: int) -> list[Node]:
         # one modification of the instance.
         Node("iam.rds_monitoring_role", IamRole, spec(
             f"rds-monitoring-role-{env}", description="RDS publishes Enhanced Monitoring metrics to CloudWatch Logs",
-            assume_role_policy=RDS_MONITORING_TRUST, inline_policies={}, managed_policy_arns=[RDS_MONITORING_POLICY],
+            assume_role_policy=rds_monitoring_trust(env), inline_policies={}, managed_policy_arns=[RDS_MONITORING_POLICY],
         )),
         *rds_log_group_nodes(env, cfg),
     ]

@@ -129,7 +129,10 @@ def test_trust_policies_are_scoped_to_the_account_switched_off_seen_and_restored
         "Condition": {"StringEquals": {"aws:SourceAccount": [ACCOUNT]},
                       "ArnLike": {"aws:SourceArn": [f"arn:aws:ecs:{REGION}:{ACCOUNT}:*"]}}}
     assert trust(iam, EXECUTION)["Condition"] == {"StringEquals": {"aws:SourceAccount": [ACCOUNT]}}
-    assert trust(iam, MONITORING)["Condition"] == {"StringEquals": {"aws:SourceAccount": [ACCOUNT]}}
+    # Enhanced Monitoring: for this environment's instance only (RDS user guide, confused deputy).
+    assert trust(iam, MONITORING)["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": [ACCOUNT]},
+        "ArnLike": {"aws:SourceArn": [f"arn:aws:rds:{REGION}:{ACCOUNT}:db:rds-postgresql-dev"]}}
     # The task role's EFS condition on an ARN-typed key uses the ARN operator.
     [mount] = canonical_policy(iam.get_role_policy(RoleName=TASK, PolicyName="tasks")["PolicyDocument"])["Statement"]
     assert list(mount["Condition"]) == ["ArnEquals"]
@@ -146,8 +149,8 @@ def test_trust_policies_are_scoped_to_the_account_switched_off_seen_and_restored
 
     converge(aws, state, nodes=stack, clock=clock)
     assert "aws:SourceArn" in trust(iam, TASK)["Condition"]["ArnLike"]
-    assert trust(iam, EXECUTION)["Condition"] == trust(iam, MONITORING)["Condition"] == {
-        "StringEquals": {"aws:SourceAccount": [ACCOUNT]}}
+    assert "aws:SourceArn" in trust(iam, MONITORING)["Condition"]["ArnLike"]
+    assert trust(iam, EXECUTION)["Condition"] == {"StringEquals": {"aws:SourceAccount": [ACCOUNT]}}
     again = converge(aws, state, nodes=stack, plan=True, clock=clock)
     assert changed_fields(again) == {}
 
