@@ -11,9 +11,8 @@ had written to its state file.
 from __future__ import annotations
 
 import json
-import signal
 
-from tests.faults.harness import ENV, ONE_STACK_IN_ACCOUNT, account_counts, start, state_file
+from tests.faults.harness import ENV, ONE_STACK_IN_ACCOUNT, account_counts, killed_create, state_file
 
 IMAGES = ("public.ecr.aws/docker/library/nginx:1.27-alpine", "public.ecr.aws/docker/library/nginx:1.26-alpine")
 DEPLOY_CALLS = ("ecs RegisterTaskDefinition", "ecs UpdateService")
@@ -32,13 +31,7 @@ def test_a_deploy_killed_after_each_of_its_calls_is_finished_by_the_next_plain_r
         asked = tmp_path / f"deploy-{k}.toml"
         asked.write_text(f'[environments.{ENV}]\napi_image = "{image}"\n')
         revisions = len(reader("ecs").list_task_definitions(status="ACTIVE")["taskDefinitionArns"])
-        proc = start("reconcile", "--env", ENV, "--config", str(asked), "--parallelism", "1",
-                     endpoint=proxy.endpoint, state_dir=state_dir, workdir=tmp_path)
-        proxy.kill_after(k, proc.pid)
-        _, stderr = proc.communicate(timeout=300)
-        assert proc.returncode == -signal.SIGKILL, f"k={k}: exit {proc.returncode} before its {k}th mutating call: {stderr[-1500:]}"
-        killed_at.append(f"{proxy.killed_call.service} {proxy.killed_call.operation}")
-        proxy.reset()
+        killed_at.append(killed_create(proxy, k, state_dir, tmp_path, args=("--config", str(asked)))[1])
         where = f"k={k} (killed right after {killed_at[-1]})"
         assert json.loads(state_file(state_dir).read_text())["pending_config"]["source"].endswith(asked.name), where
 
