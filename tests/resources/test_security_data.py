@@ -97,7 +97,8 @@ def test_rds_security_settings_are_set_at_create_switched_off_seen_and_restored(
     assert db["DeletionProtection"] is False  # RDS.8: as configured (dev)
     assert canonical_policy(role["AssumeRolePolicyDocument"])["Statement"] == [{
         "Effect": "Allow", "Principal": {"Service": ["monitoring.rds.amazonaws.com"]}, "Action": ["sts:AssumeRole"],
-        "Condition": {"StringEquals": {"aws:SourceAccount": ["123456789012"]}}}]
+        "Condition": {"StringEquals": {"aws:SourceAccount": ["123456789012"]},
+                      "ArnLike": {"aws:SourceArn": ["arn:aws:rds:us-east-1:123456789012:db:rds-postgresql-dev"]}}}]
     assert [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=ROLE)["AttachedPolicies"]] == [RDS_MONITORING_POLICY]
 
     rds.modify_db_instance(DBInstanceIdentifier=DB, ApplyImmediately=True, EnableIAMDatabaseAuthentication=False,
