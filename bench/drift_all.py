@@ -44,7 +44,7 @@ class AllRun:
     create_s: float = 0.0  # how long creating them took
     load_1m: float = 0.0  # the machine's load average as the timed run started
     by_service: dict[str, int] = field(default_factory=dict)  # calls per AWS service
-    throttled_by: dict[str, int] = field(default_factory=dict)  # throttled answers per "service operation"
+    throttled_by: dict[str, int] = field(default_factory=dict)  # throttled answers per refusing bucket
 
     @property
     def calls_per_env(self) -> float:
@@ -77,7 +77,7 @@ def throttle_errors(stderr: str) -> int:
 
 
 def throttled(run: AllRun) -> str:
-    """The throttled answers, with the operations most throttled."""
+    """The throttled answers, with the buckets that refused most."""
     top = ", ".join(f"{op} {n}" for op, n in list(run.throttled_by.items())[:3])
     return f"{run.throttled} throttled" + (f" ({top})" if top else "")
 

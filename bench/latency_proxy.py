@@ -49,7 +49,7 @@ class LatencyProxy:
         self._clock = clock
         self._lock = threading.Lock()
         self._calls: list[Call] = []
-        self._throttled: list[Call] = []
+        self._throttled: list[str] = []  # the bucket that refused each throttled call
         self._limiter: RateLimiter | None = None
         proxy = self
 
@@ -91,8 +91,9 @@ class LatencyProxy:
             calls, self._calls = self._calls, []
         return calls
 
-    def take_throttled(self) -> list[Call]:
-        """The calls answered with a throttling error since the last take."""
+    def take_throttled(self) -> list[str]:
+        """For each call answered with a throttling error since the last take, the bucket that
+        refused it (bench.rate_limits names them: "apigateway GetResources", "ec2 DescribeVpcs")."""
         with self._lock:
             throttled, self._throttled = self._throttled, []
         return throttled
@@ -107,18 +108,18 @@ class LatencyProxy:
         body = req.rfile.read(length) if length else b""
         call = classify(req.command, req.path, req.headers.items(), body)
         limiter = self._limiter
-        admitted = limiter is None or limiter.admit(Request.of(call.service, call.operation, req.command, req.path, body))
-        if admitted:
+        refused = limiter.take(Request.of(call.service, call.operation, req.command, req.path, body)) if limiter else None
+        if refused is None:
             status, headers, data = self._forward(req, body)
         else:
             status, answer_headers, data = throttled_answer(call.service)
             headers = list(answer_headers.items())
         with self._lock:
             self._calls.append(call)
-            if not admitted:
-                self._throttled.append(call)
+            if refused:
+                self._throttled.append(refused)
         # A throttled call is refused at once: only the call latency, never a slow duration.
-        remaining = started + (self.delay(call) if admitted else self.latency) - self._clock()
+        remaining = started + (self.latency if refused else self.delay(call)) - self._clock()
         if remaining > 0:
             self._sleep(remaining)
         req.send_response(status)

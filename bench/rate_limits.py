@@ -239,26 +239,29 @@ class TokenBucket:
 
 
 class RateLimiter:
-    """The account's buckets, created full on first use. ``admit`` says whether a request goes
-    through; a throttled request takes no token (AWS refuses it before any work)."""
+    """The account's buckets, created full on first use. A throttled request takes no token (AWS
+    refuses it before any work)."""
 
     def __init__(self, clock: Callable[[], float]):
         self._clock = clock
         self._lock = threading.Lock()
         self._buckets: dict[str, TokenBucket] = {}
 
-    def admit(self, request: Request) -> bool:
+    def take(self, request: Request) -> str | None:
+        """None when the request goes through (a token taken from each of its buckets), else the
+        name of the empty bucket that throttles it."""
         wanted = buckets(request)
         with self._lock:
             now = self._clock()
-            held = [self._buckets.setdefault(name, TokenBucket(limit, now)) for name, limit in wanted]
-            for bucket in held:
+            held = [(name, self._buckets.setdefault(name, TokenBucket(limit, now))) for name, limit in wanted]
+            for _, bucket in held:
                 bucket.refill(now)
-            if any(b.tokens < 1 - 1e-9 for b in held):  # 1e-9: 5 s × 0.2/s is a whole token
-                return False
-            for bucket in held:
+            for name, bucket in held:
+                if bucket.tokens < 1 - 1e-9:  # 1e-9: 5 s at 0.2 a second is a whole token
+                    return name
+            for _, bucket in held:
                 bucket.tokens -= 1
-            return True
+            return None
 
 
 def throttled_answer(service: str) -> tuple[int, dict[str, str], bytes]:

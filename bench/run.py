@@ -52,7 +52,7 @@ class Timed:
     timeline: Timeline | None = None
     throttled: int = 0  # of the calls, those answered with a throttling error (rate limits on)
     by_service: dict[str, int] = field(default_factory=dict)  # calls per AWS service
-    throttled_by: dict[str, int] = field(default_factory=dict)  # throttled answers per "service operation"
+    throttled_by: dict[str, int] = field(default_factory=dict)  # throttled answers per refusing bucket
 
     def phases(self) -> dict:
         t = self.timeline
@@ -102,7 +102,7 @@ def timed(proxy: LatencyProxy, env: dict[str, str], command: str, *args: str) ->
     return Timed(wall, proc.returncode, len(calls), sum(c.mutating for c in calls), proc.stderr,
                  timeline(proc.stderr, launched, launched + wall), len(throttled),
                  dict(Counter(c.service for c in calls).most_common()),
-                 dict(Counter(f"{c.service} {c.operation}" for c in throttled).most_common()))
+                 dict(Counter(throttled).most_common()))
 
 
 def stack_graph() -> dict[str, set[str]]:
