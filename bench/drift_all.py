@@ -45,6 +45,7 @@ class AllRun:
     load_1m: float = 0.0  # the machine's load average as the timed run started
     by_service: dict[str, int] = field(default_factory=dict)  # calls per AWS service
     throttled_by: dict[str, int] = field(default_factory=dict)  # throttled answers per refusing bucket
+    error_sample: list[str] = field(default_factory=list)  # the first throttling errors reported, as read
 
     @property
     def calls_per_env(self) -> float:
@@ -59,21 +60,21 @@ def names(count: int) -> list[str]:
     return [f"bench-{i:02d}" for i in range(1, count + 1)]
 
 
-def throttle_errors(stderr: str) -> int:
+def throttle_errors(stderr: str) -> list[str]:
     """Throttling errors in what the user reads: plain lines (``error: ...``) and error-level log
     events; a warning that a call was retried is not one."""
-    count = 0
+    found = []
     for line in stderr.splitlines():
         if not THROTTLE_CODES.search(line):
             continue
         try:
             event = json.loads(line)
         except ValueError:
-            count += 1
+            found.append(line)
             continue
         if not isinstance(event, dict) or event.get("level") in ("error", "critical"):
-            count += 1
-    return count
+            found.append(line)
+    return found
 
 
 def throttled(run: AllRun) -> str:
@@ -145,6 +146,7 @@ def measure(proxy, env: dict[str, str], timed, counts=COUNTS, latency: float = 0
             t = timed(proxy, env, "drift", "--all", "--json", *par)
         finally:
             proxy.rate_limits(False)
-        runs.append(AllRun(count, t.wall_s, t.calls, t.mutating, t.code, t.throttled, throttle_errors(t.stderr),
-                           len(added), create_s, round(load, 2), t.by_service, t.throttled_by))
+        errors = throttle_errors(t.stderr)
+        runs.append(AllRun(count, t.wall_s, t.calls, t.mutating, t.code, t.throttled, len(errors),
+                           len(added), create_s, round(load, 2), t.by_service, t.throttled_by, errors[:3]))
     return runs
