@@ -125,7 +125,7 @@ def run_drift_all(args: argparse.Namespace, tmp: Path, moto: MotoServer, proxy: 
         return []
     moto.reset()
     moto.warm(REGION)
-    moto.raise_quotas()  # a new account's 5 Elastic IPs and VPCs would stop at the third environment
+    moto.raise_quotas()  # a new account's 5 Elastic IPs would stop the third environment (each holds 2)
     env = command_env(proxy.endpoint, tmp / "state-all")
     return drift_all.measure(proxy, env, timed, counts, TARGET_LATENCY, par)
 
