@@ -115,14 +115,14 @@ def figures(runs: list[AllRun], latency: float) -> list[dict]:
     return out
 
 
-def create(names_: list[str], env: dict[str, str], par: list[str], at_once: int = CREATE_AT_ONCE) -> None:
+def create(environments: list[str], env: dict[str, str], par: list[str], at_once: int = CREATE_AT_ONCE) -> None:
     """``bin/reconcile --env NAME`` for each name, ``at_once`` processes at a time."""
     def one(name: str) -> subprocess.CompletedProcess:
         return subprocess.run([str(ROOT / "bin" / "reconcile"), "--env", name, *par], env=env, stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, timeout=900)
 
     with ThreadPoolExecutor(max_workers=at_once) as pool:
-        for name, done in zip(names_, pool.map(one, names_)):
+        for name, done in zip(environments, pool.map(one, environments)):
             if done.returncode:
                 raise SystemExit(f"creating {name} failed with exit {done.returncode}: {done.stderr.strip()[-300:]}")
 
