@@ -15,6 +15,10 @@ poll intervals are real seconds while the durations are scaled.
 
 The sleeps happen in the proxy's own request threads, never inside moto, so a held answer blocks
 nothing else.
+
+With ``rate_limits(True)`` the layer also applies AWS's request-rate limits (bench.rate_limits):
+a call over its bucket is not forwarded; it gets AWS's throttling answer after the call latency,
+and is counted apart (``take_throttled``) as well as among the calls.
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from typing import Callable
 
 from bench.classify import Call, classify
 from bench.durations import slow_seconds
+from bench.rate_limits import RateLimiter, Request, throttled_answer
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
 REWRITTEN = {"server", "date", "content-length"}  # set again by the proxy's own answer
@@ -44,6 +49,8 @@ class LatencyProxy:
         self._clock = clock
         self._lock = threading.Lock()
         self._calls: list[Call] = []
+        self._throttled: list[str] = []  # the bucket that refused each throttled call
+        self._limiter: RateLimiter | None = None
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -73,11 +80,23 @@ class LatencyProxy:
         """How long the call takes end to end: the latency, plus its scaled duration if slow."""
         return self.latency + self.scale * slow_seconds(call.service, call.operation)
 
+    def rate_limits(self, on: bool) -> None:
+        """AWS's request-rate limits on (every bucket full, as on an idle account) or off."""
+        self._limiter = RateLimiter(self._clock) if on else None
+
     def take_calls(self) -> list[Call]:
-        """Every call answered since the last take (retries included: each request counts)."""
+        """Every call answered since the last take (retries and throttled ones included: each
+        request counts)."""
         with self._lock:
             calls, self._calls = self._calls, []
         return calls
+
+    def take_throttled(self) -> list[str]:
+        """For each call answered with a throttling error since the last take, the bucket that
+        refused it (bench.rate_limits names them: "apigateway GetResources", "ec2 DescribeVpcs")."""
+        with self._lock:
+            throttled, self._throttled = self._throttled, []
+        return throttled
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -88,10 +107,19 @@ class LatencyProxy:
         length = int(req.headers.get("Content-Length") or 0)
         body = req.rfile.read(length) if length else b""
         call = classify(req.command, req.path, req.headers.items(), body)
-        status, headers, data = self._forward(req, body)
+        limiter = self._limiter
+        refused = limiter.take(Request.of(call.service, call.operation, req.command, req.path, body)) if limiter else None
+        if refused is None:
+            status, headers, data = self._forward(req, body)
+        else:
+            status, answer_headers, data = throttled_answer(call.service)
+            headers = list(answer_headers.items())
         with self._lock:
             self._calls.append(call)
-        remaining = started + self.delay(call) - self._clock()
+            if refused:
+                self._throttled.append(refused)
+        # A throttled call is refused at once: only the call latency, never a slow duration.
+        remaining = started + (self.latency if refused else self.delay(call)) - self._clock()
         if remaining > 0:
             self._sleep(remaining)
         req.send_response(status)

@@ -1,14 +1,17 @@
-"""The project's moto server (``python -m sandbox.serve``: moto + the fidelity layer) as a subprocess."""
+"""The project's moto server (``python -m sandbox.serve``: moto + the fidelity layer) as a subprocess.
+
+It is the end-to-end suites' server (tests.support.moto_server: started on a free port, reset,
+stopped), with its request recording off (a file write per request would weigh on every timed
+call; the latency layer counts the calls), plus what the benchmark needs: a warm-up and the
+account's quotas raised.
+"""
 from __future__ import annotations
 
-import os
-import queue
-import socket
-import subprocess
-import sys
-import threading
+import json
 import urllib.request
 from pathlib import Path
+
+from tests.support.moto_server import MotoServer as _SuiteServer
 
 ROOT = Path(__file__).resolve().parents[1]
 WARM_UP = (
@@ -17,51 +20,21 @@ WARM_UP = (
     ("elbv2", "describe_load_balancers"), ("apigateway", "get_rest_apis"), ("iam", "list_roles"),
     ("logs", "describe_log_groups"), ("secretsmanager", "list_secrets"),
 )
+# Service Quotas codes (sandbox/fidelity/quotas.py): Elastic IPs (each environment holds 2), VPCs
+# and internet gateways per Region, NAT gateways per AZ. A new account's 5 each would stop the
+# third environment; the orchestrator refuses a create that would pass them.
+RAISED_QUOTAS = {"L-0263D0A3": 1000, "L-F678F1CE": 1000, "L-A4707A72": 1000, "L-FE5A380F": 1000}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class MotoServer(_SuiteServer):
+    def __init__(self, workdir: Path):
+        # moto records whenever MOTO_ENABLE_RECORDING is non-empty ("false" included).
+        super().__init__(workdir, extra_env={"MOTO_ENABLE_RECORDING": ""})
 
-
-class MotoServer:
-    def __init__(self, workdir: Path, timeout: float = 60.0):
-        port = _free_port()
-        self.endpoint = f"http://127.0.0.1:{port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sandbox.serve", "-H", "127.0.0.1", "-p", str(port)],
-            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True, cwd=workdir,
-        )
-        self._wait_listening(timeout)
-
-    def _wait_listening(self, timeout: float) -> None:
-        # werkzeug says "Running on http://127.0.0.1:PORT" once it listens; a thread keeps
-        # draining stderr afterwards so the server never blocks on a full pipe.
-        lines: queue.Queue[str] = queue.Queue()
-
-        def drain() -> None:
-            for line in self.proc.stderr:
-                lines.put(line)
-            lines.put("")
-
-        threading.Thread(target=drain, daemon=True).start()
-        seen: list[str] = []
-        while True:
-            try:
-                line = lines.get(timeout=timeout)
-            except queue.Empty:
-                break
-            seen.append(line)
-            if not line or "Running on" in line:
-                break
-        if not seen or "Running on" not in seen[-1]:
-            self.stop()
-            raise RuntimeError(f"moto server did not start: {''.join(seen)[-2000:]}")
-
-    def reset(self) -> None:
-        request = urllib.request.Request(self.endpoint + "/moto-api/reset", method="POST")
+    def raise_quotas(self, applied: dict[str, int] = RAISED_QUOTAS) -> None:
+        """Increases granted in us-east-1, until the next reset (``POST /fidelity/quotas``)."""
+        request = urllib.request.Request(self.endpoint + "/fidelity/quotas", data=json.dumps({"applied": applied}).encode(),
+                                         method="POST", headers={"Content-Type": "application/json"})
         urllib.request.urlopen(request, timeout=30).read()
 
     def warm(self, region: str) -> None:
@@ -77,11 +50,3 @@ class MotoServer:
         )
         for service, operation in WARM_UP:
             getattr(session.client(service, endpoint_url=self.endpoint), operation)()
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()

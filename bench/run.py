@@ -16,7 +16,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.calibrate import PhaseCalls, run_recorded
@@ -49,6 +50,9 @@ class Timed:
     mutating: int
     stderr: str
     timeline: Timeline | None = None
+    throttled: int = 0  # of the calls, those answered with a throttling error (rate limits on)
+    by_service: dict[str, int] = field(default_factory=dict)  # calls per AWS service
+    throttled_by: dict[str, int] = field(default_factory=dict)  # throttled answers per refusing bucket
 
     def phases(self) -> dict:
         t = self.timeline
@@ -66,8 +70,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--read-latencies", default="0.030,0.050", help="per-call latencies for the no-op and drift runs")
     p.add_argument("--startup-runs", type=int, default=7, help="bin/reconcile --help runs; the median counts")
     p.add_argument("--parallelism", type=int, default=16, help="passed to the commands (their default is 16)")
-    p.add_argument("--all-envs", default="1,5,10",
-                   help="environment counts for the bin/drift --all figures (default 1,5,10; empty: skip)")
+    p.add_argument("--all-envs", default="1,10,100",
+                   help="environment counts for the bin/drift --all figures, run under AWS's request-rate limits "
+                        "(default 1,10,100; empty: skip)")
     p.add_argument("--only-drift-all", action="store_true",
                    help="only the bin/drift --all figures (no calibration, create, teardown or start-up runs)")
     p.add_argument("--json", action="store_true", help="print the JSON report on stdout instead of the table")
@@ -88,13 +93,16 @@ def command_env(endpoint: str, state_dir: Path) -> dict[str, str]:
 
 def timed(proxy: LatencyProxy, env: dict[str, str], command: str, *args: str) -> Timed:
     proxy.take_calls()
+    proxy.take_throttled()
     launched, started = time.time(), time.perf_counter()
     proc = subprocess.run([str(ROOT / "bin" / command), *args], env=env, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=900)
     wall = time.perf_counter() - started
-    calls = proxy.take_calls()
+    calls, throttled = proxy.take_calls(), proxy.take_throttled()
     return Timed(wall, proc.returncode, len(calls), sum(c.mutating for c in calls), proc.stderr,
-                 timeline(proc.stderr, launched, launched + wall))
+                 timeline(proc.stderr, launched, launched + wall), len(throttled),
+                 dict(Counter(c.service for c in calls).most_common()),
+                 dict(Counter(throttled).most_common()))
 
 
 def stack_graph() -> dict[str, set[str]]:
@@ -117,6 +125,7 @@ def run_drift_all(args: argparse.Namespace, tmp: Path, moto: MotoServer, proxy: 
         return []
     moto.reset()
     moto.warm(REGION)
+    moto.raise_quotas()  # a new account's 5 Elastic IPs would stop the third environment (each holds 2)
     env = command_env(proxy.endpoint, tmp / "state-all")
     return drift_all.measure(proxy, env, timed, counts, TARGET_LATENCY, par)
 
@@ -137,7 +146,7 @@ def run_only_drift_all(args: argparse.Namespace) -> dict:
     load["after"] = [round(x, 2) for x in os.getloadavg()]
     figures = drift_all.figures(runs, TARGET_LATENCY)
     return {"settings": {"latency_s": TARGET_LATENCY, "parallelism": args.parallelism, "cpus": os.cpu_count(),
-                         "load_average_1m": load},
+                         "load_average_1m": load, "rate_limits": "AWS's, on every drift --all run (bench/rate_limits.py)"},
             "drift_all": [vars(r) for r in runs], "figures": figures, "pass": all(f["pass"] for f in figures)}
 
 
@@ -277,7 +286,7 @@ def report(args, create_model: Estimate, teardown_model: Estimate, create: Timed
 
 def render(doc: dict) -> str:
     def num(value: float, unit: str) -> str:
-        return f"{value:.0f}" if unit == "calls" else f"{value:.2f} s"
+        return f"{value:.2f} s" if unit == "s" else f"{value:.0f}"
 
     rows = [("figure", "measured", "target", "", "note")]
     for f in doc["figures"]:
@@ -288,8 +297,9 @@ def render(doc: dict) -> str:
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r[:4], widths)) + ("  " + r[4] if r[4] else "") for r in rows]
     s = doc["settings"]
     if "scale" not in s:  # --only-drift-all
-        lines += ["", f"{s['latency_s'] * 1000:.0f} ms per call, parallelism {s['parallelism']}, {s['cpus']} CPUs, "
-                      f"load average {s['load_average_1m']}", "", "all targets met" if doc["pass"] else "TARGET MISSED"]
+        lines += ["", f"{s['latency_s'] * 1000:.0f} ms per call, AWS's request-rate limits, parallelism {s['parallelism']}, "
+                      f"{s['cpus']} CPUs, load average {s['load_average_1m']}", "",
+                  "all targets met" if doc["pass"] else "TARGET MISSED"]
         return "\n".join(lines)
     lines += ["", f"scale {s['scale']} (simulated/real), {s['latency_s'] * 1000:.0f} ms per call, parallelism "
                   f"{s['parallelism']}, {s['cpus']} CPUs, load average {s['load_average_1m']}"]
