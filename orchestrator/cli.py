@@ -666,6 +666,10 @@ class _AllEnvironments:
         self.location = resolve_location(args.state, default_state_dir())
         self.here = identity.location_name(self.location)
         self.aws, _ = open_backend(args, env=None)
+        # Every environment's walk shares the account's API Gateway request rate.
+        from resources.aws.pacing import pace_apigateway
+
+        pace_apigateway(self.aws.client("apigateway"))
         self.account = self.aws.account_id()
         region = self.aws.region
         with_state = [e["env"] for e in _entries(self.location, region) if e["region"] == region]

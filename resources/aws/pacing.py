@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from resources.aws.clock import Clock
+from resources.aws.clock import REAL_CLOCK, Clock
 
 
 class Pace:
@@ -53,3 +53,24 @@ CREATE_REST_API = Pace("CreateRestApi", 3.0)
 CREATE_DEPLOYMENT = Pace("CreateDeployment", 5.0)
 DELETE_REST_API = Pace("DeleteRestApi", 30.0)
 UPDATE_USAGE_PLAN = Pace("UpdateUsagePlan", 20.0)
+
+# API Gateway's management API, reads included: 10 requests a second for the whole account in
+# bursts of 40, and GetResources 5 every 2 seconds (API Gateway developer guide, "Amazon API
+# Gateway quotas", T-2). One environment's walk stays within the burst; ``bin/drift --all`` over
+# many environments does not (eight calls each), and botocore's standard retries share one retry
+# quota per client (about 100 throttled retries): past it, a throttle reaches the user as an
+# unchecked resource. Paced, such a check takes what AWS allows and no longer fails.
+APIGATEWAY_ACCOUNT = Pace("API Gateway management calls", 0.1, burst=40)
+APIGATEWAY_GET_RESOURCES = Pace("GetResources", 0.4, burst=5)
+APIGATEWAY_HOOK = "video-pipeline-infra-apigateway-pace"
+
+
+def pace_apigateway(client, clock: Clock = REAL_CLOCK) -> None:
+    """Every call of this API Gateway client waits its turn in the account's buckets."""
+
+    def wait(model, **_kwargs) -> None:
+        if model.name == "GetResources":
+            APIGATEWAY_GET_RESOURCES.wait(clock)
+        APIGATEWAY_ACCOUNT.wait(clock)
+
+    client.meta.events.register("before-parameter-build.api-gateway", wait, unique_id=APIGATEWAY_HOOK)

@@ -267,3 +267,25 @@ def test_pace_allows_its_burst_then_refills_at_its_rate(fake):
     assert fake.sleeps == [1.0]
     pace.wait(clock)
     assert fake.sleeps == [1.0, 0.5]
+
+
+def test_drift_all_paces_every_api_gateway_call_to_the_accounts_rate(stubbed, fake):
+    """T-2: 10 management calls a second in bursts of 40, GetResources 5 every 2 seconds. A check
+    of many environments at once waits its turn instead of meeting TooManyRequestsException after
+    botocore's shared retry quota is spent."""
+    from resources.aws.pacing import pace_apigateway
+
+    aws, stubber = stubbed
+    client = aws.client("apigateway")
+    pace_apigateway(client, fake.as_clock())
+    for _ in range(42):
+        stubber.add_response("get_account", {})
+    for _ in range(42):
+        client.get_account()
+    assert fake.sleeps == [0.1, 0.1]  # the burst of 40, then one every tenth of a second
+    for _ in range(6):
+        stubber.add_response("get_resources", {"items": []}, {"restApiId": "a1"})
+    for _ in range(6):
+        client.get_resources(restApiId="a1")
+    # Its own bucket (5, then one every 0.4 s) and the account's (one every 0.1 s).
+    assert sum(fake.sleeps[2:]) == pytest.approx(6 * 0.1 + 0.4 - 0.1 * 5, abs=0.11) and max(fake.sleeps) <= 0.4
