@@ -28,7 +28,11 @@ def test_full_create_converges_with_throttling_and_server_errors(cli, proxy, mot
     assert moto.mutating_calls() == []
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 10, 11, 13])
+# Seeds whose lost answers land on creates of many kinds. Not seed 1: it loses two CreateRestApi
+# answers, and removing the second copy waits out AWS's one DeleteRestApi every 30 s on the wall
+# clock; a lost CreateRestApi answer is proved in-process on the fake clock instead
+# (tests/resources/test_lost_create_answers.py).
+@pytest.mark.parametrize("seed", [2, 3, 6, 10, 11, 13])
 def test_lost_answers_to_mutating_calls_leave_no_duplicate(cli, proxy, moto, reader, state_dir, seed):
     proxy.reset(seed=seed, lost_response=0.10)
     # One worker: the seed then picks the same calls on every run (with several the order varies).

@@ -57,6 +57,9 @@ def _ids(service: str, name: str) -> list[str]:
     if service == "sg":
         found = boto3.client("ec2", region_name=REGION).describe_security_groups(Filters=by_name)["SecurityGroups"]
         return [g["GroupId"] for g in found]
+    if service == "restapi":
+        apis = boto3.client("apigateway", region_name=REGION).get_rest_apis()["items"]
+        return [a["id"] for a in apis if a["name"] == name]
     client = boto3.client(service, region_name=REGION)
     if service == "logs":
         return [g["logGroupName"] for g in client.describe_log_groups(logGroupNamePrefix=name)["logGroups"]]
@@ -73,6 +76,7 @@ CASES = [
     ("vpc", "ec2", "CreateVpc", "a second VPC", "vpc"),
     ("eip.1", "ec2", "AllocateAddress", "a second address", "eip"),
     ("apigw.api_key", "apigateway", "CreateApiKey", "a second key", "apigateway"),
+    ("apigw.rest_api", "apigateway", "CreateRestApi", "a second REST API", "restapi"),
     ("sg.nlb", "ec2", "CreateSecurityGroup", "InvalidGroup.Duplicate", "sg"),
     ("logs.api", "logs", "CreateLogGroup", "ResourceAlreadyExistsException", "logs"),
     ("rds.subnet_group", "rds", "CreateDBSubnetGroup", "DBSubnetGroupAlreadyExists", "rds"),
