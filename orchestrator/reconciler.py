@@ -137,10 +137,13 @@ class Reconciler:
         the one read for (nothing changed above it), and reads again otherwise; a node never
         recorded, or left mid-create, is read by the walk as before. Reads only: a plan's
         walk makes no change, so nothing here can be older than a change of its own."""
-        recorded = {key: entry.get("outputs") or {} for key, entry in self.state.resources.items()}
+        if not self.plan:
+            return
+        entries = self.state.resources  # one copy of the state's entries, not one per node
+        recorded = {key: entry.get("outputs") or {} for key, entry in entries.items()}
         for node in nodes:
-            entry = self.state.resource(node.key) or {}
-            if self.plan and entry.get("id") and not entry.get("intent"):
+            entry = entries.get(node.key) or {}
+            if entry.get("id") and not entry.get("intent"):
                 h = self.handler(node)
                 spec = h.desired(resolve(node.spec, recorded))
                 if not has_unknown(spec) and not spec_problems(h, spec, has_unknown):
