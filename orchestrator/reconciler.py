@@ -136,18 +136,25 @@ class Reconciler:
         reads, not one per level). The walk takes a node's read when the spec it resolves is
         the one read for (nothing changed above it), and reads again otherwise; a node never
         recorded, or left mid-create, is read by the walk as before. Reads only: a plan's
-        walk makes no change, so nothing here can be older than a change of its own."""
-        if not self.plan:
-            return
+        walk makes no change, so nothing here can be older than a change of its own.
+
+        An apply's walk reads as it goes, but every kind with a ``batch_size`` still reads its
+        recorded resources in one call (SharedReads.want): a node's find comes before its own
+        change, and nothing else changes its resource."""
         entries = self.state.resources  # one copy of the state's entries, not one per node
         recorded = {key: entry.get("outputs") or {} for key, entry in entries.items()}
+        ahead = []
         for node in nodes:
             entry = entries.get(node.key) or {}
             if entry.get("id") and not entry.get("intent"):
                 h = self.handler(node)
                 spec = h.desired(resolve(node.spec, recorded))
                 if not has_unknown(spec) and not spec_problems(h, spec, has_unknown):
-                    self._read_ahead[node.key] = (spec_hash(spec), pool.submit(h.find, spec, entry["id"]))
+                    if h.batch_size:
+                        self.shared.want(h.batch_key, entry["id"])  # all of a kind known before the first read
+                    ahead.append((node.key, h, spec, entry["id"]))
+        for key, h, spec, resource_id in ahead if self.plan else ():
+            self._read_ahead[key] = (spec_hash(spec), pool.submit(h.find, spec, resource_id))
 
     def _find(self, node: Node, h: Handler, spec: dict, entry: dict) -> Observed | None:
         """The node's resource by its recorded id or its ownership tags, from the read made
