@@ -325,11 +325,12 @@ class Handler:
             return self.read(resource_id)  # not in the answer: gone, or going; ask for it by id
         if self.status(raw).status in (Status.DELETING, Status.GONE):
             return None
-        return self.observe(raw)
+        return self.observe_listed_item(raw, list(found.values()), self.shared)
 
     def observe_listed_item(self, raw: dict, items: list[dict], across: SharedReads) -> Observed:
-        """``observe`` of an item of the account-wide listing: a kind whose tags need a call of
-        their own may read them for every listed item at once (``across``, for every walk)."""
+        """``observe`` of an item of the account-wide listing, or of a ``describe_many``'s answer
+        (``items``): a kind whose tags or companions need a call of their own may read them from
+        the listing, or for every listed item at once (``across``, for every walk)."""
         return self.observe(raw)
 
     def tags_for(self, arn: str, read: Callable[[], dict[str, str]]) -> dict[str, str]:

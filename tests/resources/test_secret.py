@@ -176,6 +176,8 @@ def test_a_plan_reads_no_secret_value_and_still_sees_a_value_put_by_hand(aws, sm
     plan = converge(aws, state, nodes=nodes(api_key), plan=True, clock=clock)
     made = {k: n - before.get(k, 0) for k, n in aws.calls.counts.items() if n != before.get(k, 0)}
     assert not {("secretsmanager", "GetSecretValue"), ("apigateway", "GetApiKey")} & made.keys(), made
+    # Both secrets from one ListSecrets (Handler.describe_many), not a DescribeSecret each.
+    assert made.get(("secretsmanager", "ListSecrets")) == 1 and ("secretsmanager", "DescribeSecret") not in made, made
     assert set(actions(plan).values()) == {"unchanged"}
 
     sm.put_secret_value(SecretId="api-keys-dev", SecretString=json.dumps({"api_key": key_value(apigw, api_key)}))
