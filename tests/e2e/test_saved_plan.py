@@ -59,8 +59,9 @@ def stack(created):
 def one_error_line(result) -> str:
     assert result.code == 1, (result.code, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, lines
+    # The logs (stderr) say what was read; one error line says why nothing was changed.
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error") or "[error" in line]
+    assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ")
     return lines[0]
 
@@ -128,3 +129,113 @@ def test_a_saved_plan_applies_exactly_what_it_showed_once(stack):
                     "changed it); nothing was changed; make a new plan"), line
     assert stack.server.mutating_calls() == []
     assert stack.state.read_bytes() == state
+
+
+def add_ssh_rule(reader) -> str:
+    ec2 = reader("ec2")
+    sg = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [f"rds-sg-{ENV}"]}])["SecurityGroups"][0]
+    ec2.authorize_security_group_ingress(GroupId=sg["GroupId"], IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    return f"security_group rds-sg-{ENV} ({sg['GroupId']})"
+
+
+def rename_subnet(reader) -> str:
+    ec2 = reader("ec2")
+    subnet = ec2.describe_subnets(Filters=[{"Name": "tag:Name", "Values": [f"isolated-subnet-2-{ENV}"]}])["Subnets"][0]
+    ec2.create_tags(Resources=[subnet["SubnetId"]], Tags=[{"Key": "Name", "Value": "renamed-by-hand"}])
+    return f"subnet isolated-subnet-2-{ENV} ({subnet['SubnetId']})"
+
+
+@pytest.mark.parametrize("by_hand", [add_ssh_rule, rename_subnet], ids=["security group rule", "tag"])
+def test_an_apply_after_a_change_by_hand_changes_nothing_and_names_it(stack, by_hand):
+    _, path = planned(stack, "--config", stack.config("changed.toml", CHANGED))
+    # Neither resource is one the plan changes: what it read of them moved all the same.
+    moved = by_hand(stack.reader)
+    state = stack.state.read_bytes()
+    stack.server.clear_recording()
+    refused = stack.cli("reconcile", "--env", ENV, "--apply", str(path), "--json")
+    line = one_error_line(refused)
+    assert line == f"error: the plan is stale: {moved} changed since the plan was made; nothing was changed; " \
+                   "make a new plan", line
+    assert refused.stdout == ""
+    assert stack.server.mutating_calls() == []
+    assert stack.state.read_bytes() == state
+    assert retention(stack.reader) == {30}
+
+
+def test_an_apply_after_the_recorded_configuration_changed_changes_nothing(stack):
+    # Made without --config: the recorded configuration, nothing to change (exit 0, a file all the same).
+    path = stack.workdir / "plan-recorded.json"
+    made = stack.cli("reconcile", "--env", ENV, "--plan", "--out", str(path))
+    assert made.code == 0, made.stderr
+    assert f"Saved the plan to {path}" in made.stdout
+    assert json.loads(path.read_text())["config"]["origin"] == "recorded"
+    other = stack.cli("reconcile", "--env", ENV, "--config", stack.config("changed.toml", CHANGED))
+    assert other.code == 0, other.stderr
+
+    stack.server.clear_recording()
+    refused = stack.cli("reconcile", "--env", ENV, "--apply", str(path))
+    assert one_error_line(refused) == (f"error: the plan is stale: the configuration recorded for {ENV} changed since "
+                                       "the plan was made; nothing was changed; make a new plan")
+    assert stack.server.mutating_calls() == []
+    assert retention(stack.reader) == {90}
+
+
+def test_a_plan_aws_would_refuse_saves_a_file_apply_refuses(stack):
+    path = stack.workdir / "refused.json"
+    downgrade = stack.config("downgrade.toml", BASE + 'db_engine_version = "16"\n')
+    made = stack.cli("reconcile", "--env", ENV, "--plan", "--out", str(path), "--config", downgrade)
+    assert made.code == 1, made.stdout + made.stderr
+    assert "marked as one that cannot be applied" in made.stdout
+    stack.server.clear_recording()
+    refused = stack.cli("reconcile", "--env", ENV, "--apply", str(path))
+    line = one_error_line(refused)
+    assert line.startswith(f"error: {path} holds a plan that cannot be applied (rds.instance: ") and \
+        "cannot downgrade PostgreSQL" in line and line.endswith("nothing was changed; make a new plan"), line
+    assert stack.server.calls() == [], "refused before any AWS call"
+
+
+def bad_files(stack: Stack, good: Path) -> dict[str, tuple[Path, str]]:
+    """Saved plans --apply refuses before any AWS call, and the end of each one's error line."""
+    saved = json.loads(good.read_text())
+    edited = stack.workdir / "edited.json"
+    edited.write_text(json.dumps({**saved, "config": {**saved["config"], "values": {
+        **saved["config"]["values"], "log_retention_days": 7}}}))
+    truncated = stack.workdir / "truncated.json"
+    truncated.write_text(good.read_text()[:200])
+    return {
+        "edited": (edited, f"saved plan {edited} is corrupt: its content does not match its digest (edited or truncated)"),
+        "truncated": (truncated, f"{truncated} is not a saved plan of bin/reconcile: not JSON"),
+        "a state file": (stack.state, f"{stack.state} is not a saved plan of bin/reconcile (bin/reconcile --plan "
+                                      "--out FILE makes one)"),
+        "missing": (stack.workdir / "none.json", f"cannot read the saved plan {stack.workdir / 'none.json'}: "
+                                                 "No such file or directory"),
+    }
+
+
+def test_a_plan_of_another_environment_a_corrupt_file_or_bad_flags_refuse_in_one_line(stack):
+    _, good = planned(stack, "--config", stack.config("changed.toml", CHANGED))
+    state = stack.state.read_bytes()
+    stack.server.clear_recording()
+    other = stack.cli("reconcile", "--env", "other", "--apply", str(good))
+    assert one_error_line(other) == f"error: {good} is a saved plan for environment {ENV}, not other: nothing was changed"
+    for what, (path, message) in bad_files(stack, good).items():
+        line = one_error_line(stack.cli("reconcile", "--env", ENV, "--apply", str(path)))
+        assert line.startswith(f"error: {message}"), (what, line)
+    flags = {
+        ("--apply", str(good), "--plan"): "--plan belongs to the plan",
+        ("--apply", str(good), "--config", stack.config("changed.toml", CHANGED)): "--config belongs to the plan",
+        ("--apply", str(good), "--allow-replace", "vpc"): "--allow-replace belongs to the plan",
+        ("--out", str(good)): "--out FILE saves a plan: use it with --plan",
+    }
+    for extra, message in flags.items():
+        line = one_error_line(stack.cli("reconcile", "--env", ENV, *extra))
+        assert message in line, (extra, line)
+    assert stack.server.calls() == [], "all refused before any AWS call"
+    # Another region: its own state there, and the plan's is not it.
+    elsewhere = stack.cli("reconcile", "--env", ENV, "--apply", str(good), "--region", "us-west-2")
+    assert one_error_line(elsewhere) == (f"error: {good} was planned for region {REGION}, this run is for region "
+                                         "us-west-2: nothing was changed")
+    assert stack.server.mutating_calls() == []
+    assert stack.state.read_bytes() == state
+    assert retention(stack.reader) == {30}
