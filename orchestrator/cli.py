@@ -137,10 +137,9 @@ def main(command: str, argv: list[str] | None = None) -> int:
             raise UserError(f"bin/{command}: --config names what one environment should become; with --all each "
                             "environment is judged against the configuration recorded in its state")
         args.given = ChosenConfig(load_config(args.config, args.env, node_keys()), "file", args.config) if args.config else None
-        if command == "reconcile":
-            from orchestrator import saved_plan
+        from orchestrator import saved_plan
 
-            saved_plan.prepare(args)  # --out and --apply; a saved plan's configuration becomes args.given
+        saved_plan.prepare(args)  # reconcile's --out and --apply; a saved plan's configuration becomes args.given
         from orchestrator import logs
 
         logs.configure(args.log_format)

@@ -74,6 +74,8 @@ def prepare(args) -> None:
     plan is read and becomes what the run was asked for: its configuration (``args.given``) and
     its consents; ``args.saved`` holds it."""
     args.saved = None
+    if not hasattr(args, "apply"):  # drift, teardown
+        return
     if args.out and not args.plan:
         raise UserError("bin/reconcile: --out FILE saves a plan: use it with --plan")
     if (args.out or args.apply) and args.sandbox:
