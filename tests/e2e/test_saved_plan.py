@@ -43,8 +43,13 @@ def created(moto_server, tmp_path_factory):
     moto_server.reset()
     workdir = tmp_path_factory.mktemp("saved-plan")
     stack = Stack(make_cli(moto_server, workdir / "state", workdir), make_reader(moto_server), moto_server, workdir)
-    made = stack.cli("reconcile", "--env", ENV, "--config", stack.config("base.toml", BASE))
+    # Created from a saved plan: every resource planned absent, then made by its apply.
+    path = workdir / "create.json"
+    plan = stack.cli("reconcile", "--env", ENV, "--config", stack.config("base.toml", BASE), "--plan", "--out", str(path))
+    assert plan.code == 2, plan.stderr
+    made = stack.cli("reconcile", "--env", ENV, "--apply", str(path))
     assert made.code == 0, made.stderr
+    assert stack.cli("reconcile", "--env", ENV, "--plan").code == 0
     return stack
 
 
