@@ -213,7 +213,10 @@ def _first_different(saved: list[dict], now: list[dict]) -> str:
     before = {c["resource"]: c for c in saved}
     after = {c["resource"]: c for c in now}
     keys = [k for k in [*after, *before] if before.get(k) != after.get(k)]
-    return keys[0] if keys else "the environment"
+    if not keys:
+        return "the environment"
+    entry = after.get(keys[0]) or before[keys[0]]
+    return f"{entry['kind']} {entry['name']}"
 
 
 # -- the file -----------------------------------------------------------------------------------

@@ -155,7 +155,7 @@ def test_the_preview_check_refuses_a_different_change_even_with_the_same_reading
     saved_plan.check_preview(saved, a_run())  # the same plan again: accepted
     other = a_run()
     other.results[0].changes = [FieldDiff("retention_days", 60, 30)]
-    with pytest.raises(saved_plan.StalePlan, match="logs.api would now change differently from the plan"):
+    with pytest.raises(saved_plan.StalePlan, match="log_group /ecs/api-dev would now change differently from the plan"):
         saved_plan.check_preview(saved, other)
 
 
