@@ -217,7 +217,8 @@ def _require_account(args, account: str) -> None:
     wanted = args.given.cfg.account_id if args.given else ""
     # --sandbox runs on an embedded emulator with fake credentials: no account of anyone's to guard.
     if wanted and wanted != account and not getattr(args, "sandbox", False):
-        raise UserError(f"environment {args.env} belongs to AWS account {wanted} (account_id in {args.config or args.apply}), "
+        named_in = args.config or getattr(args, "apply", None)  # --config, or the saved plan's configuration
+        raise UserError(f"environment {args.env} belongs to AWS account {wanted} (account_id in {named_in}), "
                         f"but these credentials are for account {account}; nothing was changed")
 
 

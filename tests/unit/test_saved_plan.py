@@ -206,3 +206,12 @@ def test_a_configuration_that_no_longer_reads_as_the_one_planned_is_refused(tmp_
     _rewrite(path, _resealed(lambda b: b["config"].update(hash="sha256:planned-by-another-version")))
     with pytest.raises(UserError, match="its configuration no longer reads as the one planned"):
         saved_plan.prepare(_args(apply=path))
+
+
+def test_an_account_named_by_a_saved_plan_configuration_is_named_with_the_file():
+    from orchestrator.cli import _require_account
+
+    planned = ChosenConfig(EnvConfig(account_id=ACCOUNT), "file", "prod.toml")
+    with pytest.raises(UserError, match=f"belongs to AWS account {ACCOUNT} \\(account_id in p.json\\), but these "
+                                        "credentials are for account 999999999999"):
+        _require_account(_args(apply="p.json", given=planned), "999999999999")
