@@ -265,12 +265,14 @@ def _signed_path(response: Any) -> str:
 
 
 def _signed_data(response: Any, iam_request_cls: type) -> Any:
-    # moto signs ``body or data`` again to compare; for a REST request without a body (API
-    # Gateway's and EFS's GETs) its ``data`` holds the headers, which would make every signature
-    # wrong. S3 hashes no body (its payload hash is a header) and reads the bucket from ``data``.
-    if response.raw_body or issubclass(iam_request_cls, S3IAMRequest):
-        return response.data
-    return {}
+    # moto signs ``body or data`` again to compare. A query request's form is in ``data`` (its
+    # raw body already read); but for a REST request without a body (API Gateway's and EFS's
+    # GETs and DELETEs) ``data`` holds the headers, which would make every signature wrong. S3
+    # hashes no body (its payload hash is a header) and reads the bucket from ``data``.
+    bodiless = response.method in ("GET", "HEAD", "DELETE") and not response.raw_body
+    if bodiless and not issubclass(iam_request_cls, S3IAMRequest):
+        return {}
+    return response.data
 
 
 _CLASSES: dict[type, type] = {}
