@@ -37,7 +37,8 @@ EC2_TYPES = {
     "acl": "network-acl", "eni": "network-interface", "i": "instance", "fl": "vpc-flow-log",
 }
 # The parameter naming the resource an EC2 action acts on, most specific first.
-EC2_ID_PARAMETERS = ("GroupId", "NatGatewayId", "RouteTableId", "InternetGatewayId", "NetworkAclId",
+# (CreateRoute names its route table and the NAT gateway it routes to: the route table is the resource.)
+EC2_ID_PARAMETERS = ("GroupId", "RouteTableId", "NetworkAclId", "InternetGatewayId", "NatGatewayId",
                      "AllocationId", "SubnetId", "VpcId", "ResourceId.1", "FlowLogId.1", "InstanceId.1")
 # EC2 creates: the new resource, not yet named (AWS checks arn:aws:ec2:R:A:TYPE/*).
 EC2_CREATES = {
@@ -45,6 +46,10 @@ EC2_CREATES = {
     "CreateInternetGateway": "internet-gateway", "CreateNatGateway": "natgateway",
     "CreateRouteTable": "route-table", "AllocateAddress": "elastic-ip", "CreateFlowLogs": "vpc-flow-log",
 }
+
+
+# A request whose target the service fails to find before it authorizes (KMS aliases).
+NOT_FOUND = "not-found"
 
 
 def action_name(signing_name: str, operation: str, method: str) -> str:
@@ -181,15 +186,17 @@ def _kms(r: Request) -> str | None:
     if r.operation in ("CreateAlias", "DeleteAlias", "UpdateAlias"):
         return r.arn("kms", r.get("AliasName") or "alias/*")
     key = r.get("KeyId")
-    if not key:
-        return None  # CreateKey, ListKeys, ListAliases
-    if key.startswith("arn:"):
+    if not key or r.operation in ("CreateKey", "ListKeys", "ListAliases"):
+        return None
+    if key.startswith("arn:") and ":key/" in key:
         return key
-    if key.startswith("alias/"):
-        from moto.kms.models import kms_backends
+    from moto.kms.models import kms_backends
 
-        key = kms_backends[r.account][r.region].get_key_id_from_alias(key) or key
-    return r.arn("kms", f"key/{key}")
+    # A key named by its alias is authorized as the key. An alias that names no key: KMS answers
+    # NotFoundException whatever the caller may do, so there is nothing to authorize.
+    backend = kms_backends[r.account][r.region]
+    key = backend.get_key_id_from_alias(backend.get_alias_name(key)) if "alias/" in key else key
+    return r.arn("kms", f"key/{key}") if key else NOT_FOUND
 
 
 def _secretsmanager(r: Request) -> str | None:

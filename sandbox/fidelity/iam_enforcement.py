@@ -49,7 +49,7 @@ from moto.core.exceptions import JsonRESTError, _RESTError
 from moto.iam.access_control import IAMPolicy, S3IAMRequest
 
 from sandbox.fidelity import clock, iam_conditions
-from sandbox.fidelity.iam_actions import Request, action_name, resource_arn
+from sandbox.fidelity.iam_actions import NOT_FOUND, Request, action_name, resource_arn
 from sandbox.fidelity.patching import patch_once
 
 SWITCH = "iam-enforced"
@@ -221,6 +221,8 @@ def authorize(response: Any, moto_request: Any, s3_resource: str) -> None:
     if action == "sts:GetCallerIdentity":
         return
     resource = s3_resource if signing_name == "s3" else resource_arn(request)
+    if resource == NOT_FOUND:
+        return  # the service answers that the target does not exist
     principal = moto_request._access_key.arn
     documents = [IAMPolicy(policy)._policy_json for policy in moto_request._access_key.collect_policies()]
     try:

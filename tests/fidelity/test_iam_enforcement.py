@@ -238,3 +238,15 @@ def test_the_in_process_switch_is_off_outside_its_block(moto_aws):
     clock.reset()
     user = user_session(policy(allow("ec2:DescribeVpcs"))).client("ec2")
     user.create_vpc(CidrBlock="10.0.0.0/16")  # moto's default in-process: nothing enforced
+
+
+# A-IAM-2: a KMS key named by its alias is authorized as the key; an alias naming no key is
+# KMS's NotFoundException, not a refusal.
+def test_a_kms_key_named_by_its_alias_is_authorized_as_the_key(enforced):
+    key = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]
+    boto3.client("kms", region_name=REGION).create_alias(AliasName="alias/app", TargetKeyId=key["KeyId"])
+    kms = user_session(policy(allow("kms:DescribeKey", key["Arn"]))).client("kms")
+    assert kms.describe_key(KeyId="alias/app")["KeyMetadata"]["Arn"] == key["Arn"]
+    assert refusal(kms.describe_key, KeyId="alias/missing")["Code"] == "NotFoundException"
+    other = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["KeyId"]
+    assert refusal(kms.describe_key, KeyId=other)["Code"] == "AccessDeniedException"
