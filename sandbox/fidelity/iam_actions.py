@@ -29,6 +29,17 @@ RENAMED = {
     "s3:GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock",
     "s3:PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
 }
+# S3 bucket subresources (the query parameter) -> IAM's action, by HTTP method. moto 5.2.5 names
+# ``?encryption`` and ``?publicAccessBlock`` on a bucket ``ListBucket``/``CreateBucket``.
+S3_BUCKET_SUBRESOURCES = {
+    "encryption": {"GET": "s3:GetEncryptionConfiguration", "PUT": "s3:PutEncryptionConfiguration",
+                   "DELETE": "s3:PutEncryptionConfiguration"},
+    "publicAccessBlock": {"GET": "s3:GetBucketPublicAccessBlock", "PUT": "s3:PutBucketPublicAccessBlock",
+                          "DELETE": "s3:PutBucketPublicAccessBlock"},
+    "versioning": {"GET": "s3:GetBucketVersioning", "PUT": "s3:PutBucketVersioning"},
+    "tagging": {"GET": "s3:GetBucketTagging", "PUT": "s3:PutBucketTagging", "DELETE": "s3:PutBucketTagging"},
+    "policy": {"GET": "s3:GetBucketPolicy", "PUT": "s3:PutBucketPolicy", "DELETE": "s3:DeleteBucketPolicy"},
+}
 
 # EC2 id prefix -> the resource type in its ARN (arn:aws:ec2:R:A:TYPE/ID).
 EC2_TYPES = {
@@ -57,6 +68,14 @@ def action_name(signing_name: str, operation: str, method: str) -> str:
         return f"apigateway:{method.upper()}"
     name = f"{PREFIXES.get(signing_name, signing_name)}:{operation}"
     return RENAMED.get(name, name)
+
+
+def s3_bucket_action(method: str, params: dict[str, Any]) -> str | None:
+    """IAM's action for a request on a bucket's subresource (``GET /?encryption``), else None."""
+    for subresource, actions in S3_BUCKET_SUBRESOURCES.items():
+        if subresource in params and method.upper() in actions:
+            return actions[method.upper()]
+    return None
 
 
 class Request:

@@ -49,7 +49,7 @@ from moto.core.exceptions import JsonRESTError, _RESTError
 from moto.iam.access_control import IAMPolicy, S3IAMRequest
 
 from sandbox.fidelity import clock, iam_conditions
-from sandbox.fidelity.iam_actions import NOT_FOUND, Request, action_name, resource_arn
+from sandbox.fidelity.iam_actions import NOT_FOUND, Request, action_name, resource_arn, s3_bucket_action
 from sandbox.fidelity.patching import patch_once
 
 SWITCH = "iam-enforced"
@@ -218,6 +218,8 @@ def authorize(response: Any, moto_request: Any, s3_resource: str) -> None:
     signing_name = moto_request._service
     request = _request(response, signing_name, moto_request._region)
     action = action_name(signing_name, request.operation, request.method)
+    if signing_name == "s3" and "/" not in s3_resource.split(":::", 1)[-1]:
+        action = s3_bucket_action(request.method, request.params) or action
     if action == "sts:GetCallerIdentity":
         return
     resource = s3_resource if signing_name == "s3" else resource_arn(request)

@@ -250,3 +250,18 @@ def test_a_kms_key_named_by_its_alias_is_authorized_as_the_key(enforced):
     assert refusal(kms.describe_key, KeyId="alias/missing")["Code"] == "NotFoundException"
     other = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["KeyId"]
     assert refusal(kms.describe_key, KeyId=other)["Code"] == "AccessDeniedException"
+
+
+# A-IAM-1: S3 names a bucket's subresources by IAM's actions (GET ?encryption is
+# s3:GetEncryptionConfiguration) and refuses with its own AccessDenied.
+def test_s3_objects_and_bucket_subresources_by_their_iam_actions(enforced):
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket="state-bucket")
+    s3 = user_session(policy(allow(["s3:GetObject", "s3:PutObject"], "arn:aws:s3:::state-bucket/state/*"),
+                             allow("s3:GetEncryptionConfiguration", "arn:aws:s3:::state-bucket"))).client("s3")
+    s3.put_object(Bucket="state-bucket", Key="state/dev.json", Body=b"{}")
+    assert s3.get_object(Bucket="state-bucket", Key="state/dev.json")["Body"].read() == b"{}"
+    # Allowed, so S3's own answer: the bucket has no encryption configuration in moto.
+    assert refusal(s3.get_bucket_encryption, Bucket="state-bucket")["Code"] == "ServerSideEncryptionConfigurationNotFoundError"
+    assert refusal(s3.get_public_access_block, Bucket="state-bucket")["Code"] == "AccessDenied"
+    assert refusal(s3.put_object, Bucket="state-bucket", Key="other.json", Body=b"{}") == {
+        "status": 403, "Code": "AccessDenied", "Message": "Access Denied"}
