@@ -11,6 +11,7 @@ import botocore.exceptions
 import pytest
 
 from sandbox.fidelity import clock, iam_conditions, iam_enforcement
+from tests.support.commands import make_cli, make_reader
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -229,6 +230,29 @@ def test_the_switch_on_the_test_server(server, monkeypatch):
     control(server, {"enforce": True})
     post(server, "/moto-api/reset")
     assert control(server, {}) == {"enforce": False}
+
+
+# A-IAM-4: the real bin/reconcile as an IAM user on the enforcing server: refused exactly where its
+# policy denies (passing the RDS monitoring role), the rest of the stack built.
+def test_reconcile_as_a_user_is_refused_where_its_policy_denies(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", server.endpoint)
+    control(server, {"enforce": True})
+    iam = boto3.client("iam", region_name=REGION, endpoint_url=server.endpoint)
+    iam.create_user(UserName="deployer")
+    iam.put_user_policy(UserName="deployer", PolicyName="only", PolicyDocument=policy(
+        allow("*"), {"Effect": "Deny", "Action": "iam:PassRole", "Resource": "*",
+                     "Condition": {"StringEquals": {"iam:PassedToService": "monitoring.rds.amazonaws.com"}}}))
+    key = iam.create_access_key(UserName="deployer")["AccessKey"]
+    cli = make_cli(server, tmp_path / "state", tmp_path)
+    result = cli("reconcile", "--env", "dev", env={"AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+                                                  "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]})
+    assert result.code == 1
+    assert (f"AccessDenied) when calling the CreateDBInstance operation: User: arn:aws:iam::{ACCOUNT}:user/deployer "
+            f"is not authorized to perform: iam:PassRole on resource: arn:aws:iam::{ACCOUNT}:role/rds-monitoring-role-dev "
+            "with an explicit deny") in result.stderr
+    reader = make_reader(server)
+    assert reader("rds").describe_db_instances()["DBInstances"] == []
+    assert len(reader("ecs").list_clusters()["clusterArns"]) == 1  # what the policy allows was built
 
 
 def test_the_in_process_switch_is_off_outside_its_block(moto_aws):
