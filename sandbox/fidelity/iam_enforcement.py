@@ -145,13 +145,13 @@ def _request(response: Any, signing_name: str, region: str) -> Request:
 
 
 def _passed_roles(request: Request) -> tuple[list[str], str]:
+    """The roles the request passes to a service, and that service."""
     key = request.path if request.signing_name == "apigateway" else request.operation
     names, service = PASSED_ROLES.get((request.signing_name, key), ((), ""))
-    roles = [str(request.params[name]) for name in names if request.params.get(name)]
-    for patch in request.params.get("patchOperations", []) if names and names[0].startswith("/") else []:
-        if patch.get("path") in names and patch.get("value"):
-            roles.append(str(patch["value"]))
-    return roles, service
+    if request.signing_name == "apigateway":  # UpdateAccount: a patch operation on /cloudwatchRoleArn
+        patches = request.params.get("patchOperations") or []
+        return [str(p["value"]) for p in patches if p.get("path") in names and p.get("value")], service
+    return [str(request.params[name]) for name in names if request.params.get(name)], service
 
 
 # -- The decision --------------------------------------------------------------------------------
@@ -246,7 +246,9 @@ def _enforcing(original):
         if not on():
             return original(self, iam_request_cls, resource)
         if "Authorization" not in self.headers:
-            return None  # unsigned (moto's own control calls): nothing to authorize
+            # Unsigned: no principal to hold to a policy (moto's own check would fail on the
+            # missing header); the SDKs always sign, so only a hand-made request gets here.
+            return None
         try:
             moto_request = _known_principal(iam_request_cls)(
                 account_id=self.current_account, method=self.method, path=_signed_path(self),

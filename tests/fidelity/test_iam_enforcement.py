@@ -122,7 +122,7 @@ def test_pass_role_is_checked_for_the_service_the_role_is_passed_to(enforced):
     role = boto3.client("iam", region_name=REGION).create_role(RoleName="task", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     db_instance("db")
     session = user_session(policy(
-        allow(["ecs:RegisterTaskDefinition", "rds:ModifyDBInstance"]),
+        allow(["ecs:RegisterTaskDefinition", "rds:ModifyDBInstance", "apigateway:PATCH"]),
         allow("iam:PassRole", role, StringEquals={"iam:PassedToService": "ecs-tasks.amazonaws.com"})))
     registered = session.client("ecs").register_task_definition(
         family="app", executionRoleArn=role, requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256",
@@ -132,6 +132,9 @@ def test_pass_role_is_checked_for_the_service_the_role_is_passed_to(enforced):
                       MonitoringRoleArn=role, ApplyImmediately=True)
     assert (refused["status"], refused["Code"]) == (403, "AccessDenied")
     assert f"iam:PassRole on resource: {role} because" in refused["Message"]
+    apigateway = session.client("apigateway")  # UpdateAccount passes its role to API Gateway
+    assert "iam:PassRole" in refusal(apigateway.update_account, patchOperations=[
+        {"op": "replace", "path": "/cloudwatchRoleArn", "value": role}])["Message"]
     # Without any iam:PassRole, the task definition is refused too.
     ecs = user_session(policy(allow("ecs:RegisterTaskDefinition"))).client("ecs")
     assert "iam:PassRole" in refusal(ecs.register_task_definition, family="app", executionRoleArn=role,
