@@ -110,6 +110,8 @@ class _XmlError(_RESTError):
 
 def _refusal(signing_name: str, message: str) -> Exception:
     if signing_name == "ec2":
+        # AWS appends "Encoded authorization failure message: ..." (sts:DecodeAuthorizationMessage);
+        # there is no such message to decode here, so the sentence stops at the reason.
         return _XmlError("Response", "UnauthorizedOperation", f"You are not authorized to perform this operation. {message}")
     if signing_name in JSON_SERVICES or signing_name in REST_JSON_SERVICES:
         error = JsonRESTError("AccessDeniedException", message)
