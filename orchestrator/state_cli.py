@@ -122,6 +122,9 @@ def init(args) -> tuple[dict, str]:
         s3.head_bucket(Bucket=bucket)
         created = False
     except Exception as exc:
+        if _code(exc) in ("403", "AccessDenied"):
+            raise UserError(f"state bucket {bucket} answered AccessDenied: it belongs to another account than these "
+                            "credentials', or they may not read it (s3:ListBucket); nothing was changed") from None
         if _code(exc) not in ("404", "NoSuchBucket", "NotFound"):
             raise
         created = True

@@ -182,3 +182,15 @@ def test_a_bucket_of_another_account_is_never_read_nor_written(s3):
             action()
         assert "AccessDenied" in str(err.value) or "403" in str(err.value)
     assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
+
+
+def test_init_of_a_bucket_of_another_account_is_one_line_and_changes_nothing(s3, capsys, monkeypatch):
+    from resources.aws import Aws
+
+    monkeypatch.setattr(Aws, "account_id", lambda self: "999999999999")  # the credentials' account
+    before = settings(s3)
+    code, out, err = init(capsys)
+    assert (code, out) == (1, "")
+    assert err == (f"error: state bucket {BUCKET} answered AccessDenied: it belongs to another account than these "
+                   "credentials', or they may not read it (s3:ListBucket); nothing was changed\n")
+    assert settings(s3) == before
