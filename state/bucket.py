@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from .errors import StateError
+from .s3 import _code
 
 # Noncurrent versions (earlier states, renewed and released locks) kept this long.
 NONCURRENT_DAYS = 90
@@ -26,11 +27,6 @@ class BucketSettingsError(StateError):
     def __init__(self, lines: list[str]) -> None:
         super().__init__("; ".join(lines))
         self.lines = lines
-
-
-def _code(exc: BaseException) -> str | None:
-    response = getattr(exc, "response", None)
-    return str(response.get("Error", {}).get("Code")) if isinstance(response, dict) else None
 
 
 def _read(call, missing: str, **kwargs) -> dict | None:
