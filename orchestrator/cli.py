@@ -201,9 +201,10 @@ def open_backend(args, env: str | None = ""):
     aws.prewarm(STACK_SERVICES)
     if env is None:
         if location.is_s3:
+            from orchestrator.commands import state_s3
             from state import check_bucket
 
-            check_bucket(Aws(region).client("s3"), location.bucket, location.prefix)
+            check_bucket(state_s3(region, aws.account_id()), location.bucket, location.prefix)
         return aws, None
     account = aws.account_id()  # proves the credentials before anything else happens
     _require_account(args, account)
@@ -690,7 +691,7 @@ class _AllEnvironments:
         pace_apigateway(self.aws.client("apigateway"))
         self.account = self.aws.account_id()
         region = self.aws.region
-        with_state = [e["env"] for e in _entries(self.location, region) if e["region"] == region]
+        with_state = [e["env"] for e in _entries(self.location, region, self.account) if e["region"] == region]
         self.found = discover(self.aws, with_state)
         self.log = structlog.get_logger()
         self.backends, self.docs = self._load_states()

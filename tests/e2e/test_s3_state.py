@@ -150,6 +150,22 @@ def test_a_bucket_missing_requirements_gets_one_line_each_and_no_stack_call(cli,
     assert cli("state", "list", "--state", "s3://bare-bucket/envs").code == 0  # the check now passes
 
 
+def test_every_s3_call_of_the_commands_names_the_bucket_owner(cli, server):
+    # The server's own recording: every request the commands sent to S3 carries the header,
+    # but CreateBucket, which has no such parameter (the bucket is new, ours by creation).
+    assert cli("state", "init", URL).code == 0
+    env = {"VIDEO_PIPELINE_STATE": URL}
+    assert cli("reconcile", "--env", ENV, "--plan", env=env).code == 2
+    assert cli("state", "list", env=env).code == 0
+    assert cli("drift", "--all", env=env).code == 0
+    requests = [json.loads(line) for line in server.recording.read_text().splitlines() if line.strip()]
+    to_s3 = [r for r in requests if "/s3/aws4_request" in r["headers"].get("Authorization", "")]
+    assert len(to_s3) > 10, len(to_s3)
+    missing = [(r["method"], r["url"]) for r in to_s3
+               if {k.lower(): v for k, v in r["headers"].items()}.get("x-amz-expected-bucket-owner") != "123456789012"]
+    assert missing == [("PUT", f"{server.endpoint}/{BUCKET}")], missing
+
+
 @pytest.mark.parametrize("value", ["s3:/team-state/envs", "s3:team-state"])
 def test_a_mistyped_url_is_refused_not_made_a_directory(cli, server, tmp_path, value):
     result = cli("reconcile", "--env", ENV, "--state", value)
