@@ -714,9 +714,19 @@ class _AllEnvironments:
         # One listing per EC2 kind for every environment's VPC, split among their walks.
         from resources.aws.inventory import shared_across
 
-        vpcs = {env: (doc.resource("vpc") or {}).get("id")
-                for env, doc in self.docs.items() if not isinstance(doc, Exception)}
-        return shared_across(self.aws.client("ec2"), vpcs)
+        from orchestrator.stack import batched_kinds
+
+        docs = {env: doc for env, doc in self.docs.items() if not isinstance(doc, Exception)}
+        shared = shared_across(self.aws.client("ec2"), {env: (doc.resource("vpc") or {}).get("id") for env, doc in docs.items()})
+        # The kinds one call describes several of (ECS clusters: 100) are asked for every
+        # environment at once: each walk finds its resources in the answer (Handler.read_batched).
+        kinds = batched_kinds()
+        for env, doc in docs.items():
+            for entry in doc.resources.values():
+                handler = kinds.get(entry.get("kind"))
+                if handler is not None and entry.get("id") and not entry.get("intent"):
+                    shared[env].across.want(handler.describe_many, entry["id"])
+        return shared
 
     def check(self, env: str) -> dict | None:
         """One environment's drift document; None when there is nothing of it to report."""
