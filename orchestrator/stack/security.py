@@ -189,6 +189,10 @@ def key_policy(env: str) -> dict:
         "Statement": [
             # The account administers the key and IAM policies grant its use (AWS's default key
             # policy): without it the key could become unmanageable, and KMS refuses such a policy.
+            # It is also what lets Secrets Manager use the key for the stack's secrets and RDS's
+            # master secret: on behalf of the caller, whose IAM policy grants that use. A second
+            # statement for the account narrowed by kms:ViaService would grant nothing more (allows
+            # add up) while reading like a limit, so there is none.
             {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
              "Action": "kms:*", "Resource": "*"},
             # CloudWatch Logs encrypts this environment's log groups only (CloudWatch Logs user
@@ -199,15 +203,6 @@ def key_policy(env: str) -> dict:
              "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
              "Resource": "*",
              "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": environment_log_groups(env)}}},
-            # Secrets Manager uses the key on behalf of principals of this account, and only through
-            # Secrets Manager (the policy of the aws/secretsmanager key, narrowed to this account).
-            # RDS's master secret too: RDS creates it through Secrets Manager for the principal that
-            # calls CreateDBInstance (or ModifyDBInstance turning management on, the only time it takes
-            # a key, D-RDS-1), so the ViaService is secretsmanager's (docs/aws-behaviours.md B-RDS-9).
-            {"Sid": "SecretsManagerEncrypts", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-             "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey"],
-             "Resource": "*",
-             "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com", "kms:CallerAccount": ACCOUNT}}},
         ],
     }
 
