@@ -161,6 +161,21 @@ def test_account_role_is_set_when_unset_switched_off_seen_restored_and_removed_w
     assert ROLE not in {r["RoleName"] for r in iam.list_roles()["Roles"]}
 
 
+def test_account_role_trusting_every_account_is_seen_and_brought_back_to_this_account(aws, clients, stack, clock):
+    """A role made before its trust had the confused-deputy guard (or widened by hand) converges:
+    the plan shows its trust policy, the reconcile puts aws:SourceAccount back."""
+    state, every = stack
+    converge(aws, state, nodes=every(), clock=clock)
+    iam = clients["iam"]
+    iam.update_assume_role_policy(RoleName=ROLE, PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+    assert changed(converge(aws, state, nodes=every(), clock=clock, plan=True)) == {"iam.apigw_cloudwatch_role": {"assume_role_policy"}}
+    converge(aws, state, nodes=every(), clock=clock)
+    [statement] = canonical_policy(iam.get_role(RoleName=ROLE)["Role"]["AssumeRolePolicyDocument"])["Statement"]
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": [ACCOUNT]}}
+    assert changed(converge(aws, state, nodes=every(), clock=clock, plan=True)) == {}
+
+
 def other_logging_stage(apigw) -> None:
     api = apigw.create_rest_api(name="theirs")["id"]
     root = apigw.get_resources(restApiId=api)["items"][0]["id"]
