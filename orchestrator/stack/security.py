@@ -173,12 +173,13 @@ def kms_alias(env: str) -> str:
 def environment_log_groups(env: str) -> list[str]:
     """ARN patterns of every log group the environment encrypts with its key: the ECS services',
     RDS's exports, the API's access and execution logs (API Gateway names the latter after the
-    API's id, unknown before it exists, and the stage, the environment's name) and the flow logs."""
-    from orchestrator.stack.api import api_access_log_group_name
+    API's id, unknown before it exists, and the stage, the environment's name), the flow logs and
+    the web ACL's logs."""
+    from orchestrator.stack.api import api_access_log_group_name, waf_log_group_name
     from orchestrator.stack.data import rds_log_group_name
 
     names = [log_group_name(env, "*"), rds_log_group_name(env, "*"), api_access_log_group_name(env).rsplit("/", 1)[0] + "/*",
-             f"API-Gateway-Execution-Logs_*/{env}", flow_log_group_name(env)]
+             f"API-Gateway-Execution-Logs_*/{env}", flow_log_group_name(env), waf_log_group_name(env)]
     return [f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}" for name in names]
 
 
