@@ -221,8 +221,9 @@ class EnvConfig:
     # The WAFv2 web ACL on the stage (FSBP APIGateway.4). Off: a reconcile deletes the web ACL
     # and its association (nodes the configuration drops are deleted), and APIGateway.4 fails.
     api_waf: bool = True
-    """The WAFv2 web ACL on the API stage (FSBP APIGateway.4); `false` deletes the web ACL and its
-    association on the next reconcile (APIGateway.4 then fails) and `true` makes them again."""
+    """The WAFv2 web ACL on the API stage (FSBP APIGateway.4) and its logging (FSBP WAF.11); `false`
+    deletes the web ACL, its association and its logging on the next reconcile (APIGateway.4 then
+    fails; the log group keeps its logs until teardown) and `true` makes them again."""
     # Its rate-based rule: requests per client IP in 5 minutes before it is blocked.
     api_waf_rate_limit: int = 2000
     """Requests per client IP in 5 minutes before the web ACL's rate rule blocks it."""
