@@ -46,6 +46,8 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
 API_LOG_LEVELS = ("ERROR", "INFO")
 # RDS Enhanced Monitoring intervals (0 = off).
 MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
+# The shortest grace period of an API key rotation: one UTC day, GetUsage's unit.
+MIN_API_KEY_GRACE_HOURS = 24
 
 
 @dataclass(frozen=True)
@@ -219,8 +221,9 @@ class EnvConfig:
     # The WAFv2 web ACL on the stage (FSBP APIGateway.4). Off: a reconcile deletes the web ACL
     # and its association (nodes the configuration drops are deleted), and APIGateway.4 fails.
     api_waf: bool = True
-    """The WAFv2 web ACL on the API stage (FSBP APIGateway.4); `false` deletes the web ACL and its
-    association on the next reconcile (APIGateway.4 then fails) and `true` makes them again."""
+    """The WAFv2 web ACL on the API stage (FSBP APIGateway.4) and its logging (FSBP WAF.11); `false`
+    deletes the web ACL, its association and its logging on the next reconcile (APIGateway.4 then
+    fails; the log group keeps its logs until teardown) and `true` makes them again."""
     # Its rate-based rule: requests per client IP in 5 minutes before it is blocked.
     api_waf_rate_limit: int = 2000
     """Requests per client IP in 5 minutes before the web ACL's rate rule blocks it."""
@@ -257,10 +260,18 @@ class EnvConfig:
     this many days, and drift reports it overdue (90: the default of the AWS Config rule behind FSBP
     SecretsManager.4); 0 never rotates on a schedule (`--rotate` still does)."""
     # An API key cannot change its value: a rotation makes a second key, and the old one stays in
-    # the usage plan this many hours so that clients can switch (0: removed by the next reconcile).
+    # the usage plan this many hours so that clients can switch. At least 24: GetUsage counts a
+    # key's requests by UTC day, so only a whole day after the rotation's own tells use after the
+    # switch from use before it (orchestrator/rotation.py ApiKeyRotation.finish).
     api_key_rotation_grace_hours: int = 24
     """After an API key rotation the old key keeps working this many hours (clients switch to the
-    secret's new value); the first reconcile after that deletes it; 0: the next reconcile."""
+    secret's new value); from 24 to 720.
+
+    The first reconcile after that deletes it, unless API Gateway counted requests with it in the
+    last `api_key_rotation_grace_hours` (whole UTC days after the rotation's own day: its usage is
+    counted by day): then the key is kept, the run logs `rotation_previous_key_kept` with the
+    days it was used, and a later reconcile looks again. Less than 24 hours is refused, as that
+    count could not tell use after the switch from use before it."""
     # The AWS account the environment belongs to (12 digits; empty: not checked): every command
     # for it refuses credentials of another account before any call but STS's (orchestrator.cli).
     account_id: str = ""
@@ -435,8 +446,9 @@ def _check_values(cfg: EnvConfig, where: str, mistyped: set[str], rules: dict[st
               "distinct absolute paths other than /, at most 10")
     # 0 is "never"; ten years is far beyond any rotation policy, so a larger number is a typo.
     between("secret_rotation_days", 0, 3650)
-    # Up to 30 days: a key left longer is a second credential nobody rotates.
-    between("api_key_rotation_grace_hours", 0, 720)
+    # Up to 30 days: a key left longer is a second credential nobody rotates. At least a day: the
+    # old key's use is counted by UTC day (GetUsage), see the field.
+    between("api_key_rotation_grace_hours", MIN_API_KEY_GRACE_HOURS, 720)
     # Docker's max-buffer-size: a number and a unit; ECS takes up to the task's memory, 1m is
     # Docker's default, 4g a sane ceiling here.
     check("secret_admin_principals", all(

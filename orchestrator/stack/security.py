@@ -173,12 +173,13 @@ def kms_alias(env: str) -> str:
 def environment_log_groups(env: str) -> list[str]:
     """ARN patterns of every log group the environment encrypts with its key: the ECS services',
     RDS's exports, the API's access and execution logs (API Gateway names the latter after the
-    API's id, unknown before it exists, and the stage, the environment's name) and the flow logs."""
-    from orchestrator.stack.api import api_access_log_group_name
+    API's id, unknown before it exists, and the stage, the environment's name), the flow logs and
+    the web ACL's logs."""
+    from orchestrator.stack.api import api_access_log_group_name, waf_log_group_name
     from orchestrator.stack.data import rds_log_group_name
 
     names = [log_group_name(env, "*"), rds_log_group_name(env, "*"), api_access_log_group_name(env).rsplit("/", 1)[0] + "/*",
-             f"API-Gateway-Execution-Logs_*/{env}", flow_log_group_name(env)]
+             f"API-Gateway-Execution-Logs_*/{env}", flow_log_group_name(env), waf_log_group_name(env)]
     return [f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}" for name in names]
 
 
@@ -189,6 +190,10 @@ def key_policy(env: str) -> dict:
         "Statement": [
             # The account administers the key and IAM policies grant its use (AWS's default key
             # policy): without it the key could become unmanageable, and KMS refuses such a policy.
+            # It is also what lets Secrets Manager use the key for the stack's secrets and RDS's
+            # master secret: on behalf of the caller, whose IAM policy grants that use. A second
+            # statement for the account narrowed by kms:ViaService would grant nothing more (allows
+            # add up) while reading like a limit, so there is none.
             {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
              "Action": "kms:*", "Resource": "*"},
             # CloudWatch Logs encrypts this environment's log groups only (CloudWatch Logs user
@@ -199,15 +204,6 @@ def key_policy(env: str) -> dict:
              "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
              "Resource": "*",
              "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": environment_log_groups(env)}}},
-            # Secrets Manager uses the key on behalf of principals of this account, and only through
-            # Secrets Manager (the policy of the aws/secretsmanager key, narrowed to this account).
-            # RDS's master secret too: RDS creates it through Secrets Manager for the principal that
-            # calls CreateDBInstance (or ModifyDBInstance turning management on, the only time it takes
-            # a key, D-RDS-1), so the ViaService is secretsmanager's (docs/aws-behaviours.md B-RDS-9).
-            {"Sid": "SecretsManagerEncrypts", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-             "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey"],
-             "Resource": "*",
-             "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com", "kms:CallerAccount": ACCOUNT}}},
         ],
     }
 
