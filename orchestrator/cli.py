@@ -25,7 +25,8 @@ def build_parser(command: str) -> Parser:
         which = p.add_mutually_exclusive_group(required=True)
         which.add_argument("--env", help="environment name: lowercase DNS label, at most 20 characters")
         which.add_argument("--all", action="store_true",
-                           help="every environment of the account and region (ownership tags and state), one report")
+                           help="every environment with state at the location (each in its region, as its role) "
+                                "and those the ownership tags show, one report")
     else:
         p.add_argument("--env", required=True, help="environment name: lowercase DNS label, at most 20 characters")
     if command == "reconcile":
