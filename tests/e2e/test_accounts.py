@@ -12,8 +12,9 @@ import json
 import boto3
 import pytest
 
+from state.document import StateDocument
 from tests.e2e.test_state_and_input import one_error_line
-from tests.support.commands import make_cli, make_reader
+from tests.support.commands import REGION, make_cli, make_reader
 from tests.support.fault_proxy import FaultProxy, error_response
 from tests.support.moto_server import classify
 
@@ -127,15 +128,46 @@ class RefusingAssumeRole(FaultProxy):
 
 
 def test_a_role_that_cannot_be_assumed_is_one_line_and_nothing_is_touched(quiet_server, tmp_path):
+    refused = f"cannot assume role {ROLE_B}: AccessDenied: {RefusingAssumeRole.MESSAGE}; nothing was changed"
+    config = tmp_path / "team.toml"
+    config.write_text(f'[environments.gamma]\nrole_arn = "{ROLE_B}"\n')
+    state_dir = tmp_path / "state"
     proxy = RefusingAssumeRole(quiet_server.endpoint)
     try:
-        config = tmp_path / "team.toml"
-        config.write_text(f'[environments.gamma]\nrole_arn = "{ROLE_B}"\n')
-        state_dir = tmp_path / "state"
-        result = make_cli(proxy, state_dir, tmp_path)("reconcile", "--env", "gamma", "--config", str(config))
+        cli = make_cli(proxy, state_dir, tmp_path)
+        result = cli("reconcile", "--env", "gamma", "--config", str(config))
+        assert one_error_line(result) == f"error: {refused}"
+        assert quiet_server.calls() == []  # not even GetCallerIdentity: the refused AssumeRole came first
+        assert not state_dir.exists() or list(state_dir.iterdir()) == []
+
+        # The role its state records, without --config: drift --env refuses alike, and drift
+        # --all reports it as the environment's error, the others still checked.
+        recorded = StateDocument.new("gamma", REGION)
+        recorded.config = {"values": {"role_arn": ROLE_B}, "hash": "sha256:0", "source": str(config)}
+        state_dir.mkdir(parents=True, exist_ok=True)
+        (state_dir / f"gamma.{REGION}.json").write_text(recorded.to_json())
+        assert one_error_line(cli("drift", "--env", "gamma")) == f"error: {refused}"
+        every = cli("drift", "--all", "--json")
     finally:
         proxy.stop()
+    assert every.code == 1, every.stderr
+    assert every.json["errors"] == [{"env": "gamma", "region": REGION, "state": "unreadable", "error": refused}]
+    assert f"error: gamma: {refused}" in every.stderr.splitlines()
+
+
+def test_a_shared_state_needs_the_secrets_administrators_named(run, quiet_server, tmp_path):
+    url = "s3://accounts-team-state/envs"
+    assert run("bin", "state", "init", url).code == 0
+    quiet_server.clear_recording()
+    config = tmp_path / "team.toml"
+    config.write_text("[environments.delta]\nlog_retention_days = 90\n")
+    result = run("main", "reconcile", "--env", "delta", "--config", str(config), "--state", url)
     assert one_error_line(result) == (
-        f"error: cannot assume role {ROLE_B}: AccessDenied: {RefusingAssumeRole.MESSAGE}; nothing was changed")
-    assert quiet_server.calls() == []  # not even GetCallerIdentity: the refused AssumeRole came first
-    assert not state_dir.exists() or list(state_dir.iterdir()) == []
+        f"error: environment delta keeps its state at {url}, shared by a team: set secret_admin_principals (or "
+        "role_arn) in its configuration, the principals that may read its secrets; nothing was changed")
+    assert quiet_server.mutating_calls() == []
+    # Named: the plan goes on (everything to create).
+    config.write_text(f'[environments.delta]\nsecret_admin_principals = ["arn:aws:iam::{ACCOUNT_A}:role/ci"]\n')
+    planned = run("main", "reconcile", "--env", "delta", "--plan", "--config", str(config), "--state", url)
+    assert planned.code == 2, planned.stderr
+    assert [c for c in quiet_server.mutating_calls() if c.service != "s3"] == []  # S3: the state's lock only
