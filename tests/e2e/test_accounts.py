@@ -32,14 +32,21 @@ def in_account(client, account: str):
     return client
 
 
+def client_in(server, service: str, account: str, region: str):
+    """The test's own client of ``service`` in ``account`` and ``region``."""
+    client = boto3.client(service, region_name=region, endpoint_url=server.endpoint,
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    return in_account(client, account)
+
+
 @pytest.fixture(scope="module")
 def pair(moto_server, cli_factory, tmp_path_factory):
     moto_server.reset()
     # The deployer role of account B, made in account B, trusting account A's principals.
     trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                      "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_A}:root"}}]}
-    client_in(moto_server, "iam", ACCOUNT_B, "us-east-1").create_role(RoleName="video-pipeline-deployer",
-                                                      AssumeRolePolicyDocument=json.dumps(trust))
+    iam_b = client_in(moto_server, "iam", ACCOUNT_B, "us-east-1")
+    iam_b.create_role(RoleName="video-pipeline-deployer", AssumeRolePolicyDocument=json.dumps(trust))
     config = tmp_path_factory.mktemp("accounts") / "team.toml"
     config.write_text(f'[environments.alpha]\naccount_id = "{ACCOUNT_A}"\n'
                       f'[environments.beta]\naccount_id = "{ACCOUNT_B}"\nrole_arn = "{ROLE_B}"\n')
@@ -48,13 +55,6 @@ def pair(moto_server, cli_factory, tmp_path_factory):
         created = cli("reconcile", "--env", env, "--config", str(config), *extra)
         assert created.code == 0, created.stderr
     return cli
-
-
-def client_in(server, service: str, account: str, region: str):
-    """The test's own client of ``service`` in ``account`` and ``region``."""
-    client = boto3.client(service, region_name=region, endpoint_url=server.endpoint,
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-    return in_account(client, account)
 
 
 def environments_of(ec2) -> set[str]:
