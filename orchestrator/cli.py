@@ -9,7 +9,7 @@ import os
 import sys
 import tempfile
 
-from orchestrator.commands import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, STATE_HELP, Parser, one_line, state_backend
+from orchestrator.commands import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, STATE_HELP, Parser, as_role, one_line, state_backend
 from orchestrator.errors import UserError
 
 LOG_FORMAT_ENV = "VIDEO_PIPELINE_LOG_FORMAT"
@@ -219,15 +219,6 @@ def _recorded_config(doc, env: str):
     from orchestrator.stack import node_keys
 
     return choose_config(None, doc, env, node_keys()).cfg
-
-
-def as_role(aws, role_arn: str, *run: str):
-    """``aws`` as ``role_arn`` (AssumeRole with a session named after the run): every call of
-    the environment goes through it."""
-    from resources.aws import Aws
-    from resources.aws.assume import assumed_session, session_name
-
-    return Aws(aws.region, session=assumed_session(aws.region, role_arn, session_name(*run), source=aws.session))
 
 
 def _require_admins(args, location, cfg) -> None:

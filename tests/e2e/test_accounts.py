@@ -8,6 +8,7 @@ environment's drift. The pair is made once for the module (each create costs sec
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import boto3
 import pytest
@@ -111,6 +112,21 @@ def test_secret_policies_are_in_sync_whoever_runs_the_check(pair, moto_server):
     # The same user checking beta does so as beta's role, which administers its secrets.
     result = pair("drift", "--env", "beta", "--region", REGION_B, "--json", env=as_auditor)
     assert result.code == 0, result.stdout + result.stderr
+
+
+def test_state_move_names_the_new_location_on_the_vpc_in_the_environments_account(pair, tmp_path):
+    [entry] = [e for e in pair("state", "list", "--json").json["environments"] if e["env"] == "beta"]
+    here, there = str(Path(entry["location"]).parent), str(tmp_path / "moved")
+    moved = pair("state", "move", "--env", "beta", "--region", REGION_B, "--from", here, "--to", there)
+    assert moved.code == 0, moved.stderr
+    try:
+        # The VPC (in account B, read and tagged as beta's role) names the new location: a check
+        # there goes on (one at a location the VPC does not name would refuse).
+        at_new = pair("drift", "--env", "beta", "--region", REGION_B, "--state", there)
+        assert at_new.code == 0, at_new.stdout + at_new.stderr
+    finally:
+        back = pair("state", "move", "--env", "beta", "--region", REGION_B, "--from", there, "--to", here)
+        assert back.code == 0, back.stderr
 
 
 class RefusingAssumeRole(FaultProxy):
