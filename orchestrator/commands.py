@@ -1,6 +1,6 @@
 """What the bin/ commands share (orchestrator.cli: reconcile, drift, teardown; orchestrator.state_cli:
-state): the exit codes, the argument parser, the --state flag's help, the one-line error, and the
-state backend of one environment. Both import it; neither imports the other's internals.
+state): the exit codes, the argument parser, the --state flag's help, the one-line error, the
+state backend of one environment, and the environment's role. Both import it; neither imports the other's internals.
 """
 from __future__ import annotations
 
@@ -70,3 +70,12 @@ def state_backend(location, env: str, region: str, account: str | None, *, check
     if check:
         check_bucket(s3, location.bucket, location.prefix)
     return S3StateBackend(s3, location.bucket, location.prefix, env, region, account)
+
+
+def as_role(aws, role_arn: str, *run: str):
+    """``aws`` as ``role_arn`` (the environment's, AssumeRole with a session named after the run:
+    ``video-pipeline-reconcile-prod``): every call of the environment goes through it."""
+    from resources.aws import Aws
+    from resources.aws.assume import assumed_session, session_name
+
+    return Aws(aws.region, session=assumed_session(aws.region, role_arn, session_name(*run), source=aws.session))

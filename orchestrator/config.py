@@ -44,6 +44,8 @@ PRODUCTION_LIKE = re.compile(r"(prod|production|prd)(-.*)?")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 # API Gateway execution logging levels the stack allows (OFF fails FSBP APIGateway.1).
 API_LOG_LEVELS = ("ERROR", "INFO")
+# An IAM role ARN: partition, account, an optional path and the name (IAM RoleName: 1-64 of [\w+=,.@-]).
+ROLE_ARN = r"arn:aws[-a-z]*:iam::\d{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}"
 # RDS Enhanced Monitoring intervals (0 = off).
 MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
 # The shortest grace period of an API key rotation: one UTC day, GetUsage's unit.
@@ -246,12 +248,20 @@ class EnvConfig:
     """The awslogs buffer of `non-blocking` mode (a size in `k`/`m`/`g`); lines beyond it are
     dropped rather than blocking the application."""
     # Who besides the roles that read them may read the stack's secrets (their resource policies
-    # deny everyone else): IAM role or user ARNs (aws:PrincipalArn, * wildcards allowed) of the
-    # people and pipelines that run bin/reconcile and bin/drift. Empty: the principal running the
-    # reconcile, which changes with whoever runs it; set it for a team.
+    # deny everyone else): IAM role or user ARNs (aws:PrincipalArn) of the people and pipelines
+    # that run bin/reconcile and bin/drift. Never derived from whoever runs the tool: a drift run
+    # as another role would otherwise report both secret policies as drifted.
     secret_admin_principals: list[str] = field(default_factory=list)
-    """IAM role or user ARNs (`*` allowed) that may read the stack's secrets besides the roles that
-    use them; empty: the principal running the reconcile."""
+    """IAM role or user ARNs that may read the stack's secrets besides the roles that use them (the
+    tool reads the Redis AUTH token and the API key as these principals).
+
+    No wildcards: a `*` would let whoever can create a role of a matching name read the secrets.
+
+    Empty: the environment's `role_arn` when it has one (the role every run assumes); else the
+    account root, `arn:aws:iam::ACCOUNT:root`, which leaves the decision to IAM policies (any
+    principal of the account allowed `secretsmanager:GetSecretValue` may read, no principal of
+    another account may). Required, or `role_arn`, when the state is shared (`s3://`): a team's
+    runs are made by several principals, and the policy must not depend on which one ran last."""
     # Secret rotation (FSBP SecretsManager.4, whose Config rule's maxDaysSinceRotation defaults to
     # 90): a reconcile rotates the Redis AUTH token when the value in use (AWSCURRENT) is older
     # than this many days (orchestrator/rotation.py); 0 never rotates on a schedule.
@@ -284,6 +294,22 @@ class EnvConfig:
     naming both accounts, before any other AWS call (not with `--sandbox`: its emulator has an
     account of its own). A run without `--config` is guarded by the state, which records its
     account."""
+    # The role every call for the environment is made as (STS AssumeRole from the standard
+    # credential chain's identity, orchestrator.cli); empty: the credentials as they are.
+    role_arn: str = ""
+    """An IAM role every command for the environment assumes before its first call (STS
+    AssumeRole, from the credentials of the standard chain); empty: the credentials are used as
+    they are.
+
+    Per environment: yes, and usually set there, one role per account (`[environments.prod]`)
+
+    The session is named after the run (`video-pipeline-reconcile-prod`, shown in CloudTrail) and
+    its credentials are renewed before they expire. `account_id` is then checked against the
+    role's account. A run without `--config` assumes the role recorded in the environment's state;
+    `bin/drift --all` checks each environment as its own role, in its own region. The state
+    location itself (an `s3://` bucket) is read and written with the credentials as they are, not
+    as the role. A role that cannot be assumed: one line naming it and AWS's answer, nothing
+    changed."""
 
 
 def defaults_for(env: str) -> dict[str, Any]:
@@ -452,14 +478,16 @@ def _check_values(cfg: EnvConfig, where: str, mistyped: set[str], rules: dict[st
     # Docker's max-buffer-size: a number and a unit; ECS takes up to the task's memory, 1m is
     # Docker's default, 4g a sane ceiling here.
     check("secret_admin_principals", all(
-        isinstance(p, str) and re.fullmatch(r"arn:aws[\w-]*:iam::\d{12}:(root|(role|user)/[\w+=,.@*/-]{1,512})", p)
+        isinstance(p, str) and re.fullmatch(r"arn:aws[\w-]*:iam::\d{12}:(root|(role|user)/[\w+=,.@/-]{1,512})", p)
         for p in cfg.secret_admin_principals) and len(cfg.secret_admin_principals) <= 20,
-        "IAM role or user ARNs such as arn:aws:iam::123456789012:role/deploy, at most 20")
+        "IAM role or user ARNs such as arn:aws:iam::123456789012:role/deploy, without wildcards, at most 20")
     check("ecs_log_max_buffer_size", _buffer_bytes(cfg.ecs_log_max_buffer_size) is not None
           and 1 << 20 <= _buffer_bytes(cfg.ecs_log_max_buffer_size) <= 4 << 30,
           "a size from 1m to 4g, such as 25m")
     check("account_id", cfg.account_id == "" or bool(re.fullmatch(r"[0-9]{12}", cfg.account_id)),
           "an AWS account ID: 12 digits, as a string such as \"123456789012\"")
+    check("role_arn", cfg.role_arn == "" or bool(re.fullmatch(ROLE_ARN, cfg.role_arn)),
+          "an IAM role ARN such as arn:aws:iam::123456789012:role/deploy")
     return problems
 
 
@@ -527,9 +555,10 @@ class ChosenConfig:
             # Without rules, the values (and so the hash every earlier state records) are what
             # they were before drift rules existed: upgrading records nothing new.
             del values["drift"]
-        if not values["account_id"]:
-            # Likewise: an environment that names no account records what it did before the key.
-            del values["account_id"]
+        for key in ("account_id", "role_arn"):
+            if not values[key]:
+                # Likewise: an environment that names no account or role records what it did before the key.
+                del values[key]
         return values
 
     @property

@@ -14,7 +14,7 @@ import os
 import re
 import sys
 
-from orchestrator.commands import EXIT_ERROR, EXIT_OK, STATE_HELP, Parser, one_line, state_backend
+from orchestrator.commands import EXIT_ERROR, EXIT_OK, STATE_HELP, Parser, as_role, one_line, state_backend
 from orchestrator.errors import UserError
 
 _STATE_NAME = re.compile(r"(?P<env>[A-Za-z0-9][A-Za-z0-9_-]*)\.(?P<region>[a-z0-9-]+)\.json")
@@ -276,6 +276,7 @@ def move(args) -> tuple[dict, str]:
         doc = source.load()
         if not source.exists:
             raise UserError(f"no state for env {args.env!r} in {region!r} at {source.location}; nothing moved")
+        aws = _as_recorded_role(aws, doc, args.env)
         # The environment names where its state lives: a copy at any other place is not its state.
         live = identity.read(aws, args.env)
         if live.named and identity.tag_value(moved_to) not in live.named:
@@ -295,6 +296,16 @@ def move(args) -> tuple[dict, str]:
             + ("" if source_location.is_s3 else f" (the source is kept as {source.location}.moved)"))
     return {"env": args.env, "region": region, "from": source.location, "to": target.location,
             "resources": len(doc.resources)}, text
+
+
+def _as_recorded_role(aws, doc, env: str):
+    """The environment's VPC is read and tagged as the role its recorded configuration names
+    (``role_arn``), in the environment's account; the state itself stays the caller's to move."""
+    from orchestrator.config import choose_config
+    from orchestrator.stack import node_keys
+
+    role = choose_config(None, doc, env, node_keys()).cfg.role_arn
+    return as_role(aws, role, "state-move", env) if role else aws
 
 
 def _say_waiting(exc, timeout: float) -> None:

@@ -11,7 +11,7 @@ from resources.security.iam_role import IamRole
 from resources.security.kms_key import ACCOUNT, REGION, KmsKey
 from resources.security.log_group import LogGroup
 from resources.security.secret import ApiKeySecret, GeneratedSecret
-from resources.security.secret_policy import CALLER, SecretPolicy
+from resources.security.secret_policy import SecretPolicy
 from resources.network.security_group import SecurityGroup
 
 ALL_TRAFFIC = {"protocol": "-1", "from_port": -1, "to_port": -1}
@@ -268,31 +268,53 @@ def flow_log_nodes(env: str, cfg: EnvConfig) -> list[Node]:
 
 # -- issue 15, IAM / secrets / ECS (docs/configuration.md "secrets") ------------------------------------
 
+# An account's root principal (the account itself in a policy); the account may be a placeholder.
+ACCOUNT_ROOT = re.compile(r"arn:aws[\w-]*:iam::(.+):root")
+
+
 def secret_policy(readers: list, admins: list) -> dict:
     """Only ``readers`` (the roles that read the secret) and ``admins`` (who runs the tool: it reads
     the AUTH token to create the replication group and to rotate it, and the API key secret on
     every reconcile and drift to compare it) may GetSecretValue. The Deny names every other
     principal, of this account or any other: an identity policy granting secretsmanager:* to
-    someone in the account no longer reaches these values. Everything else (DescribeSecret,
-    Put/DeleteResourcePolicy) is left to IAM, so an administrator can never be locked out of the
-    policy itself."""
+    someone in the account no longer reaches these values. An account root among ``admins``
+    (``arn:aws:iam::ACCOUNT:root``) stands for the account, as in a Principal element: its
+    principals are exempt from the Deny and IAM policies decide for them (aws:PrincipalArn is the
+    root user's own ARN only, so naming root there would lock the tool out). Everything else
+    (DescribeSecret, Put/DeleteResourcePolicy) is left to IAM, so an administrator can never be
+    locked out of the policy itself."""
+    accounts = [m[1] for m in map(ACCOUNT_ROOT.fullmatch, admins) if m]
+    named = [*readers, *(a for a in admins if not ACCOUNT_ROOT.fullmatch(a))]
     statements = []
     if readers:
         statements.append({"Sid": "ReadersRead", "Effect": "Allow", "Principal": {"AWS": readers},
                            "Action": "secretsmanager:GetSecretValue", "Resource": "*"})
+    # aws:PrincipalArn is ARN-typed: the ARN operator (docs/configuration.md IAM row). Conditions
+    # are ANDed: denied when neither named nor of an admin account.
+    condition = {"ArnNotLike": {"aws:PrincipalArn": named}} if named else {}
+    if accounts:
+        condition["StringNotEquals"] = {"aws:PrincipalAccount": accounts}
     statements.append({
         "Sid": "NobodyElseReads", "Effect": "Deny", "Principal": {"AWS": "*"},
-        "Action": "secretsmanager:GetSecretValue", "Resource": "*",
-        # aws:PrincipalArn is ARN-typed: the ARN operator (docs/configuration.md IAM row).
-        "Condition": {"ArnNotLike": {"aws:PrincipalArn": [*readers, *admins]}},
+        "Action": "secretsmanager:GetSecretValue", "Resource": "*", "Condition": condition,
     })
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+def secret_admins(cfg: EnvConfig) -> list:
+    """Who administers the secrets: as configured; else the environment's role (every run assumes
+    it); else the account. Never the principal that happens to run the tool: a drift run as
+    another role would then see both policies drifted."""
+    if cfg.secret_admin_principals:
+        return list(cfg.secret_admin_principals)
+    if cfg.role_arn:
+        return [cfg.role_arn]
+    return [f"arn:aws:iam::{ACCOUNT}:root"]
+
+
 def secret_policy_nodes(env: str, cfg: EnvConfig) -> list[Node]:
     spec = spec_factory(env, cfg)
-    # Empty: the principal that runs the reconcile (resources/security/secret_policy.py CALLER).
-    admins = list(cfg.secret_admin_principals) or [CALLER]
+    admins = secret_admins(cfg)
     return [
         # The node's name is the secret's: the lookup after a state loss, and its ownership tags.
         # ECS reads the AUTH token for the tasks with the execution role (REDIS_AUTH_TOKEN).

@@ -177,6 +177,10 @@ SCENARIOS = [
     # Only the commands' account check reads it (before any call; tests/e2e/test_lock_timeout_and_account.py):
     # naming the account the environment is in changes nothing.
     Scenario("account_id", "123456789012", {}),
+    # The role the CLI assumes; in the stack, the secrets' administrator when none is named.
+    Scenario("role_arn", "arn:aws:iam::123456789012:role/video-pipeline-deployer", {
+        "secret.redis_auth.policy": {"policy": IN_PLACE}, "secret.api_key.policy": {"policy": IN_PLACE}},
+        {"secretsmanager PutResourcePolicy": 2}),
     Scenario("efs_backup", False, {"efs.file_system": {"backup": IN_PLACE}}, {"efs PutBackupPolicy": 1}),
     Scenario("lb_cross_zone", False, {"elb.nlb": {"cross_zone": IN_PLACE}}, {"elbv2 ModifyLoadBalancerAttributes": 1}),
     Scenario("flow_log_retention_days", 400, {"logs.flow": {"retention_days": IN_PLACE}}, {"logs PutRetentionPolicy": 1}),

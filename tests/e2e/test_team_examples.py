@@ -110,7 +110,10 @@ def test_cronjob_runs_the_drift_check_with_s3_state(cronjob, runner_env, cli, re
     argv[argv.index("--env") + 1] = ENV
 
     assert cli("state", "init", env["VIDEO_PIPELINE_STATE"]).code == 0
-    assert cli("reconcile", "--env", ENV, env={"VIDEO_PIPELINE_STATE": env["VIDEO_PIPELINE_STATE"]}).code == 0
+    config = tmp_path / "team.toml"
+    config.write_text('[defaults]\nsecret_admin_principals = ["arn:aws:iam::123456789012:role/ci"]\n')
+    assert cli("reconcile", "--env", ENV, "--config", str(config),
+               env={"VIDEO_PIPELINE_STATE": env["VIDEO_PIPELINE_STATE"]}).code == 0
     pod_env = {**runner_env, **env, "AWS_REGION": "us-east-1"}
     run = lambda: subprocess.run(argv, env=pod_env, cwd=tmp_path, capture_output=True, text=True, timeout=300)  # noqa: E731
     ok = run()
