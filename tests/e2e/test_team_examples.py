@@ -46,29 +46,46 @@ def step(job: dict, name: str, env_name: str) -> str:
     return found["run"].replace("${{ matrix.env }}", env_name).replace("bin/", f"{ROOT}/bin/")
 
 
-def test_workflow_reconciles_on_merge_and_checks_drift_on_schedule_with_s3_state(workflow, runner_env, cli, reader, tmp_path):
+def test_workflow_plans_applies_the_saved_plan_on_merge_and_checks_drift_on_schedule_with_s3_state(
+        workflow, runner_env, cli, reader, tmp_path):
     triggers = workflow[True] if True in workflow else workflow["on"]  # YAML 1.1 reads "on" as true
     assert triggers["push"]["branches"] == ["main"] and len(triggers["schedule"][0]["cron"].split()) == 5
     state_url = workflow["env"]["VIDEO_PIPELINE_STATE"]
     assert state_url.startswith("s3://")
-    reconcile, drift = workflow["jobs"]["reconcile"], workflow["jobs"]["drift"]
-    assert reconcile["if"] == "github.event_name == 'push'" and drift["if"] == "github.event_name != 'push'"
-    for job in (reconcile, drift):
+    plan, apply, drift = workflow["jobs"]["plan"], workflow["jobs"]["apply"], workflow["jobs"]["drift"]
+    assert plan["if"] == "github.event_name == 'push'" and drift["if"] == "github.event_name != 'push'"
+    # The apply waits for the plan and for the environment's approval, and applies its artifact.
+    assert apply["needs"] == "plan" and apply["environment"] == "${{ matrix.env }}"
+    for job in (plan, apply, drift):
         assert job["strategy"]["matrix"]["env"] == ["dev", "staging", "prod"]
         assert job["strategy"]["fail-fast"] is False
     # One concurrency group per environment; a reconcile is never cancelled mid-walk.
-    assert reconcile["concurrency"] == {"group": "video-pipeline-${{ matrix.env }}", "cancel-in-progress": False}
+    for job in (plan, apply):
+        assert job["concurrency"] == {"group": "video-pipeline-${{ matrix.env }}", "cancel-in-progress": False}
     assert drift["concurrency"]["group"] == "video-pipeline-drift-${{ matrix.env }}"
 
     # The bucket, once, as the header says; then the steps as written, with the workflow's env.
     assert cli("state", "init", state_url).code == 0
     env = {**runner_env, **workflow["env"], "AWS_REGION": "us-east-1"}  # the test region wins
     checkout(tmp_path)  # the shipped config/video-pipeline.toml the step names
-    merged = subprocess.run(["bash", "-e", "-c", step(reconcile, "reconcile", ENV)], env=env, cwd=tmp_path,
-                            capture_output=True, text=True, timeout=300)
-    assert merged.returncode == 0, merged.stderr[-3000:]
-    assert json.loads((tmp_path / "reconcile.json").read_text())["config"]["origin"] == "file"
+    run = lambda job, name, where: subprocess.run(  # noqa: E731
+        ["bash", "-e", "-c", step(job, name, ENV)], env={**env, "HOME": str(where / "home")}, cwd=where,
+        capture_output=True, text=True, timeout=300)
+    planned = run(plan, "plan", tmp_path)
+    assert planned.returncode == 0, planned.stderr[-3000:]  # exit 2 (changes pending) is a plan to apply
+    assert json.loads((tmp_path / "plan-report.json").read_text())["changes"]
+    assert counts(full_inventory(reader, ENV)) != FULL_STACK  # nothing made yet
+    # The artifact on another runner: the apply makes exactly the plan, with nothing local.
+    applier = tmp_path / "apply-runner"
+    applier.mkdir()
+    (applier / "plan.json").write_bytes((tmp_path / "plan.json").read_bytes())
+    applied = run(apply, "apply", applier)
+    assert applied.returncode == 0, applied.stderr[-3000:]
+    assert json.loads((applier / "reconcile.json").read_text())["config"]["origin"] == "file"
     assert counts(full_inventory(reader, ENV)) == FULL_STACK
+    # Re-run of the same artifact (a retried job): the state moved since, so nothing is changed.
+    again = run(apply, "apply", applier)
+    assert again.returncode == 1 and "stale" in again.stderr, again.stderr[-3000:]
 
     # Another runner (nothing local) checks drift against the shared state, without --config.
     other = tmp_path / "other-runner"
