@@ -9,6 +9,8 @@ retries give up after a few attempts, though, so the slow operations are also pa
 """
 from __future__ import annotations
 
+from resources.aws.permissions import Grant, reads, writes
+
 from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
@@ -75,6 +77,22 @@ def patch_value(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def api_paths(*paths: str) -> tuple[str, ...]:
+    """API Gateway authorizes its calls as the HTTP verb on the ARN of the resource path."""
+    return tuple(f"arn:{{partition}}:apigateway:{{region}}::{p}" for p in paths)
+
+
+def api_grants(collection: str, reads_also: tuple[str, ...] = ()) -> tuple[Grant, ...]:
+    """A kind living under ``collection`` (/apikeys): listed and read, made with a POST to it,
+    changed and deleted by id; tagged through the /tags path of its ARN (ApiGatewayHandler)."""
+    return (
+        reads("apigateway:GET", arns=api_paths(collection, f"{collection}/*", "/tags/*", *reads_also)),
+        writes("apigateway:POST", arns=api_paths(collection)),
+        writes("apigateway:PATCH", "apigateway:DELETE", arns=api_paths(f"{collection}/*")),
+        writes("apigateway:PUT", "apigateway:DELETE", arns=api_paths("/tags/*")),
+    )
 
 
 class ApiGatewayHandler(Handler):

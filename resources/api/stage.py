@@ -14,12 +14,16 @@ UpdateStage (the engine's diff after the create) carrying all of them.
 """
 from __future__ import annotations
 
+from resources.aws.permissions import writes
+
 import re
 
 from resources.api.common import (
+    ApiGatewayHandler,
     CONCURRENT_MODIFICATION,
     NOT_FOUND,
-    ApiGatewayHandler,
+    api_grants,
+    api_paths,
     find_rest_apis,
     get_or_none,
     patch,
@@ -81,6 +85,8 @@ API_ID = "restApiId"
 
 class Stage(ApiGatewayHandler):
     kind = "api_stage"
+    # The stage and its deployments live under their REST API: /restapis/{id}/stages, /deployments.
+    iam = api_grants("/restapis") + (writes("apigateway:POST", arns=api_paths("/restapis/*")),)
     arn_path = "/restapis/{id}"  # the id is "{api}/{stage}": /restapis/{api}/stages/{stage}
     expected_seconds = 2
     poll_ceiling = 2

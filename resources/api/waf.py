@@ -16,6 +16,8 @@ WAF's control plane allows one call a second to each Create/Update action per ac
 """
 from __future__ import annotations
 
+from resources.aws.permissions import arn, reads, writes
+
 import re
 
 from botocore.exceptions import ClientError
@@ -93,8 +95,20 @@ def split_arn(arn: str) -> tuple[str, str]:
     return name, acl_id
 
 
+WEB_ACL_ARN = arn("wafv2", "regional/webacl/video-metadata-api-waf-{env}/*")
+STAGE_ARN = "arn:{partition}:apigateway:{region}::/restapis/*/stages/{env}"
+
+
 class WebAcl(Handler):
     kind = "waf_web_acl"
+    iam = (
+        reads("wafv2:ListWebACLs"),
+        reads("wafv2:GetWebACL", "wafv2:ListTagsForResource", arns=(WEB_ACL_ARN,)),
+        writes("wafv2:CreateWebACL", "wafv2:UpdateWebACL", "wafv2:DeleteWebACL", "wafv2:TagResource", "wafv2:UntagResource",
+               arns=(WEB_ACL_ARN,)),
+        # The web ACL's rules name AWS's managed rule groups.
+        writes("wafv2:CreateWebACL", "wafv2:UpdateWebACL", arns=(arn("wafv2", "regional/managedruleset/*/*"),)),
+    )
     service = "wafv2"
     poll_ceiling = 2
     not_found = frozenset({NOT_FOUND})
@@ -200,6 +214,11 @@ class WebAclAssociation(Handler):
     spec has none, and it is ours when the web ACL it names is (``web_acl_name``)."""
 
     kind = "waf_web_acl_association"
+    iam = (
+        reads("wafv2:GetWebACLForResource", arns=(WEB_ACL_ARN, STAGE_ARN)),
+        writes("wafv2:AssociateWebACL", "wafv2:DisassociateWebACL", arns=(WEB_ACL_ARN, STAGE_ARN)),
+        writes("apigateway:SetWebACL", arns=(STAGE_ARN,), implied_by="AssociateWebACL and DisassociateWebACL on a stage"),
+    )
     taggable = False
     service = "wafv2"
     poll_ceiling = 2

@@ -1,6 +1,9 @@
 """What the ECS handlers share: names, tags, the Fargate sizes table, retries for IAM propagation."""
 from __future__ import annotations
 
+
+from resources.aws.permissions import Grant, arn, writes
+
 import re
 
 from botocore.exceptions import ClientError
@@ -78,6 +81,14 @@ def name_problem(kind: str, name: str) -> str | None:
     if isinstance(name, str) and ECS_NAME.fullmatch(name):
         return None
     return f"{kind} name {name!r} must be 1-255 letters, digits, hyphens or underscores"
+
+
+CLUSTER_ARN = arn("ecs", "cluster/video-processing-{env}")
+
+
+def ecs_tagging(*arns: str) -> Grant:
+    """Tags, set in the create calls and changed later, through EcsHandler's one call pair."""
+    return writes("ecs:TagResource", "ecs:UntagResource", arns=arns)
 
 
 class EcsHandler(Handler):

@@ -19,6 +19,8 @@ second key would leave the first to be deleted with that data still depending on
 """
 from __future__ import annotations
 
+from resources.aws.permissions import arn, reads, writes
+
 import json
 import re
 
@@ -58,9 +60,26 @@ def has_alias(want, have) -> bool:
     return isinstance(have, list) and want in have
 
 
+KEY_ARN = arn("kms", "key/*")
+
+
 class KmsKey(Handler):
     kind = "kms_key"
     service = "kms"
+    iam = (
+        reads("kms:ListAliases", "kms:ListKeys"),
+        reads("kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags",
+              arns=(KEY_ARN,), tag="resource"),
+        # A key is named by an id KMS assigns: made with the ownership tags (Tags needs TagResource
+        # too), changed only while it carries them.
+        writes("kms:CreateKey", tag="request"),
+        writes("kms:TagResource", arns=(KEY_ARN,), tag="request"),
+        writes("kms:PutKeyPolicy", "kms:UpdateKeyDescription", "kms:EnableKeyRotation", "kms:DisableKeyRotation",
+               "kms:EnableKey", "kms:DisableKey", "kms:CancelKeyDeletion", "kms:ScheduleKeyDeletion",
+               "kms:TagResource", "kms:UntagResource", arns=(KEY_ARN,), tag="resource"),
+        # Authorized on the alias and its key in one statement: an alias has no tags to condition on.
+        writes("kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias", arns=(arn("kms", "alias/video-pipeline-{env}"), KEY_ARN)),
+    )
     poll_ceiling = 1
     # DescribeKey of an unknown key id or alias.
     not_found = frozenset({NOT_FOUND})

@@ -5,6 +5,8 @@ no tag filter on describe: ownership is read with ListTagsForResource.
 """
 from __future__ import annotations
 
+from resources.aws.permissions import Grant, arn, reads, writes
+
 import re
 
 from botocore.exceptions import ClientError
@@ -33,9 +35,22 @@ def log_group_arn(group: dict) -> str:
     return group.get("logGroupArn") or group["arn"].removesuffix(":*")
 
 
+def log_group_grants(name: str) -> tuple[Grant, ...]:
+    """A log group's permissions: the listing takes no resource; the rest acts on the group named
+    ``name`` (and its streams, ``:*``, the form some actions are authorized on)."""
+    groups = (arn("logs", f"log-group:{name}"), arn("logs", f"log-group:{name}:*"))
+    return (
+        reads("logs:DescribeLogGroups"),
+        reads("logs:ListTagsForResource", arns=groups),
+        writes("logs:CreateLogGroup", "logs:PutRetentionPolicy", "logs:DeleteRetentionPolicy", "logs:AssociateKmsKey",
+               "logs:DisassociateKmsKey", "logs:TagResource", "logs:UntagResource", "logs:DeleteLogGroup", arns=groups),
+    )
+
+
 class LogGroup(Handler):
     kind = "log_group"
     service = "logs"
+    iam = log_group_grants("{name}")
     poll_ceiling = 1
     # The name is the id; a log group has no lifecycle: it exists, it is ready. DescribeLogGroups
     # by prefix answers an empty list for a missing one; DeleteLogGroup answers this code.

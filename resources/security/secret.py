@@ -6,6 +6,8 @@ outputs (which are written to the state file).
 """
 from __future__ import annotations
 
+from resources.aws.permissions import arn, key_use_through_secrets_manager, reads, writes
+
 import hashlib
 import hmac
 import json
@@ -54,8 +56,21 @@ def same_secret(a: str, b: str) -> bool:
     return hmac.compare_digest(hashlib.sha256(a.encode()).digest(), hashlib.sha256(b.encode()).digest())
 
 
+# Secrets Manager adds six random characters to a secret's name in its ARN.
+SECRET_ARN = arn("secretsmanager", "secret:{name}-??????")
+
+
 class _Secret(Handler):
     service = "secretsmanager"
+    iam = (
+        reads("secretsmanager:ListSecrets"),
+        reads("secretsmanager:DescribeSecret", arns=(SECRET_ARN,)),
+        # The value is read to compare it and to rotate it: never by drift.
+        writes("secretsmanager:CreateSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
+               "secretsmanager:UpdateSecret", "secretsmanager:UpdateSecretVersionStage", "secretsmanager:TagResource",
+               "secretsmanager:UntagResource", "secretsmanager:DeleteSecret", arns=(SECRET_ARN,)),
+        *key_use_through_secrets_manager("secretsmanager:CreateSecret, GetSecretValue and PutSecretValue"),
+    )
     # bin/drift --all: one listing for every environment (base.Handler.account_listing). ListSecrets
     # has what observe reads (Description, KmsKeyId, Tags); secrets scheduled for deletion are
     # left out of it, so one of those is read by id and seen going (B-SM-2).
