@@ -108,6 +108,10 @@ def main(command: str, argv: list[str] | None = None) -> int:
         from orchestrator.state_cli import main as state_main
 
         return state_main(argv)
+    if command == "policy":
+        from orchestrator.policy import main as policy_main
+
+        return policy_main(argv)
     try:
         args = build_parser(command).parse_args(_env_value_attached(sys.argv[1:] if argv is None else argv))
         from orchestrator.names import validate_env

@@ -172,3 +172,76 @@ def _size(statements_: list[dict]) -> int:
 
 def action_count(docs: list[dict]) -> int:
     return len({a for d in docs for s in d["Statement"] for a in s["Action"]})
+
+
+# -- bin/policy -------------------------------------------------------------------------------
+
+def build_parser():
+    from orchestrator.commands import STATE_HELP, Parser
+
+    p = Parser(prog="bin/policy", allow_abbrev=False,
+               description="Print the least-privilege IAM policy a CI role needs to run this tool: deployer "
+                           "(reconcile, teardown, drift) or drift (read-only, no secret value).")
+    p.add_argument("kind", choices=KINDS, help="deployer: every command; drift: bin/drift only")
+    p.add_argument("--env", help="the environment (default: every environment of the state location)")
+    p.add_argument("--state", "--state-dir", dest="state", metavar="URL", help=STATE_HELP)
+    p.add_argument("--region", help="AWS region (default: $AWS_REGION or $AWS_DEFAULT_REGION)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON document: the policy documents (a list) with what they are for")
+    return p
+
+
+def target_of(args) -> Target:
+    """What the command line asks for; the account is the credentials' (one STS call)."""
+    import os
+
+    from orchestrator.errors import UserError
+    from orchestrator.names import validate_env, validate_region
+    from state import default_state_dir, resolve_location
+
+    if args.env is not None:
+        validate_env(args.env)
+    location = resolve_location(args.state, default_state_dir())  # a bad URL: one line, no AWS call
+    region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        raise UserError("no AWS region: pass --region or set AWS_REGION")
+    from resources.aws import Aws
+
+    aws = Aws(validate_region(region))
+    partition = aws.session.get_partition_for_region(aws.region)
+    return Target(args.kind, aws.region, aws.account_id(), args.env, partition,
+                  location.bucket if location.is_s3 else "", location.prefix if location.is_s3 else "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    import sys
+
+    from orchestrator.commands import EXIT_ERROR, EXIT_OK, one_line
+
+    try:
+        args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+        target = target_of(args)
+        docs = documents(target)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - every error ends as one line, never a traceback
+        print(f"error: {' '.join(one_line(exc).split())}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.json:
+        print(json.dumps({"policy": target.kind, "env": target.env, "region": target.region, "account": target.account,
+                          "state": _state_url(target), "actions": action_count(docs),
+                          "documents": docs}, indent=2))
+        return EXIT_OK
+    # One document is printed as it is (ready for `aws iam create-policy`); several, as a list.
+    print(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))
+    if len(docs) > 1:
+        print(f"note: the policy is {len(docs)} documents (IAM allows {MAX_POLICY_CHARS} characters in a managed "
+              "policy): create and attach each one", file=sys.stderr)
+    return EXIT_OK
+
+
+def _state_url(target: Target) -> str | None:
+    if not target.state_bucket:
+        return None
+    return f"s3://{target.state_bucket}/{target.state_prefix}" if target.state_prefix else f"s3://{target.state_bucket}"
