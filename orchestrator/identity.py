@@ -20,8 +20,8 @@ import socket
 from dataclasses import dataclass, replace
 
 from orchestrator.errors import UserError
-from resources.aws.permissions import arn, reads, writes
 from resources.aws.ownership import environment_filters
+from resources.aws.permissions import arn, reads, writes
 from resources.aws.shared_reads import listing
 
 

@@ -43,10 +43,10 @@ from botocore.exceptions import ClientError
 from orchestrator.errors import UserError
 from orchestrator.spec import resolve
 from orchestrator.waiting import wait_for
-from resources.aws.permissions import arn, reads, writes
-from resources.api.common import NOT_FOUND, api_paths, list_all, patch
+from resources.api.common import NOT_FOUND, list_all, patch
 from resources.api.keys import NEXT, PREVIOUS, RETIRE_AFTER, ROTATION_OF, ApiKey, family
 from resources.aws import error_code, ignore_codes
+from resources.aws.permissions import api_paths, arn, reads, writes
 from resources.base import Change, FieldDiff, ResourceError, Status, tag_list
 from resources.data.elasticache import GROUP_BUSY, ReplicationGroup, read_auth_token
 from resources.security.secret import generated_document

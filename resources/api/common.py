@@ -9,13 +9,12 @@ retries give up after a few attempts, though, so the slow operations are also pa
 """
 from __future__ import annotations
 
-from resources.aws.permissions import Grant, reads, writes
-
 from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
 from resources.aws import error_code
+from resources.aws.permissions import Grant, api_paths, reads, writes
 from resources.base import Handler, Observed, owned_by
 from resources.aws.consistency import consistency
 
@@ -77,11 +76,6 @@ def patch_value(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
-
-
-def api_paths(*paths: str) -> tuple[str, ...]:
-    """API Gateway authorizes its calls as the HTTP verb on the ARN of the resource path."""
-    return tuple(f"arn:{{partition}}:apigateway:{{region}}::{p}" for p in paths)
 
 
 def api_grants(collection: str, reads_also: tuple[str, ...] = ()) -> tuple[Grant, ...]:

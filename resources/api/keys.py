@@ -6,8 +6,6 @@ reduced to ids at once. Nothing of it reaches attrs, outputs, logs or ``Observed
 """
 from __future__ import annotations
 
-from resources.aws.permissions import writes
-
 from resources.api.common import (
     ApiGatewayHandler,
     CONCURRENT_MODIFICATION,
@@ -20,6 +18,7 @@ from resources.api.common import (
 )
 from resources.aws.pacing import UPDATE_USAGE_PLAN
 from resources.aws import ignore_codes
+from resources.aws.permissions import writes
 from resources.base import Field, Observed
 
 

@@ -8,8 +8,6 @@ added by hand is seen, and removed, like any other drift.
 """
 from __future__ import annotations
 
-from resources.aws.permissions import writes
-
 import hashlib
 import json
 
@@ -25,6 +23,7 @@ from resources.api.common import (
 )
 from resources.aws.pacing import CREATE_REST_API, DELETE_REST_API
 from resources.aws import ignore_codes
+from resources.aws.permissions import writes
 from resources.base import Field, FieldDiff, Observed
 
 ROOT = "/"

@@ -14,8 +14,6 @@ UpdateStage (the engine's diff after the create) carrying all of them.
 """
 from __future__ import annotations
 
-from resources.aws.permissions import writes
-
 import re
 
 from resources.api.common import (
@@ -29,6 +27,7 @@ from resources.api.common import (
     patch,
 )
 from resources.aws.pacing import CREATE_DEPLOYMENT
+from resources.aws.permissions import writes
 from resources.base import Change, Field, Observed, owned_by
 
 # B-AG-1: alphanumerics, hyphens and underscores, at most 128 characters (moto accepts anything, A-30).

@@ -1,9 +1,8 @@
 """VPC link: how the REST API's private integration reaches the internal Network Load Balancer."""
 from __future__ import annotations
 
+from resources.api.common import NOT_FOUND, ApiGatewayHandler, api_grants, list_all, named_and_owned, patch
 from resources.aws.permissions import arn, writes
-
-from resources.api.common import api_grants, api_paths, NOT_FOUND, ApiGatewayHandler, list_all, named_and_owned, patch
 from resources.base import Change, Field, Observed, OnFailed, Refresh, Status
 
 

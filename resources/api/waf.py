@@ -16,14 +16,13 @@ WAF's control plane allows one call a second to each Create/Update action per ac
 """
 from __future__ import annotations
 
-from resources.aws.permissions import arn, reads, writes
-
 import re
 
 from botocore.exceptions import ClientError
 
 from resources.api.common import find_rest_apis
 from resources.aws import error_code
+from resources.aws.permissions import arn, reads, writes
 from resources.base import MANAGED_BY, Change, Field, Handler, Observed, ResourceError, owned_by, tag_dict, tag_list
 from resources.aws.consistency import consistency
 from resources.aws.pacing import Pace

@@ -20,8 +20,8 @@ from typing import Callable, Iterable
 from botocore.exceptions import ClientError
 
 from resources.aws.ownership import MANAGED_BY, environment_filters, vpc_filters
-from resources.aws.shared_reads import SharedReads, chunks, describe_all, listing
 from resources.aws.permissions import arn, reads
+from resources.aws.shared_reads import SharedReads, chunks, describe_all, listing
 
 
 @dataclass(frozen=True)

@@ -69,3 +69,8 @@ def service_linked_role(service: str, by: str) -> Grant:
     ``by`` (or the tool itself) creates it."""
     return writes("iam:CreateServiceLinkedRole", arns=("arn:{partition}:iam::{account}:role/aws-service-role/*",),
                   condition={"StringEquals": {"iam:AWSServiceName": service}}, implied_by=by)
+
+
+def api_paths(*paths: str) -> tuple[str, ...]:
+    """API Gateway authorizes its calls as the HTTP verb on the ARN of the resource path."""
+    return tuple(f"arn:{{partition}}:apigateway:{{region}}::{p}" for p in paths)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from resources.aws.permissions import reads, writes
-
 from resources.base import Field, Observed, Refresh, ResourceError, Status, owned_by
 from resources.compute.ecs_common import (
     CLUSTER_ARN,

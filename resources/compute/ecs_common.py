@@ -1,15 +1,13 @@
 """What the ECS handlers share: names, tags, the Fargate sizes table, retries for IAM propagation."""
 from __future__ import annotations
 
-
-from resources.aws.permissions import Grant, arn, writes
-
 import re
 
 from botocore.exceptions import ClientError
 
 from resources.base import Handler, Observed
 from resources.aws.consistency import consistency
+from resources.aws.permissions import Grant, arn, writes
 
 # B-ECS-1 (cluster) and the RegisterTaskDefinition family rule: letters, digits, - and _.
 ECS_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}")

@@ -1,8 +1,6 @@
 """Fargate service: private subnets, no public IP, circuit breaker, steady state waited for."""
 from __future__ import annotations
 
-from resources.aws.permissions import arn, reads, service_linked_role, writes
-
 import collections
 from typing import Any
 
@@ -10,6 +8,7 @@ import structlog
 from botocore.exceptions import ClientError
 
 from resources.aws import error_code
+from resources.aws.permissions import arn, reads, service_linked_role, writes
 from resources.base import Change, Field, Observed, OnFailed, Refresh, ResourceError, Status, owned_by
 from resources.compute.ecs_common import (
     CLUSTER_ARN,

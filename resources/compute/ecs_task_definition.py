@@ -5,12 +5,11 @@ leaves them, so a circuit-breaker rollback always has the previous revision to r
 teardown deregisters and deletes them all."""
 from __future__ import annotations
 
-from resources.aws.permissions import arn, pass_role, reads, writes
-
 import re
 from typing import Any
 
 from resources.aws import ignore_codes
+from resources.aws.permissions import arn, pass_role, reads, writes
 from resources.base import Field, FieldDiff, Observed, Refresh, Status, owned_by, tags_diff
 from resources.aws.pacing import REGISTER_TASK_DEFINITION
 from resources.compute.ecs_common import (

@@ -6,13 +6,12 @@ returns tags only through that separate call).
 """
 from __future__ import annotations
 
-from resources.aws.permissions import arn, reads, service_linked_role, writes
-
 import dataclasses
 
 from botocore.exceptions import ClientError
 
 from resources.aws import error_code, ignore_codes
+from resources.aws.permissions import arn, reads, service_linked_role, writes
 from resources.base import Change, Field, FieldDiff, Handler, Observed, OnFailed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
 from resources.aws.consistency import consistency
 from resources.aws.shared_reads import chunks

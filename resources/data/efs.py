@@ -6,14 +6,13 @@ AWS's (A-20), and AWS answers FileSystemNotFound / AccessPointNotFound for a bad
 """
 from __future__ import annotations
 
-from resources.aws.permissions import arn, reads, writes
-
 import dataclasses
 import json
 
 from botocore.exceptions import ClientError
 
 from resources.aws import error_code, ignore_codes
+from resources.aws.permissions import arn, reads, writes
 from resources.base import Change, Field, Handler, Observed, OnFailed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
 from resources.aws.consistency import consistency
 

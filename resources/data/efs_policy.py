@@ -6,10 +6,9 @@ ownership record lives on the file system, found by its creation token as for th
 """
 from __future__ import annotations
 
-from resources.aws.permissions import reads, writes
-
 import json
 
+from resources.aws.permissions import reads, writes
 from resources.base import Change, Field, Handler, Observed
 from resources.aws.consistency import consistency
 from resources.data.efs import FILE_SYSTEM_ARN

@@ -6,14 +6,12 @@ it is never kept, logged, observed or returned.
 """
 from __future__ import annotations
 
-from resources.aws.permissions import arn, key_use_through_secrets_manager, reads, service_linked_role, writes
-
-
 import json
 import re
 
 import dataclasses
 
+from resources.aws.permissions import arn, key_use_through_secrets_manager, reads, service_linked_role, writes
 from resources.base import Change, Field, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
 from resources.aws.consistency import consistency
 from resources.data.rds import few, version_matches

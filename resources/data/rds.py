@@ -6,8 +6,6 @@ only the secret's ARN is an output.
 """
 from __future__ import annotations
 
-from resources.aws.permissions import arn, pass_role, reads, service_linked_role, writes
-
 import dataclasses
 import re
 from datetime import datetime, timezone
@@ -16,6 +14,7 @@ import structlog
 from botocore.exceptions import ClientError
 
 from resources.aws import error_code
+from resources.aws.permissions import arn, pass_role, reads, service_linked_role, writes
 from resources.base import (
     Change, Field, FieldDiff, Handler, Observed, Refresh, Status, owned_by, tag_dict, tag_list,
 )

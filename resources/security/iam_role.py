@@ -6,8 +6,6 @@ keeps "Action": "x" and "Action": ["x"] apart although they mean the same.
 """
 from __future__ import annotations
 
-from resources.aws.permissions import reads, writes
-
 import json
 import re
 import urllib.parse
@@ -15,6 +13,7 @@ import urllib.parse
 from botocore.exceptions import ClientError
 
 from resources.aws import error_code, ignore_codes
+from resources.aws.permissions import reads, writes
 from resources.base import MANAGED_BY, Field, Handler, Observed, ResourceError, owned_by, tag_dict, tag_list
 
 NOT_FOUND = "NoSuchEntity"

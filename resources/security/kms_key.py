@@ -19,14 +19,13 @@ second key would leave the first to be deleted with that data still depending on
 """
 from __future__ import annotations
 
-from resources.aws.permissions import arn, reads, writes
-
 import json
 import re
 
 from botocore.exceptions import ClientError
 
 from resources.aws import error_code, ignore_codes
+from resources.aws.permissions import arn, reads, writes
 from resources.base import Field, Handler, Observed, Refresh, Status, owned_by
 from resources.security.iam_role import canonical_policy, policy_text
 from resources.aws.shared_reads import describe_all

@@ -5,13 +5,12 @@ no tag filter on describe: ownership is read with ListTagsForResource.
 """
 from __future__ import annotations
 
-from resources.aws.permissions import Grant, arn, reads, writes
-
 import re
 
 from botocore.exceptions import ClientError
 
 from resources.aws import error_code
+from resources.aws.permissions import Grant, arn, reads, writes
 from resources.base import MANAGED_BY, Field, Handler, Observed, ResourceError, owned_by
 from resources.aws.consistency import consistency
 from resources.aws.shared_reads import describe_all

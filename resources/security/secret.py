@@ -6,8 +6,6 @@ outputs (which are written to the state file).
 """
 from __future__ import annotations
 
-from resources.aws.permissions import arn, key_use_through_secrets_manager, reads, writes
-
 import hashlib
 import hmac
 import json
@@ -18,6 +16,7 @@ import string
 from botocore.exceptions import ClientError
 
 from resources.aws import error_code
+from resources.aws.permissions import arn, key_use_through_secrets_manager, reads, writes
 from resources.base import MANAGED_BY, Field, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
 from resources.aws.consistency import consistency
 

@@ -12,11 +12,10 @@ BlockPublicPolicy, so Secrets Manager refuses a document that would open the sec
 """
 from __future__ import annotations
 
-from resources.aws.permissions import reads, writes
-
 import json
 import re
 
+from resources.aws.permissions import reads, writes
 from resources.base import Change, Field, Handler, Observed, owned_by, tag_dict
 from resources.aws.consistency import consistency
 from resources.security.secret import SECRET_ARN

@@ -27,12 +27,10 @@ The account setting belongs to the whole region, not to this stack:
 """
 from __future__ import annotations
 
-from resources.aws.permissions import pass_role, reads, writes
-
 import structlog
 
-from resources.api.common import api_paths
 from resources.aws import ignore_codes
+from resources.aws.permissions import api_paths, pass_role, reads, writes
 from resources.base import MANAGED_BY, Field, Refresh, Status, tag_dict
 from resources.aws.consistency import consistency
 from resources.security.iam_role import NOT_FOUND, IamRole, same_name
