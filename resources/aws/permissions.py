@@ -3,8 +3,9 @@
 ``bin/policy`` (orchestrator/policy.py) gathers them over the stack's nodes into a least-privilege
 policy document. Each ``Grant`` is one group of actions on one set of resources:
 
-    reads(*actions)                    describes and lists: drift needs them too ("*" unless ``arns``)
-    writes(*actions, arns=..., tag=..) creates, updates, tags and deletes: the deployer only
+    reads(*actions)                    describes and lists drift makes too ("*" unless ``arns``)
+    writes(*actions, arns=..., tag=..) the deployer's only: creates, updates, tags, deletes, and the
+                                       reads drift never makes (a secret's value, the AZ choice)
 
 ARN patterns name the environment's resources; their placeholders are filled in by the
 generator: ``{partition}``, ``{region}``, ``{account}``, ``{env}`` (``*`` for every environment of
