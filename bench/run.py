@@ -9,6 +9,7 @@ target.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import statistics
@@ -29,10 +30,11 @@ from bench.timeline import Timeline, timeline
 ENV = "bench"
 REGION = "us-east-1"
 TARGETS = {
-    "create_ratio": 1.10,  # full create ≤ 1.10 × critical path
-    "teardown_ratio": 1.20,  # teardown ≤ 1.20 × its critical path
-    "read_wall_s": 1.5,  # no-op reconcile and drift check, at the target latency
-    "read_calls": 60,
+    "create_ratio": 1.03,  # full create ≤ 1.03 × critical path
+    "teardown_ratio": 1.05,  # teardown ≤ 1.05 × its critical path
+    "read_wall_s": 0.8,  # no-op reconcile and drift check, at the target latency
+    "read_wall_0ms_s": 0.5,  # the same at 0 ms per call: the fixed cost
+    "read_calls": 45,
     "startup_s": 0.5,  # bin/reconcile --help
 }
 TARGET_LATENCY = 0.030  # the read targets hold at 30 ms per call
@@ -67,7 +69,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--scale", type=float, default=DEFAULT_SCALE,
                    help="simulated / real duration (default 0.05: RDS Multi-AZ's 14 min takes 42 s)")
     p.add_argument("--latency", type=float, default=TARGET_LATENCY, help="seconds every call takes (default 0.030)")
-    p.add_argument("--read-latencies", default="0.030,0.050", help="per-call latencies for the no-op and drift runs")
+    p.add_argument("--read-latencies", default="0,0.030,0.050", help="per-call latencies for the no-op and drift runs")
     p.add_argument("--startup-runs", type=int, default=7, help="bin/reconcile --help runs; the median counts")
     p.add_argument("--parallelism", type=int, default=16, help="passed to the commands (their default is 16)")
     p.add_argument("--all-envs", default="1,10,100",
@@ -135,6 +137,11 @@ def run_only_drift_all(args: argparse.Namespace) -> dict:
 
     par = ["--parallelism", str(args.parallelism)]
     load = {"before": [round(x, 2) for x in os.getloadavg()]}
+    # The commands as a checkout runs them from its second run on: the project's modules compiled
+    # to bytecode (Python caches it at the first import; where PYTHONDONTWRITEBYTECODE is set,
+    # every start would compile them again, about 0.1 s of CPU the user never pays).
+    for package in ("orchestrator", "resources", "state", "sandbox"):
+        compileall.compile_dir(str(ROOT / package), quiet=1)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp_name:
         moto = MotoServer(Path(tmp_name))
         proxy = LatencyProxy(moto.endpoint, latency=0.0, scale=0.0)
@@ -259,12 +266,13 @@ def report(args, create_model: Estimate, teardown_model: Estimate, create: Timed
     for latency, runs in reads.items():
         ms = f"{latency * 1000:.0f} ms/call"
         at_target = abs(latency - TARGET_LATENCY) < 1e-9
+        wall_limit = TARGETS["read_wall_s"] if at_target else TARGETS["read_wall_0ms_s"] if latency == 0 else None
         for key, title in (("noop", "no-op reconcile"), ("drift", "drift check")):
             t = runs[key]
             walk = t.phases().get("walk_s")
             note = f"walk {walk:.2f} s" if walk is not None else ""
-            figure(f"{title} wall time @ {ms}", t.wall_s, TARGETS["read_wall_s"] if at_target else None, "s",
-                   note + ("" if at_target else "; reported only"))
+            figure(f"{title} wall time @ {ms}", t.wall_s, wall_limit, "s",
+                   note + ("" if wall_limit is not None else "; reported only"))
             figure(f"{title} AWS calls @ {ms}", t.calls, TARGETS["read_calls"] if at_target else None, "calls",
                    f"{t.mutating} mutating" + ("" if at_target else "; reported only"))
     startup = statistics.median(startups)

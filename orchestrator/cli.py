@@ -30,6 +30,12 @@ def build_parser(command: str) -> Parser:
         p.add_argument("--env", required=True, help="environment name: lowercase DNS label, at most 20 characters")
     if command == "reconcile":
         p.add_argument("--plan", action="store_true", help="show what would change; make no mutating AWS call")
+        p.add_argument("--out", metavar="FILE",
+                       help="with --plan: save the plan to FILE (no secret in it), for --apply FILE to apply exactly")
+        p.add_argument("--apply", metavar="FILE",
+                       help="apply exactly the plan saved in FILE, with the configuration and consents it was made "
+                            "with; if anything moved since (the state, a resource changed by hand), change nothing "
+                            "and exit 1")
         p.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
         p.add_argument("--sandbox", action="store_true", help="run against an embedded moto server on loopback")
         p.add_argument(
@@ -135,6 +141,9 @@ def main(command: str, argv: list[str] | None = None) -> int:
             raise UserError(f"bin/{command}: --config names what one environment should become; with --all each "
                             "environment is judged against the configuration recorded in its state")
         args.given = ChosenConfig(load_config(args.config, args.env, node_keys()), "file", args.config) if args.config else None
+        from orchestrator import saved_plan
+
+        saved_plan.prepare(args)  # reconcile's --out and --apply; a saved plan's configuration becomes args.given
         from orchestrator import logs
 
         logs.configure(args.log_format)
@@ -212,7 +221,8 @@ def _require_account(args, account: str) -> None:
     wanted = args.given.cfg.account_id if args.given else ""
     # --sandbox runs on an embedded emulator with fake credentials: no account of anyone's to guard.
     if wanted and wanted != account and not getattr(args, "sandbox", False):
-        raise UserError(f"environment {args.env} belongs to AWS account {wanted} (account_id in {args.config}), "
+        named_in = args.config or getattr(args, "apply", None)  # --config, or the saved plan's configuration
+        raise UserError(f"environment {args.env} belongs to AWS account {wanted} (account_id in {named_in}), "
                         f"but these credentials are for account {account}; nothing was changed")
 
 
@@ -283,7 +293,7 @@ def _config(args, doc):
 
 def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
     """One pass; prints the human rendering unless --json; returns the exit code and JSON document."""
-    from orchestrator import identity
+    from orchestrator import identity, saved_plan
     from orchestrator.config import remember_config, retired_tag_keys
     from orchestrator.report import change_entries, duplicate_entries
     from orchestrator.run import allow_replace_keys, apply_stack, reconcile_stack, redeploy_keys, rotate_names
@@ -300,6 +310,9 @@ def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
         # A plain run finishing a failed one's configuration finishes the replacements it was allowed.
         allow_replace = allow_replace_keys(getattr(args, "allow_replace", []), args.env, chosen.cfg) or chosen.consented
         rotate = rotate_names(getattr(args, "rotate", []), args.env, chosen.cfg)
+        # What a saved plan rests on; with --apply, checked against the file's before anything.
+        basis = saved_plan.basis(args, doc, chosen, region=aws.region, account=backend.account, location=here,
+                                 allow_replace=allow_replace, redeploy=redeploy, rotate=rotate)
 
         def before_changes():
             # Recorded before the first mutating call: a run stopped anywhere after this point
@@ -318,7 +331,7 @@ def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
             if plan:
                 run = reconcile_stack(aws, plan=True, quotas=True, **common)
             else:
-                run = apply_stack(aws, before_changes=before_changes, **common)
+                run = apply_stack(aws, before_changes=before_changes, check_plan=saved_plan.checker(args), **common)
         if not plan and not run.refused:  # a refused apply changed nothing: nothing to remember
             remember_config(doc, chosen, succeeded=run.ok, consented=allow_replace)
             backend.save(doc)
@@ -334,7 +347,12 @@ def run_reconcile(args, *, plan: bool | None = None) -> tuple[int, dict]:
         "aws_calls": aws.calls.summary(),
         "azs": run.azs.entry() if run.azs else None,
     }
-    return _reconcile_outcome(args, plan, run), document
+    code = _reconcile_outcome(args, plan, run)
+    if plan and args.out:
+        document["saved_plan"] = saved_plan.save(args, basis, run, applicable=code != EXIT_ERROR)
+    elif not plan and args.apply:
+        document["saved_plan"] = args.apply
+    return code, document
 
 
 def _reconcile_outcome(args, plan: bool, run) -> int:

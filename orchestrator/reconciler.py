@@ -7,6 +7,8 @@ A plan is the same walk with every mutating step replaced by a recorded change.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import time
 import uuid
 from concurrent.futures import Executor, Future
@@ -68,6 +70,9 @@ class NodeResult:
     replaced_with: str | None = None
     # Old copies left by a replacement made beside them, deleted once the walk succeeded.
     deposed: list[str] = field(default_factory=list)
+    # A plan's digest of what it read of the resource (observed_digest): a saved plan keeps it,
+    # and its apply refuses when the apply's own plan reads something else (orchestrator/saved_plan.py).
+    observed: str | None = None
 
 
 def idempotency_token(account: str | None, region: str, env: str, key: str, attempt: int, spec: dict) -> str:
@@ -136,18 +141,25 @@ class Reconciler:
         reads, not one per level). The walk takes a node's read when the spec it resolves is
         the one read for (nothing changed above it), and reads again otherwise; a node never
         recorded, or left mid-create, is read by the walk as before. Reads only: a plan's
-        walk makes no change, so nothing here can be older than a change of its own."""
-        if not self.plan:
-            return
+        walk makes no change, so nothing here can be older than a change of its own.
+
+        An apply's walk reads as it goes, but every kind with a ``batch_size`` still reads its
+        recorded resources in one call (SharedReads.want): a node's find comes before its own
+        change, and nothing else changes its resource."""
         entries = self.state.resources  # one copy of the state's entries, not one per node
         recorded = {key: entry.get("outputs") or {} for key, entry in entries.items()}
+        ahead = []
         for node in nodes:
             entry = entries.get(node.key) or {}
             if entry.get("id") and not entry.get("intent"):
                 h = self.handler(node)
                 spec = h.desired(resolve(node.spec, recorded))
                 if not has_unknown(spec) and not spec_problems(h, spec, has_unknown):
-                    self._read_ahead[node.key] = (spec_hash(spec), pool.submit(h.find, spec, entry["id"]))
+                    if h.batch_size:
+                        self.shared.want(h.batch_key, entry["id"])  # all of a kind known before the first read
+                    ahead.append((node.key, h, spec, entry["id"]))
+        for key, h, spec, resource_id in ahead if self.plan else ():
+            self._read_ahead[key] = (spec_hash(spec), pool.submit(h.find, spec, resource_id))
 
     def _find(self, node: Node, h: Handler, spec: dict, entry: dict) -> Observed | None:
         """The node's resource by its recorded id or its ownership tags, from the read made
@@ -188,6 +200,7 @@ class Reconciler:
         if obs is None:
             obs = self._absent(node, h, spec, entry, log, result)
             if obs is None:  # a plan shows the create, it does not make it
+                result.observed = observed_digest(None)
                 return result
         elif result.refusal is None:  # a failed resource kept for a person is not diffed
             obs = self._converge(node, h, spec, obs, entry, log, result)
@@ -200,6 +213,8 @@ class Reconciler:
     def _finish(self, node: Node, h: Handler, spec: dict, digest: str, result: NodeResult, log, started: float,
                 obs: Observed | None = None) -> NodeResult:
         """The node's outputs for its dependents, its state entry, its log line."""
+        if self.plan:
+            result.observed = observed_digest(obs)
         self.outputs[node.key] = self._outputs_for_dependents(h, spec, obs, result)
         self._record(node, id=result.id, spec_hash=digest, outputs=result.outputs, intent=None, failure=None)
         log.info(
@@ -632,6 +647,21 @@ def _settled(result: NodeResult) -> bool:
     """Read and found as asked: nothing to change, wait for or refuse."""
     return (result.action == "unchanged" and not result.pending and not result.awaiting
             and result.refusal is None and result.failed_state is None)
+
+
+def observed_digest(obs: Observed | None) -> str:
+    """What a plan read of a resource, as a digest: its id and the attributes and tags the diff
+    compares (normalized by the handler, so two reads of an unchanged resource agree); "absent"
+    when it found none. The raw answer is left out: it holds what moves by itself (counts, times)."""
+    if obs is None:
+        return ABSENT
+    seen = json.dumps({"id": obs.id, "attrs": obs.attrs, "tags": obs.tags}, sort_keys=True, default=_canonical)
+    return "sha256:" + hashlib.sha256(seen.encode()).hexdigest()
+
+
+def _canonical(value: Any) -> Any:
+    # Sets have no order of their own; anything else not JSON (a datetime) by its text.
+    return sorted(value, key=str) if isinstance(value, (set, frozenset)) else str(value)
 
 
 def impossible(h: Handler, node: Node, obs: Observed, diffs: list[FieldDiff]) -> str | None:

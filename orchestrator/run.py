@@ -260,7 +260,7 @@ def apply_stack(
     retired_tags: frozenset[str] = frozenset(), redeploy: frozenset[str] = frozenset(),
     allow_replace: frozenset[str] = frozenset(), rotate: frozenset[str] = frozenset(),
     now: Callable[[], datetime] = utc_now, location: str | None = None, shared: SharedReads | None = None,
-    before_changes: Callable[[], Any] = lambda: None,
+    before_changes: Callable[[], Any] = lambda: None, check_plan: Callable[[RunResult], Any] = lambda preview: None,
 ) -> RunResult:
     """A reconcile that changes AWS: the plan first (reads only), then the apply.
 
@@ -276,6 +276,9 @@ def apply_stack(
     with nothing to do, nothing pending and nothing left by an earlier run ends it too, with no
     second read.
 
+    ``check_plan`` is handed the plan before anything else happens: an apply of a saved plan
+    raises there when its own plan read something other than the saved one (nothing changed yet).
+
     The apply: what the configuration dropped and what is replaced by deleting first are deleted
     (one teardown walk, dependents first); then the walk creates and changes; once it succeeded,
     the old copies of replacements made beside them are deleted. A run killed anywhere in this
@@ -289,6 +292,7 @@ def apply_stack(
                   location=location)
     preview = reconcile_stack(aws, save=lambda: None, plan=True, observer=observer, redeploy=redeploy, rotate=rotate,
                               now=now, allow_replace=allow_replace, shared=shared, quotas=True, **common)
+    check_plan(preview)
     if _plan_ends_the_run(preview, doc):
         if preview.ok and not preview.refused and record_azs(doc, preview.azs):
             save()

@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Hashable
 
 from resources.aws import Aws, error_code
 from resources.aws.clock import REAL_CLOCK, Clock
 from resources.aws.ownership import MANAGED_BY
 from resources.aws.permissions import Grant
-from resources.aws.shared_reads import SharedReads, describe_all
+from resources.aws.shared_reads import SharedReads, chunks, describe_all
 
 
 class Status(enum.Enum):
@@ -224,6 +224,11 @@ class Handler:
     # for every environment; a single walk keeps its one describe by id (a listing of the whole
     # account could take more calls there).
     account_listing: ClassVar[tuple[str, str, str, int | None] | None] = None
+    # How many resources of this kind one describe answers by id (DescribeServices 10,
+    # DescribeLogGroups' logGroupIdentifiers 50, ListSecrets' name filter 10); 0: one at a time.
+    # A plan's reads made ahead of its walk ask for every recorded one of the kind together
+    # (``describe_many``), the few calls a kind needs instead of one per resource.
+    batch_size: ClassVar[int] = 0
 
     def __init__(self, aws: Aws, *, env: str, clock: Clock = REAL_CLOCK):
         self.aws = aws
@@ -261,6 +266,21 @@ class Handler:
     def observe(self, raw: dict) -> Observed:
         raise NotImplementedError
 
+    def describe_many(self, ids: list[str]) -> dict[str, dict]:
+        """Of a kind with a ``batch_size``: the raw descriptions of ``ids`` (at most that many, all
+        of one ``batch_group``) by id. An id left out of the answer is read again by id."""
+        raise NotImplementedError
+
+    @property
+    def batch_key(self) -> Hashable:
+        """Kinds sharing one ``describe_many`` (a log group and an API's execution log group, the
+        two kinds of secret) are asked for together."""
+        return type(self).describe_many
+
+    def batch_group(self, resource_id: str) -> Hashable:
+        """The ids one ``describe_many`` call may mix (the services of one ECS cluster)."""
+        return None
+
     def list_owned(self, spec: dict) -> list[Observed]:
         """Every live resource carrying this node's ownership tags (or its unique name)."""
         raise NotImplementedError
@@ -284,7 +304,7 @@ class Handler:
         read after a write goes to AWS (shared_reads.py)."""
         across = self.shared.across if self.shared is not None else None
         if across is None or self.account_listing is None:
-            return self.read(resource_id)
+            return self.read_batched(resource_id)
         operation, items_key, id_key, page_size = self.account_listing
         items = across.once((self.service, operation), lambda: describe_all(self.client, operation, items_key, page_size))
         raw = next((i for i in items if i.get(id_key) == resource_id), None)
@@ -294,9 +314,27 @@ class Handler:
             return None
         return self.observe_listed_item(raw, items, across)
 
+    def read_batched(self, resource_id: str) -> Observed | None:
+        """``read``, answered from one ``describe_many`` of every id of this kind the walk's reads
+        ahead asked for (SharedReads.want) when this one is among them."""
+        wanted = self.shared.wanted(self.batch_key) if self.shared is not None and self.batch_size else []
+        if resource_id not in wanted:
+            return self.read(resource_id)
+        group = self.batch_group(resource_id)
+        ids = [i for i in wanted if self.batch_group(i) == group]
+        found = self.shared.once((self.batch_key, group), lambda: {
+            k: v for part in chunks(ids, self.batch_size) for k, v in self.describe_many(part).items()})
+        raw = found.get(resource_id)
+        if raw is None:
+            return self.read(resource_id)  # not in the answer: gone, or going; ask for it by id
+        if self.status(raw).status in (Status.DELETING, Status.GONE):
+            return None
+        return self.observe_listed_item(raw, list(found.values()), self.shared)
+
     def observe_listed_item(self, raw: dict, items: list[dict], across: SharedReads) -> Observed:
-        """``observe`` of an item of the account-wide listing: a kind whose tags need a call of
-        their own may read them for every listed item at once (``across``, for every walk)."""
+        """``observe`` of an item of the account-wide listing, or of a ``describe_many``'s answer
+        (``items``): a kind whose tags or companions need a call of their own may read them from
+        the listing, or for every listed item at once (``across``, for every walk)."""
         return self.observe(raw)
 
     def tags_for(self, arn: str, read: Callable[[], dict[str, str]]) -> dict[str, str]:

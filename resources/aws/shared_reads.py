@@ -51,6 +51,18 @@ class SharedReads:
         self.across = across
         self._tagged: Callable[[], Iterable[Any]] | None = None
         self._tags_by_arn: dict[str, dict] | None = None
+        # Per kind (Handler.batch_key), the recorded ids a plan's reads ahead look for
+        # (Handler.read_batched).
+        self._wanted: dict[Hashable, list[str]] = {}
+
+    def want(self, kind: Hashable, resource_id: str) -> None:
+        """Before the walk's reads start: ``resource_id`` of ``kind`` will be looked for, so the
+        first read of the kind asks for all of them at once."""
+        with self._lock:
+            self._wanted.setdefault(kind, []).append(resource_id)
+
+    def wanted(self, kind: Hashable) -> list[str]:
+        return self._wanted.get(kind, [])
 
     # -- the tag index -------------------------------------------------------------------------
     # One GetResources (100 resources a page) lists every resource of the environment with its

@@ -175,6 +175,16 @@ class Service(EcsHandler):
     def describe(self, resource_id):
         return self._describe_in(service_location(resource_id)[0], resource_id)
 
+    # DescribeServices takes up to 10 services of one cluster.
+    batch_size = 10
+
+    def batch_group(self, resource_id):
+        return service_location(resource_id)[0]
+
+    def describe_many(self, ids):
+        answer = self.client.describe_services(cluster=self.batch_group(ids[0]), services=ids, include=["TAGS"])
+        return {s["serviceArn"]: s for s in answer["services"]}
+
     def observe(self, raw):
         return observe_service(raw)
 

@@ -79,17 +79,26 @@ class LogGroup(Handler):
         attrs = {"retention_days": raw.get("retentionInDays"), "kms_key_id": raw.get("kmsKeyId")}
         return Observed(raw["logGroupName"], attrs, tags, raw)
 
+    # A plan reads all of the environment's groups in one DescribeLogGroups (logGroupIdentifiers,
+    # up to 50 names; docs/aws-behaviours.md A-47 for moto).
+    batch_size = 50
+
+    def describe_many(self, ids):
+        groups = describe_all(self.client, "describe_log_groups", "logGroups", logGroupIdentifiers=ids)
+        return {g["logGroupName"]: g for g in groups if g["logGroupName"] in ids}
+
     def find(self, spec, recorded_id):
-        if self.shared is None:
+        # The name is the id: a group recorded under another name (an API's execution logs once
+        # the API was made again under a new id) is not this node's resource any more.
+        recorded_id = recorded_id if recorded_id == spec["name"] else None
+        if self.shared is None or self.shared.across is None:
             return super().find(spec, recorded_id)
         # The environment's groups share a path (/ecs/video-processing-dev/): one listing of
         # it answers them all. The name is the id, so a recorded id is the name.
+        # bin/drift --all: the path without the environment's name (/ecs/video-processing-)
+        # lists the groups of every environment at once, one listing for all their walks.
         prefix = spec["name"].rsplit("/", 1)[0] + "/" if "/" in spec["name"] else spec["name"]
-        reads = self.shared
-        if reads.across is not None:
-            # bin/drift --all: the path without the environment's name (/ecs/video-processing-)
-            # lists the groups of every environment at once, one listing for all their walks.
-            prefix, reads = self.across_prefix(prefix), reads.across
+        prefix, reads = self.across_prefix(prefix), self.shared.across
         groups = reads.once(
             ("describe_log_groups", prefix),
             # 50: DescribeLogGroups' largest page.

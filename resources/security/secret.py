@@ -6,12 +6,11 @@ outputs (which are written to the state file).
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
 import secrets
 import string
+import uuid
 
 from botocore.exceptions import ClientError
 
@@ -32,6 +31,8 @@ SECRET_NAME = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
 ALPHABETS = {"alphanumeric": string.ascii_letters + string.digits}
 # Which API key's value an ApiKeySecret holds: the key id, never the value.
 API_KEY_TAG = "ApiKeyId"
+# Of the ids of the versions holding an API key's value (held_version).
+VERSION_NAMESPACE = uuid.UUID("6f2b1c0e-4a55-4f0e-9a7e-2d1c9b7e5a10")
 
 
 def find_secret_by_name(sm, name: str, *, include_deleted: bool = False) -> dict | None:
@@ -50,9 +51,24 @@ def secret_name_problems(name: str) -> list[str]:
     return []
 
 
-def same_secret(a: str, b: str) -> bool:
-    """Constant-time comparison through digests: neither value is kept or shown."""
-    return hmac.compare_digest(hashlib.sha256(a.encode()).digest(), hashlib.sha256(b.encode()).digest())
+def secret_name_of(arn: str) -> str:
+    """The name in a secret's ARN (…:secret:NAME-AbCdEf: Secrets Manager adds six characters)."""
+    return arn.split(":secret:", 1)[-1][:-7]
+
+
+def held_version(name: str, key_id: str) -> str:
+    """The id of the version holding API key ``key_id``'s value in secret ``name``: the same for
+    every write of it (a ClientRequestToken, 32-64 characters)."""
+    return str(uuid.uuid5(VERSION_NAMESPACE, f"{name}/{key_id}"))
+
+
+def versions_to_stages(raw: dict) -> dict[str, list[str]]:
+    # DescribeSecret says VersionIdsToStages, ListSecrets SecretVersionsToStages.
+    return raw.get("VersionIdsToStages") or raw.get("SecretVersionsToStages") or {}
+
+
+def current_version(raw: dict) -> str | None:
+    return next((v for v, stages in versions_to_stages(raw).items() if "AWSCURRENT" in stages), None)
 
 
 # Secrets Manager adds six random characters to a secret's name in its ARN.
@@ -90,6 +106,16 @@ class _Secret(Handler):
 
     def desired(self, spec):
         return {**spec, "description": spec["description"] or ""}
+
+    # A plan reads the environment's secrets in one ListSecrets (its name filter takes 10
+    # values, each a prefix: the ARNs pick the exact ones). One scheduled for deletion is not
+    # listed and is read by id (B-SM-2).
+    batch_size = 10
+
+    def describe_many(self, ids):
+        names = [secret_name_of(arn) for arn in ids]
+        pages = self.client.get_paginator("list_secrets").paginate(Filters=[{"Key": "name", "Values": names}])
+        return {s["ARN"]: s for page in pages for s in page["SecretList"] if s["ARN"] in ids}
 
     def describe(self, resource_id):
         found = self.client.describe_secret(SecretId=resource_id)
@@ -207,17 +233,23 @@ def generated_document(spec: dict) -> str:
 class ApiKeySecret(_Secret):
     """The value of an API Gateway API key, under one JSON key, for the clients of the API.
 
-    ``api_key_id`` in attrs is the id of the API key whose value the secret holds now (or None):
-    found by comparing digests of both values in memory, so the diff sees a value changed by
-    hand, or a new key, without either value ever leaving the comparison.
+    Every version the tool writes has an id derived from the secret's name and the key's id
+    (``held_version``), so which key the secret holds is read from its metadata alone: the
+    ``ApiKeyId`` tag names the key, and AWSCURRENT is the version written for it. A value
+    replaced by hand is a new version with another id, seen without reading either value: a
+    drift check needs no secretsmanager:GetSecretValue nor the API key's value (docs/drift.md).
+    A secret written before ids were derived shows one in-place change, once: its value is
+    written again under the derived id.
     """
 
     kind = "api_key_secret"
     fields = {
         **_Secret.fields,
-        # Both read back (observe compares digests in memory): a new value is a new version
-        # (PutSecretValue), in place.
-        "json_key": Field(str),
+        # Chosen at creation (the stack's constant "api_key"): the value is not read back, and a
+        # document rewritten by hand is a new version, which api_key_id shows.
+        "json_key": Field(str, create_only=True),
+        # The key whose value AWSCURRENT holds: a new key, or a version made by hand (None), is
+        # a new version (PutSecretValue), in place.
         "api_key_id": Field(str),
     }
 
@@ -235,29 +267,10 @@ class ApiKeySecret(_Secret):
 
     def observe(self, raw):
         obs = super().observe(raw)
-        obs.attrs.update(self._held_key(raw["ARN"], obs.tags.get(API_KEY_TAG)))
+        key_id = obs.tags.get(API_KEY_TAG)
+        holds = key_id is not None and current_version(raw) == held_version(raw["Name"], key_id)
+        obs.attrs["api_key_id"] = key_id if holds else None
         return obs
-
-    def _held_key(self, arn: str, key_id: str | None) -> dict:
-        """{json_key, api_key_id}: the secret's one JSON key, and the API key whose value it holds."""
-        try:
-            text = self.client.get_secret_value(SecretId=arn)["SecretString"]
-        except ClientError as exc:
-            # A read of the secret's value, not of the secret: ResourceNotFoundException here
-            # means no AWSCURRENT version, so nothing held.
-            if error_code(exc) == NOT_FOUND:
-                return {"json_key": None, "api_key_id": None}
-            raise
-        try:
-            document = json.loads(text)
-        except ValueError:
-            document = None
-        if not isinstance(document, dict) or len(document) != 1:
-            return {"json_key": None, "api_key_id": None}
-        [(json_key, held)] = document.items()
-        key_value = self._api_key_value(key_id) if key_id else None
-        holds = isinstance(held, str) and key_value is not None and same_secret(held, key_value)
-        return {"json_key": json_key, "api_key_id": key_id if holds else None}
 
     def _secret_string(self, spec: dict) -> str:
         value = self._api_key_value(spec["api_key_id"])
@@ -266,14 +279,27 @@ class ApiKeySecret(_Secret):
         return json.dumps({spec["json_key"]: value})
 
     def create(self, spec, token):
+        # The derived id rather than the run's token: a retried create sends it again all the same.
         tags = {**spec["tags"], API_KEY_TAG: spec["api_key_id"]}
-        return self._create(spec, token, self._secret_string(spec), tags)
+        return self._create(spec, held_version(spec["name"], spec["api_key_id"]), self._secret_string(spec), tags)
 
     def update_fields(self, spec, obs, diffs):
         rest = [d for d in diffs if d.field not in ("json_key", "api_key_id")]
         if len(rest) < len(diffs):
-            # A new version becomes AWSCURRENT; the tag says which key it mirrors.
-            self.client.put_secret_value(SecretId=obs.id, SecretString=self._secret_string(spec))
-            self.client.tag_resource(SecretId=obs.id, Tags=tag_list({API_KEY_TAG: spec["api_key_id"]}))
+            self._hold(spec, obs)
         if rest:
             super().update_fields(spec, obs, rest)
+
+    def _hold(self, spec: dict, obs: Observed) -> None:
+        """AWSCURRENT made the version written for ``spec``'s key: moved back to it when it is
+        still there (a value put by hand since), else written (a new key). PutSecretValue with
+        the derived id again is a no-op for an existing version, so a retry or a run killed
+        between the two calls lands on the same version."""
+        version = held_version(spec["name"], spec["api_key_id"])
+        current = current_version(obs.raw)
+        if version in versions_to_stages(obs.raw):
+            self.client.update_secret_version_stage(SecretId=obs.id, VersionStage="AWSCURRENT",
+                                                    MoveToVersionId=version, RemoveFromVersionId=current)
+        else:
+            self.client.put_secret_value(SecretId=obs.id, SecretString=self._secret_string(spec), ClientRequestToken=version)
+        self.client.tag_resource(SecretId=obs.id, Tags=tag_list({API_KEY_TAG: spec["api_key_id"]}))

@@ -17,6 +17,9 @@ moto sees the request:
   (each key optional): EC2 stops at the quotas, Service Quotas is denied, an increase is applied
   in us-east-1 (``quotas.py``, docs/aws-behaviours.md D-QUOTA-1); off again at the next reset.
   Answers ``{"enforced": ..., "denied": ...}``.
+- ``POST /fidelity/iam`` with ``{"enforce": true}`` (or ``false``): requests signed by an IAM user
+  or an assumed role are authorized against its policies (``iam_enforcement.py``,
+  docs/aws-behaviours.md A-IAM-1); off again at the next reset. Answers ``{"enforce": ...}``.
 - ``POST /fidelity/reset``: instant clock, nothing failing, only the default switches on. moto's own
   ``POST /moto-api/reset`` does the same, so a test never inherits the previous one's clock.
 
@@ -29,7 +32,7 @@ import ipaddress
 import json
 from typing import Any, Callable
 
-from sandbox.fidelity import clock, quotas, tagging
+from sandbox.fidelity import clock, iam_enforcement, quotas, tagging
 
 PREFIX = "/fidelity/"
 
@@ -82,6 +85,10 @@ def handle(environ: dict, start_response: Callable) -> list[bytes]:
         return _answer(start_response, "200 OK", {"faithful": tagging.on()})
     if action == "quotas":
         return _answer(start_response, "200 OK", _quotas(body))
+    if action == "iam":
+        if "enforce" in body:
+            clock.switch(iam_enforcement.SWITCH, bool(body["enforce"]))
+        return _answer(start_response, "200 OK", {"enforce": iam_enforcement.on()})
     if action == "reset":
         clock.reset()
         return _answer(start_response, "200 OK", _state())

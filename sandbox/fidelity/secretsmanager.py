@@ -24,6 +24,13 @@ as AWS does). Here a version staged AWSPENDING that already holds a value is ref
 other; one without a value is still filled in. On by default (AWS always refuses);
 ``clock.switch(PENDING_OVERWRITE, True)`` gives a test moto's own overwrite back until the next
 ``clock.reset()``.
+
+docs/aws-behaviours.md A-23: CreateSecret for a name held by a secret scheduled for deletion answers
+**InvalidRequestException** ("You can't create this secret because a secret with this name is
+already scheduled for deletion", API reference CreateSecret), whatever ClientRequestToken it
+carries. moto 5.2.5 answers the scheduled secret itself when the token names one of its versions
+with the same value (its idempotent-create path), as if it were live: a create sent again with a
+derived version id (resources/security/secret.py ApiKeySecret) would adopt a secret on its way out.
 """
 from __future__ import annotations
 
@@ -31,7 +38,7 @@ import functools
 import json
 import time
 
-from moto.secretsmanager.exceptions import ResourceExistsException
+from moto.secretsmanager.exceptions import InvalidRequestException, ResourceExistsException
 from moto.secretsmanager.models import FakeSecret, SecretsManagerBackend
 
 from sandbox.fidelity import clock
@@ -108,11 +115,24 @@ def _update_secret_version_stage(original):
     return update_secret_version_stage
 
 
+def _create_secret(original):
+    @functools.wraps(original)
+    def create_secret(self: SecretsManagerBackend, name: str, *args, **kwargs):
+        held = self.secrets.get(name)
+        if held is not None and held.is_deleted():
+            raise InvalidRequestException(
+                "You can't create this secret because a secret with this name is already scheduled for deletion.")
+        return original(self, name, *args, **kwargs)
+
+    return create_secret
+
+
 def _patch(name: str, build) -> None:
     patch_once(SecretsManagerBackend, name, build, _PATCHED)
 
 
 def apply() -> None:
+    _patch("create_secret", _create_secret)
     _patch("list_secret_version_ids", _list_secret_version_ids)
     _patch("put_secret_value", _put_secret_value)
     patch_once(SecretsManagerBackend, "put_secret_value", _refusing_to_rewrite_a_pending_version, _PATCHED_PENDING)

@@ -52,11 +52,9 @@ def test_a_fresh_environment_with_its_children_listed_is_in_sync(stack, aws, mot
     assert result.code == 0, result.stdout + result.stderr
     doc = result.json
     assert doc["in_sync"] is True and doc["unmanaged"] == [] and doc["drifted"] == doc["missing"] == []
-    # Recognising children costs no call: no describe to confirm anything exists. The budget of
-    # one environment's check (test_drift.py: 81 with RDS's export log groups and secret
-    # rotation's ListSecretVersionIds and GetApiKeys; 69 with tags from the tagging API's sweep);
-    # issue 14's 60 a environment is drift --all's.
-    assert len(moto_server.calls()) <= 69, collections.Counter(f"{c.service}:{c.operation}" for c in moto_server.calls())
+    # Recognising children costs no call: no describe to confirm anything exists (the budget of
+    # one environment's check, test_drift.py).
+    assert len(moto_server.calls()) <= 61, collections.Counter(f"{c.service}:{c.operation}" for c in moto_server.calls())
 
 
 def test_an_unmanaged_security_group_and_tagged_log_group_are_each_reported_once(stack, aws):
@@ -114,12 +112,10 @@ def test_drift_all_reports_every_environment_and_a_deleted_environments_leftover
         calls = collections.Counter(f"{c.service}:{c.operation}" for c in moto_server.calls())
         assert calls["tagging:GetResources"] == 1 and calls["ec2:DescribeSubnets"] == 1, calls
         assert calls["sts:GetCallerIdentity"] == 1
-        # Measured 113: the account-wide listings (IAM roles, RDS, ElastiCache, ELBv2, EFS, API
-        # Gateway, secrets, KMS aliases, log groups) made once for both environments. 119 with
-        # RDS's export log groups (issue 15, logs): one shared listing of their path, their tags;
-        # 121 with the rotation schedule's ListSecretVersionIds, one per environment. 101: the
-        # tags the describes do not carry come from the one tagging sweep (issue 25).
-        assert doc["aws_calls"]["total"] <= 101, calls
+        # The account-wide listings (IAM roles, RDS, ElastiCache, ELBv2, EFS, API Gateway, secrets,
+        # KMS aliases, log groups by path) made once for both environments, one tagging sweep.
+        # 121 → 101 → 95 over issue 25.
+        assert doc["aws_calls"]["total"] <= 95, calls
         assert calls["iam:GetAccountAuthorizationDetails"] == calls["iam:ListRoles"] == calls["rds:DescribeDBInstances"] == 1, calls
     finally:
         logs.delete_log_group(logGroupName="/ecs/video-processing-gone/metadata-api")

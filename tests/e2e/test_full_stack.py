@@ -96,19 +96,11 @@ def test_second_reconcile_makes_no_mutating_call(built):
     assert again.code == 0, again.stderr
     assert again.json["changes"] == []
     assert server.mutating_calls() == []
-    # Batched reads keep a no-op run of the stack within its budget (issue 6: 60 calls for 46
-    # nodes). The security baseline (issue 15) added 16 nodes and their reads: measured 78 for 62
-    # nodes. The five IAM roles' policies come from one GetAccountAuthorizationDetails (not three
-    # reads a role); what remains per node is its own describe, and its tags where the describe
-    # has none (log groups, ElastiCache, ELB, RDS subnet group, KMS, WAF). 74: the roles
-    # themselves come from one ListRoles (their description) with those details, no GetRole each.
-    # 77: RDS's two export log groups (issue 15, logs) are one listing of their path and a
-    # ListTagsForResource each (a log group's describe has no tags). 79: secret rotation reads
-    # when the AUTH token's AWSCURRENT version was made (one ListSecretVersionIds) and the API
-    # key's companions (one GetApiKeys by name), orchestrator/rotation.py. 68: the tags of log
-    # groups, ElastiCache, load balancers, KMS keys and subnet groups come from one tagging API
-    # listing of the environment (SharedReads.index_tags), not one call each (issue 25).
-    assert len(server.calls()) <= 68, collections.Counter(f"{c.service}:{c.operation}" for c in server.calls())
+    # The no-op's reads, one per setting the drift check compares (docs/drift.md, "What a check
+    # reads"): one listing per EC2 kind, the roles from ListRoles and GetAccountAuthorizationDetails,
+    # tags from one tagging API listing, and the kinds one call describes together (log groups,
+    # ECS services, secrets: Handler.describe_many). 79 → 68 → 60 over issue 25.
+    assert len(server.calls()) <= 60, collections.Counter(f"{c.service}:{c.operation}" for c in server.calls())
     plan = cli("reconcile", "--env", ENV, "--plan")
     assert plan.code == 0 and server.mutating_calls() == []
 

@@ -1,5 +1,5 @@
 """Secrets Manager version dates, AWSCURRENT and versions never rewritten
-(sandbox/fidelity/secretsmanager.py): docs/aws-behaviours.md A-42, A-43, D-SM-1, in-process under
+(sandbox/fidelity/secretsmanager.py): docs/aws-behaviours.md A-23, A-42, A-43, D-SM-1, in-process under
 mock_aws."""
 from __future__ import annotations
 
@@ -114,3 +114,18 @@ def test_the_switch_gives_back_motos_overwrite_until_reset(sm):
     finally:
         clock.reset()
     assert put(sm, arn, "four", "e" * 32) == "ResourceExistsException"
+
+
+def test_a_name_scheduled_for_deletion_is_refused_even_with_the_token_of_its_version(sm):
+    # docs/aws-behaviours.md A-23: AWS refuses CreateSecret for a name scheduled for deletion;
+    # moto answered the scheduled secret itself for a token naming one of its versions.
+    token = "d" * 32
+    sm.create_secret(Name="s", SecretString="one", ClientRequestToken=token)
+    sm.delete_secret(SecretId="s", RecoveryWindowInDays=7)
+    with pytest.raises(ClientError) as refused:
+        sm.create_secret(Name="s", SecretString="one", ClientRequestToken=token)
+    assert refused.value.response["Error"]["Code"] == "InvalidRequestException"
+    assert "scheduled for deletion" in refused.value.response["Error"]["Message"]
+    # A live secret still answers the same request as the create it repeats (B-SM-3).
+    sm.create_secret(Name="t", SecretString="one", ClientRequestToken=token)
+    assert sm.create_secret(Name="t", SecretString="one", ClientRequestToken=token)["Name"] == "t"

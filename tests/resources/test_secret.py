@@ -168,6 +168,32 @@ def test_api_key_value_replaced_by_hand_is_restored(aws, sm, apigw, api_key, clo
     assert set(actions(converge(aws, state, nodes=nodes(api_key), clock=clock)).values()) == {"unchanged"}
 
 
+def test_a_plan_reads_no_secret_value_and_still_sees_a_value_put_by_hand(aws, sm, apigw, api_key, clock):
+    # The drift check's policy holds no secretsmanager:GetSecretValue and no API key value: the
+    # held key is read from the version ids alone (ApiKeySecret).
+    state = converged(aws, clock, api_key)
+    before = dict(aws.calls.counts)
+    plan = converge(aws, state, nodes=nodes(api_key), plan=True, clock=clock)
+    made = {k: n - before.get(k, 0) for k, n in aws.calls.counts.items() if n != before.get(k, 0)}
+    assert not {("secretsmanager", "GetSecretValue"), ("apigateway", "GetApiKey")} & made.keys(), made
+    # Both secrets from one ListSecrets (Handler.describe_many), not a DescribeSecret each.
+    assert made.get(("secretsmanager", "ListSecrets")) == 1 and ("secretsmanager", "DescribeSecret") not in made, made
+    assert set(actions(plan).values()) == {"unchanged"}
+
+    sm.put_secret_value(SecretId="api-keys-dev", SecretString=json.dumps({"api_key": key_value(apigw, api_key)}))
+    before = dict(aws.calls.counts)
+    plan = converge(aws, state, nodes=nodes(api_key), plan=True, clock=clock)
+    # The same value put again by hand is a version the tool did not write: shown, not trusted.
+    assert changed_fields(plan) == {"secret.api_key": {"api_key_id"}}
+    assert ("secretsmanager", "GetSecretValue") not in {k for k, n in aws.calls.counts.items() if n != before.get(k, 0)}
+    # Put back by moving AWSCURRENT to the version the tool wrote: no new version.
+    versions = set(describe(sm, "api-keys-dev")["VersionIdsToStages"])
+    converge(aws, state, nodes=nodes(api_key), clock=clock)
+    assert set(describe(sm, "api-keys-dev")["VersionIdsToStages"]) == versions
+    assert value(sm, "api-keys-dev") == {"api_key": key_value(apigw, api_key)}
+    assert set(actions(converge(aws, state, nodes=nodes(api_key), clock=clock)).values()) == {"unchanged"}
+
+
 def test_secret_follows_a_new_api_key(aws, sm, apigw, api_key, clock):
     state = converged(aws, clock, api_key)
     arn = recorded_id(state, "secret.api_key")
