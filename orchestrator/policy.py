@@ -56,9 +56,12 @@ def declared(env: str | None) -> list[tuple[str, Grant, str]]:
 def state_grants(target: Target) -> list[tuple[str, Grant, str]]:
     if not target.state_bucket:
         return []  # a local state directory: no AWS call
-    from state.s3 import iam_grants
+    from orchestrator import state_cli
+    from state import s3
 
-    return [("state.s3", g, "") for g in iam_grants(target.state_bucket, target.state_prefix, target.env or "*", target.region)]
+    objects = s3.iam_grants(target.state_bucket, target.state_prefix, target.env or "*", target.region)
+    return [("state.s3", g, "") for g in objects] + [
+        ("orchestrator.state_cli", g, "") for g in state_cli.iam_grants(target.state_bucket, target.state_prefix)]
 
 
 def grants_for(target: Target) -> list[tuple[str, Grant]]:

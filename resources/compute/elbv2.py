@@ -256,7 +256,7 @@ class LoadBalancer(ElbHandler):
         writes("elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:ModifyLoadBalancerAttributes",
                "elasticloadbalancing:SetSecurityGroups", "elasticloadbalancing:SetSubnets",
                "elasticloadbalancing:DeleteLoadBalancer", "elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags",
-               "elasticloadbalancing:CreateListener", arns=(arn("elasticloadbalancing", "loadbalancer/net/{name}/*"),)),
+               "elasticloadbalancing:CreateListener", arns=(arn("elasticloadbalancing", "loadbalancer/*/{name}/*"),)),
         writes("elasticloadbalancing:CreateListener", "elasticloadbalancing:ModifyListener",
                "elasticloadbalancing:DeleteListener", "elasticloadbalancing:AddTags",
                arns=(arn("elasticloadbalancing", "listener/*/{name}/*/*"),)),

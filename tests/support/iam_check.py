@@ -104,6 +104,9 @@ def _rest_operation(client: str, method: str, url, headers: dict[str, str]) -> s
         if operation.http["method"] != method:
             continue
         template, _, literal_query = operation.http["requestUri"].partition("?")
+        # botocore rewrites S3's shared model in place for virtual-hosted addressing once a client
+        # uses it ("/{Key+}"), keeping the path-style template as authPath.
+        template = operation.http.get("authPath", template)
         pattern = re.sub(r"\\\{[^}]+\\\+\\\}", ".+", re.escape(template))
         pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", pattern)
         # x-id names the operation for botocore's own use; it is not sent.
