@@ -9,7 +9,7 @@ import os
 import sys
 import tempfile
 
-from orchestrator.commands import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, STATE_HELP, Parser, one_line, state_backend
+from orchestrator.commands import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, STATE_HELP, Parser, as_role, one_line, state_backend
 from orchestrator.errors import UserError
 
 LOG_FORMAT_ENV = "VIDEO_PIPELINE_LOG_FORMAT"
@@ -25,7 +25,8 @@ def build_parser(command: str) -> Parser:
         which = p.add_mutually_exclusive_group(required=True)
         which.add_argument("--env", help="environment name: lowercase DNS label, at most 20 characters")
         which.add_argument("--all", action="store_true",
-                           help="every environment of the account and region (ownership tags and state), one report")
+                           help="every environment with state at the location (each in its region, as its role) "
+                                "and those the ownership tags show, one report")
     else:
         p.add_argument("--env", required=True, help="environment name: lowercase DNS label, at most 20 characters")
     if command == "reconcile":
@@ -120,6 +121,7 @@ def main(command: str, argv: list[str] | None = None) -> int:
         return importlib.import_module(OWN_PARSERS[command]).main(argv)
     try:
         args = build_parser(command).parse_args(_env_value_attached(sys.argv[1:] if argv is None else argv))
+        args.command = command
         from orchestrator.names import validate_env
 
         if args.env is not None:
@@ -202,16 +204,44 @@ def open_backend(args, env: str | None = ""):
 
     aws = Aws(validate_region(region))
     _check_region_exists(aws)  # before prewarm's thread shares the session
-    aws.prewarm(STACK_SERVICES)
     if env is None:
+        aws.prewarm(STACK_SERVICES)
         if location.is_s3:
+            from orchestrator.commands import state_s3
             from state import check_bucket
 
-            check_bucket(Aws(region).client("s3"), location.bucket, location.prefix)
+            check_bucket(state_s3(region, aws.account_id()), location.bucket, location.prefix)
         return aws, None
+    # The environment's role: --config's, else the one its state records (read with the
+    # credentials as they are: the state location is not the environment's account's).
+    backend = None if args.given else state_backend(location, args.env, region, None)
+    cfg = args.given.cfg if args.given else _recorded_config(backend.load(), args.env)
+    if cfg.role_arn:
+        aws = as_role(aws, cfg.role_arn, args.command, args.env)
+    aws.prewarm(STACK_SERVICES)
     account = aws.account_id()  # proves the credentials before anything else happens
     _require_account(args, account)
-    return aws, state_backend(location, args.env, region, account)
+    _require_admins(args, location, cfg)
+    if backend is None:
+        return aws, state_backend(location, args.env, region, account)
+    backend.account = account  # from now on the state must be this account's
+    return aws, backend
+
+
+def _recorded_config(doc, env: str):
+    from orchestrator.config import choose_config
+    from orchestrator.stack import node_keys
+
+    return choose_config(None, doc, env, node_keys()).cfg
+
+
+def _require_admins(args, location, cfg) -> None:
+    """A shared state (s3://) means a team: several principals run the tool, and the secret
+    policies must name who administers them rather than the account as a whole."""
+    if args.command == "reconcile" and location.is_s3 and not (cfg.secret_admin_principals or cfg.role_arn):
+        raise UserError(f"environment {args.env} keeps its state at {location.url}, shared by a team: set "
+                        "secret_admin_principals (or role_arn) in its configuration, the principals that may read "
+                        "its secrets; nothing was changed")
 
 
 def _require_account(args, account: str) -> None:
@@ -647,24 +677,25 @@ ALL_READERS = 40
 
 
 def drift_all(args) -> int:
-    """Every environment of the account and region in one report: those with state at the
-    location and those the ownership tags show; one tagging-API sweep serves them all."""
+    """Every environment in one report: those with state at the location (in every region, each
+    checked as the role its state records) and those the ownership tags show; one tagging-API
+    sweep per account and region serves them all."""
     from concurrent.futures import ThreadPoolExecutor
 
     from orchestrator.report import dump
 
     walk = _AllEnvironments(args)
     with ThreadPoolExecutor(max_workers=walk.at_once) as pool:
-        checked = [d for d in pool.map(walk.check, walk.found.names) if d is not None]
-    environments, retired, errors = _split_checked(checked)
+        checked = [d for d in pool.map(walk.check, walk.pairs) if d is not None]
+    environments, retired, errors = _split_checked(walk.errors + checked)
     document = {
         "all": True, "region": walk.aws.region,
         "in_sync": all(d["in_sync"] for d in environments) and not errors,
-        "environments": environments, "retired": retired, "errors": errors, "aws_calls": walk.aws.calls.summary(),
+        "environments": environments, "retired": retired, "errors": errors, "aws_calls": walk.calls(),
     }
     if args.new_only:
         document["new_only"] = True
-    _print_all(args, walk.aws.region, environments, retired, errors)
+    _print_all(args, ", ".join(walk.regions), environments, retired, errors)
     if args.json:
         print(dump(document))
     _notify_all(args, document, environments)
@@ -672,121 +703,200 @@ def drift_all(args) -> int:
     return EXIT_ERROR if code == EXIT_OK and errors else code
 
 
-class _AllEnvironments:
-    """What drift --all's checks of each environment share: the state location, the account's
-    sweep, every state loaded once, and the EC2 listings split among the environments' VPCs."""
+class _Group:
+    """The environments of one account and region: the tagging-API sweep and the EC2 listings
+    split among their VPCs are made once for all of them. ``states``: env -> (backend, its
+    document or the exception loading it, the Aws its walk runs as)."""
 
-    def __init__(self, args):
-        import structlog
-
-        from orchestrator import identity
+    def __init__(self, aws, account: str, states: dict[str, tuple]):
         from orchestrator.drift import discover
-        from orchestrator.state_cli import _entries
-        from state import default_state_dir, resolve_location
 
-        self.args = args
-        self.location = resolve_location(args.state, default_state_dir())
-        self.here = identity.location_name(self.location)
-        self.aws, _ = open_backend(args, env=None)
-        # Every environment's walk shares the account's API Gateway request rate.
-        from resources.aws.pacing import pace_apigateway
-
-        pace_apigateway(self.aws.client("apigateway"))
-        self.account = self.aws.account_id()
-        region = self.aws.region
-        with_state = [e["env"] for e in _entries(self.location, region) if e["region"] == region]
-        self.found = discover(self.aws, with_state)
-        self.log = structlog.get_logger()
-        self.backends, self.docs = self._load_states()
+        self.aws, self.account, self.region = aws, account, aws.region
+        self.backends = {env: backend for env, (backend, _, _) in states.items()}
+        self.docs = {env: doc for env, (_, doc, _) in states.items()}
+        self.runs_as = {env: env_aws for env, (_, _, env_aws) in states.items()}
+        self.found = discover(aws, list(states))
         self.shared = self._shared_listings()
-        self.at_once = max(1, min(ALL_ENVIRONMENTS_AT_ONCE, len(self.found.names)))
-        self.per_env = max(2, min(args.parallelism, ALL_READERS // self.at_once))
-
-    def _load_states(self) -> tuple[dict, dict]:
-        """Each environment's state backend and its document, or the exception loading it raised."""
-        backends, docs = {}, {}
-        for env in self.found.with_state:
-            backends[env] = state_backend(self.location, env, self.aws.region, self.account, check=False)
-            try:
-                docs[env] = backends[env].load()
-            except Exception as exc:  # noqa: BLE001 - one environment's bad state must not hide the others
-                docs[env] = exc
-        return backends, docs
 
     def _shared_listings(self) -> dict:
         # One listing per EC2 kind for every environment's VPC, split among their walks.
         from resources.aws.inventory import shared_across
 
-        vpcs = {env: (doc.resource("vpc") or {}).get("id")
-                for env, doc in self.docs.items() if not isinstance(doc, Exception)}
-        return shared_across(self.aws.client("ec2"), vpcs)
+        from orchestrator.stack import batched_kinds
 
-    def check(self, env: str) -> dict | None:
+        docs = {env: doc for env, doc in self.docs.items() if not isinstance(doc, Exception)}
+        shared = shared_across(self.aws.client("ec2"), {env: (doc.resource("vpc") or {}).get("id") for env, doc in docs.items()})
+        # The kinds one call describes several of (ECS clusters: 100) are asked for every
+        # environment at once: each walk finds its resources in the answer (Handler.read_batched).
+        kinds = batched_kinds()
+        for env, doc in docs.items():
+            for entry in doc.resources.values():
+                handler = kinds.get(entry.get("kind"))
+                if handler is not None and entry.get("id") and not entry.get("intent"):
+                    shared[env].across.want(handler.describe_many, entry["id"])
+        return shared
+
+
+class _AllEnvironments:
+    """What drift --all's checks share: the state location, every state loaded once, and per
+    account and region (a _Group) the sweep and the EC2 listings. Each environment is checked in
+    its state's region as the role its recorded configuration names (else as the caller)."""
+
+    def __init__(self, args):
+        import structlog
+
+        from orchestrator import identity
+        from resources.aws.pacing import pace_apigateway
+        from state import default_state_dir, resolve_location
+
+        self.args = args
+        self.location = resolve_location(args.state, default_state_dir())
+        self.here = identity.location_name(self.location)
+        self.aws, _ = open_backend(args, env=None)  # the caller's credentials, in --region
+        self.log = structlog.get_logger()
+        self.sessions = {("", self.aws.region): self.aws}
+        # Every environment's walk shares the account's API Gateway request rate.
+        pace_apigateway(self.aws.client("apigateway"))
+        # Environments whose role could not be assumed, or whose state is another account's.
+        self.errors: list[dict] = []
+        groups = self._grouped(self._load_states())
+        self.groups = [_Group(runs_as, account, states) for (account, _), (runs_as, states) in groups.items()]
+        self.regions = sorted({g.region for g in self.groups})
+        self.pairs = [(g, env) for g in self.groups for env in g.found.names]
+        self.at_once = max(1, min(ALL_ENVIRONMENTS_AT_ONCE, len(self.pairs)))
+        self.per_env = max(2, min(args.parallelism, ALL_READERS // self.at_once))
+
+    def _load_states(self) -> list[tuple]:
+        """(env, region, backend, its document or the exception loading it) of every state at
+        the location, in every region."""
+        from orchestrator.state_cli import _entries
+
+        states = []
+        # The state bucket is the caller's: every S3 call names its account (ExpectedBucketOwner).
+        for entry in _entries(self.location, self.aws.region, self.aws.account_id()):
+            backend = state_backend(self.location, entry["env"], entry["region"], None, check=False)
+            try:
+                doc = backend.load()
+            except Exception as exc:  # noqa: BLE001 - one environment's bad state must not hide the others
+                doc = exc
+            states.append((entry["env"], entry["region"], backend, doc))
+        return states
+
+    def _grouped(self, states: list[tuple]) -> dict:
+        """(account, region) -> (the Aws its sweep runs as, {env: (backend, doc, the env's Aws)});
+        the caller's own account and region always, for the environments only tags show."""
+        groups = {(self.aws.account_id(), self.aws.region): (self.aws, {})}
+        for env, region, backend, doc in states:
+            try:
+                runs_as = self._session(_recorded_role(doc, env), region)
+                account = runs_as.account_id()
+                if not isinstance(doc, Exception) and doc.account not in (None, account):
+                    raise UserError(f"its state records account {doc.account}, but its credentials are for account "
+                                    f"{account}")
+            except Exception as exc:  # noqa: BLE001 - one environment's role must not hide the others
+                self.errors.append({"env": env, "region": region, "state": "unreadable", "error": one_line(exc)})
+                continue
+            backend.account = account
+            groups.setdefault((account, region), (runs_as, {}))[1][env] = (backend, doc, runs_as)
+        return groups
+
+    def _session(self, role: str, region: str):
+        """The Aws of a role (or of the caller, for none) in a region: one per pair, shared."""
+        from resources.aws import Aws
+        from resources.aws.pacing import pace_apigateway
+
+        key = (role, region)
+        if key not in self.sessions:
+            base = self.aws if region == self.aws.region else Aws(region)
+            self.sessions[key] = as_role(base, role, "drift", "all") if role else base
+            # Every environment's walk shares the account's API Gateway request rate.
+            pace_apigateway(self.sessions[key].client("apigateway"))
+        return self.sessions[key]
+
+    def calls(self) -> dict:
+        summaries = [aws.calls.summary() for aws in self.sessions.values()]
+        return {key: sum(s[key] for s in summaries) for key in ("total", "mutating")}
+
+    def check(self, pair) -> dict | None:
         """One environment's drift document; None when there is nothing of it to report."""
         from orchestrator import identity
         from orchestrator.names import validate_env
 
-        region = self.aws.region
+        group, env = pair
         try:
             validate_env(env)
         except UserError as exc:
             # An Environment tag no name of ours can have: not an environment of this tool.
-            return {"env": env, "region": region, "state": "invalid", "error": one_line(exc)}
-        swept = self.found.swept.get(env, [])
+            return {"env": env, "region": group.region, "state": "invalid", "error": one_line(exc)}
+        swept = group.found.swept.get(env, [])
         named = identity.named_elsewhere(swept, self.here)
         if named:
             # Its state lives at another location (moved there, or this copy is stale): checked
             # there, not judged against a copy here nor called unmanaged.
-            return {**_drift_document(env, region, None, DriftLike(unmanaged=[])), "state": "elsewhere",
-                    "state_location": named}
-        if env not in self.found.with_state:
-            return self._check_without_state(env, swept)
-        return self._check_with_state(env, swept)
+            return {**_drift_document(env, group.region, None, DriftLike(unmanaged=[])), "state": "elsewhere",
+                    "state_location": named, "account": group.account}
+        if env not in group.found.with_state:
+            document = self._check_without_state(group, env, swept)
+        else:
+            document = self._check_with_state(group, env, swept)
+        return None if document is None else {**document, "account": group.account}
 
-    def _check_without_state(self, env: str, swept: list) -> dict | None:
+    def _check_without_state(self, group: _Group, env: str, swept: list) -> dict | None:
         """An environment only the ownership tags show: whatever it still owns is unmanaged."""
         from orchestrator.drift import leftovers
 
-        unmanaged, retained = leftovers(self.aws, swept)
+        unmanaged, retained = leftovers(group.aws, swept)
         if not unmanaged and not retained:
             return None  # only resources deleted a while ago still listed (C-TAG-1): gone
         if unmanaged:
             self.log.warning("environment_without_state", env=env, resources=len(unmanaged))
         report = DriftLike(unmanaged=unmanaged, retained=retained)
-        document = {**_drift_document(env, self.aws.region, None, report), "state": "none"}
+        document = {**_drift_document(env, group.region, None, report), "state": "none"}
         if self.args.new_only:
             # Its record is kept where its state would be: a leftover is alerted on once.
-            _mark_new(state_backend(self.location, env, self.aws.region, self.account, check=False), document)
+            _mark_new(state_backend(self.location, env, group.region, group.account, check=False), document)
         return document
 
-    def _check_with_state(self, env: str, swept: list) -> dict | None:
+    def _check_with_state(self, group: _Group, env: str, swept: list) -> dict | None:
         """An environment with state here: compared with the configuration its state records."""
         from orchestrator.config import choose_config
         from orchestrator.stack import node_keys
 
-        doc = self.docs[env]
+        doc = group.docs[env]
         try:
             if isinstance(doc, Exception):
                 raise doc
             chosen = choose_config(None, doc, env, node_keys())
         except Exception as exc:  # noqa: BLE001 - one environment's bad state must not hide the others
-            return {"env": env, "region": self.aws.region, "state": "unreadable", "error": one_line(exc)}
+            return {"env": env, "region": group.region, "state": "unreadable", "error": one_line(exc)}
         if not doc.resources and not swept:
             return None  # torn down: its state records nothing and AWS shows nothing
-        report = self._drift(env, doc, chosen, swept)
-        document = {**_drift_document(env, self.aws.region, chosen, report), "state": "found"}
+        report = self._drift(group, env, doc, chosen, swept)
+        document = {**_drift_document(env, group.region, chosen, report), "state": "found"}
         if self.args.new_only:
-            _mark_new(self.backends[env], document)  # each environment's own record
+            _mark_new(group.backends[env], document)  # each environment's own record
         return document
 
-    def _drift(self, env: str, doc, chosen, swept: list):
+    def _drift(self, group: _Group, env: str, doc, chosen, swept: list):
         from orchestrator.config import retired_tag_keys
         from orchestrator.drift import drift_retired, drift_stack
 
+        aws = group.runs_as[env]
         if doc.retired:  # torn down: nothing is expected, nothing is missing
-            return drift_retired(self.aws, env=env, doc=doc, cfg=chosen.cfg, swept=swept)
-        return drift_stack(self.aws, env=env, doc=doc, cfg=chosen.cfg, parallelism=self.per_env,
-                           retired_tags=retired_tag_keys(doc, chosen.cfg), swept=swept, shared=self.shared.get(env))
+            return drift_retired(aws, env=env, doc=doc, cfg=chosen.cfg, swept=swept)
+        return drift_stack(aws, env=env, doc=doc, cfg=chosen.cfg, parallelism=self.per_env,
+                           retired_tags=retired_tag_keys(doc, chosen.cfg), swept=swept, shared=group.shared.get(env))
+
+
+def _recorded_role(doc, env: str) -> str:
+    """The role an environment's recorded configuration names; none when the state cannot be
+    read (its check says why, as the caller)."""
+    if isinstance(doc, Exception):
+        return ""
+    try:
+        return _recorded_config(doc, env).role_arn
+    except Exception:  # noqa: BLE001 - reported by the environment's own check
+        return ""
 
 
 def _split_checked(checked: list[dict]) -> tuple[list[dict], list[dict], list[dict]]:

@@ -1,6 +1,6 @@
 """What the bin/ commands share (orchestrator.cli: reconcile, drift, teardown; orchestrator.state_cli:
-state): the exit codes, the argument parser, the --state flag's help, the one-line error, and the
-state backend of one environment. Both import it; neither imports the other's internals.
+state): the exit codes, the argument parser, the --state flag's help, the one-line error, the
+state backend of one environment, and the environment's role. Both import it; neither imports the other's internals.
 """
 from __future__ import annotations
 
@@ -44,7 +44,21 @@ def one_line(exc: BaseException) -> str:
     return " ".join(str(message).split())
 
 
-def state_backend(location, env: str, region: str, account: str | None, *, check: bool = True):
+def state_s3(region: str, account: str | None = None):
+    """The S3 client of the state: a factory of its own (the JSON documents' `aws_calls` count
+    the stack's calls only), every call naming the account that must own the bucket: the run's
+    account, else the credentials' (one STS call, for bin/state)."""
+    from resources.aws import Aws
+    from state import expect_bucket_owner
+
+    aws = Aws(region)
+    s3 = aws.client("s3")
+    expect_bucket_owner(s3, account or aws.account_id())
+    return s3
+
+
+def state_backend(location, env: str, region: str, account: str | None, *, check: bool = True,
+                  owner: str | None = None):
     """The backend of one environment at a StateLocation. For S3, the bucket is checked first (three
     reads; one `error:` line per unmet requirement). Its client comes from a factory of its own, so
     the JSON documents' `aws_calls` still count the stack's calls only."""
@@ -52,9 +66,16 @@ def state_backend(location, env: str, region: str, account: str | None, *, check
 
     if not location.is_s3:
         return LocalStateBackend(location.path, env, region, account)
-    from resources.aws import Aws
-
-    s3 = Aws(region).client("s3")
+    s3 = state_s3(region, owner or account)  # owner: the bucket's account when no run's account is given
     if check:
         check_bucket(s3, location.bucket, location.prefix)
     return S3StateBackend(s3, location.bucket, location.prefix, env, region, account)
+
+
+def as_role(aws, role_arn: str, *run: str):
+    """``aws`` as ``role_arn`` (the environment's, AssumeRole with a session named after the run:
+    ``video-pipeline-reconcile-prod``): every call of the environment goes through it."""
+    from resources.aws import Aws
+    from resources.aws.assume import assumed_session, session_name
+
+    return Aws(aws.region, session=assumed_session(aws.region, role_arn, session_name(*run), source=aws.session))

@@ -44,8 +44,12 @@ PRODUCTION_LIKE = re.compile(r"(prod|production|prd)(-.*)?")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 # API Gateway execution logging levels the stack allows (OFF fails FSBP APIGateway.1).
 API_LOG_LEVELS = ("ERROR", "INFO")
+# An IAM role ARN: partition, account, an optional path and the name (IAM RoleName: 1-64 of [\w+=,.@-]).
+ROLE_ARN = r"arn:aws[-a-z]*:iam::\d{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}"
 # RDS Enhanced Monitoring intervals (0 = off).
 MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
+# The shortest grace period of an API key rotation: one UTC day, GetUsage's unit.
+MIN_API_KEY_GRACE_HOURS = 24
 
 
 @dataclass(frozen=True)
@@ -219,8 +223,9 @@ class EnvConfig:
     # The WAFv2 web ACL on the stage (FSBP APIGateway.4). Off: a reconcile deletes the web ACL
     # and its association (nodes the configuration drops are deleted), and APIGateway.4 fails.
     api_waf: bool = True
-    """The WAFv2 web ACL on the API stage (FSBP APIGateway.4); `false` deletes the web ACL and its
-    association on the next reconcile (APIGateway.4 then fails) and `true` makes them again."""
+    """The WAFv2 web ACL on the API stage (FSBP APIGateway.4) and its logging (FSBP WAF.11); `false`
+    deletes the web ACL, its association and its logging on the next reconcile (APIGateway.4 then
+    fails; the log group keeps its logs until teardown) and `true` makes them again."""
     # Its rate-based rule: requests per client IP in 5 minutes before it is blocked.
     api_waf_rate_limit: int = 2000
     """Requests per client IP in 5 minutes before the web ACL's rate rule blocks it."""
@@ -243,12 +248,20 @@ class EnvConfig:
     """The awslogs buffer of `non-blocking` mode (a size in `k`/`m`/`g`); lines beyond it are
     dropped rather than blocking the application."""
     # Who besides the roles that read them may read the stack's secrets (their resource policies
-    # deny everyone else): IAM role or user ARNs (aws:PrincipalArn, * wildcards allowed) of the
-    # people and pipelines that run bin/reconcile and bin/drift. Empty: the principal running the
-    # reconcile, which changes with whoever runs it; set it for a team.
+    # deny everyone else): IAM role or user ARNs (aws:PrincipalArn) of the people and pipelines
+    # that run bin/reconcile and bin/drift. Never derived from whoever runs the tool: a drift run
+    # as another role would otherwise report both secret policies as drifted.
     secret_admin_principals: list[str] = field(default_factory=list)
-    """IAM role or user ARNs (`*` allowed) that may read the stack's secrets besides the roles that
-    use them; empty: the principal running the reconcile."""
+    """IAM role or user ARNs that may read the stack's secrets besides the roles that use them (the
+    tool reads the Redis AUTH token and the API key as these principals).
+
+    No wildcards: a `*` would let whoever can create a role of a matching name read the secrets.
+
+    Empty: the environment's `role_arn` when it has one (the role every run assumes); else the
+    account root, `arn:aws:iam::ACCOUNT:root`, which leaves the decision to IAM policies (any
+    principal of the account allowed `secretsmanager:GetSecretValue` may read, no principal of
+    another account may). Required, or `role_arn`, when the state is shared (`s3://`): a team's
+    runs are made by several principals, and the policy must not depend on which one ran last."""
     # Secret rotation (FSBP SecretsManager.4, whose Config rule's maxDaysSinceRotation defaults to
     # 90): a reconcile rotates the Redis AUTH token when the value in use (AWSCURRENT) is older
     # than this many days (orchestrator/rotation.py); 0 never rotates on a schedule.
@@ -257,10 +270,18 @@ class EnvConfig:
     this many days, and drift reports it overdue (90: the default of the AWS Config rule behind FSBP
     SecretsManager.4); 0 never rotates on a schedule (`--rotate` still does)."""
     # An API key cannot change its value: a rotation makes a second key, and the old one stays in
-    # the usage plan this many hours so that clients can switch (0: removed by the next reconcile).
+    # the usage plan this many hours so that clients can switch. At least 24: GetUsage counts a
+    # key's requests by UTC day, so only a whole day after the rotation's own tells use after the
+    # switch from use before it (orchestrator/rotation.py ApiKeyRotation.finish).
     api_key_rotation_grace_hours: int = 24
     """After an API key rotation the old key keeps working this many hours (clients switch to the
-    secret's new value); the first reconcile after that deletes it; 0: the next reconcile."""
+    secret's new value); from 24 to 720.
+
+    The first reconcile after that deletes it, unless API Gateway counted requests with it in the
+    last `api_key_rotation_grace_hours` (whole UTC days after the rotation's own day: its usage is
+    counted by day): then the key is kept, the run logs `rotation_previous_key_kept` with the
+    days it was used, and a later reconcile looks again. Less than 24 hours is refused, as that
+    count could not tell use after the switch from use before it."""
     # The AWS account the environment belongs to (12 digits; empty: not checked): every command
     # for it refuses credentials of another account before any call but STS's (orchestrator.cli).
     account_id: str = ""
@@ -273,6 +294,22 @@ class EnvConfig:
     naming both accounts, before any other AWS call (not with `--sandbox`: its emulator has an
     account of its own). A run without `--config` is guarded by the state, which records its
     account."""
+    # The role every call for the environment is made as (STS AssumeRole from the standard
+    # credential chain's identity, orchestrator.cli); empty: the credentials as they are.
+    role_arn: str = ""
+    """An IAM role every command for the environment assumes before its first call (STS
+    AssumeRole, from the credentials of the standard chain); empty: the credentials are used as
+    they are.
+
+    Per environment: yes, and usually set there, one role per account (`[environments.prod]`)
+
+    The session is named after the run (`video-pipeline-reconcile-prod`, shown in CloudTrail) and
+    its credentials are renewed before they expire. `account_id` is then checked against the
+    role's account. A run without `--config` assumes the role recorded in the environment's state;
+    `bin/drift --all` checks each environment as its own role, in its own region. The state
+    location itself (an `s3://` bucket) is read and written with the credentials as they are, not
+    as the role. A role that cannot be assumed: one line naming it and AWS's answer, nothing
+    changed."""
 
 
 def defaults_for(env: str) -> dict[str, Any]:
@@ -435,19 +472,22 @@ def _check_values(cfg: EnvConfig, where: str, mistyped: set[str], rules: dict[st
               "distinct absolute paths other than /, at most 10")
     # 0 is "never"; ten years is far beyond any rotation policy, so a larger number is a typo.
     between("secret_rotation_days", 0, 3650)
-    # Up to 30 days: a key left longer is a second credential nobody rotates.
-    between("api_key_rotation_grace_hours", 0, 720)
+    # Up to 30 days: a key left longer is a second credential nobody rotates. At least a day: the
+    # old key's use is counted by UTC day (GetUsage), see the field.
+    between("api_key_rotation_grace_hours", MIN_API_KEY_GRACE_HOURS, 720)
     # Docker's max-buffer-size: a number and a unit; ECS takes up to the task's memory, 1m is
     # Docker's default, 4g a sane ceiling here.
     check("secret_admin_principals", all(
-        isinstance(p, str) and re.fullmatch(r"arn:aws[\w-]*:iam::\d{12}:(root|(role|user)/[\w+=,.@*/-]{1,512})", p)
+        isinstance(p, str) and re.fullmatch(r"arn:aws[\w-]*:iam::\d{12}:(root|(role|user)/[\w+=,.@/-]{1,512})", p)
         for p in cfg.secret_admin_principals) and len(cfg.secret_admin_principals) <= 20,
-        "IAM role or user ARNs such as arn:aws:iam::123456789012:role/deploy, at most 20")
+        "IAM role or user ARNs such as arn:aws:iam::123456789012:role/deploy, without wildcards, at most 20")
     check("ecs_log_max_buffer_size", _buffer_bytes(cfg.ecs_log_max_buffer_size) is not None
           and 1 << 20 <= _buffer_bytes(cfg.ecs_log_max_buffer_size) <= 4 << 30,
           "a size from 1m to 4g, such as 25m")
     check("account_id", cfg.account_id == "" or bool(re.fullmatch(r"[0-9]{12}", cfg.account_id)),
           "an AWS account ID: 12 digits, as a string such as \"123456789012\"")
+    check("role_arn", cfg.role_arn == "" or bool(re.fullmatch(ROLE_ARN, cfg.role_arn)),
+          "an IAM role ARN such as arn:aws:iam::123456789012:role/deploy")
     return problems
 
 
@@ -515,9 +555,10 @@ class ChosenConfig:
             # Without rules, the values (and so the hash every earlier state records) are what
             # they were before drift rules existed: upgrading records nothing new.
             del values["drift"]
-        if not values["account_id"]:
-            # Likewise: an environment that names no account records what it did before the key.
-            del values["account_id"]
+        for key in ("account_id", "role_arn"):
+            if not values[key]:
+                # Likewise: an environment that names no account or role records what it did before the key.
+                del values[key]
         return values
 
     @property

@@ -34,7 +34,7 @@ GENERATED_NOTE = (f"<!-- Written by `{COMMAND}` from orchestrator/config.py and 
 # The reference's sections, in order: a key goes to the first whose prefixes its name starts with
 # (API Gateway's keys before the other api_ keys, which are the API service's containers).
 SECTIONS = (
-    ("Network, tags and the account", ("vpc_", "tags", "deletion_protection", "account_id", "flow_log_", "kms_")),
+    ("Network, tags and the account", ("vpc_", "tags", "deletion_protection", "account_id", "role_arn", "flow_log_", "kms_")),
     ("Database (RDS)", ("db_",)),
     ("Redis (ElastiCache)", ("redis_",)),
     ("API Gateway", ("api_throttle_", "api_log_", "api_detailed_", "api_tracing", "api_waf", "api_key_")),

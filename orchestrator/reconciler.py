@@ -27,7 +27,7 @@ from resources.base import (
     Change, FieldDiff, Handler, Observed, OnFailed, Refresh, ResourceError, Status, owned_by, spec_problems,
 )
 from resources.aws.clock import Clock
-from resources.aws.shared_reads import SharedReads, tags_read_live
+from resources.aws.shared_reads import SharedReads, first_look, tags_read_live
 
 # In a plan's ``settled``: the node's resource was looked for and not found.
 ABSENT = "absent"
@@ -159,7 +159,7 @@ class Reconciler:
                         self.shared.want(h.batch_key, entry["id"])  # all of a kind known before the first read
                     ahead.append((node.key, h, spec, entry["id"]))
         for key, h, spec, resource_id in ahead if self.plan else ():
-            self._read_ahead[key] = (spec_hash(spec), pool.submit(h.find, spec, resource_id))
+            self._read_ahead[key] = (spec_hash(spec), pool.submit(first_look, h.find, spec, resource_id))
 
     def _find(self, node: Node, h: Handler, spec: dict, entry: dict) -> Observed | None:
         """The node's resource by its recorded id or its ownership tags, from the read made
@@ -167,7 +167,7 @@ class Reconciler:
         ahead = self._read_ahead.pop(node.key, None)
         if ahead is not None and ahead[0] == spec_hash(spec):
             return ahead[1].result()
-        return h.find(spec, entry.get("id"))
+        return first_look(h.find, spec, entry.get("id"))
 
     def _record(self, node: Node, **fields) -> None:
         if not self.plan:

@@ -374,6 +374,8 @@ class ApiKeyRotation:
     readers: frozenset[str] = field(default_factory=frozenset)
 
     def __post_init__(self):
+        # Previous keys ``finish`` found past their grace period but still in use.
+        self.kept: list[str] = []
         self.keys = ApiKey(self.aws, env=self.env, clock=self.clock)
         self.client = self.keys.client
         self.secret_arn = f"api key {self.name}"  # what messages name
@@ -444,17 +446,38 @@ class ApiKeyRotation:
         self.log.info("rotation_key_retired", id=old["id"], until=retire.isoformat(timespec="seconds"))
 
     def finish(self) -> bool:
-        """Deletes the previous key once its grace period is over; True when it did."""
+        """Deletes the previous key once its grace period is over and no client used it lately;
+        True when it did. A key still in use is kept (``kept``) and looked at again next run."""
         removed = False
         for key in self._family():
             retire = retire_after(key) if key["name"] == self.name + PREVIOUS else None
             if retire is None or self.now() < retire:
+                continue
+            used_on = self._days_used(key["id"], retire)
+            if used_on:
+                # A client still sends the old key: deleting it now would lock that client out.
+                self.kept.append(key["id"])
+                self.log.warning("rotation_previous_key_kept", id=key["id"], used_on=used_on,
+                                 reason="clients still used it in the grace period; the next reconcile looks again")
                 continue
             ignore_codes({NOT_FOUND}, self.client.delete_usage_plan_key, usagePlanId=self.usage_plan_id, keyId=key["id"])
             ignore_codes({NOT_FOUND}, self.client.delete_api_key, apiKey=key["id"])
             self.log.info("rotation_previous_key_deleted", id=key["id"])
             removed = True
         return removed
+
+    def _days_used(self, key_id: str, retire: datetime) -> list[str]:
+        """The UTC days on which API Gateway counted requests with the key (GetUsage of the usage
+        plan) in the last ``grace_hours`` (docs/aws-behaviours.md C-APIGW-2). GetUsage counts by
+        day, and on the rotation's own day clients used the old key before they switched: the
+        window starts the day after it (with a grace of 24 hours or more, never after today)."""
+        now = self.now()
+        rotated = retire - timedelta(hours=self.grace_hours)
+        first = max(rotated.date() + timedelta(days=1), (now - timedelta(hours=self.grace_hours)).date())
+        usage = self.client.get_usage(usagePlanId=self.usage_plan_id, keyId=key_id,
+                                      startDate=first.isoformat(), endDate=now.date().isoformat())
+        days = usage.get("items", {}).get(key_id, [])
+        return [(first + timedelta(days=i)).isoformat() for i, (used, _left) in enumerate(days) if used]
 
 
 def planned_rotations(aws, results: list, nodes: list, *, env: str, clock, grace_hours: float,

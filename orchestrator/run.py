@@ -391,6 +391,8 @@ def _finish_rotations(run: RunResult, preview: RunResult, rotations: dict) -> No
         except Exception as exc:
             run.failures[key] = Outcome("failed", f"rotation of {rotation.secret_arn}: {one_line(exc)}")
             continue
+        if getattr(rotation, "kept", None):
+            continue  # the previous key is still in use: kept (logged), nothing changed
         rotated = next((r for r in run.results if r.key == key), None)
         planned = next(d for r in preview.results if r.key == key for d in r.changes if d.field == "rotation")
         if rotated is not None:

@@ -14,11 +14,9 @@ import os
 import re
 import sys
 
-from orchestrator.commands import EXIT_ERROR, EXIT_OK, STATE_HELP, Parser, one_line, state_backend
+from orchestrator.commands import EXIT_ERROR, EXIT_OK, STATE_HELP, Parser, as_role, one_line, state_backend
 from orchestrator.errors import UserError
 
-# Noncurrent versions (earlier states, renewed and released locks) kept this long.
-NONCURRENT_DAYS = 90
 _STATE_NAME = re.compile(r"(?P<env>[A-Za-z0-9][A-Za-z0-9_-]*)\.(?P<region>[a-z0-9-]+)\.json")
 
 
@@ -86,10 +84,17 @@ def _location(value: str | None):
     return resolve_location(value, default_state_dir())
 
 
-def _s3(region: str):
+def _s3(region: str, owner: str | None = None):
+    from orchestrator.commands import state_s3
+
+    return state_s3(region, owner)
+
+
+def _owner(location, region: str) -> str | None:
+    """The account that must own an S3 state bucket (the credentials'), asked once per command."""
     from resources.aws import Aws
 
-    return Aws(region).client("s3")
+    return Aws(region).account_id() if location.is_s3 else None
 
 
 def _code(exc: BaseException) -> str | None:
@@ -99,9 +104,11 @@ def _code(exc: BaseException) -> str | None:
 # -- init ---------------------------------------------------------------------
 
 def init(args) -> tuple[dict, str]:
-    """Create the bucket if needed and set what check_bucket requires, plus a lifecycle rule
-    that expires old noncurrent versions. Idempotent: every call sets the whole configuration."""
+    """Create the bucket if needed and bring it up to what check_bucket requires, plus a TLS-only
+    policy and a lifecycle rule that expires old noncurrent versions, merged into what the bucket
+    has (state/bucket.py: never weaker than it was). Idempotent."""
     from state import check_bucket, parse_location
+    from state.bucket import NONCURRENT_DAYS, prepare_bucket
 
     location = parse_location(args.url)
     if not location.is_s3:
@@ -110,10 +117,14 @@ def init(args) -> tuple[dict, str]:
     s3, bucket = _s3(region), location.bucket
     try:
         # HeadBucket first: in us-east-1, CreateBucket on a bucket one already owns answers 200,
-        # so its answer cannot say whether the bucket was new. 403: the name is someone else's.
+        # so its answer cannot say whether the bucket was new. 403: the name is someone else's
+        # (ExpectedBucketOwner: another account's bucket answers 403 too).
         s3.head_bucket(Bucket=bucket)
         created = False
     except Exception as exc:
+        if _code(exc) in ("403", "AccessDenied"):
+            raise UserError(f"state bucket {bucket} answered AccessDenied: it belongs to another account than these "
+                            "credentials', or they may not read it (s3:ListBucket); nothing was changed") from None
         if _code(exc) not in ("404", "NoSuchBucket", "NotFound"):
             raise
         created = True
@@ -121,24 +132,16 @@ def init(args) -> tuple[dict, str]:
         kwargs = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
         # BucketOwnerEnforced: ACLs off, the account owns every object (S3's default for new buckets).
         s3.create_bucket(Bucket=bucket, ObjectOwnership="BucketOwnerEnforced", **kwargs)
-    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
-        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
-    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [
-        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]})
-    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [{
-        "ID": "video-pipeline-state-history", "Status": "Enabled", "Filter": {"Prefix": ""},
-        # Every renewal of a lock and every state write leaves a noncurrent version: keep the
-        # newest 100 and any younger than NONCURRENT_DAYS, drop delete markers left alone.
-        "NoncurrentVersionExpiration": {"NoncurrentDays": NONCURRENT_DAYS, "NewerNoncurrentVersions": 100},
-        "Expiration": {"ExpiredObjectDeleteMarker": True},
-        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
-    }]})
+    done = prepare_bucket(s3, bucket, location.prefix, region)
     check_bucket(s3, bucket, location.prefix)
     verb = "created" if created else "updated"
-    text = (f"bucket {bucket} {verb}: versioning on, public access blocked, default encryption (SSE-S3), "
-            f"noncurrent versions kept {NONCURRENT_DAYS} days.\nUse it with: export VIDEO_PIPELINE_STATE={location.url}")
-    return {"bucket": bucket, "prefix": location.prefix, "url": location.url, "created": created, "region": region}, text
+    encryption = {"AES256": "SSE-S3", "aws:kms": "SSE-KMS, kept", "aws:kms:dsse": "DSSE-KMS, kept"}.get(
+        done["encryption"], done["encryption"])
+    text = (f"bucket {bucket} {verb}: versioning on, public access blocked, default encryption ({encryption}), "
+            f"TLS-only bucket policy, noncurrent versions kept {NONCURRENT_DAYS} days.\n"
+            f"Use it with: export VIDEO_PIPELINE_STATE={location.url}")
+    return {"bucket": bucket, "prefix": location.prefix, "url": location.url, "created": created, "region": region,
+            "encryption": done["encryption"], "lifecycle_rule": done["lifecycle_rule"]}, text
 
 
 # -- list and show ------------------------------------------------------------
@@ -152,10 +155,10 @@ def iam_grants(bucket: str, prefix: str) -> tuple:
     return (reads("s3:ListBucket", arns=(f"arn:{{partition}}:s3:::{bucket}",), condition={"StringEquals": {"s3:prefix": base}}),)
 
 
-def _entries(location, region: str | None) -> list[dict]:
+def _entries(location, region: str | None, owner: str | None = None) -> list[dict]:
     """(env, region, last modified, locked) of every state document at the location."""
     if location.is_s3:
-        s3 = _s3(region or "us-east-1")
+        s3 = _s3(region or "us-east-1", owner)
         base = f"{location.prefix}/" if location.prefix else ""
         found: dict[tuple[str, str], dict] = {}
         locks: set[tuple[str, str]] = set()
@@ -196,20 +199,22 @@ def _entries(location, region: str | None) -> list[dict]:
 def list_(args) -> tuple[dict, str]:
     location = _location(args.state)
     region = getattr(args, "region", None) or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    owner = None
     if location.is_s3:
-        _check(location, _region(args))
-    entries = [{**e, **_status(location, e)} for e in _entries(location, region)]
+        owner = _owner(location, _region(args))
+        _check(location, _region(args), owner)
+    entries = [{**e, **_status(location, e, owner)} for e in _entries(location, region, owner)]
     lines = [f"{e['env']:<20} {e['region']:<16} {e['updated_at']}  {_shown(e)}{'  locked' if e['locked'] else ''}"
              for e in entries]
     text = "\n".join(lines) if lines else f"No environment has state at {location.url}."
     return {"location": location.url, "environments": entries}, text
 
 
-def _status(location, entry: dict) -> dict:
+def _status(location, entry: dict, owner: str | None = None) -> dict:
     """"active", "torn down" (its document kept for audit, with the teardown's record under
     "retired") or "unreadable" (bin/state show says why)."""
     try:
-        doc = state_backend(location, entry["env"], entry["region"], None, check=False).load()
+        doc = state_backend(location, entry["env"], entry["region"], None, check=False, owner=owner).load()
     except Exception:  # noqa: BLE001 - one bad document must not hide the others
         return {"status": "unreadable", "retired": None}
     return {"status": "torn down" if doc.retired else "active", "retired": doc.retired}
@@ -221,18 +226,18 @@ def _shown(entry: dict) -> str:
     return entry["status"]
 
 
-def _check(location, region: str) -> None:
+def _check(location, region: str, owner: str | None = None) -> None:
     from state import check_bucket
 
-    check_bucket(_s3(region), location.bucket, location.prefix)
+    check_bucket(_s3(region, owner), location.bucket, location.prefix)
 
 
-def _backend(location, env: str, region: str):
+def _backend(location, env: str, region: str, owner: str | None = None):
     from orchestrator.names import validate_env
 
     validate_env(env)
     # No account: the document is shown or moved as it is; a run checks it against its account.
-    return state_backend(location, env, region, None)
+    return state_backend(location, env, region, None, owner=owner)
 
 
 def show(args) -> tuple[dict, str]:
@@ -268,17 +273,19 @@ def move(args) -> tuple[dict, str]:
     source_location, target_location = _location(args.source), _location(args.target)
     if source_location == target_location:
         raise UserError("bin/state move: --from and --to are the same location")
-    source = _backend(source_location, args.env, region)
-    target = _backend(target_location, args.env, region)
     from orchestrator import identity
     from resources.aws import Aws
 
     aws = Aws(region)
+    owner = aws.account_id() if source_location.is_s3 or target_location.is_s3 else None
+    source = _backend(source_location, args.env, region, owner)
+    target = _backend(target_location, args.env, region, owner)
     moved_from, moved_to = identity.location_name(source_location), identity.location_name(target_location)
     with locked(source, timeout=timeout, on_wait=_say_waiting), locked(target, timeout=timeout, on_wait=_say_waiting):
         doc = source.load()
         if not source.exists:
             raise UserError(f"no state for env {args.env!r} in {region!r} at {source.location}; nothing moved")
+        aws = _as_recorded_role(aws, doc, args.env)
         # The environment names where its state lives: a copy at any other place is not its state.
         live = identity.read(aws, args.env)
         if live.named and identity.tag_value(moved_to) not in live.named:
@@ -287,7 +294,7 @@ def move(args) -> tuple[dict, str]:
         if target.exists:
             raise UserError(f"{target.location} already holds a state for env {args.env!r}; nothing moved")
         target.save(doc)
-        copy = _backend(target_location, args.env, region).load()
+        copy = _backend(target_location, args.env, region, owner).load()
         if copy.to_json() != doc.to_json():
             raise UserError(f"the copy at {target.location} does not read back as written; the source is kept")
         # The environment names the new place before the old one goes: from here on a run at the
@@ -298,6 +305,16 @@ def move(args) -> tuple[dict, str]:
             + ("" if source_location.is_s3 else f" (the source is kept as {source.location}.moved)"))
     return {"env": args.env, "region": region, "from": source.location, "to": target.location,
             "resources": len(doc.resources)}, text
+
+
+def _as_recorded_role(aws, doc, env: str):
+    """The environment's VPC is read and tagged as the role its recorded configuration names
+    (``role_arn``), in the environment's account; the state itself stays the caller's to move."""
+    from orchestrator.config import choose_config
+    from orchestrator.stack import node_keys
+
+    role = choose_config(None, doc, env, node_keys()).cfg.role_arn
+    return as_role(aws, role, "state-move", env) if role else aws
 
 
 def _say_waiting(exc, timeout: float) -> None:

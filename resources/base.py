@@ -317,12 +317,15 @@ class Handler:
     def read_batched(self, resource_id: str) -> Observed | None:
         """``read``, answered from one ``describe_many`` of every id of this kind the walk's reads
         ahead asked for (SharedReads.want) when this one is among them."""
-        wanted = self.shared.wanted(self.batch_key) if self.shared is not None and self.batch_size else []
+        reads = self.shared
+        if reads is not None and reads.across is not None and resource_id in reads.across.wanted(self.batch_key):
+            reads = reads.across  # bin/drift --all: every environment's, asked together
+        wanted = reads.wanted(self.batch_key) if reads is not None and self.batch_size else []
         if resource_id not in wanted:
             return self.read(resource_id)
         group = self.batch_group(resource_id)
         ids = [i for i in wanted if self.batch_group(i) == group]
-        found = self.shared.once((self.batch_key, group), lambda: {
+        found = reads.once((self.batch_key, group), lambda: {
             k: v for part in chunks(ids, self.batch_size) for k, v in self.describe_many(part).items()})
         raw = found.get(resource_id)
         if raw is None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
 import re
 import socket
+import stat
 import sys
 import tempfile
 import threading
@@ -69,6 +71,40 @@ def _write_atomic(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
+def _refuse_unsafe(path: Path, what: str, fix_mode: str, *, follow: bool) -> None:
+    """Refuse (one line, nothing touched) a state path another local user could change: owned by
+    someone else, or writable by group or others. Such a user could rewrite the state (what a run
+    then builds or deletes) or plant a symlink where a run writes. ``follow``: the state directory
+    itself may be a symlink (to another disk); a lock file never."""
+    try:
+        info = os.stat(path) if follow else os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(info.st_mode):
+        raise StateError(f"{what} {path} is a symbolic link; remove it (a run creates its own)")
+    mode = stat.S_IMODE(info.st_mode)
+    if info.st_uid != os.geteuid():
+        raise StateError(f"{what} {path} is owned by another user (uid {info.st_uid}); "
+                         f"chown it to this user (uid {os.geteuid()}) or use a state directory of your own")
+    if mode & 0o022:
+        raise StateError(f"{what} {path} is writable by others (mode {mode:04o}); chmod {fix_mode} {path}")
+
+
+def _open_lock_file(path: Path, flags: int = os.O_RDWR) -> int:
+    """Open (creating it 0600 when absent) a lock file without following a symlink: O_EXCL for
+    the create, O_NOFOLLOW for an existing one, so a link planted between the checks and the
+    open is refused rather than followed to a file elsewhere."""
+    if flags & os.O_RDWR:
+        with contextlib.suppress(FileExistsError):
+            return os.open(path, flags | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise StateError(f"state lock file {path} is a symbolic link; remove it (a run creates its own)") from None
+        raise
+
+
 def _read_holder(fd: int) -> dict | None:
     try:
         holder = json.loads(os.pread(fd, 64 * 1024, 0).decode())
@@ -125,10 +161,9 @@ class LocalStateBackend:
         """
         if self._lock_fd is not None:
             raise StateError(f"state lock {self.lock_path} is already held by this backend")
-        if not self.state_dir.is_dir():
-            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self.state_dir.chmod(0o700)  # mkdir's mode is masked by the umask
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        self.check_private()
+        self._make_dir()
+        fd = _open_lock_file(self.lock_path)
         try:
             # flock, unlike a pid file, dies with its process: a killed run never
             # leaves behind a lock that blocks the next one.
@@ -182,6 +217,20 @@ class LocalStateBackend:
     def is_locked(self) -> bool:
         return self._lock_fd is not None
 
+    def check_private(self) -> None:
+        """Refuse a state directory, or a file of this environment in it, that another local user
+        could change (see _refuse_unsafe). Before anything is created, read or locked."""
+        _refuse_unsafe(self.state_dir, "state directory", "700", follow=True)
+        for path in (self.lock_path, self.drift_lock_path):
+            _refuse_unsafe(path, "state lock file", "600", follow=False)
+        for path in (self.path, self.backup_path, self.drift_path):
+            _refuse_unsafe(path, "state file", "600", follow=False)
+
+    def _make_dir(self) -> None:
+        if not self.state_dir.is_dir():
+            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.state_dir.chmod(0o700)  # mkdir's mode is masked by the umask
+
     @property
     def exists(self) -> bool:
         """Whether the environment has a state document here."""
@@ -191,7 +240,7 @@ class LocalStateBackend:
         """The holder recorded in the lock file (a run in progress, or one killed since), for
         `bin/state show`; None when the file is empty. Reads without locking."""
         try:
-            fd = os.open(self.lock_path, os.O_RDONLY)
+            fd = _open_lock_file(self.lock_path, os.O_RDONLY)
         except FileNotFoundError:
             return None
         try:
@@ -248,6 +297,7 @@ class LocalStateBackend:
     # -- reading and writing --------------------------------------------------
 
     def load(self) -> StateDocument:
+        self.check_private()
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -288,10 +338,9 @@ class LocalStateBackend:
         writing it needs no state lock, so a drift check never stands in a reconcile's way. An
         flock of its own, held for the read and the write only, serializes two checks, so that
         a finding is new for one of them only."""
-        if not self.state_dir.is_dir():
-            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self.state_dir.chmod(0o700)
-        fd = os.open(self.drift_lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        self.check_private()
+        self._make_dir()
+        fd = _open_lock_file(self.drift_lock_path)
         try:
             # Blocking: the other holder is a check between its read and its write, milliseconds.
             fcntl.flock(fd, fcntl.LOCK_EX)

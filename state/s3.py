@@ -119,6 +119,18 @@ def _ci_run() -> str | None:
     return env.get("CI_JOB_URL") or None
 
 
+def expect_bucket_owner(s3, account: str) -> None:
+    """Make every call of this S3 client name the account that must own the bucket
+    (ExpectedBucketOwner): S3 answers 403 AccessDenied when another account owns it, so a state
+    bucket deleted and its name taken by someone else is never read nor written. The client is
+    the state backend's own (a factory of its own), so no other call carries it."""
+    def add(params: dict, model, **_kwargs) -> None:
+        if "ExpectedBucketOwner" in model.input_shape.members:
+            params.setdefault("ExpectedBucketOwner", account)
+
+    s3.meta.events.register("provide-client-params.s3", add)
+
+
 def check_bucket(s3, bucket: str, prefix: str = "") -> None:
     """Raise BucketRequirementsError naming every requirement the bucket does not meet:
     versioning (every earlier state version kept), all public access blocked, default

@@ -59,6 +59,14 @@ def node_keys() -> tuple[str, ...]:
     return tuple(n.key for n in stack_nodes("env", EnvConfig(), [f"az{i}" for i in range(1, AZ_COUNT + 1)]))
 
 
+@functools.cache
+def batched_kinds() -> dict[str, type]:
+    """The handlers of the stack's kinds that describe several resources in one call
+    (Handler.batch_size), by kind: what ``bin/drift --all`` asks for across environments."""
+    nodes = every_node("env", EnvConfig(), [f"az{i}" for i in range(1, AZ_COUNT + 1)])
+    return {n.handler.kind: n.handler for n in nodes if n.handler.batch_size}
+
+
 def every_node(env: str, cfg: EnvConfig, azs: list[str]) -> list[Node]:
     """Every node an earlier configuration may have made. Teardown looks for all of them (one
     found absent costs a read, no call); a reconcile deletes what the configuration dropped,
@@ -80,4 +88,4 @@ def stack_outputs() -> dict[str, Ref]:
     }
 
 
-__all__ = ["OPTIONAL_NODES", "OUTPUT_KEYS", "every_config", "every_node", "network_nodes", "node_keys", "stack_nodes", "stack_outputs", "subnet_cidrs"]
+__all__ = ["OPTIONAL_NODES", "OUTPUT_KEYS", "batched_kinds", "every_config", "every_node", "network_nodes", "node_keys", "stack_nodes", "stack_outputs", "subnet_cidrs"]

@@ -8,7 +8,7 @@ from resources.api.apigateway import ApiKey, RestApi, Stage, UsagePlan, VpcLink
 from resources.shared.apigateway_account import PUSH_TO_CLOUDWATCH_POLICY, ROLE_PREFIX, ApiGatewayCloudWatchRole
 from resources.api.logs import ApiExecutionLogGroup
 from resources.security.log_group import LogGroup
-from resources.api.waf import SCOPE, WebAcl, WebAclAssociation
+from resources.api.waf import LOG_GROUP_PREFIX, SCOPE, WebAcl, WebAclAssociation, WebAclLogging
 
 # The access log line, one JSON object per request (API Gateway developer guide, "CloudWatch log
 # formats for API Gateway": the JSON example, with the API key id and the WAF verdict added).
@@ -28,6 +28,11 @@ WAF_MANAGED_RULE_GROUPS = ["AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnown
 
 def api_access_log_group_name(env: str) -> str:
     return f"/aws/apigateway/video-metadata-api-{env}/access"
+
+
+def waf_log_group_name(env: str) -> str:
+    # WAF logs only to a group of this prefix (resources/api/waf.py).
+    return f"{LOG_GROUP_PREFIX}video-metadata-api-{env}"
 
 
 def _method(path: str, verb: str, port: int, with_id: bool) -> dict:
@@ -120,7 +125,7 @@ def api_security_nodes(env: str, cfg: EnvConfig) -> list[Node]:
 
 
 def waf_nodes(env: str, cfg: EnvConfig) -> list[Node]:
-    """FSBP APIGateway.4: a web ACL on the stage (api_waf)."""
+    """FSBP APIGateway.4: a web ACL on the stage (api_waf); FSBP WAF.11: its logging."""
     spec = spec_factory(env, cfg)
     return [
         Node("waf.web_acl", WebAcl, spec(
@@ -132,5 +137,15 @@ def waf_nodes(env: str, cfg: EnvConfig) -> list[Node]:
             "name": f"video-metadata-api-waf-{env}-stage", "tags": {},
             "web_acl_arn": Ref("waf.web_acl", "arn"), "resource_arn": Ref("apigw.stage", "arn"),
             "web_acl_name": f"video-metadata-api-waf-{env}", "rest_api_name": f"video-metadata-api-{env}", "stage_name": env,
+        }),
+        # FSBP WAF.11: the web ACL's traffic logs, encrypted and retained like the API's.
+        Node("logs.waf", LogGroup, spec(
+            waf_log_group_name(env), retention_days=cfg.api_log_retention_days, kms_key_id=Ref("kms.key", "arn"),
+        )),
+        # Not taggable either: ours through the web ACL it names (resources/api/waf.py).
+        Node("waf.logging", WebAclLogging, {
+            "name": f"video-metadata-api-waf-{env}-logging", "tags": {},
+            "web_acl_arn": Ref("waf.web_acl", "arn"), "log_destination": Ref("logs.waf", "arn"),
+            "web_acl_name": f"video-metadata-api-waf-{env}",
         }),
     ]

@@ -11,7 +11,7 @@ from resources.security.iam_role import IamRole
 from resources.security.kms_key import ACCOUNT, REGION, KmsKey
 from resources.security.log_group import LogGroup
 from resources.security.secret import ApiKeySecret, GeneratedSecret
-from resources.security.secret_policy import CALLER, SecretPolicy
+from resources.security.secret_policy import SecretPolicy
 from resources.network.security_group import SecurityGroup
 
 ALL_TRAFFIC = {"protocol": "-1", "from_port": -1, "to_port": -1}
@@ -173,12 +173,13 @@ def kms_alias(env: str) -> str:
 def environment_log_groups(env: str) -> list[str]:
     """ARN patterns of every log group the environment encrypts with its key: the ECS services',
     RDS's exports, the API's access and execution logs (API Gateway names the latter after the
-    API's id, unknown before it exists, and the stage, the environment's name) and the flow logs."""
-    from orchestrator.stack.api import api_access_log_group_name
+    API's id, unknown before it exists, and the stage, the environment's name), the flow logs and
+    the web ACL's logs."""
+    from orchestrator.stack.api import api_access_log_group_name, waf_log_group_name
     from orchestrator.stack.data import rds_log_group_name
 
     names = [log_group_name(env, "*"), rds_log_group_name(env, "*"), api_access_log_group_name(env).rsplit("/", 1)[0] + "/*",
-             f"API-Gateway-Execution-Logs_*/{env}", flow_log_group_name(env)]
+             f"API-Gateway-Execution-Logs_*/{env}", flow_log_group_name(env), waf_log_group_name(env)]
     return [f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}" for name in names]
 
 
@@ -189,6 +190,10 @@ def key_policy(env: str) -> dict:
         "Statement": [
             # The account administers the key and IAM policies grant its use (AWS's default key
             # policy): without it the key could become unmanageable, and KMS refuses such a policy.
+            # It is also what lets Secrets Manager use the key for the stack's secrets and RDS's
+            # master secret: on behalf of the caller, whose IAM policy grants that use. A second
+            # statement for the account narrowed by kms:ViaService would grant nothing more (allows
+            # add up) while reading like a limit, so there is none.
             {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
              "Action": "kms:*", "Resource": "*"},
             # CloudWatch Logs encrypts this environment's log groups only (CloudWatch Logs user
@@ -199,15 +204,6 @@ def key_policy(env: str) -> dict:
              "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
              "Resource": "*",
              "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": environment_log_groups(env)}}},
-            # Secrets Manager uses the key on behalf of principals of this account, and only through
-            # Secrets Manager (the policy of the aws/secretsmanager key, narrowed to this account).
-            # RDS's master secret too: RDS creates it through Secrets Manager for the principal that
-            # calls CreateDBInstance (or ModifyDBInstance turning management on, the only time it takes
-            # a key, D-RDS-1), so the ViaService is secretsmanager's (docs/aws-behaviours.md B-RDS-9).
-            {"Sid": "SecretsManagerEncrypts", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-             "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey"],
-             "Resource": "*",
-             "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com", "kms:CallerAccount": ACCOUNT}}},
         ],
     }
 
@@ -272,31 +268,53 @@ def flow_log_nodes(env: str, cfg: EnvConfig) -> list[Node]:
 
 # -- issue 15, IAM / secrets / ECS (docs/configuration.md "secrets") ------------------------------------
 
+# An account's root principal (the account itself in a policy); the account may be a placeholder.
+ACCOUNT_ROOT = re.compile(r"arn:aws[\w-]*:iam::(.+):root")
+
+
 def secret_policy(readers: list, admins: list) -> dict:
     """Only ``readers`` (the roles that read the secret) and ``admins`` (who runs the tool: it reads
     the AUTH token to create the replication group and to rotate it, and the API key secret on
     every reconcile and drift to compare it) may GetSecretValue. The Deny names every other
     principal, of this account or any other: an identity policy granting secretsmanager:* to
-    someone in the account no longer reaches these values. Everything else (DescribeSecret,
-    Put/DeleteResourcePolicy) is left to IAM, so an administrator can never be locked out of the
-    policy itself."""
+    someone in the account no longer reaches these values. An account root among ``admins``
+    (``arn:aws:iam::ACCOUNT:root``) stands for the account, as in a Principal element: its
+    principals are exempt from the Deny and IAM policies decide for them (aws:PrincipalArn is the
+    root user's own ARN only, so naming root there would lock the tool out). Everything else
+    (DescribeSecret, Put/DeleteResourcePolicy) is left to IAM, so an administrator can never be
+    locked out of the policy itself."""
+    accounts = [m[1] for m in map(ACCOUNT_ROOT.fullmatch, admins) if m]
+    named = [*readers, *(a for a in admins if not ACCOUNT_ROOT.fullmatch(a))]
     statements = []
     if readers:
         statements.append({"Sid": "ReadersRead", "Effect": "Allow", "Principal": {"AWS": readers},
                            "Action": "secretsmanager:GetSecretValue", "Resource": "*"})
+    # aws:PrincipalArn is ARN-typed: the ARN operator (docs/configuration.md IAM row). Conditions
+    # are ANDed: denied when neither named nor of an admin account.
+    condition = {"ArnNotLike": {"aws:PrincipalArn": named}} if named else {}
+    if accounts:
+        condition["StringNotEquals"] = {"aws:PrincipalAccount": accounts}
     statements.append({
         "Sid": "NobodyElseReads", "Effect": "Deny", "Principal": {"AWS": "*"},
-        "Action": "secretsmanager:GetSecretValue", "Resource": "*",
-        # aws:PrincipalArn is ARN-typed: the ARN operator (docs/configuration.md IAM row).
-        "Condition": {"ArnNotLike": {"aws:PrincipalArn": [*readers, *admins]}},
+        "Action": "secretsmanager:GetSecretValue", "Resource": "*", "Condition": condition,
     })
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+def secret_admins(cfg: EnvConfig) -> list:
+    """Who administers the secrets: as configured; else the environment's role (every run assumes
+    it); else the account. Never the principal that happens to run the tool: a drift run as
+    another role would then see both policies drifted."""
+    if cfg.secret_admin_principals:
+        return list(cfg.secret_admin_principals)
+    if cfg.role_arn:
+        return [cfg.role_arn]
+    return [f"arn:aws:iam::{ACCOUNT}:root"]
+
+
 def secret_policy_nodes(env: str, cfg: EnvConfig) -> list[Node]:
     spec = spec_factory(env, cfg)
-    # Empty: the principal that runs the reconcile (resources/security/secret_policy.py CALLER).
-    admins = list(cfg.secret_admin_principals) or [CALLER]
+    admins = secret_admins(cfg)
     return [
         # The node's name is the secret's: the lookup after a state loss, and its ownership tags.
         # ECS reads the AUTH token for the tasks with the execution role (REDIS_AUTH_TOKEN).

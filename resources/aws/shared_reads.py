@@ -32,6 +32,25 @@ TAGGED = ("tagging", "environment")
 _LIVE_TAGS = contextvars.ContextVar("live_tags", default=False)
 
 
+# Set while the engine looks for a node's resource at the start of its step (Handler.find):
+# the only reads a listing of the walk may answer (this module's docstring).
+_FIRST_LOOK = contextvars.ContextVar("first_look", default=False)
+
+
+def first_look(call: Callable[..., Any], *args: Any) -> Any:
+    """``call(*args)`` as a node's first look for its resource (on any thread)."""
+    token = _FIRST_LOOK.set(True)
+    try:
+        return call(*args)
+    finally:
+        _FIRST_LOOK.reset(token)
+
+
+def looking_first() -> bool:
+    """True inside ``first_look``: a listing made for the walk may answer; after a write, never."""
+    return _FIRST_LOOK.get()
+
+
 @contextlib.contextmanager
 def tags_read_live() -> Iterator[None]:
     """Every tag read in this block asks the resource itself, never the tag index."""

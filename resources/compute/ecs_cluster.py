@@ -59,6 +59,13 @@ class Cluster(EcsHandler):
         answer = self.client.describe_clusters(clusters=[resource_id], include=["SETTINGS", "TAGS"])
         return answer["clusters"][0] if answer["clusters"] else None
 
+    # DescribeClusters takes up to 100 clusters: every environment's under bin/drift --all.
+    batch_size = 100
+
+    def describe_many(self, ids):
+        answer = self.client.describe_clusters(clusters=ids, include=["SETTINGS", "TAGS"])
+        return {c["clusterArn"]: c for c in answer["clusters"]}
+
     def observe(self, raw):
         return observe_cluster(raw)
 

@@ -15,6 +15,8 @@ from resources.aws import error_code, ignore_codes
 from resources.aws.permissions import arn, reads, writes
 from resources.base import Change, Field, Handler, Observed, OnFailed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
 from resources.aws.consistency import consistency
+from resources.aws.ownership import vpc_filters
+from resources.aws.shared_reads import listing, looking_first
 
 FS_NOT_FOUND = "FileSystemNotFound"
 MOUNT_TARGET_NOT_FOUND = "MountTargetNotFound"
@@ -325,14 +327,29 @@ class MountTargets(Handler):
 
     def observe(self, raw):
         targets = live_targets(raw)
+        listed = self._groups_listed(targets)
         for mt in targets:
-            mt["SecurityGroups"] = self._groups(mt["MountTargetId"])
+            found = listed.get(mt.get("NetworkInterfaceId"))
+            mt["SecurityGroups"] = found if found is not None else self._groups(mt["MountTargetId"])
         attrs = {
             "file_system_id": raw["FileSystemId"],
             "subnet_ids": sorted(mt["SubnetId"] for mt in targets),
             "security_group_ids": shared_groups({mt["SubnetId"]: mt["SecurityGroups"] for mt in targets}),
         }
         return Observed(raw["FileSystemId"], attrs, {}, raw)
+
+    def _groups_listed(self, targets: list[dict]) -> dict[str, list[str]]:
+        """A first look's mount targets' groups, from the walk's listing of the VPC's network
+        interfaces: a mount target's groups are its interface's (ModifyMountTargetSecurityGroups
+        "replaces the security groups in effect for the network interface"). The drift check lists
+        them anyway for its unmanaged search; ``bin/drift --all`` for every VPC at once. After a
+        write, each mount target is asked."""
+        vpcs = {mt.get("VpcId") for mt in targets}
+        if self.shared is None or not looking_first() or len(vpcs) != 1 or None in vpcs:
+            return {}
+        ec2 = self.aws.client("ec2")
+        interfaces = listing(self.shared, ec2, "describe_network_interfaces", "NetworkInterfaces", vpc_filters(vpcs.pop()))
+        return {i["NetworkInterfaceId"]: sorted(g["GroupId"] for g in i.get("Groups", [])) for i in interfaces}
 
     def _groups(self, mt_id: str) -> list[str] | None:
         try:

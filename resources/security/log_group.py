@@ -80,7 +80,7 @@ class LogGroup(Handler):
         return Observed(raw["logGroupName"], attrs, tags, raw)
 
     # A plan reads all of the environment's groups in one DescribeLogGroups (logGroupIdentifiers,
-    # up to 50 names; docs/aws-behaviours.md A-47 for moto).
+    # up to 50 names; docs/aws-behaviours.md A-48 for moto).
     batch_size = 50
 
     def describe_many(self, ids):

@@ -6,14 +6,14 @@ secret's). IAM policy grammar applies, so documents are compared in IAM's canoni
 
 What the policy says (orchestrator/stack/security.py ``secret_policy``): only the roles that read
 the secret, and the principals that administer the environment (``secret_admin_principals``; by
-default the one that runs the reconcile, ``${Tool::Caller}`` below), may GetSecretValue; every other
-principal, of this account or another, is denied. PutResourcePolicy is called with
-BlockPublicPolicy, so Secrets Manager refuses a document that would open the secret wider.
+default the environment's role, else the account), may GetSecretValue; every other principal is
+denied. Nothing in it depends on who runs the tool, so every run, as any principal, wants the same
+document. PutResourcePolicy is called with BlockPublicPolicy, so Secrets Manager refuses a
+document that would open the secret wider.
 """
 from __future__ import annotations
 
 import json
-import re
 
 from resources.aws.permissions import reads, writes
 from resources.base import Change, Field, Handler, Observed, owned_by, tag_dict
@@ -22,42 +22,12 @@ from resources.security.secret import SECRET_ARN
 from resources.security.iam_role import ACCOUNT, REGION, canonical_policy, fill_placeholders, policy_problems, policy_text
 from resources.security.secret import NOT_FOUND, find_secret_by_name
 
-# Filled in by ``desired`` with the principal that runs the tool (see ``caller_principals``).
-CALLER = "${Tool::Caller}"
 # PutResourcePolicy ResourcePolicy: 1-20480 characters (Secrets Manager API reference).
 POLICY_MAX = 20_480
 # B-IAM-2: a policy naming a role made seconds ago is refused as malformed ("This resource policy
 # contains an unsupported principal") until IAM has propagated the role; the document is the
 # stack's own and checked by validate, so the refusal is waited out, for a bounded time.
 PRINCIPAL_VISIBLE = consistency("secret-policy-principal-visible", {"MalformedPolicyDocumentException"}, timeout=2 * 60)
-ASSUMED_ROLE = re.compile(r"arn:(aws[\w-]*):sts::(\d{12}):assumed-role/([^/]+)/.+")
-STS_USER = re.compile(r"arn:(aws[\w-]*):sts::(\d{12}):user/(.+)")
-
-
-def caller_principals(caller_arn: str) -> list[str]:
-    """aws:PrincipalArn patterns that match the caller. For a role session, aws:PrincipalArn is the
-    role's ARN with its path, which the session ARN leaves out (IAM user guide, "AWS global
-    condition context keys", aws:PrincipalArn): the role without a path, and under any path."""
-    role = ASSUMED_ROLE.fullmatch(caller_arn)
-    if role:
-        partition, account, name = role.groups()
-        return [f"arn:{partition}:iam::{account}:role/{name}", f"arn:{partition}:iam::{account}:role/*/{name}"]
-    user = STS_USER.fullmatch(caller_arn)  # moto answers an sts user ARN for its default user
-    if user:
-        partition, account, name = user.groups()
-        return [f"arn:{partition}:iam::{account}:user/{name}"]
-    return [caller_arn] if caller_arn else []
-
-
-def _expand_caller(value, principals: list[str]):
-    if isinstance(value, dict):
-        return {k: _expand_caller(v, principals) for k, v in value.items()}
-    if isinstance(value, list):
-        out = []
-        for item in value:
-            out += principals if item == CALLER else [_expand_caller(item, principals)]
-        return out
-    return principals if value == CALLER else value
 
 
 def _mentions(value, marker: str) -> bool:
@@ -97,8 +67,6 @@ class SecretPolicy(Handler):
 
     def desired(self, spec):
         policy = spec["policy"]
-        if _mentions(policy, CALLER):
-            policy = _expand_caller(policy, caller_principals(self.aws.caller_arn()))
         if _mentions(policy, ACCOUNT) or _mentions(policy, REGION):
             policy = fill_placeholders(policy, self.aws.account_id(), self.aws.region)
         return {**spec, "policy": canonical_policy(policy)}

@@ -15,11 +15,17 @@
    (``/accessLogSettings/…``) while the account has no ``cloudwatchRoleArn`` is refused with
    BadRequestException "CloudWatch Logs role ARN must be set in account settings to enable
    logging" (developer guide, "Set up CloudWatch logging for REST APIs"). moto accepts it.
+4. GetUsage (docs/aws-behaviours.md A-49). moto has no route for it (404 "Not yet implemented").
+   AWS answers a usage plan's requests per API key and UTC day, from ``startDate`` to ``endDate``
+   ("YYYY-MM-DD", both included), as ``values``: key id -> one ``[used, remaining]`` pair a day.
+   moto meters nothing, so the layer counts what a test records with ``record_usage``; every
+   other day reads 0 (remaining: 0, the stack's plans have no quota).
 """
 from __future__ import annotations
 
 import json
 import re
+from datetime import date, timedelta
 from urllib.parse import unquote
 
 from moto.apigateway import exceptions, models, responses, urls
@@ -33,6 +39,41 @@ def apply() -> None:
     _keep_connection_id()
     _tags_of_every_resource()
     _logging_needs_the_account_role()
+    _usage_by_key_and_day()
+
+
+def record_usage(plan_id: str, key_id: str, day: str, count: int = 1, *,
+                 account: str = "123456789012", region: str = "us-east-1") -> None:
+    """Count ``count`` requests with the key through the plan on ``day`` ("YYYY-MM-DD", UTC), as
+    API Gateway would after clients called the API (kept on moto's backend, reset with it)."""
+    backend = models.apigateway_backends[account][region]
+    usage = backend.__dict__.setdefault("_fidelity_usage", {})
+    usage[(plan_id, key_id, day)] = usage.get((plan_id, key_id, day), 0) + count
+
+
+def _usage_by_key_and_day() -> None:
+    urls.url_paths.setdefault("{0}/usageplans/(?P<usage_plan_id>[^/]+)/usage$", responses.APIGatewayResponse.dispatch)
+
+    def get_usage(self):
+        plan_id = self.path.split("/")[2]
+        self.backend.get_usage_plan(plan_id)  # NotFoundException "Invalid Usage Plan ID specified"
+        start, end = self._get_param("startDate"), self._get_param("endDate")
+        try:
+            first, last = date.fromisoformat(start), date.fromisoformat(end)
+        except (TypeError, ValueError):
+            raise exceptions.BadRequestException("startDate and endDate must be dates such as 2016-01-01") from None
+        if last < first:
+            raise exceptions.BadRequestException("The end date must not be before the start date")
+        keys = list(self.backend.usage_plan_keys.get(plan_id, {}))
+        wanted = self._get_param("keyId")
+        if wanted:
+            keys = [k for k in keys if k == wanted]
+        counted = self.backend.__dict__.get("_fidelity_usage", {})
+        days = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+        values = {k: [[counted.get((plan_id, k, d), 0), 0] for d in days] for k in keys}
+        return json.dumps({"usagePlanId": plan_id, "startDate": start, "endDate": end, "values": values})
+
+    responses.APIGatewayResponse.get_usage = get_usage
 
 
 def _turns_logging_on(op: dict) -> bool:

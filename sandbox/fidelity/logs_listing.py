@@ -1,6 +1,6 @@
 """CloudWatch Logs: DescribeLogGroups by ``logGroupIdentifiers``, which moto 5.2.5 ignores.
 
-docs/aws-behaviours.md A-47: AWS (CloudWatch Logs API reference, DescribeLogGroups) answers only
+docs/aws-behaviours.md A-48: AWS (CloudWatch Logs API reference, DescribeLogGroups) answers only
 the log groups named in ``logGroupIdentifiers`` (1-50 names, or ARNs), and "if you specify this
 parameter, the only other filter that you can choose to specify is includeLinkedAccounts". moto
 5.2.5 drops the parameter and lists every group of the account, 50 a page. A plan reads all of an

@@ -19,6 +19,11 @@
    cannot be associated until ``clock.duration("wafv2.new_entity")`` has gone by on the layer's
    clock. A stage just created can be refused the same way: not modelled (the handler's retry is
    the same for both).
+4. PutLoggingConfiguration to a CloudWatch Logs log group whose name does not start with
+   ``aws-waf-logs-`` is refused: WAFInvalidParameterException "The ARN isn't valid ..., field:
+   LOG_DESTINATION" (docs/aws-behaviours.md B-WAF-1; WAF developer guide, "Sending web ACL
+   traffic logs to an Amazon CloudWatch Logs log group", naming requirements). moto stores any
+   destination.
 """
 from __future__ import annotations
 
@@ -50,6 +55,29 @@ class WAFUnavailableEntityException(exceptions.WAFv2ClientError):
             "seconds to a number of minutes for changes to propagate. Verify the resource specifications in your "
             "request parameters and then retry the operation.",
         )
+
+
+class WAFInvalidParameterException(exceptions.WAFv2ClientError):
+    def __init__(self, field: str, parameter: str) -> None:
+        # AWS's words for a log destination it cannot use (as CloudFormation and Terraform relay them).
+        super().__init__(
+            "WAFInvalidParameterException",
+            "Error reason: The ARN isn't valid. A valid ARN begins with arn: and includes other information "
+            f"separated by colons or slashes., field: {field}, parameter: {parameter}",
+        )
+
+
+WAF_LOG_PREFIX = "aws-waf-logs-"
+
+
+def _refusing_unprefixed_log_groups(original):
+    def put_logging_configuration(self, arn, log_destination_configs, *args, **kwargs):
+        for destination in log_destination_configs or []:
+            if ":logs:" in destination and not destination.split(":log-group:", 1)[-1].startswith(WAF_LOG_PREFIX):
+                raise WAFInvalidParameterException("LOG_DESTINATION", destination)
+        return original(self, arn, log_destination_configs, *args, **kwargs)
+
+    return put_logging_configuration
 
 
 def new_entity_lag() -> bool:
@@ -87,6 +115,7 @@ def apply() -> None:
     # After 1. and 2.: a refused association changes nothing.
     patch_once(models.WAFV2Backend, "create_web_acl", _noting_creation, _PATCHED_NEW)
     patch_once(models.WAFV2Backend, "associate_web_acl", _refusing_a_new_web_acl, _PATCHED_NEW)
+    patch_once(models.WAFV2Backend, "put_logging_configuration", _refusing_unprefixed_log_groups, _PATCHED)
 
 
 def _apply_association_rules() -> None:

@@ -10,10 +10,12 @@ from datetime import datetime, timedelta
 
 import boto3
 import pytest
+from structlog.testing import capture_logs
 
 from orchestrator.config import EnvConfig
 from orchestrator.rotation import utc_now
 from orchestrator.run import apply_stack, teardown_stack
+from sandbox.fidelity.apigateway import record_usage
 from tests.conftest import REGION
 from tests.day2.environment import ENV, Day2Env, Killed, changes, killed_after, mutating, running_environment
 from tests.support.memory_state import MemoryState
@@ -118,6 +120,32 @@ def test_a_later_reconcile_deletes_the_old_key_once_the_grace_period_is_over(env
     assert env.last_calls == REMOVAL_CALLS
     assert keys() == {KEY: new} and plan_keys(env) == {new} and secret_holds(new)
     assert changes(env.plan(now=after_grace)) == {}
+
+
+def test_an_old_key_still_used_after_the_grace_period_is_kept_until_a_later_run_finds_it_unused(env):
+    """GetUsage counts by UTC day: use on the rotation's own day (before clients switched) does
+    not hold the key; use on a later day of the grace window does, and the deletion waits for a
+    run whose window no longer holds it."""
+    old = keys()[KEY]
+    rotated = utc_now()
+    assert run(env, forced=True).ok
+    new = assert_switched(env, old)
+    plan = env.doc.resource("apigw.usage_plan")["id"]
+    later = rotated + GRACE + timedelta(minutes=1)
+    record_usage(plan, old, rotated.date().isoformat(), 40, region=REGION)
+    record_usage(plan, old, later.date().isoformat(), 3, region=REGION)
+    with capture_logs() as logged:
+        result = run(env, now=lambda: later)
+    assert result.ok, result.failures
+    assert "apigateway DeleteApiKey" not in env.last_calls
+    assert keys() == {KEY: new, f"{KEY}-previous": old} and plan_keys(env) == {old, new}
+    [kept] = [e for e in logged if e["event"] == "rotation_previous_key_kept"]
+    assert (kept["id"], kept["used_on"]) == (old, [later.date().isoformat()])
+    # Two days on, that day is out of the window: the key goes.
+    result = run(env, now=lambda: later + timedelta(days=2))
+    assert result.ok, result.failures
+    assert env.last_calls == REMOVAL_CALLS
+    assert keys() == {KEY: new} and plan_keys(env) == {new}
 
 
 @pytest.mark.parametrize("k", range(1, sum(ROTATION_CALLS.values()) + 1))

@@ -39,13 +39,13 @@ from tests.day2.environment import ENV, Day2Env, changes, mutating, running_envi
 
 IN_PLACE, DOWNTIME, REPLACE, IMPOSSIBLE = "IN_PLACE", "DOWNTIME", "REPLACE", "IMPOSSIBLE"
 RDS_MODIFY = layer_clock.DURATIONS["rds.modify_pending"] + layer_clock.DURATIONS["rds.modify"]
-# Mount targets, the file-system policy, secret policies and a web ACL's association are not
+# Mount targets, the file-system policy, secret policies, a web ACL's association and logging are not
 # taggable AWS resources (their handlers say so).
 TAGGED = sorted(n.key for n in stack_nodes(ENV, EnvConfig(), ["a", "b"]) if n.handler.taggable)
 # What a tag added to (or removed from) every resource costs: one tagging call per resource, by
 # each service's own API (ec2 CreateTags per resource; RDS, ElastiCache, ELB and EFS tag the
 # subnet groups, target groups and access points as well).
-TAG_CALLS = {"apigateway": 5, "ec2": 24, "ecs": 5, "efs": 2, "elasticache": 2, "elbv2": 2, "iam": 5, "kms": 1, "logs": 7,
+TAG_CALLS = {"apigateway": 5, "ec2": 24, "ecs": 5, "efs": 2, "elasticache": 2, "elbv2": 2, "iam": 5, "kms": 1, "logs": 8,
              "rds": 2, "secretsmanager": 2, "wafv2": 1}
 ADD_TAG_OPS = {"apigateway": "TagResource", "ec2": "CreateTags", "ecs": "TagResource", "efs": "TagResource",
                "elasticache": "AddTagsToResource", "elbv2": "AddTags", "iam": "TagRole", "kms": "TagResource",
@@ -177,6 +177,10 @@ SCENARIOS = [
     # Only the commands' account check reads it (before any call; tests/e2e/test_lock_timeout_and_account.py):
     # naming the account the environment is in changes nothing.
     Scenario("account_id", "123456789012", {}),
+    # The role the CLI assumes; in the stack, the secrets' administrator when none is named.
+    Scenario("role_arn", "arn:aws:iam::123456789012:role/video-pipeline-deployer", {
+        "secret.redis_auth.policy": {"policy": IN_PLACE}, "secret.api_key.policy": {"policy": IN_PLACE}},
+        {"secretsmanager PutResourcePolicy": 2}),
     Scenario("efs_backup", False, {"efs.file_system": {"backup": IN_PLACE}}, {"efs PutBackupPolicy": 1}),
     Scenario("lb_cross_zone", False, {"elb.nlb": {"cross_zone": IN_PLACE}}, {"elbv2 ModifyLoadBalancerAttributes": 1}),
     Scenario("flow_log_retention_days", 400, {"logs.flow": {"retention_days": IN_PLACE}}, {"logs PutRetentionPolicy": 1}),
@@ -209,14 +213,15 @@ SCENARIOS = [
     Scenario("api_key_rotation_grace_hours", 48, {}),
     Scenario("api_log_level", "INFO", {"apigw.stage": {"log_level": IN_PLACE}}, {"apigateway UpdateStage": 1}),
     Scenario("api_log_retention_days", 400, {"logs.api_access": {"retention_days": IN_PLACE},
-                                              "logs.api_execution": {"retention_days": IN_PLACE}},
-             {"logs PutRetentionPolicy": 2}),
+                                              "logs.api_execution": {"retention_days": IN_PLACE},
+                                              "logs.waf": {"retention_days": IN_PLACE}},
+             {"logs PutRetentionPolicy": 3}),
     Scenario("api_detailed_metrics", False, {"apigw.stage": {"metrics_enabled": IN_PLACE}}, {"apigateway UpdateStage": 1}),
     Scenario("api_tracing", False, {"apigw.stage": {"tracing_enabled": IN_PLACE}}, {"apigateway UpdateStage": 1}),
     Scenario("api_waf_rate_limit", 1000, {"waf.web_acl": {"rate_limit": IN_PLACE}}, {"wafv2 UpdateWebACL": 1}),
     # Switched off: the nodes the configuration drops are deleted, association first.
-    Scenario("api_waf", False, {"waf.association": {}, "waf.web_acl": {}},
-             {"wafv2 DisassociateWebACL": 1, "wafv2 DeleteWebACL": 1}),
+    Scenario("api_waf", False, {"waf.association": {}, "waf.web_acl": {}, "waf.logging": {}},
+             {"wafv2 DisassociateWebACL": 1, "wafv2 DeleteLoggingConfiguration": 1, "wafv2 DeleteWebACL": 1}),
     # The VPC's CIDR cannot change: a new VPC, and with it every resource in it, the database
     # included: refused without --allow-replace vpc (tests/day2/test_replacements.py gives it).
     Scenario("vpc_cidr", "10.1.0.0/16", {}, refused=frozenset({"vpc"})),

@@ -83,16 +83,19 @@ def test_the_waf_switched_off_is_deleted_and_switched_on_is_made_again(env: Day2
     # Switched off in the configuration, not reconciled yet: drift says the web ACL is still there.
     report = env.drift(off)
     assert sorted((d["resource"], d["attribute"], d["actual"]) for d in report.drifted) == [
-        ("waf.association", "exists", True), ("waf.web_acl", "exists", True)]
+        ("waf.association", "exists", True), ("waf.logging", "exists", True), ("waf.web_acl", "exists", True)]
     plan = env.plan(off)
-    assert {r.key: r.action for r in plan.results if r.action != "unchanged"} == {"waf.web_acl": "delete", "waf.association": "delete"}
+    # Its log group holds data: kept until teardown, as an export log group no longer exported.
+    assert {r.key: r.action for r in plan.results if r.action != "unchanged"} == {
+        "waf.web_acl": "delete", "waf.association": "delete", "waf.logging": "delete"}
     assert env.apply(off).ok
-    assert env.last_calls == {"wafv2 DisassociateWebACL": 1, "wafv2 DeleteWebACL": 1}
+    assert env.last_calls == {"wafv2 DisassociateWebACL": 1, "wafv2 DeleteLoggingConfiguration": 1, "wafv2 DeleteWebACL": 1}
     assert wafv2.list_web_acls(Scope="REGIONAL")["WebACLs"] == []
     assert env.doc.resource("waf.web_acl") is None and env.doc.resource("waf.association") is None
+    assert env.doc.resource("waf.logging") is None and env.doc.resource("logs.waf") is not None
     settled(env)
     assert env.apply(dataclasses.replace(env.cfg, api_waf=True)).ok
-    assert env.last_calls == {"wafv2 CreateWebACL": 1, "wafv2 AssociateWebACL": 1}
+    assert env.last_calls == {"wafv2 CreateWebACL": 1, "wafv2 AssociateWebACL": 1, "wafv2 PutLoggingConfiguration": 1}
     settled(env)
 
 

@@ -91,7 +91,9 @@ def full_inventory(client, env: str) -> dict[str, list[str]]:
     prefixes = (f"/ecs/video-processing-{env}/", f"/vpc/video-pipeline-{env}/", f"/aws/apigateway/video-metadata-api-{env}/",
                 *(f"API-Gateway-Execution-Logs_{a}/{env}" for a in apis),
                 # RDS's export log groups (issue 15, logs), made by the stack before the instance.
-                f"/aws/rds/instance/rds-postgresql-{env}/")
+                f"/aws/rds/instance/rds-postgresql-{env}/",
+                # The web ACL's log group (FSBP WAF.11): WAF wants the aws-waf-logs- prefix.
+                f"aws-waf-logs-video-metadata-api-{env}")
     inv["log_group"] = [g["logGroupName"] for prefix in prefixes
                         for g in logs.describe_log_groups(logGroupNamePrefix=prefix)["logGroups"]]
     # issue 15, API Gateway: the stage's web ACL and its association (FSBP APIGateway.4).
@@ -101,6 +103,8 @@ def full_inventory(client, env: str) -> dict[str, list[str]]:
     # moto has no ListResourcesForWebACL: the stage is asked which web ACL guards it.
     stages = [f"arn:aws:apigateway:{waf.meta.region_name}::/restapis/{a}/stages/{env}" for a in apis]
     inv["web_acl_association"] = [s for s in stages if waf.get_web_acl_for_resource(ResourceArn=s).get("WebACL")]
+    inv["waf_logging"] = [c["ResourceArn"] for c in waf.list_logging_configurations(Scope="REGIONAL")["LoggingConfigurations"]
+                          if c["ResourceArn"] in {a["ARN"] for a in acls}]
     ecs = client("ecs")
     clusters = ecs.describe_clusters(clusters=[f"video-processing-{env}"])["clusters"]
     inv["ecs_cluster"] = [c["clusterName"] for c in clusters if c["status"] == "ACTIVE"]

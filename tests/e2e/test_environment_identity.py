@@ -14,7 +14,9 @@ from tests.support.commands import REGION
 
 ENV = "qa"
 URL = "s3://team-state/envs"
-PROTECTED = f"[environments.{ENV}]\ndeletion_protection = true\napi_desired_count = 3\n"
+# The principals that administer the secrets: the environment's state also lives in S3 here.
+PROTECTED = (f"[environments.{ENV}]\ndeletion_protection = true\napi_desired_count = 3\n"
+             'secret_admin_principals = ["arn:aws:iam::123456789012:role/deploy"]\n')
 
 
 def write_config(tmp_path, text: str) -> str:

@@ -22,6 +22,14 @@ BUCKET = "team-state"
 URL = f"s3://{BUCKET}/envs"
 STATE_KEY, LOCK_KEY = f"envs/{ENV}.{REGION}.json", f"envs/{ENV}.{REGION}.lock"
 ONE_STACK = ONE_STACK_IN_ACCOUNT
+# A shared state needs the principals that administer the secrets (docs/teams.md).
+TEAM_CONFIG = '[defaults]\nsecret_admin_principals = ["arn:aws:iam::123456789012:role/deploy"]\n'
+
+
+def team_config(tmp_path) -> str:
+    path = tmp_path / "team.toml"
+    path.write_text(TEAM_CONFIG)
+    return str(path)
 
 
 @pytest.fixture
@@ -67,7 +75,8 @@ def secrets(reader) -> dict[str, str]:
 
 
 def test_two_runs_at_once_one_works_the_other_refuses_naming_it(s3_cli, server, reader, state_dir, tmp_path):
-    first = start("reconcile", "--env", ENV, server=server, state_dir=state_dir, workdir=tmp_path)
+    first = start("reconcile", "--env", ENV, "--config", team_config(tmp_path), server=server, state_dir=state_dir,
+                  workdir=tmp_path)
     working(first)
     # Held still while the second run tries, so "at once" does not depend on the machine's speed.
     os.kill(first.pid, signal.SIGSTOP)
@@ -93,19 +102,21 @@ def test_two_runs_at_once_one_works_the_other_refuses_naming_it(s3_cli, server, 
              if value.encode() in body}
     assert found == set(), "a secret in an object of the state bucket"
 
-    # What S3 state adds to a no-op reconcile: 3 reads of the bucket's settings, the lock
-    # created and deleted, the state read; nothing written (unchanged).
+    # What S3 state adds to a no-op reconcile: 3 reads of the bucket's settings, the state read
+    # for the role it records, the lock created and deleted, the state read under the lock;
+    # nothing written (unchanged).
     server.clear_recording()
     again = s3_cli("reconcile", "--env", ENV, "--json")
     assert again.code == 0 and again.json["changes"] == []
     s3_calls = sorted(c.operation.split(":", 1)[0] for c in server.calls() if c.service == "s3")
-    assert s3_calls == ["Delete", "Get", "Get", "Get", "Get", "Put"], s3_calls
+    assert s3_calls == ["Delete", "Get", "Get", "Get", "Get", "Get", "Put"], s3_calls
     assert again.json["aws_calls"]["mutating"] == 0  # the stack's own count leaves the state's calls out
 
 
 def test_a_killed_holder_is_broken_by_name_or_taken_over_when_its_lease_ends(s3_cli, server, reader, state_dir, tmp_path):
     host = socket.gethostname()
-    killed = start("reconcile", "--env", ENV, server=server, state_dir=state_dir, workdir=tmp_path)
+    killed = start("reconcile", "--env", ENV, "--config", team_config(tmp_path), server=server, state_dir=state_dir,
+                   workdir=tmp_path)
     working(killed)
     killed.kill()
     killed.communicate()
@@ -144,10 +155,27 @@ def test_a_bucket_missing_requirements_gets_one_line_each_and_no_stack_call(cli,
     lines = result.stderr.splitlines()
     assert len(lines) == 3 and all(line.startswith("error: state bucket bare-bucket: ") for line in lines)
     assert ["versioning" in lines[0], "public access" in lines[1], "encryption" in lines[2]] == [True] * 3
-    assert {c.service for c in server.calls()} == {"sts", "s3"} and server.mutating_calls() == []
+    # The state is read first (it names the environment's role): the bucket's checks stop the run.
+    assert {c.service for c in server.calls()} == {"s3"} and server.mutating_calls() == []
     fixed = cli("state", "init", "s3://bare-bucket/envs")
     assert fixed.code == 0 and "updated" in fixed.stdout
     assert cli("state", "list", "--state", "s3://bare-bucket/envs").code == 0  # the check now passes
+
+
+def test_every_s3_call_of_the_commands_names_the_bucket_owner(cli, server):
+    # The server's own recording: every request the commands sent to S3 carries the header,
+    # but CreateBucket, which has no such parameter (the bucket is new, ours by creation).
+    assert cli("state", "init", URL).code == 0
+    env = {"VIDEO_PIPELINE_STATE": URL}
+    assert cli("reconcile", "--env", ENV, "--plan", env=env).code == 2
+    assert cli("state", "list", env=env).code == 0
+    assert cli("drift", "--all", env=env).code == 0
+    requests = [json.loads(line) for line in server.recording.read_text().splitlines() if line.strip()]
+    to_s3 = [r for r in requests if "/s3/aws4_request" in r["headers"].get("Authorization", "")]
+    assert len(to_s3) > 10, len(to_s3)
+    missing = [(r["method"], r["url"]) for r in to_s3
+               if {k.lower(): v for k, v in r["headers"].items()}.get("x-amz-expected-bucket-owner") != "123456789012"]
+    assert missing == [("PUT", f"{server.endpoint}/{BUCKET}")], missing
 
 
 @pytest.mark.parametrize("value", ["s3:/team-state/envs", "s3:team-state"])

@@ -4,7 +4,9 @@ from __future__ import annotations
 import configparser
 import json
 import os
+import re
 import shlex
+import shutil
 import subprocess
 
 import pytest
@@ -16,16 +18,21 @@ EXAMPLES = ROOT / "examples" / "schedule"
 ENV = "sched"
 
 
-# Not the defaults: the cron and systemd examples run bin/drift without --config and must judge the environment
-# against the configuration it was reconciled with (kept in its state), not cry drift forever.
-CONFIG = "[defaults]\nlog_retention_days = 90\napi_desired_count = 3\n"
+# The configuration file the examples name, as shipped (not the defaults): the cron and systemd examples
+# run bin/drift without --config and must judge the environment against the configuration it was
+# reconciled with (kept in its state), not cry drift forever.
+CONFIG = ROOT / "config" / "video-pipeline.toml"
+
+
+def checkout(tmp_path):
+    """The repository's configuration file where a checkout has it (the examples' --config path)."""
+    (tmp_path / "config").mkdir()
+    return str(shutil.copy(CONFIG, tmp_path / "config" / "video-pipeline.toml"))
 
 
 @pytest.fixture
 def environment(cli, server, state_dir, tmp_path):
-    (tmp_path / "config").mkdir()
-    (tmp_path / "config" / "video-pipeline.toml").write_text(CONFIG)
-    assert cli("reconcile", "--env", ENV, "--config", str(tmp_path / "config" / "video-pipeline.toml")).code == 0
+    assert cli("reconcile", "--env", ENV, "--config", checkout(tmp_path)).code == 0
     return {
         "PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": server.endpoint,
@@ -33,9 +40,10 @@ def environment(cli, server, state_dir, tmp_path):
     }
 
 
-def localise(command: str, tmp_path) -> str:
+def localise(command: str, tmp_path, reports=None) -> str:
+    """The example's paths made the test's: the repository, and its report (and state) directory."""
     return (command.replace("/opt/video-pipeline-infra", str(ROOT))
-            .replace("/var/lib/video-pipeline-infra", str(tmp_path)).replace("/var/log", str(tmp_path)))
+            .replace("/var/lib/video-pipeline-infra", str(reports or tmp_path)).replace("/var/log", str(tmp_path)))
 
 
 def break_dns(reader):
@@ -48,37 +56,63 @@ def test_cron_line_keeps_the_report_and_speaks_only_on_drift(environment, reader
     line = [l for l in (EXAMPLES / "drift.cron").read_text().splitlines() if l and not l.startswith("#") and "=" not in l.split()[0]][0]
     fields = line.split(None, 5)
     assert fields[:5] == ["*/30", "*", "*", "*", "*"]
-    command = localise(fields[5], tmp_path).replace("--env prod", f"--env {ENV}")
-    run = lambda: subprocess.run(["sh", "-c", command], env=environment, capture_output=True, text=True, timeout=300)  # noqa: E731
+    # The report directory does not exist yet: the line makes it.
+    reports = tmp_path / "var-lib" / "video-pipeline-infra"
+    command = localise(fields[5], tmp_path, reports).replace("--env prod", f"--env {ENV}")
+    run = lambda command=command: subprocess.run(["sh", "-c", command], env=environment, capture_output=True,  # noqa: E731
+                                                 text=True, timeout=300)
     quiet = run()
-    assert (quiet.returncode, quiet.stdout) == (0, "")
-    assert json.loads((tmp_path / "drift-prod.json").read_text())["in_sync"] is True
+    assert (quiet.returncode, quiet.stdout) == (0, ""), quiet.stderr
+    assert json.loads((reports / "drift-prod.json").read_text())["in_sync"] is True
     break_dns(reader)
     loud = run()
     assert "drift check exited 2" in loud.stdout
-    assert json.loads((tmp_path / "drift-prod.json").read_text())["in_sync"] is False
+    assert json.loads((reports / "drift-prod.json").read_text())["in_sync"] is False
+    # A report directory that cannot be made is an error (1), as the legend says, not drift (2).
+    (tmp_path / "not-a-directory").write_text("")
+    broken = run(localise(fields[5], tmp_path, tmp_path / "not-a-directory" / "reports"))
+    assert "drift check exited 1" in broken.stdout, broken.stdout + broken.stderr
 
 
-def test_systemd_unit_runs_drift_and_fails_on_drift(environment, reader, tmp_path):
+def test_systemd_unit_runs_drift_and_fails_on_drift(environment, reader, state_dir, tmp_path):
     unit = configparser.ConfigParser(interpolation=None, strict=False)
     unit.read(EXAMPLES / "video-pipeline-drift@.service")
-    assert unit["Service"]["Type"] == "oneshot"
-    argv = [a.replace("%i", ENV) for a in shlex.split(localise(unit["Service"]["ExecStart"], tmp_path))]
+    service = unit["Service"]
+    assert service["Type"] == "oneshot" and service["User"] and service["StateDirectoryMode"] == "0700"
+    argv = [a.replace("%i", ENV) for a in shlex.split(localise(service["ExecStart"], tmp_path))]
+    # The state is named, under the unit's StateDirectory=, never looked for in a home directory:
+    # the run gets neither $VIDEO_PIPELINE_STATE_DIR nor a home with state in it.
+    state = service["ExecStart"].split("--state ")[1].split()[0]
+    assert f"video-pipeline-infra/{os.path.basename(state)}" in service["StateDirectory"].split()
+    assert argv[argv.index("--state") + 1] == str(state_dir)
+    unit_env = {**{k: v for k, v in environment.items() if k != "VIDEO_PIPELINE_STATE_DIR"},
+                "HOME": str(tmp_path / "empty-home")}
+    # StandardOutput= as systemd opens it: truncate: empties the file, file: writes over its start.
+    mode, report = service["StandardOutput"].split(":", 1)
+    assert mode == "truncate", "file: leaves the end of a longer earlier report after a shorter one"
+    report = localise(report.replace("%i", ENV), tmp_path)
+
+    def start():
+        fd = os.open(report, os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if mode == "truncate" else 0), 0o600)
+        with os.fdopen(fd, "w") as out:
+            done = subprocess.run(argv, env=unit_env, stdout=out, stderr=subprocess.PIPE, text=True, timeout=300)
+        with open(report) as written:
+            return done.returncode, json.load(written), done.stderr
+
     # The example notifies syslog through logger; here a file sink shows what it was given.
     argv[argv.index("--notify-command") + 1] = f"cat > {tmp_path / 'notified.json'}"
-    assert subprocess.run(argv, env=environment, capture_output=True, timeout=300).returncode == 0
+    assert start()[0] == 0
     break_dns(reader)
-    failed = subprocess.run(argv, env=environment, capture_output=True, text=True, timeout=300)
-    assert failed.returncode == 2
-    assert json.loads(failed.stdout)["in_sync"] is False
+    code, failed, _ = start()
+    assert code == 2 and failed["in_sync"] is False
     assert json.loads((tmp_path / "notified.json").read_text())["new"]
     # --new-only: the same drift on the next run neither fails the unit nor notifies again,
     # and the report still lists it.
     assert "--new-only" in argv
     (tmp_path / "notified.json").unlink()
-    known = subprocess.run(argv, env=environment, capture_output=True, text=True, timeout=300)
-    assert known.returncode == 0, known.stderr
-    assert json.loads(known.stdout)["drifted"] and json.loads(known.stdout)["new"] == []
+    code, known, stderr = start()  # a shorter report than the last one: still one JSON document
+    assert code == 0, stderr
+    assert known["drifted"] and known["new"] == []
     assert not (tmp_path / "notified.json").exists()
     timer = configparser.ConfigParser(interpolation=None)
     timer.read(EXAMPLES / "video-pipeline-drift@.timer")
@@ -150,3 +184,48 @@ def test_cron_line_for_new_drift_mails_once_per_new_finding(environment, reader,
     again = run()
     assert (again.returncode, again.stdout) == (0, ""), again.stderr
     assert json.loads(report.read_text())["drifted"] and json.loads(report.read_text())["new"] == []
+
+
+WORKFLOWS = sorted(ROOT.glob("examples/*/*.yml"))
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_workflow_actions_are_pinned_by_commit_and_installs_by_version(path):
+    # A tag can be moved to other code; a commit cannot. The tag stays as a comment for people.
+    uses = [line.split("uses:", 1)[1].strip() for line in path.read_text().splitlines() if "uses:" in line]
+    assert uses, path
+    unpinned = [u for u in uses if not re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}  # v\d+(\.\d+)*", u)]
+    assert unpinned == []
+    installs = [s["run"] for job in yaml.safe_load(path.read_text())["jobs"].values()
+                for s in job["steps"] if "pip install" in s.get("run", "")]
+    assert installs and all("-c constraints.txt" in run for run in installs), installs
+
+
+def test_constraints_pin_every_runtime_dependency_exactly():
+    import tomllib
+    from importlib.metadata import distribution
+
+    from packaging.requirements import Requirement
+
+    pins = dict(line.split("==") for line in (ROOT / "constraints.txt").read_text().splitlines()
+                if line and not line.startswith("#"))
+    assert all(re.fullmatch(r"[a-z0-9.-]+", name) and version for name, version in pins.items()), pins
+    needed = [Requirement(r) for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]]
+    while needed:  # the dependencies and theirs, as installed here
+        req = needed.pop()
+        name = req.name.lower().replace("_", "-")
+        assert name in pins, f"{name} is not pinned in constraints.txt"
+        assert req.specifier.contains(pins[name]), (name, pins[name], str(req.specifier))
+        needed += [r for r in map(Requirement, distribution(name).requires or [])
+                   if r.marker is None or r.marker.evaluate({"extra": ""})]
+
+
+def test_shipped_configuration_is_valid_for_every_environment_the_examples_name():
+    from orchestrator.config import load_config
+
+    teams = yaml.safe_load((ROOT / "examples" / "teams" / "github-actions.yml").read_text())
+    envs = teams["jobs"]["reconcile"]["strategy"]["matrix"]["env"]
+    assert "prod" in envs
+    for env in envs:
+        assert load_config(str(CONFIG), env).api_desired_count >= 1
+    assert load_config(str(CONFIG), "prod").deletion_protection is True

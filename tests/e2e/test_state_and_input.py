@@ -91,6 +91,17 @@ def test_a_corrupt_or_foreign_state_file_is_refused_and_left_as_it_was(run, quie
     assert server.mutating_calls() == []
 
 
+@pytest.mark.parametrize("via, command", via_bin_for({"reconcile"}, {c: (c,) for c in ("reconcile", "drift")}))
+def test_a_state_directory_writable_by_others_is_refused_and_nothing_touched(run, quiet_server, state_dir, via, command):
+    path, bak = state_files(state_dir, valid_doc())
+    state_dir.chmod(0o777)
+    before = sorted(p.name for p in state_dir.iterdir())
+    line = one_error_line(run(via, command, "--env", "dev"))
+    assert line == f"error: state directory {state_dir} is writable by others (mode 0777); chmod 700 {state_dir}"
+    assert sorted(p.name for p in state_dir.iterdir()) == before and path.read_text() == valid_doc()
+    assert quiet_server.mutating_calls() == []
+
+
 # -- the lock ---------------------------------------------------------------------------------------
 def test_a_run_killed_with_sigkill_is_named_by_the_next_run(cli, server, state_dir):
     with LockHolder(state_dir) as holder:

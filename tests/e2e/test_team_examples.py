@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -14,7 +15,7 @@ import yaml
 from tests.e2e.conftest import ROOT
 from tests.e2e.test_full_stack import FULL_STACK
 from tests.e2e.inventory import counts, full_inventory
-from tests.e2e.test_schedule_examples import break_dns
+from tests.e2e.test_schedule_examples import break_dns, checkout
 
 EXAMPLES = ROOT / "examples" / "teams"
 ENV = "sched"  # break_dns works on this environment
@@ -62,8 +63,7 @@ def test_workflow_reconciles_on_merge_and_checks_drift_on_schedule_with_s3_state
     # The bucket, once, as the header says; then the steps as written, with the workflow's env.
     assert cli("state", "init", state_url).code == 0
     env = {**runner_env, **workflow["env"], "AWS_REGION": "us-east-1"}  # the test region wins
-    (tmp_path / "config").mkdir()
-    (tmp_path / "config" / "video-pipeline.toml").write_text("[defaults]\nlog_retention_days = 90\n")
+    checkout(tmp_path)  # the shipped config/video-pipeline.toml the step names
     merged = subprocess.run(["bash", "-e", "-c", step(reconcile, "reconcile", ENV)], env=env, cwd=tmp_path,
                             capture_output=True, text=True, timeout=300)
     assert merged.returncode == 0, merged.stderr[-3000:]
@@ -91,7 +91,18 @@ def test_cronjob_runs_the_drift_check_with_s3_state(cronjob, runner_env, cli, re
     assert spec["concurrencyPolicy"] == "Forbid" and len(spec["schedule"].split()) == 5
     job = spec["jobTemplate"]["spec"]
     assert job["backoffLimit"] == 0 and job["template"]["spec"]["restartPolicy"] == "Never"
-    [container] = job["template"]["spec"]["containers"]
+    pod = job["template"]["spec"]
+    [container] = pod["containers"]
+    # Least privilege: not root, nothing gained, nothing written but /tmp, seccomp on.
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    security = container["securityContext"]
+    assert (security["allowPrivilegeEscalation"], security["readOnlyRootFilesystem"]) == (False, True)
+    assert security["capabilities"] == {"drop": ["ALL"]} and security["runAsNonRoot"] is True
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+    # An image pinned by digest (a tag can be moved), with a comment saying to put one's own.
+    assert re.fullmatch(r"[\w./-]+@sha256:[0-9a-f]{64}", container["image"]), container["image"]
+    assert "Replace the digest" in (EXAMPLES / "drift-cronjob.yaml").read_text()
     env = {e["name"]: e["value"] for e in container["env"]}
     argv = container["command"]
     assert argv[:1] == ["bin/drift"] and argv[argv.index("--env") + 1] == "prod"
@@ -99,7 +110,10 @@ def test_cronjob_runs_the_drift_check_with_s3_state(cronjob, runner_env, cli, re
     argv[argv.index("--env") + 1] = ENV
 
     assert cli("state", "init", env["VIDEO_PIPELINE_STATE"]).code == 0
-    assert cli("reconcile", "--env", ENV, env={"VIDEO_PIPELINE_STATE": env["VIDEO_PIPELINE_STATE"]}).code == 0
+    config = tmp_path / "team.toml"
+    config.write_text('[defaults]\nsecret_admin_principals = ["arn:aws:iam::123456789012:role/ci"]\n')
+    assert cli("reconcile", "--env", ENV, "--config", str(config),
+               env={"VIDEO_PIPELINE_STATE": env["VIDEO_PIPELINE_STATE"]}).code == 0
     pod_env = {**runner_env, **env, "AWS_REGION": "us-east-1"}
     run = lambda: subprocess.run(argv, env=pod_env, cwd=tmp_path, capture_output=True, text=True, timeout=300)  # noqa: E731
     ok = run()

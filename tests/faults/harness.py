@@ -168,6 +168,7 @@ def account_counts(client) -> dict[str, int]:
         "kms_key": live_customer_keys(client("kms")),
         "flow_log": len(ec2.describe_flow_logs()["FlowLogs"]),
         "web_acl": len(client("wafv2").list_web_acls(Scope="REGIONAL")["WebACLs"]),
+        "waf_logging": len(client("wafv2").list_logging_configurations(Scope="REGIONAL")["LoggingConfigurations"]),
         # moto has no ListResourcesForWebACL: every stage of every API is asked for its web ACL.
         "web_acl_association": sum(
             bool(client("wafv2").get_web_acl_for_resource(

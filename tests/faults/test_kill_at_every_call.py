@@ -45,7 +45,9 @@ from tests.faults.harness import (
 # UpdateAccount; the stage's UpdateStage (logging, metrics, tracing); CreateWebACL; AssociateWebACL.
 # Issue 15 (keys / logs) added 4: CreateLogGroup and PutRetentionPolicy of RDS's two export log
 # groups (postgresql, upgrade); the master secret's key goes in CreateDBInstance.
-N_MUTATING_CALLS = 125
+# FSBP WAF.11 added 3: the web ACL's log group CreateLogGroup and PutRetentionPolicy, and its
+# PutLoggingConfiguration.
+N_MUTATING_CALLS = 128
 
 # k -> (the k-th mutating call of a full create at --parallelism 1, the resource kind it creates):
 # the first create of each kind in FULL_STACK, and the last call of the run.
@@ -79,13 +81,14 @@ TEARDOWN_SAMPLE = {
     74: ("apigateway Post:/restapis", "rest_api"),
     90: ("apigateway Post:/apikeys", "api_key"),
     # The default group's first call of its own name (its CreateTags is one of several).
-    100: ("ec2 RevokeSecurityGroupIngress", "default_security_group"),
-    102: ("wafv2 CreateWebACL", "web_acl"),
-    103: ("apigateway Post:/usageplans", "usage_plan"),
-    107: ("ec2 CreateNetworkAclEntry", "default_network_acl"),
-    122: ("secretsmanager PutResourcePolicy", "secret_policy"),
-    124: ("ec2 CreateFlowLogs", "flow_log"),
-    125: ("wafv2 AssociateWebACL", "web_acl_association"),
+    102: ("ec2 RevokeSecurityGroupIngress", "default_security_group"),
+    104: ("wafv2 CreateWebACL", "web_acl"),
+    105: ("apigateway Post:/usageplans", "usage_plan"),
+    109: ("ec2 CreateNetworkAclEntry", "default_network_acl"),
+    124: ("secretsmanager PutResourcePolicy", "secret_policy"),
+    126: ("ec2 CreateFlowLogs", "flow_log"),
+    127: ("wafv2 AssociateWebACL", "web_acl_association"),
+    128: ("wafv2 PutLoggingConfiguration", "waf_logging"),
 }
 
 

@@ -22,19 +22,25 @@ from tests.support.commands import REGION
 BUCKET = "team-state"
 URL = f"s3://{BUCKET}/envs"
 STATE_KEY, LOCK_KEY = f"envs/{ENV}.{REGION}.json", f"envs/{ENV}.{REGION}.lock"
+# A shared state needs the principals that administer the secrets (docs/teams.md).
+TEAM_CONFIG = '[defaults]\nsecret_admin_principals = ["arn:aws:iam::123456789012:role/deploy"]\n'
 
 
 
 @pytest.mark.parametrize("k, call", [(1, f"s3 Put:/{BUCKET}/{LOCK_KEY}"), (2, f"s3 Put:/{BUCKET}/{STATE_KEY}"), (40, "")])
 def test_killed_after_call_k_with_s3_state_then_break_lock_converges(k, call, cli_direct, proxy, reader, state_dir, tmp_path):
     assert cli_direct("state", "init", URL).code == 0
-    pid, killed = killed_create(proxy, k, state_dir, tmp_path, env={"VIDEO_PIPELINE_STATE": URL})
+    config = tmp_path / "team.toml"
+    config.write_text(TEAM_CONFIG)
+    pid, killed = killed_create(proxy, k, state_dir, tmp_path, env={"VIDEO_PIPELINE_STATE": URL},
+                                args=("--config", str(config)))
     where = f"k={k} (killed right after {killed})"
     assert killed.startswith(call), where
     s3 = reader("s3")
     assert json.loads(s3.get_object(Bucket=BUCKET, Key=LOCK_KEY)["Body"].read())["pid"] == pid, where
 
-    cli = lambda *args: cli_direct(*args, env={"VIDEO_PIPELINE_STATE": URL})  # noqa: E731
+    # Killed before its configuration was recorded (k=1): the next runs are given it again.
+    cli = lambda *args: cli_direct(*args, "--config", str(config), env={"VIDEO_PIPELINE_STATE": URL})  # noqa: E731
     refused = cli("reconcile", "--env", ENV)
     assert refused.code == 1 and f"pid {pid} is no longer running" in refused.stderr, f"{where}: {refused.stderr}"
     again = cli("reconcile", "--env", ENV, "--break-lock")

@@ -1,5 +1,5 @@
 """DescribeLogGroups by logGroupIdentifiers (sandbox/fidelity/logs_listing.py): docs/aws-behaviours.md
-A-47, in-process under mock_aws."""
+A-48, in-process under mock_aws."""
 from __future__ import annotations
 
 import boto3

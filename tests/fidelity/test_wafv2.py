@@ -107,3 +107,20 @@ def test_a_web_acl_made_before_the_switch_and_the_default_are_associated_at_once
     layer_clock.reset()
     b = acl(wafv2, "b")  # a reset turns it off
     assert associate(wafv2, b["ARN"], stage_arn[1]) is None
+
+
+# -- B-WAF-1: WAF logs only to a log group named aws-waf-logs-… (sandbox/fidelity/wafv2.py 4.) --
+
+def test_logging_to_a_log_group_without_the_waf_prefix_is_refused_and_with_it_stored(moto_aws):
+    wafv2 = boto3.client("wafv2", region_name=REGION)
+    a = acl(wafv2, "a")
+    group = f"arn:aws:logs:{REGION}:123456789012:log-group:"
+    with pytest.raises(ClientError) as refused:
+        wafv2.put_logging_configuration(LoggingConfiguration={"ResourceArn": a["ARN"], "LogDestinationConfigs": [group + "/waf/a"]})
+    error = refused.value.response["Error"]
+    assert error["Code"] == "WAFInvalidParameterException" and "field: LOG_DESTINATION" in error["Message"]
+    with pytest.raises(ClientError):
+        wafv2.get_logging_configuration(ResourceArn=a["ARN"])
+    wafv2.put_logging_configuration(LoggingConfiguration={"ResourceArn": a["ARN"], "LogDestinationConfigs": [group + "aws-waf-logs-a"]})
+    stored = wafv2.get_logging_configuration(ResourceArn=a["ARN"])["LoggingConfiguration"]
+    assert stored["LogDestinationConfigs"] == [group + "aws-waf-logs-a"]

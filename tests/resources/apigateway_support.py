@@ -23,9 +23,9 @@ REGION = "us-east-1"
 MANAGED_BY = "video-pipeline-infra"
 KEYS = ["apigw.vpc_link", "apigw.rest_api", "apigw.stage", "apigw.api_key", "apigw.usage_plan"]
 # What the stage needs since issue 15 (its logs, the account's CloudWatch role, their key): always
-# converged with it. The web ACL and its association only when asked for.
+# converged with it. The web ACL, its association and its logging only when asked for.
 STAGE_NEEDS = ["kms.key", "logs.api_access", "logs.api_execution", "iam.apigw_cloudwatch_role"]
-WAF = ["waf.web_acl", "waf.association"]
+WAF = ["waf.web_acl", "waf.association", "logs.waf", "waf.logging"]
 
 
 @dataclass(frozen=True)

@@ -191,8 +191,12 @@ def test_mount_target_security_groups_changed_by_hand_are_restored(aws, ec2, efs
     mt = mount_targets(efs, fs_id)[built.subnet(2)]
     efs.modify_mount_target_security_groups(MountTargetId=mt["MountTargetId"], SecurityGroups=[other])
 
+    asked = aws.calls.counts[("efs", "DescribeMountTargetSecurityGroups")]
     plan = converge(aws, built.state, nodes=built.nodes, clock=clock, plan=True)
     assert changed_fields(plan) == {"efs.mount_targets": {"security_group_ids"}}
+    # The plan's first look read them from the VPC's network interfaces (one listing), not one
+    # call per mount target.
+    assert aws.calls.counts[("efs", "DescribeMountTargetSecurityGroups")] == asked
     [change] = next(r for r in plan.results if r.key == "efs.mount_targets").changes
     # The mount targets disagree: the diff shows each subnet's groups.
     assert change.actual == {built.subnet(1): [built.sg_id], built.subnet(2): [other]}

@@ -27,6 +27,7 @@ from orchestrator.spec import Node
 from orchestrator.stack.api import api_security_nodes
 from resources.shared.apigateway_account import PUSH_TO_CLOUDWATCH_POLICY, ApiGatewayCloudWatchRole
 from resources.security.iam_role import IamRole, canonical_policy
+from sandbox.fidelity import logs_kms
 from tests.resources.apigateway_support import KEYS, REGION, WAF, make_nlb, network_nodes, nodes, rest_api, substitute
 from tests.support.memory_state import MemoryState
 from tests.support.stack import actions, converge, destroy
@@ -76,9 +77,10 @@ def test_stage_logging_metrics_and_tracing_are_set_switched_off_seen_and_restore
     made = mutating(aws, before)
     # The kill sweep's count of the new calls (the rest is the API's and the key's).
     assert {k: made[k] for k in ("apigateway UpdateStage", "apigateway UpdateAccount", "wafv2 CreateWebACL",
-                                 "wafv2 AssociateWebACL", "logs CreateLogGroup", "iam CreateRole")} == {
-        "apigateway UpdateStage": 1, "apigateway UpdateAccount": 1, "wafv2 CreateWebACL": 1,
-        "wafv2 AssociateWebACL": 1, "logs CreateLogGroup": 2, "iam CreateRole": 1}
+                                 "wafv2 AssociateWebACL", "wafv2 PutLoggingConfiguration", "logs CreateLogGroup",
+                                 "iam CreateRole")} == {
+        "apigateway UpdateStage": 1, "apigateway UpdateAccount": 1, "wafv2 CreateWebACL": 1, "wafv2 PutLoggingConfiguration": 1,
+        "wafv2 AssociateWebACL": 1, "logs CreateLogGroup": 3, "iam CreateRole": 1}
     apigw, logs = clients["apigateway"], clients["logs"]
     s = stage(apigw)
     settings = s["methodSettings"]["*/*"]
@@ -159,6 +161,21 @@ def test_account_role_is_set_when_unset_switched_off_seen_restored_and_removed_w
     destroy(aws, state, nodes=every(), clock=clock)
     assert not apigw.get_account().get("cloudwatchRoleArn")
     assert ROLE not in {r["RoleName"] for r in iam.list_roles()["Roles"]}
+
+
+def test_account_role_trusting_every_account_is_seen_and_brought_back_to_this_account(aws, clients, stack, clock):
+    """A role made before its trust had the confused-deputy guard (or widened by hand) converges:
+    the plan shows its trust policy, the reconcile puts aws:SourceAccount back."""
+    state, every = stack
+    converge(aws, state, nodes=every(), clock=clock)
+    iam = clients["iam"]
+    iam.update_assume_role_policy(RoleName=ROLE, PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+    assert changed(converge(aws, state, nodes=every(), clock=clock, plan=True)) == {"iam.apigw_cloudwatch_role": {"assume_role_policy"}}
+    converge(aws, state, nodes=every(), clock=clock)
+    [statement] = canonical_policy(iam.get_role(RoleName=ROLE)["Role"]["AssumeRolePolicyDocument"])["Statement"]
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": [ACCOUNT]}}
+    assert changed(converge(aws, state, nodes=every(), clock=clock, plan=True)) == {}
 
 
 def other_logging_stage(apigw) -> None:
@@ -347,6 +364,49 @@ def test_web_acl_and_association_are_set_switched_off_seen_restored_and_torn_dow
     down = destroy(aws, state, nodes=every(), clock=clock)
     assert actions(down)["waf.association"] == "delete" and actions(down)["waf.web_acl"] == "delete"
     assert [a for a in wafv2.list_web_acls(Scope="REGIONAL")["WebACLs"] if a["Name"] == ACL] == []
+
+
+WAF_LOGS = "aws-waf-logs-video-metadata-api-dev"
+
+
+def logging_reads(aws, run) -> int:
+    before = aws.calls.counts[("wafv2", "GetLoggingConfiguration")]
+    run()
+    return aws.calls.counts[("wafv2", "GetLoggingConfiguration")] - before
+
+
+def test_web_acl_logs_to_its_encrypted_group_switched_off_seen_restored_and_both_torn_down(aws, clients, stack, clock):
+    """FSBP WAF.11: the web ACL logs to aws-waf-logs-…, on the environment's key (the layer checks
+    the key policy admits the group, D-LOG-1) and retained like the API's logs."""
+    state, every = stack
+    with logs_kms.key_policy_checked():
+        assert converge(aws, state, nodes=every(), clock=clock).ok
+    wafv2, logs = clients["wafv2"], clients["logs"]
+    acl = web_acl(wafv2)["WebACL"]["ARN"]
+    [group] = [g for g in logs.describe_log_groups(logGroupNamePrefix=WAF_LOGS)["logGroups"] if g["logGroupName"] == WAF_LOGS]
+    key_arn = clients["kms"].describe_key(KeyId="alias/video-pipeline-dev")["KeyMetadata"]["Arn"]
+    assert (group.get("kmsKeyId"), group.get("retentionInDays")) == (key_arn, EnvConfig().api_log_retention_days)
+    logging = wafv2.get_logging_configuration(ResourceArn=acl)["LoggingConfiguration"]
+    assert logging["LogDestinationConfigs"] == [group["arn"].removesuffix(":*")]
+
+    # Switched off behind the tool's back: drift (the plan's diff) has it missing. One read of the
+    # logging, in sync or not.
+    reads = logging_reads(aws, lambda: converge(aws, state, nodes=every(), clock=clock, plan=True))
+    assert reads == 1
+    wafv2.delete_logging_configuration(ResourceArn=acl)
+    plan = converge(aws, state, nodes=every(), clock=clock, plan=True)
+    assert {k: v for k, v in actions(plan).items() if v != "unchanged"} == {"waf.logging": "create"}
+    assert logging_reads(aws, lambda: converge(aws, state, nodes=every(), clock=clock, plan=True)) == 1
+    converge(aws, state, nodes=every(), clock=clock)
+    assert wafv2.get_logging_configuration(ResourceArn=acl)["LoggingConfiguration"]["LogDestinationConfigs"] == logging["LogDestinationConfigs"]
+    assert changed(converge(aws, state, nodes=every(), clock=clock, plan=True)) == {}
+
+    # Teardown without state removes the logging and its group with the web ACL.
+    state.lose()
+    down = destroy(aws, state, nodes=every(), clock=clock)
+    assert actions(down)["waf.logging"] == "delete" and actions(down)["logs.waf"] == "delete"
+    assert wafv2.list_logging_configurations(Scope="REGIONAL")["LoggingConfigurations"] == []
+    assert logs.describe_log_groups(logGroupNamePrefix=WAF_LOGS)["logGroups"] == []
 
 
 @pytest.mark.parametrize("limit", [9, 2_000_000_001])

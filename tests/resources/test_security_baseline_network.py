@@ -117,9 +117,9 @@ def test_every_row_is_read_back_after_a_reconcile_and_a_second_run_changes_nothi
         f"arn:aws:logs:{REGION}:123456789012:log-group:{name}" for name in (
             "/ecs/video-processing-dev/*", "/aws/rds/instance/rds-postgresql-dev/*",
             "/aws/apigateway/video-metadata-api-dev/*", "API-Gateway-Execution-Logs_*/dev",
-            "/vpc/video-pipeline-dev/flow-logs"))
-    via = by_sid["SecretsManagerEncrypts"]["Condition"]["StringEquals"]["kms:ViaService"]
-    assert listed(via) == [f"secretsmanager.{REGION}.amazonaws.com"]
+            "/vpc/video-pipeline-dev/flow-logs", "aws-waf-logs-video-metadata-api-dev"))
+    # The secrets are encrypted through the account's statement (below): no other statement.
+    assert set(by_sid) == {"AccountAdministers", "CloudWatchLogsEncrypts"}
     assert "${" not in json.dumps(policy)
 
     # logs: every log group encrypted with the key, retention from config.

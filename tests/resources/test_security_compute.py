@@ -31,15 +31,16 @@ from orchestrator.stack.security import iam_nodes, key_nodes, log_group_nodes, s
 from resources.base import spec_problems
 from resources.compute.ecs_task_definition import TaskDefinition
 from resources.security.iam_role import IamRole, canonical_policy
-from resources.security.secret_policy import SecretPolicy, caller_principals
+from resources.security.secret_policy import SecretPolicy
 from tests.conftest import REGION
 from tests.resources.network import changed_fields
 from tests.support.memory_state import MemoryState
 from tests.support.stack import actions, converge, destroy
 
 ACCOUNT = "123456789012"
-# moto's caller (GetCallerIdentity): the principal that runs the reconcile in these tests.
-CALLER = f"arn:aws:iam::{ACCOUNT}:user/moto"
+# With no secret_admin_principals and no role_arn the account administers the secrets: its
+# principals are exempt from the Deny (IAM decides), whoever runs the tool.
+ACCOUNT_EXEMPT = {"StringNotEquals": {"aws:PrincipalAccount": [ACCOUNT]}}
 EXECUTION, TASK, MONITORING = "ecs-task-execution-role-dev", "ecs-task-role-dev", "rds-monitoring-role-dev"
 SECRETS = {"secret.redis_auth.policy": "redis-auth-dev", "secret.api_key.policy": "api-keys-dev"}
 FAMILIES = {"ecs.taskdef.api": "metadata-api-dev", "ecs.taskdef.worker": "video-worker-dev"}
@@ -195,11 +196,11 @@ def test_secret_policies_are_put_at_create_switched_off_seen_and_restored(aws, s
          "Action": ["secretsmanager:GetSecretValue"], "Resource": ["*"]},
         {"Sid": "NobodyElseReads", "Effect": "Deny", "Principal": {"AWS": ["*"]},
          "Action": ["secretsmanager:GetSecretValue"], "Resource": ["*"],
-         "Condition": {"ArnNotLike": {"aws:PrincipalArn": sorted([execution, CALLER])}}},
+         "Condition": {"ArnNotLike": {"aws:PrincipalArn": [execution]}, **ACCOUNT_EXEMPT}},
     ]
-    # Nobody in the stack reads the API key: only its administrators (here the caller).
+    # Nobody in the stack reads the API key: only its administrators (here the account).
     [deny] = secret_policy(sm, "api-keys-dev")["Statement"]
-    assert deny["Effect"] == "Deny" and deny["Condition"] == {"ArnNotLike": {"aws:PrincipalArn": [CALLER]}}
+    assert deny["Effect"] == "Deny" and deny["Condition"] == ACCOUNT_EXEMPT
 
     # Behind the tool's back: one policy removed, the other widened to the whole account.
     sm.delete_resource_policy(SecretId="redis-auth-dev")
@@ -217,28 +218,32 @@ def test_secret_policies_are_put_at_create_switched_off_seen_and_restored(aws, s
 
 
 def test_secret_policy_admins_come_from_the_configuration(aws, sm, api_key, clock):
-    admins = [f"arn:aws:iam::{ACCOUNT}:role/deploy", f"arn:aws:iam::{ACCOUNT}:role/ops/*"]
-    cfg = validate_config({"secret_admin_principals": admins})
+    admins = [f"arn:aws:iam::{ACCOUNT}:role/deploy", f"arn:aws:iam::{ACCOUNT}:role/ops/oncall"]
+    cfg = validate_config({"secret_admin_principals": admins, "role_arn": f"arn:aws:iam::{ACCOUNT}:role/ci"})
     converge(aws, MemoryState(), nodes=nodes(api_key, cfg), clock=clock)
     [deny] = secret_policy(sm, "api-keys-dev")["Statement"]
-    # The configured principals replace the caller: the policy no longer follows who ran last.
-    assert deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"] == sorted(admins)
-    with pytest.raises(ConfigError) as refused:
-        validate_config({"secret_admin_principals": ["deploy", "arn:aws:iam::123:role/x"]})
-    assert refused.value.lines == [
-        "config: secret_admin_principals = ['deploy', 'arn:aws:iam::123:role/x'] is not allowed "
-        "(IAM role or user ARNs such as arn:aws:iam::123456789012:role/deploy, at most 20)"]
+    # The configured principals, exactly: neither the caller, nor the role, nor the account.
+    assert deny["Condition"] == {"ArnNotLike": {"aws:PrincipalArn": sorted(admins)}}
 
 
-@pytest.mark.parametrize("caller, principals", [
-    ("arn:aws:sts::123456789012:assumed-role/deploy/session-1",
-     ["arn:aws:iam::123456789012:role/deploy", "arn:aws:iam::123456789012:role/*/deploy"]),
-    ("arn:aws:iam::123456789012:user/alice", ["arn:aws:iam::123456789012:user/alice"]),
-    ("arn:aws:sts::123456789012:user/moto", ["arn:aws:iam::123456789012:user/moto"]),
+def test_without_admins_the_environments_role_administers_the_secrets(aws, sm, api_key, clock):
+    role = f"arn:aws:iam::{ACCOUNT}:role/teams/deployer"
+    converge(aws, MemoryState(), nodes=nodes(api_key, validate_config({"role_arn": role})), clock=clock)
+    [deny] = secret_policy(sm, "api-keys-dev")["Statement"]
+    # aws:PrincipalArn of a session of the role is the role's ARN with its path.
+    assert deny["Condition"] == {"ArnNotLike": {"aws:PrincipalArn": [role]}}
+
+
+@pytest.mark.parametrize("principal", [
+    "deploy", "arn:aws:iam::123:role/x", f"arn:aws:iam::{ACCOUNT}:role/*", f"arn:aws:iam::{ACCOUNT}:role/ops/*",
+    f"arn:aws:iam::{ACCOUNT}:user/dev-*",
 ])
-def test_the_caller_is_named_as_aws_principal_arn_sees_it(caller, principals):
-    # A role session's aws:PrincipalArn is the role's ARN (with its path), not the session's.
-    assert caller_principals(caller) == principals
+def test_secret_admin_principals_are_refused_when_not_an_exact_principal(principal):
+    with pytest.raises(ConfigError) as refused:
+        validate_config({"secret_admin_principals": [principal]})
+    assert refused.value.lines == [
+        f"config: secret_admin_principals = [{principal!r}] is not allowed "
+        "(IAM role or user ARNs such as arn:aws:iam::123456789012:role/deploy, without wildcards, at most 20)"]
 
 
 def test_secret_policies_are_adopted_after_state_loss_and_go_with_teardown(aws, sm, api_key, clock):

@@ -7,10 +7,15 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from resources.api.waf import NEW_ENTITY, WebAclAssociation
+from orchestrator.reconciler import Reconciler
+from orchestrator.spec import Node
+from resources.api.waf import NEW_ENTITY, WebAclAssociation, WebAclLogging
+from resources.aws.clock import FakeClock
+from resources.base import ResourceError
 from sandbox.fidelity import clock as layer_clock
 from sandbox.fidelity import wafv2 as wafv2_layer
 from tests.conftest import REGION
+from tests.support.memory_state import MemoryState
 
 VIS = {"SampledRequestsEnabled": False, "CloudWatchMetricsEnabled": False, "MetricName": "m"}
 WINDOW = layer_clock.DURATIONS["wafv2.new_entity"]
@@ -59,3 +64,17 @@ def test_a_web_acl_aws_never_sees_within_the_bound_fails_with_aws_error(aws, clo
     assert failed.value.response["Error"]["Code"] == "WAFUnavailableEntityException"
     assert NEW_ENTITY.timeout <= clock.now() - started <= NEW_ENTITY.timeout + NEW_ENTITY.max_delay
     assert "WebACL" not in wafv2.get_web_acl_for_resource(ResourceArn=stage)
+
+
+def test_waf_logging_to_a_group_without_the_waf_prefix_is_refused_before_any_call(aws):
+    """B-WAF-1: WAF logs only to aws-waf-logs-…; another name is refused before any call."""
+    state = MemoryState()
+    node = Node("waf.logging", WebAclLogging, {
+        "name": "video-metadata-api-waf-dev-logging", "tags": {}, "web_acl_name": "video-metadata-api-waf-dev",
+        "web_acl_arn": "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/video-metadata-api-waf-dev/1",
+        "log_destination": "arn:aws:logs:us-east-1:123456789012:log-group:/waf/video-metadata-api-dev"})
+    engine = Reconciler(aws, env="dev", state=state.doc, save=state.save, clock=FakeClock().as_clock())
+    before = aws.calls.total
+    with pytest.raises(ResourceError, match="must start with aws-waf-logs-"):
+        engine.reconcile(node)
+    assert aws.calls.total == before
