@@ -146,14 +146,17 @@ def _sid(actions: list[str], arns: tuple[str, ...], condition: dict, taken: set[
 
 def documents(target: Target) -> list[dict]:
     """The policy as IAM documents, each under IAM's size limit for a managed policy: one when it
-    fits, else the statements spread over as few as it takes (attach them all)."""
-    docs: list[list[dict]] = [[]]
-    for statement in statements(target):
-        for part in _fitting(statement):
-            if _size(docs[-1] + [part]) > MAX_POLICY_CHARS:
-                docs.append([])
-            docs[-1].append(part)
-    return [_document(s) for s in docs]
+    fits, else the statements packed into as few as it takes (attach them all): the largest
+    first, each into the first document with room for it."""
+    parts = [part for statement in statements(target) for part in _fitting(statement)]
+    docs: list[list[dict]] = []
+    for part in sorted(parts, key=lambda p: -_size([p])):
+        room = next((d for d in docs if _size(d + [part]) <= MAX_POLICY_CHARS), None)
+        if room is None:
+            docs.append(room := [])
+        room.append(part)
+    order = {part["Sid"]: i for i, part in enumerate(parts)}
+    return [_document(sorted(d, key=lambda p: order[p["Sid"]])) for d in docs]
 
 
 def _fitting(statement: dict) -> list[dict]:

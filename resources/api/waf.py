@@ -289,6 +289,15 @@ class WebAclLogging(Handler):
     reconcile puts back (PutLoggingConfiguration replaces the whole configuration)."""
 
     kind = "waf_logging"
+    iam = (
+        reads("wafv2:GetLoggingConfiguration", arns=(WEB_ACL_ARN,)),
+        writes("wafv2:PutLoggingConfiguration", "wafv2:DeleteLoggingConfiguration", arns=(WEB_ACL_ARN,)),
+        # WAF sets up the delivery to the log group with the caller's permissions (WAF developer
+        # guide, "Sending web ACL traffic logs to an Amazon CloudWatch Logs log group").
+        writes("logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:PutResourcePolicy",
+               "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+               implied_by="PutLoggingConfiguration and DeleteLoggingConfiguration to CloudWatch Logs"),
+    )
     taggable = False
     service = "wafv2"
     poll_ceiling = 2

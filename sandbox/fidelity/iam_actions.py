@@ -270,6 +270,9 @@ def _wafv2(r: Request) -> str | None:
         return r.get("WebACLArn")
     if r.get("ResourceArn", "ResourceARN"):
         return r.get("ResourceArn", "ResourceARN")
+    logging = r.params.get("LoggingConfiguration")
+    if r.operation == "PutLoggingConfiguration" and isinstance(logging, dict):  # on its web ACL
+        return logging.get("ResourceArn")
     scope = "global" if r.get("Scope") == "CLOUDFRONT" else "regional"
     if r.operation == "CreateWebACL":
         return r.arn("wafv2", f"{scope}/webacl/{r.get('Name')}/*")
