@@ -155,19 +155,20 @@ def test_a_bucket_missing_requirements_gets_one_line_each_and_no_stack_call(cli,
     lines = result.stderr.splitlines()
     assert len(lines) == 3 and all(line.startswith("error: state bucket bare-bucket: ") for line in lines)
     assert ["versioning" in lines[0], "public access" in lines[1], "encryption" in lines[2]] == [True] * 3
-    # The state is read first (it names the environment's role): the bucket's checks stop the run.
-    assert {c.service for c in server.calls()} == {"s3"} and server.mutating_calls() == []
+    # The state is read first (it names the environment's role; the caller's account, from STS,
+    # is the bucket's expected owner): the bucket's checks stop the run before any call on the stack.
+    assert {c.service for c in server.calls()} == {"s3", "sts"} and server.mutating_calls() == []
     fixed = cli("state", "init", "s3://bare-bucket/envs")
     assert fixed.code == 0 and "updated" in fixed.stdout
     assert cli("state", "list", "--state", "s3://bare-bucket/envs").code == 0  # the check now passes
 
 
-def test_every_s3_call_of_the_commands_names_the_bucket_owner(cli, server):
+def test_every_s3_call_of_the_commands_names_the_bucket_owner(cli, server, tmp_path):
     # The server's own recording: every request the commands sent to S3 carries the header,
     # but CreateBucket, which has no such parameter (the bucket is new, ours by creation).
     assert cli("state", "init", URL).code == 0
     env = {"VIDEO_PIPELINE_STATE": URL}
-    assert cli("reconcile", "--env", ENV, "--plan", env=env).code == 2
+    assert cli("reconcile", "--env", ENV, "--plan", "--config", team_config(tmp_path), env=env).code == 2
     assert cli("state", "list", env=env).code == 0
     assert cli("drift", "--all", env=env).code == 0
     requests = [json.loads(line) for line in server.recording.read_text().splitlines() if line.strip()]
