@@ -57,10 +57,11 @@ from resources.security.secret import generated_document
 SECRETS = (arn("secretsmanager", "secret:redis-auth-{env}-??????"), arn("secretsmanager", "secret:api-keys-{env}-??????"))
 IAM = (
     reads("secretsmanager:ListSecretVersionIds", arns=SECRETS),
+    reads("elasticache:ListTagsForResource", arns=(arn("elasticache", "replicationgroup:redis-{env}"),)),
     reads("apigateway:GET", arns=api_paths("/apikeys", "/apikeys/*", "/usageplans/*")),
     writes("secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage", "secretsmanager:TagResource",
            arns=SECRETS),
-    writes("elasticache:ModifyReplicationGroup", "elasticache:AddTagsToResource", "elasticache:ListTagsForResource",
+    writes("elasticache:ModifyReplicationGroup", "elasticache:AddTagsToResource",
            arns=(arn("elasticache", "replicationgroup:redis-{env}"),)),
     writes("apigateway:POST", arns=api_paths("/apikeys", "/usageplans/*")),
     writes("apigateway:PATCH", "apigateway:DELETE", arns=api_paths("/apikeys/*", "/usageplans/*")),

@@ -78,11 +78,11 @@ def patch_value(value: Any) -> str:
     return str(value)
 
 
-def api_grants(collection: str, reads_also: tuple[str, ...] = ()) -> tuple[Grant, ...]:
+def api_grants(collection: str) -> tuple[Grant, ...]:
     """A kind living under ``collection`` (/apikeys): listed and read, made with a POST to it,
     changed and deleted by id; tagged through the /tags path of its ARN (ApiGatewayHandler)."""
     return (
-        reads("apigateway:GET", arns=api_paths(collection, f"{collection}/*", "/tags/*", *reads_also)),
+        reads("apigateway:GET", arns=api_paths(collection, f"{collection}/*", "/tags/*")),
         writes("apigateway:POST", arns=api_paths(collection)),
         writes("apigateway:PATCH", "apigateway:DELETE", arns=api_paths(f"{collection}/*")),
         writes("apigateway:PUT", "apigateway:DELETE", arns=api_paths("/tags/*")),

@@ -268,8 +268,7 @@ class MountTargets(Handler):
         writes("elasticfilesystem:CreateMountTarget", "elasticfilesystem:ModifyMountTargetSecurityGroups",
                "elasticfilesystem:DeleteMountTarget", arns=(FILE_SYSTEM_ARN,), tag="resource"),
         # EFS makes, changes and deletes the mount target's network interface with the caller's
-        # permissions, in the environment's subnets and security groups.
-        # The interface is EFS's, untagged: no ownership tag can scope it.
+        # permissions; the interface is EFS's own, untagged: no ownership tag can scope it.
         writes("ec2:CreateNetworkInterface", "ec2:ModifyNetworkInterfaceAttribute", "ec2:DeleteNetworkInterface",
                arns=(arn("ec2", "network-interface/*"), arn("ec2", "subnet/*"), arn("ec2", "security-group/*")),
                implied_by="CreateMountTarget, ModifyMountTargetSecurityGroups, DeleteMountTarget"),
