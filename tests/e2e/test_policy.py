@@ -240,4 +240,7 @@ def test_the_commands_run_as_users_holding_only_the_policies(lifecycle):
     code is checked where it runs), and the drift user could not tear the environment down."""
     if not lifecycle.enforced:
         pytest.skip("the moto server has no IAM enforcement (POST /fidelity/iam) in this tree")
-    assert lifecycle.refused.code == 1 and "Traceback" not in lifecycle.refused.stderr
+    refused = lifecycle.refused
+    assert refused.code == 1 and "Traceback" not in refused.stderr
+    # Refused at its first write: the state lock (S3 names no principal in its refusal).
+    assert refused.stderr == "error: AccessDenied: An error occurred (AccessDenied) when calling the PutObject operation: Access Denied\n"
