@@ -109,12 +109,16 @@ DESCRIPTIONS = {
 }
 
 
+# The commands that parse their own command line: bin/state, bin/policy.
+OWN_PARSERS = {"state": "orchestrator.state_cli", "policy": "orchestrator.policy"}
+
+
 def main(command: str, argv: list[str] | None = None) -> int:
     _stop_on_sigterm()
-    if command == "state":
-        from orchestrator.state_cli import main as state_main
+    if command in OWN_PARSERS:
+        import importlib
 
-        return state_main(argv)
+        return importlib.import_module(OWN_PARSERS[command]).main(argv)
     try:
         args = build_parser(command).parse_args(_env_value_attached(sys.argv[1:] if argv is None else argv))
         args.command = command

@@ -21,7 +21,15 @@ from dataclasses import dataclass, replace
 
 from orchestrator.errors import UserError
 from resources.aws.ownership import environment_filters
+from resources.aws.permissions import arn, reads, writes
 from resources.aws.shared_reads import listing
+
+
+# The environment's VPC, found by its tags; the state location's tag set on it.
+IAM = (
+    reads("ec2:DescribeVpcs"),
+    writes("ec2:CreateTags", arns=(arn("ec2", "vpc/*"),), tag="resource"),
+)
 
 # The tag on the environment's VPC naming its state location.
 STATE_TAG = "video-pipeline:state"

@@ -25,8 +25,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from orchestrator.errors import one_line
 from orchestrator.spec import Node, Ref
+from resources.aws.permissions import writes
 from resources.aws.shared_reads import MAX_FILTER_VALUES, describe_all
 
+# A plan and an apply (never drift): the quotas, and what already counts against them.
+IAM = (
+    writes("servicequotas:GetServiceQuota", "servicequotas:GetAWSDefaultServiceQuota", "ec2:DescribeVpcs",
+           "ec2:DescribeSubnets", "ec2:DescribeInternetGateways", "ec2:DescribeNatGateways", "ec2:DescribeAddresses"),
+)
 
 @dataclass(frozen=True)
 class Quota:
@@ -48,6 +54,7 @@ QUOTAS = (
     Quota("internet_gateway", "Internet gateways per Region", "vpc", "L-A4707A72", 5, raised_with=VPCS),
     Quota("nat_gateway", "NAT gateways per Availability Zone", "vpc", "L-FE5A380F", 5, per_zone=True),
 )
+
 # "NAT gateways only count toward your quota in the pending, active, and deleting states."
 NAT_COUNTED = frozenset({"pending", "available", "deleting"})
 

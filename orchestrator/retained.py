@@ -14,6 +14,14 @@ from typing import Any
 
 from resources.aws import ignore_codes
 from resources.aws.inventory import Found
+from resources.aws.permissions import arn, reads
+
+
+# What a teardown leaves on purpose: the final snapshot, the key pending deletion.
+IAM = (
+    reads("rds:DescribeDBSnapshots", arns=(arn("rds", "snapshot:rds-postgresql-{env}-final-*"),)),
+    reads("kms:DescribeKey", arns=(arn("kms", "key/*"),), tag="resource"),
+)
 
 # RdsInstance.delete names its final snapshot "<db id>-final-YYYYmmdd-HHMMSS".
 FINAL_SNAPSHOT = re.compile(r"(?P<db>.+)-final-\d{8}-\d{6}")

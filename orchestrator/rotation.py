@@ -46,9 +46,27 @@ from orchestrator.waiting import wait_for
 from resources.api.common import NOT_FOUND, list_all, patch
 from resources.api.keys import NEXT, PREVIOUS, RETIRE_AFTER, ROTATION_OF, ApiKey, family
 from resources.aws import error_code, ignore_codes
+from resources.aws.permissions import api_paths, arn, reads, writes
 from resources.base import Change, FieldDiff, ResourceError, Status, tag_list
 from resources.data.elasticache import GROUP_BUSY, ReplicationGroup, read_auth_token
 from resources.security.secret import generated_document
+
+
+# Rotating the AUTH token and the API key: when the current value was made (drift reads it too),
+# the new value, the group's token and the key's companions.
+SECRETS = (arn("secretsmanager", "secret:redis-auth-{env}-??????"), arn("secretsmanager", "secret:api-keys-{env}-??????"))
+IAM = (
+    reads("secretsmanager:ListSecretVersionIds", arns=SECRETS),
+    reads("elasticache:ListTagsForResource", arns=(arn("elasticache", "replicationgroup:redis-{env}"),)),
+    reads("apigateway:GET", arns=api_paths("/apikeys", "/apikeys/*", "/usageplans/*")),
+    writes("secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage", "secretsmanager:TagResource",
+           arns=SECRETS),
+    writes("elasticache:ModifyReplicationGroup", "elasticache:AddTagsToResource",
+           arns=(arn("elasticache", "replicationgroup:redis-{env}"),)),
+    writes("apigateway:POST", arns=api_paths("/apikeys", "/usageplans/*")),
+    writes("apigateway:PATCH", "apigateway:DELETE", arns=api_paths("/apikeys/*", "/usageplans/*")),
+    writes("apigateway:PUT", arns=api_paths("/tags/*")),
+)
 
 PENDING, CURRENT = "AWSPENDING", "AWSCURRENT"
 # On the replication group: the secret version its token was SET to (a version id, not a secret);

@@ -146,6 +146,15 @@ def init(args) -> tuple[dict, str]:
 
 # -- list and show ------------------------------------------------------------
 
+def iam_grants(bucket: str, prefix: str) -> tuple:
+    """The permission of the listing below (bin/state list, and drift --all finding the
+    environments with a state), for bin/policy: the keys under the location's prefix only."""
+    from resources.aws.permissions import reads
+
+    base = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+    return (reads("s3:ListBucket", arns=(f"arn:{{partition}}:s3:::{bucket}",), condition={"StringEquals": {"s3:prefix": base}}),)
+
+
 def _entries(location, region: str | None, owner: str | None = None) -> list[dict]:
     """(env, region, last modified, locked) of every state document at the location."""
     if location.is_s3:

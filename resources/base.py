@@ -36,6 +36,7 @@ from typing import Any, Callable, ClassVar, Hashable
 from resources.aws import Aws, error_code
 from resources.aws.clock import REAL_CLOCK, Clock
 from resources.aws.ownership import MANAGED_BY
+from resources.aws.permissions import Grant
 from resources.aws.shared_reads import SharedReads, chunks, describe_all
 
 
@@ -209,6 +210,9 @@ class Handler:
     # False for what AWS cannot tag (mount targets, a file-system or secret policy, a web ACL's
     # association): its ownership record lives on its parent, and the diff compares no tags.
     taggable: ClassVar[bool] = True
+    # The IAM permissions of this kind's calls (resources/aws/permissions.py): ``bin/policy``
+    # gathers them over the stack's nodes. ARN patterns may name the node's ``{name}``.
+    iam: ClassVar[tuple[Grant, ...]] = ()
     # What is lost when a resource of this kind is replaced (the plan spells it out); empty for
     # a kind that holds no data of its own.
     stateful: ClassVar[str] = ""

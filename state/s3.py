@@ -182,6 +182,29 @@ def check_bucket(s3, bucket: str, prefix: str = "") -> None:
         raise BucketRequirementsError(problems)
 
 
+def iam_grants(bucket: str, prefix: str, env: str, region: str) -> tuple:
+    """The permissions of this backend's calls for one environment's objects (``env`` "*": every
+    environment's), for bin/policy: the bucket's three checks, the state, its lock and the drift
+    record. Drift reads the state and writes only its own record (--new-only)."""
+    from resources.aws.permissions import reads, writes
+
+    bucket_arn = f"arn:{{partition}}:s3:::{bucket}"
+    base = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+    objects = f"{bucket_arn}/{base}{env}.{region}"
+    return (
+        reads("s3:GetBucketVersioning", "s3:GetBucketPublicAccessBlock", "s3:GetEncryptionConfiguration", arns=(bucket_arn,)),
+        reads("s3:GetObject", arns=(f"{objects}.json", f"{objects}.drift.json")),
+        reads("s3:PutObject", arns=(f"{objects}.drift.json",)),
+        # No call lists the bucket, but without s3:ListBucket S3 answers a missing state (a new
+        # environment) AccessDenied instead of NoSuchKey.
+        reads("s3:ListBucket", arns=(bucket_arn,), condition={"StringLike": {"s3:prefix": f"{base}{env}.{region}.*"}},
+              implied_by="GetObject of a state that does not exist yet"),
+        # The lock and the state are written and deleted conditionally (If-Match on the ETag read):
+        # a conditional delete needs s3:GetObject as well as s3:DeleteObject.
+        writes("s3:GetObject", "s3:PutObject", "s3:DeleteObject", arns=(f"{objects}.*",)),
+    )
+
+
 class S3StateBackend:
     """State in `s3://{bucket}/{prefix}/{env}.{region}.json` under a leased lock object."""
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from botocore.exceptions import ClientError
 
 from resources.aws import error_code
+from resources.aws.permissions import Grant, api_paths, reads, writes
 from resources.base import Handler, Observed, owned_by
 from resources.aws.consistency import consistency
 
@@ -75,6 +76,17 @@ def patch_value(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def api_grants(collection: str) -> tuple[Grant, ...]:
+    """A kind living under ``collection`` (/apikeys): listed and read, made with a POST to it,
+    changed and deleted by id; tagged through the /tags path of its ARN (ApiGatewayHandler)."""
+    return (
+        reads("apigateway:GET", arns=api_paths(collection, f"{collection}/*", "/tags/*")),
+        writes("apigateway:POST", arns=api_paths(collection)),
+        writes("apigateway:PATCH", "apigateway:DELETE", arns=api_paths(f"{collection}/*")),
+        writes("apigateway:PUT", "apigateway:DELETE", arns=api_paths("/tags/*")),
+    )
 
 
 class ApiGatewayHandler(Handler):

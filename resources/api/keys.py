@@ -7,15 +7,18 @@ reduced to ids at once. Nothing of it reaches attrs, outputs, logs or ``Observed
 from __future__ import annotations
 
 from resources.api.common import (
+    ApiGatewayHandler,
     CONCURRENT_MODIFICATION,
     NOT_FOUND,
-    ApiGatewayHandler,
+    api_grants,
+    api_paths,
     list_all,
     named_and_owned,
     patch,
 )
 from resources.aws.pacing import UPDATE_USAGE_PLAN
 from resources.aws import ignore_codes
+from resources.aws.permissions import writes
 from resources.base import Field, Observed
 
 
@@ -57,6 +60,7 @@ def family(keys: list[dict], name: str, owner_tags: dict) -> list[dict]:
 
 class ApiKey(ApiGatewayHandler):
     kind = "api_key"
+    iam = api_grants("/apikeys")
     # bin/drift --all: one listing for every environment (base.Handler.account_listing).
     account_listing = ("get_api_keys", "items", "id", 500)
     arn_path = "/apikeys/{id}"
@@ -147,6 +151,8 @@ def stage_value(s: dict) -> str:
 
 class UsagePlan(ApiGatewayHandler):
     kind = "usage_plan"
+    # Its keys are added under it: POST /usageplans/{id}/keys.
+    iam = api_grants("/usageplans") + (writes("apigateway:POST", arns=api_paths("/usageplans/*")),)
     # bin/drift --all: one listing for every environment (base.Handler.account_listing).
     account_listing = ("get_usage_plans", "items", "id", 500)
     arn_path = "/usageplans/{id}"

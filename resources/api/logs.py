@@ -12,11 +12,12 @@ state the REST API is found by its name and tags (``rest_api_name``), like the s
 """
 from __future__ import annotations
 
+
 import re
 
 from resources.api.common import find_rest_apis
 from resources.base import MANAGED_BY, Change, Field
-from resources.security.log_group import LogGroup
+from resources.security.log_group import LogGroup, log_group_grants
 
 PREFIX = "API-Gateway-Execution-Logs_"
 NAME = re.compile(re.escape(PREFIX) + r"(?P<api>[^/]+)/(?P<stage>.+)")
@@ -28,6 +29,8 @@ def execution_log_group_name(rest_api_id: str, stage_name: str) -> str:
 
 class ApiExecutionLogGroup(LogGroup):
     kind = "apigateway_execution_log_group"
+    # API Gateway's name for it: its REST API's id, then the stage, named after the environment.
+    iam = log_group_grants(PREFIX + "*/{env}")
     fields = {
         **LogGroup.fields,
         "rest_api_id": Field(str, Change.REPLACE, why="API Gateway names the group after the REST API's id"),

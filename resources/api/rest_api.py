@@ -12,15 +12,18 @@ import hashlib
 import json
 
 from resources.api.common import (
+    ApiGatewayHandler,
     CONCURRENT_MODIFICATION,
     NOT_FOUND,
-    ApiGatewayHandler,
+    api_grants,
+    api_paths,
     find_rest_apis,
     list_all,
     patch,
 )
 from resources.aws.pacing import CREATE_REST_API, DELETE_REST_API
 from resources.aws import ignore_codes
+from resources.aws.permissions import writes
 from resources.base import Field, FieldDiff, Observed
 
 ROOT = "/"
@@ -112,6 +115,8 @@ def routes_diff(want: dict, have: dict) -> list[FieldDiff]:
 
 class RestApi(ApiGatewayHandler):
     kind = "rest_api"
+    # Its resources, methods and integrations are under /restapis/{id}/ too: POST, PUT, DELETE.
+    iam = api_grants("/restapis") + (writes("apigateway:PUT", "apigateway:POST", arns=api_paths("/restapis/*")),)
     # bin/drift --all: one listing for every environment (base.Handler.account_listing).
     account_listing = ("get_rest_apis", "items", "id", 500)
     arn_path = "/restapis/{id}"

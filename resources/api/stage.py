@@ -17,14 +17,17 @@ from __future__ import annotations
 import re
 
 from resources.api.common import (
+    ApiGatewayHandler,
     CONCURRENT_MODIFICATION,
     NOT_FOUND,
-    ApiGatewayHandler,
+    api_grants,
+    api_paths,
     find_rest_apis,
     get_or_none,
     patch,
 )
 from resources.aws.pacing import CREATE_DEPLOYMENT
+from resources.aws.permissions import writes
 from resources.base import Change, Field, Observed, owned_by
 
 # B-AG-1: alphanumerics, hyphens and underscores, at most 128 characters (moto accepts anything, A-30).
@@ -81,6 +84,8 @@ API_ID = "restApiId"
 
 class Stage(ApiGatewayHandler):
     kind = "api_stage"
+    # The stage and its deployments live under their REST API: /restapis/{id}/stages, /deployments.
+    iam = api_grants("/restapis") + (writes("apigateway:POST", arns=api_paths("/restapis/*")),)
     arn_path = "/restapis/{id}"  # the id is "{api}/{stage}": /restapis/{api}/stages/{stage}
     expected_seconds = 2
     poll_ceiling = 2

@@ -1,7 +1,8 @@
 """VPC link: how the REST API's private integration reaches the internal Network Load Balancer."""
 from __future__ import annotations
 
-from resources.api.common import NOT_FOUND, ApiGatewayHandler, list_all, named_and_owned, patch
+from resources.api.common import NOT_FOUND, ApiGatewayHandler, api_grants, list_all, named_and_owned, patch
+from resources.aws.permissions import arn, writes
 from resources.base import Change, Field, Observed, OnFailed, Refresh, Status
 
 
@@ -23,6 +24,14 @@ def observe_vpc_link(link: dict) -> Observed:
 
 class VpcLink(ApiGatewayHandler):
     kind = "vpc_link"
+    iam = api_grants("/vpclinks") + (
+        # API Gateway makes the link's VPC endpoint service for the NLB with the caller's permissions.
+        writes("ec2:CreateVpcEndpointServiceConfiguration", "ec2:DeleteVpcEndpointServiceConfigurations",
+               "ec2:ModifyVpcEndpointServicePermissions", arns=(arn("ec2", "vpc-endpoint-service/*"),),
+               implied_by="POST /vpclinks and DELETE /vpclinks/{id}"),
+        writes("ec2:DescribeVpcEndpointServiceConfigurations", "elasticloadbalancing:DescribeLoadBalancers",
+               implied_by="POST /vpclinks"),
+    )
     # bin/drift --all: one listing for every environment (base.Handler.account_listing).
     account_listing = ("get_vpc_links", "items", "id", 500)
     arn_path = "/vpclinks/{id}"

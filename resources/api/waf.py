@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 
 from resources.api.common import find_rest_apis
 from resources.aws import error_code
+from resources.aws.permissions import arn, reads, writes
 from resources.base import MANAGED_BY, Change, Field, Handler, Observed, ResourceError, owned_by, tag_dict, tag_list
 from resources.aws.consistency import consistency
 from resources.aws.pacing import Pace
@@ -93,8 +94,20 @@ def split_arn(arn: str) -> tuple[str, str]:
     return name, acl_id
 
 
+WEB_ACL_ARN = arn("wafv2", "regional/webacl/video-metadata-api-waf-{env}/*")
+STAGE_ARN = "arn:{partition}:apigateway:{region}::/restapis/*/stages/{env}"
+
+
 class WebAcl(Handler):
     kind = "waf_web_acl"
+    iam = (
+        reads("wafv2:ListWebACLs"),
+        reads("wafv2:GetWebACL", "wafv2:ListTagsForResource", arns=(WEB_ACL_ARN,)),
+        writes("wafv2:CreateWebACL", "wafv2:UpdateWebACL", "wafv2:DeleteWebACL", "wafv2:TagResource", "wafv2:UntagResource",
+               arns=(WEB_ACL_ARN,)),
+        # The web ACL's rules name AWS's managed rule groups.
+        writes("wafv2:CreateWebACL", "wafv2:UpdateWebACL", arns=(arn("wafv2", "regional/managedruleset/*/*"),)),
+    )
     service = "wafv2"
     poll_ceiling = 2
     not_found = frozenset({NOT_FOUND})
@@ -200,6 +213,11 @@ class WebAclAssociation(Handler):
     spec has none, and it is ours when the web ACL it names is (``web_acl_name``)."""
 
     kind = "waf_web_acl_association"
+    iam = (
+        reads("wafv2:GetWebACLForResource", arns=(WEB_ACL_ARN, STAGE_ARN)),
+        writes("wafv2:AssociateWebACL", "wafv2:DisassociateWebACL", arns=(WEB_ACL_ARN, STAGE_ARN)),
+        writes("apigateway:SetWebACL", arns=(STAGE_ARN,), implied_by="AssociateWebACL and DisassociateWebACL on a stage"),
+    )
     taggable = False
     service = "wafv2"
     poll_ceiling = 2
@@ -271,6 +289,15 @@ class WebAclLogging(Handler):
     reconcile puts back (PutLoggingConfiguration replaces the whole configuration)."""
 
     kind = "waf_logging"
+    iam = (
+        reads("wafv2:GetLoggingConfiguration", arns=(WEB_ACL_ARN,)),
+        writes("wafv2:PutLoggingConfiguration", "wafv2:DeleteLoggingConfiguration", arns=(WEB_ACL_ARN,)),
+        # WAF sets up the delivery to the log group with the caller's permissions (WAF developer
+        # guide, "Sending web ACL traffic logs to an Amazon CloudWatch Logs log group").
+        writes("logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:PutResourcePolicy",
+               "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+               implied_by="PutLoggingConfiguration and DeleteLoggingConfiguration to CloudWatch Logs"),
+    )
     taggable = False
     service = "wafv2"
     poll_ceiling = 2

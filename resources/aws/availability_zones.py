@@ -5,6 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from resources.aws.ownership import MANAGED_BY
+from resources.aws.permissions import writes
+
+
+# The AZ choice of a create (never drift): where the environment's subnets are, and which AZs
+# offer what it needs. No resource-level permissions exist for these.
+IAM = (
+    writes("ec2:DescribeAvailabilityZones", "ec2:DescribeSubnets", "ec2:DescribeInstanceTypeOfferings",
+           "rds:DescribeOrderableDBInstanceOptions"),
+)
 
 
 @dataclass(frozen=True)

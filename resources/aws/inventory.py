@@ -20,6 +20,7 @@ from typing import Callable, Iterable
 from botocore.exceptions import ClientError
 
 from resources.aws.ownership import MANAGED_BY, environment_filters, vpc_filters
+from resources.aws.permissions import arn, reads
 from resources.aws.shared_reads import SharedReads, chunks, describe_all, listing
 
 
@@ -45,6 +46,29 @@ VPC_MEMBERS = (
     ("nat_gateway", "describe_nat_gateways", "NatGateways", "NatGatewayId", "vpc-id"),
     # Whatever runs in the VPC has one: an instance, a Lambda function, a database nobody manages.
     ("network_interface", "describe_network_interfaces", "NetworkInterfaces", "NetworkInterfaceId", "vpc-id"),
+)
+
+
+# What the environment owns, found by the tagging API and the VPC's listings (teardown, drift's
+# unmanaged resources), and the existence probes of what the tag index still lists: any
+# resource the index names, so no ARN of a kind can be named in advance.
+IAM = (
+    reads("tag:GetResources", "ec2:DescribeVpcs", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups",
+          "ec2:DescribeSecurityGroupRules", "ec2:DescribeRouteTables", "ec2:DescribeInternetGateways",
+          "ec2:DescribeNatGateways", "ec2:DescribeNetworkInterfaces", "ec2:DescribeNetworkAcls", "ec2:DescribeAddresses",
+          "ec2:DescribeFlowLogs", "ec2:DescribeTags", "logs:DescribeLogGroups", "elasticloadbalancing:DescribeTags",
+          "rds:DescribeDBSnapshots", "ecs:DescribeTaskDefinition", "elasticfilesystem:DescribeFileSystems",
+          "elasticfilesystem:DescribeAccessPoints"),
+    reads("rds:DescribeDBInstances", "rds:DescribeDBSubnetGroups", "rds:DescribeDBClusters",
+          arns=(arn("rds", "db:*"), arn("rds", "subgrp:*"), arn("rds", "cluster:*"))),
+    reads("elasticache:DescribeCacheClusters", "elasticache:DescribeReplicationGroups", "elasticache:DescribeCacheSubnetGroups",
+          arns=(arn("elasticache", "cluster:*"), arn("elasticache", "replicationgroup:*"), arn("elasticache", "subnetgroup:*"))),
+    reads("ecs:DescribeClusters", "ecs:DescribeServices", "ecs:DescribeTasks",
+          arns=(arn("ecs", "cluster/video-processing-{env}"), arn("ecs", "service/video-processing-{env}/*"),
+                arn("ecs", "task/video-processing-{env}/*"))),
+    reads("secretsmanager:DescribeSecret", arns=(arn("secretsmanager", "secret:*"),), tag="resource"),
+    reads("iam:GetRole", arns=("arn:{partition}:iam::{account}:role/*-{env}",)),
+    reads("apigateway:GET", arns=("arn:{partition}:apigateway:{region}::/tags/*",)),
 )
 
 

@@ -1,12 +1,15 @@
 """ECS cluster with Container Insights; never created twice (moto resets a re-created one, A-26)."""
 from __future__ import annotations
 
+from resources.aws.permissions import reads, writes
 from resources.base import Field, Observed, Refresh, ResourceError, Status, owned_by
 from resources.compute.ecs_common import (
+    CLUSTER_ARN,
     CLUSTER_DRAIN,
     CLUSTER_NOT_FOUND,
     EcsHandler,
     ecs_tag_dict,
+    ecs_tagging,
     ecs_tags,
     name_problem,
 )
@@ -34,6 +37,11 @@ def observe_cluster(cluster: dict) -> Observed:
 
 class Cluster(EcsHandler):
     kind = "ecs_cluster"
+    iam = (
+        reads("ecs:DescribeClusters", arns=(CLUSTER_ARN,)),
+        writes("ecs:CreateCluster", "ecs:UpdateCluster", "ecs:DeleteCluster", arns=(CLUSTER_ARN,)),
+        ecs_tagging(CLUSTER_ARN),
+    )
     expected_seconds = 1
     poll_ceiling = 2
     delete_timeout = 20 * 60  # waits for the services to drain (CLUSTER_DRAIN)

@@ -7,6 +7,7 @@ from botocore.exceptions import ClientError
 
 from resources.base import Handler, Observed
 from resources.aws.consistency import consistency
+from resources.aws.permissions import Grant, arn, writes
 
 # B-ECS-1 (cluster) and the RegisterTaskDefinition family rule: letters, digits, - and _.
 ECS_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}")
@@ -78,6 +79,14 @@ def name_problem(kind: str, name: str) -> str | None:
     if isinstance(name, str) and ECS_NAME.fullmatch(name):
         return None
     return f"{kind} name {name!r} must be 1-255 letters, digits, hyphens or underscores"
+
+
+CLUSTER_ARN = arn("ecs", "cluster/video-processing-{env}")
+
+
+def ecs_tagging(*arns: str) -> Grant:
+    """Tags, set in the create calls and changed later, through EcsHandler's one call pair."""
+    return writes("ecs:TagResource", "ecs:UntagResource", arns=arns)
 
 
 class EcsHandler(Handler):

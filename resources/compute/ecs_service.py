@@ -8,8 +8,10 @@ import structlog
 from botocore.exceptions import ClientError
 
 from resources.aws import error_code
+from resources.aws.permissions import arn, reads, service_linked_role, writes
 from resources.base import Change, Field, Observed, OnFailed, Refresh, ResourceError, Status, owned_by
 from resources.compute.ecs_common import (
+    CLUSTER_ARN,
     EcsHandler,
     IAM_NOT_READY,
     IAM_PROPAGATION,
@@ -18,6 +20,7 @@ from resources.compute.ecs_common import (
     SERVICE_GONE,
     SERVICE_LINKED_ROLE_MISSING,
     ecs_tag_dict,
+    ecs_tagging,
     ecs_tags,
     error_message,
 )
@@ -103,8 +106,20 @@ def observe_service(service: dict) -> Observed:
     return Observed(service["serviceArn"], attrs, ecs_tag_dict(service.get("tags")), service)
 
 
+SERVICE_ARN = arn("ecs", "service/video-processing-{env}/{name}")
+
+
 class Service(EcsHandler):
     kind = "ecs_service"
+    iam = (
+        reads("ecs:DescribeServices", arns=(SERVICE_ARN,)),
+        reads("ecs:ListTasks", arns=(arn("ecs", "container-instance/video-processing-{env}/*"),),
+              condition={"ArnEquals": {"ecs:cluster": CLUSTER_ARN}}),
+        reads("ecs:DescribeTasks", arns=(arn("ecs", "task/video-processing-{env}/*"),)),
+        writes("ecs:CreateService", "ecs:UpdateService", "ecs:DeleteService", arns=(SERVICE_ARN,)),
+        ecs_tagging(SERVICE_ARN),
+        service_linked_role("ecs.amazonaws.com", ""),
+    )
     expected_seconds = 75
     expected_delete_seconds = 90  # drain to INACTIVE, 1-2 min (est.), T-1.3
     create_timeout = 20 * 60  # Terraform's default; steady state typically 60-120 s

@@ -9,13 +9,15 @@ import re
 from typing import Any
 
 from resources.aws import ignore_codes
+from resources.aws.permissions import arn, pass_role, reads, writes
 from resources.base import Field, FieldDiff, Observed, Refresh, Status, owned_by, tags_diff
 from resources.aws.pacing import REGISTER_TASK_DEFINITION
 from resources.compute.ecs_common import (
-    FARGATE_MEMORY,
     EcsHandler,
+    FARGATE_MEMORY,
     TASK_DEFINITION_NOT_FOUND,
     ecs_tag_dict,
+    ecs_tagging,
     ecs_tags,
     fargate_memory_choices,
     name_problem,
@@ -145,8 +147,20 @@ def efs_volume_problem(volume: dict) -> str | None:
     return None
 
 
+TASK_DEFINITION_ARN = arn("ecs", "task-definition/{name}:*")
+
+
 class TaskDefinition(EcsHandler):
     kind = "ecs_task_definition"
+    iam = (
+        # ECS authorizes describes and deregisters of task definitions on no resource.
+        reads("ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions"),
+        writes("ecs:DeregisterTaskDefinition"),
+        writes("ecs:RegisterTaskDefinition", "ecs:DeleteTaskDefinitions", arns=(TASK_DEFINITION_ARN,)),
+        ecs_tagging(TASK_DEFINITION_ARN),
+        pass_role("ecs-task-execution-role-{env}", "ecs-tasks.amazonaws.com", "RegisterTaskDefinition with executionRoleArn"),
+        pass_role("ecs-task-role-{env}", "ecs-tasks.amazonaws.com", "RegisterTaskDefinition with taskRoleArn"),
+    )
     expected_seconds = 1
     poll_ceiling = 2
     # DescribeTaskDefinition answers ClientException "Unable to describe task definition." for a

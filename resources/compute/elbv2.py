@@ -11,6 +11,7 @@ import dataclasses
 from botocore.exceptions import ClientError
 
 from resources.aws import error_code, ignore_codes
+from resources.aws.permissions import arn, reads, service_linked_role, writes
 from resources.base import Change, Field, FieldDiff, Handler, Observed, OnFailed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
 from resources.aws.consistency import consistency
 from resources.aws.shared_reads import chunks
@@ -97,6 +98,12 @@ class ElbHandler(Handler):
 
 class TargetGroup(ElbHandler):
     kind = "elbv2_target_group"
+    iam = (
+        reads("elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTags"),
+        writes("elasticloadbalancing:CreateTargetGroup", "elasticloadbalancing:ModifyTargetGroup",
+               "elasticloadbalancing:DeleteTargetGroup", "elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags",
+               arns=(arn("elasticloadbalancing", "targetgroup/{name}/*"),)),
+    )
     # bin/drift --all: one listing for every environment (base.Handler.account_listing).
     account_listing = ("describe_target_groups", "TargetGroups", "TargetGroupArn", 400)
     expected_seconds = 1
@@ -243,6 +250,18 @@ def forward(target_group_arn: str) -> list[dict]:
 
 class LoadBalancer(ElbHandler):
     kind = "elbv2_load_balancer"
+    iam = (
+        reads("elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeLoadBalancerAttributes",
+              "elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeTags"),
+        writes("elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:ModifyLoadBalancerAttributes",
+               "elasticloadbalancing:SetSecurityGroups", "elasticloadbalancing:SetSubnets",
+               "elasticloadbalancing:DeleteLoadBalancer", "elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags",
+               "elasticloadbalancing:CreateListener", arns=(arn("elasticloadbalancing", "loadbalancer/*/{name}/*"),)),
+        writes("elasticloadbalancing:CreateListener", "elasticloadbalancing:ModifyListener",
+               "elasticloadbalancing:DeleteListener", "elasticloadbalancing:AddTags",
+               arns=(arn("elasticloadbalancing", "listener/*/{name}/*/*"),)),
+        service_linked_role("elasticloadbalancing.amazonaws.com", "CreateLoadBalancer in a fresh account"),
+    )
     # bin/drift --all: one listing for every environment (base.Handler.account_listing).
     account_listing = ("describe_load_balancers", "LoadBalancers", "LoadBalancerArn", 400)
     # NLB provisioning: 2m22s, 2m37s, 2m41s in public Terraform apply logs (aws_lb "Creation

@@ -12,6 +12,7 @@ import json
 from botocore.exceptions import ClientError
 
 from resources.aws import error_code, ignore_codes
+from resources.aws.permissions import arn, reads, writes
 from resources.base import Change, Field, Handler, Observed, OnFailed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
 from resources.aws.consistency import consistency
 from resources.aws.ownership import vpc_filters
@@ -58,6 +59,12 @@ def same_owner(tags: dict[str, str], spec: dict) -> bool:
     return all(tags.get(k) == spec["tags"].get(k) for k in ("Environment", "ManagedBy"))
 
 
+# File systems and access points are named by ids EFS assigns: made with the ownership tags (Tags
+# needs TagResource too), changed only while they carry them.
+FILE_SYSTEM_ARN = arn("elasticfilesystem", "file-system/*")
+ACCESS_POINT_ARN = arn("elasticfilesystem", "access-point/*")
+
+
 class EfsHandler(Handler):
     service = "efs"
 
@@ -77,6 +84,16 @@ def find_file_systems_by_token(efs, token: str) -> list[dict]:
 
 class FileSystem(EfsHandler):
     kind = "efs_file_system"
+    iam = (
+        reads("elasticfilesystem:DescribeFileSystems"),
+        reads("elasticfilesystem:DescribeBackupPolicy", "elasticfilesystem:DescribeLifecycleConfiguration",
+              arns=(FILE_SYSTEM_ARN,)),
+        writes("elasticfilesystem:CreateFileSystem", tag="request"),  # no resource before it exists
+        writes("elasticfilesystem:TagResource", arns=(FILE_SYSTEM_ARN,), tag="request"),
+        writes("elasticfilesystem:UpdateFileSystem", "elasticfilesystem:PutLifecycleConfiguration",
+               "elasticfilesystem:PutBackupPolicy", "elasticfilesystem:TagResource", "elasticfilesystem:UntagResource",
+               "elasticfilesystem:DeleteFileSystem", arns=(FILE_SYSTEM_ARN,), tag="resource"),
+    )
     # bin/drift --all: one listing for every environment (base.Handler.account_listing).
     account_listing = ("describe_file_systems", "FileSystems", "FileSystemId", 100)
     expected_seconds = 10
@@ -245,6 +262,17 @@ class MountTargets(Handler):
     """
 
     kind = "efs_mount_targets"
+    iam = (
+        reads("elasticfilesystem:DescribeMountTargets", "elasticfilesystem:DescribeMountTargetSecurityGroups",
+              arns=(FILE_SYSTEM_ARN,)),
+        writes("elasticfilesystem:CreateMountTarget", "elasticfilesystem:ModifyMountTargetSecurityGroups",
+               "elasticfilesystem:DeleteMountTarget", arns=(FILE_SYSTEM_ARN,), tag="resource"),
+        # EFS makes, changes and deletes the mount target's network interface with the caller's
+        # permissions; the interface is EFS's own, untagged: no ownership tag can scope it.
+        writes("ec2:CreateNetworkInterface", "ec2:ModifyNetworkInterfaceAttribute", "ec2:DeleteNetworkInterface",
+               arns=(arn("ec2", "network-interface/*"), arn("ec2", "subnet/*"), arn("ec2", "security-group/*")),
+               implied_by="CreateMountTarget, ModifyMountTargetSecurityGroups, DeleteMountTarget"),
+    )
     # No tags of its own: the ownership record lives on the file system.
     taggable = False
     service = "efs"
@@ -413,6 +441,14 @@ def observe_access_point(ap: dict) -> Observed:
 
 class AccessPoint(EfsHandler):
     kind = "efs_access_point"
+    iam = (
+        reads("elasticfilesystem:DescribeAccessPoints"),
+        # Authorized on its file system, with the tags the request sets.
+        writes("elasticfilesystem:CreateAccessPoint", arns=(FILE_SYSTEM_ARN,), tag="request"),
+        writes("elasticfilesystem:TagResource", arns=(ACCESS_POINT_ARN,), tag="request"),
+        writes("elasticfilesystem:TagResource", "elasticfilesystem:UntagResource", "elasticfilesystem:DeleteAccessPoint",
+               arns=(ACCESS_POINT_ARN,), tag="resource"),
+    )
     # bin/drift --all: one listing for every environment (base.Handler.account_listing).
     account_listing = ("describe_access_points", "AccessPoints", "AccessPointId", 100)
     expected_seconds = 2  # (est.) access points are available within seconds

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 
+from resources.aws.permissions import reads, writes
 from resources.base import Change, Field, Handler, Observed
 from resources.aws.consistency import consistency
+from resources.data.efs import FILE_SYSTEM_ARN
 from resources.data.efs import FILE_SYSTEM_AVAILABLE, FS_NOT_FOUND, find_file_systems_by_token, same_owner
 from resources.base import tag_dict
 from resources.security.iam_role import canonical_policy
@@ -30,6 +32,11 @@ def policy_text(document: dict) -> str:
 
 class FileSystemPolicy(Handler):
     kind = "efs_file_system_policy"
+    iam = (
+        reads("elasticfilesystem:DescribeFileSystemPolicy", arns=(FILE_SYSTEM_ARN,)),
+        writes("elasticfilesystem:PutFileSystemPolicy", "elasticfilesystem:DeleteFileSystemPolicy", arns=(FILE_SYSTEM_ARN,),
+               tag="resource"),
+    )
     # No tags of its own: the ownership record lives on the file system.
     taggable = False
     service = "efs"

@@ -11,6 +11,7 @@ import re
 
 import dataclasses
 
+from resources.aws.permissions import arn, key_use_through_secrets_manager, reads, service_linked_role, writes
 from resources.base import Change, Field, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
 from resources.aws.consistency import consistency
 from resources.data.rds import few, version_matches
@@ -63,6 +64,13 @@ class CacheSubnetGroup(SubnetGroupHandler):
     account_listing = ("describe_cache_subnet_groups", "CacheSubnetGroups", "CacheSubnetGroupName", 100)
     service = "elasticache"
     noun, api, arn_key = "CacheSubnetGroup", "cache_subnet_group", "ARN"
+    iam = (
+        reads("elasticache:DescribeCacheSubnetGroups", arns=(arn("elasticache", "subnetgroup:*"),)),
+        reads("elasticache:ListTagsForResource", arns=(arn("elasticache", "subnetgroup:{name}"),)),
+        writes("elasticache:CreateCacheSubnetGroup", "elasticache:ModifyCacheSubnetGroup",
+               "elasticache:DeleteCacheSubnetGroup", "elasticache:AddTagsToResource",
+               "elasticache:RemoveTagsFromResource", arns=(arn("elasticache", "subnetgroup:{name}"),)),
+    )
     not_found, already_exists = frozenset({SUBNET_GROUP_NOT_FOUND}), "CacheSubnetGroupAlreadyExists"
     released = SUBNET_GROUP_RELEASED
 
@@ -143,6 +151,27 @@ def not_older(desired: str, observed: str) -> bool:
 
 class ReplicationGroup(Handler):
     kind = "replication_group"
+    iam = (
+        # Listings of the account's groups and clusters (one call for every environment under drift --all).
+        reads("elasticache:DescribeReplicationGroups", "elasticache:DescribeCacheClusters",
+              arns=(arn("elasticache", "replicationgroup:*"), arn("elasticache", "cluster:*"))),
+        reads("elasticache:DescribeCacheEngineVersions"),
+        reads("elasticache:ListTagsForResource", arns=(arn("elasticache", "replicationgroup:{name}"),)),
+        # A group's member clusters are named after it ({name}-001, ...).
+        writes("elasticache:ModifyReplicationGroup",
+               "elasticache:IncreaseReplicaCount", "elasticache:DecreaseReplicaCount",
+               "elasticache:DeleteReplicationGroup", "elasticache:AddTagsToResource",
+               "elasticache:RemoveTagsFromResource",
+               arns=(arn("elasticache", "replicationgroup:{name}"), arn("elasticache", "cluster:{name}-*"))),
+        # The create names its subnet group and takes the engine's default parameter group.
+        writes("elasticache:CreateReplicationGroup", arns=(
+            arn("elasticache", "replicationgroup:{name}"), arn("elasticache", "cluster:{name}-*"),
+            arn("elasticache", "subnetgroup:redis-subnet-group-{env}"), arn("elasticache", "parametergroup:default.redis*"))),
+        service_linked_role("elasticache.amazonaws.com", "CreateReplicationGroup in a fresh account"),
+        # The AUTH token is read from the environment's secret to create the group and to rotate it.
+        writes("secretsmanager:GetSecretValue", arns=(arn("secretsmanager", "secret:redis-auth-{env}-??????"),)),
+        *key_use_through_secrets_manager("GetSecretValue of the AUTH token"),
+    )
     # bin/drift --all: one listing for every environment (base.Handler.account_listing).
     account_listing = ("describe_replication_groups", "ReplicationGroups", "ReplicationGroupId", 100)
     service = "elasticache"

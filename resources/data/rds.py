@@ -14,6 +14,7 @@ import structlog
 from botocore.exceptions import ClientError
 
 from resources.aws import error_code
+from resources.aws.permissions import arn, pass_role, reads, service_linked_role, writes
 from resources.base import (
     Change, Field, FieldDiff, Handler, Observed, Refresh, Status, owned_by, tag_dict, tag_list,
 )
@@ -139,6 +140,12 @@ class DbSubnetGroup(SubnetGroupHandler):
     account_listing = ("describe_db_subnet_groups", "DBSubnetGroups", "DBSubnetGroupName", 100)
     service = "rds"
     noun, api, arn_key = "DBSubnetGroup", "db_subnet_group", "DBSubnetGroupArn"
+    iam = (
+        reads("rds:DescribeDBSubnetGroups", arns=(arn("rds", "subgrp:*"),)),  # a listing under drift --all
+        reads("rds:ListTagsForResource", arns=(arn("rds", "subgrp:{name}"),)),
+        writes("rds:CreateDBSubnetGroup", "rds:ModifyDBSubnetGroup", "rds:DeleteDBSubnetGroup", "rds:AddTagsToResource",
+               "rds:RemoveTagsFromResource", arns=(arn("rds", "subgrp:{name}"),)),
+    )
     not_found, already_exists = frozenset({SUBNET_GROUP_NOT_FOUND}), "DBSubnetGroupAlreadyExists"
     released = SUBNET_GROUP_RELEASED
 
@@ -265,6 +272,28 @@ def role_settled(clock, call, **params):
 
 class DbInstance(Handler):
     kind = "db_instance"
+    iam = (
+        # The listing of every instance (an environment's, answered from one call under drift --all).
+        reads("rds:DescribeDBInstances", arns=(arn("rds", "db:*"),)),
+        reads("rds:DescribeDBEngineVersions"),
+        reads("rds:ListTagsForResource", arns=(arn("rds", "db:{name}"),)),
+        writes("rds:ModifyDBInstance", "rds:AddTagsToResource", "rds:RemoveTagsFromResource", arns=(arn("rds", "db:{name}"),)),
+        # The create names its subnet group and takes the engine's default parameter and option groups;
+        # a delete takes the final snapshot.
+        writes("rds:CreateDBInstance", arns=(arn("rds", "db:{name}"), arn("rds", "subgrp:rds-subnet-group-{env}"),
+                                            arn("rds", "pg:default.postgres*"), arn("rds", "og:default:postgres-*"))),
+        writes("rds:DeleteDBInstance", arns=(arn("rds", "db:{name}"), arn("rds", "snapshot:{name}-final-*"))),
+        writes("rds:CreateDBSnapshot", arns=(arn("rds", "db:{name}"), arn("rds", "snapshot:{name}-final-*")),
+               implied_by="DeleteDBInstance with FinalDBSnapshotIdentifier"),
+        pass_role("rds-monitoring-role-{env}", "monitoring.rds.amazonaws.com", "CreateDBInstance and ModifyDBInstance with MonitoringRoleArn"),
+        service_linked_role("rds.amazonaws.com", "CreateDBInstance in a fresh account"),
+        # ManageMasterUserPassword: RDS creates the master secret (rds!...) with the caller's permissions,
+        # encrypted with the environment's key.
+        writes("secretsmanager:CreateSecret", "secretsmanager:TagResource", "secretsmanager:RotateSecret",
+               arns=(arn("secretsmanager", "secret:rds!*"),), implied_by="CreateDBInstance with ManageMasterUserPassword"),
+        writes("kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt", arns=(arn("kms", "key/*"),), tag="resource",
+               implied_by="CreateDBInstance with MasterUserSecretKmsKeyId"),
+    )
     # bin/drift --all: one listing for every environment (base.Handler.account_listing).
     account_listing = ("describe_db_instances", "DBInstances", "DBInstanceIdentifier", 100)
     service = "rds"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from resources.aws.permissions import Grant, arn, reads, writes
 from resources.base import Handler, Observed, Status, owned_by, tag_dict, tag_list
 from resources.aws.consistency import EC2_NEW_RESOURCE
 from resources.aws.ownership import environment_filters, vpc_filters
@@ -19,6 +20,24 @@ def in_vpc_filters(handler: "Ec2Handler", spec: dict) -> list[dict]:
     # A plan for a new environment has no VPC id yet (UNKNOWN): list by ownership instead.
     vpc = spec.get("vpc_id")
     return vpc_filters(vpc) if isinstance(vpc, str) else environment_filters(handler.env)
+
+
+def ec2_grants(resource_type: str, describes: tuple[str, ...], creates: tuple[str, ...] = (), parents: tuple[str, ...] = (),
+               changes: tuple[str, ...] = (), touches: tuple[str, ...] = ()) -> tuple[Grant, ...]:
+    """An EC2 kind's permissions. EC2's describes take no resource ("*"); everything else is scoped
+    by the ownership tags: a create must set them (TagSpecifications), on the new resource and
+    the ``parents`` it names (a subnet's VPC: one statement, IAM authorizes both for the call); a
+    change or a delete acts on what carries them, and on the ``touches`` it names (a route
+    table's subnets and gateways)."""
+    own = (ec2_arn(resource_type),)
+    made = (writes(*creates, arns=own + tuple(map(ec2_arn, parents)), tag="request"),) if creates else ()
+    return (reads(*describes), *made,
+            writes("ec2:CreateTags", arns=own, tag="request"),
+            writes(*changes, "ec2:CreateTags", "ec2:DeleteTags", arns=own + tuple(map(ec2_arn, touches)), tag="resource"))
+
+
+def ec2_arn(resource_type: str) -> str:
+    return arn("ec2", f"{resource_type}/*")
 
 
 class Ec2Handler(Handler):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from resources.aws import error_code
 from resources.base import Change, Field, Observed, ResourceError, tag_dict
 from resources.aws.consistency import DEPENDENCIES_DRAIN, consistency
-from resources.network.ec2 import Ec2Handler
+from resources.network.ec2 import Ec2Handler, ec2_grants
 
 NOT_FOUND = "InvalidAllocationID.NotFound"
 # The teardown's budget for one address (the base class's default delete timeout, kept explicit
@@ -26,6 +26,7 @@ def observe_address(address: dict) -> Observed:
 class ElasticIp(Ec2Handler):
     kind = "elastic_ip"
     resource_type = "elastic-ip"
+    iam = ec2_grants("elastic-ip", ("ec2:DescribeAddresses",), creates=("ec2:AllocateAddress",), changes=("ec2:ReleaseAddress",))
     describe_call, items_key, ids_param, not_found = "describe_addresses", "Addresses", "AllocationIds", frozenset({NOT_FOUND})
     fields = {"domain": Field(str, Change.REPLACE, why="an address's domain is fixed")}
     # Addresses have no unique name: a new one is allocated beside the old one.

@@ -9,7 +9,8 @@ CreateFlowLogs and DeleteFlowLogs alike (EC2 API reference), and are read here.
 from __future__ import annotations
 
 from resources.base import Change, Field, Observed, Refresh, ResourceError, Status, tag_dict
-from resources.network.ec2 import Ec2Handler
+from resources.aws.permissions import pass_role
+from resources.network.ec2 import Ec2Handler, ec2_grants
 
 NOT_FOUND = "InvalidFlowLogId.NotFound"
 TRAFFIC_TYPES = ("ACCEPT", "REJECT", "ALL")
@@ -27,6 +28,10 @@ def unsuccessful(answer: dict, allowed: frozenset[str] = frozenset()) -> None:
 class FlowLog(Ec2Handler):
     kind = "flow_log"
     resource_type = "vpc-flow-log"
+    iam = ec2_grants("vpc-flow-log", ("ec2:DescribeFlowLogs",), creates=("ec2:CreateFlowLogs",), parents=("vpc",),
+                     changes=("ec2:DeleteFlowLogs",)) + (
+        # CreateFlowLogs hands the flow-logs role to the service.
+        pass_role("vpc-flow-logs-role-{env}", "vpc-flow-logs.amazonaws.com", "ec2:CreateFlowLogs"),)
     describe_call, items_key, ids_param = "describe_flow_logs", "FlowLogs", "FlowLogIds"
     id_key = "FlowLogId"
     not_found = frozenset({NOT_FOUND})

@@ -4,7 +4,7 @@ from __future__ import annotations
 from resources.aws import done_if_landed, ignore_codes
 from resources.base import Field, Observed, tag_dict
 from resources.aws.consistency import DEPENDENCIES_DRAIN, EC2_NEW_RESOURCE
-from resources.network.ec2 import Ec2Handler
+from resources.network.ec2 import Ec2Handler, ec2_grants
 
 NOT_FOUND = "InvalidInternetGatewayID.NotFound"
 NOT_ATTACHED = "Gateway.NotAttached"
@@ -20,6 +20,9 @@ def observe_internet_gateway(igw: dict) -> Observed:
 class InternetGateway(Ec2Handler):
     kind = "internet_gateway"
     resource_type = "internet-gateway"
+    iam = ec2_grants("internet-gateway", ("ec2:DescribeInternetGateways",), creates=("ec2:CreateInternetGateway",),
+                     changes=("ec2:AttachInternetGateway", "ec2:DetachInternetGateway", "ec2:DeleteInternetGateway"),
+                     touches=("vpc",))
     describe_call, items_key, ids_param = "describe_internet_gateways", "InternetGateways", "InternetGatewayIds"
     id_key = "InternetGatewayId"
     not_found = frozenset({NOT_FOUND})

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from resources.base import Change, Field, Observed, OnFailed, Refresh, Status, tag_dict
-from resources.network.ec2 import Ec2Handler, in_vpc_filters, ownership_filters
+from resources.network.ec2 import Ec2Handler, ec2_grants, in_vpc_filters, ownership_filters
 
 # AWS answers NatGatewayNotFound for an unknown id; moto answers an empty list (docs/aws-behaviours.md A-11).
 NOT_FOUND = "NatGatewayNotFound"
@@ -38,6 +38,8 @@ def observe_nat_gateway(nat: dict) -> Observed:
 class NatGateway(Ec2Handler):
     kind = "nat_gateway"
     resource_type = "natgateway"
+    iam = ec2_grants("natgateway", ("ec2:DescribeNatGateways",), creates=("ec2:CreateNatGateway",),
+                     parents=("subnet", "elastic-ip"), changes=("ec2:DeleteNatGateway",))
     describe_call, items_key, ids_param, id_key = "describe_nat_gateways", "NatGateways", "NatGatewayIds", "NatGatewayId"
     not_found = frozenset({NOT_FOUND})
     # A NAT that failed (Gateway.NotAttached, B-EC2-3) holds nothing: a new one replaces it, and

@@ -9,9 +9,10 @@ from __future__ import annotations
 from botocore.exceptions import ClientError
 
 from resources.aws import done_if_landed, error_code, ignore_codes
+from resources.aws.permissions import writes
 from resources.base import Change, Field, Observed, tag_dict
 from resources.aws.consistency import DEPENDENCIES_DRAIN, EC2_NEW_RESOURCE
-from resources.network.ec2 import Ec2Handler, in_vpc_filters
+from resources.network.ec2 import Ec2Handler, ec2_grants, in_vpc_filters
 
 NOT_FOUND = "InvalidRouteTableID.NotFound"
 ROUTE_NOT_FOUND = "InvalidRoute.NotFound"
@@ -47,6 +48,12 @@ def target_argument(target: str) -> dict:
 class RouteTable(Ec2Handler):
     kind = "route_table"
     resource_type = "route-table"
+    iam = ec2_grants("route-table", ("ec2:DescribeRouteTables",), creates=("ec2:CreateRouteTable",), parents=("vpc",),
+                     changes=("ec2:CreateRoute", "ec2:ReplaceRoute", "ec2:DeleteRoute", "ec2:AssociateRouteTable",
+                              "ec2:ReplaceRouteTableAssociation", "ec2:DeleteRouteTable"),
+                     touches=("subnet", "natgateway", "internet-gateway")) + (
+        # Named by its association's id alone, which names no resource IAM could scope it to.
+        writes("ec2:DisassociateRouteTable"),)
     describe_call, items_key, ids_param = "describe_route_tables", "RouteTables", "RouteTableIds"
     not_found = frozenset({NOT_FOUND})
     id_key = "RouteTableId"

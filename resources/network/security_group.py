@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from resources.aws import done_if_landed, error_code, ignore_codes
 from resources.base import MANAGED_BY, Change, Field, Observed, ResourceError, tag_dict
 from resources.aws.consistency import DEPENDENCIES_DRAIN, EC2_NEW_RESOURCE
-from resources.network.ec2 import Ec2Handler, in_vpc_filters
+from resources.network.ec2 import Ec2Handler, ec2_grants, in_vpc_filters
 from resources.aws.shared_reads import chunks, describe_all, listing
 
 NOT_FOUND = "InvalidGroup.NotFound"
@@ -108,6 +108,12 @@ def sg_text_problem(what: str, value: str) -> str | None:
 class SecurityGroup(Ec2Handler):
     kind = "security_group"
     resource_type = "security-group"
+    iam = ec2_grants("security-group", ("ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules"),
+                     creates=("ec2:CreateSecurityGroup",), parents=("vpc",),
+                     changes=("ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress",
+                              "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress",
+                              "ec2:ModifySecurityGroupRules", "ec2:DeleteSecurityGroup"),
+                     touches=("security-group-rule",))
     describe_call, items_key, ids_param = "describe_security_groups", "SecurityGroups", "GroupIds"
     not_found = frozenset({NOT_FOUND})
     id_key = "GroupId"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from resources.base import Change, Field, Observed, Refresh, Status, tag_dict
 from resources.aws.consistency import DEPENDENCIES_DRAIN
-from resources.network.ec2 import Ec2Handler, in_vpc_filters
+from resources.network.ec2 import Ec2Handler, ec2_grants, in_vpc_filters
 
 NOT_FOUND = "InvalidSubnetID.NotFound"
 
@@ -24,6 +24,8 @@ def observe_subnet(subnet: dict) -> Observed:
 class Subnet(Ec2Handler):
     kind = "subnet"
     resource_type = "subnet"
+    iam = ec2_grants("subnet", ("ec2:DescribeSubnets",), creates=("ec2:CreateSubnet",), parents=("vpc",),
+                     changes=("ec2:DeleteSubnet",))
     describe_call, items_key, ids_param, not_found = "describe_subnets", "Subnets", "SubnetIds", frozenset({NOT_FOUND})
     id_key = "SubnetId"
     expected_seconds = 1

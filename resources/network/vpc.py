@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from resources.base import Change, Field, Observed, Refresh, Status, tag_dict
 from resources.aws.consistency import DEPENDENCIES_DRAIN, EC2_NEW_RESOURCE
-from resources.network.ec2 import Ec2Handler
+from resources.aws.permissions import reads
+from resources.network.ec2 import Ec2Handler, ec2_arn, ec2_grants
 
 NOT_FOUND = "InvalidVpcID.NotFound"
 
@@ -15,6 +16,9 @@ def state_of(item: dict) -> Refresh:
 class Vpc(Ec2Handler):
     kind = "vpc"
     resource_type = "vpc"
+    iam = ec2_grants("vpc", ("ec2:DescribeVpcs",), creates=("ec2:CreateVpc",),
+                     changes=("ec2:ModifyVpcAttribute", "ec2:DeleteVpc")) + (
+        reads("ec2:DescribeVpcAttribute", arns=(ec2_arn("vpc"),)),)
     describe_call, items_key, ids_param, not_found = "describe_vpcs", "Vpcs", "VpcIds", frozenset({NOT_FOUND})
     id_key = "VpcId"
     expected_seconds = 5

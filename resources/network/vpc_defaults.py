@@ -18,7 +18,7 @@ import ipaddress
 from resources.aws import done_if_landed
 from resources.base import MANAGED_BY, Change, Field, Observed, Refresh, Status, tag_dict, tag_list
 from resources.aws.consistency import EC2_NEW_RESOURCE
-from resources.network.ec2 import OWNERSHIP_KEYS, Ec2Handler, in_vpc_filters
+from resources.network.ec2 import OWNERSHIP_KEYS, Ec2Handler, ec2_grants, in_vpc_filters
 from resources.network.security_group import SecurityGroup
 
 ACL_NOT_FOUND = "InvalidNetworkAclID.NotFound"
@@ -172,6 +172,9 @@ def opens_remote_admin(entry: dict) -> bool:
 class DefaultNetworkAcl(Ec2Handler):
     kind = "default_network_acl"
     resource_type = "network-acl"
+    # The take-over tags it like a create (ec2_grants' request-tag grant): AWS made it untagged.
+    iam = ec2_grants("network-acl", ("ec2:DescribeNetworkAcls",),
+                     changes=("ec2:CreateNetworkAclEntry", "ec2:ReplaceNetworkAclEntry", "ec2:DeleteNetworkAclEntry"))
     describe_call, items_key, ids_param = "describe_network_acls", "NetworkAcls", "NetworkAclIds"
     id_key = "NetworkAclId"
     not_found = frozenset({ACL_NOT_FOUND})

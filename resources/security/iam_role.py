@@ -13,6 +13,7 @@ import urllib.parse
 from botocore.exceptions import ClientError
 
 from resources.aws import error_code, ignore_codes
+from resources.aws.permissions import reads, writes
 from resources.base import MANAGED_BY, Field, Handler, Observed, ResourceError, owned_by, tag_dict, tag_list
 
 NOT_FOUND = "NoSuchEntity"
@@ -153,11 +154,23 @@ def same_name(a: str | None, b: str) -> bool:
 # The shared-reads key of the account's roles with their policies (also seeded by drift --all).
 ROLE_DETAILS = ("iam", "get_account_authorization_details", "Role")
 ROLE_LIST = ("iam", "list_roles")
+ROLE_ARN = "arn:{partition}:iam::{account}:role/{name}"
 
 
 class IamRole(Handler):
     kind = "iam_role"
     service = "iam"
+    iam = (
+        # ListRoles and GetAccountAuthorizationDetails list the account (one call for every role).
+        reads("iam:ListRoles", "iam:GetAccountAuthorizationDetails"),
+        reads("iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies",
+              arns=(ROLE_ARN,)),
+        writes("iam:CreateRole", "iam:UpdateRole", "iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy",
+               "iam:DeleteRolePolicy", "iam:TagRole", "iam:UntagRole", "iam:DeleteRole", arns=(ROLE_ARN,)),
+        # Only AWS's managed service-role policies are attached (RDS monitoring, API Gateway logging).
+        writes("iam:AttachRolePolicy", "iam:DetachRolePolicy", arns=(ROLE_ARN,),
+               condition={"ArnLike": {"iam:PolicyARN": "arn:{partition}:iam::aws:policy/service-role/*"}}),
+    )
     poll_ceiling = 1
     # The name is the id (GetRole, DeleteRole); a role has no lifecycle: it exists, it is ready.
     not_found = frozenset({NOT_FOUND})

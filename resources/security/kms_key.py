@@ -25,6 +25,7 @@ import re
 from botocore.exceptions import ClientError
 
 from resources.aws import error_code, ignore_codes
+from resources.aws.permissions import arn, reads, writes
 from resources.base import Field, Handler, Observed, Refresh, Status, owned_by
 from resources.security.iam_role import canonical_policy, policy_text
 from resources.aws.shared_reads import describe_all
@@ -58,9 +59,26 @@ def has_alias(want, have) -> bool:
     return isinstance(have, list) and want in have
 
 
+KEY_ARN = arn("kms", "key/*")
+
+
 class KmsKey(Handler):
     kind = "kms_key"
     service = "kms"
+    iam = (
+        reads("kms:ListAliases", "kms:ListKeys"),
+        reads("kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags",
+              arns=(KEY_ARN,), tag="resource"),
+        # A key is named by an id KMS assigns: made with the ownership tags (Tags needs TagResource
+        # too), changed only while it carries them.
+        writes("kms:CreateKey", tag="request"),
+        writes("kms:TagResource", arns=(KEY_ARN,), tag="request"),
+        writes("kms:PutKeyPolicy", "kms:UpdateKeyDescription", "kms:EnableKeyRotation", "kms:DisableKeyRotation",
+               "kms:EnableKey", "kms:DisableKey", "kms:CancelKeyDeletion", "kms:ScheduleKeyDeletion",
+               "kms:TagResource", "kms:UntagResource", arns=(KEY_ARN,), tag="resource"),
+        # Authorized on the alias and its key in one statement: an alias has no tags to condition on.
+        writes("kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias", arns=(arn("kms", "alias/video-pipeline-{env}"), KEY_ARN)),
+    )
     poll_ceiling = 1
     # DescribeKey of an unknown key id or alias.
     not_found = frozenset({NOT_FOUND})

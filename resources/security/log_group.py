@@ -10,6 +10,7 @@ import re
 from botocore.exceptions import ClientError
 
 from resources.aws import error_code
+from resources.aws.permissions import Grant, arn, reads, writes
 from resources.base import MANAGED_BY, Field, Handler, Observed, ResourceError, owned_by
 from resources.aws.consistency import consistency
 from resources.aws.shared_reads import describe_all
@@ -33,9 +34,22 @@ def log_group_arn(group: dict) -> str:
     return group.get("logGroupArn") or group["arn"].removesuffix(":*")
 
 
+def log_group_grants(name: str) -> tuple[Grant, ...]:
+    """A log group's permissions: the listing takes no resource; the rest acts on the group named
+    ``name`` (and its streams, ``:*``, the form some actions are authorized on)."""
+    groups = (arn("logs", f"log-group:{name}"), arn("logs", f"log-group:{name}:*"))
+    return (
+        reads("logs:DescribeLogGroups"),
+        reads("logs:ListTagsForResource", arns=groups),
+        writes("logs:CreateLogGroup", "logs:PutRetentionPolicy", "logs:DeleteRetentionPolicy", "logs:AssociateKmsKey",
+               "logs:DisassociateKmsKey", "logs:TagResource", "logs:UntagResource", "logs:DeleteLogGroup", arns=groups),
+    )
+
+
 class LogGroup(Handler):
     kind = "log_group"
     service = "logs"
+    iam = log_group_grants("{name}")
     poll_ceiling = 1
     # The name is the id; a log group has no lifecycle: it exists, it is ready. DescribeLogGroups
     # by prefix answers an empty list for a missing one; DeleteLogGroup answers this code.

@@ -15,6 +15,7 @@ import uuid
 from botocore.exceptions import ClientError
 
 from resources.aws import error_code
+from resources.aws.permissions import arn, key_use_through_secrets_manager, reads, writes
 from resources.base import MANAGED_BY, Field, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
 from resources.aws.consistency import consistency
 
@@ -70,8 +71,21 @@ def current_version(raw: dict) -> str | None:
     return next((v for v, stages in versions_to_stages(raw).items() if "AWSCURRENT" in stages), None)
 
 
+# Secrets Manager adds six random characters to a secret's name in its ARN.
+SECRET_ARN = arn("secretsmanager", "secret:{name}-??????")
+
+
 class _Secret(Handler):
     service = "secretsmanager"
+    iam = (
+        reads("secretsmanager:ListSecrets"),
+        reads("secretsmanager:DescribeSecret", arns=(SECRET_ARN,)),
+        # The value is read to compare it and to rotate it: never by drift.
+        writes("secretsmanager:CreateSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
+               "secretsmanager:UpdateSecret", "secretsmanager:UpdateSecretVersionStage", "secretsmanager:TagResource",
+               "secretsmanager:UntagResource", "secretsmanager:DeleteSecret", arns=(SECRET_ARN,)),
+        *key_use_through_secrets_manager("secretsmanager:CreateSecret, GetSecretValue and PutSecretValue"),
+    )
     # bin/drift --all: one listing for every environment (base.Handler.account_listing). ListSecrets
     # has what observe reads (Description, KmsKeyId, Tags); secrets scheduled for deletion are
     # left out of it, so one of those is read by id and seen going (B-SM-2).

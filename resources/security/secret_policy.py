@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import json
 
+from resources.aws.permissions import reads, writes
 from resources.base import Change, Field, Handler, Observed, owned_by, tag_dict
 from resources.aws.consistency import consistency
+from resources.security.secret import SECRET_ARN
 from resources.security.iam_role import ACCOUNT, REGION, canonical_policy, fill_placeholders, policy_problems, policy_text
 from resources.security.secret import NOT_FOUND, find_secret_by_name
 
@@ -37,6 +39,10 @@ class SecretPolicy(Handler):
     # No tags of its own: the ownership record lives on the secret.
     taggable = False
     service = "secretsmanager"
+    iam = (
+        reads("secretsmanager:GetResourcePolicy", arns=(SECRET_ARN,)),
+        writes("secretsmanager:PutResourcePolicy", "secretsmanager:DeleteResourcePolicy", arns=(SECRET_ARN,)),
+    )
     expected_seconds = 1
     poll_ceiling = 1
     # The secret gone is the policy gone; a secret without a policy is answered without

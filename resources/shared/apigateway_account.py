@@ -30,6 +30,7 @@ from __future__ import annotations
 import structlog
 
 from resources.aws import ignore_codes
+from resources.aws.permissions import api_paths, pass_role, reads, writes
 from resources.base import MANAGED_BY, Field, Refresh, Status, tag_dict
 from resources.aws.consistency import consistency
 from resources.security.iam_role import NOT_FOUND, IamRole, same_name
@@ -48,8 +49,20 @@ ROLE_PREFIX = "apigateway-cloudwatch-role-"
 log = structlog.get_logger()
 
 
+OTHER_ROLES = f"arn:{{partition}}:iam::{{account}}:role/{ROLE_PREFIX}*"
+
+
 class ApiGatewayCloudWatchRole(IamRole):
     kind = "apigateway_cloudwatch_role"
+    # The account's setting names one role for every environment: an environment's teardown reads
+    # the others' roles (their names share a prefix) and hands the setting on to one of them,
+    # after reading which stages of the region log through it (REST and WebSocket APIs).
+    iam = IamRole.iam + (
+        reads("apigateway:GET", arns=api_paths("/account", "/restapis", "/restapis/*", "/apis", "/apis/*")),
+        writes("apigateway:PATCH", arns=api_paths("/account")),
+        writes("iam:GetRole", "iam:ListRoleTags", arns=(OTHER_ROLES,)),
+        pass_role(ROLE_PREFIX + "*", "apigateway.amazonaws.com", "PATCH /account with cloudwatchRoleArn"),
+    )
     fields = {
         **IamRole.fields,
         # True: the account's cloudwatchRoleArn names a role (this one, or someone else's).

@@ -113,7 +113,9 @@ def _last(value: str) -> str:
 def _ec2(r: Request) -> str | None:
     if r.operation in EC2_CREATES:
         return r.arn("ec2", f"{EC2_CREATES[r.operation]}/*")
-    if r.operation.startswith("Describe"):
+    # DescribeVpcAttribute is authorized on its VPC (Service Authorization Reference: resource
+    # type vpc); the other describes the stack calls on "*".
+    if r.operation.startswith("Describe") and r.operation != "DescribeVpcAttribute":
         return None
     resource_id = r.get(*EC2_ID_PARAMETERS)
     kind = EC2_TYPES.get((resource_id or "").split("-")[0])
@@ -124,9 +126,8 @@ def _ec2(r: Request) -> str | None:
 def _rds(r: Request) -> str | None:
     if r.operation in ("ListTagsForResource", "AddTagsToResource", "RemoveTagsFromResource"):
         return r.get("ResourceName")
-    if "DBSubnetGroup" in r.operation:
-        name = r.get("DBSubnetGroupName")
-        return r.arn("rds", f"subgrp:{name}") if name else None
+    if "DBSubnetGroup" in r.operation:  # a listing of every group: against subgrp:*, as db:* below
+        return r.arn("rds", f"subgrp:{r.get('DBSubnetGroupName') or '*'}")
     if r.operation.endswith(("DBInstance", "DBInstances")):
         return r.arn("rds", f"db:{r.get('DBInstanceIdentifier') or '*'}")
     return None
@@ -139,7 +140,10 @@ def _elasticache(r: Request) -> str | None:
                             ("CacheClusterId", "cluster")):
         if r.get(parameter):
             return r.arn("elasticache", f"{kind}:{r.get(parameter)}")
-    return None
+    # A listing of every one of a kind: against its ARN with "*" for the name, as RDS's.
+    listed = {"DescribeReplicationGroups": "replicationgroup", "DescribeCacheClusters": "cluster",
+              "DescribeCacheSubnetGroups": "subnetgroup"}.get(r.operation)
+    return r.arn("elasticache", f"{listed}:*") if listed else None
 
 
 def _efs(r: Request) -> str | None:
@@ -153,10 +157,19 @@ def _efs(r: Request) -> str | None:
         return r.arn("elasticfilesystem", f"access-point/{parts[1]}")
     if r.method == "POST" and parts == ["file-systems"]:
         return r.arn("elasticfilesystem", "file-system/*")
-    if r.method == "POST" and r.get("FileSystemId"):  # a mount target or access point in it
+    if r.get("FileSystemId"):  # a mount target or access point made in it, or its mount targets listed
         return r.arn("elasticfilesystem", f"file-system/{r.get('FileSystemId')}")
-    # Mount targets by id, listings: "*".
+    if len(parts) >= 2 and parts[0] == "mount-targets":  # authorized on the mount target's file system
+        return _mount_target_file_system(r, parts[1])
+    # Listings of every file system or access point: "*".
     return None
+
+
+def _mount_target_file_system(r: Request, mount_target_id: str) -> str:
+    from moto.efs.models import efs_backends
+
+    target = efs_backends[r.account][r.region].mount_targets_by_id.get(mount_target_id)
+    return r.arn("elasticfilesystem", f"file-system/{target.file_system_id}") if target else NOT_FOUND
 
 
 def _ecs(r: Request) -> str | None:
@@ -172,7 +185,9 @@ def _ecs(r: Request) -> str | None:
         return r.arn("ecs", f"cluster/{_last(r.get('clusters') or '*')}")
     if r.operation == "DeleteTaskDefinitions":
         return r.arn("ecs", f"task-definition/{_last(r.get('taskDefinitions') or '*')}")
-    # RegisterTaskDefinition, Describe/DeregisterTaskDefinition, the listings: no resource type.
+    if r.operation == "RegisterTaskDefinition":  # the family's next revision (resource type task-definition)
+        return r.arn("ecs", f"task-definition/{r.get('family')}:*")
+    # Describe/DeregisterTaskDefinition, the listings: no resource type.
     return None
 
 
@@ -255,6 +270,9 @@ def _wafv2(r: Request) -> str | None:
         return r.get("WebACLArn")
     if r.get("ResourceArn", "ResourceARN"):
         return r.get("ResourceArn", "ResourceARN")
+    logging = r.params.get("LoggingConfiguration")
+    if r.operation == "PutLoggingConfiguration" and isinstance(logging, dict):  # on its web ACL
+        return logging.get("ResourceArn")
     scope = "global" if r.get("Scope") == "CLOUDFRONT" else "regional"
     if r.operation == "CreateWebACL":
         return r.arn("wafv2", f"{scope}/webacl/{r.get('Name')}/*")

@@ -11,7 +11,9 @@ Context key names are case-insensitive, their values are not (but ``StringEquals
 
 Keys known here: ``aws:ResourceTag/K`` (the target resource's tags, read from moto's backend),
 ``aws:RequestTag/K`` and ``aws:TagKeys`` (tags sent in the request), ``iam:PassedToService``,
-``aws:RequestedRegion``, ``aws:PrincipalArn``, ``aws:PrincipalAccount``. Any other key is absent.
+``aws:RequestedRegion``, ``aws:PrincipalArn``, ``aws:PrincipalAccount``, and the keys a request's
+own parameters give (``PARAMETER_KEYS``: the managed policy an attach names, the service a
+service-linked role is for). Any other key is absent.
 
 moto 5.2.5 knows a few trust-policy keys only, and a condition not met on an Allow denies.
 """
@@ -21,6 +23,10 @@ import re
 from typing import Any, Callable
 
 Context = dict[str, list[str]]  # lower-cased key -> its values (absent: not in the request)
+# Service condition keys whose value is a request parameter (Service Authorization Reference:
+# iam:PolicyARN on AttachRolePolicy and DetachRolePolicy, iam:AWSServiceName on
+# CreateServiceLinkedRole, s3:prefix on ListBucket).
+PARAMETER_KEYS = {"iam:policyarn": "PolicyArn", "iam:awsservicename": "AWSServiceName", "s3:prefix": "prefix"}
 
 
 def _like(pattern: str, value: str) -> bool:

@@ -206,6 +206,9 @@ def _context(request: Request, principal: str, resource: str) -> iam_conditions.
         context[f"aws:requesttag/{key.lower()}"] = [value]
     if sent:
         context["aws:tagkeys"] = list(sent)
+    for key, parameter in iam_conditions.PARAMETER_KEYS.items():
+        if request.get(parameter):
+            context[key] = [request.get(parameter)]
     return context
 
 

@@ -292,3 +292,31 @@ def test_s3_objects_and_bucket_subresources_by_their_iam_actions(enforced):
     assert refusal(s3.get_public_access_block, Bucket="state-bucket")["Code"] == "AccessDenied"
     assert refusal(s3.put_object, Bucket="state-bucket", Key="other.json", Body=b"{}") == {
         "status": 403, "Code": "AccessDenied", "Message": "Access Denied"}
+
+
+# A-IAM-3: the service keys a request's own parameters give (iam:PolicyARN, s3:prefix).
+def test_condition_keys_from_the_request_parameters(enforced):
+    boto3.client("iam", region_name=REGION).create_role(RoleName="app", AssumeRolePolicyDocument=policy())
+    managed = boto3.client("iam", region_name=REGION).create_policy(PolicyName="wanted", PolicyDocument=policy(
+        allow("s3:GetObject")))["Policy"]["Arn"]
+    other = boto3.client("iam", region_name=REGION).create_policy(PolicyName="other", PolicyDocument=policy(
+        allow("s3:GetObject")))["Policy"]["Arn"]
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket="state-bucket")
+    session = user_session(policy(
+        allow("iam:AttachRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/app", ArnLike={"iam:PolicyARN": managed}),
+        allow("s3:ListBucket", "arn:aws:s3:::state-bucket", StringEquals={"s3:prefix": "envs/"})))
+    iam, s3 = session.client("iam"), session.client("s3")
+    iam.attach_role_policy(RoleName="app", PolicyArn=managed)
+    assert refusal(iam.attach_role_policy, RoleName="app", PolicyArn=other)["Code"] == "AccessDenied"
+    assert s3.list_objects_v2(Bucket="state-bucket", Prefix="envs/", Delimiter="/")["KeyCount"] == 0
+    assert refusal(s3.list_objects_v2, Bucket="state-bucket", Prefix="")["Code"] == "AccessDenied"
+
+
+# A-IAM-2: a listing of every one of a kind is authorized on its ARN with "*" for the name.
+def test_rds_and_elasticache_listings_on_their_kinds_arn(enforced):
+    session = user_session(policy(allow("rds:DescribeDBSubnetGroups", f"arn:aws:rds:{REGION}:{ACCOUNT}:subgrp:*"),
+                                  allow("elasticache:DescribeReplicationGroups",
+                                        f"arn:aws:elasticache:{REGION}:{ACCOUNT}:replicationgroup:*")))
+    assert session.client("rds").describe_db_subnet_groups()["DBSubnetGroups"] == []
+    assert session.client("elasticache").describe_replication_groups()["ReplicationGroups"] == []
+    assert refusal(session.client("elasticache").describe_cache_clusters)["Code"] == "AccessDenied"
