@@ -224,7 +224,7 @@ def test_shipped_configuration_is_valid_for_every_environment_the_examples_name(
     from orchestrator.config import load_config
 
     teams = yaml.safe_load((ROOT / "examples" / "teams" / "github-actions.yml").read_text())
-    envs = teams["jobs"]["reconcile"]["strategy"]["matrix"]["env"]
+    envs = teams["jobs"]["plan"]["strategy"]["matrix"]["env"]
     assert "prod" in envs
     for env in envs:
         assert load_config(str(CONFIG), env).api_desired_count >= 1
