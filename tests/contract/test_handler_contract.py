@@ -37,7 +37,7 @@ from orchestrator.run import teardown_stack
 from orchestrator.spec import resolve
 from orchestrator.stack import every_config, every_node
 from orchestrator.waiting import wait_for
-from resources.base import Change, Status
+from resources.base import Change, Observed, Status
 from state import StateDocument
 from tests.contract.readers import READERS, live
 from tests.day2.environment import ENV, Day2Env, mutating, running_environment
@@ -102,6 +102,15 @@ NOT_DELETED_ALONE = {
     # Not a refusal of AWS: the handler's delete keeps the role while the account's API Gateway
     # setting names it and a stage logs through it (it is the region's, not only ours).
     "apigateway_cloudwatch_role": "kept by its own delete while the API's stage logs through it",
+}
+
+# Case 6, kinds whose delete of a resource already gone meets a moto answer AWS does not give
+# (the rest of the case, a teardown that finds it absent, still runs).
+MOTO_CRASHES_ON_GONE = {
+    "rest_api": "moto crashes (KeyError) deleting an unknown REST API",
+    "usage_plan": "moto crashes (KeyError) on an unknown usage plan",
+    # AWS: ServiceNotActiveException, which the handler counts as done.
+    "ecs_service": "moto answers UpdateService of a deleted service with a ClientException",
 }
 
 
@@ -230,8 +239,9 @@ def test_4_adopted_after_state_loss(env, kind):
 @dataclasses.dataclass
 class TornDown:
     ids: dict[str, str]  # node key -> the id recorded before the teardown
+    seen: dict[str, Observed]  # node key -> its resource as read before the teardown
     first: dict[str, NodeResult]
-    again: dict[str, NodeResult] | None = None
+    again: dict[str, NodeResult]
 
 
 @pytest.fixture(scope="module")
@@ -241,6 +251,8 @@ def torn_down(env):
     doc = env.state.doc
     before = StateDocument.from_json(doc.to_json(), env=doc.env, region=doc.region, account=doc.account)
     ids = {key: entry["id"] for key, entry in before.resources.items()}
+    rec = Reconciler(env.aws, env=ENV, state=doc, save=lambda: None, clock=env.clock.as_clock())
+    seen = {n.key: rec.handler(n).read(ids[n.key]) for n in NODES}
     first = teardown_stack(env.aws, env=ENV, doc=env.doc, save=env.state.save, cfg=CFG, clock=env.clock.as_clock(),
                            nodes=NODES)
     assert first.ok, first.failures
@@ -248,7 +260,7 @@ def torn_down(env):
     again = teardown_stack(env.aws, env=ENV, doc=env.doc, save=env.state.save, cfg=CFG, clock=env.clock.as_clock(),
                            nodes=NODES)
     assert again.ok, again.failures
-    return TornDown(ids, {r.key: r for r in first.results}, {r.key: r for r in again.results})
+    return TornDown(ids, seen, {r.key: r for r in first.results}, {r.key: r for r in again.results})
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -264,3 +276,7 @@ def test_6_torn_down_when_already_gone(env, torn_down, kind):
     for node in nodes_of(kind):
         assert torn_down.again[node.key].action == "absent", node.key
         assert env.doc.resource(node.key) is None
+        # The handler's delete of what is gone counts as done (its not-found codes), as a
+        # teardown that lost the race with another one meets it.
+        if kind not in MOTO_CRASHES_ON_GONE:
+            rec.handler(node).remove(torn_down.seen[node.key], resolve(node.spec, {}))
