@@ -8,7 +8,8 @@ moto, on the fidelity layer's clock (tests/day2/environment.py: no wall time is 
 2. a declared in-place field changed: the run updates it, the next run finds nothing to do;
 3. deleted behind the tool's back (the handler's own ``remove``): the next run creates it again
    and converges, and the whole stack is re-converged after it (dependents follow the new id);
-4. its state entry lost: the run adopts it, same id, no mutating call;
+4. its state entry lost: the run adopts it, same id, no mutating call; and the whole state lost
+   (MemoryState.lose), a reconcile of the whole stack adopts every node, with no mutating call;
 5. torn down: gone, read back with the test's own client;
 6. torn down when already gone: no error.
 
@@ -236,11 +237,32 @@ def test_4_adopted_after_state_loss(env, kind):
         assert recorded_id(env, node.key) == known
 
 
+@pytest.fixture(scope="module")
+def whole_state_lost(env):
+    """The state file lost whole (MemoryState.lose: no entry, no AZs, no outputs), then one
+    reconcile of the whole stack, as bin/reconcile makes it: (ids before, results, its mutating calls)."""
+    ids = {key: entry["id"] for key, entry in env.doc.resources.items()}
+    env.state.lose()
+    run = env.apply()
+    assert run.ok and not run.refused, run.failures
+    return ids, {r.key: r for r in run.results}, env.last_calls
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_4_adopted_after_the_whole_state_is_lost(env, whole_state_lost, kind):
+    ids, results, calls = whole_state_lost
+    for node in nodes_of(kind):
+        assert (results[node.key].action, results[node.key].id) == ("unchanged", ids[node.key]), node.key
+        assert recorded_id(env, node.key) == ids[node.key]
+    assert calls == {}
+
+
 @dataclasses.dataclass
 class TornDown:
     ids: dict[str, str]  # node key -> the id recorded before the teardown
     seen: dict[str, Observed]  # node key -> its resource as read before the teardown
     first: dict[str, NodeResult]
+    left: set[str]  # the keys the state still had after the first teardown
     again: dict[str, NodeResult]
 
 
@@ -256,11 +278,12 @@ def torn_down(env):
     first = teardown_stack(env.aws, env=ENV, doc=env.doc, save=env.state.save, cfg=CFG, clock=env.clock.as_clock(),
                            nodes=NODES)
     assert first.ok, first.failures
+    left = set(env.doc.resources)
     env.state.doc = before
     again = teardown_stack(env.aws, env=ENV, doc=env.doc, save=env.state.save, cfg=CFG, clock=env.clock.as_clock(),
                            nodes=NODES)
     assert again.ok, again.failures
-    return TornDown(ids, seen, {r.key: r for r in first.results}, {r.key: r for r in again.results})
+    return TornDown(ids, seen, {r.key: r for r in first.results}, left, {r.key: r for r in again.results})
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -268,6 +291,7 @@ def test_5_torn_down_is_gone(torn_down, kind):
     for node in nodes_of(kind):
         assert torn_down.first[node.key].action == "delete", node.key
         assert not live(kind, torn_down.ids[node.key]), node.key
+        assert node.key not in torn_down.left
 
 
 @pytest.mark.parametrize("kind", KINDS)
