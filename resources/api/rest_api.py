@@ -98,7 +98,9 @@ def observe_routes(resources: list[dict]) -> dict:
 
 
 def config_hash(routes: dict) -> str:
-    return hashlib.sha256(json.dumps(routes, sort_keys=True).encode()).hexdigest()
+    # default=repr: in a plan a route's target may not be known yet (the VPC link it names is
+    # being replaced): its placeholder hashes too, so the stage still shows its redeployment.
+    return hashlib.sha256(json.dumps(routes, sort_keys=True, default=repr).encode()).hexdigest()
 
 
 def routes_diff(want: dict, have: dict) -> list[FieldDiff]:

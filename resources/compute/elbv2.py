@@ -439,7 +439,10 @@ class LoadBalancer(ElbHandler):
     has_protection = True
 
     def protection(self, obs):
-        if self._attributes(obs.id).get(DELETION_PROTECTION) == "true":
+        # Gone since it was found (another teardown deleted it): nothing protects it, and the
+        # delete that follows counts it as done.
+        attributes = ignore_codes(self.not_found, self._attributes, obs.id) or {}
+        if attributes.get(DELETION_PROTECTION) == "true":
             return "deletion protection is on (load balancer attribute deletion_protection.enabled)"
         return None
 

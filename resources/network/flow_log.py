@@ -1,4 +1,4 @@
-"""VPC flow log of all traffic to a CloudWatch Logs log group (FSBP EC2.6).
+"""VPC flow log of all traffic to a CloudWatch Logs log group (FSBP EC2.6), in declarations.
 
 A flow log cannot be changed after it is created (VPC user guide, "Work with flow logs": "you
 can't change its configuration"): every field is a replacement. CreateFlowLogs takes a
@@ -13,9 +13,13 @@ from resources.aws.permissions import pass_role
 from resources.network.ec2 import Ec2Handler, ec2_grants
 
 NOT_FOUND = "InvalidFlowLogId.NotFound"
-TRAFFIC_TYPES = ("ACCEPT", "REJECT", "ALL")
-AGGREGATION_INTERVALS = (60, 600)
 FIXED = "a flow log's configuration cannot be changed after it is created"
+# Each field but the VPC under the one name CreateFlowLogs takes and DescribeFlowLogs answers.
+AWS_KEYS = {"traffic_type": "TrafficType", "log_group_name": "LogGroupName",
+            "role_arn": "DeliverLogsPermissionArn", "max_aggregation_interval": "MaxAggregationInterval"}
+# The values AWS accepts, and how a refusal says so.
+ALLOWED = {"traffic_type": (("ACCEPT", "REJECT", "ALL"), "one of ACCEPT, REJECT, ALL"),
+           "max_aggregation_interval": ((60, 600), "60 or 600 seconds")}
 
 
 def unsuccessful(answer: dict, allowed: frozenset[str] = frozenset()) -> None:
@@ -32,8 +36,7 @@ class FlowLog(Ec2Handler):
                      changes=("ec2:DeleteFlowLogs",)) + (
         # CreateFlowLogs hands the flow-logs role to the service.
         pass_role("vpc-flow-logs-role-{env}", "vpc-flow-logs.amazonaws.com", "ec2:CreateFlowLogs"),)
-    describe_call, items_key, ids_param = "describe_flow_logs", "FlowLogs", "FlowLogIds"
-    id_key = "FlowLogId"
+    describe_call, items_key, ids_param, id_key = "describe_flow_logs", "FlowLogs", "FlowLogIds", "FlowLogId"
     not_found = frozenset({NOT_FOUND})
     poll_ceiling = 2
     fields = {
@@ -45,41 +48,23 @@ class FlowLog(Ec2Handler):
     }
 
     def validate(self, spec):
-        problems = []
-        if spec["traffic_type"] not in TRAFFIC_TYPES:
-            problems.append(f"traffic_type {spec['traffic_type']!r}: one of {', '.join(TRAFFIC_TYPES)}")
-        if spec["max_aggregation_interval"] not in AGGREGATION_INTERVALS:
-            problems.append(f"max_aggregation_interval {spec['max_aggregation_interval']}: 60 or 600 seconds")
-        return problems
+        return [f"{key} {spec[key]!r}: {said}" for key, (values, said) in ALLOWED.items() if spec[key] not in values]
 
     def status(self, raw):
         # ACTIVE is the only FlowLogStatus AWS documents for a live flow log.
-        return Refresh(Status.READY if raw.get("FlowLogStatus", "ACTIVE") == "ACTIVE" else Status.PENDING,
-                       raw.get("FlowLogStatus", ""))
+        state = raw.get("FlowLogStatus", "ACTIVE")
+        return Refresh(Status.READY if state == "ACTIVE" else Status.PENDING, raw.get("FlowLogStatus", ""))
 
     def observe(self, item):
-        attrs = {
-            "vpc_id": item.get("ResourceId"),
-            "traffic_type": item.get("TrafficType"),
-            "log_group_name": item.get("LogGroupName"),
-            "role_arn": item.get("DeliverLogsPermissionArn"),
-            "max_aggregation_interval": item.get("MaxAggregationInterval"),
-        }
-        return Observed(item["FlowLogId"], attrs, tag_dict(item.get("Tags")), item)
+        attrs = {"vpc_id": item.get("ResourceId"), **{key: item.get(aws) for key, aws in AWS_KEYS.items()}}
+        return Observed(item[self.id_key], attrs, tag_dict(item.get("Tags")), item)
 
     def create(self, spec, token):
+        # The same token answers the same flow log on a retry (B-EC2-2).
         answer = self.client.create_flow_logs(
-            ResourceType="VPC",
-            ResourceIds=[spec["vpc_id"]],
-            TrafficType=spec["traffic_type"],
-            LogDestinationType="cloud-watch-logs",
-            LogGroupName=spec["log_group_name"],
-            DeliverLogsPermissionArn=spec["role_arn"],
-            MaxAggregationInterval=spec["max_aggregation_interval"],
-            # The same token answers the same flow log on a retry (B-EC2-2).
-            ClientToken=token[:64],
-            TagSpecifications=self.tag_specifications(spec),
-        )
+            ResourceType="VPC", ResourceIds=[spec["vpc_id"]], LogDestinationType="cloud-watch-logs",
+            ClientToken=token[:64], TagSpecifications=self.tag_specifications(spec),
+            **{aws: spec[key] for key, aws in AWS_KEYS.items()})
         unsuccessful(answer)
         [flow_log_id] = answer["FlowLogIds"]
         return flow_log_id

@@ -260,17 +260,6 @@ def test_api_key_deleted_behind_our_back_is_recreated_and_linked(aws, apigw, nlb
     assert [k["id"] for k in apigw.get_usage_plan_keys(usagePlanId=usage_plan(apigw)["id"])["items"]] == [new]
 
 
-def test_adopted_by_name_and_tags_after_state_loss_without_a_call_that_changes_anything(aws, apigw, nlb, clock, built):
-    state, _ = built
-    ids = {k: state.doc.resource(k)["id"] for k in KEYS}
-    state.lose()
-    before = aws.calls.mutating
-    run = converge(aws, state, nodes=nodes(nlb), clock=clock)
-    assert set(api_actions(run).values()) == {"unchanged"}
-    assert {k: state.doc.resource(k)["id"] for k in KEYS} == ids
-    assert aws.calls.mutating == before
-
-
 def test_a_namesake_rest_api_without_our_tags_is_neither_adopted_nor_touched(aws, apigw, nlb, clock):
     theirs = apigw.create_rest_api(name="video-metadata-api-dev", description="someone else's")["id"]
     state = MemoryState()
@@ -297,17 +286,6 @@ def test_api_key_value_never_reaches_logs_attrs_outputs_or_state(aws, apigw, nlb
     for handler, resource_id in ((ApiKey, key_id), (UsagePlan, usage_plan(apigw)["id"])):
         obs = handler(aws, env="dev", clock=clock.as_clock()).read(resource_id)
         assert value not in json.dumps([obs.attrs, obs.raw], default=repr)
-
-
-def test_destroy_removes_everything_and_again_finds_nothing(aws, apigw, nlb, clock, built):
-    state, _ = built
-    run = destroy(aws, state, nodes=nodes(nlb), clock=clock)
-    assert api_actions(run) == dict.fromkeys(KEYS, "delete")
-    assert apigw.get_rest_apis()["items"] == [] and apigw.get_vpc_links()["items"] == []
-    assert apigw.get_api_keys()["items"] == [] and apigw.get_usage_plans()["items"] == []
-    assert all(state.doc.resource(k) is None for k in KEYS)
-    again = destroy(aws, state, nodes=nodes(nlb), clock=clock)
-    assert api_actions(again) == dict.fromkeys(KEYS, "absent")
 
 
 def test_destroy_without_state_finds_everything_by_name_and_tags(aws, apigw, nlb, clock, built):

@@ -307,17 +307,6 @@ def test_service_and_task_definition_deleted_behind_our_back_are_recreated(aws, 
     assert describe_service(ecs, "video-worker-dev")["taskDefinition"] == revision
 
 
-def test_adopted_by_name_and_tags_after_state_loss_with_zero_mutating_calls(aws, ecs, clock, stack):
-    converge(aws, stack.state, nodes=stack.nodes(), clock=clock)
-    ids = {k: stack.id(k) for k in ECS_KEYS}
-    stack.state.lose()
-    before = aws.calls.mutating
-    run = converge(aws, stack.state, nodes=stack.nodes(), clock=clock)
-    assert set(ecs_actions(run).values()) == {"unchanged"}
-    assert aws.calls.mutating == before
-    assert {k: stack.id(k) for k in ECS_KEYS} == ids
-
-
 def test_teardown_deletes_services_before_the_cluster_then_everything_is_absent(aws, ecs, clock, stack):
     converge(aws, stack.state, nodes=stack.nodes(), clock=clock)
     operations: list[str] = []

@@ -233,34 +233,9 @@ def test_file_system_deleted_behind_our_back_is_recreated_with_its_mount_targets
     assert recorded_id(built.state, "efs.access_point") == ap["AccessPointId"]
 
 
-def test_adopted_by_creation_token_and_tags_after_state_loss(aws, efs, clock, built):
-    ids = recorded_ids(built.state, EFS_KEYS)
-    built.state.lose()
-    before = aws.calls.mutating
-    run = converge(aws, built.state, nodes=built.nodes, clock=clock)
-    assert set(actions(run).values()) == {"unchanged"}
-    assert aws.calls.mutating == before
-    assert recorded_ids(built.state, EFS_KEYS) == ids
-    assert len(efs.describe_access_points()["AccessPoints"]) == 1
-
-
 def efs_actions(run) -> dict[str, str]:
     # Teardown walks the nodes given with their dependencies: the network goes too.
     return {k: a for k, a in actions(run).items() if k in EFS_KEYS}
-
-
-def test_delete_and_delete_when_already_gone(aws, efs, clock, built):
-    fs_id = recorded_id(built.state, "efs.file_system")
-    run = destroy(aws, built.state, nodes=built.nodes, clock=clock)
-    assert efs_actions(run) == dict.fromkeys(EFS_KEYS, "delete")
-    assert efs.describe_file_systems(CreationToken=TOKEN)["FileSystems"] == []
-    assert efs.describe_access_points()["AccessPoints"] == []
-    assert all(built.state.doc.resource(k) is None for k in EFS_KEYS)
-    with pytest.raises(efs.exceptions.FileSystemNotFound):
-        efs.describe_mount_targets(FileSystemId=fs_id)
-
-    again = destroy(aws, built.state, nodes=built.nodes, clock=clock)
-    assert efs_actions(again) == dict.fromkeys(EFS_KEYS, "absent")
 
 
 def test_teardown_without_state_finds_everything_from_token_and_tags(aws, efs, clock, built):

@@ -1,9 +1,9 @@
 """Elastic IP handler on moto: the standard case list, read back with the test's own client."""
 from __future__ import annotations
 
-from tests.resources.network import changed_fields, nodes, owned_addresses, ownership, recorded_ids, tags
+from tests.resources.network import changed_fields, nodes, owned_addresses, ownership, tags
 from tests.support.memory_state import MemoryState
-from tests.support.stack import actions, converge, destroy
+from tests.support.stack import actions, converge
 
 EIPS = {"eip.1": "nat-eip-1-dev", "eip.2": "nat-eip-2-dev"}
 
@@ -44,30 +44,6 @@ def test_released_behind_our_back_is_reallocated(aws, ec2, clock):
     address = owned_addresses(ec2)["nat-eip-2-dev"]
     assert address["AllocationId"] != old and address["Domain"] == "vpc"
     assert state.doc.resource("eip.2")["id"] == address["AllocationId"]
-
-
-def test_adopted_by_tags_after_state_loss(aws, ec2, clock):
-    state = MemoryState()
-    converge(aws, state, nodes=eip_nodes(), clock=clock)
-    ids = recorded_ids(state, EIPS)
-    state.lose()
-    before = aws.calls.mutating
-    run = converge(aws, state, nodes=eip_nodes(), clock=clock)
-    assert set(actions(run).values()) == {"unchanged"}
-    assert aws.calls.mutating == before
-    assert recorded_ids(state, EIPS) == ids
-    assert len(owned_addresses(ec2)) == 2
-
-
-def test_delete_and_delete_when_already_gone(aws, ec2, clock):
-    state = MemoryState()
-    converge(aws, state, nodes=eip_nodes(), clock=clock)
-    run = destroy(aws, state, nodes=eip_nodes(), clock=clock)
-    assert actions(run) == {"vpc": "delete", **dict.fromkeys(EIPS, "delete")}
-    assert owned_addresses(ec2) == {}
-    assert all(state.doc.resource(k) is None for k in EIPS)
-    again = destroy(aws, state, nodes=eip_nodes(), clock=clock)
-    assert set(actions(again).values()) == {"absent"}
 
 
 def test_tag_removed_by_hand_is_restored(aws, ec2, clock):

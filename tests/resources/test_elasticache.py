@@ -153,18 +153,6 @@ def test_deleted_behind_our_back_is_recreated(aws, ec, stack, clock):
     assert replication_group(ec)["MemberClusters"] == ["redis-dev-001", "redis-dev-002"]
 
 
-def test_adopted_by_name_and_tags_after_state_loss(aws, stack, clock):
-    state, nodes = stack
-    converge(aws, state, nodes=nodes(), clock=clock)
-    state.lose()
-    before = aws.calls.mutating
-    run = converge(aws, state, nodes=nodes(), clock=clock)
-    assert set(actions(run).values()) == {"unchanged"}
-    assert aws.calls.mutating == before
-    assert state.doc.resource("redis.replication_group")["id"] == NAME
-    assert state.doc.resource("redis.subnet_group")["id"] == GROUP
-
-
 def test_destroy_then_destroy_again_then_recreate_with_the_same_id(aws, ec, stack, clock):
     state, nodes = stack
     converge(aws, state, nodes=nodes(), clock=clock)

@@ -208,26 +208,6 @@ def test_load_balancer_deleted_behind_our_back_is_recreated_with_its_listener(aw
     assert listener["DefaultActions"][0]["TargetGroupArn"] == recorded_id(built.state, "elb.target_group")
 
 
-def test_adopted_by_name_and_tags_after_state_loss(aws, elbv2, clock, built):
-    ids = recorded_ids(built.state, ELB_KEYS)
-    built.state.lose()
-    before = aws.calls.mutating
-    run = converge(aws, built.state, nodes=built.nodes, clock=clock)
-    assert set(actions(run).values()) == {"unchanged"}
-    assert aws.calls.mutating == before
-    assert recorded_ids(built.state, ELB_KEYS) == ids
-
-
-def test_delete_and_delete_when_already_gone(aws, elbv2, clock, built):
-    run = destroy(aws, built.state, nodes=built.nodes, clock=clock)
-    assert elb_actions(run) == dict.fromkeys(ELB_KEYS, "delete")
-    assert elbv2.describe_load_balancers()["LoadBalancers"] == []
-    assert elbv2.describe_target_groups()["TargetGroups"] == []
-    assert all(built.state.doc.resource(k) is None for k in ELB_KEYS)
-    again = destroy(aws, built.state, nodes=built.nodes, clock=clock)
-    assert elb_actions(again) == dict.fromkeys(ELB_KEYS, "absent")
-
-
 def test_teardown_without_state_finds_both_by_name_and_tags(aws, elbv2, clock, built):
     built.state.lose()
     run = destroy(aws, built.state, nodes=built.nodes, clock=clock)

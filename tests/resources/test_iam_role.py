@@ -21,7 +21,7 @@ from resources.base import ResourceError
 from resources.security.iam_role import IamRole, canonical_policy, fill_placeholders
 from resources.aws.clock import FakeClock
 from tests.conftest import REGION
-from tests.resources.network import changed_fields, ownership, recorded_id
+from tests.resources.network import changed_fields, ownership
 from tests.support.memory_state import MemoryState
 from tests.support.stack import actions as all_actions, converge, destroy
 
@@ -188,16 +188,6 @@ def test_deleted_behind_our_back_is_recreated(aws, iam, clock):
     assert {a for k, a in actions(run).items() if k != "iam.task_role"} == {"unchanged"}
     assert role(iam, name)["RoleId"] != old_id
     assert set(inline(iam, name)) == {"tasks"}
-
-
-def test_adopted_by_tags_after_state_loss(aws, iam, clock):
-    state = converged(aws, clock)
-    state.lose()
-    before = aws.calls.mutating
-    run = converge(aws, state, nodes=nodes(), clock=clock)
-    assert set(actions(run).values()) == {"unchanged"}
-    assert aws.calls.mutating == before
-    assert {k: recorded_id(state, k) for k in ROLES} == ROLES
 
 
 def test_a_role_of_the_same_name_without_our_tags_is_not_adopted(aws, iam, clock):

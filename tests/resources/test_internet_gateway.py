@@ -5,7 +5,7 @@ from tests.resources.network import (
     changed_fields, nodes, owned_internet_gateways, owned_vpc, ownership, tags,
 )
 from tests.support.memory_state import MemoryState
-from tests.support.stack import actions, converge, destroy
+from tests.support.stack import actions, converge
 
 NAME = "igw-dev"
 
@@ -49,32 +49,6 @@ def test_deleted_behind_our_back_is_recreated_and_attached(aws, ec2, clock):
     # The attachment is not part of the create call: the post-create diff must have made it.
     assert attached_vpcs(igw) == [vpc_id]
     assert state.doc.resource("igw")["id"] == igw["InternetGatewayId"]
-
-
-def test_adopted_by_tags_after_state_loss(aws, ec2, clock):
-    state = MemoryState()
-    converge(aws, state, nodes=igw_nodes(), clock=clock)
-    igw_id = state.doc.resource("igw")["id"]
-    state.lose()
-    before = aws.calls.mutating
-    run = converge(aws, state, nodes=igw_nodes(), clock=clock)
-    assert actions(run) == {"vpc": "unchanged", "igw": "unchanged"}
-    assert aws.calls.mutating == before
-    assert state.doc.resource("igw")["id"] == igw_id
-    assert list(owned_internet_gateways(ec2)) == [NAME]
-
-
-def test_delete_detaches_and_deletes_then_delete_when_already_gone(aws, ec2, clock):
-    state = MemoryState()
-    converge(aws, state, nodes=igw_nodes(), clock=clock)
-    igw_id = state.doc.resource("igw")["id"]
-    run = destroy(aws, state, nodes=igw_nodes(), clock=clock)
-    assert actions(run) == {"igw": "delete", "vpc": "delete"}
-    assert owned_internet_gateways(ec2) == {}
-    assert ec2.describe_internet_gateways(Filters=[{"Name": "internet-gateway-id", "Values": [igw_id]}])["InternetGateways"] == []
-    assert state.doc.resource("igw") is None
-    again = destroy(aws, state, nodes=igw_nodes(), clock=clock)
-    assert actions(again) == {"igw": "absent", "vpc": "absent"}
 
 
 def test_detached_behind_our_back_is_reattached(aws, ec2, clock):

@@ -114,16 +114,6 @@ def test_deleted_behind_our_back_is_recreated(aws, logs, clock):
     assert group_tags(logs, GROUPS["logs.api"]) == ownership(GROUPS["logs.api"])
 
 
-def test_adopted_by_tags_after_state_loss(aws, logs, clock):
-    state = converged(aws, clock)
-    state.lose()
-    before = aws.calls.mutating
-    run = converge(aws, state, nodes=nodes(), clock=clock)
-    assert set(actions(run).values()) == {"unchanged"}
-    assert aws.calls.mutating == before
-    assert {k: recorded_id(state, k) for k in GROUPS} == GROUPS
-
-
 def test_a_log_group_of_the_same_name_without_our_tags_is_not_adopted(aws, logs, clock):
     name = GROUPS["logs.api"]
     logs.create_log_group(logGroupName=name, tags={"Team": "someone-else"})
@@ -135,16 +125,6 @@ def test_a_log_group_of_the_same_name_without_our_tags_is_not_adopted(aws, logs,
     # Teardown leaves it alone too.
     destroy(aws, state, nodes=nodes(), clock=clock)
     assert log_group(logs, name) is not None
-
-
-def test_delete_and_delete_when_already_gone(aws, logs, clock):
-    state = converged(aws, clock)
-    run = destroy(aws, state, nodes=nodes(), clock=clock)
-    assert set(actions(run).values()) == {"delete"}
-    assert all(log_group(logs, name) is None for name in GROUPS.values())
-    assert all(state.doc.resource(k) is None for k in GROUPS)
-    again = destroy(aws, state, nodes=nodes(), clock=clock)
-    assert set(actions(again).values()) == {"absent"}
 
 
 def test_a_longer_name_with_the_same_prefix_is_not_mistaken_for_ours(aws, logs, clock):

@@ -12,7 +12,7 @@ from resources.network.elastic_ip import DELETE_TIMEOUT, NAT_LETS_GO, ElasticIp
 from resources.base import Observed, ResourceError
 from sandbox.fidelity import clock as layer_clock, ec2_addresses
 from tests.resources.network import (
-    live_nat_gateways, nodes, owned_addresses, owned_subnets, ownership, recorded_id, recorded_ids, tags,
+    live_nat_gateways, nodes, owned_addresses, owned_subnets, ownership, recorded_id, tags,
 )
 from tests.support.memory_state import MemoryState
 from tests.support.stack import actions, converge, destroy
@@ -83,35 +83,6 @@ def test_deleted_behind_our_back_is_recreated_on_the_same_eip(aws, ec2, clock):
     assert nat["SubnetId"] == recorded_id(state, "subnet.public.1")
     assert nat["NatGatewayAddresses"][0]["AllocationId"] == recorded_id(state, "eip.1")
     assert recorded_id(state, "nat.1") == nat["NatGatewayId"]
-
-
-def test_adopted_by_tags_after_state_loss(aws, ec2, clock):
-    state = MemoryState()
-    converge(aws, state, nodes=nat_nodes(), clock=clock)
-    ids = recorded_ids(state, NATS)
-    state.lose()
-    before = aws.calls.mutating
-    run = converge(aws, state, nodes=nat_nodes(), clock=clock)
-    assert set(actions(run).values()) == {"unchanged"}
-    assert aws.calls.mutating == before
-    assert recorded_ids(state, NATS) == ids
-    assert len(live_nat_gateways(ec2)) == 2
-
-
-def test_delete_and_delete_when_already_gone(aws, ec2, clock):
-    state = MemoryState()
-    converge(aws, state, nodes=nat_nodes(), clock=clock)
-    ids = recorded_ids(state, NATS)
-    run = destroy(aws, state, nodes=nat_nodes(), clock=clock)
-    assert set(actions(run).values()) == {"delete"}
-    # Deleted NATs stay listed for a while, in state "deleted": gone, as far as we are concerned.
-    for nat in ec2.describe_nat_gateways(NatGatewayIds=list(ids.values()))["NatGateways"]:
-        assert nat["State"] == "deleted"
-    assert live_nat_gateways(ec2) == {}
-    assert owned_addresses(ec2) == {}
-    assert all(state.doc.resource(k) is None for k in NATS)
-    again = destroy(aws, state, nodes=nat_nodes(), clock=clock)
-    assert set(actions(again).values()) == {"absent"}
 
 
 def test_a_deleted_nat_carrying_our_tags_is_not_adopted(aws, ec2, clock):

@@ -144,18 +144,6 @@ def test_deleted_behind_our_back_is_recreated(aws, rds, stack, clock):
     assert instance(rds)["DBInstanceStatus"] == "available"
 
 
-def test_adopted_by_name_and_tags_after_state_loss(aws, rds, stack, clock):
-    state, nodes = stack
-    converge(aws, state, nodes=nodes(), clock=clock)
-    state.lose()
-    before = aws.calls.mutating
-    run = converge(aws, state, nodes=nodes(), clock=clock)
-    assert set(actions(run).values()) == {"unchanged"}
-    assert aws.calls.mutating == before
-    assert state.doc.resource("rds.instance")["id"] == NAME
-    assert state.doc.resource("rds.subnet_group")["id"] == GROUP
-
-
 def test_an_instance_with_our_name_but_not_our_tags_is_not_adopted(aws, rds, stack, clock):
     state, nodes = stack
     converge(aws, state, nodes=nodes(), clock=clock)
@@ -164,18 +152,6 @@ def test_an_instance_with_our_name_but_not_our_tags_is_not_adopted(aws, rds, sta
     run = reconcile_stack(aws, env="dev", doc=state.doc, save=state.save, clock=clock.as_clock(), nodes=nodes())
     reason = run.failures["rds.instance"].reason
     assert NAME in reason and "ownership tags" in reason
-
-
-def test_destroy_removes_both_and_destroy_again_finds_nothing(aws, rds, stack, clock):
-    state, nodes = stack
-    converge(aws, state, nodes=nodes(), clock=clock)
-    run = destroy(aws, state, nodes=nodes(), clock=clock)
-    assert rds_actions(run) == dict.fromkeys(RDS_KEYS, "delete")
-    assert rds.describe_db_instances()["DBInstances"] == []
-    assert rds.describe_db_subnet_groups()["DBSubnetGroups"] == []
-    assert all(state.doc.resource(k) is None for k in RDS_KEYS)
-    again = destroy(aws, state, nodes=nodes(), clock=clock)
-    assert set(actions(again).values()) == {"absent"}
 
 
 def test_an_impossible_storage_change_is_refused_by_the_plan_and_the_apply_makes_no_mutating_call(aws, rds, stack, clock):

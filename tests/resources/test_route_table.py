@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from tests.resources.network import (
     changed_fields, live_nat_gateways, nodes, owned_internet_gateways, owned_route_tables, owned_subnets,
-    owned_vpc, ownership, recorded_id, recorded_ids, tags,
+    owned_vpc, ownership, recorded_id, tags,
 )
 from tests.support.memory_state import MemoryState
 from tests.support.stack import actions, converge, destroy
@@ -92,30 +92,6 @@ def test_deleted_behind_our_back_is_recreated_with_its_associations(aws, ec2, cl
     assert associated(isolated) == {recorded_id(state, "subnet.isolated.1"), recorded_id(state, "subnet.isolated.2")}
     assert routes(isolated) == {}
     assert recorded_id(state, "rt.isolated") == isolated["RouteTableId"]
-
-
-def test_adopted_by_tags_after_state_loss(aws, ec2, clock):
-    state = converged(aws, clock)
-    ids = recorded_ids(state, TABLES)
-    state.lose()
-    before = aws.calls.mutating
-    run = converge(aws, state, nodes=rt_nodes(), clock=clock)
-    assert set(actions(run).values()) == {"unchanged"}
-    assert aws.calls.mutating == before
-    assert recorded_ids(state, TABLES) == ids
-    assert len(owned_route_tables(ec2)) == 4
-
-
-def test_delete_and_delete_when_already_gone(aws, ec2, clock):
-    state = converged(aws, clock)
-    subnet_ids = recorded_ids(state, [f"subnet.{t}.{i}" for t in ("public", "private", "isolated") for i in (1, 2)])
-    run = destroy(aws, state, nodes=rt_nodes(), clock=clock)
-    assert set(actions(run).values()) == {"delete"}
-    assert owned_route_tables(ec2) == {}
-    assert all(tables_holding(ec2, s) == [] for s in subnet_ids.values())
-    assert all(state.doc.resource(k) is None for k in TABLES)
-    again = destroy(aws, state, nodes=rt_nodes(), clock=clock)
-    assert set(actions(again).values()) == {"absent"}
 
 
 def test_route_added_by_hand_is_removed(aws, ec2, clock):

@@ -220,26 +220,6 @@ def test_scheduled_for_deletion_by_hand_is_created_again(aws, sm, api_key, clock
     assert list(value(sm, NAMES[key])) == [{"secret.redis_auth": "auth_token", "secret.api_key": "api_key"}[key]]
 
 
-def test_force_deleted_behind_our_back_is_recreated(aws, sm, api_key, clock):
-    state = converged(aws, clock, api_key)
-    old = recorded_id(state, "secret.redis_auth")
-    sm.delete_secret(SecretId=old, ForceDeleteWithoutRecovery=True)
-    run = converge(aws, state, nodes=nodes(api_key), clock=clock)
-    assert actions(run) == {"secret.redis_auth": "create", "secret.api_key": "unchanged"}
-    assert describe(sm, "redis-auth-dev")["ARN"] != old
-
-
-def test_adopted_by_tags_after_state_loss(aws, sm, api_key, clock):
-    state = converged(aws, clock, api_key)
-    arns = {k: recorded_id(state, k) for k in NAMES}
-    state.lose()
-    before = aws.calls.mutating
-    run = converge(aws, state, nodes=nodes(api_key), clock=clock)
-    assert set(actions(run).values()) == {"unchanged"}
-    assert aws.calls.mutating == before
-    assert {k: recorded_id(state, k) for k in NAMES} == arns
-
-
 def test_delete_without_recovery_window_and_delete_when_already_gone(aws, sm, api_key, clock):
     state = converged(aws, clock, api_key)
     run = destroy(aws, state, nodes=nodes(api_key), clock=clock)

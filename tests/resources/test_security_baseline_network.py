@@ -268,17 +268,6 @@ def test_a_key_scheduled_for_deletion_behind_our_back_is_restored_not_replaced(a
     assert [k["KeyId"] for k in c["kms"].list_keys()["Keys"]] == [key_id]
 
 
-def test_adopted_after_state_loss_without_a_mutating_call(aws, c, clock):
-    state = converged(aws, clock)
-    ids = {k: recorded_id(state, k) for k in KEYS}
-    state.lose()
-    before = aws.calls.mutating
-    run = converge(aws, state, nodes=nodes(), clock=clock)
-    assert set(actions(run).values()) == {"unchanged"}
-    assert aws.calls.mutating == before
-    assert {k: recorded_id(state, k) for k in KEYS} == ids
-
-
 def test_teardown_schedules_the_key_hands_back_the_defaults_and_a_new_reconcile_takes_the_key_back(aws, c, clock):
     cfg = EnvConfig(kms_deletion_window_days=9)
     state = converged(aws, clock, cfg)

@@ -148,16 +148,6 @@ def test_rds_monitoring_and_log_exports_follow_the_configuration_and_teardown_re
     assert ROLE not in {r["RoleName"] for r in iam.list_roles()["Roles"]}
 
 
-def test_rds_monitoring_role_is_adopted_after_state_loss(aws, rds_stack, clock):
-    state, nodes = rds_stack
-    converge(aws, state, nodes=nodes(), clock=clock)
-    state.lose()
-    before = aws.calls.mutating
-    run = converge(aws, state, nodes=nodes(), clock=clock)
-    assert set(actions(run).values()) == {"unchanged"} and aws.calls.mutating == before
-    assert recorded_id(state, "iam.rds_monitoring_role") == ROLE
-
-
 def environment_key_arn() -> str:
     return boto3.client("kms", region_name=REGION).describe_key(KeyId=kms_alias("dev"))["KeyMetadata"]["Arn"]
 

@@ -177,28 +177,6 @@ def test_deleted_behind_our_back_is_recreated_with_its_rules(aws, ec2, clock):
     assert rules(ec2, efs["GroupId"], "egress") == set()
 
 
-def test_adopted_by_tags_after_state_loss(aws, ec2, clock):
-    state = converged(aws, clock)
-    ids = recorded_ids(state, GROUPS)
-    state.lose()
-    before = aws.calls.mutating
-    run = converge(aws, state, nodes=sg_nodes(), clock=clock)
-    assert set(actions(run).values()) == {"unchanged"}
-    assert aws.calls.mutating == before
-    assert recorded_ids(state, GROUPS) == ids
-    assert len(owned_groups(ec2)) == len(GROUPS)
-
-
-def test_delete_and_delete_when_already_gone(aws, ec2, clock):
-    state = converged(aws, clock)
-    run = destroy(aws, state, nodes=sg_nodes(), clock=clock)
-    assert set(actions(run).values()) == {"delete"}
-    assert owned_groups(ec2) == {}
-    assert all(state.doc.resource(k) is None for k in GROUPS)
-    again = destroy(aws, state, nodes=sg_nodes(), clock=clock)
-    assert set(actions(again).values()) == {"absent"}
-
-
 def test_referencing_groups_are_deleted_before_the_groups_they_reference(aws, ec2, clock):
     # moto deletes a referenced group anyway (docs/aws-behaviours.md A-9); AWS answers DependencyViolation.
     state = converged(aws, clock)

@@ -5,7 +5,7 @@ from tests.resources.network import (
     changed_fields, nodes, owned_subnets, owned_vpc, ownership, recorded_ids, tags,
 )
 from tests.support.memory_state import MemoryState
-from tests.support.stack import actions, converge, destroy
+from tests.support.stack import actions, converge
 
 # key → (Name, CIDR, AZ): the VPC's /16 carved in /20 slices, public then private then isolated.
 SUBNETS = {
@@ -68,17 +68,6 @@ def test_adopted_by_tags_after_state_loss(aws, ec2, clock):
     assert len(owned_subnets(ec2)) == 6
     # The AZs are read back from the live subnets, not chosen afresh.
     assert state.doc.azs == ["us-east-1a", "us-east-1b"]
-
-
-def test_delete_and_delete_when_already_gone(aws, ec2, clock):
-    state = MemoryState()
-    converge(aws, state, nodes=subnet_nodes(), clock=clock)
-    run = destroy(aws, state, nodes=subnet_nodes(), clock=clock)
-    assert actions(run) == {"vpc": "delete", **dict.fromkeys(SUBNETS, "delete")}
-    assert owned_subnets(ec2) == {}
-    assert all(state.doc.resource(k) is None for k in SUBNETS)
-    again = destroy(aws, state, nodes=subnet_nodes(), clock=clock)
-    assert set(actions(again).values()) == {"absent"}
 
 
 def test_tag_changed_by_hand_is_restored_and_foreign_tags_are_left_alone(aws, ec2, clock):

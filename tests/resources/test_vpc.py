@@ -4,7 +4,7 @@ from __future__ import annotations
 from orchestrator.stack import network_nodes
 from orchestrator.config import EnvConfig
 from tests.support.memory_state import MemoryState
-from tests.support.stack import actions, converge, destroy
+from tests.support.stack import actions, converge
 
 
 def vpc_nodes():
@@ -61,27 +61,3 @@ def test_deleted_behind_our_back_is_recreated(aws, ec2):
     assert actions(run) == {"vpc": "create"}
     [vpc] = owned_vpcs(ec2)
     assert vpc["VpcId"] != old and state.doc.resource("vpc")["id"] == vpc["VpcId"]
-
-
-def test_adopted_by_tags_after_state_loss(aws, ec2):
-    state = MemoryState()
-    converge(aws, state, nodes=vpc_nodes())
-    vpc_id = state.doc.resource("vpc")["id"]
-    state.lose()
-    before = aws.calls.mutating
-    run = converge(aws, state, nodes=vpc_nodes())
-    assert actions(run) == {"vpc": "unchanged"}
-    assert state.doc.resource("vpc")["id"] == vpc_id
-    assert len(owned_vpcs(ec2)) == 1
-    assert aws.calls.mutating == before
-
-
-def test_delete_and_delete_when_already_gone(aws, ec2):
-    state = MemoryState()
-    converge(aws, state, nodes=vpc_nodes())
-    run = destroy(aws, state, nodes=vpc_nodes())
-    assert actions(run) == {"vpc": "delete"}
-    assert owned_vpcs(ec2) == []
-    assert state.doc.resource("vpc") is None
-    again = destroy(aws, state, nodes=vpc_nodes())
-    assert actions(again) == {"vpc": "absent"}
