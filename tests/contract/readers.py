@@ -132,6 +132,8 @@ READERS: dict[str, tuple[str, Callable]] = {
     "usage_plan": ("apigateway", lambda api, i: _answered(lambda: api.get_usage_plan(usagePlanId=i), "NotFoundException")),
     "waf_web_acl": ("wafv2", _web_acl),
     # The association's node is recorded under the stage's ARN.
+    "waf_logging": ("wafv2", lambda waf, arn: _answered(
+        lambda: waf.get_logging_configuration(ResourceArn=arn), "WAFNonexistentItemException")),
     "waf_web_acl_association": ("wafv2", lambda waf, arn: _answered(
         lambda: "WebACL" in waf.get_web_acl_for_resource(ResourceArn=arn), "WAFNonexistentItemException")),
     "kms_key": ("kms", lambda kms, key: _answered(

@@ -74,6 +74,8 @@ UPDATES = {
     "internet_gateway": lambda spec: {"vpc_id": "vpc-0123456789abcdef0"},
     "waf_web_acl_association": lambda spec: {
         "web_acl_arn": "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/another/0123"},
+    "waf_logging": lambda spec: {
+        "log_destination": "arn:aws:logs:us-east-1:123456789012:log-group:aws-waf-logs-another"},
 }
 # Kinds AWS changes by replacement only: every field of theirs is a replacement (asserted).
 NO_IN_PLACE = {"subnet", "elastic_ip", "nat_gateway", "efs_access_point", "flow_log"}
@@ -83,6 +85,7 @@ NO_IN_PLACE = {"subnet", "elastic_ip", "nat_gateway", "efs_access_point", "flow_
 PLAN_ONLY = {
     "internet_gateway": "its only in-place field (vpc_id) moves it to another VPC",
     "waf_web_acl_association": "its only in-place field (web_acl_arn) names another web ACL",
+    "waf_logging": "its only in-place field (log_destination) names another log group",
     "cache_subnet_group": "moto has no ModifyCacheSubnetGroup",
     "vpc_link": "moto has no UpdateVpcLink",
 }
@@ -163,6 +166,9 @@ def env(tmp_path_factory):
 def test_every_kind_has_a_reader():
     """A kind added to the stack without its line in readers.py fails here, by name."""
     assert set(KINDS) - set(READERS) == set()
+    # Every exception names a kind of the stack: one that left it leaves no stale entry behind.
+    excepted = {*UPDATES, *NO_IN_PLACE, *PLAN_ONLY, *NOT_DELETED_ALONE}
+    assert excepted - set(KINDS) == set()
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -191,7 +197,7 @@ def test_2_an_in_place_field_is_updated(env, kind):
         planned = run(env, changed, plan=True)
         assert planned.action == "update" and {d.field for d in planned.changes} == set(change), planned.changes
         assert mutating(before, env.snapshot()) == {}
-        pytest.skip(f"planned, not applied: {PLAN_ONLY[kind]}")
+        return  # planned, not applied (PLAN_ONLY says why)
     outputs = env.doc.resource(node.key)["outputs"]
 
     result = run(env, changed)
@@ -212,10 +218,8 @@ def delete_behind_our_back(env: Day2Env, node, resource_id: str) -> None:
              ceiling=h.poll_ceiling, clock=env.clock.as_clock())
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", [k for k in KINDS if k not in NOT_DELETED_ALONE])
 def test_3_deleted_behind_our_back_is_created_again(env, kind):
-    if kind in NOT_DELETED_ALONE:
-        pytest.skip(f"covered by the teardown: {NOT_DELETED_ALONE[kind]}")
     node = FIRST[kind]
     old = recorded_id(env, node.key)
     delete_behind_our_back(env, node, old)
