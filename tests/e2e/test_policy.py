@@ -4,8 +4,8 @@ is held by the deployer policy and nothing else is in it; drift's calls by the d
 One lifecycle, on a server of the module's own, with the state in S3: create, a no-op, a plan and
 two day-2 changes (settings and tags, a tag dropped and the web ACL switched off), both
 rotations, drift (plain, --new-only, --all) and teardown. Each command's requests are read from
-the server's recording (tests/support/iam_check.py maps each to its IAM action). Where the server
-enforces IAM, the same lifecycle runs as IAM users holding only the policies: the proof.
+the server's recording (tests/support/iam_check.py maps each to its IAM action). The server
+enforces IAM, and the lifecycle runs as IAM users holding only the policies: the proof.
 """
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ import importlib
 import inspect
 import json
 import re
-import urllib.error
-import urllib.request
 from types import SimpleNamespace
 
 import pytest
@@ -22,6 +20,7 @@ import pytest
 from orchestrator.policy import Target, grants_for
 from tests.e2e.conftest import via_bin_for
 from tests.support.commands import make_cli, make_reader
+from tests.support.iam_users import enforce, user_holding
 from tests.support.iam_check import ACCOUNT, REGION, needs_of_recording, operations_of, policy_actions, unheld
 from tests.support.moto_server import MotoServer
 
@@ -81,8 +80,8 @@ def make_bucket(cli) -> None:
 
 @pytest.fixture(scope="module")
 def lifecycle(tmp_path_factory):
-    """The lifecycle, its requests per step. Where the server enforces IAM (the fidelity layer's
-    switch), every command runs as an IAM user holding only the policy of its kind: bin/drift as
+    """The lifecycle, its requests per step, on a server that enforces IAM (the fidelity layer's
+    switch): every command runs as an IAM user holding only the policy of its kind, bin/drift as
     the drift user, the others as the deployer; the drift user also tries a teardown."""
     workdir = tmp_path_factory.mktemp("policy")
     server = MotoServer(workdir)
@@ -94,24 +93,23 @@ def lifecycle(tmp_path_factory):
             result = cli("policy", kind, "--env", ENV, "--state", STATE, "--json")
             assert result.code == 0, result.stderr
             policies[kind] = result.json["documents"]
-        enforced = enforce(server)
-        users = {kind: {} for kind in policies}
-        if enforced:
-            iam = make_reader(server)("iam")  # the default credentials act as the account's root
-            users = {kind: user_holding(iam, f"ci-{kind}", documents) for kind, documents in policies.items()}
+        iam = make_reader(server)("iam")  # the default credentials act as the account's root
+        users = {kind: {**user_holding(iam, f"ci-{kind}", documents), "VIDEO_PIPELINE_STATE": STATE}
+                 for kind, documents in policies.items()}
+        enforce(server)
         configs = {"base.toml": BASE, "day2.toml": DAY2, "day2-again.toml": DAY2_AGAIN}
         for file, text in configs.items():
             (workdir / file).write_text(text)
         needs, refused = {}, None
         for name, args, code in steps(*(str(workdir / file) for file in configs)):
-            if name == "teardown" and enforced:
+            if name == "teardown":
                 refused = cli(*args, env={"VIDEO_PIPELINE_STATE": STATE, **users["drift"]})
             server.clear_recording()
             who = users["drift" if args[0] == "drift" else "deployer"]
             result = cli(*args, env={"VIDEO_PIPELINE_STATE": STATE, **who})
             assert result.code == code, (name, result.stderr[-2000:])
             needs[name] = needs_of_recording(server.recording)
-        yield SimpleNamespace(needs=needs, policies=policies, enforced=enforced, refused=refused)
+        yield SimpleNamespace(needs=needs, policies=policies, refused=refused)
     finally:
         server.stop()
 
@@ -213,33 +211,9 @@ def test_no_credentials_is_one_line(run, quiet_server):
 
 # -- the proof: IAM users holding only the policies -----------------------------------------------
 
-def enforce(server) -> bool:
-    """Switch the server's IAM enforcement on (sandbox/fidelity); False where it has none."""
-    request = urllib.request.Request(server.endpoint + "/fidelity/iam", data=json.dumps({"enforce": True}).encode(),
-                                     method="POST", headers={"Content-Type": "application/json"})
-    try:
-        urllib.request.urlopen(request, timeout=30).read()
-    except urllib.error.HTTPError:
-        return False
-    return True
-
-
-def user_holding(iam, name: str, documents: list[dict]) -> dict[str, str]:
-    """An IAM user with exactly these policies; its keys as a command's environment."""
-    iam.create_user(UserName=name)
-    for i, document in enumerate(documents, 1):
-        arn = iam.create_policy(PolicyName=f"{name}-{i}", PolicyDocument=json.dumps(document))["Policy"]["Arn"]
-        iam.attach_user_policy(UserName=name, PolicyArn=arn)
-    key = iam.create_access_key(UserName=name)["AccessKey"]
-    return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
-            "VIDEO_PIPELINE_STATE": STATE}
-
-
 def test_the_commands_run_as_users_holding_only_the_policies(lifecycle):
     """The proof on an enforcing server: the lifecycle above ran as the two users (each step's exit
     code is checked where it runs), and the drift user could not tear the environment down."""
-    if not lifecycle.enforced:
-        pytest.skip("the moto server has no IAM enforcement (POST /fidelity/iam) in this tree")
     refused = lifecycle.refused
     assert refused.code == 1 and "Traceback" not in refused.stderr
     # Refused at its first write: the state lock (S3 names no principal in its refusal).

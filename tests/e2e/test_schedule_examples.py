@@ -1,4 +1,6 @@
-"""The scheduling examples in examples/schedule run bin/drift as written and fail on drift."""
+"""The scheduling examples in examples/schedule run bin/drift as written and fail on drift, as the
+drift role would: a principal holding only what `bin/policy drift` prints, on a server that
+enforces IAM."""
 from __future__ import annotations
 
 import configparser
@@ -13,6 +15,7 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import ROOT
+from tests.support.iam_users import ci_principals
 
 EXAMPLES = ROOT / "examples" / "schedule"
 ENV = "sched"
@@ -31,11 +34,14 @@ def checkout(tmp_path):
 
 
 @pytest.fixture
-def environment(cli, server, state_dir, tmp_path):
+def environment(cli, server, reader, state_dir, tmp_path):
+    """The environment made by an administrator; the examples' commands run as the drift role of
+    every environment of the state location (what `bin/drift --all` needs too)."""
     assert cli("reconcile", "--env", ENV, "--config", checkout(tmp_path)).code == 0
+    drift_role = ci_principals(cli, server, reader("iam"), None)["drift"]
     return {
-        "PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": server.endpoint,
+        "PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), **drift_role,
+        "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": server.endpoint,
         "AWS_EC2_METADATA_DISABLED": "true", "VIDEO_PIPELINE_STATE_DIR": str(state_dir),
     }
 

@@ -1,7 +1,9 @@
 """The team examples in examples/teams, parsed and their commands run as written against the moto
-server, with the S3 state URL they name: the GitHub Actions workflow (reconcile on merge, drift
-on a schedule, a matrix of environments, a concurrency group per environment) and the Kubernetes
-CronJob of the drift check."""
+server, with the S3 state URL they name: the GitHub Actions workflow (a saved plan applied on
+merge, drift on a schedule, a matrix of environments, a concurrency group per environment) and the
+Kubernetes CronJob of the drift check. As the README's team section sets them up: an administrator
+makes the state bucket, and every step runs as a CI principal holding only the policy
+`bin/policy deployer|drift` prints for it, on a server that enforces IAM."""
 from __future__ import annotations
 
 import json
@@ -16,6 +18,7 @@ from tests.e2e.conftest import ROOT
 from tests.e2e.test_full_stack import FULL_STACK
 from tests.e2e.inventory import counts, full_inventory
 from tests.e2e.test_schedule_examples import break_dns, checkout
+from tests.support.iam_users import ci_principals
 
 EXAMPLES = ROOT / "examples" / "teams"
 ENV = "sched"  # break_dns works on this environment
@@ -47,7 +50,7 @@ def step(job: dict, name: str, env_name: str) -> str:
 
 
 def test_workflow_plans_applies_the_saved_plan_on_merge_and_checks_drift_on_schedule_with_s3_state(
-        workflow, runner_env, cli, reader, tmp_path):
+        workflow, runner_env, cli, server, reader, tmp_path):
     triggers = workflow[True] if True in workflow else workflow["on"]  # YAML 1.1 reads "on" as true
     assert triggers["push"]["branches"] == ["main"] and len(triggers["schedule"][0]["cron"].split()) == 5
     state_url = workflow["env"]["VIDEO_PIPELINE_STATE"]
@@ -64,13 +67,16 @@ def test_workflow_plans_applies_the_saved_plan_on_merge_and_checks_drift_on_sche
         assert job["concurrency"] == {"group": "video-pipeline-${{ matrix.env }}", "cancel-in-progress": False}
     assert drift["concurrency"]["group"] == "video-pipeline-drift-${{ matrix.env }}"
 
-    # The bucket, once, as the header says; then the steps as written, with the workflow's env.
+    # The bucket, once, as the header says; the two roles from bin/policy; then the steps as
+    # written, with the workflow's env, each job as its role.
     assert cli("state", "init", state_url).code == 0
+    roles = ci_principals(cli, server, reader("iam"), ENV, state_url)
     env = {**runner_env, **workflow["env"], "AWS_REGION": "us-east-1"}  # the test region wins
     checkout(tmp_path)  # the shipped config/video-pipeline.toml the step names
+    role_of = {"plan": "deployer", "apply": "deployer", "drift": "drift"}
     run = lambda job, name, where: subprocess.run(  # noqa: E731
-        ["bash", "-e", "-c", step(job, name, ENV)], env={**env, "HOME": str(where / "home")}, cwd=where,
-        capture_output=True, text=True, timeout=300)
+        ["bash", "-e", "-c", step(job, name, ENV)], env={**env, "HOME": str(where / "home"), **roles[role_of[name]]},
+        cwd=where, capture_output=True, text=True, timeout=300)
     planned = run(plan, "plan", tmp_path)
     assert planned.returncode == 0, planned.stderr[-3000:]  # exit 2 (changes pending) is a plan to apply
     assert json.loads((tmp_path / "plan-report.json").read_text())["changes"]
@@ -90,8 +96,7 @@ def test_workflow_plans_applies_the_saved_plan_on_merge_and_checks_drift_on_sche
     # Another runner (nothing local) checks drift against the shared state, without --config.
     other = tmp_path / "other-runner"
     other.mkdir()
-    check = lambda: subprocess.run(["bash", "-e", "-c", step(drift, "drift", ENV)], env={**env, "HOME": str(other)},  # noqa: E731
-                                   cwd=other, capture_output=True, text=True, timeout=300)
+    check = lambda: run(drift, "drift", other)  # noqa: E731
     quiet = check()
     assert quiet.returncode == 0, quiet.stderr[-3000:]
     report = json.loads((other / "drift.json").read_text())
@@ -99,10 +104,10 @@ def test_workflow_plans_applies_the_saved_plan_on_merge_and_checks_drift_on_sche
     break_dns(reader)
     loud = check()
     assert loud.returncode == 2 and json.loads((other / "drift.json").read_text())["in_sync"] is False
-    assert not (tmp_path / "home").exists() and not (other / ".local").exists()  # no local state anywhere
+    assert not (tmp_path / "home").exists() and not (other / "home").exists()  # no local state anywhere
 
 
-def test_cronjob_runs_the_drift_check_with_s3_state(cronjob, runner_env, cli, reader, tmp_path):
+def test_cronjob_runs_the_drift_check_with_s3_state(cronjob, runner_env, cli, server, reader, tmp_path):
     assert (cronjob["apiVersion"], cronjob["kind"]) == ("batch/v1", "CronJob")
     spec = cronjob["spec"]
     assert spec["concurrencyPolicy"] == "Forbid" and len(spec["schedule"].split()) == 5
@@ -131,7 +136,9 @@ def test_cronjob_runs_the_drift_check_with_s3_state(cronjob, runner_env, cli, re
     config.write_text('[defaults]\nsecret_admin_principals = ["arn:aws:iam::123456789012:role/ci"]\n')
     assert cli("reconcile", "--env", ENV, "--config", str(config),
                env={"VIDEO_PIPELINE_STATE": env["VIDEO_PIPELINE_STATE"]}).code == 0
-    pod_env = {**runner_env, **env, "AWS_REGION": "us-east-1"}
+    # The pod's service account is the drift role: only what `bin/policy drift` prints.
+    drift_role = ci_principals(cli, server, reader("iam"), ENV, env["VIDEO_PIPELINE_STATE"])["drift"]
+    pod_env = {**runner_env, **env, "AWS_REGION": "us-east-1", **drift_role}
     run = lambda: subprocess.run(argv, env=pod_env, cwd=tmp_path, capture_output=True, text=True, timeout=300)  # noqa: E731
     ok = run()
     assert ok.returncode == 0 and json.loads(ok.stdout)["in_sync"] is True, ok.stderr[-3000:]
