@@ -144,7 +144,8 @@ def test_github_workflow_step_fails_the_job_on_drift(environment, reader, tmp_pa
     assert [s for s in job["steps"] if s.get("if") == "always()"], "the report is kept even when the check fails"
 
 
-def test_github_workflow_checks_every_environment_and_fails_the_job_on_drift(environment, reader, tmp_path):
+def test_github_workflow_checks_every_environment_and_fails_the_job_on_drift(environment, cli, server, reader, state_dir,
+                                                                              tmp_path):
     workflow = yaml.safe_load((EXAMPLES / "github-drift.yml").read_text())
     job = workflow["jobs"]["drift-all"]
     [step] = [s for s in job["steps"] if s.get("name") == "drift"]
@@ -152,7 +153,15 @@ def test_github_workflow_checks_every_environment_and_fails_the_job_on_drift(env
     [upload] = [s for s in job["steps"] if s.get("if") == "always()"]
     assert upload["with"]["path"] == "drift-all.json"
     command = step["run"].replace("bin/drift", str(ROOT / "bin" / "drift"))
-    env = {**{k: v for k, v in job["env"].items() if k != "VIDEO_PIPELINE_STATE"}, **environment}
+    # A runner reads the team's state in S3 (the job's VIDEO_PIPELINE_STATE), as the drift role of
+    # every environment of that location: the administrator moves the state there first.
+    assert job["env"]["VIDEO_PIPELINE_STATE"] == "${{ vars.VIDEO_PIPELINE_STATE }}"
+    shared = "s3://team-drift-state/envs"
+    assert cli("state", "init", shared).code == 0
+    assert cli("state", "move", "--env", ENV, "--from", str(state_dir), "--to", shared).code == 0
+    role = ci_principals(cli, server, reader("iam"), None, shared)["drift"]
+    local = {k: v for k, v in environment.items() if k != "VIDEO_PIPELINE_STATE_DIR"}
+    env = {**job["env"], **local, **role, "VIDEO_PIPELINE_STATE": shared}
     ok = subprocess.run(["bash", "-e", "-c", command], env=env, cwd=tmp_path, capture_output=True, timeout=300)
     assert ok.returncode == 0, ok.stderr
     report = json.loads((tmp_path / "drift-all.json").read_text())

@@ -33,6 +33,7 @@ def ci_principals(cli, server, iam, env: str | None, state: str | None = None) -
     for kind in ("deployer", "drift"):
         printed = cli("policy", kind, *where, "--json")
         assert printed.code == 0, printed.stderr
-        principals[kind] = user_holding(iam, f"ci-{kind}-{env or 'all'}", printed.json["documents"])
+        name = f"ci-{kind}-{env or 'all'}" + ("-shared" if state else "")
+        principals[kind] = user_holding(iam, name, printed.json["documents"])
     enforce(server)
     return principals
