@@ -160,6 +160,8 @@ class Reconciler:
                     ahead.append((node.key, h, spec, entry["id"]))
         for key, h, spec, resource_id in ahead if self.plan else ():
             self._read_ahead[key] = (spec_hash(spec), pool.submit(first_look, h.find, spec, resource_id))
+            if self.rotation is not None and self.rotation.reads_versions(key):
+                pool.submit(self._versions, h, resource_id)  # the rotation schedule's read, ahead too
 
     def _find(self, node: Node, h: Handler, spec: dict, entry: dict) -> Observed | None:
         """The node's resource by its recorded id or its ownership tags, from the read made
@@ -444,8 +446,12 @@ class Reconciler:
         the AUTH token; the API key's companions came with its read."""
         if self.rotation is None:
             return []
-        found = self.rotation.diff(node.key, h, obs)
+        found = self.rotation.diff(node.key, h, obs, lambda arn: self._versions(h, arn))
         return [found] if found else []
+
+    def _versions(self, h: Handler, secret_arn: str):
+        """A secret's versions, read once a plan (ahead of the walk when its id is recorded)."""
+        return self.shared.once(("secret_versions", secret_arn), lambda: self.rotation.versions_of(h, secret_arn))
 
     def _delete_and_wait(self, h: Handler, obs: Observed, spec: dict | None, what: str) -> None:
         h.remove(obs, spec)

@@ -145,15 +145,24 @@ class RotationPolicy:
     forced: frozenset[str] = frozenset()
     now: Callable[[], datetime] = utc_now
 
-    def diff(self, key: str, h, obs) -> FieldDiff | None:
+    def diff(self, key: str, h, obs, versions: Callable[[str], Versions] | None = None) -> FieldDiff | None:
         """``h``, ``obs``: the node's handler and what it read (one more read for the AUTH token's
-        versions; the API key's companions came with the key). None for a node the tool does not
-        rotate."""
+        versions, ``versions(arn)`` when the caller read them ahead; the API key's companions came
+        with the key). None for a node the tool does not rotate."""
         if key not in ROTATABLE:
             return None
         if ROTATABLE[key].kind == "api_key":
             return self._api_key_diff(key, obs)
-        return self._versions_diff(key, h.client, obs.id)
+        return self._versions_diff(key, (versions or (lambda arn: self.versions_of(h, arn)))(obs.id))
+
+    @staticmethod
+    def versions_of(h, secret_arn: str) -> Versions:
+        return read_versions(h.client, secret_arn)
+
+    @staticmethod
+    def reads_versions(key: str) -> bool:
+        """The node's diff reads its secret's versions (ListSecretVersionIds): worth reading ahead."""
+        return key in ROTATABLE and ROTATABLE[key].kind != "api_key"
 
     def _due(self, key: str, created: datetime | None, shown: str, new: str) -> FieldDiff | None:
         age = (self.now() - created).total_seconds() / 86400 if created else 0.0
@@ -187,8 +196,7 @@ class RotationPolicy:
             return None
         return self._due(key, obs.raw.get("createdDate"), f"key {obs.id}", "a new key")
 
-    def _versions_diff(self, key: str, sm, secret_arn: str) -> FieldDiff | None:
-        versions = read_versions(sm, secret_arn)
+    def _versions_diff(self, key: str, versions: Versions) -> FieldDiff | None:
         if versions.pending is not None:
             step = "(b) ROTATE" if versions.pending.id != getattr(versions.current, "id", None) else "(d) redeploy"
             return FieldDiff("rotation", "finished", f"in progress: {PENDING} on version {versions.pending.id}",

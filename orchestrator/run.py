@@ -116,7 +116,11 @@ def reconcile_stack(
         save()
     if plan and not rec.shared.tags_indexed:
         rec.shared.index_tags(lambda: tagged_resources(aws.client("resourcegroupstaggingapi"), env))
-    with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="read-ahead") as pool:
+    # A plan's reads ahead all start together: most of them wait on a listing another one makes
+    # (one per EC2 kind, the tag index), and with a pool of ``parallelism`` the waiting ones held
+    # the workers the API Gateway and KMS reads needed (about 0.06 s of a drift check at 30 ms).
+    readers = max(parallelism, len(by_key)) if plan else parallelism
+    with ThreadPoolExecutor(max_workers=readers, thread_name_prefix="read-ahead") as pool:
         if plan:
             pool.submit(rec.shared.tagged)  # first: most reads wait for it
         rec.read_ahead(by_key.values(), pool)

@@ -15,6 +15,7 @@ from resources.aws.permissions import arn, reads, service_linked_role, writes
 from resources.base import Change, Field, FieldDiff, Handler, Observed, OnFailed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
 from resources.aws.consistency import consistency
 from resources.aws.shared_reads import chunks
+from resources.aws.together import together
 
 TG_NOT_FOUND = "TargetGroupNotFound"
 LB_NOT_FOUND = "LoadBalancerNotFound"
@@ -322,9 +323,11 @@ class LoadBalancer(ElbHandler):
 
     def _observe(self, lb: dict, tags: dict[str, str]) -> Observed:
         arn = lb["LoadBalancerArn"]
-        pages = self.client.get_paginator("describe_listeners").paginate(LoadBalancerArn=arn)
-        listeners = [listener for page in pages for listener in page["Listeners"]]
-        attributes = self._attributes(arn)
+        listeners, attributes = together(
+            lambda: [listener for page in self.client.get_paginator("describe_listeners").paginate(LoadBalancerArn=arn)
+                     for listener in page["Listeners"]],
+            lambda: self._attributes(arn),
+        )
         attrs = {
             "scheme": lb["Scheme"],
             "type": lb["Type"],

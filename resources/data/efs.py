@@ -17,6 +17,7 @@ from resources.base import Change, Field, Handler, Observed, OnFailed, Refresh, 
 from resources.aws.consistency import consistency
 from resources.aws.ownership import vpc_filters
 from resources.aws.shared_reads import listing, looking_first
+from resources.aws.together import together
 
 FS_NOT_FOUND = "FileSystemNotFound"
 MOUNT_TARGET_NOT_FOUND = "MountTargetNotFound"
@@ -133,13 +134,17 @@ class FileSystem(EfsHandler):
         return next(iter(self.client.describe_file_systems(FileSystemId=resource_id)["FileSystems"]), None)
 
     def observe(self, raw):
-        policies = self.client.describe_lifecycle_configuration(FileSystemId=raw["FileSystemId"])["LifecyclePolicies"]
+        fs_id = raw["FileSystemId"]
+        policies, backup = together(
+            lambda: self.client.describe_lifecycle_configuration(FileSystemId=fs_id)["LifecyclePolicies"],
+            lambda: self._backup(fs_id),
+        )
         attrs = {
             "encrypted": raw["Encrypted"],
             "performance_mode": raw["PerformanceMode"],
             "throughput_mode": raw["ThroughputMode"],
             "lifecycle_policies": normal_policies(policies),
-            "backup": self._backup(raw["FileSystemId"]),
+            "backup": backup,
         }
         return Observed(raw["FileSystemId"], attrs, tag_dict(raw.get("Tags")), raw)
 

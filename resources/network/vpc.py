@@ -4,6 +4,7 @@ from __future__ import annotations
 from resources.base import Change, Field, Observed, Refresh, Status, tag_dict
 from resources.aws.consistency import DEPENDENCIES_DRAIN, EC2_NEW_RESOURCE
 from resources.aws.permissions import reads
+from resources.aws.together import together
 from resources.network.ec2 import Ec2Handler, ec2_arn, ec2_grants
 
 NOT_FOUND = "InvalidVpcID.NotFound"
@@ -31,9 +32,13 @@ class Vpc(Ec2Handler):
     }
 
     def observe(self, vpc: dict) -> Observed:
+        # DescribeVpcAttribute answers one attribute a call: both at once.
+        fields = (("enable_dns_support", "enableDnsSupport"), ("enable_dns_hostnames", "enableDnsHostnames"))
+        answers = together(*(
+            lambda attribute=attribute: self.client.describe_vpc_attribute(VpcId=vpc["VpcId"], Attribute=attribute)
+            for _, attribute in fields))
         attrs = {"cidr_block": vpc["CidrBlock"]}
-        for field, attribute in (("enable_dns_support", "enableDnsSupport"), ("enable_dns_hostnames", "enableDnsHostnames")):
-            answer = self.client.describe_vpc_attribute(VpcId=vpc["VpcId"], Attribute=attribute)
+        for (field, attribute), answer in zip(fields, answers):
             attrs[field] = answer[attribute[0].upper() + attribute[1:]]["Value"]
         return Observed(vpc["VpcId"], attrs, tag_dict(vpc.get("Tags")), vpc)
 

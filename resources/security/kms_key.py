@@ -29,6 +29,7 @@ from resources.aws.permissions import arn, reads, writes
 from resources.base import Field, Handler, Observed, Refresh, Status, owned_by
 from resources.security.iam_role import canonical_policy, policy_text
 from resources.aws.shared_reads import describe_all
+from resources.aws.together import together
 
 NOT_FOUND = "NotFoundException"
 ALREADY_EXISTS = "AlreadyExistsException"
@@ -128,16 +129,19 @@ class KmsKey(Handler):
     def observe(self, raw, aliases: list[str] | None = None):
         """``aliases``: the key's, from a listing of the account's aliases (``find``)."""
         key = raw["KeyId"]
-        if aliases is None:
-            aliases = [a["AliasName"] for page in self.client.get_paginator("list_aliases").paginate(KeyId=key)
-                       for a in page["Aliases"]]
-        aliases = sorted(aliases)
+        listed = aliases
+        aliases, rotation, policy = together(
+            lambda: listed if listed is not None else [
+                a["AliasName"] for page in self.client.get_paginator("list_aliases").paginate(KeyId=key) for a in page["Aliases"]],
+            lambda: self.client.get_key_rotation_status(KeyId=key)["KeyRotationEnabled"],
+            lambda: canonical_policy(self.client.get_key_policy(KeyId=key, PolicyName="default")["Policy"]),
+        )
         attrs = {
             "description": raw.get("Description") or "",
-            "alias": aliases,
-            "rotation": self.client.get_key_rotation_status(KeyId=key)["KeyRotationEnabled"],
+            "alias": sorted(aliases),
+            "rotation": rotation,
             "enabled": raw["KeyState"] == "Enabled",
-            "policy": canonical_policy(self.client.get_key_policy(KeyId=key, PolicyName="default")["Policy"]),
+            "policy": policy,
         }
         return Observed(key, attrs, self.tags_for(raw["Arn"], lambda: self._tags(key)), raw)
 
