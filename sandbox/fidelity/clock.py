@@ -189,6 +189,16 @@ def switched(name: str) -> bool:
     return name in _state.switches
 
 
+@contextlib.contextmanager
+def switched_on(name: str) -> Iterator[None]:
+    """The behaviour ``name`` on for the ``with`` block (in-process), off again after it."""
+    switch(name, True)
+    try:
+        yield
+    finally:
+        switch(name, False)
+
+
 def set_default_switches(names: set[str] | frozenset[str]) -> None:
     """The switches on by default from now on (and after every ``reset``); on at once."""
     with _lock:

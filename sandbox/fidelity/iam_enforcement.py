@@ -39,9 +39,8 @@ knows almost no condition key, and answers every refusal in IAM's own format.
 """
 from __future__ import annotations
 
-import contextlib
 import json
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import unquote
 
 from moto.core.authorization import ActionAuthenticatorMixin
@@ -71,14 +70,9 @@ def on() -> bool:
     return clock.switched(SWITCH)
 
 
-@contextlib.contextmanager
-def enforced() -> Iterator[None]:
+def enforced():
     """IAM enforced for the ``with`` block (in-process)."""
-    clock.switch(SWITCH, True)
-    try:
-        yield
-    finally:
-        clock.switch(SWITCH, False)
+    return clock.switched_on(SWITCH)
 
 
 class _NotAnIamPrincipal(Exception):

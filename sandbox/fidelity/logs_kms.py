@@ -24,10 +24,8 @@ is not checked.
 """
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import json
-from typing import Iterator
 
 from moto.kms.models import kms_backends
 from moto.logs.exceptions import LogsClientError, ResourceNotFoundException
@@ -50,13 +48,9 @@ class AccessDeniedException(LogsClientError):
                          f"The specified KMS key does not exist or is not allowed to be used with Arn '{group_arn}'")
 
 
-@contextlib.contextmanager
-def key_policy_checked() -> Iterator[None]:
-    clock.switch(KEY_POLICY, True)
-    try:
-        yield
-    finally:
-        clock.switch(KEY_POLICY, False)
+def key_policy_checked():
+    """The key policy checked for the ``with`` block (in-process)."""
+    return clock.switched_on(KEY_POLICY)
 
 
 def _group(response: LogsResponse):

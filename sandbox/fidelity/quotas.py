@@ -31,9 +31,7 @@ Here:
 """
 from __future__ import annotations
 
-import contextlib
 import json
-from typing import Iterator
 
 from moto.core.exceptions import JsonRESTError
 from moto.ec2.exceptions import EC2ClientError
@@ -65,14 +63,9 @@ def on() -> bool:
     return clock.switched(SWITCH)
 
 
-@contextlib.contextmanager
-def enforced() -> Iterator[None]:
+def enforced():
     """The quotas enforced for the ``with`` block."""
-    clock.switch(SWITCH, True)
-    try:
-        yield
-    finally:
-        clock.switch(SWITCH, False)
+    return clock.switched_on(SWITCH)
 
 
 def applied(code: str, value: int, account: str = "123456789012", region: str = "us-east-1") -> None:

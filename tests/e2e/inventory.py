@@ -124,3 +124,18 @@ def full_inventory(client, env: str) -> dict[str, list[str]]:
     inv["usage_plan"] = [p["id"] for p in apigw.get_usage_plans()["items"] if _ours(p.get("tags"), env)]
     inv["vpc_link"] = [v["id"] for v in apigw.get_vpc_links()["items"] if _ours(v.get("tags"), env)]
     return inv
+
+
+def secret_values(reader, env: str) -> dict[str, str]:
+    """The environment's secret values, read with the test's own clients: what no file, log or
+    output of the tool may hold (the database password, the Redis token, the API key)."""
+    import json
+
+    sm = reader("secretsmanager")
+    db = sm.list_secrets(Filters=[{"Key": "name", "Values": ["rds!"]}])["SecretList"][0]["ARN"]
+    api_key_id = full_inventory(reader, env)["api_key"][0]
+    return {
+        "db password": json.loads(sm.get_secret_value(SecretId=db)["SecretString"])["password"],
+        "redis token": json.loads(sm.get_secret_value(SecretId=f"redis-auth-{env}")["SecretString"])["auth_token"],
+        "api key": reader("apigateway").get_api_key(apiKey=api_key_id, includeValue=True)["value"],
+    }

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from state import StateDocument
-from tests.e2e.inventory import counts, full_inventory
+from tests.e2e.inventory import counts, full_inventory, secret_values
 from tests.e2e.test_full_stack import FULL_STACK
 from tests.faults.harness import ONE_STACK_IN_ACCOUNT, account_counts
 from tests.support.commands import REGION, command_environment, command_line
@@ -63,17 +63,6 @@ def objects(reader) -> dict[str, bytes]:
             for v in listing.get("Versions", [])}
 
 
-def secrets(reader) -> dict[str, str]:
-    sm = reader("secretsmanager")
-    db = sm.list_secrets(Filters=[{"Key": "name", "Values": ["rds!"]}])["SecretList"][0]["ARN"]
-    api_key_id = full_inventory(reader, ENV)["api_key"][0]
-    return {
-        "db password": json.loads(sm.get_secret_value(SecretId=db)["SecretString"])["password"],
-        "redis token": json.loads(sm.get_secret_value(SecretId=f"redis-auth-{ENV}")["SecretString"])["auth_token"],
-        "api key": reader("apigateway").get_api_key(apiKey=api_key_id, includeValue=True)["value"],
-    }
-
-
 def test_two_runs_at_once_one_works_the_other_refuses_naming_it(s3_cli, server, reader, state_dir, tmp_path):
     first = start("reconcile", "--env", ENV, "--config", team_config(tmp_path), server=server, state_dir=state_dir,
                   workdir=tmp_path)
@@ -98,7 +87,7 @@ def test_two_runs_at_once_one_works_the_other_refuses_naming_it(s3_cli, server, 
     assert keys == {STATE_KEY, LOCK_KEY}
     current = {o["Key"] for o in reader("s3").list_objects_v2(Bucket=BUCKET)["Contents"]}
     assert current == {STATE_KEY}  # the lock was deleted at the end
-    found = {(what, where) for what, value in secrets(reader).items() for where, body in objects(reader).items()
+    found = {(what, where) for what, value in secret_values(reader, ENV).items() for where, body in objects(reader).items()
              if value.encode() in body}
     assert found == set(), "a secret in an object of the state bucket"
 

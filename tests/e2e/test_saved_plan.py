@@ -14,7 +14,7 @@ from typing import Callable
 import pytest
 
 from tests.e2e.conftest import REGION, make_cli, make_reader
-from tests.e2e.inventory import full_inventory
+from tests.e2e.inventory import secret_values
 
 ENV = "saved"
 BASE = "[defaults]\nlog_retention_days = 30\n"
@@ -85,17 +85,6 @@ def planned(stack: Stack, *args: str) -> tuple[dict, Path]:
     return made.json, path
 
 
-def secret_values(reader) -> dict[str, str]:
-    sm = reader("secretsmanager")
-    db = sm.list_secrets(Filters=[{"Key": "name", "Values": ["rds!"]}])["SecretList"][0]["ARN"]
-    api_key_id = full_inventory(reader, ENV)["api_key"][0]
-    return {
-        "db password": json.loads(sm.get_secret_value(SecretId=db)["SecretString"])["password"],
-        "redis token": json.loads(sm.get_secret_value(SecretId=f"redis-auth-{ENV}")["SecretString"])["auth_token"],
-        "api key": reader("apigateway").get_api_key(apiKey=api_key_id, includeValue=True)["value"],
-    }
-
-
 def test_a_saved_plan_applies_exactly_what_it_showed_once(stack):
     config = stack.config("changed.toml", CHANGED)
     plan, path = planned(stack, "--config", config)
@@ -105,7 +94,7 @@ def test_a_saved_plan_applies_exactly_what_it_showed_once(stack):
 
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     text = path.read_text()
-    for what, value in secret_values(stack.reader).items():
+    for what, value in secret_values(stack.reader, ENV).items():
         assert len(value) >= 16 and value not in text, f"{what} found in the saved plan"
     saved = json.loads(text)
     assert (saved["env"], saved["region"], saved["account"]) == (ENV, REGION, "123456789012")
