@@ -291,15 +291,20 @@ class ApiKeySecret(_Secret):
             super().update_fields(spec, obs, rest)
 
     def _hold(self, spec: dict, obs: Observed) -> None:
-        """AWSCURRENT made the version written for ``spec``'s key: moved back to it when it is
-        still there (a value put by hand since), else written (a new key). PutSecretValue with
-        the derived id again is a no-op for an existing version, so a retry or a run killed
-        between the two calls lands on the same version."""
+        """AWSCURRENT made the version written for ``spec``'s key. One AWS lists (a value put by
+        hand since made it AWSPREVIOUS) is moved back to; otherwise PutSecretValue under the derived
+        id writes it, or, for a version of ours two values by hand have deprecated (not listed,
+        docs/aws-behaviours.md A-50), changes nothing but answers its labels, and it is moved back
+        to as well. A retry or a run killed between the calls lands on the same version."""
         version = held_version(spec["name"], spec["api_key_id"])
         current = current_version(obs.raw)
-        if version in versions_to_stages(obs.raw):
-            self.client.update_secret_version_stage(SecretId=obs.id, VersionStage="AWSCURRENT",
-                                                    MoveToVersionId=version, RemoveFromVersionId=current)
-        else:
-            self.client.put_secret_value(SecretId=obs.id, SecretString=self._secret_string(spec), ClientRequestToken=version)
+        staged = version == current
+        if not staged and version not in versions_to_stages(obs.raw):
+            answer = self.client.put_secret_value(SecretId=obs.id, SecretString=self._secret_string(spec),
+                                                  ClientRequestToken=version)
+            staged = "AWSCURRENT" in answer.get("VersionStages", [])
+        if not staged:
+            moved_from = {"RemoveFromVersionId": current} if current else {}
+            self.client.update_secret_version_stage(SecretId=obs.id, VersionStage="AWSCURRENT", MoveToVersionId=version,
+                                                    **moved_from)
         self.client.tag_resource(SecretId=obs.id, Tags=tag_list({API_KEY_TAG: spec["api_key_id"]}))

@@ -31,6 +31,13 @@ already scheduled for deletion", API reference CreateSecret), whatever ClientReq
 carries. moto 5.2.5 answers the scheduled secret itself when the token names one of its versions
 with the same value (its idempotent-create path), as if it were live: a create sent again with a
 derived version id (resources/security/secret.py ApiKeySecret) would adopt a secret on its way out.
+
+docs/aws-behaviours.md A-50: DescribeSecret's ``VersionIdsToStages`` (and ListSecrets'
+``SecretVersionsToStages``) lists "the versions of the secret that have staging labels attached.
+Versions that don't have staging labels are considered deprecated and are not included in this
+list" (API reference DescribeSecret). moto 5.2.5 lists every version, a deprecated one with no
+labels. The API key secret puts back a version of its own that two values put by hand have
+deprecated: only a version AWS lists can be moved to, so it is listed here as AWS lists it.
 """
 from __future__ import annotations
 
@@ -127,12 +134,21 @@ def _create_secret(original):
     return create_secret
 
 
+def _labelled_versions_only(original):
+    @functools.wraps(original)
+    def form_version_ids_to_stages(self: FakeSecret) -> dict:
+        return {version: stages for version, stages in original(self).items() if stages}
+
+    return form_version_ids_to_stages
+
+
 def _patch(name: str, build) -> None:
     patch_once(SecretsManagerBackend, name, build, _PATCHED)
 
 
 def apply() -> None:
     _patch("create_secret", _create_secret)
+    patch_once(FakeSecret, "_form_version_ids_to_stages", _labelled_versions_only, _PATCHED)
     _patch("list_secret_version_ids", _list_secret_version_ids)
     _patch("put_secret_value", _put_secret_value)
     patch_once(SecretsManagerBackend, "put_secret_value", _refusing_to_rewrite_a_pending_version, _PATCHED_PENDING)

@@ -129,3 +129,14 @@ def test_a_name_scheduled_for_deletion_is_refused_even_with_the_token_of_its_ver
     # A live secret still answers the same request as the create it repeats (B-SM-3).
     sm.create_secret(Name="t", SecretString="one", ClientRequestToken=token)
     assert sm.create_secret(Name="t", SecretString="one", ClientRequestToken=token)["Name"] == "t"
+
+
+def test_a_version_without_staging_labels_is_not_listed(sm):
+    # docs/aws-behaviours.md A-50: DescribeSecret and ListSecrets list labelled versions only.
+    sm.create_secret(Name="s", SecretString="one", ClientRequestToken="e" * 32)
+    sm.put_secret_value(SecretId="s", SecretString="two")
+    sm.put_secret_value(SecretId="s", SecretString="three")
+    described = sm.describe_secret(SecretId="s")["VersionIdsToStages"]
+    listed = sm.list_secrets()["SecretList"][0]["SecretVersionsToStages"]
+    assert described == listed and "e" * 32 not in described
+    assert sorted(stage for stages in described.values() for stage in stages) == ["AWSCURRENT", "AWSPREVIOUS"]

@@ -194,6 +194,22 @@ def test_a_plan_reads_no_secret_value_and_still_sees_a_value_put_by_hand(aws, sm
     assert set(actions(converge(aws, state, nodes=nodes(api_key), clock=clock)).values()) == {"unchanged"}
 
 
+def test_a_value_of_ours_deprecated_by_two_values_put_by_hand_is_made_current_again(aws, sm, apigw, api_key, clock):
+    # The version the tool wrote loses every label (docs/aws-behaviours.md A-50): PutSecretValue
+    # under its id changes nothing, so AWSCURRENT is moved back to it.
+    state = converged(aws, clock, api_key)
+    ours = next(v for v, stages in describe(sm, "api-keys-dev")["VersionIdsToStages"].items() if "AWSCURRENT" in stages)
+    for by_hand in ("rotated-by-hand-0123456789", "rotated-by-hand-9876543210"):
+        sm.put_secret_value(SecretId="api-keys-dev", SecretString=json.dumps({"api_key": by_hand}))
+    assert ours not in describe(sm, "api-keys-dev")["VersionIdsToStages"]
+    assert changed_fields(converge(aws, state, nodes=nodes(api_key), plan=True, clock=clock)) == {
+        "secret.api_key": {"api_key_id"}}
+    converge(aws, state, nodes=nodes(api_key), clock=clock)
+    assert describe(sm, "api-keys-dev")["VersionIdsToStages"][ours] == ["AWSCURRENT"]
+    assert value(sm, "api-keys-dev") == {"api_key": key_value(apigw, api_key)}
+    assert set(actions(converge(aws, state, nodes=nodes(api_key), clock=clock)).values()) == {"unchanged"}
+
+
 def test_secret_follows_a_new_api_key(aws, sm, apigw, api_key, clock):
     state = converged(aws, clock, api_key)
     arn = recorded_id(state, "secret.api_key")
