@@ -22,6 +22,24 @@ STATE_HELP = ("where state lives: a directory or s3://BUCKET/PREFIX (default: $V
               "An environment names its location on its VPC: a run at another location changes nothing")
 
 
+def region_of(args) -> str:
+    """--region, else the environment's; one line when there is none or it is not a region's name."""
+    import os
+
+    from orchestrator.errors import UserError
+    from orchestrator.names import validate_region
+
+    region = getattr(args, "region", None) or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        raise UserError("no AWS region: pass --region or set AWS_REGION")
+    return validate_region(region)
+
+
+def error_lines(exc: BaseException) -> list[str]:
+    """What a command prints for an error: one ``error:`` line per problem it names."""
+    return [f"error: {' '.join(str(line).split())}" for line in getattr(exc, "lines", None) or [one_line(exc)]]
+
+
 def one_line(exc: BaseException) -> str:
     """The `error:` line a command ends with: botocore's start-up failures (no credentials, no
     endpoint, a web page for an answer) said as what to do; any other error's message on one line."""
@@ -66,7 +84,7 @@ def state_backend(location, env: str, region: str, account: str | None, *, check
 
     if not location.is_s3:
         return LocalStateBackend(location.path, env, region, account)
-    s3 = state_s3(region, owner or account)  # owner: the bucket's account when no run's account is given
+    s3 = state_s3(region, owner or account)  # owner: the bucket's account (the caller's), when it is not the run's
     if check:
         check_bucket(s3, location.bucket, location.prefix)
     return S3StateBackend(s3, location.bucket, location.prefix, env, region, account)

@@ -189,7 +189,8 @@ def build_parser():
                description="Print the least-privilege IAM policy a CI role needs to run this tool: deployer "
                            "(reconcile, teardown, drift) or drift (read-only, no secret value).")
     p.add_argument("kind", choices=KINDS, help="deployer: every command; drift: bin/drift only")
-    p.add_argument("--env", help="the environment (default: every environment of the state location)")
+    p.add_argument("--env", help="the environment (default: every environment this tool manages in the account and "
+                                 "region, and the state location's)")
     p.add_argument("--state", "--state-dir", dest="state", metavar="URL", help=STATE_HELP)
     p.add_argument("--region", help="AWS region (default: $AWS_REGION or $AWS_DEFAULT_REGION)")
     p.add_argument("--json", action="store_true",
@@ -198,22 +199,17 @@ def build_parser():
 
 
 def target_of(args) -> Target:
-    """What the command line asks for; the account is the credentials' (one STS call)."""
-    import os
-
-    from orchestrator.errors import UserError
-    from orchestrator.names import validate_env, validate_region
+    """What the command line asks for; the account is the credentials' (one STS call): for an
+    environment's ``role_arn`` in another account, run it with credentials of that account."""
+    from orchestrator.commands import region_of
+    from orchestrator.names import validate_env
+    from resources.aws import Aws
     from state import default_state_dir, resolve_location
 
     if args.env is not None:
         validate_env(args.env)
     location = resolve_location(args.state, default_state_dir())  # a bad URL: one line, no AWS call
-    region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    if not region:
-        raise UserError("no AWS region: pass --region or set AWS_REGION")
-    from resources.aws import Aws
-
-    aws = Aws(validate_region(region))
+    aws = Aws(region_of(args))
     partition = aws.session.get_partition_for_region(aws.region)
     return Target(args.kind, aws.region, aws.account_id(), args.env, partition,
                   location.bucket if location.is_s3 else "", location.prefix if location.is_s3 else "")
@@ -222,7 +218,7 @@ def target_of(args) -> Target:
 def main(argv: list[str] | None = None) -> int:
     import sys
 
-    from orchestrator.commands import EXIT_ERROR, EXIT_OK, one_line
+    from orchestrator.commands import EXIT_ERROR, EXIT_OK, error_lines
 
     try:
         args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
@@ -231,8 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return EXIT_ERROR
-    except Exception as exc:  # noqa: BLE001 - every error ends as one line, never a traceback
-        print(f"error: {' '.join(one_line(exc).split())}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - every error ends as one line per problem, never a traceback
+        for line in error_lines(exc):
+            print(line, file=sys.stderr)
         return EXIT_ERROR
     if args.json:
         print(json.dumps({"policy": target.kind, "env": target.env, "region": target.region, "account": target.account,

@@ -14,7 +14,7 @@ import os
 import re
 import sys
 
-from orchestrator.commands import EXIT_ERROR, EXIT_OK, STATE_HELP, Parser, as_role, one_line, state_backend
+from orchestrator.commands import EXIT_ERROR, EXIT_OK, STATE_HELP, Parser, as_role, error_lines, region_of, state_backend
 from orchestrator.errors import UserError
 
 _STATE_NAME = re.compile(r"(?P<env>[A-Za-z0-9][A-Za-z0-9_-]*)\.(?P<region>[a-z0-9-]+)\.json")
@@ -64,18 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 - every error ends as one line per problem, never a traceback
-        for line in getattr(exc, "lines", None) or [one_line(exc)]:
-            print(f"error: {' '.join(str(line).split())}", file=sys.stderr)
+        for line in error_lines(exc):
+            print(line, file=sys.stderr)
         return EXIT_ERROR
-
-
-def _region(args) -> str:
-    region = getattr(args, "region", None) or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    if not region:
-        raise UserError("no AWS region: pass --region or set AWS_REGION")
-    from orchestrator.names import validate_region
-
-    return validate_region(region)
 
 
 def _location(value: str | None):
@@ -113,7 +104,7 @@ def init(args) -> tuple[dict, str]:
     location = parse_location(args.url)
     if not location.is_s3:
         raise UserError(f"bin/state init: {args.url!r} is not s3://BUCKET/PREFIX")
-    region = _region(args)
+    region = region_of(args)
     s3, bucket = _s3(region), location.bucket
     try:
         # HeadBucket first: in us-east-1, CreateBucket on a bucket one already owns answers 200,
@@ -201,8 +192,8 @@ def list_(args) -> tuple[dict, str]:
     region = getattr(args, "region", None) or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     owner = None
     if location.is_s3:
-        owner = _owner(location, _region(args))
-        _check(location, _region(args), owner)
+        owner = _owner(location, region_of(args))
+        _check(location, region_of(args), owner)
     entries = [{**e, **_status(location, e, owner)} for e in _entries(location, region, owner)]
     lines = [f"{e['env']:<20} {e['region']:<16} {e['updated_at']}  {_shown(e)}{'  locked' if e['locked'] else ''}"
              for e in entries]
@@ -241,7 +232,7 @@ def _backend(location, env: str, region: str, owner: str | None = None):
 
 
 def show(args) -> tuple[dict, str]:
-    region = _region(args)
+    region = region_of(args)
     backend = _backend(_location(args.state), args.env, region)
     doc = backend.load()
     if not backend.exists:
@@ -269,7 +260,7 @@ def move(args) -> tuple[dict, str]:
     from orchestrator.lock_wait import locked, parse_duration
 
     timeout = parse_duration(args.lock_timeout)
-    region = _region(args)
+    region = region_of(args)
     source_location, target_location = _location(args.source), _location(args.target)
     if source_location == target_location:
         raise UserError("bin/state move: --from and --to are the same location")

@@ -196,8 +196,10 @@ def iam_grants(bucket: str, prefix: str, env: str, region: str) -> tuple:
         reads("s3:GetObject", arns=(f"{objects}.json", f"{objects}.drift.json")),
         reads("s3:PutObject", arns=(f"{objects}.drift.json",)),
         # No call lists the bucket, but without s3:ListBucket S3 answers a missing state (a new
-        # environment) AccessDenied instead of NoSuchKey.
-        reads("s3:ListBucket", arns=(bucket_arn,), condition={"StringLike": {"s3:prefix": f"{base}{env}.{region}.*"}},
+        # environment) AccessDenied instead of NoSuchKey. That check of a GetObject carries no
+        # s3:prefix (it is no listing): IfExists lets it pass, a listing must name the prefix.
+        reads("s3:ListBucket", arns=(bucket_arn,),
+              condition={"StringLikeIfExists": {"s3:prefix": f"{base}{env}.{region}.*"}},
               implied_by="GetObject of a state that does not exist yet"),
         # The lock and the state are written and deleted conditionally (If-Match on the ETag read):
         # a conditional delete needs s3:GetObject as well as s3:DeleteObject.

@@ -70,7 +70,6 @@ class Aws:
         self._clients: dict[str, object] = {}
         self._lock = threading.Lock()
         self._account: str | None = None
-        self._caller: str | None = None
 
     def client(self, service: str):
         # Cached clients are handed out without the lock: building one takes a tenth of a
@@ -102,14 +101,8 @@ class Aws:
         # the account): the answer cannot change for a client's credentials.
         if self._account is None:
             identity = self.client("sts").get_caller_identity()
-            self._account, self._caller = identity["Account"], identity["Arn"]
+            self._account = identity["Account"]
         return self._account
-
-    def caller_arn(self) -> str:
-        """The caller's ARN as GetCallerIdentity gives it (an assumed-role session's ARN for a
-        role), from the same one cached call as ``account_id``."""
-        self.account_id()
-        return self._caller or ""
 
 
 def error_code(exc: BaseException) -> str | None:

@@ -58,11 +58,11 @@ def pass_role(role: str, service: str, by: str) -> Grant:
                   condition={"StringEquals": {"iam:PassedToService": service}}, implied_by=by)
 
 
-def key_use_through_secrets_manager(by: str) -> tuple[Grant, ...]:
+def key_use_through_secrets_manager(by: str) -> Grant:
     """The environment's KMS key encrypts its secrets: Secrets Manager uses it with the caller's
     permissions when ``by`` writes or reads a value (the key's policy admits it only that way)."""
-    return (writes("kms:GenerateDataKey", "kms:Decrypt", arns=(arn("kms", "key/*"),), tag="resource",
-                   condition={"StringEquals": {"kms:ViaService": "secretsmanager.{region}.amazonaws.com"}}, implied_by=by),)
+    return writes("kms:GenerateDataKey", "kms:Decrypt", arns=(arn("kms", "key/*"),), tag="resource",
+                  condition={"StringEquals": {"kms:ViaService": "secretsmanager.{region}.amazonaws.com"}}, implied_by=by)
 
 
 def service_linked_role(service: str, by: str) -> Grant:

@@ -170,7 +170,7 @@ class ReplicationGroup(Handler):
         service_linked_role("elasticache.amazonaws.com", "CreateReplicationGroup in a fresh account"),
         # The AUTH token is read from the environment's secret to create the group and to rotate it.
         writes("secretsmanager:GetSecretValue", arns=(arn("secretsmanager", "secret:redis-auth-{env}-??????"),)),
-        *key_use_through_secrets_manager("GetSecretValue of the AUTH token"),
+        key_use_through_secrets_manager("GetSecretValue of the AUTH token"),
     )
     # bin/drift --all: one listing for every environment (base.Handler.account_listing).
     account_listing = ("describe_replication_groups", "ReplicationGroups", "ReplicationGroupId", 100)

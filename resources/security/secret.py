@@ -84,7 +84,7 @@ class _Secret(Handler):
         writes("secretsmanager:CreateSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
                "secretsmanager:UpdateSecret", "secretsmanager:UpdateSecretVersionStage", "secretsmanager:TagResource",
                "secretsmanager:UntagResource", "secretsmanager:DeleteSecret", arns=(SECRET_ARN,)),
-        *key_use_through_secrets_manager("secretsmanager:CreateSecret, GetSecretValue and PutSecretValue"),
+        key_use_through_secrets_manager("secretsmanager:CreateSecret, GetSecretValue and PutSecretValue"),
     )
     # bin/drift --all: one listing for every environment (base.Handler.account_listing). ListSecrets
     # has what observe reads (Description, KmsKeyId, Tags); secrets scheduled for deletion are

@@ -27,11 +27,8 @@ SERVICES = {
     "s3": ("s3", "s3"), "tagging": ("resourcegroupstaggingapi", "tag"), "servicequotas": ("service-quotas", "servicequotas"),
     "apigateway": ("apigateway", "apigateway"),
 }
-# Operations authorized as another action (the Service Authorization Reference).
-RENAMED = {
-    "s3:HeadObject": "s3:GetObject", "s3:HeadBucket": "s3:ListBucket", "s3:ListObjectsV2": "s3:ListBucket",
-    "s3:GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock", "s3:GetBucketEncryption": "s3:GetEncryptionConfiguration",
-}
+# Operations authorized as another action: the enforcement layer's one table (sandbox/fidelity).
+from sandbox.fidelity.iam_actions import RENAMED  # noqa: E402
 # Needs no permission: "No permissions are required to perform this operation" (STS API reference).
 FREE = {"sts:GetCallerIdentity"}
 REGION, ACCOUNT = "us-east-1", "123456789012"
