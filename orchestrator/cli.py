@@ -9,7 +9,9 @@ import os
 import sys
 import tempfile
 
-from orchestrator.commands import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, STATE_HELP, Parser, as_role, one_line, state_backend
+from orchestrator.commands import (
+    EXIT_CHANGES, EXIT_ERROR, EXIT_OK, STATE_HELP, Parser, as_role, one_line, region_of, state_backend,
+)
 from orchestrator.errors import UserError
 
 LOG_FORMAT_ENV = "VIDEO_PIPELINE_LOG_FORMAT"
@@ -197,12 +199,8 @@ def open_backend(args, env: str | None = ""):
     from state import default_state_dir, resolve_location
 
     location = resolve_location(args.state, default_state_dir())  # a bad URL: one line, no AWS call
-    region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    if not region:
-        raise UserError("no AWS region: pass --region or set AWS_REGION")
-    from orchestrator.names import validate_region
-
-    aws = Aws(validate_region(region))
+    region = region_of(args)
+    aws = Aws(region)
     _check_region_exists(aws)  # before prewarm's thread shares the session
     if env is None:
         aws.prewarm(STACK_SERVICES)
@@ -213,8 +211,10 @@ def open_backend(args, env: str | None = ""):
             check_bucket(state_s3(region, aws.account_id()), location.bucket, location.prefix)
         return aws, None
     # The environment's role: --config's, else the one its state records (read with the
-    # credentials as they are: the state location is not the environment's account's).
-    backend = None if args.given else state_backend(location, args.env, region, None)
+    # credentials as they are: the state location is not the environment's account's). The
+    # bucket is the caller's: every state call names the caller's account as its owner.
+    caller = aws.account_id() if location.is_s3 else None
+    backend = None if args.given else state_backend(location, args.env, region, None, owner=caller)
     cfg = args.given.cfg if args.given else _recorded_config(backend.load(), args.env)
     if cfg.role_arn:
         aws = as_role(aws, cfg.role_arn, args.command, args.env)
@@ -223,7 +223,7 @@ def open_backend(args, env: str | None = ""):
     _require_account(args, account)
     _require_admins(args, location, cfg)
     if backend is None:
-        return aws, state_backend(location, args.env, region, account)
+        return aws, state_backend(location, args.env, region, account, owner=caller)
     backend.account = account  # from now on the state must be this account's
     return aws, backend
 
@@ -774,7 +774,8 @@ class _AllEnvironments:
         states = []
         # The state bucket is the caller's: every S3 call names its account (ExpectedBucketOwner).
         for entry in _entries(self.location, self.aws.region, self.aws.account_id()):
-            backend = state_backend(self.location, entry["env"], entry["region"], None, check=False)
+            backend = state_backend(self.location, entry["env"], entry["region"], None, check=False,
+                                    owner=self.aws.account_id())
             try:
                 doc = backend.load()
             except Exception as exc:  # noqa: BLE001 - one environment's bad state must not hide the others
@@ -854,7 +855,8 @@ class _AllEnvironments:
         document = {**_drift_document(env, group.region, None, report), "state": "none"}
         if self.args.new_only:
             # Its record is kept where its state would be: a leftover is alerted on once.
-            _mark_new(state_backend(self.location, env, group.region, group.account, check=False), document)
+            _mark_new(state_backend(self.location, env, group.region, group.account, check=False,
+                                    owner=self.aws.account_id()), document)
         return document
 
     def _check_with_state(self, group: _Group, env: str, swept: list) -> dict | None:

@@ -187,3 +187,19 @@ def test_a_shared_state_needs_the_secrets_administrators_named(run, quiet_server
     planned = run("main", "reconcile", "--env", "delta", "--plan", "--config", str(config), "--state", url)
     assert planned.code == 2, planned.stderr
     assert [c for c in quiet_server.mutating_calls() if c.service != "s3"] == []  # S3: the state's lock only
+
+
+def test_an_environment_with_a_role_keeps_its_state_in_the_callers_bucket(run, quiet_server, tmp_path):
+    # The bucket is the caller's (account A), the environment's calls are its role's (account B):
+    # every state call names account A as the bucket's owner, with --config and without it.
+    url = "s3://accounts-role-state/envs"
+    assert run("bin", "state", "init", url).code == 0
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                     "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_A}:root"}}]}
+    iam_b = client_in(quiet_server, "iam", ACCOUNT_B, "us-east-1")
+    if ROLE_B not in {r["Arn"] for r in iam_b.list_roles()["Roles"]}:  # made by the module's pair, or not yet
+        iam_b.create_role(RoleName="video-pipeline-deployer", AssumeRolePolicyDocument=json.dumps(trust))
+    config = tmp_path / "team.toml"
+    config.write_text(f'[environments.gamma]\nrole_arn = "{ROLE_B}"\n')
+    planned = run("main", "reconcile", "--env", "gamma", "--plan", "--config", str(config), "--state", url)
+    assert planned.code == 2, planned.stderr
