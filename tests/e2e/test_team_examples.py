@@ -57,14 +57,17 @@ def test_workflow_plans_applies_the_saved_plan_on_merge_and_checks_drift_on_sche
     assert state_url.startswith("s3://")
     plan, apply, drift = workflow["jobs"]["plan"], workflow["jobs"]["apply"], workflow["jobs"]["drift"]
     assert plan["if"] == "github.event_name == 'push'" and drift["if"] == "github.event_name != 'push'"
-    # The apply waits for the plan and for the environment's approval, and applies its artifact.
+    # The apply waits for the plan and for the environment's approval, and applies its artifact;
+    # one environment's failed plan does not skip the others' applies.
     assert apply["needs"] == "plan" and apply["environment"] == "${{ matrix.env }}"
+    assert apply["if"] == "${{ !cancelled() }}"
     for job in (plan, apply, drift):
         assert job["strategy"]["matrix"]["env"] == ["dev", "staging", "prod"]
         assert job["strategy"]["fail-fast"] is False
-    # One concurrency group per environment; a reconcile is never cancelled mid-walk.
-    for job in (plan, apply):
-        assert job["concurrency"] == {"group": "video-pipeline-${{ matrix.env }}", "cancel-in-progress": False}
+    # One concurrency group per environment for the applies, never cancelled mid-walk; the plans
+    # in none (a pending plan there could be cancelled by an apply queued behind it).
+    assert apply["concurrency"] == {"group": "video-pipeline-${{ matrix.env }}", "cancel-in-progress": False}
+    assert "concurrency" not in plan
     assert drift["concurrency"]["group"] == "video-pipeline-drift-${{ matrix.env }}"
 
     # The bucket, once, as the header says; the two roles from bin/policy; then the steps as
