@@ -81,6 +81,10 @@ def prepare(args) -> None:
     if (args.out or args.apply) and args.sandbox:
         raise UserError("bin/reconcile: --sandbox makes its own plan and applies it; --out and --apply are for an "
                         "environment in an AWS account")
+    if args.out:
+        # A plan that ends before it is saved (bad input, no credentials, a held lock, Ctrl-C)
+        # leaves no older plan at this path for an --apply to take as this one.
+        Path(args.out).unlink(missing_ok=True)
     if not args.apply:
         return
     given = [flag for attr, flag in _PLAN_FLAGS if getattr(args, attr)]

@@ -123,7 +123,7 @@ def init(args) -> tuple[dict, str]:
         kwargs = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
         # BucketOwnerEnforced: ACLs off, the account owns every object (S3's default for new buckets).
         s3.create_bucket(Bucket=bucket, ObjectOwnership="BucketOwnerEnforced", **kwargs)
-    done = prepare_bucket(s3, bucket, location.prefix, region)
+    done = prepare_bucket(s3, bucket, location.prefix)
     check_bucket(s3, bucket, location.prefix)
     verb = "created" if created else "updated"
     encryption = {"AES256": "SSE-S3", "aws:kms": "SSE-KMS, kept", "aws:kms:dsse": "DSSE-KMS, kept"}.get(

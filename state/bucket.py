@@ -133,15 +133,7 @@ def merged_policy(bucket: str, policy: dict | None, partition: str = "aws") -> d
     return policy
 
 
-def partition_of(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
-
-
-def prepare_bucket(s3, bucket: str, prefix: str, region: str) -> dict:
+def prepare_bucket(s3, bucket: str, prefix: str) -> dict:
     """Bring an existing bucket up to the state's requirements without weakening anything. All
     reads first; a refusal (BucketSettingsError) writes nothing. Returns what was done."""
     block = (_read(s3.get_public_access_block, "NoSuchPublicAccessBlockConfiguration", Bucket=bucket)
@@ -152,7 +144,7 @@ def prepare_bucket(s3, bucket: str, prefix: str, region: str) -> dict:
     rules = (_read(s3.get_bucket_lifecycle_configuration, "NoSuchLifecycleConfiguration", Bucket=bucket)
              or {}).get("Rules", [])
     policy_text = (_read(s3.get_bucket_policy, "NoSuchBucketPolicy", Bucket=bucket) or {}).get("Policy")
-    partition = partition_of(region)
+    partition = s3.meta.partition  # botocore's, from the client's region
 
     lifecycle = merged_lifecycle(bucket, prefix, rules)
     policy = merged_policy(bucket, json.loads(policy_text) if policy_text else None, partition)

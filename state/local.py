@@ -81,7 +81,10 @@ def _refuse_unsafe(path: Path, what: str, fix_mode: str, *, follow: bool) -> Non
     except FileNotFoundError:
         return
     if stat.S_ISLNK(info.st_mode):
-        raise StateError(f"{what} {path} is a symbolic link; remove it (a run creates its own)")
+        # A lock is made again by the next run; a state removed would be the environment's memory lost.
+        advice = ("remove it (a run creates its own)" if what.endswith("lock file")
+                  else "put the file it points to in its place (a run never follows one)")
+        raise StateError(f"{what} {path} is a symbolic link; {advice}")
     mode = stat.S_IMODE(info.st_mode)
     if info.st_uid != os.geteuid():
         raise StateError(f"{what} {path} is owned by another user (uid {info.st_uid}); "

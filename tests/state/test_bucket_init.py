@@ -157,7 +157,7 @@ def test_every_s3_call_of_the_state_names_the_expected_owner(s3):
     state = boto3.client("s3", region_name=REGION)
     expect_bucket_owner(state, ACCOUNT)
     state.meta.events.register("before-parameter-build.s3", lambda params, model, **_: sent.append((model.name, dict(params))))
-    prepare_bucket(state, BUCKET, "envs", REGION)
+    prepare_bucket(state, BUCKET, "envs")
     check_bucket(state, BUCKET, "envs")
     backend = S3StateBackend(state, BUCKET, "envs", "dev", REGION, ACCOUNT, heartbeat=False)
     with backend.locked():

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -185,6 +186,14 @@ def _args(**given) -> argparse.Namespace:
 def test_flags_that_do_not_go_with_a_saved_plan_are_refused(given, message):
     with pytest.raises(UserError, match=message):
         saved_plan.prepare(_args(**given))
+
+
+def test_an_older_plan_at_the_out_path_is_gone_before_the_new_plan_starts(tmp_path):
+    # A plan that then stops early (a held lock, no credentials) leaves nothing to apply there.
+    older = saved_file(tmp_path)
+    saved_plan.prepare(_args(plan=True, out=older))
+    assert not Path(older).exists()
+    saved_plan.prepare(_args(plan=True, out=str(tmp_path / "none-yet.json")))  # nothing there: fine
 
 
 def test_apply_takes_the_plan_configuration_and_consents_and_refuses_another_env_or_a_refused_plan(tmp_path):
