@@ -19,7 +19,7 @@ import functools
 import json
 
 from moto.iam.access_control import IAMPolicy
-from moto.s3.models import FakeBucket
+from moto.s3.models import FakeBucket, s3_backends
 from moto.s3.responses import S3Response
 
 from sandbox.fidelity.patching import patch_once
@@ -41,8 +41,10 @@ def _owner_checked(original):
         expected = _expected_owner(request)
         if expected:
             name = self.parse_bucket_name_from_url(request, full_url)
-            bucket = self.backend.buckets.get(name) if name else None
-            if bucket is not None and bucket.account_id != expected:
+            # Bucket names are global: the owner of one made in another account too (the name
+            # freed and taken by someone else, the case the header is for).
+            owner = s3_backends.bucket_accounts.get(name) if name else None
+            if owner is not None and owner[1] != expected:
                 # The answer itself, not moto's S3ClientError: moto serializes those by the
                 # operation it has not worked out yet at this point.
                 return 403, {"content-type": "application/xml"}, ACCESS_DENIED

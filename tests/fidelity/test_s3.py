@@ -75,3 +75,17 @@ def test_the_owner_check_is_live_on_the_server(server):
     with pytest.raises(ClientError) as err:
         s3.get_bucket_versioning(Bucket=BUCKET, ExpectedBucketOwner=OTHER)
     assert err.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_a_bucket_of_another_account_is_denied_to_a_request_naming_ours(s3):
+    # Bucket names are global: the name freed and taken in another account is the case the
+    # header exists for (docs/aws-behaviours.md B-S3-1).
+    creds = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=f"arn:aws:iam::{OTHER}:role/someone", RoleSessionName="other")["Credentials"]
+    theirs = boto3.client("s3", region_name=REGION, aws_access_key_id=creds["AccessKeyId"],
+                          aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
+    theirs.create_bucket(Bucket="taken-elsewhere")
+    with pytest.raises(ClientError) as err:
+        s3.get_bucket_versioning(Bucket="taken-elsewhere", ExpectedBucketOwner=OWNER)
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    theirs.get_bucket_versioning(Bucket="taken-elsewhere", ExpectedBucketOwner=OTHER)
