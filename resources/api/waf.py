@@ -88,6 +88,18 @@ def observed_rules(rules: list[dict]) -> tuple[list[str], int | None]:
     return groups, limit
 
 
+def web_acls_named(waf, name: str) -> list[str]:
+    """The ARNs of the Region's web ACLs called ``name`` (one at most: names are unique in a
+    scope), every page of ListWebACLs (NextMarker; botocore has no paginator for it)."""
+    arns, params = [], {"Scope": SCOPE, "Limit": 100}
+    while True:
+        page = waf.list_web_acls(**params)
+        arns += [s["ARN"] for s in page.get("WebACLs", []) if s["Name"] == name]
+        if not page.get("NextMarker") or not page.get("WebACLs"):
+            return arns
+        params["NextMarker"] = page["NextMarker"]
+
+
 def split_arn(arn: str) -> tuple[str, str]:
     """(name, id) of arn:aws:wafv2:REGION:ACCOUNT:regional/webacl/NAME/ID."""
     _, _, name, acl_id = arn.split(":", 5)[5].split("/")
@@ -148,8 +160,7 @@ class WebAcl(Handler):
 
     def list_owned(self, spec):
         # A web ACL's name is unique in its scope and Region (CreateWebACL: WAFDuplicateItemException).
-        summaries = self.client.list_web_acls(Scope=SCOPE, Limit=100).get("WebACLs", [])
-        found = [self.read(s["ARN"]) for s in summaries if s["Name"] == spec["name"]]
+        found = [self.read(arn) for arn in web_acls_named(self.client, spec["name"])]
         return [o for o in found if o is not None and owned_by(o.tags, spec)]
 
     def _config(self, spec) -> dict:
@@ -335,10 +346,14 @@ class WebAclLogging(Handler):
     def list_owned(self, spec):
         arns = [spec["web_acl_arn"]]
         if not isinstance(spec["web_acl_arn"], str):
-            # A web ACL's name is unique in its scope and Region.
-            summaries = self.client.list_web_acls(Scope=SCOPE, Limit=100).get("WebACLs", [])
-            arns = [s["ARN"] for s in summaries if s["Name"] == spec["web_acl_name"]]
+            # Teardown without state: the web ACL of that name, only when it carries the
+            # environment's ownership tags (another's of the name keeps its logging).
+            arns = [arn for arn in web_acls_named(self.client, spec["web_acl_name"]) if self._environments(arn)]
         return [o for o in (self.read(arn) for arn in arns) if o is not None]
+
+    def _environments(self, web_acl_arn: str) -> bool:
+        tags = tag_dict(self.client.list_tags_for_resource(ResourceARN=web_acl_arn)["TagInfoForResource"].get("TagList"))
+        return tags.get("Environment") == self.env and tags.get("ManagedBy") == MANAGED_BY
 
     def create(self, spec, token):
         self._put(spec["web_acl_arn"], spec["log_destination"])

@@ -78,3 +78,20 @@ def test_waf_logging_to_a_group_without_the_waf_prefix_is_refused_before_any_cal
     with pytest.raises(ResourceError, match="must start with aws-waf-logs-"):
         engine.reconcile(node)
     assert aws.calls.total == before
+
+
+def test_a_teardown_without_state_leaves_the_logging_of_a_namesake_web_acl_alone(aws):
+    # The web ACL's ARN unknown (no state): one of that name is the environment's only when it
+    # carries the environment's ownership tags.
+    wafv2 = boto3.client("wafv2", region_name=REGION)
+    theirs = wafv2.create_web_acl(Name="video-metadata-api-waf-dev", Scope="REGIONAL", DefaultAction={"Allow": {}},
+                                  VisibilityConfig=VIS, Tags=[{"Key": "Team", "Value": "other"}])["Summary"]["ARN"]
+    destination = f"arn:aws:logs:{REGION}:123456789012:log-group:aws-waf-logs-theirs"
+    wafv2.put_logging_configuration(LoggingConfiguration={"ResourceArn": theirs, "LogDestinationConfigs": [destination]})
+    handler = WebAclLogging(aws, env="dev")
+    spec = {"name": "video-metadata-api-waf-dev-logging", "tags": {}, "web_acl_name": "video-metadata-api-waf-dev",
+            "web_acl_arn": None, "log_destination": None}
+    assert handler.list_owned(spec) == []
+    wafv2.tag_resource(ResourceARN=theirs, Tags=[{"Key": "Environment", "Value": "dev"},
+                                                 {"Key": "ManagedBy", "Value": "video-pipeline-infra"}])
+    assert [o.id for o in handler.list_owned(spec)] == [theirs]
