@@ -123,13 +123,16 @@ def init(args) -> tuple[dict, str]:
         kwargs = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
         # BucketOwnerEnforced: ACLs off, the account owns every object (S3's default for new buckets).
         s3.create_bucket(Bucket=bucket, ObjectOwnership="BucketOwnerEnforced", **kwargs)
-    done = prepare_bucket(s3, bucket, location.prefix)
+    done = prepare_bucket(s3, bucket, location.prefix, existing=not created)
     check_bucket(s3, bucket, location.prefix)
     verb = "created" if created else "updated"
     encryption = {"AES256": "SSE-S3", "aws:kms": "SSE-KMS, kept", "aws:kms:dsse": "DSSE-KMS, kept"}.get(
         done["encryption"], done["encryption"])
+    history = (f"noncurrent versions kept {NONCURRENT_DAYS} days" if done["lifecycle_rule"] else
+               "noncurrent versions as the bucket's own rules keep them (no prefix: a rule of ours would reach "
+               "every object of the bucket)")
     text = (f"bucket {bucket} {verb}: versioning on, public access blocked, default encryption ({encryption}), "
-            f"TLS-only bucket policy, noncurrent versions kept {NONCURRENT_DAYS} days.\n"
+            f"TLS-only bucket policy, {history}.\n"
             f"Use it with: export VIDEO_PIPELINE_STATE={location.url}")
     return {"bucket": bucket, "prefix": location.prefix, "url": location.url, "created": created, "region": region,
             "encryption": done["encryption"], "lifecycle_rule": done["lifecycle_rule"]}, text

@@ -133,9 +133,13 @@ def merged_policy(bucket: str, policy: dict | None, partition: str = "aws") -> d
     return policy
 
 
-def prepare_bucket(s3, bucket: str, prefix: str) -> dict:
+def prepare_bucket(s3, bucket: str, prefix: str, *, existing: bool = False) -> dict:
     """Bring an existing bucket up to the state's requirements without weakening anything. All
-    reads first; a refusal (BucketSettingsError) writes nothing. Returns what was done."""
+    reads first; a refusal (BucketSettingsError) writes nothing. Returns what was done.
+
+    The state's lifecycle rule covers its prefix; with no prefix it would cover the whole bucket,
+    so on a bucket that was there already (``existing``: the team's other objects) it is not
+    added: expiring their old versions is not the tool's to decide."""
     block = (_read(s3.get_public_access_block, "NoSuchPublicAccessBlockConfiguration", Bucket=bucket)
              or {}).get("PublicAccessBlockConfiguration", {})
     versioning = s3.get_bucket_versioning(Bucket=bucket).get("Status")
@@ -146,7 +150,8 @@ def prepare_bucket(s3, bucket: str, prefix: str) -> dict:
     policy_text = (_read(s3.get_bucket_policy, "NoSuchBucketPolicy", Bucket=bucket) or {}).get("Policy")
     partition = s3.meta.partition  # botocore's, from the client's region
 
-    lifecycle = merged_lifecycle(bucket, prefix, rules)
+    ours = not (existing and not prefix)
+    lifecycle = merged_lifecycle(bucket, prefix, rules) if ours else rules
     policy = merged_policy(bucket, json.loads(policy_text) if policy_text else None, partition)
     algorithm = next((r["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] for r in encryption
                       if r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm")), None)
@@ -167,4 +172,4 @@ def prepare_bucket(s3, bucket: str, prefix: str) -> dict:
         s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": lifecycle})
     if policy is not None:
         s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
-    return {"encryption": algorithm, "lifecycle_rule": lifecycle_id(prefix), "tls_only": True}
+    return {"encryption": algorithm, "lifecycle_rule": lifecycle_id(prefix) if ours else None}

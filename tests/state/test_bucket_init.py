@@ -194,3 +194,12 @@ def test_init_of_a_bucket_of_another_account_is_one_line_and_changes_nothing(s3,
     assert err == (f"error: state bucket {BUCKET} answered AccessDenied: it belongs to another account than these "
                    "credentials', or they may not read it (s3:ListBucket); nothing was changed\n")
     assert settings(s3) == before
+
+
+def test_a_team_bucket_named_without_a_prefix_gets_no_lifecycle_rule_of_ours(s3, capsys):
+    # Without a prefix the state's rule would expire old versions of every object of the team's
+    # bucket: on a bucket that was there already it is not added, and the line says so.
+    s3.put_bucket_lifecycle_configuration(Bucket=BUCKET, LifecycleConfiguration={"Rules": [TEAM_RULE]})
+    code, out, _ = init(capsys, f"s3://{BUCKET}")
+    assert code == 0 and "the bucket's own rules" in out
+    assert [r["ID"] for r in s3.get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"]] == ["team-logs"]
