@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import structlog
 
+from orchestrator import lifecycle
 from orchestrator.errors import one_line
 from orchestrator.spec import UNKNOWN, Node, has_unknown, resolve, spec_hash
 from orchestrator.waiting import ResourceGone, wait_for
@@ -159,7 +160,7 @@ class Reconciler:
                         self.shared.want(h.batch_key, entry["id"])  # all of a kind known before the first read
                     ahead.append((node.key, h, spec, entry["id"]))
         for key, h, spec, resource_id in ahead if self.plan else ():
-            self._read_ahead[key] = (spec_hash(spec), pool.submit(first_look, h.find, spec, resource_id))
+            self._read_ahead[key] = (spec_hash(spec), pool.submit(first_look, lifecycle.find, h, spec, resource_id))
             if self.rotation is not None and self.rotation.reads_versions(key):
                 pool.submit(self._versions, h, resource_id)  # the rotation schedule's read, ahead too
 
@@ -169,7 +170,7 @@ class Reconciler:
         ahead = self._read_ahead.pop(node.key, None)
         if ahead is not None and ahead[0] == spec_hash(spec):
             return ahead[1].result()
-        return first_look(h.find, spec, entry.get("id"))
+        return first_look(lifecycle.find, h, spec, entry.get("id"))
 
     def _record(self, node: Node, **fields) -> None:
         if not self.plan:
@@ -322,7 +323,7 @@ class Reconciler:
         return self._change(node, h, spec, obs, diffs, entry, log, result)
 
     def _field_diffs(self, h: Handler, spec: dict, obs: Observed) -> list[FieldDiff]:
-        return h.diff(spec, obs) + retired_tag_diffs(self.retired_tags, spec, obs)
+        return lifecycle.diff(h, spec, obs) + retired_tag_diffs(self.retired_tags, spec, obs)
 
     def _refusal(self, node: Node, h: Handler, obs: Observed, diffs: list[FieldDiff], result: NodeResult) -> str | None:
         """Why this change cannot be made: AWS refuses it, or it needs a replacement the plan
@@ -355,7 +356,7 @@ class Reconciler:
     def _supersedes(h: Handler, spec: dict, obs: Observed) -> bool:
         """A change to make to a resource whose earlier change is still in progress, of a kind
         whose update takes that one's place (Handler.update_supersedes_pending)."""
-        return h.update_supersedes_pending and bool(h.diff(spec, obs))
+        return h.update_supersedes_pending and bool(lifecycle.diff(h, spec, obs))
 
     def _settle(self, node: Node, h: Handler, spec: dict, obs: Observed, log, result: NodeResult) -> Observed | None:
         """A found resource in the state AWS reports: pending is waited for, failed follows the
@@ -454,7 +455,7 @@ class Reconciler:
         return self.shared.once(("secret_versions", secret_arn), lambda: self.rotation.versions_of(h, secret_arn))
 
     def _delete_and_wait(self, h: Handler, obs: Observed, spec: dict | None, what: str) -> None:
-        h.remove(obs, spec)
+        lifecycle.remove(h, obs, spec)
         wait_for(lambda: h.refresh(obs.id), Status.GONE, what=what,
                  timeout=h.delete_timeout, ceiling=h.poll_ceiling, clock=self.clock)
 
@@ -530,12 +531,12 @@ class Reconciler:
             log.warning("create_retried", id=obs.id, retried=retried.describe())
             if self._remove_duplicates(node, h, spec, obs.id, h.list_owned(spec), log, result):
                 obs = h.read(obs.id) or obs  # its view of its peers without the deleted copies
-        diffs = h.diff(spec, obs)
+        diffs = lifecycle.diff(h, spec, obs)
         return self._update(h, spec, obs, diffs, node) if diffs else obs
 
     def _update(self, h: Handler, spec: dict, obs: Observed, diffs: list[FieldDiff], node: Node) -> Observed:
         what = f"{h.kind} {node.name} ({obs.id})"
-        h.update(spec, obs, diffs)
+        lifecycle.update(h, spec, obs, diffs)
         try:
             return self._read_back(h, spec, obs.id, {d.field for d in diffs}, what)
         except ResourceError as exc:
@@ -583,7 +584,7 @@ class Reconciler:
             fresh = h.observe(raw)
             waiting = sorted(changed & fresh.pending.keys())
             applied = dataclasses.replace(fresh, pending={})
-            left = [d for d in h.diff(spec, applied) + retired_tag_diffs(self.retired_tags, spec, applied)
+            left = [d for d in lifecycle.diff(h, spec, applied) + retired_tag_diffs(self.retired_tags, spec, applied)
                     if d.field in changed]
             seen.update(obs=fresh)
             if waiting:

@@ -1,5 +1,6 @@
-"""The one handler contract every AWS resource kind implements, and the lifecycle the engine
-owns around it (docs/aws-behaviours.md table C; docs/architecture.md, "The engine owns the rest").
+"""The one handler contract every AWS resource kind implements: declarations only. The
+lifecycle around it is the engine's (orchestrator/lifecycle.py, orchestrator/reconciler.py;
+docs/architecture.md, "The engine owns the rest"; docs/aws-behaviours.md table C).
 
 A handler declares, and knows nothing of the graph or the state store:
 
@@ -11,6 +12,7 @@ A handler declares, and knows nothing of the graph or the state store:
     observe(raw)    -> Observed     attributes in the spec's terms (may read tags)
     list_owned(spec)-> [Observed]   every live resource carrying the node's ownership tags
     status(raw)     -> Refresh      pure: ready / pending / failed (why) / deleting / gone
+    known_id, listed, candidates    where its resource is (optional; the engine decides)
     create(spec, token) -> id       does not wait; tags go in the create call itself
     update_fields(spec, obs, diffs) in place; only the fields that differ
     delete(obs, spec)               does not wait
@@ -18,14 +20,17 @@ A handler declares, and knows nothing of the graph or the state store:
     planned_outputs(spec) -> dict   the outputs a create will give, known before it (optional)
     create_timeout, update_timeout, delete_timeout, on_failed
 
-The engine (this base class and orchestrator/reconciler.py) owns for every kind: not-found on
-read and delete (``read``, ``refresh``, ``remove``), pending (waits), failed (``on_failed``),
-the change class of each diff (``classify``), re-reading and re-diffing after an update,
-duplicate clean-up and the failure kept in state.
+The read primitives here (``lookup``, ``read``, ``poll``) only compose those declarations: a
+describe, its not-found codes as None, ``status``, ``observe``. The engine owns for every kind:
+which reader finds a node's resource and which found one is adopted (``lifecycle.find``), the
+diff and each change's class, the update's order (tags, then fields), the delete with its
+protection and not-found, pending (waits), failed (``on_failed``), re-reading and re-diffing
+after an update, duplicate clean-up and the failure kept in state. A handler cannot define the
+engine's names (tests/unit/test_lifecycle_owned_by_engine.py).
 
 ``spec`` is the node's desired state with every reference already resolved: a dict with
 ``name``, ``tags`` and exactly the keys of ``fields``; each is compared with the same key of
-``Observed.attrs`` by the default ``diff``, except create-only fields.
+``Observed.attrs`` by the engine's diff, except create-only fields.
 """
 from __future__ import annotations
 
@@ -37,7 +42,7 @@ from resources.aws import Aws, error_code
 from resources.aws.clock import REAL_CLOCK, Clock
 from resources.aws.ownership import MANAGED_BY
 from resources.aws.permissions import Grant
-from resources.aws.shared_reads import SharedReads, chunks, describe_all
+from resources.aws.shared_reads import SharedReads
 
 
 class Status(enum.Enum):
@@ -105,6 +110,9 @@ class Field:
     # (desired, observed) -> in sync; None: equal. An engine version "17" is in sync with the
     # "17.4" AWS chose (rds.version_matches).
     matches: Callable[[Any, Any], bool] | None = None
+    # (desired, observed) -> diffs: a structured field (a REST API's routes, a task definition's
+    # containers) that differs part by part, each part a diff of its own in the plan.
+    expand: Callable[[Any, Any], list["FieldDiff"]] | None = None
 
 
 @dataclass(frozen=True)
@@ -218,6 +226,11 @@ class Handler:
     stateful: ClassVar[str] = ""
     # Set by the reconciler for one walk: lookups answered from one listing per kind.
     shared: SharedReads | None = None
+    # Whether ``listed`` holds every resource of ours (a gateway left detached by a killed run is
+    # outside its VPC's listing): if not, a search that finds none there asks ``list_owned``.
+    listing_complete: ClassVar[bool] = True
+    # What a user calls it in a message ("IAM role"); the kind's words by default.
+    noun: ClassVar[str] = ""
     # (operation, items key, id key, the API's largest page) of one describe listing every
     # resource of this kind in the account and region, each item as the describe by id answers
     # it. Under ``bin/drift --all`` a recorded resource's find is answered from it, one listing
@@ -285,6 +298,32 @@ class Handler:
         """Every live resource carrying this node's ownership tags (or its unique name)."""
         raise NotImplementedError
 
+    def known_id(self, spec: dict) -> str | None:
+        """The resource's id when it follows from the spec: a name that is the id (a log group, an
+        IAM role), a dependency's ARN (a web ACL's logging). None: AWS assigns it, or it is not
+        known yet; the engine then goes by the recorded id and the ownership tags."""
+        return None
+
+    def listed(self, spec: dict) -> dict[str, dict] | None:
+        """id -> raw item of one listing the walk shares (``self.shared``) that holds this node's
+        resource as the describe by id answers it (the VPC's subnets, the account's IAM roles),
+        fetched once per walk; None: this kind reads by id (``describe``)."""
+        return None
+
+    def listed_tags(self, raw: dict) -> dict[str, str]:
+        """The tags of a ``listed`` item, to tell which are ours before observing them."""
+        return tag_dict(raw.get("Tags"))
+
+    def candidates(self, spec: dict, owned: list[Observed]) -> list[Observed]:
+        """Which of the resources carrying the node's tags (or the recorded one) may be the
+        node's: an API key a rotation renamed away is not."""
+        return owned
+
+    def implied_diffs(self, spec: dict, obs: Observed) -> list[FieldDiff]:
+        """Settings the spec implies but holds no field for (an NLB with security groups must not
+        enforce its inbound rules on PrivateLink traffic): their diffs, after the fields'."""
+        return []
+
     def status(self, raw: dict) -> Refresh:
         """Pure: the lifecycle state of a described resource. A kind with no lifecycle exists,
         so it is ready."""
@@ -297,42 +336,6 @@ class Handler:
         if raw is None or self.status(raw).status in (Status.DELETING, Status.GONE):
             return None
         return self.observe(raw)
-
-    def read_listed(self, resource_id: str) -> Observed | None:
-        """``read``, answered from the account-wide listing the walks of ``bin/drift --all``
-        share (``account_listing``). Only ``find`` uses it, at the start of a node's step: every
-        read after a write goes to AWS (shared_reads.py)."""
-        across = self.shared.across if self.shared is not None else None
-        if across is None or self.account_listing is None:
-            return self.read_batched(resource_id)
-        operation, items_key, id_key, page_size = self.account_listing
-        items = across.once((self.service, operation), lambda: describe_all(self.client, operation, items_key, page_size))
-        raw = next((i for i in items if i.get(id_key) == resource_id), None)
-        if raw is None:
-            return self.read(resource_id)  # not listed: deleted, or made since; ask for it by id
-        if self.status(raw).status in (Status.DELETING, Status.GONE):
-            return None
-        return self.observe_listed_item(raw, items, across)
-
-    def read_batched(self, resource_id: str) -> Observed | None:
-        """``read``, answered from one ``describe_many`` of every id of this kind the walk's reads
-        ahead asked for (SharedReads.want) when this one is among them."""
-        reads = self.shared
-        if reads is not None and reads.across is not None and resource_id in reads.across.wanted(self.batch_key):
-            reads = reads.across  # bin/drift --all: every environment's, asked together
-        wanted = reads.wanted(self.batch_key) if reads is not None and self.batch_size else []
-        if resource_id not in wanted:
-            return self.read(resource_id)
-        group = self.batch_group(resource_id)
-        ids = [i for i in wanted if self.batch_group(i) == group]
-        found = reads.once((self.batch_key, group), lambda: {
-            k: v for part in chunks(ids, self.batch_size) for k, v in self.describe_many(part).items()})
-        raw = found.get(resource_id)
-        if raw is None:
-            return self.read(resource_id)  # not in the answer: gone, or going; ask for it by id
-        if self.status(raw).status in (Status.DELETING, Status.GONE):
-            return None
-        return self.observe_listed_item(raw, list(found.values()), self.shared)
 
     def observe_listed_item(self, raw: dict, items: list[dict], across: SharedReads) -> Observed:
         """``observe`` of an item of the account-wide listing, or of a ``describe_many``'s answer
@@ -370,81 +373,15 @@ class Handler:
                 return None
             raise
 
-    def find(self, spec: dict, recorded_id: str | None) -> Observed | None:
-        if recorded_id:
-            found = self.read_listed(recorded_id)
-            if found is not None:
-                return found
-        return self.single(spec, self.adoptable(self.list_owned(spec)))
-
-    def adoptable(self, owned: list[Observed]) -> list[Observed]:
-        """Of a kind a run replaces when failed, a live one is adopted first. A failed one is
-        never adopted where the new one can be made beside it (AWS removes a NAT "failed"
-        itself, B-EC2-3); where it cannot (a unique name, one per AZ, a VPC link holding its NLB,
-        C-VPCL-1), one failed one is handed over so that the engine deletes it first."""
-        if self.on_failed != OnFailed.REPLACE:
-            return owned
-        live = [o for o in owned if self.status(o.raw).status is not Status.FAILED]
-        if live or self.replace_beside:
-            return live
-        return sorted(owned, key=lambda o: o.id)[:1]
-
     def beside_name(self, spec: dict, old: Observed) -> str:
         """The name of a new one made beside ``old`` (replace_beside): the same where AWS allows
         two of a name; a kind whose names are unique answers another one (and finds both in
         ``list_owned``)."""
         return spec["name"]
 
-    def single(self, spec: dict, matches: list[Observed]) -> Observed | None:
-        if len(matches) > 1:
-            ids = ", ".join(sorted(m.id for m in matches))
-            raise ResourceError(f"{self.kind} {spec['name']}: {len(matches)} live resources carry its tags ({ids})")
-        return matches[0] if matches else None
-
-    def pending(self, obs: Observed) -> bool:
-        """True when ``obs`` is still being created or changed: the reconciler waits for it to
-        be ready before diffing it, for every kind that has a lifecycle."""
-        return self.status(obs.raw).status is Status.PENDING
-
-    # -- diff --------------------------------------------------------------------------------
-    def diff(self, spec: dict, obs: Observed) -> list[FieldDiff]:
-        """Desired against what the resource is converging to: its attributes with the values of
-        a modification already pending (never asked for twice)."""
-        current = {**obs.attrs, **obs.pending}
-        diffs = [
-            self.classify(FieldDiff(k, v, current.get(k)), obs)
-            for k, v in spec.items()
-            if k not in ("name", "tags") and not self._create_only(k) and not self._in_sync(k, v, current.get(k))
-        ]
-        return diffs + (tags_diff(spec["tags"], obs.tags) if self.taggable else [])
-
-    def _create_only(self, key: str) -> bool:
-        declared = self.fields.get(key)
-        return declared is not None and declared.create_only
-
-    def _in_sync(self, key: str, desired: Any, actual: Any) -> bool:
-        declared = self.fields.get(key)
-        if declared is not None and declared.matches is not None:
-            return declared.matches(desired, actual)
-        return desired == actual
-
     # -- writes ------------------------------------------------------------------------------
     def create(self, spec: dict, token: str) -> str:
         raise NotImplementedError
-
-    def update(self, spec: dict, obs: Observed, diffs: list[FieldDiff]) -> None:
-        fields = {d.field for d in diffs}
-        tag_fields = {f for f in fields if f.startswith("tags.")}
-        wanted = {f[5:] for f in tag_fields if f[5:] in spec["tags"]}
-        if wanted:
-            self.set_tags(obs, {k: spec["tags"][k] for k in wanted})
-        # A tag key an earlier configuration set and the current one dropped.
-        retired = sorted(f[5:] for f in tag_fields if f[5:] not in spec["tags"])
-        if retired:
-            self.unset_tags(obs, retired)
-        rest = [d for d in diffs if d.field not in tag_fields]
-        if rest:
-            self.update_fields(spec, obs, rest)
 
     def update_fields(self, spec: dict, obs: Observed, diffs: list[FieldDiff]) -> None:
         raise ResourceError(
@@ -462,18 +399,6 @@ class Handler:
         create_only choices used at delete, such as taking a final snapshot. A not-found error
         code of ``not_found`` may be raised: the engine's ``remove`` counts it as done."""
         raise NotImplementedError
-
-    def remove(self, obs: Observed, spec: dict | None = None) -> None:
-        """Delete; already gone counts as done. Refused while AWS would refuse it for its
-        deletion protection (InvalidParameterCombination, B-RDS-6), in one line."""
-        reason = self.protection(obs) if self.has_protection else None
-        if reason:
-            raise ResourceError(f"{self.kind} {obs.id}: {reason}: set deletion_protection = false and reconcile first")
-        try:
-            self.delete(obs, spec)
-        except Exception as exc:
-            if error_code(exc) not in self.not_found:
-                raise
 
     # Kinds with a deletion-protection switch set ``has_protection`` and read it in ``protection``.
     has_protection: ClassVar[bool] = False

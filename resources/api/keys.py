@@ -89,24 +89,17 @@ class ApiKey(ApiGatewayHandler):
         obs.raw = {**obs.raw, "family": others}
         return obs
 
-    def find(self, spec, recorded_id):
-        found = super().find(spec, recorded_id)
-        if found is not None and found.raw.get("name") != spec["name"]:
-            # The recorded key was retired by a rotation (renamed NAME-previous): the node's key
-            # is the one that carries the name now.
-            return self.single(spec, self.adoptable(self.list_owned(spec)))
-        return found
-
     def list_owned(self, spec):
         # Duplicate key names are allowed; nameQuery narrows (a prefix: the companions
         # too), the tags decide. Teardown deletes all of them (Reconciler.live).
         keys = list_all(self.client, "get_api_keys", nameQuery=spec["name"])
         return [self._with_family(k, keys) for k in family(keys, spec["name"], spec["tags"])]
 
-    def adoptable(self, owned):
-        # Only a key with the node's name is the node's; while a rotation has two (it stopped
+    def candidates(self, spec, owned):
+        # Only a key with the node's name is the node's: one a rotation retired was renamed
+        # NAME-previous, its successor carries the name now. While a rotation has two (it stopped
         # between renaming the new one and retiring the old), the new one is.
-        named = [o for o in owned if not o.raw["name"].endswith((NEXT, PREVIOUS))]
+        named = [o for o in owned if o.raw.get("name") == spec["name"]]
         newer = [o for o in named if ROTATION_OF in o.tags and any(m.id == o.tags[ROTATION_OF] for m in named)]
         return newer or named
 

@@ -52,8 +52,9 @@ class ApiExecutionLogGroup(LogGroup):
         obs.attrs["stage_name"] = parts["stage"] if parts else None
         return obs
 
-    def find(self, spec, recorded_id):
-        return super().find(self._named(spec), recorded_id)
+    def known_id(self, spec):
+        # Named after the REST API's id: known once that API exists.
+        return self._named(spec)["name"] if isinstance(spec["rest_api_id"], str) else None
 
     def across_prefix(self, prefix):
         # Named by the REST API's id, not the environment: every API's groups share PREFIX.

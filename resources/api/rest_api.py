@@ -130,7 +130,8 @@ class RestApi(ApiGatewayHandler):
         "endpoint_type": Field(str),
         "api_key_source": Field(str),
         # path -> {verb: method with its integration}; diffed per path and verb (routes_diff).
-        "routes": Field(dict),
+        # Compared route by route, method by method (routes.PATH.VERB in the plan).
+        "routes": Field(dict, expand=routes_diff),
     }
 
     def desired(self, spec):
@@ -153,10 +154,6 @@ class RestApi(ApiGatewayHandler):
     def list_owned(self, spec):
         # Names are not unique: a namesake without our tags is not ours.
         return [self.observe(api) for api in find_rest_apis(self.client, spec["name"], spec)]
-
-    def diff(self, spec, obs):
-        plain = {k: v for k, v in spec.items() if k != "routes"}
-        return super().diff(plain, obs) + routes_diff(spec["routes"], obs.attrs["routes"])
 
     def create(self, spec, token):
         # No idempotency token; resources and methods follow through update_fields.

@@ -336,12 +336,10 @@ class WebAclLogging(Handler):
         attrs = {"web_acl_arn": raw["ResourceArn"], "log_destination": destinations[0]}
         return Observed(raw["ResourceArn"], attrs, {}, raw)
 
-    def find(self, spec, recorded_id):
+    def known_id(self, spec):
         # Its id is the web ACL's ARN: once that is known, one GetLoggingConfiguration answers,
         # also when logging was switched off (no search by name after it).
-        if isinstance(spec["web_acl_arn"], str):
-            return self.read(spec["web_acl_arn"])
-        return super().find(spec, recorded_id)
+        return spec["web_acl_arn"] if isinstance(spec["web_acl_arn"], str) else None
 
     def list_owned(self, spec):
         arns = [spec["web_acl_arn"]]

@@ -224,14 +224,12 @@ def _seed_vpc_members(shared: dict[str, SharedReads], env_of_vpc: dict[str, str]
 def _seed_group_rules(ec2, shared: dict[str, SharedReads], env_of_vpc: dict[str, str],
                       groups: dict[str, list[dict]]) -> None:
     """The rules of every security group in one listing, each VPC's under its environment's key."""
-    import json
-
     ids = sorted(g["GroupId"] for mine in groups.values() for g in mine)
     rules = [r for part in chunks(ids) for r in describe_all(ec2, "describe_security_group_rules", "SecurityGroupRules",
                                                              Filters=[{"Name": "group-id", "Values": part}])] if ids else []
     for vpc, mine in groups.items():
         in_vpc = {g["GroupId"] for g in mine}
-        shared[env_of_vpc[vpc]].seed(("describe_security_group_rules", json.dumps(vpc_filters(vpc), sort_keys=True)),
+        shared[env_of_vpc[vpc]].seed(("describe_security_group_rules", tuple(sorted(in_vpc))),
                                      [r for r in rules if r["GroupId"] in in_vpc])
 
 

@@ -170,15 +170,17 @@ class TaskDefinition(EcsHandler):
     update_makes_new_id = True
     # Any change registers a new revision (the family, the resource, is changed in place), and
     # the service that runs it deploys it.
+    # Compared as subsets of what ECS stores (it fills in defaults, subset_equal); the containers
+    # one by one (container_definitions[api].image in the plan).
     fields = {
-        "cpu": Field(str),
-        "memory": Field(str),
-        "network_mode": Field(str),
-        "requires_compatibilities": Field(list),
-        "execution_role_arn": Field(str),
-        "task_role_arn": Field(str),
-        "container_definitions": Field(list),
-        "volumes": Field(list),
+        "cpu": Field(str, matches=subset_equal),
+        "memory": Field(str, matches=subset_equal),
+        "network_mode": Field(str, matches=subset_equal),
+        "requires_compatibilities": Field(list, matches=subset_equal),
+        "execution_role_arn": Field(str, matches=subset_equal),
+        "task_role_arn": Field(str, matches=subset_equal),
+        "container_definitions": Field(list, matches=subset_equal, expand=lambda want, have: container_diffs(want, have or [])),
+        "volumes": Field(list, matches=subset_equal),
     }
 
     def validate(self, spec):
@@ -221,17 +223,6 @@ class TaskDefinition(EcsHandler):
         found = self.read(spec["name"])
         return [found] if found and owned_by(found.tags, spec) else []
 
-    def diff(self, spec, obs):
-        diffs = []
-        for key in TASK_DEFINITION_FIELDS:
-            if subset_equal(spec[key], obs.attrs.get(key)):
-                continue
-            if key == "container_definitions":
-                diffs += container_diffs(spec[key], obs.attrs.get(key) or [])
-            else:
-                diffs.append(self.classify(FieldDiff(key, spec[key], obs.attrs.get(key)), obs))
-        return diffs + tags_diff(spec["tags"], obs.tags)
-
     def create(self, spec, token):
         # RegisterTaskDefinition has no idempotency token: a repeated call adds a revision,
         # which the next run's diff against the latest revision absorbs.
@@ -262,13 +253,10 @@ class TaskDefinition(EcsHandler):
                 # A copy already gone (deregistered by someone else) is what this wanted.
                 ignore_codes({TASK_DEFINITION_NOT_FOUND}, self.client.deregister_task_definition, taskDefinition=arn)
 
-    def update(self, spec, obs, diffs):
+    def update_fields(self, spec, obs, diffs):
         # A revision is immutable: any field difference is a new revision, which carries the
-        # tags too; only a tags-only difference tags the current revision.
-        if any(not d.field.startswith("tags.") for d in diffs):
-            self._register(spec)
-        else:
-            super().update(spec, obs, diffs)
+        # tags too (update_makes_new_id: the engine makes no tag call on the old one).
+        self._register(spec)
 
     def delete(self, obs, spec=None):
         revisions = active_revisions(self.client, family_of(obs.id))

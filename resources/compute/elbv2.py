@@ -351,14 +351,13 @@ class LoadBalancer(ElbHandler):
         tagged = [(lb, self.tags_of(lb["LoadBalancerArn"])) for lb in lbs]
         return [self._observe(lb, tags) for lb, tags in tagged if owned_by(tags, spec)]
 
-    def diff(self, spec, obs):
-        diffs = super().diff(spec, obs)
+    def implied_diffs(self, spec, obs):
         enforce = obs.raw.get(ENFORCE_PRIVATE_LINK)
         # AWS reports the setting only for load balancers that have security groups; where it
         # is not reported there is nothing to turn off.
         if spec["type"] == "network" and spec["security_group_ids"] and enforce not in (None, "off"):
-            diffs.append(FieldDiff("private_link_inbound_rules", "off", enforce))
-        return diffs
+            return [FieldDiff("private_link_inbound_rules", "off", enforce)]
+        return []
 
     def create(self, spec, token):
         # CreateLoadBalancer has no token: the name is the idempotency key on AWS. Listeners

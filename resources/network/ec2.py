@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from resources.aws.permissions import Grant, arn, reads, writes
-from resources.base import Handler, Observed, Status, owned_by, tag_dict, tag_list
+from resources.base import Handler, Observed, Status, owned_by, tag_list
 from resources.aws.consistency import EC2_NEW_RESOURCE
 from resources.aws.ownership import environment_filters, vpc_filters
 from resources.aws.shared_reads import listing
@@ -62,23 +62,10 @@ class Ec2Handler(Handler):
         # Deleted NATs stay listed for about an hour (B-EC2-3).
         return self.status(item).status not in (Status.DELETING, Status.GONE)
 
-    def observe_listed(self, item: dict, filters: list[dict]) -> Observed:
-        return self.observe(item)
-
-    def find(self, spec, recorded_id):
-        if self.shared is None:
-            return super().find(spec, recorded_id)
-        filters = self.listing_filters(spec)
-        items = [i for i in listing(self.shared, self.client, self.describe_call, self.items_key, filters) if self.live(i)]
-        listed = next((i for i in items if recorded_id and i[self.id_key] == recorded_id), None)
-        if listed is not None:
-            return self.observe_listed(listed, filters)
-        # Not listed: deleted, or its tags changed behind our back. Ask for it by id.
-        found = self.read(recorded_id) if recorded_id else None
-        if found is not None:
-            return found
-        mine = [i for i in items if owned_by(tag_dict(i.get("Tags")), spec)]
-        return self.single(spec, self.adoptable([self.observe_listed(i, filters) for i in mine]))
+    def listed(self, spec):
+        # One Describe* of the environment (or the VPC) per walk answers every node of the kind.
+        items = listing(self.shared, self.client, self.describe_call, self.items_key, self.listing_filters(spec))
+        return {i[self.id_key]: i for i in items}
 
     def observe(self, item: dict) -> Observed:
         raise NotImplementedError

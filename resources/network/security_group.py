@@ -7,7 +7,6 @@ DescribeSecurityGroupRules shows a rule added by hand (revoked), a rule removed 
 """
 from __future__ import annotations
 
-import json
 import re
 
 from botocore.exceptions import ClientError
@@ -16,7 +15,7 @@ from resources.aws import done_if_landed, error_code, ignore_codes
 from resources.base import MANAGED_BY, Change, Field, Observed, ResourceError, tag_dict
 from resources.aws.consistency import DEPENDENCIES_DRAIN, EC2_NEW_RESOURCE
 from resources.network.ec2 import Ec2Handler, ec2_grants, in_vpc_filters
-from resources.aws.shared_reads import chunks, describe_all, listing
+from resources.aws.shared_reads import chunks, describe_all
 
 NOT_FOUND = "InvalidGroup.NotFound"
 RULE_NOT_FOUND = "InvalidPermission.NotFound"
@@ -146,15 +145,12 @@ class SecurityGroup(Ec2Handler):
     def listing_filters(self, spec):
         return in_vpc_filters(self, spec)
 
-    def observe_listed(self, group, filters):
-        # The rules of every listed group in one read too, instead of one read per group.
-        def fetch() -> list[dict]:
-            groups = listing(self.shared, self.client, self.describe_call, self.items_key, filters)
-            ids = sorted(g["GroupId"] for g in groups)
-            return [r for part in chunks(ids) for r in rules_of_groups(self.client, part)]
-
-        key = ("describe_security_group_rules", json.dumps(filters, sort_keys=True))
-        rules = self.shared.once(key, fetch)
+    def observe_listed_item(self, group, items, across):
+        # The rules of every listed group in one read too, instead of one read per group
+        # (bin/drift --all seeds them under the same key, inventory._seed_group_rules).
+        ids = tuple(sorted(g["GroupId"] for g in items))
+        rules = self.shared.once(("describe_security_group_rules", ids),
+                                 lambda: [r for part in chunks(list(ids)) for r in rules_of_groups(self.client, part)])
         return observe_security_group(group, [r for r in rules if r["GroupId"] == group["GroupId"]])
 
     def create(self, spec, token):

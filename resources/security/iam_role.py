@@ -235,44 +235,30 @@ class IamRole(Handler):
         }
         return Observed(name, attrs, tag_dict(role.get("Tags")), role)
 
-    def find(self, spec, recorded_id):
+    noun = "IAM role"
+
+    def known_id(self, spec):
         # The name is the identity. A role of that name is ours if the state recorded it or it
-        # carries our ownership tags; anything else is someone else's role.
-        if self.shared is not None:
-            return self._find_listed(spec, recorded_id)
-        # One GetRole (lookup: the engine's mapping of NoSuchEntity to None; ownership is judged
-        # on the one read before the policy reads of observe).
-        role = self.lookup(spec["name"])
-        if role is None:
-            return None
-        return self._ours(spec, recorded_id, role, None)
+        # carries our ownership tags; anything else is someone else's role (the engine says so).
+        return spec["name"]
 
-    def _ours(self, spec, recorded_id, role: dict, detail: dict | None) -> Observed:
-        if same_name(recorded_id, role["RoleName"]) or owned_by(tag_dict(role.get("Tags")), spec):
-            return self.observe(role, detail)
-        raise ResourceError(f"IAM role {spec['name']} exists but is not managed by {MANAGED_BY}")
+    def listed(self, spec):
+        """GetRole for every role of the walk (of every environment under ``bin/drift --all``)
+        from two account-wide listings: ListRoles has the description but no tags (IAM's listings
+        leave Tags out), GetAccountAuthorizationDetails the tags, trust policy and policies but
+        no description. A role in one and not the other (deleted between them) is left out: the
+        engine asks for it by name."""
+        roles = {}
+        for listed in self.shared.account(ROLE_LIST, self._list_roles).values():
+            detail = self._detail(listed["RoleName"])
+            if detail is not None:
+                roles[listed["RoleName"]] = {**listed, "Tags": detail.get("Tags", []),
+                                             "AssumeRolePolicyDocument": detail["AssumeRolePolicyDocument"]}
+        return roles
 
-    def _find_listed(self, spec, recorded_id):
-        """From two account-wide listings, no GetRole: ListRoles has the description but no tags
-        (IAM's listings leave Tags out), GetAccountAuthorizationDetails the tags, trust policy and
-        policies but no description. Together they are GetRole plus the policy reads, for every
-        role of the walk (of every environment under ``bin/drift --all``) in two calls."""
-        listed = self.shared.account(ROLE_LIST, self._list_roles).get(spec["name"].lower())
-        if listed is None:
-            # Not listed when the walk began. Recorded: deleted, or made since; GetRole says which.
-            # Never recorded: a role this walk has not made yet, none to adopt (as EC2's listings).
-            if not recorded_id:
-                return None
-            role = self.lookup(spec["name"])
-            return None if role is None else self._ours(spec, recorded_id, role, self._detail(role["RoleName"]))
-        detail = self._detail(listed["RoleName"])
-        if detail is None:
-            # Listed by one call and not by the other (deleted between them): ask for it.
-            role = self.lookup(spec["name"])
-            return None if role is None else self._ours(spec, recorded_id, role, None)
-        # GetRole's answer from the two: the tags from the details, the rest from the listing.
-        role = {**listed, "Tags": detail.get("Tags", []), "AssumeRolePolicyDocument": detail["AssumeRolePolicyDocument"]}
-        return self._ours(spec, recorded_id, role, detail)
+    def observe_listed_item(self, raw, items, across):
+        # The policies from the walk's GetAccountAuthorizationDetails, no per-role reads.
+        return self.observe(raw, self._detail(raw["RoleName"]))
 
     def _list_roles(self) -> dict[str, dict]:
         pages = self.client.get_paginator("list_roles").paginate(PaginationConfig={"PageSize": 1000})

@@ -28,7 +28,7 @@ from resources.aws import error_code, ignore_codes
 from resources.aws.permissions import arn, reads, writes
 from resources.base import Field, Handler, Observed, Refresh, Status, owned_by
 from resources.security.iam_role import canonical_policy, policy_text
-from resources.aws.shared_reads import describe_all
+from resources.aws.shared_reads import describe_all, looking_first
 from resources.aws.together import together
 
 NOT_FOUND = "NotFoundException"
@@ -126,13 +126,12 @@ class KmsKey(Handler):
             return Refresh(Status.READY, state)
         return Refresh(Status.FAILED, f"key state {state}")
 
-    def observe(self, raw, aliases: list[str] | None = None):
-        """``aliases``: the key's, from a listing of the account's aliases (``find``)."""
+    def observe(self, raw):
         key = raw["KeyId"]
-        listed = aliases
+        # bin/drift --all, at a node's first look: the account's aliases are listed for every walk.
+        across = self.shared.across if self.shared is not None and looking_first() else None
         aliases, rotation, policy = together(
-            lambda: listed if listed is not None else [
-                a["AliasName"] for page in self.client.get_paginator("list_aliases").paginate(KeyId=key) for a in page["Aliases"]],
+            lambda: self._aliases(key, across),
             lambda: self.client.get_key_rotation_status(KeyId=key)["KeyRotationEnabled"],
             lambda: canonical_policy(self.client.get_key_policy(KeyId=key, PolicyName="default")["Policy"]),
         )
@@ -145,21 +144,18 @@ class KmsKey(Handler):
         }
         return Observed(key, attrs, self.tags_for(raw["Arn"], lambda: self._tags(key)), raw)
 
+    def _aliases(self, key: str, across) -> list[str]:
+        if across is None:
+            return [a["AliasName"] for page in self.client.get_paginator("list_aliases").paginate(KeyId=key)
+                    for a in page["Aliases"]]
+        # bin/drift --all: the aliases of every environment's key from one ListAliases (100 a
+        # page, its largest) instead of one ListAliases per key.
+        listed = across.once(("kms", "list_aliases"), lambda: describe_all(self.client, "list_aliases", "Aliases", 100))
+        return [a["AliasName"] for a in listed if a.get("TargetKeyId") == key]
+
     def _tags(self, key: str) -> dict[str, str]:
         pages = self.client.get_paginator("list_resource_tags").paginate(KeyId=key)
         return {t["TagKey"]: t["TagValue"] for page in pages for t in page["Tags"]}
-
-    def find(self, spec, recorded_id):
-        across = self.shared.across if self.shared is not None else None
-        if across is None or not recorded_id:
-            return super().find(spec, recorded_id)
-        # bin/drift --all: the aliases of every environment's key from one ListAliases (100 a
-        # page, its largest) instead of one ListAliases per key.
-        raw = self.lookup(recorded_id)
-        if raw is None or self.status(raw).status in (Status.DELETING, Status.GONE):
-            return super().find(spec, recorded_id)
-        listed = across.once(("kms", "list_aliases"), lambda: describe_all(self.client, "list_aliases", "Aliases", 100))
-        return self.observe(raw, [a["AliasName"] for a in listed if a.get("TargetKeyId") == raw["KeyId"]])
 
     def _by_alias(self, alias: str) -> dict | None:
         return self.lookup(alias)

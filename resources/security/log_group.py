@@ -87,26 +87,24 @@ class LogGroup(Handler):
         groups = describe_all(self.client, "describe_log_groups", "logGroups", logGroupIdentifiers=ids)
         return {g["logGroupName"]: g for g in groups if g["logGroupName"] in ids}
 
-    def find(self, spec, recorded_id):
+    def known_id(self, spec):
         # The name is the id: a group recorded under another name (an API's execution logs once
         # the API was made again under a new id) is not this node's resource any more.
-        recorded_id = recorded_id if recorded_id == spec["name"] else None
-        if self.shared is None or self.shared.across is None:
-            return super().find(spec, recorded_id)
-        # The environment's groups share a path (/ecs/video-processing-dev/): one listing of
-        # it answers them all. The name is the id, so a recorded id is the name.
+        return spec["name"]
+
+    def listed(self, spec):
+        if self.shared.across is None:
+            return None  # one walk: the groups are read together by name (batch_size)
         # bin/drift --all: the path without the environment's name (/ecs/video-processing-)
         # lists the groups of every environment at once, one listing for all their walks.
         prefix = spec["name"].rsplit("/", 1)[0] + "/" if "/" in spec["name"] else spec["name"]
-        prefix, reads = self.across_prefix(prefix), self.shared.across
-        groups = reads.once(
+        prefix = self.across_prefix(prefix)
+        groups = self.shared.across.once(
             ("describe_log_groups", prefix),
             # 50: DescribeLogGroups' largest page.
             lambda: describe_all(self.client, "describe_log_groups", "logGroups", 50, logGroupNamePrefix=prefix),
         )
-        group = next((g for g in groups if g["logGroupName"] == spec["name"]), None)
-        obs = self.observe(group) if group else None
-        return obs if obs and (recorded_id or owned_by(obs.tags, spec)) else None
+        return {g["logGroupName"]: g for g in groups}
 
     def across_prefix(self, prefix: str) -> str:
         """The part of ``prefix`` every environment's groups of this node share."""

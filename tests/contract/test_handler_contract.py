@@ -44,6 +44,7 @@ from resources.base import Change, Observed, Status
 from state import StateDocument
 from tests.contract.readers import READERS, live
 from tests.day2.environment import ENV, Day2Env, mutating, running_environment
+from orchestrator import lifecycle
 
 CFG = every_config(EnvConfig())
 NODES = every_node(ENV, CFG, ["us-east-1a", "us-east-1b"])
@@ -213,7 +214,7 @@ def delete_behind_our_back(env: Day2Env, node, resource_id: str) -> None:
     """The handler's own delete, as a person's console click would, waited for until gone."""
     rec = Reconciler(env.aws, env=ENV, state=env.doc, save=lambda: None, clock=env.clock.as_clock())
     h = rec.handler(node)
-    h.remove(h.read(resource_id), resolve(node.spec, {}))
+    lifecycle.remove(h, h.read(resource_id), resolve(node.spec, {}))
     wait_for(lambda: h.refresh(resource_id), Status.GONE, what=node.key, timeout=h.delete_timeout,
              ceiling=h.poll_ceiling, clock=env.clock.as_clock())
 
@@ -313,4 +314,4 @@ def test_6_torn_down_when_already_gone(env, torn_down, kind):
         # The handler's delete of what is gone counts as done (its not-found codes), as a
         # teardown that lost the race with another one meets it.
         if kind not in MOTO_CRASHES_ON_GONE:
-            rec.handler(node).remove(torn_down.seen[node.key], resolve(node.spec, {}))
+            lifecycle.remove(rec.handler(node), torn_down.seen[node.key], resolve(node.spec, {}))

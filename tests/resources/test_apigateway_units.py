@@ -20,6 +20,7 @@ from resources.api.rest_api import RouteConverger, normal_routes, observe_routes
 from resources.base import Change, Observed, Status, spec_problems
 from resources.aws.clock import FakeClock
 from tests.support.stubs import stubbed_aws
+from orchestrator import lifecycle
 
 LINK_ID = "abc123"
 OURS = {"Name": "vpc-link-dev", "Environment": "dev", "ManagedBy": "video-pipeline-infra"}
@@ -75,10 +76,10 @@ def test_a_failed_vpc_link_is_adopted_only_when_no_live_link_of_ours_exists():
     failed = Observed("b-failed", {}, OURS, link_answer("FAILED"))
     older_failed = Observed("a-failed", {}, OURS, link_answer("FAILED"))
     live = Observed("c-live", {}, OURS, link_answer("AVAILABLE"))
-    assert handler.adoptable([failed, live]) == [live]
+    assert lifecycle.adoptable(handler, [failed, live]) == [live]
     # The state was lost: the engine gets one failed link to replace, not a second link beside it.
-    assert handler.adoptable([failed, older_failed]) == [older_failed]
-    assert handler.adoptable([]) == []
+    assert lifecycle.adoptable(handler, [failed, older_failed]) == [older_failed]
+    assert lifecycle.adoptable(handler, []) == []
 
 
 def test_vpc_link_gone_once_not_found(stubbed):
@@ -95,7 +96,7 @@ def test_vpc_link_gone_once_not_found(stubbed):
     handler = VpcLink(aws, env="dev")
     assert handler.refresh(LINK_ID).status is Status.GONE
     assert handler.read(LINK_ID) is None
-    handler.remove(Observed(LINK_ID, {}, OURS))  # already gone counts as done
+    lifecycle.remove(handler, Observed(LINK_ID, {}, OURS))  # already gone counts as done
 
 
 def test_vpc_link_pending_for_minutes_is_waited_for_with_polls_up_to_the_ceiling(stubbed, fake):
@@ -118,13 +119,13 @@ def test_vpc_link_description_is_patched_in_place(stubbed):
     handler = VpcLink(aws, env="dev")
     obs = Observed(LINK_ID, {"description": "old", "target_arns": ["arn:nlb"]}, OURS)
     spec = {"name": "vpc-link-dev", "tags": OURS, "description": "new", "target_arns": ["arn:nlb"]}
-    handler.update(spec, obs, handler.diff(spec, obs))
+    lifecycle.update(handler, spec, obs, lifecycle.diff(handler, spec, obs))
 
 
 def test_vpc_link_target_change_needs_a_replacement():
     obs = Observed(LINK_ID, {"description": "d", "target_arns": ["arn:old"]}, OURS)
     spec = {"name": "vpc-link-dev", "tags": OURS, "description": "d", "target_arns": ["arn:new"]}
-    [d] = VpcLink(None, env="dev").diff(spec, obs)
+    [d] = lifecycle.diff(VpcLink(None, env="dev"), spec, obs)
     assert (d.field, d.replace, d.change) == ("target_arns", True, Change.REPLACE)
 
 

@@ -16,7 +16,9 @@ def test_fresh_stack_is_in_sync_and_an_unreadable_resource_is_reported_unchecked
     def denied(self, *args, **kwargs):
         raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}, "DescribeLogGroups")
 
-    monkeypatch.setattr(LogGroup, "find", denied)
+    # Every read of a log group, one by name or all of them at once.
+    monkeypatch.setattr(LogGroup, "describe", denied)
+    monkeypatch.setattr(LogGroup, "describe_many", denied)
     report = drift_stack(aws, env="dev", doc=state.doc)
     assert not report.in_sync
     assert {u["resource"] for u in report.unchecked} >= {"logs.api", "logs.worker"}

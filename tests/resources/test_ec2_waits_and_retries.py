@@ -19,6 +19,7 @@ from resources.network.nat_gateway import NatGateway
 from resources.network.subnet import Subnet
 from resources.network.vpc import Vpc
 from tests.support.stubs import stubbed_aws
+from orchestrator import lifecycle
 
 NAT_ID = "nat-0123456789abcdef0"
 OURS = {"Name": "nat-gateway-1-dev", "Environment": "dev", "ManagedBy": "video-pipeline-infra"}
@@ -197,7 +198,7 @@ def test_failed_and_deleted_nats_carrying_our_tags_are_not_adopted(stubbed, fake
     handler = NatGateway(aws, env="dev", clock=fake.as_clock())
     spec = {"name": "nat-gateway-1-dev", "tags": OURS}
     assert [o.id for o in handler.list_owned(spec)] == ["nat-0000000000000000a", "nat-0000000000000000d"]
-    assert handler.find(spec, None).id == "nat-0000000000000000d"
+    assert lifecycle.find(handler, spec, None).id == "nat-0000000000000000d"
 
 
 # -- EC2_NEW_RESOURCE: not found just after create ------------------------------------------
@@ -209,7 +210,7 @@ HOSTNAMES_ON = {"VpcId": VPC_ID, "EnableDnsHostnames": {"Value": True}}
 def update_dns_hostnames(aws, fake):
     handler = Vpc(aws, env="dev", clock=fake.as_clock())
     obs = Observed(VPC_ID, {"enable_dns_hostnames": False}, {})
-    handler.update({"name": "vpc-dev", "tags": {}}, obs, [FieldDiff("enable_dns_hostnames", True, False)])
+    lifecycle.update(handler, {"name": "vpc-dev", "tags": {}}, obs, [FieldDiff("enable_dns_hostnames", True, False)])
 
 
 def test_vpc_not_visible_yet_is_retried_until_modify_succeeds(stubbed, fake):
@@ -268,7 +269,7 @@ def test_subnet_delete_waits_out_dependency_violations(stubbed, fake):
 def test_subnet_already_gone_counts_as_deleted(stubbed, fake):
     aws, stubber = stubbed
     stubber.add_client_error("delete_subnet", "InvalidSubnetID.NotFound", expected_params={"SubnetId": SUBNET_ID})
-    Subnet(aws, env="dev", clock=fake.as_clock()).remove(Observed(SUBNET_ID, {}, {}))
+    lifecycle.remove(Subnet(aws, env="dev", clock=fake.as_clock()), Observed(SUBNET_ID, {}, {}))
     assert fake.sleeps == []
 
 

@@ -31,6 +31,7 @@ from tests.resources.network import changed_fields, ownership, recorded_id, reco
 from tests.support.stubs import stubbed_aws
 from tests.support.memory_state import MemoryState
 from tests.support.stack import actions, converge, destroy
+from orchestrator import lifecycle
 
 AZS = ["us-east-1a", "us-east-1b"]
 TOKEN = "video-pipeline-infra-efs-dev"
@@ -408,7 +409,7 @@ def test_file_system_already_gone_counts_as_deleted(stubbed, fake):
     stubber.add_client_error("delete_file_system", "FileSystemNotFound", http_status_code=404,
                              expected_params={"FileSystemId": FS_ID})
     # The engine's remove: FileSystemNotFound is the kind's not-found, so the delete is done.
-    FileSystem(aws, env="dev", clock=fake.as_clock()).remove(Observed(FS_ID, {}, {}))
+    lifecycle.remove(FileSystem(aws, env="dev", clock=fake.as_clock()), Observed(FS_ID, {}, {}))
     assert fake.sleeps == []
 
 
@@ -418,7 +419,7 @@ def test_throughput_mode_changed_by_hand_is_switched_back(stubbed, fake):
     stubber.add_response("update_file_system", fs_answer("updating"), {"FileSystemId": FS_ID, "ThroughputMode": "bursting"})
     handler = FileSystem(aws, env="dev", clock=fake.as_clock())
     obs = Observed(FS_ID, {}, {}, fs_answer("available"))
-    handler.update(file_system_spec(handler), obs, [FieldDiff("throughput_mode", "bursting", "elastic")])
+    lifecycle.update(handler, file_system_spec(handler), obs, [FieldDiff("throughput_mode", "bursting", "elastic")])
     assert fake.sleeps == []
 
 
@@ -506,9 +507,9 @@ def test_groups_of_a_mount_target_still_creating_are_shown_unread_and_left_alone
 
     spec = handler.desired({"name": "efs-mount-targets-dev", "tags": {"Name": "efs-mount-targets-dev"}, "creation_token": TOKEN,
                             "file_system_id": FS_ID, "subnet_ids": [SUBNET_B, SUBNET], "security_group_ids": [SG]})
-    diffs = handler.diff(spec, obs)
+    diffs = lifecycle.diff(handler, spec, obs)
     assert [d.field for d in diffs] == ["security_group_ids"]
-    handler.update(spec, obs, diffs)  # no call: the creating one is modified once it is available
+    lifecycle.update(handler, spec, obs, diffs)  # no call: the creating one is modified once it is available
 
 
 @pytest.mark.parametrize("change, rule", [

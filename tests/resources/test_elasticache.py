@@ -24,6 +24,7 @@ from sandbox.fidelity import clock as layer_clock, elasticache_modify
 from tests.resources.data_stack import NETWORK, converge_network, network, ownership, tags, with_spec
 from tests.support.memory_state import MemoryState
 from tests.support.stack import actions, converge, destroy
+from orchestrator import lifecycle
 
 REGION = "us-east-1"
 NAME = "redis-dev"
@@ -362,10 +363,10 @@ def test_engine_version_in_the_spec_matches_the_patch_level_aws_reports(stubbed)
     desired = handler.desired(rg_spec())
     observed = {k: v for k, v in desired.items() if k not in ("name", "tags", "auth_token_secret_arn")}
     obs = Observed(NAME, {**observed, "engine_version": "7.1.0"}, ownership(NAME))
-    assert handler.diff(desired, obs) == []  # in sync: no read of the engine versions
+    assert lifecycle.diff(handler, desired, obs) == []  # in sync: no read of the engine versions
     older = Observed(NAME, {**observed, "engine_version": "7.0.7"}, ownership(NAME))
     engine_versions(stubber)
-    [d] = handler.diff(handler.desired(rg_spec(engine_version="7.1")), older)
+    [d] = lifecycle.diff(handler, handler.desired(rg_spec(engine_version="7.1")), older)
     assert (d.field, d.expected, d.actual, d.change) == ("engine_version", "7.1", "7.0.7", Change.DOWNTIME)
 
 

@@ -28,6 +28,7 @@ from tests.resources.network import changed_fields, ownership, recorded_id, reco
 from tests.support.stubs import stubbed_aws
 from tests.support.memory_state import MemoryState
 from tests.support.stack import actions, converge, destroy
+from orchestrator import lifecycle
 
 AZS = ["us-east-1a", "us-east-1b"]
 ELB_KEYS = ("elb.target_group", "elb.nlb")
@@ -332,7 +333,7 @@ def test_nlb_made_without_security_groups_must_be_replaced_to_get_some(aws, fake
     spec = lb_spec(handler)
     obs = observed(spec, lb_answer("active", SecurityGroups=[]))
     obs.attrs["security_group_ids"] = []
-    [diff] = handler.diff(spec, obs)
+    [diff] = lifecycle.diff(handler, spec, obs)
     assert (diff.field, diff.expected, diff.actual, diff.replace) == ("security_group_ids", [SG], [], True)
 
 
@@ -343,14 +344,14 @@ def test_inbound_rules_enforced_on_privatelink_traffic_are_switched_off(stubbed,
     handler = LoadBalancer(aws, env="dev", clock=fake.as_clock())
     spec = lb_spec(handler)
     obs = observed(spec, lb_answer("active", **{ENFORCE_PRIVATE_LINK: "on"}))
-    diffs = handler.diff(spec, obs)
+    diffs = lifecycle.diff(handler, spec, obs)
     assert [(d.field, d.expected, d.actual) for d in diffs] == [("private_link_inbound_rules", "off", "on")]
     stubber.add_response(
         "set_security_groups", {"SecurityGroupIds": [SG], ENFORCE_PRIVATE_LINK: "off"},
         {"LoadBalancerArn": LB_ARN, "SecurityGroups": [SG], ENFORCE_PRIVATE_LINK: "off"},
     )
-    handler.update(spec, obs, diffs)
-    assert handler.diff(spec, observed(spec, lb_answer("active", **{ENFORCE_PRIVATE_LINK: "off"}))) == []
+    lifecycle.update(handler, spec, obs, diffs)
+    assert lifecycle.diff(handler, spec, observed(spec, lb_answer("active", **{ENFORCE_PRIVATE_LINK: "off"}))) == []
 
 
 def test_target_group_still_in_use_is_retried_on_delete(stubbed, fake):
@@ -366,5 +367,5 @@ def test_target_group_already_gone_counts_as_deleted(stubbed, fake):
     aws, stubber = stubbed
     stubber.add_client_error("delete_target_group", "TargetGroupNotFound", expected_params={"TargetGroupArn": TG_ARN})
     # The engine's remove: TargetGroupNotFound is the kind's not-found, so the delete is done.
-    TargetGroup(aws, env="dev", clock=fake.as_clock()).remove(Observed(TG_ARN, {}, {}))
+    lifecycle.remove(TargetGroup(aws, env="dev", clock=fake.as_clock()), Observed(TG_ARN, {}, {}))
     assert fake.sleeps == []

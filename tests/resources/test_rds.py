@@ -24,6 +24,7 @@ from resources.data.rds import DbInstance, DbSubnetGroup
 from tests.resources.data_stack import NETWORK, converge_network, network, ownership, tags, with_spec
 from tests.support.memory_state import MemoryState
 from tests.support.stack import actions, converge, destroy
+from orchestrator import lifecycle
 
 REGION = "us-east-1"
 NAME = "rds-postgresql-dev"
@@ -202,7 +203,7 @@ def test_deletion_protection_refuses_teardown_before_anything_is_deleted(aws, rd
     # The engine's delete refuses too, from what AWS says, whatever the configuration says now.
     handler = DbInstance(aws, env="dev", clock=clock.as_clock())
     with pytest.raises(ResourceError, match="deletion protection"):
-        handler.remove(handler.read(NAME), {"final_snapshot": False})
+        lifecycle.remove(handler, handler.read(NAME), {"final_snapshot": False})
     assert instance(rds)["DBInstanceStatus"] == "available"
 
 
@@ -325,7 +326,7 @@ def test_failed_instance_fails_the_wait_and_is_not_reconciled(stubbed, clock):
 
     # Found (so teardown deletes it), reported failed: the engine's "stop" policy refuses it.
     describe(stubber, db_answer("failed", endpoint=False))
-    found = handler.find(spec(), NAME)
+    found = lifecycle.find(handler, spec(), NAME)
     assert handler.status(found.raw) == Refresh(Status.FAILED, "failed") and handler.on_failed == "stop"
 
 
@@ -343,19 +344,19 @@ def test_a_modification_already_pending_with_the_desired_value_is_not_a_diff(stu
     handler, stubber = stubbed
     describe(stubber, db_answer("modifying", DBInstanceClass="db.t3.small", PendingModifiedValues={"DBInstanceClass": "db.t3.medium"}))
     obs = handler.read(NAME)
-    assert handler.diff(handler.desired(spec()), obs) == []
+    assert lifecycle.diff(handler, handler.desired(spec()), obs) == []
 
     describe(stubber, db_answer("modifying", PendingModifiedValues={"DBInstanceClass": "db.t3.small"}))
-    [d] = handler.diff(handler.desired(spec()), handler.read(NAME))
+    [d] = lifecycle.diff(handler, handler.desired(spec()), handler.read(NAME))
     assert (d.field, d.expected, d.actual) == ("instance_class", "db.t3.medium", "db.t3.small")
 
 
 def test_a_major_version_in_the_spec_matches_the_minor_rds_chose(stubbed):
     handler, stubber = stubbed
     describe(stubber, db_answer("available"), db_answer("available"))
-    assert handler.diff(handler.desired(spec(engine_version="17")), handler.read(NAME)) == []
+    assert lifecycle.diff(handler, handler.desired(spec(engine_version="17")), handler.read(NAME)) == []
     engine_versions(stubber, "17.5")
-    [d] = handler.diff(handler.desired(spec(engine_version="17.5")), handler.read(NAME))
+    [d] = lifecycle.diff(handler, handler.desired(spec(engine_version="17.5")), handler.read(NAME))
     assert (d.field, d.expected, d.actual) == ("engine_version", "17.5", "17.4")
 
 
@@ -421,7 +422,7 @@ def test_on_moto_an_upgrade_rds_does_not_offer_is_refused_and_a_valid_one_is_off
     obs = handler.read(NAME)
 
     def version_diffs(version):
-        return [d for d in handler.diff(handler.desired(spec(engine_version=version)), obs) if d.field == "engine_version"]
+        return [d for d in lifecycle.diff(handler, handler.desired(spec(engine_version=version)), obs) if d.field == "engine_version"]
 
     reads = aws.calls.total
     assert version_diffs("17") == []
@@ -496,7 +497,7 @@ def test_subnet_group_delete_waits_for_the_instance_to_leave_it(clock):
         stubber.add_client_error("delete_db_subnet_group", "DBSubnetGroupNotFoundFault", http_status_code=404,
                                  expected_params={"DBSubnetGroupName": GROUP})
         # Already gone by the third attempt: the engine's delete counts DBSubnetGroupNotFoundFault as done.
-        DbSubnetGroup(aws, env="dev", clock=clock.as_clock()).remove(Observed(GROUP, {}, {}))
+        lifecycle.remove(DbSubnetGroup(aws, env="dev", clock=clock.as_clock()), Observed(GROUP, {}, {}))
         stubber.assert_no_pending_responses()
     assert clock.sleeps == [5.0, 10.0]
 

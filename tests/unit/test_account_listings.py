@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from resources.base import Handler, Observed, Refresh, Status
 from resources.aws.shared_reads import SharedReads
+from orchestrator import lifecycle
 
 
 class FakeClient:
@@ -57,7 +58,7 @@ def walk(client, env, shared):
 def test_every_environments_find_is_answered_from_one_listing():
     client = FakeClient({"a-1": {"Id": "a-1", "Size": 1}, "b-1": {"Id": "b-1", "Size": 2}})
     across = SharedReads()
-    found = [walk(client, env, SharedReads(across)).find({}, f"{env}-1") for env in ("a", "b")]
+    found = [lifecycle.find(walk(client, env, SharedReads(across)), {}, f"{env}-1") for env in ("a", "b")]
     assert [(o.id, o.attrs["size"]) for o in found] == [("a-1", 1), ("b-1", 2)]
     assert client.calls == ["list_things"]
 
@@ -65,13 +66,13 @@ def test_every_environments_find_is_answered_from_one_listing():
 def test_what_the_listing_lacks_is_read_by_id_and_what_it_shows_going_is_gone():
     client = FakeClient({"a-1": {"Id": "a-1", "Size": 1, "Deleting": True}})
     across = SharedReads()
-    assert walk(client, "a", SharedReads(across)).find({}, "a-1") is None
+    assert lifecycle.find(walk(client, "a", SharedReads(across)), {}, "a-1") is None
     client.things["b-1"] = {"Id": "b-1", "Size": 3}  # made after the listing
-    assert walk(client, "b", SharedReads(across)).find({}, "b-1").attrs == {"size": 3}
+    assert lifecycle.find(walk(client, "b", SharedReads(across)), {}, "b-1").attrs == {"size": 3}
     assert client.calls == ["list_things", "describe_thing b-1"]
 
 
 def test_a_single_walk_reads_by_id_not_the_whole_account():
     client = FakeClient({"a-1": {"Id": "a-1", "Size": 1}})
-    assert walk(client, "a", SharedReads()).find({}, "a-1").id == "a-1"
+    assert lifecycle.find(walk(client, "a", SharedReads()), {}, "a-1").id == "a-1"
     assert client.calls == ["describe_thing a-1"]

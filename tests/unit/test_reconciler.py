@@ -13,6 +13,7 @@ from resources.aws import retries
 from resources.base import Change, Field, FieldDiff, Handler, Observed, Refresh, ResourceError, Status
 from resources.aws.clock import FakeClock
 from tests.support.memory_state import MemoryState
+from orchestrator import lifecycle
 
 
 class FakeAws:
@@ -611,9 +612,9 @@ def test_a_failed_copy_of_a_kind_that_replaces_is_not_adopted(monkeypatch):
     copy_of()
     CLOUD.status = Status.FAILED
     spec = node().spec
-    assert handler.find(spec, None) is None
+    assert lifecycle.find(handler, spec, None) is None
     CLOUD.status = Status.READY
-    assert handler.find(spec, None).id == "r-0"
+    assert lifecycle.find(handler, spec, None).id == "r-0"
 
 
 def test_an_impossible_change_is_refused_by_plan_and_apply_before_any_mutating_call(monkeypatch):
@@ -644,7 +645,7 @@ def test_a_resource_being_deleted_is_not_live_and_a_delete_of_a_gone_one_is_done
     CLOUD.status = Status.READY
     obs = handler.read("r-1")
     del CLOUD.items["r-1"]
-    handler.remove(obs)  # WidgetNotFound: already gone counts as done
+    lifecycle.remove(handler, obs)  # WidgetNotFound: already gone counts as done
     assert handler.refresh("r-1").status is Status.GONE
 
 
@@ -655,7 +656,7 @@ def test_a_protected_resource_is_not_removed(monkeypatch):
     reconciler(state).reconcile(node())
     handler = Widget(FakeAws(), env="dev", clock=FakeClock().as_clock())
     with pytest.raises(ResourceError, match="widget r-1: deletion protection is on: set deletion_protection = false"):
-        handler.remove(handler.read("r-1"))
+        lifecycle.remove(handler, handler.read("r-1"))
     assert "r-1" in CLOUD.items
 
 
