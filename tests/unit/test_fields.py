@@ -9,6 +9,7 @@ from resources.base import (
 )
 from resources.data.elasticache import ReplicationGroup
 from resources.data.rds import DbInstance
+from resources.network.nat_gateway import NatGateway
 
 FIELDS = {
     "size": Field(int, aws="AllocatedStorage", pending=True, modify=True, create=True),
@@ -62,7 +63,7 @@ def test_true_is_refused_where_aws_is_not_a_plain_key(aws):
         Field(int, aws=aws, modify=True)
 
 
-@pytest.mark.parametrize("handler", [DbInstance, ReplicationGroup], ids=lambda h: h.kind)
+@pytest.mark.parametrize("handler", [DbInstance, ReplicationGroup, NatGateway], ids=lambda h: h.kind)
 def test_every_compared_field_is_read_and_every_in_place_one_has_a_modify(handler):
     # A field compared but never read would differ on every run; one AWS changes in place
     # without a modify would be refused by update_fields ("cannot update in place").
