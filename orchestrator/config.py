@@ -31,6 +31,7 @@ from orchestrator.drift_rules import drift_problems
 from orchestrator.errors import UserError, unknown_key
 from resources.compute.ecs import FARGATE_MEMORY, fargate_memory_choices
 from resources.data.elasticache import snapshot_window_ok
+from resources.data.rds import MONITORING_INTERVALS
 
 RESERVED_TAG_KEYS = ("Name", "Environment", "ManagedBy")
 # The tool's own records on resources (orchestrator.identity: where the state lives).
@@ -46,8 +47,6 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
 API_LOG_LEVELS = ("ERROR", "INFO")
 # An IAM role ARN: partition, account, an optional path and the name (IAM RoleName: 1-64 of [\w+=,.@-]).
 ROLE_ARN = r"arn:aws[-a-z]*:iam::\d{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}"
-# RDS Enhanced Monitoring intervals (0 = off).
-MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
 # The shortest grace period of an API key rotation: one UTC day, GetUsage's unit.
 MIN_API_KEY_GRACE_HOURS = 24
 

@@ -113,6 +113,33 @@ class Field:
     # (desired, observed) -> diffs: a structured field (a REST API's routes, a task definition's
     # containers) that differs part by part, each part a diff of its own in the plan.
     expand: Callable[[Any, Any], list["FieldDiff"]] | None = None
+    # How the field is read from AWS and written to it, declared once; the reads, the pending
+    # values and the parameters of the create and modify calls are derived (read_attrs,
+    # read_pending, create_params, modify_params below). None: not declared (the handler does it
+    # itself, or AWS has no such thing). ``True`` for pending, modify and create: the same name
+    # as ``aws``.
+    # The key of the described resource ("AllocatedStorage"; "A.B": the key B of the A it holds),
+    # or a callable raw -> value for a read that needs logic.
+    aws: str | Callable[[dict], Any] | None = None
+    # The value read when the described resource lacks the key (AWS leaves a false one out).
+    absent: Any = None
+    # Its key in the service's pending block (PendingModifiedValues, A-15): what a modification
+    # accepted but not applied yet will set.
+    pending: str | bool | None = None
+    # Its parameter of the modify call, given the desired value as is; or a callable
+    # FieldDiff -> parameters for a change that needs logic. None: not changed in place.
+    modify: str | bool | Callable[[FieldDiff], dict] | None = None
+    # Its parameter of the create call, given the spec's value as is.
+    create: str | bool | None = None
+
+    def __post_init__(self):
+        same = [n for n in ("pending", "modify", "create") if getattr(self, n) is True]
+        if same and not (isinstance(self.aws, str) and "." not in self.aws):
+            raise TypeError(f"{', '.join(same)} = True names the key of aws, which is not a plain key: {self.aws!r}")
+
+    def named(self, declared: str | bool | None) -> str | None:
+        """A pending key or a parameter name as declared, ``True`` resolved to ``aws``."""
+        return self.aws if declared is True else declared
 
 
 @dataclass(frozen=True)
@@ -126,6 +153,57 @@ class FieldDiff:
     @property
     def replace(self) -> bool:
         return self.change is Change.REPLACE
+
+
+# -- the fields' declarations, applied (pure) ---------------------------------------------------
+
+def read_attrs(fields: dict[str, Field], raw: dict) -> dict[str, Any]:
+    """A described resource in the spec's terms: every field that declares ``aws``, in the
+    order of ``fields``."""
+    return {name: _read(declared, raw) for name, declared in fields.items() if declared.aws is not None}
+
+
+def _read(declared: Field, raw: dict) -> Any:
+    if callable(declared.aws):
+        return declared.aws(raw)
+    value = raw
+    for key in declared.aws.split("."):
+        # A key left out, or a holder that is None ("Endpoint" while creating), reads as absent.
+        if not isinstance(value, dict) or key not in value:
+            return declared.absent
+        value = value[key]
+    return value
+
+
+def read_pending(fields: dict[str, Field], block: dict | None) -> dict[str, Any]:
+    """What a modification AWS accepted but has not applied will set: the value of every field
+    whose ``pending`` key the service's pending block lists."""
+    block = block or {}
+    keys = {name: declared.named(declared.pending) for name, declared in fields.items()}
+    return {name: block[key] for name, key in keys.items() if key is not None and key in block}
+
+
+def create_params(fields: dict[str, Field], spec: dict) -> dict[str, Any]:
+    """The create call's parameters that take a spec value as is (every field declaring ``create``)."""
+    return {declared.named(declared.create): spec[name] for name, declared in fields.items() if declared.create is not None}
+
+
+def not_modifiable(fields: dict[str, Field], diffs: list[FieldDiff]) -> list[FieldDiff]:
+    """The diffs of fields that declare no ``modify``: no call changes them in place."""
+    return [d for d in diffs if d.field not in fields or fields[d.field].modify is None]
+
+
+def modify_params(fields: dict[str, Field], diffs: list[FieldDiff]) -> dict[str, Any]:
+    """The modify call's parameters for ``diffs`` (all modifiable): the desired value under the
+    declared name, or what a callable declaration makes of the diff."""
+    params: dict[str, Any] = {}
+    for diff in diffs:
+        declared = fields[diff.field]
+        if callable(declared.modify):
+            params.update(declared.modify(diff))
+        else:
+            params[declared.named(declared.modify)] = diff.expected
+    return params
 
 
 class ResourceError(Exception):

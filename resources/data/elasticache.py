@@ -12,7 +12,10 @@ import re
 import dataclasses
 
 from resources.aws.permissions import arn, key_use_through_secrets_manager, reads, service_linked_role, writes
-from resources.base import Change, Field, Handler, Observed, Refresh, ResourceError, Status, owned_by, tag_dict, tag_list
+from resources.base import (
+    Change, Field, Handler, Observed, Refresh, ResourceError, Status, create_params, modify_params, not_modifiable, owned_by,
+    read_attrs, read_pending, tag_dict, tag_list,
+)
 from resources.aws.consistency import consistency
 from resources.data.rds import few, version_matches
 from resources.aws.shared_reads import describe_all
@@ -119,19 +122,10 @@ def primary_endpoint(group: dict) -> dict:
     return node_groups[0].get("PrimaryEndpoint") or {}
 
 
-# spec key → ModifyReplicationGroup parameter (num_cache_clusters has calls of its own).
-MODIFIABLE = {
-    "description": "ReplicationGroupDescription",
-    "engine_version": "EngineVersion",
-    "node_type": "CacheNodeType",
-    "automatic_failover": "AutomaticFailoverEnabled",
-    "multi_az": "MultiAZEnabled",
-    "security_group_ids": "SecurityGroupIds",
-    "snapshot_retention_days": "SnapshotRetentionLimit",
-    "snapshot_window": "SnapshotWindow",
-    "auto_minor_version_upgrade": "AutoMinorVersionUpgrade",
-    "num_cache_clusters": None,
-}
+def replica_calls(diff) -> dict:
+    """``modify`` of num_cache_clusters: changed in place, by IncreaseReplicaCount or
+    DecreaseReplicaCount (update_fields), never by a ModifyReplicationGroup parameter."""
+    return {}
 
 
 def offered_version(versions: list[dict], version: str) -> dict | None:
@@ -183,33 +177,48 @@ class ReplicationGroup(Handler):
     not_found = frozenset({GROUP_NOT_FOUND})
     stateful = "every cached key"
     update_timeout = 60 * 60
+    # Each field's AWS names, once (base.Field): ``aws`` the key of the described group, or of its
+    # first member under "member" (observe); ``pending`` the member's PendingModifiedValues key;
+    # ``modify`` the ModifyReplicationGroup parameter, ``create`` the CreateReplicationGroup one;
+    # True: the same name as ``aws``.
     fields = {
-        "description": Field(str),
+        "description": Field(str, aws="Description", modify="ReplicationGroupDescription", create="ReplicationGroupDescription"),
         # Redis OSS to Valkey is a one-way upgrade of its own, not a drift to fix.
-        "engine": Field(str, Change.REPLACE, why="another engine is a one-way upgrade of its own"),
+        "engine": Field(str, Change.REPLACE, why="another engine is a one-way upgrade of its own",
+                        aws=lambda g: g.get("Engine") or g["member"].get("Engine"), create="Engine"),
         # Downgrades and versions ElastiCache does not offer are refused; an upgrade is a
         # failover (classify, C-EC-1, C-EC-3).
-        "engine_version": Field(str, matches=version_matches),
+        "engine_version": Field(str, matches=version_matches, aws="member.EngineVersion",
+                                pending="EngineVersion", modify="EngineVersion", create="EngineVersion"),
         # C-EC-1: each node is replaced in turn, the primary by a failover.
-        "node_type": Field(str, Change.DOWNTIME, why="nodes are replaced one by one, the primary by a failover"),
-        "num_cache_clusters": Field(int),
-        "automatic_failover": Field(bool),
-        "multi_az": Field(bool),
+        "node_type": Field(str, Change.DOWNTIME, why="nodes are replaced one by one, the primary by a failover",
+                           aws="CacheNodeType", pending=True, modify=True, create=True),
+        "num_cache_clusters": Field(int, aws=lambda g: len(g.get("MemberClusters", [])), modify=replica_calls,
+                                    create="NumCacheClusters"),
+        "automatic_failover": Field(bool, aws=lambda g: g.get("AutomaticFailover") in ("enabled", "enabling"),
+                                    modify="AutomaticFailoverEnabled", create="AutomaticFailoverEnabled"),
+        "multi_az": Field(bool, aws=lambda g: g.get("MultiAZ") == "enabled", modify="MultiAZEnabled", create="MultiAZEnabled"),
         # Set at creation only: no ModifyReplicationGroup parameter for them.
-        "at_rest_encryption": Field(bool, Change.REPLACE, why="set at creation only"),
+        "at_rest_encryption": Field(bool, Change.REPLACE, why="set at creation only",
+                                    aws="AtRestEncryptionEnabled", absent=False, create=True),
         # Turning it on in place is a two-step migration (TransitEncryptionMode preferred, every
         # client on TLS, then required); off would drop the AUTH token (B-EC-4).
-        "transit_encryption": Field(bool, Change.REPLACE, why="an in-place switch needs every client migrated first"),
-        "port": Field(int, Change.REPLACE, why="set at creation only"),
+        "transit_encryption": Field(bool, Change.REPLACE, why="an in-place switch needs every client migrated first",
+                                    aws="TransitEncryptionEnabled", absent=False, create=True),
+        "port": Field(int, Change.REPLACE, why="set at creation only", aws=lambda g: primary_endpoint(g).get("Port"),
+                      create="Port"),
+        # Read from its secret by create, handed to AWS as AuthToken, never observed.
         "auth_token_secret_arn": Field((str, type(None)), create_only=True),
-        "subnet_group": Field(str, Change.REPLACE, why="set at creation only"),
-        "security_group_ids": Field(list),
+        "subnet_group": Field(str, Change.REPLACE, why="set at creation only", aws="member.CacheSubnetGroupName",
+                              create="CacheSubnetGroupName"),
+        "security_group_ids": Field(list, aws=lambda g: sorted(sg["SecurityGroupId"] for sg in g["member"].get("SecurityGroups", [])),
+                                    modify="SecurityGroupIds", create="SecurityGroupIds"),
         # FSBP ElastiCache.1: daily automatic backups kept this many days (0 is off), taken in
         # this window (UTC); both ModifyReplicationGroup, in place.
-        "snapshot_retention_days": Field(int),
-        "snapshot_window": Field(str),
+        "snapshot_retention_days": Field(int, aws="SnapshotRetentionLimit", absent=0, modify=True, create=True),
+        "snapshot_window": Field(str, aws="SnapshotWindow", modify=True, create=True),
         # FSBP ElastiCache.2: minor engine upgrades in the maintenance window.
-        "auto_minor_version_upgrade": Field(bool),
+        "auto_minor_version_upgrade": Field(bool, aws="AutoMinorVersionUpgrade", absent=False, modify=True, create=True),
     }
 
     def validate(self, spec):
@@ -287,31 +296,16 @@ class ReplicationGroup(Handler):
         # The group itself does not report engine version, security groups nor subnet group;
         # its members do, and they are all alike: read the first one (one call).
         member = self._member(group) if member is None else member
-        pending = member.get("PendingModifiedValues") or {}
-        attrs = {
-            "description": group["Description"],
-            "engine": group.get("Engine") or member.get("Engine"),
-            "engine_version": member.get("EngineVersion"),
-            "node_type": group.get("CacheNodeType"),
-            "num_cache_clusters": len(group.get("MemberClusters", [])),
-            "automatic_failover": group.get("AutomaticFailover") in ("enabled", "enabling"),
-            "multi_az": group.get("MultiAZ") == "enabled",
-            "at_rest_encryption": group.get("AtRestEncryptionEnabled", False),
-            "transit_encryption": group.get("TransitEncryptionEnabled", False),
-            "port": primary_endpoint(group).get("Port"),
-            "subnet_group": member.get("CacheSubnetGroupName"),
-            "security_group_ids": sorted(g["SecurityGroupId"] for g in member.get("SecurityGroups", [])),
-            "snapshot_retention_days": group.get("SnapshotRetentionLimit", 0),
-            "snapshot_window": group.get("SnapshotWindow"),
-            "auto_minor_version_upgrade": group.get("AutoMinorVersionUpgrade", False),
-            # Not a spec key (the stack keeps ElastiCache's default groups): what an engine upgrade
-            # across parameter group families must name (classify, update_fields, C-EC-3).
-            "parameter_group": (member.get("CacheParameterGroup") or {}).get("CacheParameterGroupName"),
-        }
+        # "member" is no key of a replication group (AWS's are capitalised): the fields read it there.
+        attrs = read_attrs(self.fields, {**group, "member": member})
+        # Not a spec key (the stack keeps ElastiCache's default groups): what an engine upgrade
+        # across parameter group families must name (classify, update_fields, C-EC-3).
+        attrs["parameter_group"] = (member.get("CacheParameterGroup") or {}).get("CacheParameterGroupName")
         tags = self.tags_for(group["ARN"], lambda: tag_dict(self.client.list_tags_for_resource(ResourceName=group["ARN"])["TagList"]))
-        # A change accepted but not applied yet (C-EC-1) is what the group is converging to.
-        waiting = {"engine_version": pending.get("EngineVersion"), "node_type": pending.get("CacheNodeType")}
-        return Observed(group["ReplicationGroupId"], attrs, tags, group, {k: v for k, v in waiting.items() if v})
+        # A change accepted but not applied yet (C-EC-1) is what the group is converging to; an
+        # empty value is none.
+        waiting = {k: v for k, v in (member.get("PendingModifiedValues") or {}).items() if v}
+        return Observed(group["ReplicationGroupId"], attrs, tags, group, read_pending(self.fields, waiting))
 
     def observe_listed_item(self, raw, items, across):
         # bin/drift --all: every environment's first member from one DescribeCacheClusters of the
@@ -339,25 +333,7 @@ class ReplicationGroup(Handler):
 
     def create(self, spec, token):
         # CreateReplicationGroup has no idempotency token (docs/aws-behaviours.md B-TOKEN-1): find-by-id first.
-        arguments = dict(
-            ReplicationGroupId=spec["name"],
-            ReplicationGroupDescription=spec["description"],
-            Engine=spec["engine"],
-            EngineVersion=spec["engine_version"],
-            CacheNodeType=spec["node_type"],
-            NumCacheClusters=spec["num_cache_clusters"],
-            AutomaticFailoverEnabled=spec["automatic_failover"],
-            MultiAZEnabled=spec["multi_az"],
-            AtRestEncryptionEnabled=spec["at_rest_encryption"],
-            TransitEncryptionEnabled=spec["transit_encryption"],
-            Port=spec["port"],
-            CacheSubnetGroupName=spec["subnet_group"],
-            SecurityGroupIds=spec["security_group_ids"],
-            SnapshotRetentionLimit=spec["snapshot_retention_days"],
-            SnapshotWindow=spec["snapshot_window"],
-            AutoMinorVersionUpgrade=spec["auto_minor_version_upgrade"],
-            Tags=tag_list(spec["tags"]),
-        )
+        arguments = dict(ReplicationGroupId=spec["name"], **create_params(self.fields, spec), Tags=tag_list(spec["tags"]))
         with name_taken_is_explained(self.kind, spec["name"], {"ReplicationGroupAlreadyExists"}):
             if spec.get("auth_token_secret_arn") is None:
                 group = self.client.create_replication_group(**arguments)
@@ -371,13 +347,10 @@ class ReplicationGroup(Handler):
         return read_auth_token(self.aws.client("secretsmanager"), secret_arn, what=f"{self.kind} {name}: the AUTH token secret {secret_arn}")
 
     def update_fields(self, spec, obs, diffs):
-        fixed = [d for d in diffs if d.field not in MODIFIABLE]
+        fixed = not_modifiable(self.fields, diffs)
         if fixed:
             super().update_fields(spec, obs, fixed)
-        changes = {}
-        for d in diffs:
-            if d.field != "num_cache_clusters":
-                changes[MODIFIABLE[d.field]] = d.expected
+        changes = modify_params(self.fields, diffs)
         version = next((d for d in diffs if d.field == "engine_version"), None)
         if version is not None:
             changes.update(self._parameter_group_for(obs, version.expected))

@@ -16,7 +16,8 @@ from botocore.exceptions import ClientError
 from resources.aws import error_code
 from resources.aws.permissions import arn, pass_role, reads, service_linked_role, writes
 from resources.base import (
-    Change, Field, FieldDiff, Handler, Observed, Refresh, Status, owned_by, tag_dict, tag_list,
+    Change, Field, FieldDiff, Handler, Observed, Refresh, Status, create_params, modify_params, not_modifiable, owned_by,
+    read_attrs, read_pending, tag_dict, tag_list,
 )
 from resources.aws.consistency import consistency
 from resources.data.subnet_group import SubnetGroupHandler, name_taken_is_explained
@@ -166,83 +167,36 @@ def status_of(db: dict) -> Refresh:
     return Refresh(Status.PENDING, status)
 
 
-def observe_db_instance(db: dict) -> Observed:
-    endpoint = db.get("Endpoint") or {}
-    attrs = {
-        "engine": db["Engine"],
-        "engine_version": db["EngineVersion"],
-        "instance_class": db["DBInstanceClass"],
-        "allocated_storage": db["AllocatedStorage"],
-        "storage_type": db.get("StorageType"),
-        "storage_encrypted": db.get("StorageEncrypted", False),
-        "multi_az": db.get("MultiAZ", False),
-        "publicly_accessible": db.get("PubliclyAccessible", False),
-        # No Endpoint while creating (A-13); DbInstancePort is 0 for most instances.
-        "port": endpoint.get("Port") or db.get("DbInstancePort") or None,
-        "db_name": db.get("DBName"),
-        "master_username": db["MasterUsername"],
-        "manage_master_user_password": "MasterUserSecret" in db,
-        # The key that encrypts the master secret (the key ARN; aws/secretsmanager's when none was given).
-        "master_user_secret_kms_key_id": (db.get("MasterUserSecret") or {}).get("KmsKeyId"),
-        "backup_retention_days": db["BackupRetentionPeriod"],
-        "deletion_protection": db.get("DeletionProtection", False),
-        "monitoring_interval": db.get("MonitoringInterval", 0),
-        # RDS keeps the last role ARN after monitoring is turned off: meaningful only while on.
-        "monitoring_role_arn": db.get("MonitoringRoleArn") if db.get("MonitoringInterval") else None,
-        "iam_database_authentication": db.get("IAMDatabaseAuthenticationEnabled", False),
-        "cloudwatch_logs_exports": sorted(db.get("EnabledCloudwatchLogsExports") or []),
-        "auto_minor_version_upgrade": db.get("AutoMinorVersionUpgrade", False),
-        "subnet_group": (db.get("DBSubnetGroup") or {}).get("DBSubnetGroupName"),
-        # A group being detached is listed as "removing" until the modification is done.
-        "security_group_ids": sorted(
-            g["VpcSecurityGroupId"] for g in db.get("VpcSecurityGroups", []) if g.get("Status") != "removing"
-        ),
-    }
-    waiting = db.get("PendingModifiedValues") or {}
-    pending = {field: waiting[key] for key, field in PENDING_FIELDS.items() if key in waiting}
-    exports = waiting.get("PendingCloudwatchLogsExports")
-    if exports:
-        # A log export change RDS accepted and is still applying (PendingCloudwatchLogsExports).
-        now = set(attrs["cloudwatch_logs_exports"])
-        pending["cloudwatch_logs_exports"] = sorted(
-            (now | set(exports.get("LogTypesToEnable") or [])) - set(exports.get("LogTypesToDisable") or [])
-        )
-    return Observed(db["DBInstanceIdentifier"], attrs, tag_dict(db.get("TagList")), db, pending)
+# The reads and changes of DbInstance.fields that need more than a key.
+
+def port_of(db: dict) -> int | None:
+    # No Endpoint while creating (A-13); DbInstancePort is 0 for most instances.
+    return (db.get("Endpoint") or {}).get("Port") or db.get("DbInstancePort") or None
 
 
-# PendingModifiedValues key → spec key: what a modification not applied yet will set (A-15).
-PENDING_FIELDS = {
-    "DBInstanceClass": "instance_class",
-    "AllocatedStorage": "allocated_storage",
-    "Port": "port",
-    "BackupRetentionPeriod": "backup_retention_days",
-    "MultiAZ": "multi_az",
-    "EngineVersion": "engine_version",
-    "StorageType": "storage_type",
-    "DBSubnetGroupName": "subnet_group",
-}
+def monitoring_role_of(db: dict) -> str | None:
+    # RDS keeps the last role ARN after monitoring is turned off: meaningful only while on.
+    return db.get("MonitoringRoleArn") if db.get("MonitoringInterval") else None
 
-# spec key → ModifyDBInstance parameter.
-MODIFY_PARAMETERS = {
-    "engine_version": "EngineVersion",
-    "instance_class": "DBInstanceClass",
-    "allocated_storage": "AllocatedStorage",
-    "storage_type": "StorageType",
-    "multi_az": "MultiAZ",
-    "publicly_accessible": "PubliclyAccessible",
-    "port": "DBPortNumber",
-    "manage_master_user_password": "ManageMasterUserPassword",
-    # master_user_secret_kms_key_id: none; a change is refused by the plan (D-RDS-1).
-    "backup_retention_days": "BackupRetentionPeriod",
-    "deletion_protection": "DeletionProtection",
-    "monitoring_interval": "MonitoringInterval",
-    "monitoring_role_arn": "MonitoringRoleArn",
-    "iam_database_authentication": "EnableIAMDatabaseAuthentication",
-    "auto_minor_version_upgrade": "AutoMinorVersionUpgrade",
-    "security_group_ids": "VpcSecurityGroupIds",
-    # CloudwatchLogsExportConfiguration: the types to enable and to disable (update_fields).
-    "cloudwatch_logs_exports": None,
-}
+
+def security_groups_of(db: dict) -> list[str]:
+    # A group being detached is listed as "removing" until the modification is done.
+    return sorted(g["VpcSecurityGroupId"] for g in db.get("VpcSecurityGroups", []) if g.get("Status") != "removing")
+
+
+def exports_change(diff: FieldDiff) -> dict:
+    """ModifyDBInstance CloudwatchLogsExportConfiguration: the log types to enable and to disable."""
+    want, have = set(diff.expected), set(diff.actual or [])
+    return {"CloudwatchLogsExportConfiguration": {
+        k: v for k, v in (("EnableLogTypes", sorted(want - have)), ("DisableLogTypes", sorted(have - want))) if v
+    }}
+
+
+def pending_exports(now: list[str], exports: dict) -> list[str]:
+    """The log types a change RDS accepted and is still applying will leave exported: RDS lists it
+    as an enable/disable pair (PendingCloudwatchLogsExports), not as a value."""
+    return sorted((set(now) | set(exports.get("LogTypesToEnable") or [])) - set(exports.get("LogTypesToDisable") or []))
+
 
 # RDS Enhanced Monitoring intervals in seconds; 0 is off (CreateDBInstance MonitoringInterval).
 MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
@@ -305,52 +259,67 @@ class DbInstance(Handler):
     not_found = frozenset({INSTANCE_NOT_FOUND})
     stateful = "every row of the database (a final snapshot only if db_final_snapshot = true)"
     update_timeout = 40 * 60
+    # Each field's AWS names, once (base.Field): ``aws`` the DescribeDBInstances key, ``pending``
+    # the PendingModifiedValues key (A-15), ``modify`` the ModifyDBInstance parameter, ``create`` the
+    # CreateDBInstance parameter; True: the same name as ``aws``.
     fields = {
         # Another engine is another database; there is no in-place switch.
-        "engine": Field(str, Change.REPLACE, why="another engine is another database"),
+        "engine": Field(str, Change.REPLACE, why="another engine is another database", aws="Engine", create=True),
         # Downgrades and targets RDS does not offer are refused, a major upgrade is downtime
         # (classify, C-RDS-3, C-RDS-5).
-        "engine_version": Field(str, matches=version_matches),
+        "engine_version": Field(str, matches=version_matches, aws="EngineVersion", pending=True, modify=True, create=True),
         # C-RDS-4: a Multi-AZ instance fails over to the standby (about a minute of errors); a
         # single-AZ one restarts.
-        "instance_class": Field(str, Change.DOWNTIME, why="a failover (Multi-AZ) or a restart"),
+        "instance_class": Field(str, Change.DOWNTIME, why="a failover (Multi-AZ) or a restart",
+                                aws="DBInstanceClass", pending=True, modify=True, create=True),
         # Grows only, by at least 10 % (classify, C-RDS-2).
-        "allocated_storage": Field(int),
-        "storage_type": Field(str),
+        "allocated_storage": Field(int, aws="AllocatedStorage", pending=True, modify=True, create=True),
+        "storage_type": Field(str, aws="StorageType", pending=True, modify=True, create=True),
         # Encryption is chosen at creation (else snapshot, encrypted copy, restore).
-        "storage_encrypted": Field(bool, Change.REPLACE, why="encryption is chosen at creation"),
-        "multi_az": Field(bool, Change.DOWNTIME, why="the standby is created or removed; I/O pauses"),
-        "publicly_accessible": Field(bool),
-        "port": Field(int, Change.DOWNTIME, why="the instance restarts on the new port"),
+        "storage_encrypted": Field(bool, Change.REPLACE, why="encryption is chosen at creation",
+                                   aws="StorageEncrypted", absent=False, create=True),
+        "multi_az": Field(bool, Change.DOWNTIME, why="the standby is created or removed; I/O pauses",
+                          aws="MultiAZ", absent=False, pending=True, modify=True, create=True),
+        "publicly_accessible": Field(bool, aws="PubliclyAccessible", absent=False, modify=True, create=True),
+        "port": Field(int, Change.DOWNTIME, why="the instance restarts on the new port",
+                      aws=port_of, pending="Port", modify="DBPortNumber", create="Port"),
         # Set at creation only: ModifyDBInstance has no such parameters.
-        "db_name": Field(str, Change.REPLACE, why="set at creation only"),
-        "master_username": Field(str, Change.REPLACE, why="set at creation only"),
-        "manage_master_user_password": Field(bool),
+        "db_name": Field(str, Change.REPLACE, why="set at creation only", aws="DBName", create=True),
+        "master_username": Field(str, Change.REPLACE, why="set at creation only", aws="MasterUsername", create=True),
+        # Created with ManageMasterUserPassword=True always (create, B-RDS-3).
+        "manage_master_user_password": Field(bool, aws=lambda db: "MasterUserSecret" in db, modify="ManageMasterUserPassword"),
         # docs/configuration.md "keys": the master secret RDS creates in Secrets Manager is encrypted with
         # the environment's key, not aws/secretsmanager. Chosen at creation: RDS takes a key only while
         # management is turned on, never for a secret it already manages (the API reference,
-        # ModifyDBInstance MasterUserSecretKmsKeyId; docs/aws-behaviours.md D-RDS-1, B-RDS-9).
+        # ModifyDBInstance MasterUserSecretKmsKeyId; docs/aws-behaviours.md D-RDS-1, B-RDS-9). Read back
+        # as the key ARN (aws/secretsmanager's when none was given).
         "master_user_secret_kms_key_id": Field(str, Change.IMPOSSIBLE, matches=kms_key_matches, why=(
             "RDS cannot change the key of a master secret it already manages; the documented ways are to turn "
             "password management off and on again with the new key, which gives the master user a new password, "
-            "or to replace the instance")),
-        "backup_retention_days": Field(int),
-        "deletion_protection": Field(bool),
+            "or to replace the instance"), aws="MasterUserSecret.KmsKeyId", create="MasterUserSecretKmsKeyId"),
+        "backup_retention_days": Field(int, aws="BackupRetentionPeriod", pending=True, modify=True, create=True),
+        "deletion_protection": Field(bool, aws="DeletionProtection", absent=False, modify=True, create=True),
         # FSBP RDS.6: Enhanced Monitoring, with the monitoring role (None while off: AWS refuses a
-        # role with interval 0 and an interval without a role, InvalidParameterCombination).
-        "monitoring_interval": Field(int),
-        "monitoring_role_arn": Field((str, type(None))),
+        # role with interval 0 and an interval without a role, InvalidParameterCombination). The
+        # two are sent together, and the role only while on (create, update_fields).
+        "monitoring_interval": Field(int, aws="MonitoringInterval", absent=0, modify=True, create=True),
+        "monitoring_role_arn": Field((str, type(None)), aws=monitoring_role_of, modify="MonitoringRoleArn"),
         # FSBP RDS.10: IAM database authentication (in place; passwords keep working).
-        "iam_database_authentication": Field(bool),
-        # FSBP RDS.9: log types exported to CloudWatch Logs (a set).
-        "cloudwatch_logs_exports": Field(list),
+        "iam_database_authentication": Field(bool, aws="IAMDatabaseAuthenticationEnabled", absent=False,
+                                             modify="EnableIAMDatabaseAuthentication",
+                                             create="EnableIAMDatabaseAuthentication"),
+        # FSBP RDS.9: log types exported to CloudWatch Logs (a set): created only when there are
+        # some (create), changed as the types to enable and to disable, pending as such a pair (observe).
+        "cloudwatch_logs_exports": Field(list, aws=lambda db: sorted(db.get("EnabledCloudwatchLogsExports") or []),
+                                         modify=exports_change),
         # FSBP RDS.13: minor engine upgrades in the maintenance window (C-RDS-3).
-        "auto_minor_version_upgrade": Field(bool),
+        "auto_minor_version_upgrade": Field(bool, aws="AutoMinorVersionUpgrade", absent=False, modify=True, create=True),
         "final_snapshot": Field(bool, create_only=True),
         # ModifyDBInstance takes a DBSubnetGroupName only to move a single-AZ instance to another
         # VPC; a Multi-AZ instance cannot change its group in place.
-        "subnet_group": Field(str, Change.REPLACE, why="a Multi-AZ instance cannot move to another subnet group"),
-        "security_group_ids": Field(list),
+        "subnet_group": Field(str, Change.REPLACE, why="a Multi-AZ instance cannot move to another subnet group",
+                              aws="DBSubnetGroup.DBSubnetGroupName", pending="DBSubnetGroupName", create="DBSubnetGroupName"),
+        "security_group_ids": Field(list, aws=security_groups_of, modify="VpcSecurityGroupIds", create="VpcSecurityGroupIds"),
     }
 
     def validate(self, spec):
@@ -453,7 +422,14 @@ class DbInstance(Handler):
         return found[0] if found else None
 
     def observe(self, raw):
-        return observe_db_instance(raw)
+        attrs = read_attrs(self.fields, raw)
+        waiting = raw.get("PendingModifiedValues") or {}
+        pending = read_pending(self.fields, waiting)
+        # The one pending value that is not a key: a log export change RDS accepted and is still applying.
+        exports = waiting.get("PendingCloudwatchLogsExports")
+        if exports:
+            pending["cloudwatch_logs_exports"] = pending_exports(attrs["cloudwatch_logs_exports"], exports)
+        return Observed(raw["DBInstanceIdentifier"], attrs, tag_dict(raw.get("TagList")), raw, pending)
 
     def list_owned(self, spec):
         # Identifiers are unique per account and region (stored lower-case, B-RDS-1).
@@ -468,27 +444,9 @@ class DbInstance(Handler):
             db = role_settled(
                 self.clock, self.client.create_db_instance,
                 DBInstanceIdentifier=spec["name"],
-                Engine=spec["engine"],
-                EngineVersion=spec["engine_version"],
-                DBInstanceClass=spec["instance_class"],
-                AllocatedStorage=spec["allocated_storage"],
-                StorageType=spec["storage_type"],
-                StorageEncrypted=spec["storage_encrypted"],
-                MultiAZ=spec["multi_az"],
-                PubliclyAccessible=spec["publicly_accessible"],
-                Port=spec["port"],
-                DBName=spec["db_name"],
-                MasterUsername=spec["master_username"],
+                **create_params(self.fields, spec),
                 # Never together with MasterUserPassword (B-RDS-3).
                 ManageMasterUserPassword=True,
-                MasterUserSecretKmsKeyId=spec["master_user_secret_kms_key_id"],
-                BackupRetentionPeriod=spec["backup_retention_days"],
-                DeletionProtection=spec["deletion_protection"],
-                MonitoringInterval=spec["monitoring_interval"],
-                EnableIAMDatabaseAuthentication=spec["iam_database_authentication"],
-                AutoMinorVersionUpgrade=spec["auto_minor_version_upgrade"],
-                DBSubnetGroupName=spec["subnet_group"],
-                VpcSecurityGroupIds=spec["security_group_ids"],
                 CopyTagsToSnapshot=True,
                 Tags=tag_list(spec["tags"]),
                 **monitoring,
@@ -497,22 +455,16 @@ class DbInstance(Handler):
         return db["DBInstance"]["DBInstanceIdentifier"]
 
     def update_fields(self, spec, obs, diffs):
-        fixed = [d for d in diffs if d.field not in MODIFY_PARAMETERS]
+        fixed = not_modifiable(self.fields, diffs)
         if fixed:
             super().update_fields(spec, obs, fixed)
-        changes = {MODIFY_PARAMETERS[d.field]: d.expected for d in diffs if MODIFY_PARAMETERS[d.field]}
+        changes = modify_params(self.fields, diffs)
         if spec["monitoring_interval"] and ("MonitoringInterval" in changes or "MonitoringRoleArn" in changes):
             # Both together: AWS refuses an interval without a role (InvalidParameterCombination).
             changes.update(MonitoringInterval=spec["monitoring_interval"], MonitoringRoleArn=spec["monitoring_role_arn"])
         else:
             # Turning monitoring off is the interval 0 alone; the role stays recorded by RDS.
             changes.pop("MonitoringRoleArn", None)
-        exports = next((d for d in diffs if d.field == "cloudwatch_logs_exports"), None)
-        if exports is not None:
-            want, have = set(exports.expected), set(exports.actual or [])
-            changes["CloudwatchLogsExportConfiguration"] = {
-                k: v for k, v in (("EnableLogTypes", sorted(want - have)), ("DisableLogTypes", sorted(have - want))) if v
-            }
         if "EngineVersion" in changes and major(changes["EngineVersion"]) != major(obs.attrs["engine_version"]):
             changes["AllowMajorVersionUpgrade"] = True
         # Without ApplyImmediately most changes wait for the maintenance window (A-15).

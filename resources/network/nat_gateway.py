@@ -1,7 +1,7 @@
 """NAT gateway, one per AZ, each with its own Elastic IP (high availability)."""
 from __future__ import annotations
 
-from resources.base import Change, Field, Observed, OnFailed, Refresh, Status, tag_dict
+from resources.base import Change, Field, Observed, OnFailed, Refresh, Status, create_params, read_attrs, tag_dict
 from resources.network.ec2 import Ec2Handler, ec2_grants, in_vpc_filters, ownership_filters
 
 # AWS answers NatGatewayNotFound for an unknown id; moto answers an empty list (docs/aws-behaviours.md A-11).
@@ -24,15 +24,13 @@ def status_of(nat: dict) -> Refresh:
     return Refresh(Status.PENDING, state)
 
 
+def primary_allocation(nat: dict) -> str | None:
+    # The first address is the primary one, the one the NAT was created with.
+    return (nat.get("NatGatewayAddresses") or [{}])[0].get("AllocationId")
+
+
 def observe_nat_gateway(nat: dict) -> Observed:
-    addresses = nat.get("NatGatewayAddresses") or [{}]
-    attrs = {
-        "vpc_id": nat.get("VpcId"),
-        "subnet_id": nat["SubnetId"],
-        "allocation_id": addresses[0].get("AllocationId"),
-        "connectivity_type": nat.get("ConnectivityType", "public"),
-    }
-    return Observed(nat["NatGatewayId"], attrs, tag_dict(nat.get("Tags")), nat)
+    return Observed(nat["NatGatewayId"], read_attrs(NatGateway.fields, nat), tag_dict(nat.get("Tags")), nat)
 
 
 class NatGateway(Ec2Handler):
@@ -52,11 +50,14 @@ class NatGateway(Ec2Handler):
     create_timeout = 10 * 60  # Terraform's default; typical is 85-125 s
     delete_timeout = 30 * 60
     poll_ceiling = 10
+    # Each field's DescribeNatGateways key and CreateNatGateway parameter, once (base.Field).
     fields = {
-        "vpc_id": Field(str, Change.REPLACE, why="a NAT gateway never moves"),
-        "subnet_id": Field(str, Change.REPLACE, why="a NAT gateway never moves"),
-        "allocation_id": Field(str, Change.REPLACE, why="a NAT gateway keeps its primary address"),
-        "connectivity_type": Field(str, Change.REPLACE, why="set at creation only"),
+        "vpc_id": Field(str, Change.REPLACE, why="a NAT gateway never moves", aws="VpcId"),
+        "subnet_id": Field(str, Change.REPLACE, why="a NAT gateway never moves", aws="SubnetId", create=True),
+        "allocation_id": Field(str, Change.REPLACE, why="a NAT gateway keeps its primary address",
+                               aws=primary_allocation, create="AllocationId"),
+        "connectivity_type": Field(str, Change.REPLACE, why="set at creation only",
+                                   aws="ConnectivityType", absent="public", create=True),
     }
 
     def listing_filters(self, spec):
@@ -80,9 +81,7 @@ class NatGateway(Ec2Handler):
         # ClientToken makes a retried create return the same NAT instead of a second one
         # (botocore would otherwise fill in a random token).
         nat = self.client.create_nat_gateway(
-            SubnetId=spec["subnet_id"],
-            AllocationId=spec["allocation_id"],
-            ConnectivityType=spec["connectivity_type"],
+            **create_params(self.fields, spec),
             ClientToken=token,
             TagSpecifications=self.tag_specifications(spec),
         )
