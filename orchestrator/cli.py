@@ -727,7 +727,8 @@ class _Group:
         docs = {env: doc for env, doc in self.docs.items() if not isinstance(doc, Exception)}
         shared = shared_across(self.aws.client("ec2"), {env: (doc.resource("vpc") or {}).get("id") for env, doc in docs.items()})
         # The kinds one call describes several of (ECS clusters: 100) are asked for every
-        # environment at once: each walk finds its resources in the answer (Handler.read_batched).
+        # environment at once: each walk finds its resources in the answer (the engine's batched
+        # reader, orchestrator/lifecycle.py).
         kinds = batched_kinds()
         for env, doc in docs.items():
             for entry in doc.resources.values():

@@ -100,6 +100,18 @@ def web_acls_named(waf, name: str) -> list[str]:
         params["NextMarker"] = page["NextMarker"]
 
 
+def logging_configurations(waf) -> list[dict]:
+    """Every logging configuration of the Region's web ACLs, every page of
+    ListLoggingConfigurations (NextMarker, at most 100 a page; botocore has no paginator)."""
+    found, params = [], {"Scope": SCOPE, "Limit": 100}
+    while True:
+        page = waf.list_logging_configurations(**params)
+        found += page.get("LoggingConfigurations", [])
+        if not page.get("NextMarker") or not page.get("LoggingConfigurations"):
+            return found
+        params["NextMarker"] = page["NextMarker"]
+
+
 def split_arn(arn: str) -> tuple[str, str]:
     """(name, id) of arn:aws:wafv2:REGION:ACCOUNT:regional/webacl/NAME/ID."""
     _, _, name, acl_id = arn.split(":", 5)[5].split("/")
@@ -302,6 +314,8 @@ class WebAclLogging(Handler):
     kind = "waf_logging"
     iam = (
         reads("wafv2:GetLoggingConfiguration", arns=(WEB_ACL_ARN,)),
+        # bin/drift --all: every environment's logging from one listing (no resource).
+        reads("wafv2:ListLoggingConfigurations"),
         writes("wafv2:PutLoggingConfiguration", "wafv2:DeleteLoggingConfiguration", arns=(WEB_ACL_ARN,)),
         # WAF sets up the delivery to the log group with the caller's permissions (WAF developer
         # guide, "Sending web ACL traffic logs to an Amazon CloudWatch Logs log group").
@@ -340,6 +354,13 @@ class WebAclLogging(Handler):
         # Its id is the web ACL's ARN: once that is known, one GetLoggingConfiguration answers,
         # also when logging was switched off (no search by name after it).
         return spec["web_acl_arn"] if isinstance(spec["web_acl_arn"], str) else None
+
+    def listed(self, spec):
+        if self.shared.across is None:
+            return None  # one walk: one GetLoggingConfiguration by the web ACL's ARN
+        # bin/drift --all: the logging of every environment's web ACL from one listing.
+        configs = self.shared.across.once(("wafv2", "list_logging_configurations"), lambda: logging_configurations(self.client))
+        return {c["ResourceArn"]: c for c in configs}
 
     def list_owned(self, spec):
         arns = [spec["web_acl_arn"]]

@@ -32,7 +32,7 @@ TAGGED = ("tagging", "environment")
 _LIVE_TAGS = contextvars.ContextVar("live_tags", default=False)
 
 
-# Set while the engine looks for a node's resource at the start of its step (Handler.find):
+# Set while the engine looks for a node's resource at the start of its step (lifecycle.find):
 # the only reads a listing of the walk may answer (this module's docstring).
 _FIRST_LOOK = contextvars.ContextVar("first_look", default=False)
 
@@ -71,7 +71,7 @@ class SharedReads:
         self._tagged: Callable[[], Iterable[Any]] | None = None
         self._tags_by_arn: dict[str, dict] | None = None
         # Per kind (Handler.batch_key), the recorded ids a plan's reads ahead look for
-        # (Handler.read_batched).
+        # (the engine's batched reader, orchestrator/lifecycle.py).
         self._wanted: dict[Hashable, list[str]] = {}
 
     def want(self, kind: Hashable, resource_id: str) -> None:
