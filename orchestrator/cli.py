@@ -271,7 +271,7 @@ def _check_region_exists(aws) -> None:
         return
     config = botocore.config.Config(region_name=aws.region, retries={"mode": "standard", "total_max_attempts": 2})
     try:
-        aws.session.client("ec2", config=config).describe_availability_zones()
+        aws.session.create_client("ec2", region_name=aws.region, config=config).describe_availability_zones()
     except (EndpointConnectionError, ResponseParserError):
         raise unknown_region(aws.region, "no AWS endpoint answers for it") from None
 

@@ -1,4 +1,4 @@
-"""One factory for every boto3 client the orchestrator uses.
+"""One factory for every AWS client the orchestrator uses (botocore's, as boto3 makes them).
 
 Credentials come from the standard chain only; the region from ``--region`` or the
 environment; ``AWS_ENDPOINT_URL`` is honoured by botocore itself, so an emulator needs no code
@@ -13,8 +13,8 @@ import threading
 from typing import Callable, Iterable
 from dataclasses import dataclass, field
 
-import boto3
 import botocore.config
+import botocore.session
 from botocore.exceptions import ClientError
 
 from resources.aws import models
@@ -54,12 +54,18 @@ class CallLog:
 
 
 class Aws:
-    """Thread-safe client cache: boto3 sessions are not thread-safe, clients are."""
+    """Thread-safe client cache: sessions are not thread-safe, clients are.
+
+    A botocore session, not boto3's: boto3 adds only resources and S3 transfers, which the tool
+    never uses, and importing it imports s3transfer, about 70 ms of every command's start-up.
+    A boto3 session given (a test's) is used through the botocore session it wraps."""
 
     def __init__(self, region: str, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS, session=None):
         self.region = region
-        self.session = session or boto3.session.Session(region_name=region)
-        models.install(self.session._session)  # start-up: the data files parsed 4x faster
+        self.session = getattr(session, "_session", session) or botocore.session.get_session()
+        # As boto3 does: the credential providers and an assumed role's STS client see it too.
+        self.session.set_config_variable("region", region)
+        models.install(self.session)  # start-up: the data files parsed 4x faster
         self.config = botocore.config.Config(
             region_name=region,
             # total_max_attempts counts the first attempt; botocore's max_attempts does not.
@@ -80,7 +86,7 @@ class Aws:
         with self._lock:
             client = self._clients.get(service)
             if client is None:
-                client = self.session.client(service, config=self.config)
+                client = self.session.create_client(service, region_name=self.region, config=self.config)
                 client.meta.events.register("before-call", self._count)
                 self._clients[service] = client
             return client

@@ -1,4 +1,4 @@
-"""An environment's role (``role_arn``): a boto3 session whose every call is made as that role.
+"""An environment's role (``role_arn``): a botocore session whose every call is made as that role.
 
 The role is assumed once, up front, so that a role that cannot be assumed (no trust, no such
 role, a typo in the account) stops the run before anything is touched; botocore's own
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 
-import boto3
 import botocore.session
 from botocore.credentials import AssumeRoleCredentialFetcher, RefreshableCredentials
 from botocore.exceptions import ClientError, NoCredentialsError
@@ -37,16 +36,18 @@ def session_name(*parts: str) -> str:
     return _NOT_IN_SESSION_NAME.sub("-", "-".join(("video-pipeline", *parts)))[:SESSION_NAME_MAX]
 
 
-def assumed_session(region: str, role_arn: str, name: str, source=None) -> boto3.session.Session:
+def assumed_session(region: str, role_arn: str, name: str, source=None) -> botocore.session.Session:
     """A session in ``region`` acting as ``role_arn``, from the credentials of ``source`` (the
     standard chain's by default). Raises RoleNotAssumed when AWS refuses."""
-    source = source or boto3.session.Session(region_name=region)
+    if source is None:
+        source = botocore.session.get_session()
+        source.set_config_variable("region", region)
     credentials = source.get_credentials()
     if credentials is None:
         raise NoCredentialsError()
     fetcher = AssumeRoleCredentialFetcher(
         # The STS client is made like every other (region, AWS_ENDPOINT_URL), from the source's credentials.
-        source._session.create_client, credentials, role_arn, extra_args={"RoleSessionName": name},
+        source.create_client, credentials, role_arn, extra_args={"RoleSessionName": name},
     )
     try:
         first = fetcher.fetch_credentials()
@@ -58,4 +59,5 @@ def assumed_session(region: str, role_arn: str, name: str, source=None) -> boto3
     # client made from the session signs with their current value, refreshed as they expire.
     botocore_session._credentials = RefreshableCredentials.create_from_metadata(
         metadata=first, refresh_using=fetcher.fetch_credentials, method="assume-role")
-    return boto3.session.Session(botocore_session=botocore_session, region_name=region)
+    botocore_session.set_config_variable("region", region)
+    return botocore_session

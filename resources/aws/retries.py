@@ -62,7 +62,7 @@ def install_on(aws, services: tuple[str, ...] = ()) -> None:
     creation, clients already created (``services``) get the hook themselves."""
     session = getattr(aws, "session", None)
     if session is not None:
-        install(session.events)
+        install(session.get_component("event_emitter"))
     for service in services:
         install(aws.client(service).meta.events)
 

@@ -23,7 +23,7 @@ def sts_source():
     calls = []
     sts.meta.events.register("provide-client-params.sts.AssumeRole", lambda params, **_: calls.append(params))
     source = SimpleNamespace(get_credentials=lambda: Credentials("source", "source"),
-                             _session=SimpleNamespace(create_client=lambda *_, **__: sts))
+                             create_client=lambda *_, **__: sts)
     return source, Stubber(sts), calls
 
 
@@ -49,7 +49,7 @@ def test_the_role_is_assumed_at_once_and_again_before_its_credentials_expire():
         # Fresh for an hour: read again, no further AssumeRole.
         assert credentials.get_frozen_credentials().access_key == "ASIASECONDSECONDSEC"
         assert len(calls) == 2
-    assert session.region_name == "eu-west-1"
+    assert session.get_config_variable("region") == "eu-west-1"
 
 
 def test_a_role_that_cannot_be_assumed_names_the_role_and_awss_answer():

@@ -43,7 +43,7 @@ def test_every_file_parses_to_the_same_data_in_the_same_order():
 @pytest.mark.parametrize("service", ["ec2", "apigateway"])
 def test_the_run_s_clients_load_through_it(service):
     aws = Aws("us-east-1")
-    loader = aws.session._session.get_component("data_loader")
+    loader = aws.session.get_component("data_loader")
     assert isinstance(loader.file_loader, models.PlainJSONFileLoader)
     client = aws.client(service)
     assert client.meta.service_model.operation_names  # a whole model, usable

@@ -16,13 +16,13 @@ def test_every_service_the_stack_calls_is_prewarmed():
 def test_prewarm_builds_the_clients_on_another_thread_in_order():
     aws = Aws("us-east-1")  # building a client makes no request: no moto needed
     built = []
-    real = aws.session.client
+    real = aws.session.create_client
 
     def client(service, **kwargs):
         built.append(service)
         return real(service, **kwargs)
 
-    aws.session.client = client
+    aws.session.create_client = client
     aws.prewarm(("ecs", "rds")).join(timeout=30)
     assert built == ["ecs", "rds"]
     assert aws.client("rds") is aws.client("rds")
