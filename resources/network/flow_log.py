@@ -8,15 +8,12 @@ CreateFlowLogs and DeleteFlowLogs alike (EC2 API reference), and are read here.
 """
 from __future__ import annotations
 
-from resources.base import Change, Field, Observed, Refresh, ResourceError, Status, tag_dict
+from resources.base import Change, Field, Observed, Refresh, ResourceError, Status, create_params, read_attrs, tag_dict
 from resources.aws.permissions import pass_role
 from resources.network.ec2 import Ec2Handler, ec2_grants
 
 NOT_FOUND = "InvalidFlowLogId.NotFound"
 FIXED = "a flow log's configuration cannot be changed after it is created"
-# Each field but the VPC under the one name CreateFlowLogs takes and DescribeFlowLogs answers.
-AWS_KEYS = {"traffic_type": "TrafficType", "log_group_name": "LogGroupName",
-            "role_arn": "DeliverLogsPermissionArn", "max_aggregation_interval": "MaxAggregationInterval"}
 # The values AWS accepts, and how a refusal says so.
 ALLOWED = {"traffic_type": (("ACCEPT", "REJECT", "ALL"), "one of ACCEPT, REJECT, ALL"),
            "max_aggregation_interval": ((60, 600), "60 or 600 seconds")}
@@ -39,12 +36,13 @@ class FlowLog(Ec2Handler):
     describe_call, items_key, ids_param, id_key = "describe_flow_logs", "FlowLogs", "FlowLogIds", "FlowLogId"
     not_found = frozenset({NOT_FOUND})
     poll_ceiling = 2
+    # Each field but the VPC under the one name DescribeFlowLogs answers and CreateFlowLogs takes.
     fields = {
-        "vpc_id": Field(str, Change.REPLACE, why=FIXED),
-        "traffic_type": Field(str, Change.REPLACE, why=FIXED),
-        "log_group_name": Field(str, Change.REPLACE, why=FIXED),
-        "role_arn": Field(str, Change.REPLACE, why=FIXED),
-        "max_aggregation_interval": Field(int, Change.REPLACE, why=FIXED),
+        "vpc_id": Field(str, Change.REPLACE, why=FIXED, aws="ResourceId"),
+        "traffic_type": Field(str, Change.REPLACE, why=FIXED, aws="TrafficType", create=True),
+        "log_group_name": Field(str, Change.REPLACE, why=FIXED, aws="LogGroupName", create=True),
+        "role_arn": Field(str, Change.REPLACE, why=FIXED, aws="DeliverLogsPermissionArn", create=True),
+        "max_aggregation_interval": Field(int, Change.REPLACE, why=FIXED, aws="MaxAggregationInterval", create=True),
     }
 
     def validate(self, spec):
@@ -56,15 +54,13 @@ class FlowLog(Ec2Handler):
         return Refresh(Status.READY if state == "ACTIVE" else Status.PENDING, raw.get("FlowLogStatus", ""))
 
     def observe(self, item):
-        attrs = {"vpc_id": item.get("ResourceId"), **{key: item.get(aws) for key, aws in AWS_KEYS.items()}}
-        return Observed(item[self.id_key], attrs, tag_dict(item.get("Tags")), item)
+        return Observed(item[self.id_key], read_attrs(self.fields, item), tag_dict(item.get("Tags")), item)
 
     def create(self, spec, token):
         # The same token answers the same flow log on a retry (B-EC2-2).
         answer = self.client.create_flow_logs(
             ResourceType="VPC", ResourceIds=[spec["vpc_id"]], LogDestinationType="cloud-watch-logs",
-            ClientToken=token[:64], TagSpecifications=self.tag_specifications(spec),
-            **{aws: spec[key] for key, aws in AWS_KEYS.items()})
+            ClientToken=token[:64], TagSpecifications=self.tag_specifications(spec), **create_params(self.fields, spec))
         unsuccessful(answer)
         [flow_log_id] = answer["FlowLogIds"]
         return flow_log_id
