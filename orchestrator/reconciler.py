@@ -20,6 +20,7 @@ import structlog
 
 from orchestrator import lifecycle
 from orchestrator.errors import one_line
+from orchestrator.phases import Phase, Redeploy
 from orchestrator.spec import UNKNOWN, Node, has_unknown, resolve, spec_hash
 from orchestrator.waiting import ResourceGone, wait_for
 from resources.aws import Aws
@@ -91,7 +92,7 @@ class Reconciler:
     def __init__(
         self, aws: Aws, *, env: str, state, save: Callable[[], None], clock: Clock, plan: bool = False,
         shared: SharedReads | None = None, retired_tags: frozenset[str] = frozenset(),
-        redeploy: frozenset[str] = frozenset(), replace_ok: frozenset[str] = frozenset(), rotation=None,
+        phases: tuple[Phase, ...] = (Redeploy(),), replace_ok: frozenset[str] = frozenset(),
         settled_in_plan: dict[str, tuple[str, "NodeResult"]] | None = None,
     ):
         self.aws = aws
@@ -105,14 +106,10 @@ class Reconciler:
         self.shared = shared or SharedReads()
         # Tag keys an earlier configuration had the tool set and the current one does not want.
         self.retired_tags = retired_tags
-        # Nodes to deploy again on the same revision (--redeploy).
-        self.redeploy = redeploy
+        # Features that add their own change to a node's diff (orchestrator/phases.py).
+        self.phases = phases
         # Nodes the plan found replaceable (stateless, or consented to with --allow-replace).
         self.replace_ok = replace_ok
-        # When a rotatable secret shows the synthetic change "rotation" (orchestrator.rotation
-        # RotationPolicy): plans and drift checks only; the apply walk leaves rotation to
-        # apply_stack, which runs its steps around the walk.
-        self.rotation = rotation
         # A plan's nodes it read and found unchanged, by key: (the hash of the resolved spec it
         # compared, its result), or found absent: (ABSENT, its result). An apply walk hands the
         # former back without reading them again and creates the latter without looking again.
@@ -161,8 +158,8 @@ class Reconciler:
                     ahead.append((node.key, h, spec, entry["id"]))
         for key, h, spec, resource_id in ahead if self.plan else ():
             self._read_ahead[key] = (spec_hash(spec), pool.submit(first_look, lifecycle.find, h, spec, resource_id))
-            if self.rotation is not None and self.rotation.reads_versions(key):
-                pool.submit(self._versions, h, resource_id)  # the rotation schedule's read, ahead too
+            for read in filter(None, (p.read_ahead(key, h, resource_id, self.shared) for p in self.phases)):
+                pool.submit(read)  # a phase's read (the rotation schedule's), ahead too
 
     def _find(self, node: Node, h: Handler, spec: dict, entry: dict) -> Observed | None:
         """The node's resource by its recorded id or its ownership tags, from the read made
@@ -243,7 +240,7 @@ class Reconciler:
         apply walk does not read it again: it works from its plan, as Terraform's apply does. (A
         node the plan's replacement judgement took into a replacement's scope no longer is.)"""
         known = self.settled_in_plan.get(node.key)
-        if self.plan or known is None or node.key in self.redeploy or known[0] != digest:
+        if self.plan or known is None or any(p.asked(node.key) for p in self.phases) or known[0] != digest:
             return None
         result = known[1]
         if not _settled(result) or entry.get("intent") or entry.get("failure") or entry.get("deposed") or entry.get("id") != result.id:
@@ -308,7 +305,7 @@ class Reconciler:
             if live is not None:
                 obs = live
                 diffs = self._field_diffs(h, spec, obs)
-        diffs += self._redeploy(node, h, obs) + self._rotation(node, h, obs)
+        diffs += [d for phase in self.phases for d in phase.changes(node.key, h, obs, self.shared)]
         if not diffs:
             return obs
         result.action = "replace" if any(d.replace for d in diffs) else "update"
@@ -430,29 +427,6 @@ class Reconciler:
         if entry.get("deposed"):
             self._record(node, deposed=None)
         return old
-
-    def _redeploy(self, node: Node, h: Handler, obs: Observed) -> list[FieldDiff]:
-        """The synthetic change ``deployment`` for a kind whose failure an update repairs (on_failed
-        "update"): after a failed deployment, or when the user asks for one (--redeploy, an image
-        pushed again under the same tag). The handler's update_fields starts a new deployment."""
-        failed = h.on_failed == OnFailed.UPDATE and h.status(obs.raw).status is Status.FAILED
-        if not failed and node.key not in self.redeploy:
-            return []
-        why = f"the last one failed: {h.status(obs.raw).detail}" if failed else "asked for with --redeploy"
-        return [FieldDiff("deployment", "new deployment", "failed" if failed else "current", Change.IN_PLACE, why)]
-
-    def _rotation(self, node: Node, h: Handler, obs: Observed) -> list[FieldDiff]:
-        """The synthetic change ``rotation`` of a secret the tool rotates: asked for, due by age or
-        in progress (orchestrator.rotation), in plans and drift checks: one ListSecretVersionIds for
-        the AUTH token; the API key's companions came with its read."""
-        if self.rotation is None:
-            return []
-        found = self.rotation.diff(node.key, h, obs, lambda arn: self._versions(h, arn))
-        return [found] if found else []
-
-    def _versions(self, h: Handler, secret_arn: str):
-        """A secret's versions, read once a plan (ahead of the walk when its id is recorded)."""
-        return self.shared.once(("secret_versions", secret_arn), lambda: self.rotation.versions_of(h, secret_arn))
 
     def _delete_and_wait(self, h: Handler, obs: Observed, spec: dict | None, what: str) -> None:
         lifecycle.remove(h, obs, spec)

@@ -12,6 +12,7 @@ from orchestrator.azs import AZ_COUNT, AzChoice, choose_azs
 from orchestrator.config import ConfigError, EnvConfig
 from orchestrator.errors import UserError, one_line
 from orchestrator.executor import Outcome, WalkObserver, walk
+from orchestrator.phases import Redeploy, Rotation
 from orchestrator.quotas import refuse_over_quota
 from orchestrator.reconciler import NodeResult, Reconciler
 from orchestrator.rotation import ApiKeyRotation, RotationPolicy, planned_rotations, rotate_keys, utc_now
@@ -100,10 +101,11 @@ def reconcile_stack(
     ``quotas``: a plan also refuses what would pass the account's quotas (orchestrator/quotas.py);
     the plan of a reconcile asks for it, a drift check does not."""
     cfg = cfg or EnvConfig()
-    rotation = RotationPolicy(cfg.secret_rotation_days, rotate, now) if plan else None
+    # A plan shows a rotation due; the apply walk leaves it to apply_stack's steps around the walk.
+    rotation = (Rotation(RotationPolicy(cfg.secret_rotation_days, rotate, now)),) if plan else ()
     rec = Reconciler(
         aws, env=env, state=doc, save=save, clock=clock, plan=plan, shared=shared, retired_tags=retired_tags,
-        redeploy=redeploy, replace_ok=replace_ok, rotation=rotation, settled_in_plan=settled,
+        phases=(Redeploy(redeploy), *rotation), replace_ok=replace_ok, settled_in_plan=settled,
     )
     check_specs(rec, nodes or stack_nodes(env, cfg, doc.azs or _placeholder_azs(aws.region)))
     choice = choose_azs(aws, doc=doc, cfg=cfg, env=env, region=aws.region)

@@ -14,6 +14,7 @@ from resources.base import Change, Field, FieldDiff, Handler, Observed, Refresh,
 from resources.aws.clock import FakeClock
 from tests.support.memory_state import MemoryState
 from orchestrator import lifecycle
+from orchestrator.phases import Redeploy
 
 
 class FakeAws:
@@ -712,7 +713,7 @@ def test_a_redeploy_asked_for_is_an_update_on_the_same_spec(monkeypatch):
     state = MemoryState()
     reconciler(state).reconcile(node())
     rec = Reconciler(FakeAws(), env="dev", state=state.doc, save=state.save, clock=FakeClock().as_clock(),
-                     redeploy=frozenset({"w"}))
+                     phases=(Redeploy(frozenset({"w"})),))
     CLOUD.calls.clear()
     result = rec.reconcile(node())
     assert result.action == "update" and [d.field for d in result.changes] == ["deployment"]
