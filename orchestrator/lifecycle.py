@@ -101,8 +101,9 @@ def _read_batched(h: Handler, resource_id: str) -> Observed | None:
 
 def _owned(h: Handler, spec: dict) -> list[Observed]:
     """Every live resource carrying the node's ownership tags: from the walk's listing when the
-    handler names one and it holds every one of ours, else the handler's own search."""
-    items = h.listed(spec) if h.shared is not None else None
+    handler names one and it holds every one of ours, else the handler's own search (always for
+    a kind AWS cannot tag: its ownership is its parent's, which only that search reads)."""
+    items = h.listed(spec) if h.shared is not None and h.taggable else None
     if items is not None:
         listed = list(items.values())
         mine = [h.observe_listed_item(i, listed, h.shared) for i in listed
