@@ -54,7 +54,7 @@ def _preload() -> None:
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "preload")
     aws = Aws("us-east-1")
     for service in (*STACK_SERVICES, "s3"):
-        aws.client(service)
+        botocore_cache.build_shapes(aws.client(service).meta.service_model)
 
 
 def _run_command(request: dict, fds: list[int]) -> None:
