@@ -8,18 +8,24 @@ are built at the first call of each operation and then kept: building them again
 command was another tenth of its CPU. All of it depends only on the botocore files installed
 (botocore never changes a model object once built), so within one process (the pytest process,
 the warm interpreter the bin/ commands are forked from) each is built once, and the warm
-interpreter builds every shape before it forks (``build_shapes``). Nothing a client sends or
+interpreter builds every shape before it forks (``build_shapes``). So are the event names each
+client's events are renamed to (``name_events``). Nothing a client sends or
 receives changes: each session still has its own clients, credentials, configuration, events
 and connections.
 """
 from __future__ import annotations
 
 import botocore.client
+import botocore.hooks
 import botocore.loaders
 
 _models: dict = {}
 _classes: dict = {}
 _service_models: dict = {}
+_event_names: dict = {}
+# The events botocore emits for each call, as "<event>.<service id>.<operation>".
+CALL_EVENTS = ("provide-client-params", "before-parameter-build", "before-call", "request-created", "choose-signer",
+               "before-sign", "before-send", "response-received", "before-parse", "needs-retry", "after-call")
 
 
 def install() -> None:
@@ -48,10 +54,30 @@ def install() -> None:
             _service_models[key] = load_service_model(self, service_name, api_version)
         return _service_models[key]
 
+    aliaser_init = botocore.hooks.EventAliaser.__init__
+
+    def aliaser_with_shared_names(self, event_emitter, event_aliases=None):
+        # Every client's events go through a copy of its session's aliaser, which renames each
+        # event name the first time it meets it (28 us each): with botocore's own aliases, the
+        # renamed names are shared.
+        aliaser_init(self, event_emitter, event_aliases)
+        if self._event_aliases == botocore.hooks.EVENT_ALIASES:
+            self._alias_name_cache = _event_names
+
     loader_with_shared_cache._shared = True
+    botocore.hooks.EventAliaser.__init__ = aliaser_with_shared_names
     botocore.loaders.Loader.__init__ = loader_with_shared_cache
     botocore.client.ClientCreator._create_client_class = shared_class
     botocore.client.ClientCreator._load_service_model = shared_service_model
+
+
+def name_events(client) -> None:
+    """Rename now the events of every call this client can make (``aliaser_with_shared_names``),
+    so that the processes forked from this one find the names done."""
+    service_id = client.meta.service_model.service_id.hyphenize()
+    for operation in client.meta.service_model.operation_names:
+        for event in CALL_EVENTS:
+            client.meta.events._alias_event_name(f"{event}.{service_id}.{operation}")
 
 
 def build_shapes(service_model) -> None:

@@ -55,7 +55,9 @@ def _preload() -> None:
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "preload")
     aws = Aws("us-east-1")
     for service in (*STACK_SERVICES, "s3"):
-        botocore_cache.build_shapes(aws.client(service).meta.service_model)
+        client = aws.client(service)
+        botocore_cache.build_shapes(client.meta.service_model)
+        botocore_cache.name_events(client)
 
 
 def _run_command(request: dict, fds: list[int]) -> None:
