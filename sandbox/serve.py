@@ -46,8 +46,8 @@ def _keep_alive_handler(base):
     """moto's request handler, keeping a client's connection open between requests (HTTP/1.1, as
     AWS does). werkzeug answers every request with ``Connection: close`` (http.server cannot
     drain an unread body before the next request line), so each call of a command cost a new
-    connection and a new server thread: about a third of this server's CPU per request, and a
-    tenth of the client's. Here a request's body (Content-Length; botocore sends no other) is read
+    connection and a new server thread: a third of this server's CPU for a small read (a tenth in
+    a whole create), and a tenth of the client's. Here a request's body (Content-Length; botocore sends no other) is read
     whole before moto sees it, so nothing is left unread and the connection can carry the next
     request. A chunked request still gets werkzeug's ``Connection: close``. No answer changes."""
     import io
