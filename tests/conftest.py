@@ -4,7 +4,10 @@ No test reaches a network other than loopback: credentials are fake, the endpoin
 """
 from __future__ import annotations
 
+import functools
+
 import boto3
+import moto.core.responses
 import pytest
 import structlog
 from moto import mock_aws
@@ -16,6 +19,10 @@ from tests.support import botocore_cache
 
 # Tests meet the same moto as --sandbox: with the documented AWS behaviours moto lacks restored.
 fidelity.apply()
+# moto lists a response class's methods (inspect.getmembers, 0.3 ms for EC2's) on every call it
+# answers in-process; they are fixed once the class is imported, so each is listed once (as the
+# tests' moto server does, sandbox/serve.py): a twentieth of the contract layer's CPU.
+moto.core.responses.method_names_from_class = functools.cache(moto.core.responses.method_names_from_class)
 
 # Every test builds its own boto3 session (the orchestrator's Aws factory does, and so do the
 # tests' own clients): the parsed models and client classes are shared by the whole test process

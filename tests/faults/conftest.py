@@ -1,4 +1,5 @@
-"""Fault-injection fixtures: one moto server and one fault proxy in front of it per module.
+"""Fault-injection fixtures: one moto server and one fault proxy in front of it per pytest process
+(each test starts from a blank account and no fault armed: ``fresh``).
 
 The commands under test go through the proxy; the test's own clients read moto directly.
 """
@@ -13,14 +14,16 @@ from tests.support.fault_proxy import FaultProxy
 from tests.support.moto_server import MotoServer
 
 
-@pytest.fixture(scope="module")
+# Session-scoped, not per module: a new server costs about 2 s of CPU (its start, then the first
+# calls of every service), and every fault test resets it anyway.
+@pytest.fixture(scope="session")
 def moto(tmp_path_factory):
     server = MotoServer(tmp_path_factory.mktemp("moto"))
     yield server
     server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def proxy(moto):
     p = FaultProxy(moto.endpoint)
     yield p
@@ -52,9 +55,9 @@ def cli_direct(fresh, state_dir, tmp_path):
     return make_cli(fresh, state_dir, tmp_path)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def _clients(moto):
-    # One client per service for the module: building a boto3 client costs more than the reads.
+    # One client per service for the server: building a boto3 client costs more than the reads.
     return functools.cache(make_reader(moto))
 
 
