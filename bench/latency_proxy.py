@@ -70,7 +70,13 @@ class LatencyProxy:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _any
 
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            # socketserver listens with a backlog of 5: a command's reads starting together
+            # (60 at 0 ms) overflow it, and a dropped SYN is retried after a second. AWS's
+            # endpoints drop no connection; neither does the layer.
+            request_queue_size = 128
+
+        self._server = Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="latency-proxy")
