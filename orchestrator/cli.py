@@ -171,12 +171,15 @@ def main(command: str, argv: list[str] | None = None) -> int:
 
 def _stop_on_sigterm() -> None:
     """SIGTERM (a service manager, a CI job cancelled) stops a run as Ctrl-C does: the walk is
-    left where it is, the lock released, one line printed; what was asked is already recorded."""
+    left where it is, the lock released, one line printed; what was asked is already recorded.
+    SIGINT too, also when the shell that started the run left it ignored (a job a script started
+    with `&`: Python then keeps SIGINT ignored, and a run told to stop would go on to the end)."""
     import signal
     import threading
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, signal.default_int_handler)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _env_value_attached(argv: list[str]) -> list[str]:
