@@ -90,24 +90,23 @@ def observed_rules(rules: list[dict]) -> tuple[list[str], int | None]:
 
 def web_acls_named(waf, name: str) -> list[str]:
     """The ARNs of the Region's web ACLs called ``name`` (one at most: names are unique in a
-    scope), every page of ListWebACLs (NextMarker; botocore has no paginator for it)."""
-    arns, params = [], {"Scope": SCOPE, "Limit": 100}
-    while True:
-        page = waf.list_web_acls(**params)
-        arns += [s["ARN"] for s in page.get("WebACLs", []) if s["Name"] == name]
-        if not page.get("NextMarker") or not page.get("WebACLs"):
-            return arns
-        params["NextMarker"] = page["NextMarker"]
+    scope)."""
+    return [s["ARN"] for s in every_page(waf.list_web_acls, "WebACLs") if s["Name"] == name]
 
 
 def logging_configurations(waf) -> list[dict]:
-    """Every logging configuration of the Region's web ACLs, every page of
-    ListLoggingConfigurations (NextMarker, at most 100 a page; botocore has no paginator)."""
+    """Every logging configuration of the Region's web ACLs."""
+    return every_page(waf.list_logging_configurations, "LoggingConfigurations")
+
+
+def every_page(call, items_key: str) -> list[dict]:
+    """Every item of a WAF listing, page by page (NextMarker, at most 100 a page; botocore has
+    no paginator for WAF's listings)."""
     found, params = [], {"Scope": SCOPE, "Limit": 100}
     while True:
-        page = waf.list_logging_configurations(**params)
-        found += page.get("LoggingConfigurations", [])
-        if not page.get("NextMarker") or not page.get("LoggingConfigurations"):
+        page = call(**params)
+        found += page.get(items_key, [])
+        if not page.get("NextMarker") or not page.get(items_key):
             return found
         params["NextMarker"] = page["NextMarker"]
 

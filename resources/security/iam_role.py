@@ -248,13 +248,17 @@ class IamRole(Handler):
         leave Tags out), GetAccountAuthorizationDetails the tags, trust policy and policies but
         no description. A role in one and not the other (deleted between them) is left out: the
         engine asks for it by name."""
-        roles = {}
-        for listed in self.shared.account(ROLE_LIST, self._list_roles).values():
-            detail = self._detail(listed["RoleName"])
-            if detail is not None:
-                roles[listed["RoleName"]] = {**listed, "Tags": detail.get("Tags", []),
-                                             "AssumeRolePolicyDocument": detail["AssumeRolePolicyDocument"]}
-        return roles
+        def merge() -> dict[str, dict]:
+            roles = {}
+            for listed in self.shared.account(ROLE_LIST, self._list_roles).values():
+                detail = self._detail(listed["RoleName"])
+                if detail is not None:
+                    roles[listed["RoleName"]] = {**listed, "Tags": detail.get("Tags", []),
+                                                 "AssumeRolePolicyDocument": detail["AssumeRolePolicyDocument"]}
+            return roles
+
+        # Merged once for every role node of the walk (of every walk under --all), not per node.
+        return self.shared.account(("iam", "roles_listed"), merge)
 
     def observe_listed_item(self, raw, items, across):
         # The policies from the walk's GetAccountAuthorizationDetails, no per-role reads.
