@@ -19,6 +19,7 @@ one is reported as one line naming the key and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import ipaddress
 import json
@@ -560,8 +561,10 @@ class ChosenConfig:
                 del values[key]
         return values
 
-    @property
+    @functools.cached_property
     def hash(self) -> str:
+        # Asked by every document a run writes; the values are frozen, so it is made once
+        # (dataclasses.asdict of the configuration costs a few milliseconds each time).
         return config_hash(self.values)
 
     def record(self) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from resources.aws import Aws
 from resources.aws.clock import FakeClock
 from sandbox import fidelity
 from tests.support import botocore_cache
+from tests.support.commands import cache_home
 
 # Tests meet the same moto as --sandbox: with the documented AWS behaviours moto lacks restored.
 fidelity.apply()
@@ -59,6 +60,8 @@ def _no_real_aws(request, monkeypatch, tmp_path):
     # moto builds ~13,000 default AMIs into every EC2 backend it creates (0.15 s a region, at each
     # reset); the stack runs on Fargate and reads no image.
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    # The tool's cache of botocore's models: the test process's own, never the developer's.
+    monkeypatch.setenv("XDG_CACHE_HOME", cache_home())
     # Without credentials botocore would ask the instance metadata service: never in a test.
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 

@@ -18,6 +18,7 @@ from tests.e2e.conftest import ROOT
 from tests.e2e.test_full_stack import FULL_STACK
 from tests.e2e.inventory import counts, full_inventory
 from tests.e2e.test_schedule_examples import break_dns, checkout
+from tests.support.commands import cache_home
 from tests.support.iam_users import ci_principals
 
 EXAMPLES = ROOT / "examples" / "teams"
@@ -38,7 +39,10 @@ def cronjob():
 def runner_env(server, tmp_path):
     """What a runner has: credentials and a region from the environment, no state of its own
     (HOME is empty); the endpoint of the moto server stands for AWS."""
-    return {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path / "home"), "AWS_ACCESS_KEY_ID": "testing",
+    # The commands' model cache is the test process's (tests/support/commands.cache_home), so
+    # HOME stays empty: whatever appears there would be local state.
+    return {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path / "home"), "XDG_CACHE_HOME": cache_home(),
+            "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL": server.endpoint,
             "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": str(tmp_path / "none"),
             "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}

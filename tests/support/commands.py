@@ -2,11 +2,15 @@
 proxy in front of it), and the test's own boto3 clients to read resources back."""
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import io
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import sys
 import threading
 from dataclasses import dataclass
@@ -34,11 +38,22 @@ class Result:
         return json.loads(self.stdout)
 
 
+@functools.cache
+def cache_home() -> str:
+    """The commands' cache directory (botocore's models without their documentation,
+    resources/aws/models.py), one per test process: written by the first command, read by the
+    others, never the developer's own ~/.cache."""
+    path = tempfile.mkdtemp(prefix="video-pipeline-cache-")
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
 def command_environment(endpoint: str, state_dir: Path, workdir: Path) -> dict[str, str]:
     """Fake credentials, the endpoint, a state directory: nothing from the developer's AWS setup."""
     return {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(workdir / "home"),
+        "XDG_CACHE_HOME": cache_home(),
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_REGION": REGION,
