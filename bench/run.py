@@ -55,6 +55,7 @@ class Timed:
     throttled: int = 0  # of the calls, those answered with a throttling error (rate limits on)
     by_service: dict[str, int] = field(default_factory=dict)  # calls per AWS service
     throttled_by: dict[str, int] = field(default_factory=dict)  # throttled answers per refusing bucket
+    runs_s: list[float] = field(default_factory=list)  # a median's: the wall time of every run, in order
 
     def phases(self) -> dict:
         t = self.timeline
@@ -70,6 +71,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="simulated / real duration (default 0.05: RDS Multi-AZ's 14 min takes 42 s)")
     p.add_argument("--latency", type=float, default=TARGET_LATENCY, help="seconds every call takes (default 0.030)")
     p.add_argument("--read-latencies", default="0,0.030,0.050", help="per-call latencies for the no-op and drift runs")
+    p.add_argument("--read-runs", type=int, default=5,
+                   help="no-op reconcile and drift check runs at each latency; the median counts (default 5)")
     p.add_argument("--startup-runs", type=int, default=7, help="bin/reconcile --help runs; the median counts")
     p.add_argument("--parallelism", type=int, default=16, help="passed to the commands (their default is 16)")
     p.add_argument("--all-envs", default="1,10,100",
@@ -180,10 +183,10 @@ def run(args: argparse.Namespace) -> dict:
             reads = {}
             for latency in read_latencies:
                 proxy.latency = latency
-                reads[latency] = {
-                    "noop": _check(timed(proxy, env, "reconcile", "--env", ENV, "--json", *par), "no-op reconcile"),
-                    "drift": _check(timed(proxy, env, "drift", "--env", ENV, "--json", *par), "drift check"),
-                }
+                runs = [{"noop": _check(timed(proxy, env, "reconcile", "--env", ENV, "--json", *par), "no-op reconcile"),
+                         "drift": _check(timed(proxy, env, "drift", "--env", ENV, "--json", *par), "drift check")}
+                        for _ in range(args.read_runs)]
+                reads[latency] = {key: median_run([r[key] for r in runs]) for key in ("noop", "drift")}
             proxy.latency = args.latency
             teardown = _check(timed(proxy, env, "teardown", "--env", ENV, "--yes", "--json", *par), "teardown")
             startups = [timed(proxy, env, "reconcile", "--help").wall_s for _ in range(args.startup_runs)]
@@ -221,6 +224,14 @@ def calibrate(endpoint: str, state_dir: Path, par: list[str]) -> tuple[PhaseCall
         os.environ.clear()
         os.environ.update(saved)
     return create_calls, teardown_calls
+
+
+def median_run(runs: list[Timed]) -> Timed:
+    """The run of median wall time (the upper one of an even count), with every run's time: one
+    run of a half-second command on a shared machine is as much the machine as the command."""
+    middle = sorted(runs, key=lambda t: t.wall_s)[len(runs) // 2]
+    middle.runs_s = [t.wall_s for t in runs]
+    return middle
 
 
 def _check(t: Timed, what: str) -> Timed:
@@ -271,6 +282,8 @@ def report(args, create_model: Estimate, teardown_model: Estimate, create: Timed
             t = runs[key]
             walk = t.phases().get("walk_s")
             note = f"walk {walk:.2f} s" if walk is not None else ""
+            if len(t.runs_s) > 1:
+                note = f"median of {len(t.runs_s)}, {min(t.runs_s):.2f}-{max(t.runs_s):.2f} s; " + note
             figure(f"{title} wall time @ {ms}", t.wall_s, wall_limit, "s",
                    note + ("" if wall_limit is not None else "; reported only"))
             figure(f"{title} AWS calls @ {ms}", t.calls, TARGETS["read_calls"] if at_target else None, "calls",
@@ -283,8 +296,9 @@ def report(args, create_model: Estimate, teardown_model: Estimate, create: Timed
                      "load_average_1m": load},
         "create": _walk_figures(create, create_model, kinds, create_calls),
         "teardown": _walk_figures(teardown, teardown_model, kinds, teardown_calls),
-        "reads": {f"{latency:.3f}": {k: {"wall_s": round(t.wall_s, 3), "aws_calls": t.calls, "mutating": t.mutating,
-                                         "measured": t.phases()} for k, t in runs.items()}
+        "reads": {f"{latency:.3f}": {k: {"wall_s": round(t.wall_s, 3), "runs_s": [round(s, 3) for s in t.runs_s],
+                                         "aws_calls": t.calls, "mutating": t.mutating, "measured": t.phases()}
+                                     for k, t in runs.items()}
                   for latency, runs in reads.items()},
         "startup_s": {"median": round(startup, 3), "runs": [round(s, 3) for s in startups]},
         "figures": figures,

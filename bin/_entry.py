@@ -14,9 +14,10 @@ def run(command: str) -> None:
     if os.path.exists(venv_python) and os.path.realpath(sys.prefix) != os.path.realpath(VENV):
         os.execv(venv_python, [venv_python, sys.argv[0], *sys.argv[1:]])
     sys.path.insert(0, ROOT)
-    # Collect garbage every 10,000 allocations rather than 700: start-up builds a few hundred
-    # thousand long-lived objects (the service models and clients), and each collection walked
-    # them again: about a twentieth of a no-op's CPU. Only when the collector runs changes.
+    # No garbage collection until start-up is over (orchestrator.cli.start_up_over freezes what
+    # it built and turns the collector back on), then every 10,000 allocations rather than 700.
+    # Only when the collector runs changes.
+    gc.disable()
     gc.set_threshold(10_000, 10, 10)
     from orchestrator.cli import main
 

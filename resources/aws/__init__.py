@@ -91,11 +91,21 @@ class Aws:
                 self._clients[service] = client
             return client
 
-    def prewarm(self, services: Iterable[str]) -> threading.Thread:
+    def prewarm(self, services: Iterable[str], then: Callable[[], None] | None = None) -> threading.Thread:
         """Build these clients on a background thread, in order, while the caller waits on the
         network: each takes 5-100 ms of CPU, which would otherwise land on the walk's path
-        when the first node of a service starts."""
-        thread = threading.Thread(target=lambda: [self.client(s) for s in services], name="clients", daemon=True)
+        when the first node of a service starts. ``then`` is called on that thread once they
+        are built."""
+
+        def build() -> None:
+            try:
+                for service in services:
+                    self.client(service)
+            finally:
+                if then is not None:
+                    then()
+
+        thread = threading.Thread(target=build, name="clients", daemon=True)
         thread.start()
         return thread
 

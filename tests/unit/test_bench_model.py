@@ -13,6 +13,7 @@ from bench.classify import Call, classify
 from bench.durations import SLOW_OPERATIONS, slow_seconds
 from bench.latency_proxy import LatencyProxy
 from bench.model import call_seconds, estimate, longest_path, node_costs
+from bench.run import Timed, median_run
 from bench.timeline import timeline
 from orchestrator import graph as graphs
 from orchestrator.config import EnvConfig
@@ -205,3 +206,11 @@ def test_only_a_throttling_error_the_user_reads_counts_not_a_retried_throttle():
         "bench-01: in sync",
     ]
     assert throttle_errors("\n".join(lines)) == [lines[1], lines[2]]
+
+
+def test_a_read_figure_is_the_median_run_with_every_run_s_time():
+    runs = [Timed(wall, 0, 60 + i, 0, "") for i, wall in enumerate([0.61, 0.48, 0.93, 0.50, 0.49])]
+    middle = median_run(runs)
+    assert middle.wall_s == 0.50 and middle.calls == 63  # the run itself, its calls with it
+    assert middle.runs_s == [0.61, 0.48, 0.93, 0.50, 0.49]
+    assert median_run([Timed(0.7, 0, 60, 0, "")]).runs_s == [0.7]
