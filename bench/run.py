@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bench.calibrate import PhaseCalls, run_recorded
@@ -230,8 +230,7 @@ def median_run(runs: list[Timed]) -> Timed:
     """The run of median wall time (the upper one of an even count), with every run's time: one
     run of a half-second command on a shared machine is as much the machine as the command."""
     middle = sorted(runs, key=lambda t: t.wall_s)[len(runs) // 2]
-    middle.runs_s = [t.wall_s for t in runs]
-    return middle
+    return replace(middle, runs_s=[t.wall_s for t in runs])
 
 
 def _check(t: Timed, what: str) -> Timed:

@@ -115,8 +115,8 @@ class Reconciler:
         # former back without reading them again and creates the latter without looking again.
         self.settled: dict[str, tuple[str, NodeResult]] = {}
         self.settled_in_plan = settled_in_plan or {}
-        # A plan's reads started before the walk (``read_ahead``): key -> (the hash of the spec
-        # they were made for, the find's future).
+        # A plan's reads started before the walk (``read_ahead``): key -> (the spec they were
+        # made for, the find's future).
         self._read_ahead: dict[str, tuple[dict, Future]] = {}
         retries.install_on(aws)
 

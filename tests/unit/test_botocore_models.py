@@ -49,17 +49,24 @@ def test_every_file_parses_to_the_same_data_in_the_same_order(tmp_path):
     assert len(files) > 40, files  # the services' models, rules, paginators, waiters, and the shared files
     theirs, ours = botocore.loaders.JSONFileLoader(), models.PlainJSONFileLoader()
     cached = models.PlainJSONFileLoader(str(tmp_path / "cache"))
+    # Each service's newest API version: the one its client loads.
+    versions: dict[str, list[str]] = {}
+    for path in files:
+        versions.setdefault(os.path.dirname(os.path.dirname(path)), []).append(os.path.dirname(path))
+    newest = {max(dirs) for dirs in versions.values()}
     service_models = 0
     for path in files:
-        expected, got = theirs.load_file(path), ours.load_file(path)
-        assert got == expected and json.dumps(got) == json.dumps(expected), path
+        full, got = theirs.load_file(path), ours.load_file(path)
+        assert got == full and json.dumps(got) == json.dumps(full), path
+        expected = full
         if os.path.basename(path) == "service-2":
+            if os.path.dirname(path) not in newest:
+                continue  # an older API version: the clients never load it through the cache
             service_models += 1
-            expected = models.without_documentation(expected)
-            assert documentation_strings(expected) == 0 < documentation_strings(theirs.load_file(path)), path
-        for _ in ("written", "read back"):
-            got = cached.load_file(path)
-            assert got == expected and json.dumps(got) == json.dumps(expected), path
+            expected = models.without_documentation(full)
+            assert documentation_strings(expected) == 0 < documentation_strings(full), path
+        written, read_back = cached.load_file(path), cached.load_file(path)
+        assert written == expected and read_back == expected and json.dumps(read_back) == json.dumps(expected), path
     assert service_models >= len(STACK_SERVICES)
     assert len(os.listdir(tmp_path / "cache")) == service_models  # the models alone, one copy each
     assert ours.load_file(os.path.join(DATA, "no-such-file")) is None
@@ -171,7 +178,8 @@ for attempt in ("written", "read back"):
         client = session.create_client(service, region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s")
         model = client.meta.service_model
         [p.name for p in model.client_context_parameters]
-        for name in model.operation_names:
+        # The shapes once, from the copy read back (the copy written is the same data).
+        for name in model.operation_names if attempt == "read back" else ():
             operation = model.operation_model(name)
             for shape in (operation.input_shape, operation.output_shape):
                 if shape is not None:
